@@ -1,0 +1,4 @@
+//! Distribution: image references and (later) the registry client. Never
+//! starts containers.
+
+pub mod reference;

@@ -1,0 +1,52 @@
+//! The reference table: which manifest each image name points to. One JSON
+//! file, replaced atomically, its read-modify-write serialised by a lock.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::path::PathBuf;
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use super::digest::Digest;
+use super::error::ImageError;
+use super::store::{Store, write_atomic};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ImageRecord {
+    pub manifest: Digest,
+    pub config: Digest,
+}
+
+pub type RefTable = BTreeMap<String, ImageRecord>;
+
+fn table_path(store: &Store) -> PathBuf {
+    store.images_dir().join("refs.json")
+}
+
+pub fn load(store: &Store) -> Result<RefTable, ImageError> {
+    let path = table_path(store);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid(path.display().to_string(), e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RefTable::new()),
+        Err(e) => Err(ImageError::io("read", path)(e)),
+    }
+}
+
+/// Applies `change` to the table under an exclusive lock and saves it.
+pub fn update<T>(store: &Store, change: impl FnOnce(&mut RefTable) -> T) -> Result<T, ImageError> {
+    let lock_path = store.images_dir().join("refs.lock");
+    let lock_file: File = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(ImageError::io("open", &lock_path))?;
+    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| ImageError::io("lock", &lock_path)(std::io::Error::from(e)))?;
+    let mut table = load(store)?;
+    let out = change(&mut table);
+    let bytes = serde_json::to_vec_pretty(&table).map_err(|e| ImageError::invalid("reference table", e.to_string()))?;
+    write_atomic(&table_path(store), &bytes)?;
+    Ok(out)
+}

@@ -1,0 +1,124 @@
+//! One import as a transaction: blobs and unpacked layers are staged under
+//! tmp/, verified, and only then renamed to their final names; the
+//! reference table changes last. Dropping an uncommitted staging area
+//! removes it, so a failed import leaves the store as it was.
+
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use super::digest::{Digest, Hashing};
+use super::error::ImageError;
+use super::refs::{self, ImageRecord};
+use super::store::{Store, sync_dir};
+use super::unpack::unpack_layer;
+
+pub struct Staging<'s> {
+    store: &'s Store,
+    dir: PathBuf,
+    blobs: Vec<Digest>,
+    layers: Vec<Digest>,
+}
+
+/// What an incoming blob must be, when the source says so up front.
+pub struct Expected<'a> {
+    pub digest: Option<&'a Digest>,
+    pub size: Option<u64>,
+}
+
+impl<'s> Staging<'s> {
+    pub fn new(store: &'s Store) -> Result<Self, ImageError> {
+        let dir = store.make_tmp_dir("import")?;
+        for sub in ["blobs", "layers"] {
+            fs::create_dir(dir.join(sub)).map_err(ImageError::io("create staging directory", dir.join(sub)))?;
+        }
+        Ok(Staging { store, dir, blobs: Vec::new(), layers: Vec::new() })
+    }
+
+    fn staged_blob_path(&self, d: &Digest) -> PathBuf {
+        self.dir.join("blobs").join(d.hex())
+    }
+
+    /// Where the bytes of blob `d` can be read from during this import.
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        let staged = self.staged_blob_path(d);
+        if staged.exists() { staged } else { self.store.blob_path(d) }
+    }
+
+    /// Streams `reader` into a staged blob, hashing as it goes; the blob is
+    /// kept only if it matches `expected`. A blob the store already holds is
+    /// not read again.
+    pub fn add_blob(&mut self, reader: impl Read, expected: Expected<'_>, what: &str) -> Result<(Digest, u64), ImageError> {
+        if let (Some(d), Some(size)) = (expected.digest, expected.size) {
+            if self.store.has_blob(d) || self.blobs.contains(d) {
+                return Ok((d.clone(), size));
+            }
+        }
+        let tmp = self.dir.join("blobs").join(format!("incoming-{}", self.blobs.len()));
+        let file = File::create(&tmp).map_err(ImageError::io("create", &tmp))?;
+        let mut writer = Hashing::new(file);
+        let limit = expected.size.map_or(u64::MAX, |s| s.saturating_add(1));
+        io::copy(&mut reader.take(limit), &mut writer).map_err(ImageError::io("write blob", &tmp))?;
+        let (digest, size, file) = writer.finish();
+        if let Some(want) = expected.size.filter(|s| *s != size) {
+            return Err(ImageError::SizeMismatch { what: what.to_string(), expected: want, actual: size });
+        }
+        if let Some(want) = expected.digest.filter(|d| **d != digest) {
+            return Err(ImageError::DigestMismatch { what: what.to_string(), expected: want.to_string(), actual: digest.to_string() });
+        }
+        file.sync_all().map_err(ImageError::io("fsync", &tmp))?;
+        fs::rename(&tmp, self.staged_blob_path(&digest)).map_err(ImageError::io("rename", &tmp))?;
+        if !self.blobs.contains(&digest) {
+            self.blobs.push(digest.clone());
+        }
+        Ok((digest, size))
+    }
+
+    pub fn add_blob_bytes(&mut self, bytes: &[u8], what: &str) -> Result<Digest, ImageError> {
+        let expected = Expected { digest: None, size: Some(bytes.len() as u64) };
+        self.add_blob(bytes, expected, what).map(|(d, _)| d)
+    }
+
+    /// Unpacks blob `blob` as the layer `diff_id`, unless the store has it.
+    pub fn add_layer(&mut self, blob: &Digest, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
+        if self.store.layer_path(diff_id).is_dir() || self.layers.contains(diff_id) {
+            return Ok(());
+        }
+        let target = self.dir.join("layers").join(diff_id.hex());
+        unpack_layer(&self.blob_path(blob), &target, diff_id, what)?;
+        self.layers.push(diff_id.clone());
+        Ok(())
+    }
+
+    /// Moves everything staged to its final name, then points `refs` at it.
+    pub fn commit(self, new_refs: Vec<(String, ImageRecord)>) -> Result<(), ImageError> {
+        // One syncfs makes every unpacked file durable before any rename
+        // makes it visible (cheaper than an fsync per file).
+        let dir = File::open(&self.dir).map_err(ImageError::io("open", &self.dir))?;
+        nix::unistd::syncfs(&dir).map_err(|e| ImageError::io("syncfs", &self.dir)(e.into()))?;
+        for d in &self.blobs {
+            rename_new(&self.staged_blob_path(d), &self.store.blob_path(d))?;
+        }
+        sync_dir(&self.store.blobs_dir())?;
+        for d in &self.layers {
+            rename_new(&self.dir.join("layers").join(d.hex()), &self.store.layer_path(d))?;
+        }
+        sync_dir(&self.store.layers_dir())?;
+        refs::update(self.store, |table| table.extend(new_refs))
+    }
+}
+
+/// Renames unless the target already exists (another import got there
+/// first with the same, content-addressed, bytes).
+fn rename_new(from: &std::path::Path, to: &std::path::Path) -> Result<(), ImageError> {
+    if to.exists() {
+        return Ok(());
+    }
+    fs::rename(from, to).map_err(ImageError::io("rename into store", to))
+}
+
+impl Drop for Staging<'_> {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}

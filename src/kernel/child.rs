@@ -1,0 +1,167 @@
+//! The ordered sequence the container's first process runs between clone and
+//! exec, and nothing else. Every step reports failure on the error pipe as a
+//! stage-tagged record; the order of the steps is the point of this file.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::stat::{Mode, umask};
+use nix::unistd::{Gid, Uid, chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, read, setgroups, sethostname, setresgid, setresuid, setsid, write};
+
+use super::config::ContainerConfig;
+use super::error::SysError;
+use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES, Stage};
+use super::{caps, devices, net, rootfs, sys};
+
+/// Everything the child needs, resolved by the parent before the clone so
+/// the child parses nothing.
+pub struct ChildPlan<'a> {
+    pub cfg: &'a ContainerConfig,
+    pub mount_point: CString,
+    pub overlay_data: CString,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    /// Absolute paths to try for argv[0], in PATH order.
+    pub exec_candidates: Vec<CString>,
+}
+
+struct Failure {
+    stage: Stage,
+    errno: Errno,
+    detail: String,
+}
+
+trait AtStage<T> {
+    fn at(self, stage: Stage) -> Result<T, Failure>;
+}
+
+impl<T> AtStage<T> for Result<T, SysError> {
+    fn at(self, stage: Stage) -> Result<T, Failure> {
+        self.map_err(|e| {
+            let detail = match &e.target {
+                Some(t) => format!("{} {}", e.op, t.display()),
+                None => e.op.to_string(),
+            };
+            Failure { stage, errno: e.errno, detail }
+        })
+    }
+}
+
+impl<T> AtStage<T> for Result<T, Errno> {
+    fn at(self, stage: Stage) -> Result<T, Failure> {
+        self.map_err(|errno| Failure { stage, errno, detail: String::new() })
+    }
+}
+
+/// Runs the child sequence; never returns. On success the process image is
+/// replaced by execve; on failure the record goes to `err_pipe` and the
+/// child exits 127 (ENOENT) or 126 (anything else), tini's convention.
+pub fn run(plan: &ChildPlan<'_>, sync_pipe: OwnedFd, err_pipe: OwnedFd) -> ! {
+    let failure = match run_steps(plan, &sync_pipe) {
+        Ok(never) => match never {},
+        Err(f) => f,
+    };
+    let mut buf = [0u8; RECORD_BUF_BYTES];
+    let n = ErrorRecord::encode(failure.stage, failure.errno as i32, failure.detail.as_bytes(), &mut buf);
+    let _ = write(err_pipe.as_fd(), &buf[..n]);
+    let code = if failure.errno == Errno::ENOENT { 127 } else { 126 };
+    // SAFETY: _exit skips atexit handlers and stdio flushing that belong to
+    // the supervisor's copy of the process state.
+    unsafe { libc::_exit(code) }
+}
+
+fn run_steps(plan: &ChildPlan<'_>, sync_pipe: &OwnedFd) -> Result<std::convert::Infallible, Failure> {
+    prepare_process(plan, sync_pipe)?;
+    build_filesystem(plan)?;
+    set_identity(plan.cfg)?;
+    exec_process(plan)
+}
+
+/// Phase 1: tie our life to the supervisor's, wait until it has placed us
+/// in our cgroup, and take over the container's stdio.
+fn prepare_process(plan: &ChildPlan<'_>, sync_pipe: &OwnedFd) -> Result<(), Failure> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a plain integer argument.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return Err(Errno::last()).at(Stage::WaitForGo);
+    }
+    let mut go = [0u8; 1];
+    match read(sync_pipe.as_fd(), &mut go) {
+        Ok(1) if go[0] == GO_BYTE => {}
+        // EOF: the supervisor died or gave up on us before saying go.
+        Ok(_) => return Err(Errno::ECANCELED).at(Stage::WaitForGo),
+        Err(e) => return Err(e).at(Stage::WaitForGo),
+    }
+    setsid().at(Stage::Setsid)?;
+    let stdio = &plan.cfg.stdio;
+    dup2_stdin(&stdio.stdin).at(Stage::Stdio)?;
+    dup2_stdout(&stdio.stdout).at(Stage::Stdio)?;
+    dup2_stderr(&stdio.stderr).at(Stage::Stdio)
+}
+
+/// Phase 2: the container's own filesystem view, in its own mount namespace.
+fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
+    let cfg = plan.cfg;
+    // Before any mount, so none of ours propagates to the host.
+    rootfs::make_root_private().at(Stage::MountPrivate)?;
+    rootfs::mount_overlay(&plan.mount_point, &plan.overlay_data).at(Stage::MountOverlay)?;
+    rootfs::pivot_into(&plan.mount_point).at(Stage::PivotRoot)?;
+    // After pivot_root, so the image's symlinks cannot redirect a mount to
+    // a host path.
+    rootfs::mount_kernel_filesystems(cfg.rootfs.shm_size_bytes).at(Stage::MountFilesystems)?;
+    devices::make_default_devices().at(Stage::MakeDevices)?;
+    rootfs::mask_paths(&cfg.masked_paths).at(Stage::MaskPaths)?;
+    rootfs::make_paths_readonly(&cfg.readonly_paths).at(Stage::ReadonlyPaths)?;
+    sethostname(&cfg.hostname).at(Stage::Hostname)?;
+    net::bring_up_loopback().at(Stage::Loopback)
+}
+
+/// Phase 3: who the process is and what it may do. The order matters:
+/// the bounding set needs CAP_SETPCAP, so it is emptied before the uid
+/// changes; no_new_privs comes after the last privileged call.
+fn set_identity(cfg: &ContainerConfig) -> Result<(), Failure> {
+    let p = &cfg.process;
+    // Docker creates a missing WorkingDir; chdir before dropping the uid,
+    // which may not be able to reach it (youki and crun do the same).
+    std::fs::create_dir_all(&p.cwd).map_err(|e| SysError::io("mkdir", &p.cwd, &e)).at(Stage::Chdir)?;
+    chdir(&p.cwd).map_err(|e| SysError::at("chdir", &p.cwd, e)).at(Stage::Chdir)?;
+    caps::drop_bounding(&cfg.security.capabilities).at(Stage::DropCaps)?;
+    let groups: Vec<Gid> = p.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).at(Stage::SetIds)?;
+    let (uid, gid) = (Uid::from_raw(p.uid), Gid::from_raw(p.gid));
+    setresgid(gid, gid, gid).at(Stage::SetIds)?;
+    setresuid(uid, uid, uid).at(Stage::SetIds)?;
+    caps::set_process_capabilities(&cfg.security.capabilities, p.uid).at(Stage::DropCaps)?;
+    if cfg.security.no_new_privs {
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(Errno::last()).at(Stage::NoNewPrivs);
+        }
+    }
+    umask(Mode::from_bits_truncate(0o022));
+    // The error pipe is already close-on-exec; everything else we inherited
+    // from the supervisor must not reach the container.
+    sys::cloexec_from(3).at(Stage::CloseFds)
+}
+
+/// Phase 4: exec, trying each PATH candidate like execvp does. ENOENT and
+/// friends move on to the next candidate; EACCES is remembered (execvp's
+/// rule) so "permission denied" wins over "not found".
+fn exec_process(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, Failure> {
+    let mut first_error = Errno::ENOENT;
+    let mut saw_eacces = false;
+    for candidate in &plan.exec_candidates {
+        match execve(candidate, &plan.argv, &plan.envp) {
+            Ok(never) => match never {},
+            Err(Errno::EACCES) => saw_eacces = true,
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT) => {}
+            Err(e) => {
+                first_error = e;
+                break;
+            }
+        }
+    }
+    let errno = if saw_eacces && first_error == Errno::ENOENT { Errno::EACCES } else { first_error };
+    let program = plan.argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+    Err(Failure { stage: Stage::Exec, errno, detail: format!("exec {program}") })
+}

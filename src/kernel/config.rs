@@ -1,0 +1,71 @@
+//! The plain description of one container, in the spirit of an OCI runtime
+//! config: what to mount, what to run, as whom, with which privileges.
+//! No serde and no policy here: the supervisor fills it in.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use caps::Capability;
+
+/// Everything `spawn_container` needs to start one container.
+#[derive(Debug)]
+pub struct ContainerConfig {
+    /// Used only to label errors ("container web: ...").
+    pub name: String,
+    pub hostname: String,
+    pub rootfs: RootfsConfig,
+    pub process: ProcessConfig,
+    pub security: SecurityConfig,
+    /// Paths inside the container hidden behind /dev/null (files) or an
+    /// empty read-only tmpfs (directories).
+    pub masked_paths: Vec<PathBuf>,
+    /// Paths inside the container remounted read-only.
+    pub readonly_paths: Vec<PathBuf>,
+    pub stdio: Stdio,
+}
+
+/// The container's root: an overlay of read-only image layers under a
+/// private writable upper directory, mounted at `mount_point` inside the
+/// container's own mount namespace.
+#[derive(Debug, Clone)]
+pub struct RootfsConfig {
+    /// Image layers, topmost first (overlayfs order).
+    pub lower_dirs: Vec<PathBuf>,
+    pub upper_dir: PathBuf,
+    pub work_dir: PathBuf,
+    /// An empty host directory the overlay is mounted on (in the child's
+    /// mount namespace only, so the host never sees it).
+    pub mount_point: PathBuf,
+    /// Size of the tmpfs on /dev/shm, in bytes.
+    pub shm_size_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    /// argv; `args[0]` is looked up in `search_path` when it has no '/'.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` strings.
+    pub env: Vec<String>,
+    /// The PATH used to find `args[0]` (the container's own PATH).
+    pub search_path: String,
+    pub cwd: PathBuf,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecurityConfig {
+    /// Capabilities kept in the bounding set (and, for uid 0, in the
+    /// permitted and effective sets). Everything else is dropped.
+    pub capabilities: Vec<Capability>,
+    pub no_new_privs: bool,
+}
+
+/// The container's standard streams, handed over as owned descriptors.
+#[derive(Debug)]
+pub struct Stdio {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}

@@ -1,0 +1,19 @@
+//! Mechanism only: turns one plain [`config::ContainerConfig`] into a running,
+//! isolated process. Knows nothing of specs, JSON, images or the network.
+
+pub mod caps;
+pub mod cgroup;
+mod child;
+pub mod config;
+mod devices;
+pub mod error;
+mod handshake;
+mod net;
+mod rootfs;
+pub mod signal;
+pub mod spawn;
+mod sys;
+
+pub use config::ContainerConfig;
+pub use error::SysError;
+pub use spawn::{SpawnError, spawn_container};

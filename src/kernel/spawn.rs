@@ -1,0 +1,232 @@
+//! Starting a container: resolve everything in the parent, clone into new
+//! namespaces, place the child (cgroup), say "go", and wait for exec or for
+//! a stage-tagged error record.
+
+use std::ffi::{CString, NulError};
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::waitpid;
+use nix::unistd::{Pid, pipe2, read, write};
+
+use super::child::{self, ChildPlan};
+use super::config::ContainerConfig;
+use super::error::SysError;
+use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES};
+use super::sys::{CloneResult, clone_process};
+
+/// Why a container did not reach exec.
+#[derive(Debug)]
+pub enum SpawnError {
+    /// The supervisor's half failed (pipes, clone, cgroup placement).
+    Setup(SysError),
+    /// The config cannot be expressed to the kernel (e.g. a NUL in argv).
+    InvalidConfig(String),
+    /// The child reported a failed step before exec.
+    Child(ErrorRecord),
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Setup(e) => write!(f, "{e}"),
+            SpawnError::InvalidConfig(m) => f.write_str(m),
+            SpawnError::Child(r) => {
+                let reason = Errno::from_raw(r.errno).desc();
+                if r.detail.is_empty() {
+                    write!(f, "{}: {reason}", r.stage)
+                } else {
+                    write!(f, "{}: {reason}", r.detail)
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for SpawnError {}
+
+impl SpawnError {
+    /// The exit code a shell would report for this failure (tini's
+    /// convention: 127 not found, 126 cannot execute).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            SpawnError::Child(r) if r.errno == Errno::ENOENT as i32 => 127,
+            _ => 126,
+        }
+    }
+}
+
+const CONTAINER_NAMESPACES: libc::c_int =
+    libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET;
+
+/// Starts the container described by `cfg` and returns its pid (in the
+/// caller's PID namespace) once it has exec'd. `place` runs in the parent
+/// after the clone and before the child proceeds, e.g. to join its cgroup.
+///
+/// Must be called from a single-threaded process (the supervisor is one).
+pub fn spawn_container(
+    cfg: &ContainerConfig,
+    place: impl FnOnce(Pid) -> Result<(), SysError>,
+) -> Result<Pid, SpawnError> {
+    let plan = build_plan(cfg)?;
+    let (sync_read, sync_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
+    let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
+    // SAFETY: the supervisor is single-threaded (ARCHITECTURE.md), so the
+    // child's copy of the address space holds no lock another thread owns.
+    let clone = unsafe { clone_process(CONTAINER_NAMESPACES) };
+    match clone.map_err(|e| SpawnError::Setup(SysError::new("clone", e)))? {
+        CloneResult::Child => {
+            drop(sync_write);
+            drop(err_read);
+            child::run(&plan, sync_read, err_write)
+        }
+        CloneResult::Parent(pid) => {
+            drop(sync_read);
+            drop(err_write);
+            release_child(pid, place, sync_write, err_read)
+        }
+    }
+}
+
+fn release_child(
+    pid: Pid,
+    place: impl FnOnce(Pid) -> Result<(), SysError>,
+    sync_write: OwnedFd,
+    err_read: OwnedFd,
+) -> Result<Pid, SpawnError> {
+    let abort = |e: SpawnError| {
+        let _ = kill(pid, Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        Err(e)
+    };
+    if let Err(e) = place(pid) {
+        return abort(SpawnError::Setup(e));
+    }
+    if let Err(e) = write(sync_write.as_fd(), &[GO_BYTE]) {
+        return abort(SpawnError::Setup(SysError::new("signal container to start", e)));
+    }
+    drop(sync_write);
+    let report = read_error_record(&err_read).map_err(|e| SpawnError::Setup(SysError::new("read error pipe", e)));
+    match report {
+        Ok(None) => Ok(pid),
+        Ok(Some(record)) => {
+            // The child exits right after writing; reap it here so the
+            // supervisor's reaper never sees a pid it was not told about.
+            let _ = waitpid(pid, None);
+            Err(SpawnError::Child(record))
+        }
+        Err(e) => abort(e),
+    }
+}
+
+/// Reads until EOF: nothing means exec succeeded (the pipe was CLOEXEC).
+fn read_error_record(pipe: &OwnedFd) -> Result<Option<ErrorRecord>, Errno> {
+    let mut buf = [0u8; RECORD_BUF_BYTES];
+    let mut len = 0;
+    loop {
+        match read(pipe.as_fd(), &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len == buf.len() {
+                    break;
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(if len == 0 { None } else { ErrorRecord::decode(&buf[..len]) })
+}
+
+fn build_plan(cfg: &ContainerConfig) -> Result<ChildPlan<'_>, SpawnError> {
+    fn nul(what: &'static str) -> impl Fn(NulError) -> SpawnError {
+        move |_| SpawnError::InvalidConfig(format!("{what} contains a NUL byte"))
+    }
+    let cstr = |s: &str, what: &'static str| CString::new(s).map_err(nul(what));
+    let argv: Vec<CString> = cfg.process.args.iter().map(|a| cstr(a, "argument")).collect::<Result<_, _>>()?;
+    let program = cfg.process.args.first().ok_or_else(|| SpawnError::InvalidConfig("no command to run".into()))?;
+    let envp = cfg.process.env.iter().map(|e| cstr(e, "environment")).collect::<Result<_, _>>()?;
+    let exec_candidates = exec_candidates(program, &cfg.process.search_path)
+        .iter()
+        .map(|c| cstr(c, "command path"))
+        .collect::<Result<_, _>>()?;
+    let mount_point = path_cstring(&cfg.rootfs.mount_point)?;
+    let overlay_data = CString::new(overlay_options(cfg)).map_err(nul("overlay options"))?;
+    Ok(ChildPlan { cfg, mount_point, overlay_data, argv, envp, exec_candidates })
+}
+
+fn path_cstring(path: &Path) -> Result<CString, SpawnError> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SpawnError::InvalidConfig(format!("path {} contains a NUL byte", path.display())))
+}
+
+/// argv[0] as execvp would resolve it against the container's PATH.
+fn exec_candidates(program: &str, search_path: &str) -> Vec<String> {
+    if program.contains('/') {
+        return vec![program.to_string()];
+    }
+    search_path
+        .split(':')
+        .map(|dir| if dir.is_empty() { "." } else { dir })
+        .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
+        .collect()
+}
+
+/// overlayfs wants ':' and ',' escaped inside its path options.
+fn escape_overlay_path(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, ':' | ',' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn overlay_options(cfg: &ContainerConfig) -> String {
+    let r = &cfg.rootfs;
+    let lowers: Vec<String> = r.lower_dirs.iter().map(|p| escape_overlay_path(p)).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowers.join(":"),
+        escape_overlay_path(&r.upper_dir),
+        escape_overlay_path(&r.work_dir)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exec_candidates_follow_path_order() {
+        assert_eq!(exec_candidates("sh", "/usr/bin:/bin"), vec!["/usr/bin/sh", "/bin/sh"]);
+        assert_eq!(exec_candidates("/bin/sh", "/usr/bin"), vec!["/bin/sh"]);
+        assert_eq!(exec_candidates("./run", "/usr/bin"), vec!["./run"]);
+        assert_eq!(exec_candidates("x", "/a/::/b/"), vec!["/a/x", "./x", "/b/x"]);
+    }
+
+    #[test]
+    fn overlay_paths_are_escaped() {
+        assert_eq!(escape_overlay_path(Path::new("/a:b,c")), "/a\\:b\\,c");
+    }
+
+    #[test]
+    fn child_errors_render_like_a_shell_would() {
+        let e = SpawnError::Child(ErrorRecord {
+            stage: super::super::handshake::Stage::Exec,
+            errno: Errno::ENOENT as i32,
+            detail: "exec /bin/nope".into(),
+        });
+        assert_eq!(e.to_string(), "exec /bin/nope: No such file or directory");
+        assert_eq!(e.exit_code(), 127);
+    }
+}

@@ -1,0 +1,79 @@
+//! The few raw system calls nix does not wrap: a fork-like clone3 with
+//! namespace flags, and close_range.
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// Where execution continues after [`clone_process`].
+pub enum CloneResult {
+    Parent(Pid),
+    Child,
+}
+
+/// `struct clone_args` from linux/sched.h (the first, v0 size).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+}
+
+/// Forks with new namespaces in one step, so the child is born inside them
+/// (a new PID namespace only takes effect for children, never the caller).
+///
+/// With a null stack clone behaves like fork: the child runs on a copy of
+/// the caller's stack. Falls back to clone(2) where clone3 is missing.
+///
+/// # Safety
+/// The caller must be single-threaded: the child gets a copy of one thread
+/// only, and any lock another thread held stays locked forever.
+pub unsafe fn clone_process(namespace_flags: libc::c_int) -> Result<CloneResult, Errno> {
+    let args = CloneArgs {
+        flags: u64::from(namespace_flags.cast_unsigned()),
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: args is a live, correctly sized clone_args; a null stack makes
+    // clone3 fork-like, and the caller guarantees a single-threaded process.
+    let mut ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret == -1 && Errno::last() == Errno::ENOSYS {
+        let flags = libc::c_ulong::from((namespace_flags | libc::SIGCHLD).cast_unsigned());
+        // SAFETY: a null stack and null tid pointers make clone fork-like;
+        // the argument order differs between arches only in the pointer
+        // arguments, which are all null here.
+        ret = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    }
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(CloneResult::Child),
+        pid => Ok(CloneResult::Parent(Pid::from_raw(pid as libc::pid_t))),
+    }
+}
+
+/// Marks every descriptor from `first` up close-on-exec, so nothing the
+/// supervisor holds leaks into the container (see GHSA-xr7r-f8xq-vfvv for
+/// what a leaked fd can do).
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range only changes descriptor flags; no memory is passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if ret == -1 { Err(Errno::last()) } else { Ok(()) }
+}

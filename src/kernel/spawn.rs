@@ -22,8 +22,10 @@ use super::sys::{CloneResult, clone_process};
 /// Why a container did not reach exec.
 #[derive(Debug)]
 pub enum SpawnError {
-    /// The supervisor's half failed (pipes, clone, cgroup placement).
+    /// The supervisor's half failed (pipes, clone).
     Setup(SysError),
+    /// The caller's placement step (e.g. joining the cgroup) failed.
+    Place(String),
     /// The config cannot be expressed to the kernel (e.g. a NUL in argv).
     InvalidConfig(String),
     /// The child reported a failed step before exec.
@@ -34,7 +36,7 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SpawnError::Setup(e) => write!(f, "{e}"),
-            SpawnError::InvalidConfig(m) => f.write_str(m),
+            SpawnError::InvalidConfig(m) | SpawnError::Place(m) => f.write_str(m),
             SpawnError::Child(r) => {
                 let reason = Errno::from_raw(r.errno).desc();
                 if r.detail.is_empty() {
@@ -70,7 +72,7 @@ const CONTAINER_NAMESPACES: libc::c_int =
 /// Must be called from a single-threaded process (the supervisor is one).
 pub fn spawn_container(
     cfg: &ContainerConfig,
-    place: impl FnOnce(Pid) -> Result<(), SysError>,
+    place: impl FnOnce(Pid) -> Result<(), String>,
 ) -> Result<Pid, SpawnError> {
     let plan = build_plan(cfg)?;
     let (sync_read, sync_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
@@ -94,7 +96,7 @@ pub fn spawn_container(
 
 fn release_child(
     pid: Pid,
-    place: impl FnOnce(Pid) -> Result<(), SysError>,
+    place: impl FnOnce(Pid) -> Result<(), String>,
     sync_write: OwnedFd,
     err_read: OwnedFd,
 ) -> Result<Pid, SpawnError> {
@@ -104,7 +106,7 @@ fn release_child(
         Err(e)
     };
     if let Err(e) = place(pid) {
-        return abort(SpawnError::Setup(e));
+        return abort(SpawnError::Place(e));
     }
     if let Err(e) = write(sync_write.as_fd(), &[GO_BYTE]) {
         return abort(SpawnError::Setup(SysError::new("signal container to start", e)));

@@ -1,0 +1,71 @@
+//! The client side of the control socket, used by the `berth` commands.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::protocol::RpcError;
+
+pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+/// Responses can carry whole logs; anything larger is refused.
+const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+/// --socket, else $BERTH_SOCKET, else /run/berth/berth.sock.
+pub fn socket_path(flag: Option<&str>) -> PathBuf {
+    flag.map(PathBuf::from)
+        .or_else(|| std::env::var_os("BERTH_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to the berth daemon at {}: {source} (is `berth daemon` running?)", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("talking to the daemon: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{}", .0.message)]
+    Rpc(RpcError),
+    #[error("unexpected reply from the daemon: {0}")]
+    Protocol(String),
+}
+
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    next_id: u64,
+}
+
+impl Client {
+    pub fn connect(path: &Path) -> Result<Client, ClientError> {
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
+        Ok(Client { reader: BufReader::new(stream), next_id: 1 })
+    }
+
+    pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut line = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        line.push(b'\n');
+        self.reader.get_mut().write_all(&line)?;
+        let mut reply = Vec::new();
+        (&mut self.reader).take(MAX_RESPONSE_BYTES).read_until(b'\n', &mut reply)?;
+        if reply.is_empty() {
+            return Err(ClientError::Protocol("the daemon closed the connection".into()));
+        }
+        let mut v: Value = serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        if v.get("id") != Some(&json!(id)) {
+            return Err(ClientError::Protocol(format!("reply for another request: {}", String::from_utf8_lossy(&reply))));
+        }
+        if let Some(err) = v.get("error") {
+            let err: RpcError = serde_json::from_value(err.clone()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            return Err(ClientError::Rpc(err));
+        }
+        v.get_mut("result").map(Value::take).ok_or_else(|| ClientError::Protocol("reply has no result".into()))
+    }
+}

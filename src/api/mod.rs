@@ -1,0 +1,7 @@
+//! The client–daemon boundary: JSON-RPC 2.0 over a Unix socket, one JSON
+//! object per line, and the client that speaks it.
+
+pub mod client;
+mod methods;
+pub mod protocol;
+pub mod server;

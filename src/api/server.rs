@@ -1,0 +1,236 @@
+//! The control socket: non-blocking accept, read, dispatch and write, all
+//! from the supervisor's poll loop. Lines, connections and output buffers
+//! are bounded, so a slow or hostile client can never stall the loop.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::poll::PollFlags;
+
+use super::methods::dispatch;
+use super::protocol::{INVALID_REQUEST, RpcError, error_line, parse_request, success_line};
+use crate::supervisor::Supervisor;
+use crate::supervisor::event_loop::ControlPlane;
+
+pub const MAX_REQUEST_LINE_BYTES: usize = 1 << 20;
+pub const MAX_CONNECTIONS: usize = 256;
+/// A client that lets this much output pile up unread is dropped.
+pub const MAX_PENDING_OUTPUT_BYTES: usize = 32 << 20;
+/// Above this much unsent output we stop reading more requests from it.
+const OUTPUT_HIGH_WATER_BYTES: usize = 1 << 20;
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("another berth daemon is already using {0}")]
+    InUse(PathBuf),
+    #[error("{} exists and is not a socket", .0.display())]
+    NotASocket(PathBuf),
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+struct Connection {
+    stream: UnixStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// No more requests are read: the peer closed, or sent garbage.
+    done_reading: bool,
+}
+
+pub struct ApiServer {
+    path: PathBuf,
+    listener: UnixListener,
+    _lock: Flock<File>,
+    connections: BTreeMap<RawFd, Connection>,
+}
+
+impl ApiServer {
+    /// Binds the socket at `path` (mode 0660), replacing a stale one. A lock
+    /// file beside it makes a second daemon on the same path refuse to start.
+    pub fn bind(path: &Path) -> Result<ApiServer, BindError> {
+        let io = |op, p: &Path| {
+            let path = p.to_path_buf();
+            move |source| BindError::Io { op, path, source }
+        };
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io("create directory", dir))?;
+        }
+        let lock_path = path.with_extension("lock");
+        let lock_file = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io("open", &lock_path))?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| BindError::InUse(path.to_path_buf()))?;
+        match fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_socket() => {
+                if UnixStream::connect(path).is_ok() {
+                    return Err(BindError::InUse(path.to_path_buf()));
+                }
+                fs::remove_file(path).map_err(io("remove stale socket", path))?;
+            }
+            Ok(_) => return Err(BindError::NotASocket(path.to_path_buf())),
+            Err(_) => {}
+        }
+        let listener = UnixListener::bind(path).map_err(io("bind", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o660)).map_err(io("chmod", path))?;
+        listener.set_nonblocking(true).map_err(io("set non-blocking", path))?;
+        Ok(ApiServer { path: path.to_path_buf(), listener, _lock: lock, connections: BTreeMap::new() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    if self.connections.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err() {
+                        let err = RpcError::new(INVALID_REQUEST, "too many connections");
+                        let _ = (&stream).write_all(&error_line(&serde_json::Value::Null, &err));
+                        continue;
+                    }
+                    let conn = Connection { stream, input: Vec::new(), output: Vec::new(), done_reading: false };
+                    self.connections.insert(conn.stream.as_raw_fd(), conn);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn service(&mut self, fd: RawFd, revents: PollFlags, sup: &mut Supervisor) {
+        let Some(conn) = self.connections.get_mut(&fd) else { return };
+        if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) && !conn.done_reading {
+            read_requests(conn, sup);
+        }
+        let broken = flush_output(conn);
+        let finished = conn.done_reading && conn.output.is_empty();
+        if broken || finished || conn.output.len() > MAX_PENDING_OUTPUT_BYTES {
+            self.connections.remove(&fd);
+        }
+    }
+}
+
+fn read_requests(conn: &mut Connection, sup: &mut Supervisor) {
+    let mut buf = [0u8; READ_CHUNK_BYTES];
+    loop {
+        match conn.stream.read(&mut buf) {
+            Ok(0) => {
+                conn.done_reading = true;
+                break;
+            }
+            Ok(n) => {
+                conn.input.extend_from_slice(&buf[..n]);
+                handle_lines(conn, sup);
+                if conn.done_reading || conn.output.len() > OUTPUT_HIGH_WATER_BYTES {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(_) => {
+                conn.done_reading = true;
+                break;
+            }
+        }
+    }
+}
+
+fn handle_lines(conn: &mut Connection, sup: &mut Supervisor) {
+    let mut start = 0;
+    while let Some(nl) = conn.input[start..].iter().position(|b| *b == b'\n') {
+        let line = &conn.input[start..start + nl];
+        start += nl + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if line.len() > MAX_REQUEST_LINE_BYTES {
+            refuse_oversized(conn);
+            return;
+        }
+        let reply = handle_line(line, sup);
+        conn.output.extend_from_slice(&reply);
+    }
+    conn.input.drain(..start);
+    if conn.input.len() > MAX_REQUEST_LINE_BYTES {
+        refuse_oversized(conn);
+    }
+}
+
+fn refuse_oversized(conn: &mut Connection) {
+    let err = RpcError::new(INVALID_REQUEST, format!("request line longer than {MAX_REQUEST_LINE_BYTES} bytes"));
+    conn.output.extend_from_slice(&error_line(&serde_json::Value::Null, &err));
+    conn.input.clear();
+    conn.done_reading = true;
+}
+
+fn handle_line(line: &[u8], sup: &mut Supervisor) -> Vec<u8> {
+    match parse_request(line) {
+        Err((id, err)) => error_line(&id, &err),
+        Ok(req) => {
+            let result = dispatch(sup, &req.method, req.params);
+            match (req.id, result) {
+                (None, _) => Vec::new(), // a notification gets no response
+                (Some(id), Ok(v)) => success_line(&id, v),
+                (Some(id), Err(e)) => error_line(&id, &e),
+            }
+        }
+    }
+}
+
+/// Writes what it can; true when the connection is broken.
+fn flush_output(conn: &mut Connection) -> bool {
+    while !conn.output.is_empty() {
+        match conn.stream.write(&conn.output) {
+            Ok(0) => return true,
+            Ok(n) => {
+                conn.output.drain(..n);
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+impl ControlPlane for ApiServer {
+    fn watched(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        let mut fds = vec![(self.listener.as_fd(), PollFlags::POLLIN)];
+        for conn in self.connections.values() {
+            let mut events = PollFlags::empty();
+            if !conn.done_reading && conn.output.len() <= OUTPUT_HIGH_WATER_BYTES {
+                events |= PollFlags::POLLIN;
+            }
+            if !conn.output.is_empty() {
+                events |= PollFlags::POLLOUT;
+            }
+            fds.push((conn.stream.as_fd(), events));
+        }
+        fds
+    }
+
+    fn on_ready(&mut self, fd: RawFd, revents: PollFlags, sup: &mut Supervisor) {
+        if fd == self.listener.as_raw_fd() {
+            self.accept_all();
+        } else {
+            self.service(fd, revents, sup);
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}

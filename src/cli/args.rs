@@ -1,0 +1,93 @@
+//! A small command-line parser: positionals, `--flag VALUE`,
+//! `--flag=VALUE`, boolean `--switch`, and `--` to end the flags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// (name without dashes, takes a value)
+pub type FlagSpec = (&'static str, bool);
+
+#[derive(Debug, Default)]
+pub struct Args {
+    pub positional: Vec<String>,
+    values: BTreeMap<&'static str, String>,
+    switches: BTreeSet<&'static str>,
+}
+
+impl Args {
+    pub fn parse(argv: &[String], spec: &[FlagSpec]) -> Result<Args, String> {
+        let mut out = Args::default();
+        let mut it = argv.iter();
+        while let Some(arg) = it.next() {
+            if arg == "--" {
+                out.positional.extend(it.by_ref().cloned());
+                break;
+            }
+            let Some(flag) = arg.strip_prefix("--") else {
+                out.positional.push(arg.clone());
+                continue;
+            };
+            let (name, inline) = match flag.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (flag, None),
+            };
+            let &(known, takes_value) = spec.iter().find(|(n, _)| *n == name).ok_or_else(|| format!("unknown option --{name}"))?;
+            if takes_value {
+                let value = match inline {
+                    Some(v) => v,
+                    None => it.next().cloned().ok_or_else(|| format!("option --{name} needs a value"))?,
+                };
+                out.values.insert(known, value);
+            } else if inline.is_some() {
+                return Err(format!("option --{name} takes no value"));
+            } else {
+                out.switches.insert(known);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    pub fn switch(&self, name: &str) -> bool {
+        self.switches.contains(name)
+    }
+
+    /// Exactly `n` positionals, named in `usage` for the error.
+    pub fn expect_positional(&self, n: usize, usage: &str) -> Result<&[String], String> {
+        if self.positional.len() == n {
+            Ok(&self.positional)
+        } else {
+            Err(format!("usage: {usage}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn flags_values_and_positionals() {
+        let spec = [("root", true), ("json", false)];
+        let a = Args::parse(&argv(&["x", "--root", "/r", "--json", "y", "--", "--z"]), &spec).unwrap();
+        assert_eq!(a.positional, ["x", "y", "--z"]);
+        assert_eq!(a.value("root"), Some("/r"));
+        assert!(a.switch("json"));
+        let a = Args::parse(&argv(&["--root=/q"]), &spec).unwrap();
+        assert_eq!(a.value("root"), Some("/q"));
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        let spec = [("root", true), ("json", false)];
+        assert_eq!(Args::parse(&argv(&["--nope"]), &spec).unwrap_err(), "unknown option --nope");
+        assert_eq!(Args::parse(&argv(&["--root"]), &spec).unwrap_err(), "option --root needs a value");
+        assert_eq!(Args::parse(&argv(&["--json=1"]), &spec).unwrap_err(), "option --json takes no value");
+    }
+}

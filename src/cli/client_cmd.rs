@@ -1,0 +1,109 @@
+//! The commands that talk to a running daemon: ps, logs, start, stop,
+//! version.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::args::Args;
+use super::table;
+use crate::api::client::{Client, socket_path};
+use crate::supervisor::container::{ContainerInfo, State};
+use crate::supervisor::logs::{LogEntry, Stream};
+
+fn connect(args: &Args) -> Result<Client, String> {
+    Client::connect(&socket_path(args.value("socket"))).map_err(|e| e.to_string())
+}
+
+fn call(client: &mut Client, method: &str, params: Value) -> Result<Value, String> {
+    client.call(method, params).map_err(|e| e.to_string())
+}
+
+fn list(client: &mut Client) -> Result<Vec<ContainerInfo>, String> {
+    serde_json::from_value(call(client, "list", json!({}))?).map_err(|e| format!("unexpected list reply: {e}"))
+}
+
+pub fn ps(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("json", false), ("socket", true)])?;
+    args.expect_positional(0, "berth ps [--json]")?;
+    let mut client = connect(&args)?;
+    if args.switch("json") {
+        println!("{}", call(&mut client, "list", json!({}))?);
+        return Ok(0);
+    }
+    let dash = || "-".to_string();
+    let rows: Vec<Vec<String>> = list(&mut client)?
+        .into_iter()
+        .map(|c| {
+            vec![
+                c.name,
+                serde_json::to_value(c.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                c.pid.map_or_else(dash, |p| p.to_string()),
+                c.restarts.to_string(),
+                c.exit_code.map_or_else(dash, |e| e.to_string()),
+                c.image,
+                c.error.unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!("{}", table::render(&["NAME", "STATE", "PID", "RESTARTS", "EXIT", "IMAGE", "ERROR"], &rows));
+    Ok(0)
+}
+
+pub fn logs(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("tail", true), ("socket", true)])?;
+    let [name] = args.expect_positional(1, "berth logs NAME [--tail N]")? else { unreachable!() };
+    let tail = args.value("tail").map(|t| t.parse::<usize>().map_err(|_| format!("--tail wants a number, not {t:?}"))).transpose()?;
+    let mut client = connect(&args)?;
+    let reply = call(&mut client, "logs", json!({"name": name, "tail": tail}))?;
+    let entries: Vec<LogEntry> = serde_json::from_value(reply).map_err(|e| format!("unexpected logs reply: {e}"))?;
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    for e in entries {
+        let sink: &mut dyn Write = if e.stream == Stream::Stderr { &mut err } else { &mut out };
+        let _ = sink.write_all(e.log.as_bytes());
+    }
+    Ok(0)
+}
+
+pub fn start(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("socket", true)])?;
+    let [name] = args.expect_positional(1, "berth start NAME")? else { unreachable!() };
+    let mut client = connect(&args)?;
+    call(&mut client, "start", json!({"name": name}))?;
+    println!("{name}");
+    Ok(0)
+}
+
+/// Asks for the stop, then waits until the container has exited (its stop
+/// timeout plus a margin), as `docker stop` does.
+pub fn stop(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("socket", true), ("timeout", true)])?;
+    let [name] = args.expect_positional(1, "berth stop NAME")? else { unreachable!() };
+    let mut client = connect(&args)?;
+    call(&mut client, "stop", json!({"name": name}))?;
+    let wait = Duration::from_secs(args.value("timeout").and_then(|t| t.parse().ok()).unwrap_or(60));
+    let deadline = Instant::now() + wait;
+    loop {
+        let state = list(&mut client)?.into_iter().find(|c| &c.name == name).map(|c| c.state);
+        if !matches!(state, Some(State::Running | State::Stopping)) {
+            println!("{name}");
+            return Ok(0);
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("container {name} did not stop within {}s", wait.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub fn version(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("socket", true)])?;
+    println!("client: berth {}", env!("CARGO_PKG_VERSION"));
+    let daemon = connect(&args).and_then(|mut c| call(&mut c, "version", json!({})));
+    match daemon {
+        Ok(v) => println!("daemon: berth {}", v["version"].as_str().unwrap_or("?")),
+        Err(e) => println!("daemon: {e}"),
+    }
+    Ok(0)
+}

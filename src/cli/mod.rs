@@ -1,0 +1,62 @@
+//! The `berth` command line: dispatch to the daemon, the image commands
+//! that work on a store directly, and the API client commands.
+
+mod args;
+mod client_cmd;
+mod daemon_cmd;
+mod image_cmd;
+mod table;
+
+
+const USAGE: &str = "usage: berth COMMAND [OPTIONS]
+
+Daemon:
+  daemon --config DIR [--root DIR] [--socket PATH] [--cgroup-parent NAME]
+                              run the supervisor on DIR/containers/*.json
+  check DIR                   validate DIR/containers/*.json and exit
+
+Images (work on the store directly, no daemon needed):
+  import PATH [--name REF] [--root DIR]
+                              import an OCI layout directory or a docker-archive tarball
+  images [--json] [--root DIR]
+                              list images
+
+Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/berth.sock):
+  ps [--json]                 list containers
+  logs NAME [--tail N]        print a container's output
+  start NAME                  start a stopped container
+  stop NAME                   stop a container (its stop signal, then SIGKILL)
+  version                     print client and daemon versions
+";
+
+/// Runs the command in `argv` (without the program name); returns the
+/// process exit code.
+pub fn run(argv: &[String]) -> i32 {
+    let Some((command, rest)) = argv.split_first() else {
+        eprint!("{USAGE}");
+        return 2;
+    };
+    let result = match command.as_str() {
+        "daemon" => daemon_cmd::daemon(rest),
+        "check" => daemon_cmd::check(rest),
+        "import" => image_cmd::import(rest),
+        "images" => image_cmd::images(rest),
+        "ps" => client_cmd::ps(rest),
+        "logs" => client_cmd::logs(rest),
+        "start" => client_cmd::start(rest),
+        "stop" => client_cmd::stop(rest),
+        "version" => client_cmd::version(rest),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(0)
+        }
+        other => Err(format!("unknown command {other:?}; see `berth help`")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("berth: {message}");
+            1
+        }
+    }
+}

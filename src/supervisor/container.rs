@@ -1,0 +1,122 @@
+//! One supervised container's runtime record, and the view of it the API
+//! shows.
+
+use std::os::fd::OwnedFd;
+use std::time::{Instant, SystemTime};
+
+use nix::unistd::Pid;
+use serde::Serialize;
+
+use super::launch::ContainerDirs;
+use super::logs::{LogWriter, Stream};
+use super::spec::Spec;
+use crate::kernel::cgroup::ContainerCgroup;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    /// Known, not started yet.
+    Created,
+    Running,
+    /// Asked to stop, waiting for it to exit.
+    Stopping,
+    /// Exited; waiting out the backoff before running again.
+    Restarting,
+    /// Finished, and not going to run again by itself.
+    Exited,
+}
+
+impl State {
+    pub fn is_live(self) -> bool {
+        matches!(self, State::Running | State::Stopping)
+    }
+}
+
+/// A read end of the container's stdout or stderr pipe.
+pub struct OutputPipe {
+    pub fd: OwnedFd,
+    pub stream: Stream,
+}
+
+pub struct Container {
+    pub name: String,
+    pub spec: Spec,
+    pub dirs: ContainerDirs,
+    pub state: State,
+    pub pid: Option<Pid>,
+    pub restarts: u32,
+    pub exit_code: Option<i32>,
+    /// Why the last start failed, in words.
+    pub error: Option<String>,
+    pub image_id: Option<String>,
+    pub started_at: Option<SystemTime>,
+    pub finished_at: Option<SystemTime>,
+    pub started_instant: Option<Instant>,
+    /// Someone asked for this stop; it must not restart.
+    pub stop_requested: bool,
+    /// Bumped at every start so timers of an older run are ignored.
+    pub run_id: u64,
+    pub backoff_step: u32,
+    pub stop_signal: i32,
+    pub outputs: Vec<OutputPipe>,
+    pub log: LogWriter,
+    pub cgroup: Option<ContainerCgroup>,
+}
+
+impl Container {
+    pub fn new(name: String, spec: Spec, dirs: ContainerDirs) -> Self {
+        let log = LogWriter::new(dirs.log_file());
+        Container {
+            name,
+            spec,
+            dirs,
+            state: State::Created,
+            pid: None,
+            restarts: 0,
+            exit_code: None,
+            error: None,
+            image_id: None,
+            started_at: None,
+            finished_at: None,
+            started_instant: None,
+            stop_requested: false,
+            run_id: 0,
+            backoff_step: 0,
+            stop_signal: libc::SIGTERM,
+            outputs: Vec::new(),
+            log,
+            cgroup: None,
+        }
+    }
+
+    pub fn info(&self) -> ContainerInfo {
+        let time = |t: Option<SystemTime>| t.map(|t| humantime::format_rfc3339_nanos(t).to_string());
+        ContainerInfo {
+            name: self.name.clone(),
+            state: self.state,
+            pid: self.pid.map(|p| p.as_raw()),
+            restarts: self.restarts,
+            exit_code: self.exit_code,
+            image: self.spec.image.clone(),
+            image_id: self.image_id.clone(),
+            started_at: time(self.started_at),
+            finished_at: time(self.finished_at),
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// What `list` returns for each container (docs/api.md).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ContainerInfo {
+    pub name: String,
+    pub state: State,
+    pub pid: Option<i32>,
+    pub restarts: u32,
+    pub exit_code: Option<i32>,
+    pub image: String,
+    pub image_id: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: Option<String>,
+}

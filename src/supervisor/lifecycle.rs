@@ -1,0 +1,240 @@
+//! State changes of containers: start, stop, exit, restart, shutdown. Each
+//! container moves Created → Running → (Stopping) → Restarting | Exited,
+//! driven by API requests, child exits and timers.
+
+use std::io::ErrorKind;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::time::{Duration, Instant, SystemTime};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, read};
+
+use super::container::{OutputPipe, State};
+use super::launch::prepare_launch;
+use super::logs::Stream;
+use super::manager::{Supervisor, SupervisorError, say};
+use super::restart::{STABLE_RUN, backoff_delay, should_restart};
+use super::timers::{Timer, TimerKind};
+use crate::image::lookup::{image_id, resolve};
+use crate::kernel::cgroup::ContainerCgroup;
+use crate::kernel::spawn_container;
+
+/// Docker's exit code when the runtime itself could not start the container.
+const EXIT_CANNOT_START: i32 = 125;
+/// Bytes read from one output pipe per wake-up, so one chatty container
+/// cannot starve the others.
+const MAX_OUTPUT_READ_BYTES: usize = 256 * 1024;
+
+impl Supervisor {
+    pub fn start_all(&mut self) {
+        let names: Vec<String> = self.containers.keys().cloned().collect();
+        for name in names {
+            self.launch(&name);
+        }
+    }
+
+    /// API `start`: runs a container that is not running. A no-op for one
+    /// that is.
+    pub fn start(&mut self, name: &str) -> Result<(), SupervisorError> {
+        if self.shutting_down {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        let c = self.container_mut(name)?;
+        if c.state.is_live() {
+            return Ok(());
+        }
+        c.stop_requested = false;
+        c.restarts = 0;
+        c.backoff_step = 0;
+        self.launch(name);
+        Ok(())
+    }
+
+    /// API `stop`: the stop signal now, SIGKILL after the stop timeout. No
+    /// restart follows.
+    pub fn stop(&mut self, name: &str) -> Result<(), SupervisorError> {
+        let c = self.container_mut(name)?;
+        c.stop_requested = true;
+        match (c.state, c.pid) {
+            (State::Running, Some(pid)) => {
+                c.state = State::Stopping;
+                let _ = kill(pid, Signal::try_from(c.stop_signal).unwrap_or(Signal::SIGTERM));
+                let at = Instant::now() + Duration::from_secs(c.spec.stop_timeout);
+                let (name, run_id) = (c.name.clone(), c.run_id);
+                self.timers.schedule(at, &name, run_id, TimerKind::Kill);
+            }
+            (State::Restarting, _) => c.state = State::Exited,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub fn begin_shutdown(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        say(format_args!("shutting down: stopping {} containers", self.containers.len()));
+        self.shutting_down = true;
+        let names: Vec<String> = self.containers.keys().cloned().collect();
+        for name in names {
+            let _ = self.stop(&name);
+        }
+    }
+
+    /// Removes what is left of the containers' cgroups and their parent.
+    pub fn finish_shutdown(&mut self) {
+        for c in self.containers.values_mut() {
+            if let Some(cg) = c.cgroup.take() {
+                if let Err(e) = cg.remove() {
+                    say(format_args!("container {}: {e}", c.name));
+                }
+            }
+        }
+        let parent = ContainerCgroup::load(&self.options.cgroup_parent);
+        if parent.exists() {
+            let _ = parent.remove();
+        }
+    }
+
+    fn launch(&mut self, name: &str) {
+        match self.try_launch(name) {
+            Ok(pid) => say(format_args!("container {name}: started (pid {pid})")),
+            Err((message, code)) => {
+                say(format_args!("container {name}: {message}"));
+                if let Some(c) = self.containers.get_mut(name) {
+                    let _ = c.log.write_notice(&message);
+                    c.error = Some(message);
+                    c.started_at = Some(SystemTime::now());
+                    c.started_instant = Some(Instant::now());
+                }
+                self.after_run(name, code);
+            }
+        }
+    }
+
+    fn try_launch(&mut self, name: &str) -> Result<Pid, (String, i32)> {
+        let cgroup_path = format!("{}/{name}", self.options.cgroup_parent);
+        let c = self.containers.get_mut(name).ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
+        c.run_id += 1;
+        let image = resolve(&self.store, &c.spec.image).map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
+        let launch = prepare_launch(name, &c.spec, &image, &c.dirs).map_err(|e| (e, EXIT_CANNOT_START))?;
+        let cgroup = ContainerCgroup::create(&cgroup_path).map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
+        let spawned = spawn_container(&launch.config, |pid| cgroup.add_process(pid).map_err(|e| e.to_string()));
+        drop(launch.config); // closes our copies of the container's pipe ends
+        let pid = match spawned {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = cgroup.remove();
+                return Err((e.to_string(), e.exit_code()));
+            }
+        };
+        c.state = State::Running;
+        c.pid = Some(pid);
+        c.image_id = Some(image_id(&image.record).to_string());
+        c.error = None;
+        c.exit_code = None;
+        c.started_at = Some(SystemTime::now());
+        c.started_instant = Some(Instant::now());
+        c.stop_signal = launch.stop_signal;
+        c.outputs = vec![
+            OutputPipe { fd: launch.stdout, stream: Stream::Stdout },
+            OutputPipe { fd: launch.stderr, stream: Stream::Stderr },
+        ];
+        c.cgroup = Some(cgroup);
+        Ok(pid)
+    }
+
+    /// A reaped child: a container's main process, or (as PID 1) an orphan.
+    pub fn on_exit(&mut self, pid: Pid, code: i32) {
+        let Some(name) = self.containers.values().find(|c| c.pid == Some(pid)).map(|c| c.name.clone()) else {
+            return;
+        };
+        say(format_args!("container {name}: exited with code {code}"));
+        if let Some(c) = self.containers.get_mut(&name) {
+            c.pid = None;
+            if let Some(cg) = c.cgroup.take() {
+                if let Err(e) = cg.remove() {
+                    say(format_args!("container {name}: {e}"));
+                }
+            }
+        }
+        self.after_run(&name, code);
+    }
+
+    /// Records the end of a run and applies the restart policy.
+    fn after_run(&mut self, name: &str, code: i32) {
+        let shutting_down = self.shutting_down;
+        let Some(c) = self.containers.get_mut(name) else { return };
+        c.exit_code = Some(code);
+        c.finished_at = Some(SystemTime::now());
+        if c.started_instant.is_some_and(|t| t.elapsed() >= STABLE_RUN) {
+            c.backoff_step = 0;
+        }
+        if shutting_down || !should_restart(&c.spec.restart, code, c.restarts, c.stop_requested) {
+            c.state = State::Exited;
+            return;
+        }
+        c.state = State::Restarting;
+        c.restarts += 1;
+        let delay = backoff_delay(c.backoff_step);
+        c.backoff_step += 1;
+        let (name, run_id) = (c.name.clone(), c.run_id);
+        self.timers.schedule(Instant::now() + delay, &name, run_id, TimerKind::Restart);
+    }
+
+    pub fn on_timer(&mut self, timer: Timer) {
+        let Some(c) = self.containers.get(&timer.container) else { return };
+        if c.run_id != timer.run_id {
+            return;
+        }
+        match (timer.kind, c.state, c.pid) {
+            (TimerKind::Restart, State::Restarting, _) if !self.shutting_down => self.launch(&timer.container),
+            (TimerKind::Kill, State::Stopping, Some(pid)) => {
+                say(format_args!("container {}: stop timeout, sending SIGKILL", c.name));
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn fire_due_timers(&mut self) {
+        for t in self.timers.pop_due(Instant::now()) {
+            self.on_timer(t);
+        }
+    }
+
+    /// Copies what a container wrote on `fd` into its log.
+    pub fn on_output(&mut self, fd: RawFd) {
+        let Some(c) = self.containers.values_mut().find(|c| c.outputs.iter().any(|o| o.fd.as_raw_fd() == fd)) else {
+            return;
+        };
+        let idx = c.outputs.iter().position(|o| o.fd.as_raw_fd() == fd).expect("found above");
+        let stream = c.outputs[idx].stream;
+        let mut buf = [0u8; 16 * 1024];
+        let mut total = 0;
+        let mut closed = false;
+        while total < MAX_OUTPUT_READ_BYTES {
+            match read(c.outputs[idx].fd.as_fd(), &mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    total += n;
+                    if let Err(e) = c.log.write_output(stream, &buf[..n]) {
+                        say(format_args!("container {}: write log: {e}", c.name));
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    closed = std::io::Error::from(e).kind() != ErrorKind::WouldBlock;
+                    break;
+                }
+            }
+        }
+        if closed {
+            let _ = c.log.flush_partial(stream);
+            c.outputs.remove(idx);
+        }
+    }
+}

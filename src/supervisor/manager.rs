@@ -1,0 +1,87 @@
+//! The supervisor's state: the containers it was told to run, the store
+//! their images come from, and the timer queue. Queries live here; state
+//! changes live in lifecycle.rs.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::config_dir::LoadedSpec;
+use super::container::{Container, ContainerInfo};
+use super::launch::ContainerDirs;
+use super::logs::{LogEntry, read_log};
+use super::timers::Timers;
+use crate::image::Store;
+
+#[derive(Debug, Clone)]
+pub struct SupervisorOptions {
+    pub config_dir: PathBuf,
+    /// Containers' cgroups are `<cgroup_parent>/<name>` in every hierarchy.
+    pub cgroup_parent: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("no container named {0:?}")]
+    NoSuchContainer(String),
+    #[error("container {name}: {message}")]
+    Container { name: String, message: String },
+    #[error("the supervisor is shutting down")]
+    ShuttingDown,
+}
+
+pub struct Supervisor {
+    pub store: Store,
+    pub options: SupervisorOptions,
+    pub containers: BTreeMap<String, Container>,
+    pub timers: Timers,
+    pub shutting_down: bool,
+}
+
+impl Supervisor {
+    pub fn new(store: Store, options: SupervisorOptions, specs: Vec<LoadedSpec>) -> Self {
+        let containers_dir = store.containers_dir();
+        let containers = specs
+            .into_iter()
+            .map(|s| {
+                let dirs = ContainerDirs::new(&containers_dir, &s.name);
+                (s.name.clone(), Container::new(s.name, s.spec, dirs))
+            })
+            .collect();
+        Supervisor { store, options, containers, timers: Timers::default(), shutting_down: false }
+    }
+
+    pub fn container(&self, name: &str) -> Result<&Container, SupervisorError> {
+        self.containers.get(name).ok_or_else(|| SupervisorError::NoSuchContainer(name.to_string()))
+    }
+
+    pub fn container_mut(&mut self, name: &str) -> Result<&mut Container, SupervisorError> {
+        self.containers.get_mut(name).ok_or_else(|| SupervisorError::NoSuchContainer(name.to_string()))
+    }
+
+    pub fn list(&self) -> Vec<ContainerInfo> {
+        self.containers.values().map(Container::info).collect()
+    }
+
+    pub fn logs(&self, name: &str, tail: Option<usize>) -> Result<Vec<LogEntry>, SupervisorError> {
+        let c = self.container(name)?;
+        read_log(c.log.path(), tail).map_err(|e| SupervisorError::Container {
+            name: name.to_string(),
+            message: format!("read log {}: {e}", c.log.path().display()),
+        })
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// True once a shutdown was asked for and no container is left running.
+    pub fn shutdown_complete(&self) -> bool {
+        self.shutting_down && !self.containers.values().any(|c| c.state.is_live())
+    }
+}
+
+/// The daemon's own log lines, on its stderr (the console in PID 1 mode).
+pub fn say(message: std::fmt::Arguments<'_>) {
+    eprintln!("berth: {message}");
+}

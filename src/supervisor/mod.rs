@@ -1,0 +1,20 @@
+//! Policy and lifecycle: specs to desired state, the event loop, restarts,
+//! logs. The only layer that decides what runs and when.
+
+pub mod config_dir;
+pub mod container;
+pub mod event_loop;
+pub mod launch;
+mod lifecycle;
+pub mod logs;
+pub mod manager;
+mod reaper;
+pub mod restart;
+pub mod signals;
+pub mod spec;
+mod spec_position;
+pub mod timers;
+pub mod user;
+pub mod validate;
+
+pub use manager::{Supervisor, SupervisorError, SupervisorOptions};

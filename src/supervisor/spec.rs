@@ -1,0 +1,66 @@
+//! The container spec: one JSON file per container in the config
+//! directory, documented field by field in docs/spec.md. Unknown fields are
+//! errors, so a typo never silently does nothing.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Image reference, e.g. "localhost/demo/busybox:latest".
+    pub image: String,
+    /// Replaces the image's Cmd.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Replaces the image's Entrypoint (and, as in Docker, drops its Cmd).
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    /// Added to (and overriding by key) the image's Env.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Replaces the image's WorkingDir.
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    /// "name", "uid", "name:group" or "uid:gid"; replaces the image's User.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Defaults to the container's name.
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub restart: RestartSpec,
+    /// Signal that asks the container to stop; defaults to the image's
+    /// StopSignal, then SIGTERM.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds between the stop signal and SIGKILL.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: u64,
+}
+
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
+
+fn default_stop_timeout() -> u64 {
+    DEFAULT_STOP_TIMEOUT_SECS
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartSpec {
+    #[serde(default)]
+    pub policy: RestartPolicy,
+    /// With "on-failure": how many restarts at most (unlimited if absent).
+    #[serde(default)]
+    pub max_retries: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    OnFailure,
+    Always,
+}

@@ -1,0 +1,86 @@
+//! The timer queue that sets the event loop's poll timeout: restart
+//! backoffs and stop-timeout kills. A timer names its container and the
+//! run it belongs to, so a timer outliving its run is simply ignored.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// Start the container again after its backoff.
+    Restart,
+    /// The stop timeout passed: SIGKILL.
+    Kill,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timer {
+    pub at: Instant,
+    pub container: String,
+    pub run_id: u64,
+    pub kind: TimerKind,
+    seq: u64,
+}
+
+impl Ord for Timer {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+impl PartialOrd for Timer {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Timers {
+    heap: BinaryHeap<Timer>,
+    next_seq: u64,
+}
+
+impl Timers {
+    pub fn schedule(&mut self, at: Instant, container: &str, run_id: u64, kind: TimerKind) {
+        self.next_seq += 1;
+        self.heap.push(Timer { at, container: container.to_string(), run_id, kind, seq: self.next_seq });
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.heap.peek().map(|t| t.at)
+    }
+
+    /// Removes and returns every timer due at `now`, earliest first.
+    pub fn pop_due(&mut self, now: Instant) -> Vec<Timer> {
+        let mut due = Vec::new();
+        while self.heap.peek().is_some_and(|t| t.at <= now) {
+            due.extend(self.heap.pop());
+        }
+        due
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn due_timers_come_out_in_order() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        t.schedule(now + Duration::from_millis(30), "c", 1, TimerKind::Kill);
+        t.schedule(now + Duration::from_millis(10), "a", 1, TimerKind::Restart);
+        t.schedule(now + Duration::from_millis(10), "b", 1, TimerKind::Restart);
+        assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(10)));
+        let due: Vec<_> = t.pop_due(now + Duration::from_millis(20)).into_iter().map(|t| t.container).collect();
+        assert_eq!(due, ["a", "b"]);
+        assert_eq!(t.len(), 1);
+    }
+}

@@ -11,7 +11,7 @@ use super::digest::{Digest, Hashing};
 use super::error::ImageError;
 use super::refs::{self, ImageRecord};
 use super::store::{Store, sync_dir};
-use super::unpack::unpack_layer;
+use super::unpack::{unpack_layer, verify_diff_id};
 
 pub struct Staging<'s> {
     store: &'s Store,
@@ -79,10 +79,11 @@ impl<'s> Staging<'s> {
         self.add_blob(bytes, expected, what).map(|(d, _)| d)
     }
 
-    /// Unpacks blob `blob` as the layer `diff_id`, unless the store has it.
+    /// Unpacks blob `blob` as the layer `diff_id`. When the store (or this
+    /// import) already has that layer, the blob is only checked against it.
     pub fn add_layer(&mut self, blob: &Digest, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
         if self.store.layer_path(diff_id).is_dir() || self.layers.contains(diff_id) {
-            return Ok(());
+            return verify_diff_id(&self.blob_path(blob), diff_id, what);
         }
         let target = self.dir.join("layers").join(diff_id.hex());
         unpack_layer(&self.blob_path(blob), &target, diff_id, what)?;

@@ -75,6 +75,23 @@ pub fn unpack_layer(blob: &Path, target: &Path, diff_id: &Digest, what: &str) ->
     Ok(())
 }
 
+/// Checks that `blob` decompresses to `diff_id` without unpacking it, for a
+/// layer the store already holds: the new blob must still be what the
+/// image's config claims.
+pub fn verify_diff_id(blob: &Path, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
+    let mut stream = Hashing::new(open_decompressed(blob)?);
+    io::copy(&mut stream, &mut io::sink()).map_err(|e| bad_tar(what, e))?;
+    let (actual, _, _) = stream.finish();
+    if &actual != diff_id {
+        return Err(ImageError::DigestMismatch {
+            what: format!("{what} (uncompressed)"),
+            expected: diff_id.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    Ok(())
+}
+
 fn bad_tar(what: &str, e: io::Error) -> ImageError {
     ImageError::invalid(what, format!("corrupt layer: {e}"))
 }

@@ -1,0 +1,256 @@
+//! Shared test support: root checks, fixture images built from Debian's
+//! busybox-static, and a daemon guard that cleans up (processes, cgroups,
+//! temp dirs) even when a test fails. Every test gets unique names.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+pub const DEMO_REF: &str = "localhost/demo/busybox:latest";
+
+/// Skips (returning false) when not root, unless CI demands root, in which
+/// case the test fails loudly instead of hiding a skipped kernel path.
+pub fn require_root() -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var("BERTH_TEST_REQUIRE_ROOT").as_deref() == Ok("1") {
+        panic!("this test needs root and BERTH_TEST_REQUIRE_ROOT=1 is set");
+    }
+    eprintln!("skipped: needs root (set BERTH_TEST_REQUIRE_ROOT=1 to make this a failure)");
+    false
+}
+
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn run_ok(mut cmd: impl std::borrow::BorrowMut<Command>) -> Result<Output> {
+    let cmd = cmd.borrow_mut();
+    let out = cmd.output().with_context(|| format!("run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out)
+}
+
+/// The busybox root filesystem, laid out once per test binary.
+pub fn busybox_rootfs() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_name("busybox-rootfs"));
+        run_ok(Command::new("bash").arg(repo_path("scripts/busybox-rootfs.sh")).arg(&dir)).expect("busybox rootfs (apt-get install busybox-static)");
+        dir
+    })
+}
+
+/// Builds an image from layer dirs with scripts/mkimage.sh.
+pub fn make_image(format: &str, reference: &str, out: &Path, layers: &[&Path]) -> Result<()> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(repo_path("scripts/mkimage.sh")).args(["--format", format, "--ref", reference]).arg(out).args(layers);
+    run_ok(&mut cmd).map(drop)
+}
+
+pub fn berth(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BERTH);
+    cmd.args(args);
+    cmd
+}
+
+/// One test's private world: store root, config dir, socket, cgroup parent.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+    pub cgroup_parent: String,
+}
+
+impl TestEnv {
+    pub fn new() -> Result<TestEnv> {
+        let dir = tempfile::Builder::new().prefix("berth-test-").tempdir()?;
+        fs::create_dir_all(dir.path().join("config/containers"))?;
+        Ok(TestEnv { dir, cgroup_parent: unique_name("berth-test") })
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+
+    /// Imports the busybox demo image into this env's store.
+    pub fn import_demo(&self) -> Result<()> {
+        let layout = self.dir.path().join("demo-oci");
+        make_image("oci", DEMO_REF, &layout, &[busybox_rootfs()])?;
+        run_ok(berth(&["import", layout.to_str().unwrap(), "--root", self.root().to_str().unwrap()])).map(drop)
+    }
+
+    pub fn write_spec(&self, name: &str, json: &str) -> Result<()> {
+        fs::write(self.config().join("containers").join(format!("{name}.json")), json)?;
+        Ok(())
+    }
+
+    pub fn daemon_command(&self) -> Command {
+        let mut cmd = berth(&["daemon"]);
+        cmd.arg("--config").arg(self.config()).arg("--root").arg(self.root()).arg("--socket").arg(self.socket());
+        cmd.args(["--cgroup-parent", &self.cgroup_parent]);
+        cmd
+    }
+
+    /// Starts the daemon and waits for its socket.
+    pub fn start_daemon(&self) -> Result<Daemon> {
+        let child = self.daemon_command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        let daemon = Daemon { child: Some(child), cgroup_parent: self.cgroup_parent.clone() };
+        wait_for(Duration::from_secs(10), || Ok(std::os::unix::net::UnixStream::connect(self.socket()).is_ok()))
+            .context("daemon socket never appeared")?;
+        Ok(daemon)
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Command {
+        let mut cmd = berth(args);
+        cmd.env("BERTH_SOCKET", self.socket());
+        cmd
+    }
+
+    pub fn ps(&self) -> Result<Vec<Value>> {
+        let out = run_ok(&mut self.cli(&["ps", "--json"]))?;
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
+    pub fn container(&self, name: &str) -> Result<Value> {
+        self.ps()?.into_iter().find(|c| c["name"] == name).with_context(|| format!("no container {name} in ps"))
+    }
+}
+
+/// Polls `cond` every 20 ms until it is true or `limit` passes.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> Result<bool>) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond()? {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("condition not met within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The daemon process; dropping it kills it and removes its cgroups.
+pub struct Daemon {
+    child: Option<Child>,
+    pub cgroup_parent: String,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    /// Sends `sig` and waits for the exit; returns (status, stderr).
+    pub fn signal_and_wait(&mut self, sig: nix::sys::signal::Signal, limit: Duration) -> Result<(std::process::ExitStatus, String)> {
+        let mut child = self.child.take().context("daemon already gone")?;
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig)?;
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let out = child.wait_with_output()?;
+                return Ok((status, String::from_utf8_lossy(&out.stderr).into_owned()));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("daemon did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        remove_cgroup_tree(&self.cgroup_parent);
+    }
+}
+
+/// Every cgroup directory named `parent` (or below it) in any hierarchy.
+pub fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for h in fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+        let base = h.path().join(parent);
+        if base.is_dir() {
+            collect_dirs(&base, &mut out);
+        }
+    }
+    if Path::new("/sys/fs/cgroup").join(parent).join("cgroup.procs").exists() {
+        collect_dirs(&Path::new("/sys/fs/cgroup").join(parent), &mut out);
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            collect_dirs(&e.path(), out);
+        }
+    }
+    out.push(dir.to_path_buf());
+}
+
+/// Kills whatever is in the tree and removes it, deepest first.
+pub fn remove_cgroup_tree(parent: &str) {
+    for _ in 0..100 {
+        let dirs = cgroup_dirs(parent);
+        if dirs.is_empty() {
+            return;
+        }
+        for d in &dirs {
+            for pid in fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines() {
+                if let Ok(p) = pid.parse() {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+        let mut sorted = dirs.clone();
+        sorted.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in sorted {
+            let _ = fs::remove_dir(d);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pids of live processes whose command line contains `token`.
+pub fn processes_with(token: &str) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(token)
+        })
+        .collect()
+}

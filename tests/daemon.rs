@@ -108,8 +108,8 @@ fn sigterm_stops_everything_and_leaves_nothing_behind() -> Result<()> {
 fn bad_specs_are_rejected_with_file_line_col_and_nothing_starts() -> Result<()> {
     let cases = [
         ("syntax", "{\n  \"image\": \"busybox\",\n  \"command\": [\"sh\"\n}", "syntax.json:4:1: command: expected `,` or `]`"),
-        ("unknown", "{\n  \"image\": \"busybox\",\n  \"comand\": [\"sh\"]\n}", "unknown.json:3:11: comand: unknown field `comand`"),
-        ("wrongtype", "{\n  \"image\": \"busybox\",\n  \"restart\": {\"max_retries\": \"two\"}\n}", "wrongtype.json:3:34: restart.max_retries: invalid type: string \"two\""),
+        ("unknown", "{\n  \"image\": \"busybox\",\n  \"comand\": [\"sh\"]\n}", "unknown.json:3:3: comand: unknown field `comand`"),
+        ("wrongtype", "{\n  \"image\": \"busybox\",\n  \"restart\": {\"max_retries\": \"two\"}\n}", "wrongtype.json:3:15: restart.max_retries: invalid type: string \"two\""),
     ];
     for (name, text, expected) in cases {
         let env = TestEnv::new()?;

@@ -39,11 +39,21 @@ impl SysError {
     }
 }
 
+/// The C library's wording for `errno` ("No such file or directory"), as a
+/// shell would print it; nix's own descriptions differ from it.
+pub fn errno_text(errno: Errno) -> String {
+    let text = std::io::Error::from_raw_os_error(errno as i32).to_string();
+    match text.rfind(" (os error") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 impl fmt::Display for SysError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.target {
-            Some(t) => write!(f, "{} {}: {}", self.op, t.display(), self.errno.desc()),
-            None => write!(f, "{}: {}", self.op, self.errno.desc()),
+            Some(t) => write!(f, "{} {}: {}", self.op, t.display(), errno_text(self.errno)),
+            None => write!(f, "{}: {}", self.op, errno_text(self.errno)),
         }
     }
 }

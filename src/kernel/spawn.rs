@@ -38,7 +38,7 @@ impl fmt::Display for SpawnError {
             SpawnError::Setup(e) => write!(f, "{e}"),
             SpawnError::InvalidConfig(m) | SpawnError::Place(m) => f.write_str(m),
             SpawnError::Child(r) => {
-                let reason = Errno::from_raw(r.errno).desc();
+                let reason = super::error::errno_text(Errno::from_raw(r.errno));
                 if r.detail.is_empty() {
                     write!(f, "{}: {reason}", r.stage)
                 } else {

@@ -73,7 +73,7 @@ mod tests {
         fs::write(c.join("notes.txt"), "ignored").unwrap();
         let errs = load_config_dir(dir.path()).unwrap_err();
         assert_eq!(errs.len(), 2);
-        assert!(errs[0].to_string().contains("bad.json:1:11: image: invalid type"), "{}", errs[0]);
+        assert!(errs[0].to_string().contains("bad.json:1:2: image: invalid type"), "{}", errs[0]);
         assert!(errs[1].to_string().contains("worse.json:1:1: EOF while parsing"), "{}", errs[1]);
     }
 

@@ -34,7 +34,7 @@ impl std::error::Error for SpecError {}
 /// Parses and validates `text`, the content of `file`.
 pub fn parse_spec(file: &Path, text: &str) -> Result<Spec, Vec<SpecError>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| vec![serde_error(file, &e)])?;
+    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| vec![serde_error(file, text, &e)])?;
     de.end().map_err(|e| vec![json_error(file, &e, None)])?;
     let problems = check_spec(&spec);
     if problems.is_empty() {
@@ -50,10 +50,21 @@ pub fn parse_spec(file: &Path, text: &str) -> Result<Spec, Vec<SpecError>> {
         .collect())
 }
 
-fn serde_error(file: &Path, e: &serde_path_to_error::Error<serde_json::Error>) -> SpecError {
+fn serde_error(file: &Path, text: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> SpecError {
+    // serde_path_to_error writes "?" for a key it never finished reading.
     let path = e.path().to_string();
-    let field = (path != "." && !path.is_empty()).then_some(path);
-    json_error(file, e.inner(), field)
+    let path = path.trim_end_matches("?").trim_end_matches('.');
+    let field = (!path.is_empty()).then(|| path.to_string());
+    let mut err = json_error(file, e.inner(), field.clone());
+    // For a wrong type or an unknown field, serde reports where it stopped
+    // reading; the start of the offending key is what a reader looks for.
+    if e.inner().classify() == serde_json::error::Category::Data {
+        let steps: Vec<&str> = field.as_deref().map(|f| f.split('.').collect()).unwrap_or_default();
+        if let Some((line, col)) = locate(text, &steps) {
+            (err.line, err.col) = (line, col);
+        }
+    }
+    err
 }
 
 fn json_error(file: &Path, e: &serde_json::Error, field: Option<String>) -> SpecError {
@@ -167,17 +178,17 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_line_and_column() {
-        assert_eq!(errors("{\n  \"image\": \"x\",,\n}"), vec!["c/web.json:2:16: expected `\"`"]);
+        assert_eq!(errors("{\n  \"image\": \"x\",,\n}"), vec!["c/web.json:2:16: key must be a string"]);
     }
 
     #[test]
     fn unknown_fields_and_wrong_types_name_the_field() {
         let e = errors("{\"image\": \"x\",\n \"imagee\": 1}");
-        assert!(e[0].starts_with("c/web.json:2:10: imagee: unknown field `imagee`"), "{e:?}");
+        assert!(e[0].starts_with("c/web.json:2:2: imagee: unknown field `imagee`"), "{e:?}");
         let e = errors("{\"image\": \"x\", \"restart\": {\"policy\": \"sometimes\"}}");
-        assert!(e[0].starts_with("c/web.json:1:50: restart.policy: unknown variant `sometimes`"), "{e:?}");
+        assert!(e[0].starts_with("c/web.json:1:28: restart.policy: unknown variant `sometimes`"), "{e:?}");
         let e = errors("{\"image\": \"x\",\n\"stop_timeout\": \"10\"}");
-        assert!(e[0].starts_with("c/web.json:2:20: stop_timeout: invalid type: string \"10\", expected u64"), "{e:?}");
+        assert!(e[0].starts_with("c/web.json:2:1: stop_timeout: invalid type: string \"10\", expected u64"), "{e:?}");
     }
 
     #[test]

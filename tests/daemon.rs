@@ -21,7 +21,9 @@ const HELLO_SPEC: &str = r#"{
 }"#;
 
 fn wait_state(env: &TestEnv, name: &str, state: &str) -> Result<Value> {
-    wait_for(Duration::from_secs(15), || Ok(env.container(name)?["state"] == state))?;
+    wait_for(Duration::from_secs(15), || {
+        Ok(env.container(name)?["state"] == state)
+    })?;
     env.container(name)
 }
 
@@ -41,13 +43,26 @@ fn the_issue_spec_runs_three_times_and_stays_exited() -> Result<()> {
     // Stays exited: no fourth run after a further backoff period.
     std::thread::sleep(Duration::from_millis(800));
     let c = env.container("hello")?;
-    assert_eq!((c["state"].as_str(), c["exit_code"].as_i64(), c["restarts"].as_i64()), (Some("exited"), Some(3), Some(2)));
+    assert_eq!(
+        (
+            c["state"].as_str(),
+            c["exit_code"].as_i64(),
+            c["restarts"].as_i64()
+        ),
+        (Some("exited"), Some(3), Some(2))
+    );
     let out = run_ok(env.cli(&["logs", "hello"]))?;
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from berth\n".repeat(3));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "hello from berth\n".repeat(3)
+    );
     // The log file is Docker's json-file format.
     let log = fs::read_to_string(env.root().join("containers/hello/logs/json.log"))?;
     let first: Value = serde_json::from_str(log.lines().next().unwrap())?;
-    assert_eq!((first["log"].as_str(), first["stream"].as_str()), (Some("hello from berth\n"), Some("stdout")));
+    assert_eq!(
+        (first["log"].as_str(), first["stream"].as_str()),
+        (Some("hello from berth\n"), Some("stdout"))
+    );
     Ok(())
 }
 
@@ -58,17 +73,24 @@ fn a_missing_binary_is_reported_clearly_and_the_daemon_survives() -> Result<()> 
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    env.write_spec("broken", r#"{"image": "localhost/demo/busybox:latest", "command": ["/bin/nope"]}"#)?;
+    env.write_spec(
+        "broken",
+        r#"{"image": "localhost/demo/busybox:latest", "command": ["/bin/nope"]}"#,
+    )?;
     env.write_spec("fine", r#"{"image": "localhost/demo/busybox:latest", "command": ["sleep", "60"], "stop_timeout": 1}"#)?;
     let _daemon = env.start_daemon()?;
     let c = wait_state(&env, "broken", "exited")?;
     assert_eq!(c["error"], "exec /bin/nope: No such file or directory");
     assert_eq!(c["exit_code"], 127);
     let out = run_ok(env.cli(&["logs", "broken"]))?;
-    assert!(String::from_utf8_lossy(&out.stderr).contains("exec /bin/nope: No such file or directory"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("exec /bin/nope: No such file or directory")
+    );
     assert_eq!(env.container("fine")?["state"], "running");
     let out = run_ok(env.cli(&["ps"]))?;
-    assert!(String::from_utf8_lossy(&out.stdout).contains("exec /bin/nope: No such file or directory"));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("exec /bin/nope: No such file or directory")
+    );
     Ok(())
 }
 
@@ -94,12 +116,28 @@ fn sigterm_stops_everything_and_leaves_nothing_behind() -> Result<()> {
 
     let (status, stderr) = daemon.signal_and_wait(Signal::SIGTERM, Duration::from_secs(15))?;
     assert!(status.success(), "daemon exit {status}: {stderr}");
-    assert!(stderr.contains("container stubborn: stop timeout, sending SIGKILL"), "{stderr}");
-    assert!(stderr.contains("container polite: exited with code 0"), "{stderr}");
-    assert!(processes_with(&token).is_empty(), "container processes left behind");
-    assert!(cgroup_dirs(&env.cgroup_parent).is_empty(), "cgroups left behind: {:?}", cgroup_dirs(&env.cgroup_parent));
+    assert!(
+        stderr.contains("container stubborn: stop timeout, sending SIGKILL"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("container polite: exited with code 0"),
+        "{stderr}"
+    );
+    assert!(
+        processes_with(&token).is_empty(),
+        "container processes left behind"
+    );
+    assert!(
+        cgroup_dirs(&env.cgroup_parent).is_empty(),
+        "cgroups left behind: {:?}",
+        cgroup_dirs(&env.cgroup_parent)
+    );
     let mounts = fs::read_to_string("/proc/self/mountinfo")?;
-    assert!(!mounts.contains(env.dir.path().to_str().unwrap()), "mounts left behind");
+    assert!(
+        !mounts.contains(env.dir.path().to_str().unwrap()),
+        "mounts left behind"
+    );
     assert!(!env.socket().exists(), "socket left behind");
     Ok(())
 }
@@ -107,19 +145,40 @@ fn sigterm_stops_everything_and_leaves_nothing_behind() -> Result<()> {
 #[test]
 fn bad_specs_are_rejected_with_file_line_col_and_nothing_starts() -> Result<()> {
     let cases = [
-        ("syntax", "{\n  \"image\": \"busybox\",\n  \"command\": [\"sh\"\n}", "syntax.json:4:1: command: expected `,` or `]`"),
-        ("unknown", "{\n  \"image\": \"busybox\",\n  \"comand\": [\"sh\"]\n}", "unknown.json:3:3: comand: unknown field `comand`"),
-        ("wrongtype", "{\n  \"image\": \"busybox\",\n  \"restart\": {\"max_retries\": \"two\"}\n}", "wrongtype.json:3:15: restart.max_retries: invalid type: string \"two\""),
+        (
+            "syntax",
+            "{\n  \"image\": \"busybox\",\n  \"command\": [\"sh\"\n}",
+            "syntax.json:4:1: command: expected `,` or `]`",
+        ),
+        (
+            "unknown",
+            "{\n  \"image\": \"busybox\",\n  \"comand\": [\"sh\"]\n}",
+            "unknown.json:3:3: comand: unknown field `comand`",
+        ),
+        (
+            "wrongtype",
+            "{\n  \"image\": \"busybox\",\n  \"restart\": {\"max_retries\": \"two\"}\n}",
+            "wrongtype.json:3:15: restart.max_retries: invalid type: string \"two\"",
+        ),
     ];
     for (name, text, expected) in cases {
         let env = TestEnv::new()?;
-        env.write_spec("good", &json!({"image": DEMO_REF, "command": ["sleep", "60"]}).to_string())?;
+        env.write_spec(
+            "good",
+            &json!({"image": DEMO_REF, "command": ["sleep", "60"]}).to_string(),
+        )?;
         env.write_spec(name, text)?;
         let out = env.daemon_command().output()?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(stderr.contains(expected), "expected {expected:?} in:\n{stderr}");
-        assert!(!env.root().join("containers").exists(), "a container was set up");
+        assert!(
+            stderr.contains(expected),
+            "expected {expected:?} in:\n{stderr}"
+        );
+        assert!(
+            !env.root().join("containers").exists(),
+            "a container was set up"
+        );
         assert!(cgroup_dirs(&env.cgroup_parent).is_empty());
         // `berth check` reports the same and exits 1.
         let out = berth(&["check", env.config().to_str().unwrap()]).output()?;
@@ -142,12 +201,18 @@ fn stop_and_start_through_the_api() -> Result<()> {
     wait_state(&env, "svc", "running")?;
     run_ok(env.cli(&["stop", "svc"]))?;
     let c = env.container("svc")?;
-    assert_eq!((c["state"].as_str(), c["exit_code"].as_i64()), (Some("exited"), Some(0)), "a requested stop never restarts");
+    assert_eq!(
+        (c["state"].as_str(), c["exit_code"].as_i64()),
+        (Some("exited"), Some(0)),
+        "a requested stop never restarts"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(env.container("svc")?["state"], "exited");
     run_ok(env.cli(&["start", "svc"]))?;
     wait_state(&env, "svc", "running")?;
-    wait_for(Duration::from_secs(5), || Ok(String::from_utf8_lossy(&run_ok(env.cli(&["logs", "svc"]))?.stdout) == "up\nup\n"))?;
+    wait_for(Duration::from_secs(5), || {
+        Ok(String::from_utf8_lossy(&run_ok(env.cli(&["logs", "svc"]))?.stdout) == "up\nup\n")
+    })?;
     let out = env.cli(&["stop", "nosuch"]).output()?;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no container named \"nosuch\""));
@@ -168,18 +233,30 @@ fn the_api_answers_bad_requests_with_json_rpc_errors() -> Result<()> {
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    env.write_spec("idle", &json!({"image": DEMO_REF, "command": ["sleep", "60"], "stop_timeout": 1}).to_string())?;
+    env.write_spec(
+        "idle",
+        &json!({"image": DEMO_REF, "command": ["sleep", "60"], "stop_timeout": 1}).to_string(),
+    )?;
     let _daemon = env.start_daemon()?;
     let mut s = BufReader::new(UnixStream::connect(env.socket())?);
     let code = |v: &Value| v["error"]["code"].as_i64();
     assert_eq!(code(&rpc(&mut s, b"{not json\n")?), Some(-32700));
     assert_eq!(code(&rpc(&mut s, b"\xff\xfe\n")?), Some(-32700));
     assert_eq!(code(&rpc(&mut s, br#"{"jsonrpc":"2.0","id":1,"method":"launch"}"#.iter().chain(b"\n").copied().collect::<Vec<_>>().as_slice())?), Some(-32601));
-    let v = rpc(&mut s, b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"stop\",\"params\":{\"name\":5}}\n")?;
+    let v = rpc(
+        &mut s,
+        b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"stop\",\"params\":{\"name\":5}}\n",
+    )?;
     assert_eq!((code(&v), v["id"].as_i64()), (Some(-32602), Some(2)));
-    let v = rpc(&mut s, b"{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"logs\",\"params\":{\"name\":\"nope\"}}\n")?;
+    let v = rpc(
+        &mut s,
+        b"{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"logs\",\"params\":{\"name\":\"nope\"}}\n",
+    )?;
     assert_eq!(code(&v), Some(-32000));
-    let v = rpc(&mut s, b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"version\"}\n")?;
+    let v = rpc(
+        &mut s,
+        b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"version\"}\n",
+    )?;
     assert_eq!(v["result"]["version"], env!("CARGO_PKG_VERSION"));
     // An oversized line is refused and the connection closed; the daemon
     // keeps serving everyone else.
@@ -192,11 +269,17 @@ fn the_api_answers_bad_requests_with_json_rpc_errors() -> Result<()> {
     }
     let mut reply = String::new();
     let _ = BufReader::new(&big).read_line(&mut reply);
-    assert!(reply.contains("-32600") && reply.contains("longer than"), "{reply}");
+    assert!(
+        reply.contains("-32600") && reply.contains("longer than"),
+        "{reply}"
+    );
     // A half-sent request does not block other clients.
     let mut half = UnixStream::connect(env.socket())?;
     half.write_all(br#"{"jsonrpc":"2.0","id":9,"meth"#)?;
-    let v = rpc(&mut s, b"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"list\"}\n")?;
+    let v = rpc(
+        &mut s,
+        b"{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"list\"}\n",
+    )?;
     assert_eq!(v["result"][0]["name"], "idle");
     Ok(())
 }

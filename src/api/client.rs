@@ -42,30 +42,49 @@ pub struct Client {
 
 impl Client {
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect { path: path.to_path_buf(), source })?;
-        Ok(Client { reader: BufReader::new(stream), next_id: 1 })
+        let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(Client {
+            reader: BufReader::new(stream),
+            next_id: 1,
+        })
     }
 
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
-        let mut line = serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut line = serde_json::to_vec(
+            &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        )
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.reader.get_mut().write_all(&line)?;
         let mut reply = Vec::new();
-        (&mut self.reader).take(MAX_RESPONSE_BYTES).read_until(b'\n', &mut reply)?;
+        (&mut self.reader)
+            .take(MAX_RESPONSE_BYTES)
+            .read_until(b'\n', &mut reply)?;
         if reply.is_empty() {
-            return Err(ClientError::Protocol("the daemon closed the connection".into()));
+            return Err(ClientError::Protocol(
+                "the daemon closed the connection".into(),
+            ));
         }
-        let mut v: Value = serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut v: Value =
+            serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if v.get("id") != Some(&json!(id)) {
-            return Err(ClientError::Protocol(format!("reply for another request: {}", String::from_utf8_lossy(&reply))));
+            return Err(ClientError::Protocol(format!(
+                "reply for another request: {}",
+                String::from_utf8_lossy(&reply)
+            )));
         }
         if let Some(err) = v.get("error") {
-            let err: RpcError = serde_json::from_value(err.clone()).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            let err: RpcError = serde_json::from_value(err.clone())
+                .map_err(|e| ClientError::Protocol(e.to_string()))?;
             return Err(ClientError::Rpc(err));
         }
-        v.get_mut("result").map(Value::take).ok_or_else(|| ClientError::Protocol("reply has no result".into()))
+        v.get_mut("result")
+            .map(Value::take)
+            .ok_or_else(|| ClientError::Protocol("reply has no result".into()))
     }
 }

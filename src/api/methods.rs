@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::protocol::{CONTAINER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN};
+use super::protocol::{
+    CONTAINER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN,
+};
 use crate::supervisor::{Supervisor, SupervisorError};
 
 #[derive(Deserialize)]
@@ -50,7 +52,10 @@ pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value) -> Result<Val
             let p: LogsParams = parse_params(params)?;
             to_value(sup.logs(&p.name, p.tail).map_err(supervisor_error)?)
         }
-        other => Err(RpcError::new(METHOD_NOT_FOUND, format!("unknown method {other:?}"))),
+        other => Err(RpcError::new(
+            METHOD_NOT_FOUND,
+            format!("unknown method {other:?}"),
+        )),
     }
 }
 
@@ -63,11 +68,13 @@ fn container_state(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
 /// an object with exactly the documented fields.
 fn parse_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
     let params = if params.is_null() { json!({}) } else { params };
-    serde_json::from_value(params).map_err(|e| RpcError::new(INVALID_PARAMS, format!("invalid params: {e}")))
+    serde_json::from_value(params)
+        .map_err(|e| RpcError::new(INVALID_PARAMS, format!("invalid params: {e}")))
 }
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
-    serde_json::to_value(v).map_err(|e| RpcError::new(super::protocol::INTERNAL_ERROR, e.to_string()))
+    serde_json::to_value(v)
+        .map_err(|e| RpcError::new(super::protocol::INTERNAL_ERROR, e.to_string()))
 }
 
 fn supervisor_error(e: SupervisorError) -> RpcError {

@@ -26,7 +26,11 @@ pub struct RpcError {
 
 impl RpcError {
     pub fn new(code: i64, message: impl Into<String>) -> Self {
-        RpcError { code, message: message.into(), data: None }
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
     }
 }
 
@@ -41,18 +45,30 @@ pub struct Request {
 /// Parses one line. On failure returns the id (if one could be read) and
 /// the error to send back.
 pub fn parse_request(line: &[u8]) -> Result<Request, (Value, RpcError)> {
-    let value: Value = serde_json::from_slice(line).map_err(|e| (Value::Null, RpcError::new(PARSE_ERROR, format!("parse error: {e}"))))?;
+    let value: Value = serde_json::from_slice(line).map_err(|e| {
+        (
+            Value::Null,
+            RpcError::new(PARSE_ERROR, format!("parse error: {e}")),
+        )
+    })?;
     let Value::Object(mut obj) = value else {
-        let what = if value.is_array() { "batch requests are not supported" } else { "a request must be a JSON object" };
+        let what = if value.is_array() {
+            "batch requests are not supported"
+        } else {
+            "a request must be a JSON object"
+        };
         return Err((Value::Null, RpcError::new(INVALID_REQUEST, what)));
     };
     let id = obj.remove("id");
     let id_for_error = id.clone().unwrap_or(Value::Null);
     let invalid = |m: &str| (id_for_error.clone(), RpcError::new(INVALID_REQUEST, m));
-    if let Some(v) = &id {
-        if !(v.is_string() || v.is_number() || v.is_null()) {
-            return Err((Value::Null, RpcError::new(INVALID_REQUEST, "id must be a string, number or null")));
-        }
+    if let Some(v) = &id
+        && !(v.is_string() || v.is_number() || v.is_null())
+    {
+        return Err((
+            Value::Null,
+            RpcError::new(INVALID_REQUEST, "id must be a string, number or null"),
+        ));
     }
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(invalid("\"jsonrpc\" must be \"2.0\""));
@@ -89,7 +105,10 @@ mod tests {
     #[test]
     fn valid_requests_parse() {
         let r = parse_request(br#"{"jsonrpc":"2.0","id":7,"method":"list"}"#).unwrap();
-        assert_eq!((r.id, r.method.as_str(), r.params), (Some(Value::from(7)), "list", Value::Null));
+        assert_eq!(
+            (r.id, r.method.as_str(), r.params),
+            (Some(Value::from(7)), "list", Value::Null)
+        );
         let n = parse_request(br#"{"jsonrpc":"2.0","method":"list","params":{}}"#).unwrap();
         assert_eq!(n.id, None);
     }
@@ -101,9 +120,18 @@ mod tests {
         assert_eq!(code(b"\xff\xfe"), PARSE_ERROR);
         assert_eq!(code(b"[]"), INVALID_REQUEST);
         assert_eq!(code(br#"{"id":1,"method":"x"}"#), INVALID_REQUEST);
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":5}"#), INVALID_REQUEST);
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":{},"method":"x"}"#), INVALID_REQUEST);
-        assert_eq!(code(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#), INVALID_REQUEST);
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":1,"method":5}"#),
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":{},"method":"x"}"#),
+            INVALID_REQUEST
+        );
+        assert_eq!(
+            code(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":3}"#),
+            INVALID_REQUEST
+        );
         let (id, _) = parse_request(br#"{"jsonrpc":"1.0","id":"a","method":"x"}"#).unwrap_err();
         assert_eq!(id, Value::from("a"));
     }

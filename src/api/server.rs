@@ -68,8 +68,14 @@ impl ApiServer {
             fs::create_dir_all(dir).map_err(io("create directory", dir))?;
         }
         let lock_path = path.with_extension("lock");
-        let lock_file = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io("open", &lock_path))?;
-        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|_| BindError::InUse(path.to_path_buf()))?;
+        let lock_file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io("open", &lock_path))?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock)
+            .map_err(|_| BindError::InUse(path.to_path_buf()))?;
         match fs::symlink_metadata(path) {
             Ok(m) if m.file_type().is_socket() => {
                 if UnixStream::connect(path).is_ok() {
@@ -82,8 +88,15 @@ impl ApiServer {
         }
         let listener = UnixListener::bind(path).map_err(io("bind", path))?;
         fs::set_permissions(path, fs::Permissions::from_mode(0o660)).map_err(io("chmod", path))?;
-        listener.set_nonblocking(true).map_err(io("set non-blocking", path))?;
-        Ok(ApiServer { path: path.to_path_buf(), listener, _lock: lock, connections: BTreeMap::new() })
+        listener
+            .set_nonblocking(true)
+            .map_err(io("set non-blocking", path))?;
+        Ok(ApiServer {
+            path: path.to_path_buf(),
+            listener,
+            _lock: lock,
+            connections: BTreeMap::new(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -94,12 +107,19 @@ impl ApiServer {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    if self.connections.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err() {
+                    if self.connections.len() >= MAX_CONNECTIONS
+                        || stream.set_nonblocking(true).is_err()
+                    {
                         let err = RpcError::new(INVALID_REQUEST, "too many connections");
                         let _ = (&stream).write_all(&error_line(&serde_json::Value::Null, &err));
                         continue;
                     }
-                    let conn = Connection { stream, input: Vec::new(), output: Vec::new(), done_reading: false };
+                    let conn = Connection {
+                        stream,
+                        input: Vec::new(),
+                        output: Vec::new(),
+                        done_reading: false,
+                    };
                     self.connections.insert(conn.stream.as_raw_fd(), conn);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -109,8 +129,12 @@ impl ApiServer {
     }
 
     fn service(&mut self, fd: RawFd, revents: PollFlags, sup: &mut Supervisor) {
-        let Some(conn) = self.connections.get_mut(&fd) else { return };
-        if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) && !conn.done_reading {
+        let Some(conn) = self.connections.get_mut(&fd) else {
+            return;
+        };
+        if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            && !conn.done_reading
+        {
             read_requests(conn, sup);
         }
         let broken = flush_output(conn);
@@ -168,8 +192,12 @@ fn handle_lines(conn: &mut Connection, sup: &mut Supervisor) {
 }
 
 fn refuse_oversized(conn: &mut Connection) {
-    let err = RpcError::new(INVALID_REQUEST, format!("request line longer than {MAX_REQUEST_LINE_BYTES} bytes"));
-    conn.output.extend_from_slice(&error_line(&serde_json::Value::Null, &err));
+    let err = RpcError::new(
+        INVALID_REQUEST,
+        format!("request line longer than {MAX_REQUEST_LINE_BYTES} bytes"),
+    );
+    conn.output
+        .extend_from_slice(&error_line(&serde_json::Value::Null, &err));
     conn.input.clear();
     conn.done_reading = true;
 }

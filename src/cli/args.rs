@@ -30,11 +30,17 @@ impl Args {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (flag, None),
             };
-            let &(known, takes_value) = spec.iter().find(|(n, _)| *n == name).ok_or_else(|| format!("unknown option --{name}"))?;
+            let &(known, takes_value) = spec
+                .iter()
+                .find(|(n, _)| *n == name)
+                .ok_or_else(|| format!("unknown option --{name}"))?;
             if takes_value {
                 let value = match inline {
                     Some(v) => v,
-                    None => it.next().cloned().ok_or_else(|| format!("option --{name} needs a value"))?,
+                    None => it
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| format!("option --{name} needs a value"))?,
                 };
                 out.values.insert(known, value);
             } else if inline.is_some() {
@@ -75,7 +81,11 @@ mod tests {
     #[test]
     fn flags_values_and_positionals() {
         let spec = [("root", true), ("json", false)];
-        let a = Args::parse(&argv(&["x", "--root", "/r", "--json", "y", "--", "--z"]), &spec).unwrap();
+        let a = Args::parse(
+            &argv(&["x", "--root", "/r", "--json", "y", "--", "--z"]),
+            &spec,
+        )
+        .unwrap();
         assert_eq!(a.positional, ["x", "y", "--z"]);
         assert_eq!(a.value("root"), Some("/r"));
         assert!(a.switch("json"));
@@ -86,8 +96,17 @@ mod tests {
     #[test]
     fn mistakes_are_reported() {
         let spec = [("root", true), ("json", false)];
-        assert_eq!(Args::parse(&argv(&["--nope"]), &spec).unwrap_err(), "unknown option --nope");
-        assert_eq!(Args::parse(&argv(&["--root"]), &spec).unwrap_err(), "option --root needs a value");
-        assert_eq!(Args::parse(&argv(&["--json=1"]), &spec).unwrap_err(), "option --json takes no value");
+        assert_eq!(
+            Args::parse(&argv(&["--nope"]), &spec).unwrap_err(),
+            "unknown option --nope"
+        );
+        assert_eq!(
+            Args::parse(&argv(&["--root"]), &spec).unwrap_err(),
+            "option --root needs a value"
+        );
+        assert_eq!(
+            Args::parse(&argv(&["--json=1"]), &spec).unwrap_err(),
+            "option --json takes no value"
+        );
     }
 }

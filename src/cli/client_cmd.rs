@@ -21,7 +21,8 @@ fn call(client: &mut Client, method: &str, params: Value) -> Result<Value, Strin
 }
 
 fn list(client: &mut Client) -> Result<Vec<ContainerInfo>, String> {
-    serde_json::from_value(call(client, "list", json!({}))?).map_err(|e| format!("unexpected list reply: {e}"))
+    serde_json::from_value(call(client, "list", json!({}))?)
+        .map_err(|e| format!("unexpected list reply: {e}"))
 }
 
 pub fn ps(argv: &[String]) -> Result<i32, String> {
@@ -38,7 +39,10 @@ pub fn ps(argv: &[String]) -> Result<i32, String> {
         .map(|c| {
             vec![
                 c.name,
-                serde_json::to_value(c.state).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                serde_json::to_value(c.state)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
                 c.pid.map_or_else(dash, |p| p.to_string()),
                 c.restarts.to_string(),
                 c.exit_code.map_or_else(dash, |e| e.to_string()),
@@ -47,20 +51,39 @@ pub fn ps(argv: &[String]) -> Result<i32, String> {
             ]
         })
         .collect();
-    print!("{}", table::render(&["NAME", "STATE", "PID", "RESTARTS", "EXIT", "IMAGE", "ERROR"], &rows));
+    print!(
+        "{}",
+        table::render(
+            &["NAME", "STATE", "PID", "RESTARTS", "EXIT", "IMAGE", "ERROR"],
+            &rows
+        )
+    );
     Ok(0)
 }
 
 pub fn logs(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[("tail", true), ("socket", true)])?;
-    let [name] = args.expect_positional(1, "berth logs NAME [--tail N]")? else { unreachable!() };
-    let tail = args.value("tail").map(|t| t.parse::<usize>().map_err(|_| format!("--tail wants a number, not {t:?}"))).transpose()?;
+    let [name] = args.expect_positional(1, "berth logs NAME [--tail N]")? else {
+        unreachable!()
+    };
+    let tail = args
+        .value("tail")
+        .map(|t| {
+            t.parse::<usize>()
+                .map_err(|_| format!("--tail wants a number, not {t:?}"))
+        })
+        .transpose()?;
     let mut client = connect(&args)?;
     let reply = call(&mut client, "logs", json!({"name": name, "tail": tail}))?;
-    let entries: Vec<LogEntry> = serde_json::from_value(reply).map_err(|e| format!("unexpected logs reply: {e}"))?;
+    let entries: Vec<LogEntry> =
+        serde_json::from_value(reply).map_err(|e| format!("unexpected logs reply: {e}"))?;
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
     for e in entries {
-        let sink: &mut dyn Write = if e.stream == Stream::Stderr { &mut err } else { &mut out };
+        let sink: &mut dyn Write = if e.stream == Stream::Stderr {
+            &mut err
+        } else {
+            &mut out
+        };
         let _ = sink.write_all(e.log.as_bytes());
     }
     Ok(0)
@@ -68,7 +91,9 @@ pub fn logs(argv: &[String]) -> Result<i32, String> {
 
 pub fn start(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[("socket", true)])?;
-    let [name] = args.expect_positional(1, "berth start NAME")? else { unreachable!() };
+    let [name] = args.expect_positional(1, "berth start NAME")? else {
+        unreachable!()
+    };
     let mut client = connect(&args)?;
     call(&mut client, "start", json!({"name": name}))?;
     println!("{name}");
@@ -79,19 +104,31 @@ pub fn start(argv: &[String]) -> Result<i32, String> {
 /// timeout plus a margin), as `docker stop` does.
 pub fn stop(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[("socket", true), ("timeout", true)])?;
-    let [name] = args.expect_positional(1, "berth stop NAME")? else { unreachable!() };
+    let [name] = args.expect_positional(1, "berth stop NAME")? else {
+        unreachable!()
+    };
     let mut client = connect(&args)?;
     call(&mut client, "stop", json!({"name": name}))?;
-    let wait = Duration::from_secs(args.value("timeout").and_then(|t| t.parse().ok()).unwrap_or(60));
+    let wait = Duration::from_secs(
+        args.value("timeout")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(60),
+    );
     let deadline = Instant::now() + wait;
     loop {
-        let state = list(&mut client)?.into_iter().find(|c| &c.name == name).map(|c| c.state);
+        let state = list(&mut client)?
+            .into_iter()
+            .find(|c| &c.name == name)
+            .map(|c| c.state);
         if !matches!(state, Some(State::Running | State::Stopping)) {
             println!("{name}");
             return Ok(0);
         }
         if Instant::now() >= deadline {
-            return Err(format!("container {name} did not stop within {}s", wait.as_secs()));
+            return Err(format!(
+                "container {name} did not stop within {}s",
+                wait.as_secs()
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

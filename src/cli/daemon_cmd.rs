@@ -16,17 +16,38 @@ use crate::supervisor::{Supervisor, SupervisorOptions};
 const DEFAULT_CGROUP_PARENT: &str = "berth";
 
 pub fn daemon(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("config", true), ("root", true), ("socket", true), ("cgroup-parent", true)])?;
-    args.expect_positional(0, "berth daemon --config DIR [--root DIR] [--socket PATH] [--cgroup-parent NAME]")?;
+    let args = Args::parse(
+        argv,
+        &[
+            ("config", true),
+            ("root", true),
+            ("socket", true),
+            ("cgroup-parent", true),
+        ],
+    )?;
+    args.expect_positional(
+        0,
+        "berth daemon --config DIR [--root DIR] [--socket PATH] [--cgroup-parent NAME]",
+    )?;
     let config_dir = PathBuf::from(args.value("config").ok_or("daemon needs --config DIR")?);
-    let specs = load_or_report(&config_dir).ok_or_else(|| format!("refusing to start: invalid config in {}", config_dir.display()))?;
-    let store = Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
+    let specs = load_or_report(&config_dir).ok_or_else(|| {
+        format!(
+            "refusing to start: invalid config in {}",
+            config_dir.display()
+        )
+    })?;
+    let store =
+        Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
     // Installed before any container starts, so no SIGCHLD is missed.
     let mut signals = SignalPipe::install().map_err(|e| format!("install signal handlers: {e}"))?;
-    let mut server = ApiServer::bind(&socket_path(args.value("socket"))).map_err(|e| e.to_string())?;
+    let mut server =
+        ApiServer::bind(&socket_path(args.value("socket"))).map_err(|e| e.to_string())?;
     let options = SupervisorOptions {
         config_dir,
-        cgroup_parent: args.value("cgroup-parent").unwrap_or(DEFAULT_CGROUP_PARENT).to_string(),
+        cgroup_parent: args
+            .value("cgroup-parent")
+            .unwrap_or(DEFAULT_CGROUP_PARENT)
+            .to_string(),
     };
     say(format_args!(
         "pid {}, store {}, api {}, {} containers",
@@ -42,7 +63,9 @@ pub fn daemon(argv: &[String]) -> Result<i32, String> {
 
 pub fn check(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[])?;
-    let [dir] = args.expect_positional(1, "berth check DIR")? else { unreachable!() };
+    let [dir] = args.expect_positional(1, "berth check DIR")? else {
+        unreachable!()
+    };
     match load_or_report(Path::new(dir)) {
         Some(specs) => {
             println!("{}: {} container specs are valid", dir, specs.len());

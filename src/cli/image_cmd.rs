@@ -11,9 +11,13 @@ use crate::image::store::DEFAULT_ROOT;
 
 pub fn import(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[("name", true), ("root", true)])?;
-    let [path] = args.expect_positional(1, "berth import PATH [--name REF] [--root DIR]")? else { unreachable!() };
-    let store = Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
-    let imported = import_path(&store, Path::new(path), args.value("name")).map_err(|e| format!("import {path}: {e}"))?;
+    let [path] = args.expect_positional(1, "berth import PATH [--name REF] [--root DIR]")? else {
+        unreachable!()
+    };
+    let store =
+        Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
+    let imported = import_path(&store, Path::new(path), args.value("name"))
+        .map_err(|e| format!("import {path}: {e}"))?;
     for image in imported {
         println!("imported {} ({})", image.reference, image_id(&image.record));
     }
@@ -23,7 +27,8 @@ pub fn import(argv: &[String]) -> Result<i32, String> {
 pub fn images(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[("json", false), ("root", true)])?;
     args.expect_positional(0, "berth images [--json] [--root DIR]")?;
-    let store = Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
+    let store =
+        Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
     let images = list(&store).map_err(|e| e.to_string())?;
     if args.switch("json") {
         let rows: Vec<_> = images
@@ -33,9 +38,20 @@ pub fn images(argv: &[String]) -> Result<i32, String> {
         println!("{}", serde_json::Value::Array(rows));
         return Ok(0);
     }
-    let rows: Vec<Vec<String>> =
-        images.iter().map(|i| vec![i.reference.clone(), image_id(&i.record).short().to_string(), human_size(i.size)]).collect();
-    print!("{}", table::render(&["REFERENCE", "IMAGE ID", "SIZE"], &rows));
+    let rows: Vec<Vec<String>> = images
+        .iter()
+        .map(|i| {
+            vec![
+                i.reference.clone(),
+                image_id(&i.record).short().to_string(),
+                human_size(i.size),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(&["REFERENCE", "IMAGE ID", "SIZE"], &rows)
+    );
     Ok(0)
 }
 
@@ -47,7 +63,11 @@ fn human_size(bytes: u64) -> String {
         v /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes}B") } else { format!("{v:.1}{}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{v:.1}{}", UNITS[unit])
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ mod daemon_cmd;
 mod image_cmd;
 mod table;
 
-
 const USAGE: &str = "usage: berth COMMAND [OPTIONS]
 
 Daemon:

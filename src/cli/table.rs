@@ -31,7 +31,16 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
 mod tests {
     #[test]
     fn columns_align() {
-        let out = super::render(&["NAME", "STATE"], &[vec!["web".into(), "running".into()], vec!["a-long-name".into(), "exited".into()]]);
-        assert_eq!(out, "NAME         STATE\nweb          running\na-long-name  exited\n");
+        let out = super::render(
+            &["NAME", "STATE"],
+            &[
+                vec!["web".into(), "running".into()],
+                vec!["a-long-name".into(), "exited".into()],
+            ],
+        );
+        assert_eq!(
+            out,
+            "NAME         STATE\nweb          running\na-long-name  exited\n"
+        );
     }
 }

@@ -24,32 +24,45 @@ const MAX_REFERENCE_BYTES: usize = 255 + 128 + 80;
 
 impl Reference {
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
-        let err = |reason| ReferenceError { input: input.to_string(), reason };
+        let err = |reason| ReferenceError {
+            input: input.to_string(),
+            reason,
+        };
         if input.is_empty() || input.len() > MAX_REFERENCE_BYTES {
             return Err(err("empty or too long"));
         }
         let (rest, digest) = match input.split_once('@') {
-            Some((r, d)) => (r, Some(parse_digest(d).ok_or_else(|| err("digest must be sha256:<64 hex>"))?)),
+            Some((r, d)) => (
+                r,
+                Some(parse_digest(d).ok_or_else(|| err("digest must be sha256:<64 hex>"))?),
+            ),
             None => (input, None),
         };
         let (name, tag) = split_tag(rest);
-        if let Some(t) = tag {
-            if !valid_tag(t) {
-                return Err(err("tag must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}"));
-            }
+        if let Some(t) = tag
+            && !valid_tag(t)
+        {
+            return Err(err("tag must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}"));
         }
         let (domain, path) = split_domain(name);
         if domain.is_empty() || domain.chars().any(|c| c.is_whitespace() || c == '/') {
             return Err(err("invalid registry host"));
         }
         if !valid_path(&path) {
-            return Err(err("repository must be lowercase [a-z0-9] components separated by . _ __ - and /"));
+            return Err(err(
+                "repository must be lowercase [a-z0-9] components separated by . _ __ - and /",
+            ));
         }
         let tag = match (tag, &digest) {
             (None, None) => Some("latest".to_string()),
             (t, _) => t.map(str::to_string),
         };
-        Ok(Reference { domain, path, tag, digest })
+        Ok(Reference {
+            domain,
+            path,
+            tag,
+            digest,
+        })
     }
 
     /// `domain/path`, the repository without tag or digest.
@@ -73,7 +86,11 @@ impl fmt::Display for Reference {
 
 fn parse_digest(d: &str) -> Option<String> {
     let hex = d.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))).then(|| d.to_string())
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then(|| d.to_string())
 }
 
 /// The tag is after the last ':' that comes after the last '/', so that a
@@ -89,9 +106,16 @@ fn split_tag(name: &str) -> (&str, Option<&str>) {
 fn split_domain(name: &str) -> (String, String) {
     match name.split_once('/') {
         Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
-            let domain = if first == "index.docker.io" { DEFAULT_DOMAIN } else { first };
+            let domain = if first == "index.docker.io" {
+                DEFAULT_DOMAIN
+            } else {
+                first
+            };
             (domain.to_string(), rest.to_string())
         }
         Some(_) => (DEFAULT_DOMAIN.to_string(), name.to_string()),
@@ -104,7 +128,8 @@ fn valid_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn valid_path(path: &str) -> bool {
@@ -149,23 +174,43 @@ mod tests {
     fn docker_hub_names_are_normalised() {
         assert_eq!(norm("busybox"), "docker.io/library/busybox:latest");
         assert_eq!(norm("user/app:1.0"), "docker.io/user/app:1.0");
-        assert_eq!(norm("index.docker.io/library/x"), "docker.io/library/x:latest");
+        assert_eq!(
+            norm("index.docker.io/library/x"),
+            "docker.io/library/x:latest"
+        );
     }
 
     #[test]
     fn registries_ports_and_digests() {
-        assert_eq!(norm("localhost/demo/busybox:latest"), "localhost/demo/busybox:latest");
+        assert_eq!(
+            norm("localhost/demo/busybox:latest"),
+            "localhost/demo/busybox:latest"
+        );
         assert_eq!(norm("127.0.0.1:5000/a/b"), "127.0.0.1:5000/a/b:latest");
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("ghcr.io/o/r:v1@{d}")).unwrap();
-        assert_eq!((r.tag.as_deref(), r.digest.as_deref()), (Some("v1"), Some(d.as_str())));
+        assert_eq!(
+            (r.tag.as_deref(), r.digest.as_deref()),
+            (Some("v1"), Some(d.as_str()))
+        );
         let r = Reference::parse(&format!("ghcr.io/o/r@{d}")).unwrap();
         assert_eq!(r.tag, None);
     }
 
     #[test]
     fn bad_references_are_refused() {
-        for bad in ["", "UPPER", "a//b", "a/b:", "a/b:-x", "x@sha256:abc", "a b", "-a", "a/b_-c", &"a".repeat(600)] {
+        for bad in [
+            "",
+            "UPPER",
+            "a//b",
+            "a/b:",
+            "a/b:-x",
+            "x@sha256:abc",
+            "a b",
+            "-a",
+            "a/b_-c",
+            &"a".repeat(600),
+        ] {
             assert!(Reference::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

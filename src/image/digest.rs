@@ -14,19 +14,28 @@ pub struct Digest {
 
 impl Digest {
     pub fn parse(s: &str) -> Result<Digest, ImageError> {
-        let hex = s
-            .strip_prefix("sha256:")
-            .ok_or_else(|| ImageError::invalid(format!("digest {s:?}"), "only sha256 digests are supported"))?;
-        Self::from_hex(hex).ok_or_else(|| ImageError::invalid(format!("digest {s:?}"), "expected 64 lowercase hex digits"))
+        let hex = s.strip_prefix("sha256:").ok_or_else(|| {
+            ImageError::invalid(format!("digest {s:?}"), "only sha256 digests are supported")
+        })?;
+        Self::from_hex(hex).ok_or_else(|| {
+            ImageError::invalid(format!("digest {s:?}"), "expected 64 lowercase hex digits")
+        })
     }
 
     pub fn from_hex(hex: &str) -> Option<Digest> {
-        let ok = hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| Digest { hex: hex.to_string() })
+        let ok = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        ok.then(|| Digest {
+            hex: hex.to_string(),
+        })
     }
 
     pub fn of_bytes(bytes: &[u8]) -> Digest {
-        Digest { hex: hex_of(&Sha256::digest(bytes)) }
+        Digest {
+            hex: hex_of(&Sha256::digest(bytes)),
+        }
     }
 
     pub fn hex(&self) -> &str {
@@ -74,11 +83,21 @@ pub struct Hashing<T> {
 
 impl<T> Hashing<T> {
     pub fn new(inner: T) -> Self {
-        Self { inner, hasher: Sha256::new(), bytes: 0 }
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
     }
 
     pub fn finish(self) -> (Digest, u64, T) {
-        (Digest { hex: hex_of(&self.hasher.finalize()) }, self.bytes, self.inner)
+        (
+            Digest {
+                hex: hex_of(&self.hasher.finalize()),
+            },
+            self.bytes,
+            self.inner,
+        )
     }
 }
 
@@ -118,7 +137,10 @@ mod tests {
         io::copy(&mut h, &mut io::sink()).unwrap();
         let (d, n, _) = h.finish();
         assert_eq!(n, 3);
-        assert_eq!(d.hex(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -35,7 +35,10 @@ pub fn import_docker_archive(
     let what = archive.display().to_string();
     let (entries, links) = read_manifest(archive)?;
     if name.is_some() && entries.len() != 1 {
-        return Err(ImageError::invalid(&what, format!("holds {} images; --name needs exactly one", entries.len())));
+        return Err(ImageError::invalid(
+            &what,
+            format!("holds {} images; --name needs exactly one", entries.len()),
+        ));
     }
     let resolve = |p: &str| resolve_link(&links, &normalize(p));
     let wanted: BTreeSet<String> = entries
@@ -47,13 +50,22 @@ pub fn import_docker_archive(
     let mut out = Vec::new();
     for entry in &entries {
         let lookup = |p: &str| {
-            staged.get(&resolve(p)).cloned().ok_or_else(|| ImageError::invalid(&what, format!("manifest.json names {p}, which the archive lacks")))
+            staged.get(&resolve(p)).cloned().ok_or_else(|| {
+                ImageError::invalid(
+                    &what,
+                    format!("manifest.json names {p}, which the archive lacks"),
+                )
+            })
         };
         let config = lookup(&entry.config)?;
         let mut layers = Vec::new();
         for l in &entry.layers {
             let (digest, size) = lookup(l)?;
-            layers.push(descriptor(layer_media_type(staging, &digest)?, digest, size));
+            layers.push(descriptor(
+                layer_media_type(staging, &digest)?,
+                digest,
+                size,
+            ));
         }
         let manifest = Manifest {
             schema_version: 2,
@@ -61,29 +73,49 @@ pub fn import_docker_archive(
             config: descriptor(oci::MT_OCI_CONFIG, config.0, config.1),
             layers,
         };
-        let bytes = serde_json::to_vec(&manifest).map_err(|e| ImageError::invalid(&what, e.to_string()))?;
+        let bytes =
+            serde_json::to_vec(&manifest).map_err(|e| ImageError::invalid(&what, e.to_string()))?;
         let manifest_digest = staging.add_blob_bytes(&bytes, "synthesised manifest")?;
         let record = stage_image(staging, &manifest, manifest_digest, |_, _, _| Ok(()))?;
         let names: Vec<String> = match name {
             Some(n) => vec![n.to_string()],
-            None => entry.repo_tags.iter().flatten().map(|t| Reference::parse(t).map(|r| r.to_string())).collect::<Result<_, _>>()?,
+            None => entry
+                .repo_tags
+                .iter()
+                .flatten()
+                .map(|t| Reference::parse(t).map(|r| r.to_string()))
+                .collect::<Result<_, _>>()?,
         };
         if names.is_empty() {
-            return Err(ImageError::invalid(&what, "an image in the archive has no RepoTags; pass --name REF"));
+            return Err(ImageError::invalid(
+                &what,
+                "an image in the archive has no RepoTags; pass --name REF",
+            ));
         }
-        out.extend(names.into_iter().map(|reference| NamedManifest { reference, record: record.clone() }));
+        out.extend(names.into_iter().map(|reference| NamedManifest {
+            reference,
+            record: record.clone(),
+        }));
     }
     Ok(out)
 }
 
 fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {
-    Descriptor { media_type: media_type.into(), digest, size, annotations: BTreeMap::new(), platform: None }
+    Descriptor {
+        media_type: media_type.into(),
+        digest,
+        size,
+        annotations: BTreeMap::new(),
+        platform: None,
+    }
 }
 
 fn layer_media_type(staging: &Staging<'_>, d: &Digest) -> Result<&'static str, ImageError> {
     let path = staging.blob_path(d);
     let mut head = [0u8; 4];
-    let n = File::open(&path).and_then(|mut f| f.read(&mut head)).map_err(ImageError::io("read", &path))?;
+    let n = File::open(&path)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(ImageError::io("read", &path))?;
     Ok(match detect_compression(&head[..n]) {
         Compression::None => oci::MT_OCI_LAYER,
         Compression::Gzip => oci::MT_OCI_LAYER_GZIP,
@@ -93,7 +125,8 @@ fn layer_media_type(staging: &Staging<'_>, d: &Digest) -> Result<&'static str, I
 
 fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>, ImageError> {
     let mut file = BufReader::new(File::open(path).map_err(ImageError::io("open archive", path))?);
-    let head = std::io::BufRead::fill_buf(&mut file).map_err(ImageError::io("read archive", path))?;
+    let head =
+        std::io::BufRead::fill_buf(&mut file).map_err(ImageError::io("read archive", path))?;
     let reader: Box<dyn Read> = match detect_compression(head) {
         Compression::Gzip => Box::new(GzDecoder::new(file)),
         _ => Box::new(file),
@@ -102,7 +135,9 @@ fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>, ImageError> 
 }
 
 fn normalize(p: &str) -> String {
-    p.trim_start_matches("./").trim_start_matches('/').to_string()
+    p.trim_start_matches("./")
+        .trim_start_matches('/')
+        .to_string()
 }
 
 /// Follows archive-internal symlinks (legacy archives link duplicate
@@ -112,7 +147,10 @@ fn resolve_link(links: &BTreeMap<String, String>, path: &str) -> String {
     for _ in 0..8 {
         let Some(target) = links.get(&cur) else { break };
         let base = Path::new(&cur).parent().unwrap_or(Path::new(""));
-        let mut parts: Vec<String> = base.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+        let mut parts: Vec<String> = base
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
         for part in target.split('/') {
             match part {
                 "" | "." => {}
@@ -144,10 +182,14 @@ fn read_manifest(archive: &Path) -> Result<(Vec<ArchiveEntry>, Links), ImageErro
                 links.insert(path, target.to_string_lossy().into_owned());
             }
         } else if path == "manifest.json" {
-            manifest = Some(read_json_bytes(&mut entry, &format!("{what}: manifest.json"))?);
+            manifest = Some(read_json_bytes(
+                &mut entry,
+                &format!("{what}: manifest.json"),
+            )?);
         }
     }
-    let bytes = manifest.ok_or_else(|| ImageError::invalid(&what, "not a docker-archive: no manifest.json"))?;
+    let bytes = manifest
+        .ok_or_else(|| ImageError::invalid(&what, "not a docker-archive: no manifest.json"))?;
     let entries: Vec<ArchiveEntry> = oci::parse_json(&bytes, &format!("{what}: manifest.json"))?;
     if entries.is_empty() {
         return Err(ImageError::invalid(&what, "manifest.json lists no images"));
@@ -157,7 +199,11 @@ fn read_manifest(archive: &Path) -> Result<(Vec<ArchiveEntry>, Links), ImageErro
 
 /// Pass two: stream each wanted file into staging. Files named by digest
 /// (`blobs/sha256/<hex>`, legacy `<hex>.json`) are verified against it.
-fn stage_files(staging: &mut Staging<'_>, archive: &Path, wanted: &BTreeSet<String>) -> Result<BTreeMap<String, (Digest, u64)>, ImageError> {
+fn stage_files(
+    staging: &mut Staging<'_>,
+    archive: &Path,
+    wanted: &BTreeSet<String>,
+) -> Result<BTreeMap<String, (Digest, u64)>, ImageError> {
     let what = archive.display().to_string();
     let bad = |e: std::io::Error| ImageError::invalid(&what, format!("corrupt archive: {e}"));
     let mut tar = open_archive(archive)?;
@@ -165,12 +211,18 @@ fn stage_files(staging: &mut Staging<'_>, archive: &Path, wanted: &BTreeSet<Stri
     for entry in tar.entries().map_err(bad)? {
         let entry = entry.map_err(bad)?;
         let path = normalize(&entry.path().map_err(bad)?.to_string_lossy());
-        if !wanted.contains(&path) || !entry.header().entry_type().is_file() || staged.contains_key(&path) {
+        if !wanted.contains(&path)
+            || !entry.header().entry_type().is_file()
+            || staged.contains_key(&path)
+        {
             continue;
         }
         let named = digest_in_name(&path);
         let size = entry.size();
-        let expected = Expected { digest: named.as_ref(), size: Some(size) };
+        let expected = Expected {
+            digest: named.as_ref(),
+            size: Some(size),
+        };
         let staged_blob = staging.add_blob(entry, expected, &format!("{what}: {path}"))?;
         staged.insert(path, staged_blob);
     }
@@ -181,7 +233,9 @@ fn digest_in_name(path: &str) -> Option<Digest> {
     let file = path.rsplit('/').next()?;
     let hex = file.strip_suffix(".json").unwrap_or(file);
     let by_dir = path.starts_with("blobs/sha256/");
-    (by_dir || file.ends_with(".json")).then(|| Digest::from_hex(hex)).flatten()
+    (by_dir || file.ends_with(".json"))
+        .then(|| Digest::from_hex(hex))
+        .flatten()
 }
 
 #[cfg(test)]

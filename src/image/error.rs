@@ -12,9 +12,17 @@ pub enum ImageError {
         source: std::io::Error,
     },
     #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
-    DigestMismatch { what: String, expected: String, actual: String },
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
-    SizeMismatch { what: String, expected: u64, actual: u64 },
+    SizeMismatch {
+        what: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
     #[error("image {0} not found in the store")]
@@ -24,12 +32,18 @@ pub enum ImageError {
 }
 
 impl ImageError {
-    pub fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ImageError {
+    pub fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> ImageError {
         let path = path.into();
         move |source| ImageError::Io { op, path, source }
     }
 
     pub fn invalid(what: impl Into<String>, reason: impl Into<String>) -> ImageError {
-        ImageError::Invalid { what: what.into(), reason: reason.into() }
+        ImageError::Invalid {
+            what: what.into(),
+            reason: reason.into(),
+        }
     }
 }

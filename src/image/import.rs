@@ -26,7 +26,11 @@ pub struct NamedManifest {
 
 /// Imports `path` and returns what was named. With `name`, the image gets
 /// that reference instead of the one the archive carries.
-pub fn import_path(store: &Store, path: &Path, name: Option<&str>) -> Result<Vec<NamedManifest>, ImageError> {
+pub fn import_path(
+    store: &Store,
+    path: &Path,
+    name: Option<&str>,
+) -> Result<Vec<NamedManifest>, ImageError> {
     let name = name.map(Reference::parse).transpose()?;
     let meta = fs::metadata(path).map_err(ImageError::io("stat", path))?;
     let mut staging = Staging::new(store)?;
@@ -35,7 +39,10 @@ pub fn import_path(store: &Store, path: &Path, name: Option<&str>) -> Result<Vec
     } else {
         import_docker_archive(&mut staging, path, name.as_ref())?
     };
-    let refs = named.iter().map(|n| (n.reference.clone(), n.record.clone())).collect();
+    let refs = named
+        .iter()
+        .map(|n| (n.reference.clone(), n.record.clone()))
+        .collect();
     staging.commit(refs)?;
     Ok(named)
 }
@@ -44,16 +51,26 @@ pub fn import_path(store: &Store, path: &Path, name: Option<&str>) -> Result<Vec
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, ImageError> {
     let file = fs::File::open(path).map_err(ImageError::io("open", path))?;
     read_json_bytes(file, &path.display().to_string()).map_err(|e| match e {
-        ImageError::Io { op, source, .. } => ImageError::Io { op, path: path.to_path_buf(), source },
+        ImageError::Io { op, source, .. } => ImageError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        },
         other => other,
     })
 }
 
 pub fn read_json_bytes(reader: impl Read, what: &str) -> Result<Vec<u8>, ImageError> {
     let mut bytes = Vec::new();
-    reader.take(MAX_JSON_BYTES + 1).read_to_end(&mut bytes).map_err(ImageError::io("read", what))?;
+    reader
+        .take(MAX_JSON_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ImageError::io("read", what))?;
     if bytes.len() as u64 > MAX_JSON_BYTES {
-        return Err(ImageError::invalid(what, format!("larger than {MAX_JSON_BYTES} bytes")));
+        return Err(ImageError::invalid(
+            what,
+            format!("larger than {MAX_JSON_BYTES} bytes"),
+        ));
     }
     Ok(bytes)
 }
@@ -77,5 +94,8 @@ pub fn stage_image(
         fetch(staging, layer, &what)?;
         staging.add_layer(&layer.digest, diff_id, &what)?;
     }
-    Ok(ImageRecord { manifest: manifest_digest, config: manifest.config.digest.clone() })
+    Ok(ImageRecord {
+        manifest: manifest_digest,
+        config: manifest.config.digest.clone(),
+    })
 }

@@ -13,10 +13,17 @@ use crate::fetch::reference::Reference;
 
 /// Copies the images named by `dir`'s index.json into `staging`, returning
 /// the reference each should get.
-pub fn import_layout(staging: &mut Staging<'_>, dir: &Path, name: Option<&Reference>) -> Result<Vec<NamedManifest>, ImageError> {
+pub fn import_layout(
+    staging: &mut Staging<'_>,
+    dir: &Path,
+    name: Option<&Reference>,
+) -> Result<Vec<NamedManifest>, ImageError> {
     check_layout_version(dir)?;
     let index_path = dir.join("index.json");
-    let index: Index = parse_json(&read_limited(&index_path)?, &index_path.display().to_string())?;
+    let index: Index = parse_json(
+        &read_limited(&index_path)?,
+        &index_path.display().to_string(),
+    )?;
     let mut candidates = Vec::new();
     for desc in &index.manifests {
         collect_manifests(dir, desc, desc, &mut candidates, 0)?;
@@ -27,9 +34,12 @@ pub fn import_layout(staging: &mut Staging<'_>, dir: &Path, name: Option<&Refere
         let what = format!("manifest {} in {}", desc.digest, dir.display());
         let bytes = copy_blob(staging, dir, &desc, &what)?;
         let manifest = parse_json(&bytes, &what)?;
-        let record = stage_image(staging, &manifest, desc.digest.clone(), |staging, d: &Descriptor, what: &str| {
-            copy_blob(staging, dir, d, what).map(|_| ())
-        })?;
+        let record = stage_image(
+            staging,
+            &manifest,
+            desc.digest.clone(),
+            |staging, d: &Descriptor, what: &str| copy_blob(staging, dir, d, what).map(|_| ()),
+        )?;
         out.push(NamedManifest { reference, record });
     }
     Ok(out)
@@ -40,7 +50,10 @@ fn check_layout_version(dir: &Path) -> Result<(), ImageError> {
     let v: serde_json::Value = parse_json(&read_limited(&path)?, &path.display().to_string())?;
     match v.get("imageLayoutVersion").and_then(|v| v.as_str()) {
         Some(ver) if ver.starts_with("1.") => Ok(()),
-        other => Err(ImageError::invalid(path.display().to_string(), format!("unsupported imageLayoutVersion {other:?}"))),
+        other => Err(ImageError::invalid(
+            path.display().to_string(),
+            format!("unsupported imageLayoutVersion {other:?}"),
+        )),
     }
 }
 
@@ -76,16 +89,20 @@ fn collect_manifests(
 
 fn platform_matches(desc: &Descriptor) -> bool {
     let host = oci::host_platform();
-    desc.platform.as_ref().is_none_or(|p| p.os == host.os && p.architecture == host.architecture)
+    desc.platform
+        .as_ref()
+        .is_none_or(|p| p.os == host.os && p.architecture == host.architecture)
 }
 
 fn annotated_name(top: &Descriptor) -> Option<Reference> {
     let full = top.annotations.get(oci::ANNOTATION_IMAGE_NAME);
     let tag = top.annotations.get(oci::ANNOTATION_REF_NAME);
-    full.or(tag).and_then(|n| Reference::parse(n).ok()).filter(|_| {
-        // A bare tag ("latest") parses as docker.io/library/latest: not a name.
-        full.is_some() || tag.is_some_and(|t| t.contains('/'))
-    })
+    full.or(tag)
+        .and_then(|n| Reference::parse(n).ok())
+        .filter(|_| {
+            // A bare tag ("latest") parses as docker.io/library/latest: not a name.
+            full.is_some() || tag.is_some_and(|t| t.contains('/'))
+        })
 }
 
 fn choose(
@@ -95,20 +112,33 @@ fn choose(
 ) -> Result<Vec<(String, Descriptor)>, ImageError> {
     let what = dir.display().to_string();
     if candidates.is_empty() {
-        return Err(ImageError::invalid(what, "index.json lists no image for this platform"));
+        return Err(ImageError::invalid(
+            what,
+            "index.json lists no image for this platform",
+        ));
     }
     if let Some(name) = name {
         let tag = name.tag.as_deref().unwrap_or("latest");
         let matching: Vec<_> = candidates
             .iter()
             .filter(|(top, _)| {
-                annotated_name(top).as_ref() == Some(name) || top.annotations.get(oci::ANNOTATION_REF_NAME).map(String::as_str) == Some(tag)
+                annotated_name(top).as_ref() == Some(name)
+                    || top
+                        .annotations
+                        .get(oci::ANNOTATION_REF_NAME)
+                        .map(String::as_str)
+                        == Some(tag)
             })
             .collect();
         let pick = match (matching.as_slice(), candidates.len()) {
             ([one], _) => (*one).clone(),
             ([], 1) => candidates[0].clone(),
-            _ => return Err(ImageError::invalid(what, format!("several images in the layout; none is clearly {name}"))),
+            _ => {
+                return Err(ImageError::invalid(
+                    what,
+                    format!("several images in the layout; none is clearly {name}"),
+                ));
+            }
         };
         return Ok(vec![(name.to_string(), pick.1)]);
     }
@@ -116,7 +146,10 @@ fn choose(
         .into_iter()
         .map(|(top, m)| match annotated_name(&top) {
             Some(r) => Ok((r.to_string(), m)),
-            None => Err(ImageError::invalid(&what, "the layout does not name its image; pass --name REF")),
+            None => Err(ImageError::invalid(
+                &what,
+                "the layout does not name its image; pass --name REF",
+            )),
         })
         .collect()
 }
@@ -127,25 +160,42 @@ fn blob_file(dir: &Path, d: &Digest) -> std::path::PathBuf {
 
 fn read_blob_file(dir: &Path, desc: &Descriptor, what: &str) -> Result<Vec<u8>, ImageError> {
     if desc.size > MAX_JSON_BYTES {
-        return Err(ImageError::invalid(what, format!("{} bytes is too large for a JSON document", desc.size)));
+        return Err(ImageError::invalid(
+            what,
+            format!("{} bytes is too large for a JSON document", desc.size),
+        ));
     }
-    let bytes = fs::read(blob_file(dir, &desc.digest)).map_err(ImageError::io("read", blob_file(dir, &desc.digest)))?;
+    let bytes = fs::read(blob_file(dir, &desc.digest))
+        .map_err(ImageError::io("read", blob_file(dir, &desc.digest)))?;
     let actual = Digest::of_bytes(&bytes);
     if actual != desc.digest {
-        return Err(ImageError::DigestMismatch { what: what.into(), expected: desc.digest.to_string(), actual: actual.to_string() });
+        return Err(ImageError::DigestMismatch {
+            what: what.into(),
+            expected: desc.digest.to_string(),
+            actual: actual.to_string(),
+        });
     }
     Ok(bytes)
 }
 
 /// Streams one blob into staging, verified against its descriptor; returns
 /// its bytes only when it is small JSON (manifest, config), else empty.
-fn copy_blob(staging: &mut Staging<'_>, dir: &Path, desc: &Descriptor, what: &str) -> Result<Vec<u8>, ImageError> {
+fn copy_blob(
+    staging: &mut Staging<'_>,
+    dir: &Path,
+    desc: &Descriptor,
+    what: &str,
+) -> Result<Vec<u8>, ImageError> {
     let path = blob_file(dir, &desc.digest);
     let file = File::open(&path).map_err(ImageError::io("open blob", &path))?;
-    let expected = Expected { digest: Some(&desc.digest), size: Some(desc.size) };
+    let expected = Expected {
+        digest: Some(&desc.digest),
+        size: Some(desc.size),
+    };
     staging.add_blob(file, expected, what)?;
     if desc.size <= MAX_JSON_BYTES && !desc.media_type.contains("layer") {
-        return fs::read(staging.blob_path(&desc.digest)).map_err(ImageError::io("read", staging.blob_path(&desc.digest)));
+        return fs::read(staging.blob_path(&desc.digest))
+            .map_err(ImageError::io("read", staging.blob_path(&desc.digest)));
     }
     Ok(Vec::new())
 }

@@ -27,30 +27,55 @@ pub struct ResolvedImage {
 pub fn resolve(store: &Store, reference: &str) -> Result<ResolvedImage, ImageError> {
     let normalized = Reference::parse(reference)?.to_string();
     let table = refs::load(store)?;
-    let record = table.get(&normalized).cloned().ok_or_else(|| ImageError::NotFound(normalized.clone()))?;
+    let record = table
+        .get(&normalized)
+        .cloned()
+        .ok_or_else(|| ImageError::NotFound(normalized.clone()))?;
     load_image(store, normalized, record)
 }
 
-fn load_image(store: &Store, reference: String, record: ImageRecord) -> Result<ResolvedImage, ImageError> {
-    let manifest: Manifest = parse_json(&store.read_blob(&record.manifest)?, &format!("manifest {}", record.manifest))?;
+fn load_image(
+    store: &Store,
+    reference: String,
+    record: ImageRecord,
+) -> Result<ResolvedImage, ImageError> {
+    let manifest: Manifest = parse_json(
+        &store.read_blob(&record.manifest)?,
+        &format!("manifest {}", record.manifest),
+    )?;
     let config_path = store.blob_path(&record.config);
-    let config: ImageConfig = parse_json(&read_limited(&config_path)?, &format!("config {}", record.config))?;
+    let config: ImageConfig = parse_json(
+        &read_limited(&config_path)?,
+        &format!("config {}", record.config),
+    )?;
     config.validate(&format!("config {}", record.config), manifest.layers.len())?;
     let mut layer_dirs = Vec::with_capacity(config.rootfs.diff_ids.len());
     for diff_id in config.rootfs.diff_ids.iter().rev() {
         let dir = store.layer_path(diff_id);
         if !dir.is_dir() {
-            return Err(ImageError::invalid(format!("image {reference}"), format!("layer {diff_id} is missing from the store")));
+            return Err(ImageError::invalid(
+                format!("image {reference}"),
+                format!("layer {diff_id} is missing from the store"),
+            ));
         }
         layer_dirs.push(dir);
     }
     let size = manifest.config.size + manifest.layers.iter().map(|l| l.size).sum::<u64>();
-    Ok(ResolvedImage { reference, record, config, layer_dirs, size })
+    Ok(ResolvedImage {
+        reference,
+        record,
+        config,
+        layer_dirs,
+        size,
+    })
 }
 
 /// Every named image, sorted by reference.
 pub fn list(store: &Store) -> Result<Vec<ResolvedImage>, ImageError> {
-    refs::load(store)?.into_iter().map(|(reference, record)| load_image(store, reference, record)).collect()
+    refs::load(store)?
+        .into_iter()
+        .map(|(reference, record)| load_image(store, reference, record))
+        .collect()
 }
 
 pub fn image_id(record: &ImageRecord) -> &Digest {
@@ -77,9 +102,14 @@ pub fn read_image_file(layer_dirs: &[PathBuf], path: &Path, max_bytes: u64) -> O
 
 fn has_symlink_parent(layer: &Path, path: &Path) -> bool {
     let mut cur = layer.to_path_buf();
-    let parents: Vec<_> = path.parent().map(|p| p.components().collect()).unwrap_or_default();
+    let parents: Vec<_> = path
+        .parent()
+        .map(|p| p.components().collect())
+        .unwrap_or_default();
     parents.into_iter().any(|c| {
         cur.push(c);
-        fs::symlink_metadata(&cur).map(|m| m.file_type().is_symlink()).unwrap_or(false)
+        fs::symlink_metadata(&cur)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false)
     })
 }

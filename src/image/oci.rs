@@ -98,19 +98,28 @@ pub struct RootFs {
 }
 
 /// Parses a JSON document, naming `what` (a file or blob) in the error.
-pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, ImageError> {
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    what: &str,
+) -> Result<T, ImageError> {
     serde_json::from_slice(bytes).map_err(|e| ImageError::invalid(what, e.to_string()))
 }
 
 impl ImageConfig {
     pub fn validate(&self, what: &str, layers: usize) -> Result<(), ImageError> {
         if self.rootfs.kind != "layers" {
-            return Err(ImageError::invalid(what, format!("rootfs.type must be \"layers\", not {:?}", self.rootfs.kind)));
+            return Err(ImageError::invalid(
+                what,
+                format!("rootfs.type must be \"layers\", not {:?}", self.rootfs.kind),
+            ));
         }
         if self.rootfs.diff_ids.len() != layers {
             return Err(ImageError::invalid(
                 what,
-                format!("{} diff_ids for {layers} layers in the manifest", self.rootfs.diff_ids.len()),
+                format!(
+                    "{} diff_ids for {layers} layers in the manifest",
+                    self.rootfs.diff_ids.len()
+                ),
             ));
         }
         if layers == 0 {
@@ -129,5 +138,9 @@ pub fn host_platform() -> Platform {
         "powerpc64" => "ppc64le",
         other => other,
     };
-    Platform { architecture: architecture.to_string(), os: "linux".into(), variant: None }
+    Platform {
+        architecture: architecture.to_string(),
+        os: "linux".into(),
+        variant: None,
+    }
 }

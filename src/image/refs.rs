@@ -27,7 +27,8 @@ fn table_path(store: &Store) -> PathBuf {
 pub fn load(store: &Store) -> Result<RefTable, ImageError> {
     let path = table_path(store);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid(path.display().to_string(), e.to_string())),
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| ImageError::invalid(path.display().to_string(), e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RefTable::new()),
         Err(e) => Err(ImageError::io("read", path)(e)),
     }
@@ -46,7 +47,8 @@ pub fn update<T>(store: &Store, change: impl FnOnce(&mut RefTable) -> T) -> Resu
         .map_err(|(_, e)| ImageError::io("lock", &lock_path)(std::io::Error::from(e)))?;
     let mut table = load(store)?;
     let out = change(&mut table);
-    let bytes = serde_json::to_vec_pretty(&table).map_err(|e| ImageError::invalid("reference table", e.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(&table)
+        .map_err(|e| ImageError::invalid("reference table", e.to_string()))?;
     write_atomic(&table_path(store), &bytes)?;
     Ok(out)
 }

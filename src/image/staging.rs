@@ -30,9 +30,15 @@ impl<'s> Staging<'s> {
     pub fn new(store: &'s Store) -> Result<Self, ImageError> {
         let dir = store.make_tmp_dir("import")?;
         for sub in ["blobs", "layers"] {
-            fs::create_dir(dir.join(sub)).map_err(ImageError::io("create staging directory", dir.join(sub)))?;
+            fs::create_dir(dir.join(sub))
+                .map_err(ImageError::io("create staging directory", dir.join(sub)))?;
         }
-        Ok(Staging { store, dir, blobs: Vec::new(), layers: Vec::new() })
+        Ok(Staging {
+            store,
+            dir,
+            blobs: Vec::new(),
+            layers: Vec::new(),
+        })
     }
 
     fn staged_blob_path(&self, d: &Digest) -> PathBuf {
@@ -42,29 +48,50 @@ impl<'s> Staging<'s> {
     /// Where the bytes of blob `d` can be read from during this import.
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         let staged = self.staged_blob_path(d);
-        if staged.exists() { staged } else { self.store.blob_path(d) }
+        if staged.exists() {
+            staged
+        } else {
+            self.store.blob_path(d)
+        }
     }
 
     /// Streams `reader` into a staged blob, hashing as it goes; the blob is
     /// kept only if it matches `expected`. A blob the store already holds is
     /// not read again.
-    pub fn add_blob(&mut self, reader: impl Read, expected: Expected<'_>, what: &str) -> Result<(Digest, u64), ImageError> {
-        if let (Some(d), Some(size)) = (expected.digest, expected.size) {
-            if self.store.has_blob(d) || self.blobs.contains(d) {
-                return Ok((d.clone(), size));
-            }
+    pub fn add_blob(
+        &mut self,
+        reader: impl Read,
+        expected: Expected<'_>,
+        what: &str,
+    ) -> Result<(Digest, u64), ImageError> {
+        if let (Some(d), Some(size)) = (expected.digest, expected.size)
+            && (self.store.has_blob(d) || self.blobs.contains(d))
+        {
+            return Ok((d.clone(), size));
         }
-        let tmp = self.dir.join("blobs").join(format!("incoming-{}", self.blobs.len()));
+        let tmp = self
+            .dir
+            .join("blobs")
+            .join(format!("incoming-{}", self.blobs.len()));
         let file = File::create(&tmp).map_err(ImageError::io("create", &tmp))?;
         let mut writer = Hashing::new(file);
         let limit = expected.size.map_or(u64::MAX, |s| s.saturating_add(1));
-        io::copy(&mut reader.take(limit), &mut writer).map_err(ImageError::io("write blob", &tmp))?;
+        io::copy(&mut reader.take(limit), &mut writer)
+            .map_err(ImageError::io("write blob", &tmp))?;
         let (digest, size, file) = writer.finish();
         if let Some(want) = expected.size.filter(|s| *s != size) {
-            return Err(ImageError::SizeMismatch { what: what.to_string(), expected: want, actual: size });
+            return Err(ImageError::SizeMismatch {
+                what: what.to_string(),
+                expected: want,
+                actual: size,
+            });
         }
         if let Some(want) = expected.digest.filter(|d| **d != digest) {
-            return Err(ImageError::DigestMismatch { what: what.to_string(), expected: want.to_string(), actual: digest.to_string() });
+            return Err(ImageError::DigestMismatch {
+                what: what.to_string(),
+                expected: want.to_string(),
+                actual: digest.to_string(),
+            });
         }
         file.sync_all().map_err(ImageError::io("fsync", &tmp))?;
         fs::rename(&tmp, self.staged_blob_path(&digest)).map_err(ImageError::io("rename", &tmp))?;
@@ -75,13 +102,21 @@ impl<'s> Staging<'s> {
     }
 
     pub fn add_blob_bytes(&mut self, bytes: &[u8], what: &str) -> Result<Digest, ImageError> {
-        let expected = Expected { digest: None, size: Some(bytes.len() as u64) };
+        let expected = Expected {
+            digest: None,
+            size: Some(bytes.len() as u64),
+        };
         self.add_blob(bytes, expected, what).map(|(d, _)| d)
     }
 
     /// Unpacks blob `blob` as the layer `diff_id`. When the store (or this
     /// import) already has that layer, the blob is only checked against it.
-    pub fn add_layer(&mut self, blob: &Digest, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
+    pub fn add_layer(
+        &mut self,
+        blob: &Digest,
+        diff_id: &Digest,
+        what: &str,
+    ) -> Result<(), ImageError> {
         if self.store.layer_path(diff_id).is_dir() || self.layers.contains(diff_id) {
             return verify_diff_id(&self.blob_path(blob), diff_id, what);
         }
@@ -102,7 +137,10 @@ impl<'s> Staging<'s> {
         }
         sync_dir(&self.store.blobs_dir())?;
         for d in &self.layers {
-            rename_new(&self.dir.join("layers").join(d.hex()), &self.store.layer_path(d))?;
+            rename_new(
+                &self.dir.join("layers").join(d.hex()),
+                &self.store.layer_path(d),
+            )?;
         }
         sync_dir(&self.store.layers_dir())?;
         refs::update(self.store, |table| table.extend(new_refs))

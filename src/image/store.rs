@@ -21,7 +21,12 @@ impl Store {
     /// Opens the store at `root`, creating its directories if needed.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, ImageError> {
         let store = Store { root: root.into() };
-        for dir in [store.blobs_dir(), store.layers_dir(), store.images_dir(), store.tmp_dir()] {
+        for dir in [
+            store.blobs_dir(),
+            store.layers_dir(),
+            store.images_dir(),
+            store.tmp_dir(),
+        ] {
             fs::create_dir_all(&dir).map_err(ImageError::io("create store directory", &dir))?;
         }
         Ok(store)
@@ -82,7 +87,9 @@ impl Store {
     pub fn make_tmp_dir(&self, purpose: &str) -> Result<PathBuf, ImageError> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = self.tmp_dir().join(format!("{purpose}-{}-{n}", std::process::id()));
+        let dir = self
+            .tmp_dir()
+            .join(format!("{purpose}-{}-{n}", std::process::id()));
         fs::create_dir(&dir).map_err(ImageError::io("create staging directory", &dir))?;
         Ok(dir)
     }
@@ -92,7 +99,10 @@ impl Store {
 /// old content or the new, never a mix: tmp file, fsync, rename, fsync dir.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let mut f = File::create(&tmp).map_err(ImageError::io("create", &tmp))?;
     f.write_all(bytes).map_err(ImageError::io("write", &tmp))?;
@@ -103,7 +113,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
 }
 
 pub fn sync_dir(dir: &Path) -> Result<(), ImageError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(ImageError::io("fsync directory", dir))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(ImageError::io("fsync directory", dir))
 }
 
 #[cfg(test)]
@@ -126,6 +138,9 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let d = Digest::of_bytes(b"hello");
         fs::write(store.blob_path(&d), b"hellO").unwrap();
-        assert!(matches!(store.read_blob(&d), Err(ImageError::DigestMismatch { .. })));
+        assert!(matches!(
+            store.read_blob(&d),
+            Err(ImageError::DigestMismatch { .. })
+        ));
     }
 }

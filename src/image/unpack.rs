@@ -36,17 +36,26 @@ pub fn detect_compression(head: &[u8]) -> Compression {
 fn open_decompressed(blob: &Path) -> Result<Box<dyn Read>, ImageError> {
     let file = File::open(blob).map_err(ImageError::io("open layer blob", blob))?;
     let mut reader = BufReader::with_capacity(256 * 1024, file);
-    let head = io::BufRead::fill_buf(&mut reader).map_err(ImageError::io("read layer blob", blob))?;
+    let head =
+        io::BufRead::fill_buf(&mut reader).map_err(ImageError::io("read layer blob", blob))?;
     Ok(match detect_compression(head) {
         Compression::None => Box::new(reader),
         Compression::Gzip => Box::new(GzDecoder::new(reader)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(reader).map_err(ImageError::io("start zstd", blob))?),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(reader)
+                .map_err(ImageError::io("start zstd", blob))?,
+        ),
     })
 }
 
 /// Unpacks `blob` into `target` (which must not exist yet) and checks the
 /// uncompressed digest against `diff_id`.
-pub fn unpack_layer(blob: &Path, target: &Path, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
+pub fn unpack_layer(
+    blob: &Path,
+    target: &Path,
+    diff_id: &Digest,
+    what: &str,
+) -> Result<(), ImageError> {
     fs::create_dir(target).map_err(ImageError::io("create layer directory", target))?;
     let mut stream = Hashing::new(open_decompressed(blob)?);
     {
@@ -96,10 +105,20 @@ fn bad_tar(what: &str, e: io::Error) -> ImageError {
     ImageError::invalid(what, format!("corrupt layer: {e}"))
 }
 
-fn apply_entry<R: Read>(entry: &mut tar::Entry<'_, R>, target: &Path, what: &str) -> Result<(), ImageError> {
+fn apply_entry<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    target: &Path,
+    what: &str,
+) -> Result<(), ImageError> {
     let raw = entry.path().map_err(|e| bad_tar(what, e))?.into_owned();
     let rel = safe_relative_path(&raw).ok_or_else(|| {
-        ImageError::invalid(what, format!("entry {} escapes the layer (absolute or '..' path)", raw.display()))
+        ImageError::invalid(
+            what,
+            format!(
+                "entry {} escapes the layer (absolute or '..' path)",
+                raw.display()
+            ),
+        )
     })?;
     let Some(name) = rel.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return Ok(()); // "." or "/" itself
@@ -115,7 +134,10 @@ fn apply_entry<R: Read>(entry: &mut tar::Entry<'_, R>, target: &Path, what: &str
             return Ok(()); // AUFS metadata such as .wh..wh.plnk: not content
         }
         if hidden.is_empty() || hidden == "." || hidden == ".." {
-            return Err(ImageError::invalid(what, format!("invalid whiteout {}", raw.display())));
+            return Err(ImageError::invalid(
+                what,
+                format!("invalid whiteout {}", raw.display()),
+            ));
         }
         ensure_dir(&parent, target, what)?;
         return make_whiteout(&parent.join(hidden));
@@ -124,7 +146,10 @@ fn apply_entry<R: Read>(entry: &mut tar::Entry<'_, R>, target: &Path, what: &str
         .unpack_in(target)
         .map_err(|e| ImageError::invalid(what, format!("unpack {}: {e}", raw.display())))?;
     if !unpacked {
-        return Err(ImageError::invalid(what, format!("entry {} escapes the layer", raw.display())));
+        return Err(ImageError::invalid(
+            what,
+            format!("entry {} escapes the layer", raw.display()),
+        ));
     }
     Ok(())
 }
@@ -153,9 +178,14 @@ fn ensure_dir(dir: &Path, root: &Path, what: &str) -> Result<(), ImageError> {
         match fs::symlink_metadata(&cur) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
-                return Err(ImageError::invalid(what, format!("{} is not a directory", cur.display())));
+                return Err(ImageError::invalid(
+                    what,
+                    format!("{} is not a directory", cur.display()),
+                ));
             }
-            Err(_) => fs::create_dir(&cur).map_err(ImageError::io("create directory", cur.clone()))?,
+            Err(_) => {
+                fs::create_dir(&cur).map_err(ImageError::io("create directory", cur.clone()))?
+            }
         }
     }
     Ok(())
@@ -171,8 +201,14 @@ fn make_whiteout(path: &Path) -> Result<(), ImageError> {
 }
 
 fn remove_any(path: &Path) -> Result<(), ImageError> {
-    let is_dir = fs::symlink_metadata(path).map(|m| m.is_dir()).unwrap_or(false);
-    let r = if is_dir { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+    let is_dir = fs::symlink_metadata(path)
+        .map(|m| m.is_dir())
+        .unwrap_or(false);
+    let r = if is_dir {
+        fs::remove_dir_all(path)
+    } else {
+        fs::remove_file(path)
+    };
     r.map_err(ImageError::io("remove", path))
 }
 
@@ -182,7 +218,10 @@ mod tests {
 
     #[test]
     fn relative_paths_are_checked() {
-        assert_eq!(safe_relative_path(Path::new("./a/b")), Some(PathBuf::from("a/b")));
+        assert_eq!(
+            safe_relative_path(Path::new("./a/b")),
+            Some(PathBuf::from("a/b"))
+        );
         assert_eq!(safe_relative_path(Path::new("a/../b")), None);
         assert_eq!(safe_relative_path(Path::new("/etc/passwd")), None);
         assert_eq!(safe_relative_path(Path::new(".")), Some(PathBuf::new()));
@@ -191,7 +230,10 @@ mod tests {
     #[test]
     fn compression_is_sniffed() {
         assert_eq!(detect_compression(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(detect_compression(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(
+            detect_compression(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        );
         assert_eq!(detect_compression(b"usr/"), Compression::None);
     }
 }

@@ -29,7 +29,11 @@ pub const DOCKER_DEFAULT: [Capability; 14] = [
 /// Parses "NET_RAW", "CAP_NET_RAW" or "net_raw".
 pub fn parse_capability(name: &str) -> Option<Capability> {
     let upper = name.to_ascii_uppercase();
-    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    let full = if upper.starts_with("CAP_") {
+        upper
+    } else {
+        format!("CAP_{upper}")
+    };
     full.parse().ok()
 }
 
@@ -41,7 +45,8 @@ pub fn drop_bounding(keep: &[Capability]) -> Result<(), SysError> {
         if keep.contains(&cap) || !caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
             continue;
         }
-        caps::drop(None, CapSet::Bounding, cap).map_err(|_| SysError::new("drop bounding capability", Errno::EPERM))?;
+        caps::drop(None, CapSet::Bounding, cap)
+            .map_err(|_| SysError::new("drop bounding capability", Errno::EPERM))?;
     }
     Ok(())
 }
@@ -52,12 +57,19 @@ pub fn drop_bounding(keep: &[Capability]) -> Result<(), SysError> {
 pub fn set_process_capabilities(keep: &[Capability], uid: u32) -> Result<(), SysError> {
     let keep: caps::CapsHashSet = keep.iter().copied().collect();
     let none = caps::CapsHashSet::new();
-    caps::clear(None, CapSet::Ambient).map_err(|_| SysError::new("clear ambient capabilities", Errno::EPERM))?;
+    caps::clear(None, CapSet::Ambient)
+        .map_err(|_| SysError::new("clear ambient capabilities", Errno::EPERM))?;
     caps::set(None, CapSet::Inheritable, &none)
         .map_err(|_| SysError::new("clear inheritable capabilities", Errno::EPERM))?;
-    let (permitted, effective) = if uid == 0 { (&keep, &keep) } else { (&none, &none) };
-    caps::set(None, CapSet::Effective, effective).map_err(|_| SysError::new("set effective capabilities", Errno::EPERM))?;
-    caps::set(None, CapSet::Permitted, permitted).map_err(|_| SysError::new("set permitted capabilities", Errno::EPERM))
+    let (permitted, effective) = if uid == 0 {
+        (&keep, &keep)
+    } else {
+        (&none, &none)
+    };
+    caps::set(None, CapSet::Effective, effective)
+        .map_err(|_| SysError::new("set effective capabilities", Errno::EPERM))?;
+    caps::set(None, CapSet::Permitted, permitted)
+        .map_err(|_| SysError::new("set permitted capabilities", Errno::EPERM))
 }
 
 #[cfg(test)]
@@ -67,7 +79,10 @@ mod tests {
     #[test]
     fn names_parse_with_or_without_prefix() {
         assert_eq!(parse_capability("NET_RAW"), Some(Capability::CAP_NET_RAW));
-        assert_eq!(parse_capability("cap_sys_admin"), Some(Capability::CAP_SYS_ADMIN));
+        assert_eq!(
+            parse_capability("cap_sys_admin"),
+            Some(Capability::CAP_SYS_ADMIN)
+        );
         assert_eq!(parse_capability("CAP_CHOWN"), Some(Capability::CAP_CHOWN));
         assert_eq!(parse_capability("NOPE"), None);
     }

@@ -33,12 +33,18 @@ impl ContainerCgroup {
             path: path.to_string(),
             reason: error_chain(&e),
         })?;
-        Ok(Self { cg, path: path.to_string() })
+        Ok(Self {
+            cg,
+            path: path.to_string(),
+        })
     }
 
     /// A handle on a cgroup that may exist, without creating it.
     pub fn load(path: &str) -> Self {
-        Self { cg: Cgroup::load(hierarchies::auto(), path), path: path.to_string() }
+        Self {
+            cg: Cgroup::load(hierarchies::auto(), path),
+            path: path.to_string(),
+        }
     }
 
     pub fn path(&self) -> &str {
@@ -51,11 +57,13 @@ impl ContainerCgroup {
 
     pub fn add_process(&self, pid: Pid) -> Result<(), CgroupError> {
         let raw = u64::try_from(pid.as_raw()).unwrap_or_default();
-        self.cg.add_task_by_tgid(CgroupPid::from(raw)).map_err(|e| CgroupError {
-            op: "join",
-            path: self.path.clone(),
-            reason: error_chain(&e),
-        })
+        self.cg
+            .add_task_by_tgid(CgroupPid::from(raw))
+            .map_err(|e| CgroupError {
+                op: "join",
+                path: self.path.clone(),
+                reason: error_chain(&e),
+            })
     }
 
     pub fn process_ids(&self) -> Vec<u64> {
@@ -89,7 +97,11 @@ impl ContainerCgroup {
                 Ok(()) if !self.cg.exists() => return Ok(()),
                 Ok(()) => {}
                 Err(e) if Instant::now() >= deadline => {
-                    return Err(CgroupError { op: "remove", path: self.path.clone(), reason: error_chain(&e) });
+                    return Err(CgroupError {
+                        op: "remove",
+                        path: self.path.clone(),
+                        reason: error_chain(&e),
+                    });
                 }
                 Err(_) => {}
             }

@@ -7,7 +7,10 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::stat::{Mode, umask};
-use nix::unistd::{Gid, Uid, chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, read, setgroups, sethostname, setresgid, setresuid, setsid, write};
+use nix::unistd::{
+    Gid, Uid, chdir, dup2_stderr, dup2_stdin, dup2_stdout, execve, read, setgroups, sethostname,
+    setresgid, setresuid, setsid, write,
+};
 
 use super::config::ContainerConfig;
 use super::error::SysError;
@@ -43,14 +46,22 @@ impl<T> AtStage<T> for Result<T, SysError> {
                 Some(t) => format!("{} {}", e.op, t.display()),
                 None => e.op.to_string(),
             };
-            Failure { stage, errno: e.errno, detail }
+            Failure {
+                stage,
+                errno: e.errno,
+                detail,
+            }
         })
     }
 }
 
 impl<T> AtStage<T> for Result<T, Errno> {
     fn at(self, stage: Stage) -> Result<T, Failure> {
-        self.map_err(|errno| Failure { stage, errno, detail: String::new() })
+        self.map_err(|errno| Failure {
+            stage,
+            errno,
+            detail: String::new(),
+        })
     }
 }
 
@@ -63,15 +74,27 @@ pub fn run(plan: &ChildPlan<'_>, sync_pipe: OwnedFd, err_pipe: OwnedFd) -> ! {
         Err(f) => f,
     };
     let mut buf = [0u8; RECORD_BUF_BYTES];
-    let n = ErrorRecord::encode(failure.stage, failure.errno as i32, failure.detail.as_bytes(), &mut buf);
+    let n = ErrorRecord::encode(
+        failure.stage,
+        failure.errno as i32,
+        failure.detail.as_bytes(),
+        &mut buf,
+    );
     let _ = write(err_pipe.as_fd(), &buf[..n]);
-    let code = if failure.errno == Errno::ENOENT { 127 } else { 126 };
+    let code = if failure.errno == Errno::ENOENT {
+        127
+    } else {
+        126
+    };
     // SAFETY: _exit skips atexit handlers and stdio flushing that belong to
     // the supervisor's copy of the process state.
     unsafe { libc::_exit(code) }
 }
 
-fn run_steps(plan: &ChildPlan<'_>, sync_pipe: &OwnedFd) -> Result<std::convert::Infallible, Failure> {
+fn run_steps(
+    plan: &ChildPlan<'_>,
+    sync_pipe: &OwnedFd,
+) -> Result<std::convert::Infallible, Failure> {
     prepare_process(plan, sync_pipe)?;
     build_filesystem(plan)?;
     set_identity(plan.cfg)?;
@@ -123,10 +146,18 @@ fn set_identity(cfg: &ContainerConfig) -> Result<(), Failure> {
     let p = &cfg.process;
     // Docker creates a missing WorkingDir; chdir before dropping the uid,
     // which may not be able to reach it (youki and crun do the same).
-    std::fs::create_dir_all(&p.cwd).map_err(|e| SysError::io("mkdir", &p.cwd, &e)).at(Stage::Chdir)?;
-    chdir(&p.cwd).map_err(|e| SysError::at("chdir", &p.cwd, e)).at(Stage::Chdir)?;
+    std::fs::create_dir_all(&p.cwd)
+        .map_err(|e| SysError::io("mkdir", &p.cwd, &e))
+        .at(Stage::Chdir)?;
+    chdir(&p.cwd)
+        .map_err(|e| SysError::at("chdir", &p.cwd, e))
+        .at(Stage::Chdir)?;
     caps::drop_bounding(&cfg.security.capabilities).at(Stage::DropCaps)?;
-    let groups: Vec<Gid> = p.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = p
+        .additional_gids
+        .iter()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     setgroups(&groups).at(Stage::SetIds)?;
     let (uid, gid) = (Uid::from_raw(p.uid), Gid::from_raw(p.gid));
     setresgid(gid, gid, gid).at(Stage::SetIds)?;
@@ -154,14 +185,28 @@ fn exec_process(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, Failur
         match execve(candidate, &plan.argv, &plan.envp) {
             Ok(never) => match never {},
             Err(Errno::EACCES) => saw_eacces = true,
-            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT) => {}
+            Err(
+                Errno::ENOENT | Errno::ENOTDIR | Errno::ESTALE | Errno::ENODEV | Errno::ETIMEDOUT,
+            ) => {}
             Err(e) => {
                 first_error = e;
                 break;
             }
         }
     }
-    let errno = if saw_eacces && first_error == Errno::ENOENT { Errno::EACCES } else { first_error };
-    let program = plan.argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
-    Err(Failure { stage: Stage::Exec, errno, detail: format!("exec {program}") })
+    let errno = if saw_eacces && first_error == Errno::ENOENT {
+        Errno::EACCES
+    } else {
+        first_error
+    };
+    let program = plan
+        .argv
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Err(Failure {
+        stage: Stage::Exec,
+        errno,
+        detail: format!("exec {program}"),
+    })
 }

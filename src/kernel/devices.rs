@@ -15,12 +15,36 @@ struct Device {
 }
 
 const DEVICES: &[Device] = &[
-    Device { path: "/dev/null", major: 1, minor: 3 },
-    Device { path: "/dev/zero", major: 1, minor: 5 },
-    Device { path: "/dev/full", major: 1, minor: 7 },
-    Device { path: "/dev/random", major: 1, minor: 8 },
-    Device { path: "/dev/urandom", major: 1, minor: 9 },
-    Device { path: "/dev/tty", major: 5, minor: 0 },
+    Device {
+        path: "/dev/null",
+        major: 1,
+        minor: 3,
+    },
+    Device {
+        path: "/dev/zero",
+        major: 1,
+        minor: 5,
+    },
+    Device {
+        path: "/dev/full",
+        major: 1,
+        minor: 7,
+    },
+    Device {
+        path: "/dev/random",
+        major: 1,
+        minor: 8,
+    },
+    Device {
+        path: "/dev/urandom",
+        major: 1,
+        minor: 9,
+    },
+    Device {
+        path: "/dev/tty",
+        major: 5,
+        minor: 0,
+    },
 ];
 
 const LINKS: &[(&str, &str)] = &[
@@ -37,7 +61,8 @@ pub fn make_default_devices() -> Result<(), SysError> {
         mknod(d.path, SFlag::S_IFCHR, mode, makedev(d.major, d.minor))
             .map_err(|e| SysError::at("mknod", d.path, e))?;
         // mknod's mode is filtered by the umask; the nodes must be 0666.
-        set_permissions(d.path, Permissions::from_mode(0o666)).map_err(|e| SysError::io("chmod", d.path, &e))?;
+        set_permissions(d.path, Permissions::from_mode(0o666))
+            .map_err(|e| SysError::io("chmod", d.path, &e))?;
     }
     for (target, link) in LINKS {
         symlink(target, link).map_err(|e| SysError::io("symlink", *link, &e))?;

@@ -101,7 +101,12 @@ pub struct ErrorRecord {
 
 impl ErrorRecord {
     /// Encodes into a fixed buffer so the child needs no allocation to send it.
-    pub fn encode(stage: Stage, errno: i32, detail: &[u8], out: &mut [u8; HEADER_BYTES + MAX_ERR_DETAIL_BYTES]) -> usize {
+    pub fn encode(
+        stage: Stage,
+        errno: i32,
+        detail: &[u8],
+        out: &mut [u8; HEADER_BYTES + MAX_ERR_DETAIL_BYTES],
+    ) -> usize {
         let len = detail.len().min(MAX_ERR_DETAIL_BYTES);
         out[0..2].copy_from_slice(&(stage as u16).to_le_bytes());
         out[2..6].copy_from_slice(&errno.to_le_bytes());
@@ -123,7 +128,11 @@ impl ErrorRecord {
             return None;
         }
         let detail = String::from_utf8_lossy(&buf[HEADER_BYTES..HEADER_BYTES + len]).into_owned();
-        Some(ErrorRecord { stage, errno, detail })
+        Some(ErrorRecord {
+            stage,
+            errno,
+            detail,
+        })
     }
 }
 
@@ -138,7 +147,14 @@ mod tests {
         let mut buf = [0u8; RECORD_BUF_BYTES];
         let n = ErrorRecord::encode(Stage::Exec, 2, b"/bin/nope", &mut buf);
         let rec = ErrorRecord::decode(&buf[..n]).unwrap();
-        assert_eq!(rec, ErrorRecord { stage: Stage::Exec, errno: 2, detail: "/bin/nope".into() });
+        assert_eq!(
+            rec,
+            ErrorRecord {
+                stage: Stage::Exec,
+                errno: 2,
+                detail: "/bin/nope".into()
+            }
+        );
     }
 
     #[test]
@@ -147,7 +163,10 @@ mod tests {
         let long = vec![b'x'; 5000];
         let n = ErrorRecord::encode(Stage::PivotRoot, 1, &long, &mut buf);
         assert_eq!(n, RECORD_BUF_BYTES);
-        assert_eq!(ErrorRecord::decode(&buf[..n]).unwrap().detail.len(), MAX_ERR_DETAIL_BYTES);
+        assert_eq!(
+            ErrorRecord::decode(&buf[..n]).unwrap().detail.len(),
+            MAX_ERR_DETAIL_BYTES
+        );
     }
 
     #[test]

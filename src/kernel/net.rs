@@ -8,8 +8,13 @@ use std::os::fd::AsRawFd;
 use super::error::SysError;
 
 pub fn bring_up_loopback() -> Result<(), SysError> {
-    let sock = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
-        .map_err(|e| SysError::new("socket for loopback", e))?;
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| SysError::new("socket for loopback", e))?;
     // SAFETY: ifreq is a plain C struct for which all-zero is valid.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {

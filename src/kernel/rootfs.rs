@@ -14,21 +14,35 @@ use super::error::SysError;
 /// Stops our mounts from propagating back to the host (and the host's into
 /// us) before anything is mounted.
 pub fn make_root_private() -> Result<(), SysError> {
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .map_err(|e| SysError::at("make mount private", "/", e))
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::at("make mount private", "/", e))
 }
 
 pub fn mount_overlay(target: &CStr, data: &CStr) -> Result<(), SysError> {
-    mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(data))
-        .map_err(|e| SysError::at("mount overlay", target.to_string_lossy().into_owned(), e))
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data),
+    )
+    .map_err(|e| SysError::at("mount overlay", target.to_string_lossy().into_owned(), e))
 }
 
 /// Makes `new_root` the container's `/` and detaches the host's root.
 /// pivot_root(".", ".") stacks the old root on top of the new one, so no
 /// put_old directory is needed inside the image (the runc technique).
 pub fn pivot_into(new_root: &CStr) -> Result<(), SysError> {
-    chdir(new_root).map_err(|e| SysError::at("chdir", new_root.to_string_lossy().into_owned(), e))?;
-    pivot_root(".", ".").map_err(|e| SysError::at("pivot_root", new_root.to_string_lossy().into_owned(), e))?;
+    chdir(new_root)
+        .map_err(|e| SysError::at("chdir", new_root.to_string_lossy().into_owned(), e))?;
+    pivot_root(".", ".")
+        .map_err(|e| SysError::at("pivot_root", new_root.to_string_lossy().into_owned(), e))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| SysError::at("detach old root", "/", e))?;
     chdir("/").map_err(|e| SysError::at("chdir", "/", e))
 }
@@ -41,13 +55,21 @@ struct KernelMount {
     data: &'static str,
 }
 
-const NOSUID_NOEXEC_NODEV: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC).union(MsFlags::MS_NODEV);
+const NOSUID_NOEXEC_NODEV: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NOEXEC)
+    .union(MsFlags::MS_NODEV);
 
 /// Docker's default mounts (oci/defaults.go), except /dev/shm whose size is
 /// configurable. Mounted after pivot_root, so a symlink the image placed at
 /// e.g. /proc resolves inside the container, never onto a host path.
 const KERNEL_MOUNTS: &[KernelMount] = &[
-    KernelMount { target: "/proc", fstype: "proc", source: "proc", flags: NOSUID_NOEXEC_NODEV, data: "" },
+    KernelMount {
+        target: "/proc",
+        fstype: "proc",
+        source: "proc",
+        flags: NOSUID_NOEXEC_NODEV,
+        data: "",
+    },
     KernelMount {
         target: "/dev",
         fstype: "tmpfs",
@@ -62,7 +84,13 @@ const KERNEL_MOUNTS: &[KernelMount] = &[
         flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
         data: "newinstance,ptmxmode=0666,mode=0620,gid=5",
     },
-    KernelMount { target: "/dev/mqueue", fstype: "mqueue", source: "mqueue", flags: NOSUID_NOEXEC_NODEV, data: "" },
+    KernelMount {
+        target: "/dev/mqueue",
+        fstype: "mqueue",
+        source: "mqueue",
+        flags: NOSUID_NOEXEC_NODEV,
+        data: "",
+    },
     KernelMount {
         target: "/sys",
         fstype: "sysfs",
@@ -80,21 +108,42 @@ pub fn mount_kernel_filesystems(shm_size_bytes: u64) -> Result<(), SysError> {
     mount_at("shm", "/dev/shm", "tmpfs", NOSUID_NOEXEC_NODEV, &shm_data)
 }
 
-fn mount_at(source: &str, target: &str, fstype: &str, flags: MsFlags, data: &str) -> Result<(), SysError> {
+fn mount_at(
+    source: &str,
+    target: &str,
+    fstype: &str,
+    flags: MsFlags,
+    data: &str,
+) -> Result<(), SysError> {
     fs::create_dir_all(target).map_err(|e| SysError::io("mkdir", target, &e))?;
     let data = (!data.is_empty()).then_some(data);
-    mount(Some(source), target, Some(fstype), flags, data).map_err(|e| SysError::at("mount", target, e))
+    mount(Some(source), target, Some(fstype), flags, data)
+        .map_err(|e| SysError::at("mount", target, e))
 }
 
 /// Hides each path: files behind /dev/null, directories behind an empty
 /// read-only tmpfs (as runc does). Paths the kernel lacks are skipped.
 pub fn mask_paths(paths: &[std::path::PathBuf]) -> Result<(), SysError> {
     for path in paths {
-        let Ok(meta) = fs::symlink_metadata(path) else { continue };
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            continue;
+        };
         let result = if meta.is_dir() {
-            mount(Some("tmpfs"), path.as_path(), Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            mount(
+                Some("tmpfs"),
+                path.as_path(),
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
         } else {
-            mount(Some("/dev/null"), path.as_path(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            mount(
+                Some("/dev/null"),
+                path.as_path(),
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
         };
         result.map_err(|e| SysError::at("mask", path, e))?;
     }
@@ -107,11 +156,24 @@ pub fn make_paths_readonly(paths: &[std::path::PathBuf]) -> Result<(), SysError>
         if !path_exists(path) {
             continue;
         }
-        mount(Some(path.as_path()), path.as_path(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| SysError::at("bind read-only path", path, e))?;
-        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | NOSUID_NOEXEC_NODEV;
-        mount(None::<&str>, path.as_path(), None::<&str>, flags, None::<&str>)
-            .map_err(|e| SysError::at("remount read-only", path, e))?;
+        mount(
+            Some(path.as_path()),
+            path.as_path(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| SysError::at("bind read-only path", path, e))?;
+        let flags =
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | NOSUID_NOEXEC_NODEV;
+        mount(
+            None::<&str>,
+            path.as_path(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .map_err(|e| SysError::at("remount read-only", path, e))?;
     }
     Ok(())
 }

@@ -16,7 +16,10 @@ pub fn parse_signal(text: &str) -> Option<i32> {
     if let Some(rest) = name.strip_prefix("RTMAX") {
         return realtime(libc::SIGRTMAX(), rest, -1);
     }
-    format!("SIG{name}").parse::<Signal>().ok().map(|s| s as i32)
+    format!("SIG{name}")
+        .parse::<Signal>()
+        .ok()
+        .map(|s| s as i32)
 }
 
 fn realtime(base: i32, offset: &str, sign: i32) -> Option<i32> {
@@ -30,7 +33,9 @@ fn realtime(base: i32, offset: &str, sign: i32) -> Option<i32> {
             _ => return None,
         }
     };
-    (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n).then_some(n)
+    (libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .contains(&n)
+        .then_some(n)
 }
 
 #[cfg(test)]

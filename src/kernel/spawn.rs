@@ -62,8 +62,11 @@ impl SpawnError {
     }
 }
 
-const CONTAINER_NAMESPACES: libc::c_int =
-    libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC | libc::CLONE_NEWNET;
+const CONTAINER_NAMESPACES: libc::c_int = libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWNET;
 
 /// Starts the container described by `cfg` and returns its pid (in the
 /// caller's PID namespace) once it has exec'd. `place` runs in the parent
@@ -75,8 +78,10 @@ pub fn spawn_container(
     place: impl FnOnce(Pid) -> Result<(), String>,
 ) -> Result<Pid, SpawnError> {
     let plan = build_plan(cfg)?;
-    let (sync_read, sync_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
-    let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
+    let (sync_read, sync_write) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
+    let (err_read, err_write) =
+        pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
     // SAFETY: the supervisor is single-threaded (ARCHITECTURE.md), so the
     // child's copy of the address space holds no lock another thread owns.
     let clone = unsafe { clone_process(CONTAINER_NAMESPACES) };
@@ -109,10 +114,14 @@ fn release_child(
         return abort(SpawnError::Place(e));
     }
     if let Err(e) = write(sync_write.as_fd(), &[GO_BYTE]) {
-        return abort(SpawnError::Setup(SysError::new("signal container to start", e)));
+        return abort(SpawnError::Setup(SysError::new(
+            "signal container to start",
+            e,
+        )));
     }
     drop(sync_write);
-    let report = read_error_record(&err_read).map_err(|e| SpawnError::Setup(SysError::new("read error pipe", e)));
+    let report = read_error_record(&err_read)
+        .map_err(|e| SpawnError::Setup(SysError::new("read error pipe", e)));
     match report {
         Ok(None) => Ok(pid),
         Ok(Some(record)) => {
@@ -142,7 +151,11 @@ fn read_error_record(pipe: &OwnedFd) -> Result<Option<ErrorRecord>, Errno> {
             Err(e) => return Err(e),
         }
     }
-    Ok(if len == 0 { None } else { ErrorRecord::decode(&buf[..len]) })
+    Ok(if len == 0 {
+        None
+    } else {
+        ErrorRecord::decode(&buf[..len])
+    })
 }
 
 fn build_plan(cfg: &ContainerConfig) -> Result<ChildPlan<'_>, SpawnError> {
@@ -150,22 +163,44 @@ fn build_plan(cfg: &ContainerConfig) -> Result<ChildPlan<'_>, SpawnError> {
         move |_| SpawnError::InvalidConfig(format!("{what} contains a NUL byte"))
     }
     let cstr = |s: &str, what: &'static str| CString::new(s).map_err(nul(what));
-    let argv: Vec<CString> = cfg.process.args.iter().map(|a| cstr(a, "argument")).collect::<Result<_, _>>()?;
-    let program = cfg.process.args.first().ok_or_else(|| SpawnError::InvalidConfig("no command to run".into()))?;
-    let envp = cfg.process.env.iter().map(|e| cstr(e, "environment")).collect::<Result<_, _>>()?;
+    let argv: Vec<CString> = cfg
+        .process
+        .args
+        .iter()
+        .map(|a| cstr(a, "argument"))
+        .collect::<Result<_, _>>()?;
+    let program = cfg
+        .process
+        .args
+        .first()
+        .ok_or_else(|| SpawnError::InvalidConfig("no command to run".into()))?;
+    let envp = cfg
+        .process
+        .env
+        .iter()
+        .map(|e| cstr(e, "environment"))
+        .collect::<Result<_, _>>()?;
     let exec_candidates = exec_candidates(program, &cfg.process.search_path)
         .iter()
         .map(|c| cstr(c, "command path"))
         .collect::<Result<_, _>>()?;
     let mount_point = path_cstring(&cfg.rootfs.mount_point)?;
     let overlay_data = CString::new(overlay_options(cfg)).map_err(nul("overlay options"))?;
-    Ok(ChildPlan { cfg, mount_point, overlay_data, argv, envp, exec_candidates })
+    Ok(ChildPlan {
+        cfg,
+        mount_point,
+        overlay_data,
+        argv,
+        envp,
+        exec_candidates,
+    })
 }
 
 fn path_cstring(path: &Path) -> Result<CString, SpawnError> {
     use std::os::unix::ffi::OsStrExt;
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| SpawnError::InvalidConfig(format!("path {} contains a NUL byte", path.display())))
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        SpawnError::InvalidConfig(format!("path {} contains a NUL byte", path.display()))
+    })
 }
 
 /// argv[0] as execvp would resolve it against the container's PATH.
@@ -195,7 +230,11 @@ fn escape_overlay_path(path: &Path) -> String {
 
 fn overlay_options(cfg: &ContainerConfig) -> String {
     let r = &cfg.rootfs;
-    let lowers: Vec<String> = r.lower_dirs.iter().map(|p| escape_overlay_path(p)).collect();
+    let lowers: Vec<String> = r
+        .lower_dirs
+        .iter()
+        .map(|p| escape_overlay_path(p))
+        .collect();
     format!(
         "lowerdir={},upperdir={},workdir={}",
         lowers.join(":"),
@@ -210,10 +249,16 @@ mod tests {
 
     #[test]
     fn exec_candidates_follow_path_order() {
-        assert_eq!(exec_candidates("sh", "/usr/bin:/bin"), vec!["/usr/bin/sh", "/bin/sh"]);
+        assert_eq!(
+            exec_candidates("sh", "/usr/bin:/bin"),
+            vec!["/usr/bin/sh", "/bin/sh"]
+        );
         assert_eq!(exec_candidates("/bin/sh", "/usr/bin"), vec!["/bin/sh"]);
         assert_eq!(exec_candidates("./run", "/usr/bin"), vec!["./run"]);
-        assert_eq!(exec_candidates("x", "/a/::/b/"), vec!["/a/x", "./x", "/b/x"]);
+        assert_eq!(
+            exec_candidates("x", "/a/::/b/"),
+            vec!["/a/x", "./x", "/b/x"]
+        );
     }
 
     #[test]

@@ -75,5 +75,9 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    if ret == -1 { Err(Errno::last()) } else { Ok(()) }
+    if ret == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
 }

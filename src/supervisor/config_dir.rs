@@ -21,8 +21,17 @@ pub struct LoadedSpec {
 /// Reads and validates every spec; returns all of them, or every error.
 pub fn load_config_dir(dir: &Path) -> Result<Vec<LoadedSpec>, Vec<SpecError>> {
     let containers = dir.join("containers");
-    let whole_dir_error = |message: String| vec![SpecError { file: containers.clone(), line: 1, col: 1, field: None, message }];
-    let entries = fs::read_dir(&containers).map_err(|e| whole_dir_error(format!("cannot read directory: {e}")))?;
+    let whole_dir_error = |message: String| {
+        vec![SpecError {
+            file: containers.clone(),
+            line: 1,
+            col: 1,
+            field: None,
+            message,
+        }]
+    };
+    let entries = fs::read_dir(&containers)
+        .map_err(|e| whole_dir_error(format!("cannot read directory: {e}")))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -37,12 +46,27 @@ pub fn load_config_dir(dir: &Path) -> Result<Vec<LoadedSpec>, Vec<SpecError>> {
             Err(mut e) => errors.append(&mut e),
         }
     }
-    if errors.is_empty() { Ok(specs) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(specs)
+    } else {
+        Err(errors)
+    }
 }
 
 pub fn load_spec_file(path: &Path) -> Result<LoadedSpec, Vec<SpecError>> {
-    let at_start = |message: String| vec![SpecError { file: path.to_path_buf(), line: 1, col: 1, field: None, message }];
-    let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let at_start = |message: String| {
+        vec![SpecError {
+            file: path.to_path_buf(),
+            line: 1,
+            col: 1,
+            field: None,
+            message,
+        }]
+    };
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if !valid_container_name(&name) {
         return Err(at_start(format!(
             "container name {name:?} (the file name) must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"
@@ -50,12 +74,18 @@ pub fn load_spec_file(path: &Path) -> Result<LoadedSpec, Vec<SpecError>> {
     }
     let mut text = String::new();
     let file = fs::File::open(path).map_err(|e| at_start(format!("cannot open: {e}")))?;
-    file.take(MAX_SPEC_BYTES + 1).read_to_string(&mut text).map_err(|e| at_start(format!("cannot read: {e}")))?;
+    file.take(MAX_SPEC_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| at_start(format!("cannot read: {e}")))?;
     if text.len() as u64 > MAX_SPEC_BYTES {
         return Err(at_start(format!("larger than {MAX_SPEC_BYTES} bytes")));
     }
     let spec = parse_spec(path, &text)?;
-    Ok(LoadedSpec { name, path: path.to_path_buf(), spec })
+    Ok(LoadedSpec {
+        name,
+        path: path.to_path_buf(),
+        spec,
+    })
 }
 
 #[cfg(test)]
@@ -73,8 +103,20 @@ mod tests {
         fs::write(c.join("notes.txt"), "ignored").unwrap();
         let errs = load_config_dir(dir.path()).unwrap_err();
         assert_eq!(errs.len(), 2);
-        assert!(errs[0].to_string().contains("bad.json:1:2: image: invalid type"), "{}", errs[0]);
-        assert!(errs[1].to_string().contains("worse.json:1:1: EOF while parsing"), "{}", errs[1]);
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("bad.json:1:2: image: invalid type"),
+            "{}",
+            errs[0]
+        );
+        assert!(
+            errs[1]
+                .to_string()
+                .contains("worse.json:1:1: EOF while parsing"),
+            "{}",
+            errs[1]
+        );
     }
 
     #[test]
@@ -84,7 +126,11 @@ mod tests {
         fs::create_dir(&c).unwrap();
         fs::write(c.join("b.json"), r#"{"image": "busybox"}"#).unwrap();
         fs::write(c.join("a.json"), r#"{"image": "busybox"}"#).unwrap();
-        let names: Vec<_> = load_config_dir(dir.path()).unwrap().into_iter().map(|s| s.name).collect();
+        let names: Vec<_> = load_config_dir(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
         assert_eq!(names, ["a", "b"]);
     }
 }

@@ -90,7 +90,8 @@ impl Container {
     }
 
     pub fn info(&self) -> ContainerInfo {
-        let time = |t: Option<SystemTime>| t.map(|t| humantime::format_rfc3339_nanos(t).to_string());
+        let time =
+            |t: Option<SystemTime>| t.map(|t| humantime::format_rfc3339_nanos(t).to_string());
         ContainerInfo {
             name: self.name.clone(),
             state: self.state,

@@ -6,9 +6,9 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR2};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR2};
 
 use super::manager::{Supervisor, say};
 use super::reaper::reap_children;
@@ -90,7 +90,8 @@ fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
         Some(d) => {
             // Round up so we never wake a hair early and spin.
             let wait = d.saturating_duration_since(Instant::now()) + Duration::from_micros(999);
-            PollTimeout::try_from(wait.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+            PollTimeout::try_from(wait.as_millis().min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX)
         }
     }
 }
@@ -104,7 +105,9 @@ fn handle_signals(sup: &mut Supervisor, signals: &mut SignalPipe) {
                 }
             }
             SIGTERM | SIGINT | SIGPWR | SIGUSR2 => sup.begin_shutdown(),
-            SIGHUP => say(format_args!("SIGHUP: reloading the config is not supported yet; ignored")),
+            SIGHUP => say(format_args!(
+                "SIGHUP: reloading the config is not supported yet; ignored"
+            )),
             _ => {}
         }
     }

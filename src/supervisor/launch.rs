@@ -39,7 +39,13 @@ const MASKED_PATHS: &[&str] = &[
 ];
 
 /// Docker's ReadonlyPaths.
-const READONLY_PATHS: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// The per-container directories under the store's containers/NAME/.
 #[derive(Debug, Clone)]
@@ -49,7 +55,9 @@ pub struct ContainerDirs {
 
 impl ContainerDirs {
     pub fn new(containers_dir: &Path, name: &str) -> Self {
-        Self { base: containers_dir.join(name) }
+        Self {
+            base: containers_dir.join(name),
+        }
     }
     pub fn upper(&self) -> PathBuf {
         self.base.join("upper")
@@ -65,7 +73,12 @@ impl ContainerDirs {
     }
 
     pub fn create(&self) -> std::io::Result<()> {
-        for d in [self.upper(), self.work(), self.rootfs(), self.base.join("logs")] {
+        for d in [
+            self.upper(),
+            self.work(),
+            self.rootfs(),
+            self.base.join("logs"),
+        ] {
             fs::create_dir_all(d)?;
         }
         Ok(())
@@ -82,7 +95,11 @@ pub struct Launch {
 
 /// The program and arguments: Docker's rules for Entrypoint and Cmd.
 pub fn effective_argv(spec: &Spec, image: &RunConfig) -> Vec<String> {
-    let entrypoint = spec.entrypoint.clone().or_else(|| image.entrypoint.clone()).unwrap_or_default();
+    let entrypoint = spec
+        .entrypoint
+        .clone()
+        .or_else(|| image.entrypoint.clone())
+        .unwrap_or_default();
     // Overriding the entrypoint drops the image's Cmd (docker run --entrypoint).
     let cmd = match (&spec.command, &spec.entrypoint) {
         (Some(c), _) => c.clone(),
@@ -107,7 +124,12 @@ pub fn effective_env(spec: &Spec, image: &RunConfig, hostname: &str, home: &str)
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-pub fn prepare_launch(name: &str, spec: &Spec, image: &ResolvedImage, dirs: &ContainerDirs) -> Result<Launch, String> {
+pub fn prepare_launch(
+    name: &str,
+    spec: &Spec,
+    image: &ResolvedImage,
+    dirs: &ContainerDirs,
+) -> Result<Launch, String> {
     let run = image.config.config.clone().unwrap_or_default();
     let args = effective_argv(spec, &run);
     if args.is_empty() {
@@ -119,21 +141,44 @@ pub fn prepare_launch(name: &str, spec: &Spec, image: &ResolvedImage, dirs: &Con
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default()
     };
-    let user = resolve_user(&user_text, &read_account_file("etc/passwd"), &read_account_file("etc/group"))?;
+    let user = resolve_user(
+        &user_text,
+        &read_account_file("etc/passwd"),
+        &read_account_file("etc/group"),
+    )?;
     let hostname = spec.hostname.clone().unwrap_or_else(|| name.to_string());
     let env = effective_env(spec, &run, &hostname, &user.home);
-    let search_path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH).to_string();
-    let cwd = spec.working_dir.clone().or(run.working_dir.clone()).filter(|d| !d.is_empty()).unwrap_or_else(|| "/".into());
-    let stop_signal_text = spec.stop_signal.clone().or(run.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into());
-    let stop_signal = parse_signal(&stop_signal_text).ok_or_else(|| format!("unknown stop signal {stop_signal_text:?}"))?;
-    dirs.create().map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
-    let (stdout_read, stdout_write) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("pipe: {e}"))?;
-    let (stderr_read, stderr_write) = pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("pipe: {e}"))?;
+    let search_path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string();
+    let cwd = spec
+        .working_dir
+        .clone()
+        .or(run.working_dir.clone())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let stop_signal_text = spec
+        .stop_signal
+        .clone()
+        .or(run.stop_signal.clone())
+        .unwrap_or_else(|| "SIGTERM".into());
+    let stop_signal = parse_signal(&stop_signal_text)
+        .ok_or_else(|| format!("unknown stop signal {stop_signal_text:?}"))?;
+    dirs.create()
+        .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
+    let (stdout_read, stdout_write) =
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("pipe: {e}"))?;
+    let (stderr_read, stderr_write) =
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("pipe: {e}"))?;
     // The container's ends block: a container that writes faster than we
     // log should wait, not lose output or spin.
     clear_nonblock(&stdout_write)?;
     clear_nonblock(&stderr_write)?;
-    let stdin: OwnedFd = File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?.into();
+    let stdin: OwnedFd = File::open("/dev/null")
+        .map_err(|e| format!("open /dev/null: {e}"))?
+        .into();
     let config = ContainerConfig {
         name: name.to_string(),
         hostname,
@@ -153,19 +198,33 @@ pub fn prepare_launch(name: &str, spec: &Spec, image: &ResolvedImage, dirs: &Con
             gid: user.gid,
             additional_gids: user.additional_gids,
         },
-        security: SecurityConfig { capabilities: DOCKER_DEFAULT.to_vec(), no_new_privs: true },
+        security: SecurityConfig {
+            capabilities: DOCKER_DEFAULT.to_vec(),
+            no_new_privs: true,
+        },
         masked_paths: MASKED_PATHS.iter().map(PathBuf::from).collect(),
         readonly_paths: READONLY_PATHS.iter().map(PathBuf::from).collect(),
-        stdio: Stdio { stdin, stdout: stdout_write, stderr: stderr_write },
+        stdio: Stdio {
+            stdin,
+            stdout: stdout_write,
+            stderr: stderr_write,
+        },
     };
-    Ok(Launch { config, stdout: stdout_read, stderr: stderr_read, stop_signal })
+    Ok(Launch {
+        config,
+        stdout: stdout_read,
+        stderr: stderr_read,
+        stop_signal,
+    })
 }
 
 fn clear_nonblock(fd: &OwnedFd) -> Result<(), String> {
     use nix::fcntl::{FcntlArg, fcntl};
     let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| format!("fcntl: {e}"))?;
     let flags = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
-    fcntl(fd, FcntlArg::F_SETFL(flags)).map(drop).map_err(|e| format!("fcntl: {e}"))
+    fcntl(fd, FcntlArg::F_SETFL(flags))
+        .map(drop)
+        .map_err(|e| format!("fcntl: {e}"))
 }
 
 #[cfg(test)]
@@ -178,22 +237,46 @@ mod tests {
 
     fn image(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> RunConfig {
         let v = |x: Option<&[&str]>| x.map(|a| a.iter().map(|s| s.to_string()).collect());
-        RunConfig { entrypoint: v(entrypoint), cmd: v(cmd), ..RunConfig::default() }
+        RunConfig {
+            entrypoint: v(entrypoint),
+            cmd: v(cmd),
+            ..RunConfig::default()
+        }
     }
 
     #[test]
     fn argv_follows_docker_rules() {
         let img = image(Some(&["/entry"]), Some(&["default"]));
-        assert_eq!(effective_argv(&spec(r#"{"image":"x"}"#), &img), ["/entry", "default"]);
-        assert_eq!(effective_argv(&spec(r#"{"image":"x","command":["c"]}"#), &img), ["/entry", "c"]);
-        assert_eq!(effective_argv(&spec(r#"{"image":"x","entrypoint":["/e2"]}"#), &img), ["/e2"]);
+        assert_eq!(
+            effective_argv(&spec(r#"{"image":"x"}"#), &img),
+            ["/entry", "default"]
+        );
+        assert_eq!(
+            effective_argv(&spec(r#"{"image":"x","command":["c"]}"#), &img),
+            ["/entry", "c"]
+        );
+        assert_eq!(
+            effective_argv(&spec(r#"{"image":"x","entrypoint":["/e2"]}"#), &img),
+            ["/e2"]
+        );
         assert!(effective_argv(&spec(r#"{"image":"x"}"#), &image(None, None)).is_empty());
     }
 
     #[test]
     fn env_merges_by_key_with_spec_winning() {
-        let img = RunConfig { env: Some(vec!["PATH=/img".into(), "A=1".into(), "B=2".into()]), ..RunConfig::default() };
-        let env = effective_env(&spec(r#"{"image":"x","env":{"B":"3"}}"#), &img, "web", "/root");
-        assert_eq!(env, ["A=1", "B=3", "HOME=/root", "HOSTNAME=web", "PATH=/img"]);
+        let img = RunConfig {
+            env: Some(vec!["PATH=/img".into(), "A=1".into(), "B=2".into()]),
+            ..RunConfig::default()
+        };
+        let env = effective_env(
+            &spec(r#"{"image":"x","env":{"B":"3"}}"#),
+            &img,
+            "web",
+            "/root",
+        );
+        assert_eq!(
+            env,
+            ["A=1", "B=3", "HOME=/root", "HOSTNAME=web", "PATH=/img"]
+        );
     }
 }

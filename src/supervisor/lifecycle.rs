@@ -58,7 +58,10 @@ impl Supervisor {
         match (c.state, c.pid) {
             (State::Running, Some(pid)) => {
                 c.state = State::Stopping;
-                let _ = kill(pid, Signal::try_from(c.stop_signal).unwrap_or(Signal::SIGTERM));
+                let _ = kill(
+                    pid,
+                    Signal::try_from(c.stop_signal).unwrap_or(Signal::SIGTERM),
+                );
                 let at = Instant::now() + Duration::from_secs(c.spec.stop_timeout);
                 let (name, run_id) = (c.name.clone(), c.run_id);
                 self.timers.schedule(at, &name, run_id, TimerKind::Kill);
@@ -73,7 +76,10 @@ impl Supervisor {
         if self.shutting_down {
             return;
         }
-        say(format_args!("shutting down: stopping {} containers", self.containers.len()));
+        say(format_args!(
+            "shutting down: stopping {} containers",
+            self.containers.len()
+        ));
         self.shutting_down = true;
         let names: Vec<String> = self.containers.keys().cloned().collect();
         for name in names {
@@ -84,10 +90,10 @@ impl Supervisor {
     /// Removes what is left of the containers' cgroups and their parent.
     pub fn finish_shutdown(&mut self) {
         for c in self.containers.values_mut() {
-            if let Some(cg) = c.cgroup.take() {
-                if let Err(e) = cg.remove() {
-                    say(format_args!("container {}: {e}", c.name));
-                }
+            if let Some(cg) = c.cgroup.take()
+                && let Err(e) = cg.remove()
+            {
+                say(format_args!("container {}: {e}", c.name));
             }
         }
         let parent = ContainerCgroup::load(&self.options.cgroup_parent);
@@ -114,12 +120,20 @@ impl Supervisor {
 
     fn try_launch(&mut self, name: &str) -> Result<Pid, (String, i32)> {
         let cgroup_path = format!("{}/{name}", self.options.cgroup_parent);
-        let c = self.containers.get_mut(name).ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
+        let c = self
+            .containers
+            .get_mut(name)
+            .ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
         c.run_id += 1;
-        let image = resolve(&self.store, &c.spec.image).map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
-        let launch = prepare_launch(name, &c.spec, &image, &c.dirs).map_err(|e| (e, EXIT_CANNOT_START))?;
-        let cgroup = ContainerCgroup::create(&cgroup_path).map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
-        let spawned = spawn_container(&launch.config, |pid| cgroup.add_process(pid).map_err(|e| e.to_string()));
+        let image =
+            resolve(&self.store, &c.spec.image).map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
+        let launch =
+            prepare_launch(name, &c.spec, &image, &c.dirs).map_err(|e| (e, EXIT_CANNOT_START))?;
+        let cgroup = ContainerCgroup::create(&cgroup_path)
+            .map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
+        let spawned = spawn_container(&launch.config, |pid| {
+            cgroup.add_process(pid).map_err(|e| e.to_string())
+        });
         drop(launch.config); // closes our copies of the container's pipe ends
         let pid = match spawned {
             Ok(pid) => pid,
@@ -137,8 +151,14 @@ impl Supervisor {
         c.started_instant = Some(Instant::now());
         c.stop_signal = launch.stop_signal;
         c.outputs = vec![
-            OutputPipe { fd: launch.stdout, stream: Stream::Stdout },
-            OutputPipe { fd: launch.stderr, stream: Stream::Stderr },
+            OutputPipe {
+                fd: launch.stdout,
+                stream: Stream::Stdout,
+            },
+            OutputPipe {
+                fd: launch.stderr,
+                stream: Stream::Stderr,
+            },
         ];
         c.cgroup = Some(cgroup);
         Ok(pid)
@@ -146,16 +166,21 @@ impl Supervisor {
 
     /// A reaped child: a container's main process, or (as PID 1) an orphan.
     pub fn on_exit(&mut self, pid: Pid, code: i32) {
-        let Some(name) = self.containers.values().find(|c| c.pid == Some(pid)).map(|c| c.name.clone()) else {
+        let Some(name) = self
+            .containers
+            .values()
+            .find(|c| c.pid == Some(pid))
+            .map(|c| c.name.clone())
+        else {
             return;
         };
         say(format_args!("container {name}: exited with code {code}"));
         if let Some(c) = self.containers.get_mut(&name) {
             c.pid = None;
-            if let Some(cg) = c.cgroup.take() {
-                if let Err(e) = cg.remove() {
-                    say(format_args!("container {name}: {e}"));
-                }
+            if let Some(cg) = c.cgroup.take()
+                && let Err(e) = cg.remove()
+            {
+                say(format_args!("container {name}: {e}"));
             }
         }
         self.after_run(&name, code);
@@ -164,7 +189,9 @@ impl Supervisor {
     /// Records the end of a run and applies the restart policy.
     fn after_run(&mut self, name: &str, code: i32) {
         let shutting_down = self.shutting_down;
-        let Some(c) = self.containers.get_mut(name) else { return };
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
         c.exit_code = Some(code);
         c.finished_at = Some(SystemTime::now());
         if c.started_instant.is_some_and(|t| t.elapsed() >= STABLE_RUN) {
@@ -179,18 +206,26 @@ impl Supervisor {
         let delay = backoff_delay(c.backoff_step);
         c.backoff_step += 1;
         let (name, run_id) = (c.name.clone(), c.run_id);
-        self.timers.schedule(Instant::now() + delay, &name, run_id, TimerKind::Restart);
+        self.timers
+            .schedule(Instant::now() + delay, &name, run_id, TimerKind::Restart);
     }
 
     pub fn on_timer(&mut self, timer: Timer) {
-        let Some(c) = self.containers.get(&timer.container) else { return };
+        let Some(c) = self.containers.get(&timer.container) else {
+            return;
+        };
         if c.run_id != timer.run_id {
             return;
         }
         match (timer.kind, c.state, c.pid) {
-            (TimerKind::Restart, State::Restarting, _) if !self.shutting_down => self.launch(&timer.container),
+            (TimerKind::Restart, State::Restarting, _) if !self.shutting_down => {
+                self.launch(&timer.container)
+            }
             (TimerKind::Kill, State::Stopping, Some(pid)) => {
-                say(format_args!("container {}: stop timeout, sending SIGKILL", c.name));
+                say(format_args!(
+                    "container {}: stop timeout, sending SIGKILL",
+                    c.name
+                ));
                 let _ = kill(pid, Signal::SIGKILL);
             }
             _ => {}
@@ -205,10 +240,18 @@ impl Supervisor {
 
     /// Copies what a container wrote on `fd` into its log.
     pub fn on_output(&mut self, fd: RawFd) {
-        let Some(c) = self.containers.values_mut().find(|c| c.outputs.iter().any(|o| o.fd.as_raw_fd() == fd)) else {
+        let Some(c) = self
+            .containers
+            .values_mut()
+            .find(|c| c.outputs.iter().any(|o| o.fd.as_raw_fd() == fd))
+        else {
             return;
         };
-        let idx = c.outputs.iter().position(|o| o.fd.as_raw_fd() == fd).expect("found above");
+        let idx = c
+            .outputs
+            .iter()
+            .position(|o| o.fd.as_raw_fd() == fd)
+            .expect("found above");
         let stream = c.outputs[idx].stream;
         let mut buf = [0u8; 16 * 1024];
         let mut total = 0;

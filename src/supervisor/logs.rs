@@ -40,7 +40,11 @@ pub struct LogWriter {
 
 impl LogWriter {
     pub fn new(path: PathBuf) -> Self {
-        Self { path, file: None, partial: [Vec::new(), Vec::new()] }
+        Self {
+            path,
+            file: None,
+            partial: [Vec::new(), Vec::new()],
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -55,7 +59,11 @@ impl LogWriter {
         while !rest.is_empty() {
             let buf = &mut self.partial[idx];
             let room = MAX_LINE_BYTES - buf.len();
-            let take = rest.iter().take(room).position(|b| *b == b'\n').map_or(rest.len().min(room), |i| i + 1);
+            let take = rest
+                .iter()
+                .take(room)
+                .position(|b| *b == b'\n')
+                .map_or(rest.len().min(room), |i| i + 1);
             buf.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if buf.ends_with(b"\n") || buf.len() >= MAX_LINE_BYTES {
@@ -69,7 +77,11 @@ impl LogWriter {
     /// Writes out a partial line left when a stream closes.
     pub fn flush_partial(&mut self, stream: Stream) -> std::io::Result<()> {
         let line = std::mem::take(&mut self.partial[stream as usize]);
-        if line.is_empty() { Ok(()) } else { self.write_entry(stream, &line) }
+        if line.is_empty() {
+            Ok(())
+        } else {
+            self.write_entry(stream, &line)
+        }
     }
 
     /// A line from berth itself about this container (e.g. an exec error).
@@ -78,7 +90,11 @@ impl LogWriter {
     }
 
     fn write_entry(&mut self, stream: Stream, line: &[u8]) -> std::io::Result<()> {
-        let entry = LogEntry { log: String::from_utf8_lossy(line).into_owned(), stream, time: rfc3339_now() };
+        let entry = LogEntry {
+            log: String::from_utf8_lossy(line).into_owned(),
+            stream,
+            time: rfc3339_now(),
+        };
         let mut json = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         json.push(b'\n');
         self.open()?.write_all(&json)
@@ -86,7 +102,11 @@ impl LogWriter {
 
     fn open(&mut self) -> std::io::Result<&mut File> {
         if self.file.is_none() {
-            let f = OpenOptions::new().create(true).append(true).mode(0o640).open(&self.path)?;
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o640)
+                .open(&self.path)?;
             self.file = Some(f);
         }
         Ok(self.file.as_mut().expect("opened above"))
@@ -127,10 +147,19 @@ mod tests {
         w.write_output(Stream::Stderr, b"oops\n").unwrap();
         w.write_output(Stream::Stdout, b"lo\nsecond\npart").unwrap();
         w.flush_partial(Stream::Stdout).unwrap();
-        let logs: Vec<_> = read_log(&path, None).unwrap().into_iter().map(|e| (e.stream, e.log)).collect();
+        let logs: Vec<_> = read_log(&path, None)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.stream, e.log))
+            .collect();
         assert_eq!(
             logs,
-            [(Stream::Stderr, "oops\n".into()), (Stream::Stdout, "hello\n".into()), (Stream::Stdout, "second\n".into()), (Stream::Stdout, "part".into())]
+            [
+                (Stream::Stderr, "oops\n".into()),
+                (Stream::Stdout, "hello\n".into()),
+                (Stream::Stdout, "second\n".into()),
+                (Stream::Stdout, "part".into())
+            ]
         );
         assert_eq!(read_log(&path, Some(1)).unwrap()[0].log, "part");
     }
@@ -140,9 +169,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("json.log");
         let mut w = LogWriter::new(path.clone());
-        w.write_output(Stream::Stdout, &vec![b'x'; MAX_LINE_BYTES * 2 + 10]).unwrap();
+        w.write_output(Stream::Stdout, &vec![b'x'; MAX_LINE_BYTES * 2 + 10])
+            .unwrap();
         w.write_output(Stream::Stdout, b"\n").unwrap();
-        let sizes: Vec<_> = read_log(&path, None).unwrap().into_iter().map(|e| e.log.len()).collect();
+        let sizes: Vec<_> = read_log(&path, None)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.log.len())
+            .collect();
         assert_eq!(sizes, [MAX_LINE_BYTES, MAX_LINE_BYTES, 11]);
     }
 
@@ -150,9 +184,14 @@ mod tests {
     fn the_format_is_dockers_json_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("json.log");
-        LogWriter::new(path.clone()).write_output(Stream::Stdout, b"a\n").unwrap();
+        LogWriter::new(path.clone())
+            .write_output(Stream::Stdout, b"a\n")
+            .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with(r#"{"log":"a\n","stream":"stdout","time":""#), "{text}");
+        assert!(
+            text.starts_with(r#"{"log":"a\n","stream":"stdout","time":""#),
+            "{text}"
+        );
         assert!(text.trim_end().ends_with("Z\"}"), "{text}");
     }
 }

@@ -48,15 +48,25 @@ impl Supervisor {
                 (s.name.clone(), Container::new(s.name, s.spec, dirs))
             })
             .collect();
-        Supervisor { store, options, containers, timers: Timers::default(), shutting_down: false }
+        Supervisor {
+            store,
+            options,
+            containers,
+            timers: Timers::default(),
+            shutting_down: false,
+        }
     }
 
     pub fn container(&self, name: &str) -> Result<&Container, SupervisorError> {
-        self.containers.get(name).ok_or_else(|| SupervisorError::NoSuchContainer(name.to_string()))
+        self.containers
+            .get(name)
+            .ok_or_else(|| SupervisorError::NoSuchContainer(name.to_string()))
     }
 
     pub fn container_mut(&mut self, name: &str) -> Result<&mut Container, SupervisorError> {
-        self.containers.get_mut(name).ok_or_else(|| SupervisorError::NoSuchContainer(name.to_string()))
+        self.containers
+            .get_mut(name)
+            .ok_or_else(|| SupervisorError::NoSuchContainer(name.to_string()))
     }
 
     pub fn list(&self) -> Vec<ContainerInfo> {

@@ -12,14 +12,21 @@ pub const STABLE_RUN: Duration = Duration::from_secs(10);
 
 /// Whether a container that exited with `exit_code` after `restarts`
 /// restarts should run again. A stop someone asked for never restarts.
-pub fn should_restart(spec: &RestartSpec, exit_code: i32, restarts: u32, stop_requested: bool) -> bool {
+pub fn should_restart(
+    spec: &RestartSpec,
+    exit_code: i32,
+    restarts: u32,
+    stop_requested: bool,
+) -> bool {
     if stop_requested {
         return false;
     }
     match spec.policy {
         RestartPolicy::No => false,
         RestartPolicy::Always => true,
-        RestartPolicy::OnFailure => exit_code != 0 && spec.max_retries.is_none_or(|max| restarts < max),
+        RestartPolicy::OnFailure => {
+            exit_code != 0 && spec.max_retries.is_none_or(|max| restarts < max)
+        }
     }
 }
 
@@ -34,7 +41,10 @@ mod tests {
     use super::*;
 
     fn spec(policy: RestartPolicy, max_retries: Option<u32>) -> RestartSpec {
-        RestartSpec { policy, max_retries }
+        RestartSpec {
+            policy,
+            max_retries,
+        }
     }
 
     #[test]
@@ -44,14 +54,29 @@ mod tests {
         assert!(should_restart(&s, 3, 1, false));
         assert!(!should_restart(&s, 3, 2, false));
         assert!(!should_restart(&s, 0, 0, false));
-        assert!(should_restart(&spec(RestartPolicy::OnFailure, None), 1, 1000, false));
+        assert!(should_restart(
+            &spec(RestartPolicy::OnFailure, None),
+            1,
+            1000,
+            false
+        ));
     }
 
     #[test]
     fn policies_and_manual_stops() {
         assert!(!should_restart(&spec(RestartPolicy::No, None), 1, 0, false));
-        assert!(should_restart(&spec(RestartPolicy::Always, None), 0, 5, false));
-        assert!(!should_restart(&spec(RestartPolicy::Always, None), 0, 5, true));
+        assert!(should_restart(
+            &spec(RestartPolicy::Always, None),
+            0,
+            5,
+            false
+        ));
+        assert!(!should_restart(
+            &spec(RestartPolicy::Always, None),
+            0,
+            5,
+            true
+        ));
     }
 
     #[test]

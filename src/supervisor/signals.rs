@@ -29,7 +29,11 @@ impl SignalPipe {
             signal_hook::low_level::pipe::register(sig, write.try_clone()?)?;
             flags.push((sig, flag));
         }
-        Ok(SignalPipe { read, _write: write, flags })
+        Ok(SignalPipe {
+            read,
+            _write: write,
+            flags,
+        })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -40,6 +44,10 @@ impl SignalPipe {
     pub fn take_raised(&mut self) -> Vec<i32> {
         let mut buf = [0u8; 64];
         while matches!(self.read.read(&mut buf), Ok(n) if n > 0) {}
-        self.flags.iter().filter(|(_, f)| f.swap(false, Ordering::SeqCst)).map(|(s, _)| *s).collect()
+        self.flags
+            .iter()
+            .filter(|(_, f)| f.swap(false, Ordering::SeqCst))
+            .map(|(s, _)| *s)
+            .collect()
     }
 }

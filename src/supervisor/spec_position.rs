@@ -30,7 +30,10 @@ pub fn locate(text: &str, path: &[&str]) -> Option<(usize, usize)> {
 fn line_col(text: &str, byte: usize) -> (usize, usize) {
     let before = &text[..byte.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.chars().count(), |i| before[i + 1..].chars().count()) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.chars().count(), |i| before[i + 1..].chars().count())
+        + 1;
     (line, col)
 }
 
@@ -68,7 +71,10 @@ fn skip_value(b: &[u8], mut pos: usize) -> Option<usize> {
             None
         }
         _ => {
-            while pos < b.len() && !matches!(b[pos], b',' | b'}' | b']') && !b[pos].is_ascii_whitespace() {
+            while pos < b.len()
+                && !matches!(b[pos], b',' | b'}' | b']')
+                && !b[pos].is_ascii_whitespace()
+            {
                 pos += 1;
             }
             Some(pos)

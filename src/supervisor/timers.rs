@@ -45,7 +45,13 @@ pub struct Timers {
 impl Timers {
     pub fn schedule(&mut self, at: Instant, container: &str, run_id: u64, kind: TimerKind) {
         self.next_seq += 1;
-        self.heap.push(Timer { at, container: container.to_string(), run_id, kind, seq: self.next_seq });
+        self.heap.push(Timer {
+            at,
+            container: container.to_string(),
+            run_id,
+            kind,
+            seq: self.next_seq,
+        });
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
@@ -64,6 +70,10 @@ impl Timers {
     pub fn len(&self) -> usize {
         self.heap.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -79,7 +89,11 @@ mod tests {
         t.schedule(now + Duration::from_millis(10), "a", 1, TimerKind::Restart);
         t.schedule(now + Duration::from_millis(10), "b", 1, TimerKind::Restart);
         assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(10)));
-        let due: Vec<_> = t.pop_due(now + Duration::from_millis(20)).into_iter().map(|t| t.container).collect();
+        let due: Vec<_> = t
+            .pop_due(now + Duration::from_millis(20))
+            .into_iter()
+            .map(|t| t.container)
+            .collect();
         assert_eq!(due, ["a", "b"]);
         assert_eq!(t.len(), 1);
     }

@@ -20,7 +20,14 @@ struct PasswdEntry<'a> {
 fn passwd_entries(passwd: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
     passwd.lines().filter_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 7).then(|| Some(PasswdEntry { name: f[0], uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5] }))?
+        (f.len() >= 7).then(|| {
+            Some(PasswdEntry {
+                name: f[0],
+                uid: f[2].parse().ok()?,
+                gid: f[3].parse().ok()?,
+                home: f[5],
+            })
+        })?
     })
 }
 
@@ -28,7 +35,13 @@ fn passwd_entries(passwd: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
 fn group_entries(group: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
     group.lines().filter_map(|line| {
         let f: Vec<&str> = line.split(':').collect();
-        (f.len() >= 4).then(|| Some((f[0], f[2].parse().ok()?, f[3].split(',').filter(|m| !m.is_empty()).collect())))?
+        (f.len() >= 4).then(|| {
+            Some((
+                f[0],
+                f[2].parse().ok()?,
+                f[3].split(',').filter(|m| !m.is_empty()).collect(),
+            ))
+        })?
     })
 }
 
@@ -45,10 +58,14 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<ResolvedUse
         Err(_) => Some(
             passwd_entries(passwd)
                 .find(|e| e.name == user_part)
-                .ok_or_else(|| format!("user {user_part:?} not found in the image's /etc/passwd"))?,
+                .ok_or_else(|| {
+                    format!("user {user_part:?} not found in the image's /etc/passwd")
+                })?,
         ),
     };
-    let uid = entry.as_ref().map_or_else(|| user_part.parse().unwrap_or(0), |e| e.uid);
+    let uid = entry
+        .as_ref()
+        .map_or_else(|| user_part.parse().unwrap_or(0), |e| e.uid);
     let home = entry.as_ref().map_or("/", |e| e.home).to_string();
     if let Some(g) = group_part {
         let gid = match g.parse::<u32>() {
@@ -58,27 +75,49 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<ResolvedUse
                 .map(|(_, gid, _)| gid)
                 .ok_or_else(|| format!("group {g:?} not found in the image's /etc/group"))?,
         };
-        return Ok(ResolvedUser { uid, gid, additional_gids: Vec::new(), home });
+        return Ok(ResolvedUser {
+            uid,
+            gid,
+            additional_gids: Vec::new(),
+            home,
+        });
     }
     let gid = entry.as_ref().map_or(0, |e| e.gid);
     let additional_gids = match &entry {
-        Some(e) => group_entries(group).filter(|(_, g, members)| *g != gid && members.contains(&e.name)).map(|(_, g, _)| g).collect(),
+        Some(e) => group_entries(group)
+            .filter(|(_, g, members)| *g != gid && members.contains(&e.name))
+            .map(|(_, g, _)| g)
+            .collect(),
         None => Vec::new(),
     };
-    Ok(ResolvedUser { uid, gid, additional_gids, home })
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        additional_gids,
+        home,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nbroken line\n";
+    const PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nbroken line\n";
     const GROUP: &str = "root:x:0:\napp:x:1000:\naudio:x:29:app,other\nvideo:x:44:other\n";
 
     #[test]
     fn names_and_numbers_resolve() {
         let app = resolve_user("app", PASSWD, GROUP).unwrap();
-        assert_eq!((app.uid, app.gid, app.additional_gids.as_slice(), app.home.as_str()), (1000, 1000, &[29][..], "/home/app"));
+        assert_eq!(
+            (
+                app.uid,
+                app.gid,
+                app.additional_gids.as_slice(),
+                app.home.as_str()
+            ),
+            (1000, 1000, &[29][..], "/home/app")
+        );
         let root = resolve_user("", PASSWD, GROUP).unwrap();
         assert_eq!((root.uid, root.gid, root.home.as_str()), (0, 0, "/root"));
         let n = resolve_user("1000", PASSWD, GROUP).unwrap();
@@ -101,7 +140,15 @@ mod tests {
 
     #[test]
     fn unknown_names_are_errors() {
-        assert!(resolve_user("nobody", PASSWD, GROUP).unwrap_err().contains("/etc/passwd"));
-        assert!(resolve_user("app:nogroup", PASSWD, GROUP).unwrap_err().contains("/etc/group"));
+        assert!(
+            resolve_user("nobody", PASSWD, GROUP)
+                .unwrap_err()
+                .contains("/etc/passwd")
+        );
+        assert!(
+            resolve_user("app:nogroup", PASSWD, GROUP)
+                .unwrap_err()
+                .contains("/etc/group")
+        );
     }
 }

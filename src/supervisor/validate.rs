@@ -34,7 +34,8 @@ impl std::error::Error for SpecError {}
 /// Parses and validates `text`, the content of `file`.
 pub fn parse_spec(file: &Path, text: &str) -> Result<Spec, Vec<SpecError>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let spec: Spec = serde_path_to_error::deserialize(&mut de).map_err(|e| vec![serde_error(file, text, &e)])?;
+    let spec: Spec =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| vec![serde_error(file, text, &e)])?;
     de.end().map_err(|e| vec![json_error(file, &e, None)])?;
     let problems = check_spec(&spec);
     if problems.is_empty() {
@@ -45,12 +46,22 @@ pub fn parse_spec(file: &Path, text: &str) -> Result<Spec, Vec<SpecError>> {
         .map(|(path, message)| {
             let steps: Vec<&str> = path.iter().map(String::as_str).collect();
             let (line, col) = locate(text, &steps).unwrap_or((1, 1));
-            SpecError { file: file.to_path_buf(), line, col, field: Some(path.join(".")), message }
+            SpecError {
+                file: file.to_path_buf(),
+                line,
+                col,
+                field: Some(path.join(".")),
+                message,
+            }
         })
         .collect())
 }
 
-fn serde_error(file: &Path, text: &str, e: &serde_path_to_error::Error<serde_json::Error>) -> SpecError {
+fn serde_error(
+    file: &Path,
+    text: &str,
+    e: &serde_path_to_error::Error<serde_json::Error>,
+) -> SpecError {
     // serde_path_to_error writes "?" for a key it never finished reading.
     let path = e.path().to_string();
     let path = path.trim_end_matches("?").trim_end_matches('.');
@@ -59,7 +70,10 @@ fn serde_error(file: &Path, text: &str, e: &serde_path_to_error::Error<serde_jso
     // For a wrong type or an unknown field, serde reports where it stopped
     // reading; the start of the offending key is what a reader looks for.
     if e.inner().classify() == serde_json::error::Category::Data {
-        let steps: Vec<&str> = field.as_deref().map(|f| f.split('.').collect()).unwrap_or_default();
+        let steps: Vec<&str> = field
+            .as_deref()
+            .map(|f| f.split('.').collect())
+            .unwrap_or_default();
         if let Some((line, col)) = locate(text, &steps) {
             (err.line, err.col) = (line, col);
         }
@@ -74,7 +88,13 @@ fn json_error(file: &Path, e: &serde_json::Error, field: Option<String>) -> Spec
         Some(i) => text[..i].to_string(),
         None => text,
     };
-    SpecError { file: file.to_path_buf(), line: e.line().max(1), col: e.column().max(1), field, message }
+    SpecError {
+        file: file.to_path_buf(),
+        line: e.line().max(1),
+        col: e.column().max(1),
+        field,
+        message,
+    }
 }
 
 type Problem = (Vec<String>, String);
@@ -91,7 +111,9 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     }
     for (field, argv) in [("command", &spec.command), ("entrypoint", &spec.entrypoint)] {
         match argv {
-            Some(v) if v.is_empty() || v[0].is_empty() => out.push(problem(&[field], "must name a program to run")),
+            Some(v) if v.is_empty() || v[0].is_empty() => {
+                out.push(problem(&[field], "must name a program to run"))
+            }
             Some(v) => {
                 if let Some(i) = v.iter().position(|a| a.contains('\0')) {
                     out.push(problem(&[field, &i.to_string()], "contains a NUL byte"));
@@ -102,37 +124,54 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     }
     for (key, value) in &spec.env {
         if key.is_empty() || key.contains('=') || key.contains('\0') || value.contains('\0') {
-            out.push(problem(&["env", key], "names must be non-empty without '=' or NUL; values without NUL"));
+            out.push(problem(
+                &["env", key],
+                "names must be non-empty without '=' or NUL; values without NUL",
+            ));
         }
     }
-    if let Some(dir) = &spec.working_dir {
-        if !dir.starts_with('/') || dir.contains('\0') {
-            out.push(problem(&["working_dir"], "must be an absolute path"));
-        }
+    if let Some(dir) = &spec.working_dir
+        && (!dir.starts_with('/') || dir.contains('\0'))
+    {
+        out.push(problem(&["working_dir"], "must be an absolute path"));
     }
-    if let Some(user) = &spec.user {
-        if !valid_user(user) {
-            out.push(problem(&["user"], "expected \"name\", \"uid\", \"name:group\" or \"uid:gid\""));
-        }
+    if let Some(user) = &spec.user
+        && !valid_user(user)
+    {
+        out.push(problem(
+            &["user"],
+            "expected \"name\", \"uid\", \"name:group\" or \"uid:gid\"",
+        ));
     }
-    if let Some(h) = &spec.hostname {
-        if !valid_hostname(h) {
-            out.push(problem(&["hostname"], "expected 1-63 letters, digits and '-', not starting or ending with '-'"));
-        }
+    if let Some(h) = &spec.hostname
+        && !valid_hostname(h)
+    {
+        out.push(problem(
+            &["hostname"],
+            "expected 1-63 letters, digits and '-', not starting or ending with '-'",
+        ));
     }
     if spec.restart.max_retries.is_some() && spec.restart.policy != RestartPolicy::OnFailure {
-        out.push(problem(&["restart", "max_retries"], "only applies with policy \"on-failure\""));
+        out.push(problem(
+            &["restart", "max_retries"],
+            "only applies with policy \"on-failure\"",
+        ));
     }
-    if let Some(sig) = &spec.stop_signal {
-        if parse_signal(sig).is_none() {
-            out.push(problem(&["stop_signal"], format!("unknown signal {sig:?}")));
-        }
+    if let Some(sig) = &spec.stop_signal
+        && parse_signal(sig).is_none()
+    {
+        out.push(problem(&["stop_signal"], format!("unknown signal {sig:?}")));
     }
     out
 }
 
 fn valid_user(user: &str) -> bool {
-    let valid_part = |p: &str| !p.is_empty() && p.len() <= 64 && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    let valid_part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 64
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    };
     match user.split_once(':') {
         Some((u, g)) => valid_part(u) && valid_part(g),
         None => valid_part(user),
@@ -151,7 +190,11 @@ pub fn valid_hostname(h: &str) -> bool {
 /// and hostnames.
 pub fn valid_container_name(name: &str) -> bool {
     let b = name.as_bytes();
-    !b.is_empty() && b.len() <= 63 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    !b.is_empty()
+        && b.len() <= 63
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -159,7 +202,11 @@ mod tests {
     use super::*;
 
     fn errors(text: &str) -> Vec<String> {
-        parse_spec(Path::new("c/web.json"), text).unwrap_err().iter().map(|e| e.to_string()).collect()
+        parse_spec(Path::new("c/web.json"), text)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
     }
 
     #[test]
@@ -178,23 +225,42 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_line_and_column() {
-        assert_eq!(errors("{\n  \"image\": \"x\",,\n}"), vec!["c/web.json:2:16: key must be a string"]);
+        assert_eq!(
+            errors("{\n  \"image\": \"x\",,\n}"),
+            vec!["c/web.json:2:16: key must be a string"]
+        );
     }
 
     #[test]
     fn unknown_fields_and_wrong_types_name_the_field() {
         let e = errors("{\"image\": \"x\",\n \"imagee\": 1}");
-        assert!(e[0].starts_with("c/web.json:2:2: imagee: unknown field `imagee`"), "{e:?}");
+        assert!(
+            e[0].starts_with("c/web.json:2:2: imagee: unknown field `imagee`"),
+            "{e:?}"
+        );
         let e = errors("{\"image\": \"x\", \"restart\": {\"policy\": \"sometimes\"}}");
-        assert!(e[0].starts_with("c/web.json:1:28: restart.policy: unknown variant `sometimes`"), "{e:?}");
+        assert!(
+            e[0].starts_with("c/web.json:1:28: restart.policy: unknown variant `sometimes`"),
+            "{e:?}"
+        );
         let e = errors("{\"image\": \"x\",\n\"stop_timeout\": \"10\"}");
-        assert!(e[0].starts_with("c/web.json:2:1: stop_timeout: invalid type: string \"10\", expected u64"), "{e:?}");
+        assert!(
+            e[0].starts_with(
+                "c/web.json:2:1: stop_timeout: invalid type: string \"10\", expected u64"
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn semantic_errors_point_at_the_field() {
-        let e = errors("{\"image\": \"x\",\n \"restart\": {\"policy\": \"always\",\n   \"max_retries\": 3}}");
-        assert_eq!(e, vec!["c/web.json:3:4: restart.max_retries: only applies with policy \"on-failure\""]);
+        let e = errors(
+            "{\"image\": \"x\",\n \"restart\": {\"policy\": \"always\",\n   \"max_retries\": 3}}",
+        );
+        assert_eq!(
+            e,
+            vec!["c/web.json:3:4: restart.max_retries: only applies with policy \"on-failure\""]
+        );
         let e = errors("{\"image\": \"Bad Ref\", \"command\": []}");
         assert_eq!(e.len(), 2);
         assert!(e[0].starts_with("c/web.json:1:2: image: "));

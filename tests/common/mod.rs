@@ -31,7 +31,11 @@ pub fn require_root() -> bool {
 
 pub fn unique_name(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn repo_path(rel: &str) -> PathBuf {
@@ -42,7 +46,11 @@ pub fn run_ok(mut cmd: impl std::borrow::BorrowMut<Command>) -> Result<Output> {
     let cmd = cmd.borrow_mut();
     let out = cmd.output().with_context(|| format!("run {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{cmd:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(out)
 }
@@ -52,7 +60,12 @@ pub fn busybox_rootfs() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique_name("busybox-rootfs"));
-        run_ok(Command::new("bash").arg(repo_path("scripts/busybox-rootfs.sh")).arg(&dir)).expect("busybox rootfs (apt-get install busybox-static)");
+        run_ok(
+            Command::new("bash")
+                .arg(repo_path("scripts/busybox-rootfs.sh"))
+                .arg(&dir),
+        )
+        .expect("busybox rootfs (apt-get install busybox-static)");
         dir
     })
 }
@@ -60,7 +73,10 @@ pub fn busybox_rootfs() -> &'static Path {
 /// Builds an image from layer dirs with scripts/mkimage.sh.
 pub fn make_image(format: &str, reference: &str, out: &Path, layers: &[&Path]) -> Result<()> {
     let mut cmd = Command::new("bash");
-    cmd.arg(repo_path("scripts/mkimage.sh")).args(["--format", format, "--ref", reference]).arg(out).args(layers);
+    cmd.arg(repo_path("scripts/mkimage.sh"))
+        .args(["--format", format, "--ref", reference])
+        .arg(out)
+        .args(layers);
     run_ok(&mut cmd).map(drop)
 }
 
@@ -80,7 +96,10 @@ impl TestEnv {
     pub fn new() -> Result<TestEnv> {
         let dir = tempfile::Builder::new().prefix("berth-test-").tempdir()?;
         fs::create_dir_all(dir.path().join("config/containers"))?;
-        Ok(TestEnv { dir, cgroup_parent: unique_name("berth-test") })
+        Ok(TestEnv {
+            dir,
+            cgroup_parent: unique_name("berth-test"),
+        })
     }
 
     pub fn root(&self) -> PathBuf {
@@ -97,27 +116,52 @@ impl TestEnv {
     pub fn import_demo(&self) -> Result<()> {
         let layout = self.dir.path().join("demo-oci");
         make_image("oci", DEMO_REF, &layout, &[busybox_rootfs()])?;
-        run_ok(berth(&["import", layout.to_str().unwrap(), "--root", self.root().to_str().unwrap()])).map(drop)
+        run_ok(berth(&[
+            "import",
+            layout.to_str().unwrap(),
+            "--root",
+            self.root().to_str().unwrap(),
+        ]))
+        .map(drop)
     }
 
     pub fn write_spec(&self, name: &str, json: &str) -> Result<()> {
-        fs::write(self.config().join("containers").join(format!("{name}.json")), json)?;
+        fs::write(
+            self.config()
+                .join("containers")
+                .join(format!("{name}.json")),
+            json,
+        )?;
         Ok(())
     }
 
     pub fn daemon_command(&self) -> Command {
         let mut cmd = berth(&["daemon"]);
-        cmd.arg("--config").arg(self.config()).arg("--root").arg(self.root()).arg("--socket").arg(self.socket());
+        cmd.arg("--config")
+            .arg(self.config())
+            .arg("--root")
+            .arg(self.root())
+            .arg("--socket")
+            .arg(self.socket());
         cmd.args(["--cgroup-parent", &self.cgroup_parent]);
         cmd
     }
 
     /// Starts the daemon and waits for its socket.
     pub fn start_daemon(&self) -> Result<Daemon> {
-        let child = self.daemon_command().stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-        let daemon = Daemon { child: Some(child), cgroup_parent: self.cgroup_parent.clone() };
-        wait_for(Duration::from_secs(10), || Ok(std::os::unix::net::UnixStream::connect(self.socket()).is_ok()))
-            .context("daemon socket never appeared")?;
+        let child = self
+            .daemon_command()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let daemon = Daemon {
+            child: Some(child),
+            cgroup_parent: self.cgroup_parent.clone(),
+        };
+        wait_for(Duration::from_secs(10), || {
+            Ok(std::os::unix::net::UnixStream::connect(self.socket()).is_ok())
+        })
+        .context("daemon socket never appeared")?;
         Ok(daemon)
     }
 
@@ -133,7 +177,10 @@ impl TestEnv {
     }
 
     pub fn container(&self, name: &str) -> Result<Value> {
-        self.ps()?.into_iter().find(|c| c["name"] == name).with_context(|| format!("no container {name} in ps"))
+        self.ps()?
+            .into_iter()
+            .find(|c| c["name"] == name)
+            .with_context(|| format!("no container {name} in ps"))
     }
 }
 
@@ -163,7 +210,11 @@ impl Daemon {
     }
 
     /// Sends `sig` and waits for the exit; returns (status, stderr).
-    pub fn signal_and_wait(&mut self, sig: nix::sys::signal::Signal, limit: Duration) -> Result<(std::process::ExitStatus, String)> {
+    pub fn signal_and_wait(
+        &mut self,
+        sig: nix::sys::signal::Signal,
+        limit: Duration,
+    ) -> Result<(std::process::ExitStatus, String)> {
         let mut child = self.child.take().context("daemon already gone")?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig)?;
         let deadline = Instant::now() + limit;
@@ -195,13 +246,21 @@ impl Drop for Daemon {
 /// Every cgroup directory named `parent` (or below it) in any hierarchy.
 pub fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for h in fs::read_dir("/sys/fs/cgroup").into_iter().flatten().flatten() {
+    for h in fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let base = h.path().join(parent);
         if base.is_dir() {
             collect_dirs(&base, &mut out);
         }
     }
-    if Path::new("/sys/fs/cgroup").join(parent).join("cgroup.procs").exists() {
+    if Path::new("/sys/fs/cgroup")
+        .join(parent)
+        .join("cgroup.procs")
+        .exists()
+    {
         collect_dirs(&Path::new("/sys/fs/cgroup").join(parent), &mut out);
     }
     out.sort();
@@ -226,9 +285,15 @@ pub fn remove_cgroup_tree(parent: &str) {
             return;
         }
         for d in &dirs {
-            for pid in fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines() {
+            for pid in fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+            {
                 if let Ok(p) = pid.parse() {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), nix::sys::signal::Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(p),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
             }
         }

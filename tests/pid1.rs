@@ -129,11 +129,3 @@ fn as_pid1_it_reaps_an_orphaned_grandchild() -> Result<()> {
     assert!(cgroup_dirs(&env.cgroup_parent).is_empty());
     Ok(())
 }
-
-struct CgroupGuard(String);
-
-impl Drop for CgroupGuard {
-    fn drop(&mut self) {
-        remove_cgroup_tree(&self.0);
-    }
-}

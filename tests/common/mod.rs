@@ -319,3 +319,12 @@ pub fn processes_with(token: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// Removes a cgroup tree when a test ends, however it ends.
+pub struct CgroupGuard(pub String);
+
+impl Drop for CgroupGuard {
+    fn drop(&mut self) {
+        remove_cgroup_tree(&self.0);
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs what berth's demo and tests need on Debian 12, as root. Safe to
+# run again: it only installs what is missing.
+#   setup.sh            packages for the demo (busybox-static)
+#   setup.sh --test     plus what the test suite uses
+set -euo pipefail
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+[ "$(id -u)" = 0 ] || { echo "setup: run as root (containers need it)" >&2; exit 1; }
+
+packages=(busybox-static util-linux file ca-certificates)
+if [ "$want_test" = 1 ]; then
+  packages+=(socat tar gzip coreutils)
+fi
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# berth is edition 2024 Rust: it needs cargo >= 1.88. Debian 12's own cargo
+# is older, so a rustup toolchain is expected when one is present.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found; install a Rust toolchain >= 1.88 (rustup) and run again" >&2
+  exit 1
+fi
+ver=$(cargo --version | awk '{print $2}')
+if [ "$(printf '%s\n1.88.0\n' "$ver" | sort -V | head -1)" != "1.88.0" ]; then
+  echo "setup: cargo $ver is too old; berth needs >= 1.88" >&2
+  exit 1
+fi

@@ -283,3 +283,28 @@ fn the_api_answers_bad_requests_with_json_rpc_errors() -> Result<()> {
     assert_eq!(v["result"][0]["name"], "idle");
     Ok(())
 }
+
+#[test]
+fn a_host_device_cannot_be_opened_even_after_mknod() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    // /dev/loop-control (10:237) would let a container attach loop devices
+    // to any file; it can be created (CAP_MKNOD) but the devices cgroup
+    // must refuse to open it. /dev/null stays usable.
+    let script = "mknod /tmp/loopctl c 10 237 && echo made; (exec 3</tmp/loopctl) 2>/dev/null && echo OPENED || echo DENIED; cat /dev/null && echo null-ok";
+    env.write_spec(
+        "probe",
+        &json!({"image": DEMO_REF, "command": ["sh", "-c", script]}).to_string(),
+    )?;
+    let _daemon = env.start_daemon()?;
+    wait_state(&env, "probe", "exited")?;
+    let out = run_ok(env.cli(&["logs", "probe"]))?;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "made\nDENIED\nnull-ok\n"
+    );
+    Ok(())
+}

@@ -26,9 +26,18 @@ fn the_demo_script_runs_the_example_configs() -> Result<()> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("hello from berth\nhello from berth\nhello from berth\n"), "{stdout}");
-    assert!(stdout.contains("hello from berth's demo web server"), "{stdout}");
-    assert!(stderr.contains("all containers stopped; exiting"), "{stderr}");
+    assert!(
+        stdout.contains("hello from berth\nhello from berth\nhello from berth\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("hello from berth's demo web server"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("all containers stopped; exiting"),
+        "{stderr}"
+    );
     assert!(cgroup_dirs(&env.cgroup_parent).is_empty());
     Ok(())
 }

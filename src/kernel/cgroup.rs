@@ -4,9 +4,28 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use cgroups_rs::devices::{DevicePermissions, DeviceType, DevicesController};
 use cgroups_rs::{Cgroup, CgroupPid, hierarchies};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+
+/// The devices a container may use, on top of "deny everything": Docker's
+/// list plus runc's always-allowed ones (FACTS.md §2). Creating any node
+/// (m) is allowed; opening one that is not listed is not.
+const ALLOWED_DEVICES: &[(DeviceType, i64, i64, &str)] = &[
+    (DeviceType::Char, -1, -1, "m"),
+    (DeviceType::Block, -1, -1, "m"),
+    (DeviceType::Char, 1, 3, "rwm"),    // null
+    (DeviceType::Char, 1, 5, "rwm"),    // zero
+    (DeviceType::Char, 1, 7, "rwm"),    // full
+    (DeviceType::Char, 1, 8, "rwm"),    // random
+    (DeviceType::Char, 1, 9, "rwm"),    // urandom
+    (DeviceType::Char, 5, 0, "rwm"),    // tty
+    (DeviceType::Char, 5, 1, "rwm"),    // console
+    (DeviceType::Char, 5, 2, "rwm"),    // ptmx
+    (DeviceType::Char, 136, -1, "rwm"), // pts
+    (DeviceType::Char, 10, 200, "rwm"), // tun
+];
 
 /// How long `remove` waits for killed processes to leave the cgroup.
 const REMOVE_WAIT_MS: u64 = 2000;
@@ -33,10 +52,37 @@ impl ContainerCgroup {
             path: path.to_string(),
             reason: error_chain(&e),
         })?;
-        Ok(Self {
+        let this = Self {
             cg,
             path: path.to_string(),
-        })
+        };
+        this.restrict_devices()?;
+        Ok(this)
+    }
+
+    /// Device access rules on cgroup v1's devices controller. cgroup v2
+    /// has no devices file (it needs a BPF program); there the nodes in the
+    /// container's /dev are the only ones it gets, and CAP_MKNOD lets it
+    /// make more, so this is a v1-only layer of defence for now.
+    fn restrict_devices(&self) -> Result<(), CgroupError> {
+        let Some(devices) = self.cg.controller_of::<DevicesController>() else {
+            return Ok(());
+        };
+        let fail = |e: cgroups_rs::error::Error| CgroupError {
+            op: "restrict devices of",
+            path: self.path.clone(),
+            reason: error_chain(&e),
+        };
+        devices
+            .deny_device(DeviceType::All, -1, -1, &DevicePermissions::all())
+            .map_err(fail)?;
+        for (kind, major, minor, perms) in ALLOWED_DEVICES {
+            let perms = DevicePermissions::from_str(perms).map_err(fail)?;
+            devices
+                .allow_device(*kind, *major, *minor, &perms)
+                .map_err(fail)?;
+        }
+        Ok(())
     }
 
     /// A handle on a cgroup that may exist, without creating it.

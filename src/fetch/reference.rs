@@ -45,7 +45,7 @@ impl Reference {
             return Err(err("tag must match [A-Za-z0-9_][A-Za-z0-9._-]{0,127}"));
         }
         let (domain, path) = split_domain(name);
-        if domain.is_empty() || domain.chars().any(|c| c.is_whitespace() || c == '/') {
+        if !valid_domain(&domain) {
             return Err(err("invalid registry host"));
         }
         if !valid_path(&path) {
@@ -123,6 +123,33 @@ fn split_domain(name: &str) -> (String, String) {
     }
 }
 
+/// host[:port], where host is DNS labels or a bracketed IPv6 address.
+fn valid_domain(domain: &str) -> bool {
+    let (host, port) = match domain.rsplit_once(':') {
+        Some((h, _)) if !h.ends_with(']') && h.contains(':') => (domain, None), // bare IPv6: refuse below
+        Some((h, p)) => (h, Some(p)),
+        None => (domain, None),
+    };
+    if port.is_some_and(|p| p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit())) {
+        return false;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return !v6.is_empty()
+            && v6
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+    }
+    let label = |l: &str| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b.len() <= 63
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    };
+    !host.is_empty() && host.len() <= 253 && host.split('.').all(label)
+}
+
 fn valid_tag(t: &str) -> bool {
     let b = t.as_bytes();
     !b.is_empty()
@@ -187,6 +214,7 @@ mod tests {
             "localhost/demo/busybox:latest"
         );
         assert_eq!(norm("127.0.0.1:5000/a/b"), "127.0.0.1:5000/a/b:latest");
+        assert_eq!(norm("[::1]:5000/a"), "[::1]:5000/a:latest");
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("ghcr.io/o/r:v1@{d}")).unwrap();
         assert_eq!(

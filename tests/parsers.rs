@@ -1,0 +1,105 @@
+//! Nasty inputs for everything berth parses from outside (spec files,
+//! API request lines, image references): each gets a clear error, never a
+//! panic or a hang. The fuzz targets in fuzz/ explore the same functions.
+
+use std::path::Path;
+
+use berth::api::protocol::parse_request;
+use berth::fetch::reference::Reference;
+use berth::supervisor::validate::parse_spec;
+
+fn nasty_json() -> Vec<Vec<u8>> {
+    vec![
+        b"".to_vec(),
+        b"{".to_vec(),
+        b"{\"image\":".to_vec(),
+        b"{\"image\": \"x\"".to_vec(),
+        b"null".to_vec(),
+        b"[]".to_vec(),
+        b"\"just a string\"".to_vec(),
+        b"{\"image\": \"x\", \"image\": \"y\"}".to_vec(),
+        b"{\"image\": \"x\"} trailing".to_vec(),
+        b"{\"image\": \"\\u0000\"}".to_vec(),
+        b"{\"image\": \"x\", \"stop_timeout\": 1e999}".to_vec(),
+        b"{\"image\": \"x\", \"stop_timeout\": -1}".to_vec(),
+        b"{\"image\": \"x\", \"stop_timeout\": 18446744073709551616}".to_vec(),
+        b"{\"image\": \"x\", \"env\": {\"\": \"\"}}".to_vec(),
+        b"{\"image\": \"x\", \"env\": {\"A=B\": \"1\"}}".to_vec(),
+        b"{\"image\": \"x\", \"command\": [\"a\\u0000b\"]}".to_vec(),
+        b"{\"image\": \"x\", \"working_dir\": \"../../etc\"}".to_vec(),
+        b"{\"image\": \"x\", \"user\": \"root:x:y\"}".to_vec(),
+        b"{\"image\": \"x\", \"hostname\": \"a.b\"}".to_vec(),
+        b"{\"image\": \"../../../etc/passwd\"}".to_vec(),
+        b"{\"image\": \"\\ud800\"}".to_vec(),
+        b"\xef\xbb\xbf{\"image\": \"x\"}".to_vec(),
+        b"\xff\xfe\xfd".to_vec(),
+        "[".repeat(100_000).into_bytes(),
+        format!("{{\"image\": \"{}\"}}", "a".repeat(1_000_000)).into_bytes(),
+        format!(
+            "{{\"env\": {{{}}}}}",
+            (0..10_000)
+                .map(|i| format!("\"K{i}\": \"v\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+        .into_bytes(),
+    ]
+}
+
+#[test]
+fn nasty_spec_files_give_positioned_errors() {
+    for input in nasty_json() {
+        let text = String::from_utf8_lossy(&input);
+        let errors = parse_spec(Path::new("nasty.json"), &text)
+            .expect_err(&format!("accepted {:?}", &text[..text.len().min(60)]));
+        for e in errors {
+            let shown = e.to_string();
+            assert!(shown.starts_with("nasty.json:"), "{shown}");
+            assert!(e.line >= 1 && e.col >= 1);
+        }
+    }
+}
+
+#[test]
+fn nasty_request_lines_give_json_rpc_errors() {
+    for input in nasty_json() {
+        if let Err((_, err)) = parse_request(&input) {
+            assert!([-32700, -32600].contains(&err.code), "{err:?}");
+        }
+    }
+    let huge_params = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"list\",\"params\":[{}]}}",
+        "0,".repeat(100_000) + "0"
+    );
+    assert!(parse_request(huge_params.as_bytes()).is_ok());
+}
+
+#[test]
+fn nasty_references_are_refused() {
+    let long = "a/".repeat(300) + "b";
+    for bad in [
+        "",
+        ":",
+        "@",
+        "/",
+        "a:",
+        "a@",
+        "a@sha256:",
+        "a:b:c",
+        "../x",
+        "a/../b",
+        "x y",
+        "a\0b",
+        "A",
+        "a//b",
+        "-a",
+        "a-",
+        ".a",
+        "a.",
+        "host:/x",
+        "a:tag@sha256:zz",
+        &long,
+    ] {
+        assert!(Reference::parse(bad).is_err(), "accepted {bad:?}");
+    }
+}

@@ -15,3 +15,5 @@ echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 BERTH_TEST_REQUIRE_ROOT=1 cargo test --all-targets 2>&1
+echo "== fuzz smoke run"
+FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh

@@ -103,3 +103,21 @@ fn nasty_references_are_refused() {
         assert!(Reference::parse(bad).is_err(), "accepted {bad:?}");
     }
 }
+
+/// Inputs the fuzzers once broke, kept so the bugs stay fixed.
+#[test]
+fn fuzz_regressions_stay_fixed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-regressions");
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let data = std::fs::read(entry.path()).unwrap();
+        let text = String::from_utf8_lossy(&data);
+        if name.starts_with("image_reference") {
+            // The fuzz target's property: a parsed reference prints to a
+            // string that parses back to itself.
+            if let Ok(r) = Reference::parse(&text) {
+                assert_eq!(Reference::parse(&r.to_string()).as_ref(), Ok(&r), "{name}");
+            }
+        }
+    }
+}

@@ -20,7 +20,9 @@ pub struct ReferenceError {
 }
 
 const DEFAULT_DOMAIN: &str = "docker.io";
-const MAX_REFERENCE_BYTES: usize = 255 + 128 + 80;
+/// Docker's NameTotalLengthMax: domain + path, after normalisation.
+const MAX_NAME_BYTES: usize = 255;
+const MAX_REFERENCE_BYTES: usize = MAX_NAME_BYTES + 1 + 128 + 1 + 71;
 
 impl Reference {
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
@@ -52,6 +54,9 @@ impl Reference {
             return Err(err(
                 "repository must be lowercase [a-z0-9] components separated by . _ __ - and /",
             ));
+        }
+        if domain.len() + 1 + path.len() > MAX_NAME_BYTES {
+            return Err(err("repository name longer than 255 bytes"));
         }
         let tag = match (tag, &digest) {
             (None, None) => Some("latest".to_string()),

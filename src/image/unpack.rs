@@ -71,7 +71,16 @@ pub fn unpack_layer(
             apply_entry(&mut entry, target, what)?;
         }
     }
-    // The diff_id covers the whole stream, including tar's zero padding.
+    finish_diff_id(stream, diff_id, what)
+}
+
+/// Reads the rest of the stream (the diff_id covers all of it, tar's zero
+/// padding included) and compares its digest with `diff_id`.
+fn finish_diff_id(
+    mut stream: Hashing<Box<dyn Read>>,
+    diff_id: &Digest,
+    what: &str,
+) -> Result<(), ImageError> {
     io::copy(&mut stream, &mut io::sink()).map_err(|e| bad_tar(what, e))?;
     let (actual, _, _) = stream.finish();
     if &actual != diff_id {
@@ -88,17 +97,7 @@ pub fn unpack_layer(
 /// layer the store already holds: the new blob must still be what the
 /// image's config claims.
 pub fn verify_diff_id(blob: &Path, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
-    let mut stream = Hashing::new(open_decompressed(blob)?);
-    io::copy(&mut stream, &mut io::sink()).map_err(|e| bad_tar(what, e))?;
-    let (actual, _, _) = stream.finish();
-    if &actual != diff_id {
-        return Err(ImageError::DigestMismatch {
-            what: format!("{what} (uncompressed)"),
-            expected: diff_id.to_string(),
-            actual: actual.to_string(),
-        });
-    }
-    Ok(())
+    finish_diff_id(Hashing::new(open_decompressed(blob)?), diff_id, what)
 }
 
 fn bad_tar(what: &str, e: io::Error) -> ImageError {

@@ -6,9 +6,21 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::protocol::{
-    CONTAINER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN,
+    CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NO_SUCH_CONTAINER, RpcError,
+    SHUTTING_DOWN,
 };
+use crate::supervisor::ephemeral::RunRequest;
+use crate::supervisor::spec::Spec;
+use crate::supervisor::validate::check_spec;
+use crate::supervisor::waiting::Completion;
 use crate::supervisor::{Supervisor, SupervisorError};
+
+/// What a request produced: an answer now, or one that comes when the
+/// supervisor completes the request's token.
+pub enum Outcome {
+    Reply(Result<Value, RpcError>),
+    Deferred,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,9 +38,39 @@ struct LogsParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct WaitParams {
+    name: String,
+    #[serde(default)]
+    logs: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunParams {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    rm: bool,
+    #[serde(default)]
+    wait: bool,
+    spec: Spec,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NoParams {}
 
-pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value) -> Result<Value, RpcError> {
+/// Runs one method. `token` identifies this request if its answer has to
+/// wait for the supervisor.
+pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value, token: u64) -> Outcome {
+    match method {
+        "run" => run(sup, params, token),
+        "wait" => wait(sup, params, token),
+        _ => Outcome::Reply(dispatch_now(sup, method, params)),
+    }
+}
+
+fn dispatch_now(sup: &mut Supervisor, method: &str, params: Value) -> Result<Value, RpcError> {
     match method {
         "version" => {
             parse_params::<NoParams>(params)?;
@@ -59,6 +101,55 @@ pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value) -> Result<Val
     }
 }
 
+fn run(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
+    let p: RunParams = match parse_params(params) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Reply(Err(e)),
+    };
+    if let Some((path, message)) = check_spec(&p.spec).into_iter().next() {
+        let field = format!("spec.{}", path.join("."));
+        return Outcome::Reply(Err(RpcError::new(
+            INVALID_PARAMS,
+            format!("{field}: {message}"),
+        )));
+    }
+    let wait = p.wait.then_some((token, p.rm));
+    let req = RunRequest {
+        name: p.name,
+        spec: p.spec,
+        remove_on_exit: p.rm,
+        wait,
+    };
+    match sup.run_ephemeral(req) {
+        Err(e) => Outcome::Reply(Err(supervisor_error(e))),
+        Ok(_) if p.wait => Outcome::Deferred,
+        Ok(name) => Outcome::Reply(container_state(sup, &name)),
+    }
+}
+
+fn wait(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
+    let p: WaitParams = match parse_params(params) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Reply(Err(e)),
+    };
+    match sup.add_waiter(&p.name, token, p.logs) {
+        Ok(()) => Outcome::Deferred,
+        Err(e) => Outcome::Reply(Err(supervisor_error(e))),
+    }
+}
+
+/// The answer to a deferred `run` or `wait`.
+pub fn completion_result(c: Completion) -> Value {
+    let mut v = serde_json::to_value(&c.info).unwrap_or(Value::Null);
+    if let (Some(logs), Value::Object(map)) = (c.logs, &mut v) {
+        map.insert(
+            "logs".into(),
+            serde_json::to_value(logs).unwrap_or(Value::Null),
+        );
+    }
+    v
+}
+
 fn container_state(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
     let c = sup.container(name).map_err(supervisor_error)?;
     to_value(c.info())
@@ -73,8 +164,7 @@ fn parse_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
 }
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
-    serde_json::to_value(v)
-        .map_err(|e| RpcError::new(super::protocol::INTERNAL_ERROR, e.to_string()))
+    serde_json::to_value(v).map_err(|e| RpcError::new(INTERNAL_ERROR, e.to_string()))
 }
 
 fn supervisor_error(e: SupervisorError) -> RpcError {
@@ -82,6 +172,7 @@ fn supervisor_error(e: SupervisorError) -> RpcError {
         SupervisorError::NoSuchContainer(_) => NO_SUCH_CONTAINER,
         SupervisorError::Container { .. } => CONTAINER_ERROR,
         SupervisorError::ShuttingDown => SHUTTING_DOWN,
+        SupervisorError::Invalid(_) => INVALID_PARAMS,
     };
     RpcError::new(code, e.to_string())
 }

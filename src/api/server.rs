@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::PollFlags;
 
-use super::methods::dispatch;
+use super::methods::{Outcome, completion_result, dispatch};
 use super::protocol::{INVALID_REQUEST, RpcError, error_line, parse_request, success_line};
 use crate::supervisor::Supervisor;
 use crate::supervisor::event_loop::ControlPlane;
@@ -49,11 +49,30 @@ struct Connection {
     done_reading: bool,
 }
 
+/// Requests whose answer waits for the supervisor (a container's exit):
+/// token -> (connection, request id; None for a notification).
+#[derive(Default)]
+struct Pending {
+    next_token: u64,
+    by_token: BTreeMap<u64, (RawFd, Option<serde_json::Value>)>,
+}
+
+impl Pending {
+    fn for_connection(&self, fd: RawFd) -> Vec<u64> {
+        self.by_token
+            .iter()
+            .filter(|(_, (f, _))| *f == fd)
+            .map(|(t, _)| *t)
+            .collect()
+    }
+}
+
 pub struct ApiServer {
     path: PathBuf,
     listener: UnixListener,
     _lock: Flock<File>,
     connections: BTreeMap<RawFd, Connection>,
+    pending: Pending,
 }
 
 impl ApiServer {
@@ -96,6 +115,7 @@ impl ApiServer {
             listener,
             _lock: lock,
             connections: BTreeMap::new(),
+            pending: Pending::default(),
         })
     }
 
@@ -135,17 +155,31 @@ impl ApiServer {
         if revents.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             && !conn.done_reading
         {
-            read_requests(conn, sup);
+            read_requests(fd, conn, sup, &mut self.pending);
         }
+        self.flush_or_close(fd, sup);
+    }
+
+    /// Writes what it can; drops the connection when it is broken, hogs
+    /// memory, or has nothing more to say (and is owed no deferred answer).
+    fn flush_or_close(&mut self, fd: RawFd, sup: &mut Supervisor) {
+        let Some(conn) = self.connections.get_mut(&fd) else {
+            return;
+        };
         let broken = flush_output(conn);
-        let finished = conn.done_reading && conn.output.is_empty();
+        let owed = self.pending.for_connection(fd);
+        let finished = conn.done_reading && conn.output.is_empty() && owed.is_empty();
         if broken || finished || conn.output.len() > MAX_PENDING_OUTPUT_BYTES {
             self.connections.remove(&fd);
+            for token in owed {
+                self.pending.by_token.remove(&token);
+                sup.cancel_waiter(token);
+            }
         }
     }
 }
 
-fn read_requests(conn: &mut Connection, sup: &mut Supervisor) {
+fn read_requests(fd: RawFd, conn: &mut Connection, sup: &mut Supervisor, pending: &mut Pending) {
     let mut buf = [0u8; READ_CHUNK_BYTES];
     loop {
         match conn.stream.read(&mut buf) {
@@ -155,7 +189,7 @@ fn read_requests(conn: &mut Connection, sup: &mut Supervisor) {
             }
             Ok(n) => {
                 conn.input.extend_from_slice(&buf[..n]);
-                handle_lines(conn, sup);
+                handle_lines(fd, conn, sup, pending);
                 if conn.done_reading || conn.output.len() > OUTPUT_HIGH_WATER_BYTES {
                     break;
                 }
@@ -170,7 +204,7 @@ fn read_requests(conn: &mut Connection, sup: &mut Supervisor) {
     }
 }
 
-fn handle_lines(conn: &mut Connection, sup: &mut Supervisor) {
+fn handle_lines(fd: RawFd, conn: &mut Connection, sup: &mut Supervisor, pending: &mut Pending) {
     let mut start = 0;
     while let Some(nl) = conn.input[start..].iter().position(|b| *b == b'\n') {
         let line = &conn.input[start..start + nl];
@@ -182,7 +216,7 @@ fn handle_lines(conn: &mut Connection, sup: &mut Supervisor) {
             refuse_oversized(conn);
             return;
         }
-        let reply = handle_line(line, sup);
+        let reply = handle_line(line, sup, fd, pending);
         conn.output.extend_from_slice(&reply);
     }
     conn.input.drain(..start);
@@ -202,17 +236,21 @@ fn refuse_oversized(conn: &mut Connection) {
     conn.done_reading = true;
 }
 
-fn handle_line(line: &[u8], sup: &mut Supervisor) -> Vec<u8> {
-    match parse_request(line) {
-        Err((id, err)) => error_line(&id, &err),
-        Ok(req) => {
-            let result = dispatch(sup, &req.method, req.params);
-            match (req.id, result) {
-                (None, _) => Vec::new(), // a notification gets no response
-                (Some(id), Ok(v)) => success_line(&id, v),
-                (Some(id), Err(e)) => error_line(&id, &e),
-            }
+fn handle_line(line: &[u8], sup: &mut Supervisor, fd: RawFd, pending: &mut Pending) -> Vec<u8> {
+    let req = match parse_request(line) {
+        Ok(req) => req,
+        Err((id, err)) => return error_line(&id, &err),
+    };
+    pending.next_token += 1;
+    let token = pending.next_token;
+    match (dispatch(sup, &req.method, req.params, token), req.id) {
+        (Outcome::Deferred, id) => {
+            pending.by_token.insert(token, (fd, id));
+            Vec::new()
         }
+        (Outcome::Reply(_), None) => Vec::new(), // a notification gets no response
+        (Outcome::Reply(Ok(v)), Some(id)) => success_line(&id, v),
+        (Outcome::Reply(Err(e)), Some(id)) => error_line(&id, &e),
     }
 }
 
@@ -253,6 +291,20 @@ impl ControlPlane for ApiServer {
             self.accept_all();
         } else {
             self.service(fd, revents, sup);
+        }
+    }
+
+    fn after_turn(&mut self, sup: &mut Supervisor) {
+        for done in sup.take_completions() {
+            let Some((fd, id)) = self.pending.by_token.remove(&done.token) else {
+                continue;
+            };
+            let (Some(id), Some(conn)) = (id, self.connections.get_mut(&fd)) else {
+                continue;
+            };
+            conn.output
+                .extend_from_slice(&success_line(&id, completion_result(done)));
+            self.flush_or_close(fd, sup);
         }
     }
 }

@@ -9,12 +9,26 @@ pub type FlagSpec = (&'static str, bool);
 #[derive(Debug, Default)]
 pub struct Args {
     pub positional: Vec<String>,
-    values: BTreeMap<&'static str, String>,
+    values: BTreeMap<&'static str, Vec<String>>,
     switches: BTreeSet<&'static str>,
 }
 
 impl Args {
     pub fn parse(argv: &[String], spec: &[FlagSpec]) -> Result<Args, String> {
+        Self::parse_inner(argv, spec, false)
+    }
+
+    /// Flags up to the first positional; that one and everything after it
+    /// are positionals (`berth run --rm IMAGE sh -c …`).
+    pub fn parse_leading(argv: &[String], spec: &[FlagSpec]) -> Result<Args, String> {
+        Self::parse_inner(argv, spec, true)
+    }
+
+    fn parse_inner(
+        argv: &[String],
+        spec: &[FlagSpec],
+        stop_at_positional: bool,
+    ) -> Result<Args, String> {
         let mut out = Args::default();
         let mut it = argv.iter();
         while let Some(arg) = it.next() {
@@ -24,6 +38,10 @@ impl Args {
             }
             let Some(flag) = arg.strip_prefix("--") else {
                 out.positional.push(arg.clone());
+                if stop_at_positional {
+                    out.positional.extend(it.by_ref().cloned());
+                    break;
+                }
                 continue;
             };
             let (name, inline) = match flag.split_once('=') {
@@ -42,7 +60,7 @@ impl Args {
                         .cloned()
                         .ok_or_else(|| format!("option --{name} needs a value"))?,
                 };
-                out.values.insert(known, value);
+                out.values.entry(known).or_default().push(value);
             } else if inline.is_some() {
                 return Err(format!("option --{name} takes no value"));
             } else {
@@ -52,8 +70,17 @@ impl Args {
         Ok(out)
     }
 
+    /// The last value given for `name`.
     pub fn value(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values
+            .get(name)
+            .and_then(|v| v.last())
+            .map(String::as_str)
+    }
+
+    /// Every value given for a repeatable option, in order.
+    pub fn values(&self, name: &str) -> &[String] {
+        self.values.get(name).map_or(&[], Vec::as_slice)
     }
 
     pub fn switch(&self, name: &str) -> bool {
@@ -91,6 +118,19 @@ mod tests {
         assert!(a.switch("json"));
         let a = Args::parse(&argv(&["--root=/q"]), &spec).unwrap();
         assert_eq!(a.value("root"), Some("/q"));
+    }
+
+    #[test]
+    fn leading_flags_stop_at_the_first_positional() {
+        let spec = [("rm", false), ("env", true)];
+        let a = Args::parse_leading(
+            &argv(&["--rm", "--env", "A=1", "--env=B=2", "img", "sh", "--rm"]),
+            &spec,
+        )
+        .unwrap();
+        assert!(a.switch("rm"));
+        assert_eq!(a.values("env"), ["A=1", "B=2"]);
+        assert_eq!(a.positional, ["img", "sh", "--rm"]);
     }
 
     #[test]

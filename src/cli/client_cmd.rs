@@ -1,7 +1,6 @@
 //! The commands that talk to a running daemon: ps, logs, start, stop,
 //! version.
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -10,7 +9,6 @@ use super::args::Args;
 use super::table;
 use crate::api::client::{Client, socket_path};
 use crate::supervisor::container::{ContainerInfo, State};
-use crate::supervisor::logs::{LogEntry, Stream};
 
 fn connect(args: &Args) -> Result<Client, String> {
     Client::connect(&socket_path(args.value("socket"))).map_err(|e| e.to_string())
@@ -75,17 +73,7 @@ pub fn logs(argv: &[String]) -> Result<i32, String> {
         .transpose()?;
     let mut client = connect(&args)?;
     let reply = call(&mut client, "logs", json!({"name": name, "tail": tail}))?;
-    let entries: Vec<LogEntry> =
-        serde_json::from_value(reply).map_err(|e| format!("unexpected logs reply: {e}"))?;
-    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    for e in entries {
-        let sink: &mut dyn Write = if e.stream == Stream::Stderr {
-            &mut err
-        } else {
-            &mut out
-        };
-        let _ = sink.write_all(e.log.as_bytes());
-    }
+    super::run_cmd::print_logs(reply)?;
     Ok(0)
 }
 

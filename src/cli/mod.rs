@@ -5,6 +5,7 @@ mod args;
 mod client_cmd;
 mod daemon_cmd;
 mod image_cmd;
+mod run_cmd;
 mod table;
 
 const USAGE: &str = "usage: berth COMMAND [OPTIONS]
@@ -22,6 +23,8 @@ Images (work on the store directly, no daemon needed):
 
 Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/berth.sock):
   ps [--json]                 list containers
+  run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER] IMAGE [CMD...]
+                              run an ephemeral container, print its output, exit with its code
   logs NAME [--tail N]        print a container's output
   start NAME                  start a stopped container
   stop NAME                   stop a container (its stop signal, then SIGKILL)
@@ -41,6 +44,7 @@ pub fn run(argv: &[String]) -> i32 {
         "import" => image_cmd::import(rest),
         "images" => image_cmd::images(rest),
         "ps" => client_cmd::ps(rest),
+        "run" => run_cmd::run(rest),
         "logs" => client_cmd::logs(rest),
         "start" => client_cmd::start(rest),
         "stop" => client_cmd::stop(rest),

@@ -61,6 +61,10 @@ pub struct Container {
     pub outputs: Vec<OutputPipe>,
     pub log: LogWriter,
     pub cgroup: Option<ContainerCgroup>,
+    /// Started through the API, not from a spec file.
+    pub ephemeral: bool,
+    /// Deleted (record, upper layer, log) once it has exited for good.
+    pub remove_on_exit: bool,
 }
 
 impl Container {
@@ -86,6 +90,8 @@ impl Container {
             outputs: Vec::new(),
             log,
             cgroup: None,
+            ephemeral: false,
+            remove_on_exit: false,
         }
     }
 

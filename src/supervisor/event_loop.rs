@@ -21,6 +21,9 @@ pub trait ControlPlane {
     fn watched(&self) -> Vec<(BorrowedFd<'_>, PollFlags)>;
     /// One of them is ready.
     fn on_ready(&mut self, fd: RawFd, revents: PollFlags, sup: &mut Supervisor);
+    /// Called once per loop turn, after everything else: answers what the
+    /// supervisor completed (e.g. a waited-for exit).
+    fn after_turn(&mut self, sup: &mut Supervisor);
 }
 
 #[derive(Clone, Copy)]
@@ -50,6 +53,7 @@ pub fn run(sup: &mut Supervisor, control: &mut dyn ControlPlane, signals: &mut S
             }
         }
         sup.fire_due_timers();
+        control.after_turn(sup);
         if sup.shutdown_complete() {
             sup.finish_shutdown();
             say(format_args!("all containers stopped; exiting"));

@@ -175,6 +175,9 @@ impl Supervisor {
             return;
         };
         say(format_args!("container {name}: exited with code {code}"));
+        // Whatever it wrote before exiting belongs in its log before anyone
+        // waiting for the exit reads that log.
+        self.drain_outputs(&name);
         if let Some(c) = self.containers.get_mut(&name) {
             c.pid = None;
             if let Some(cg) = c.cgroup.take()
@@ -199,6 +202,11 @@ impl Supervisor {
         }
         if shutting_down || !should_restart(&c.spec.restart, code, c.restarts, c.stop_requested) {
             c.state = State::Exited;
+            let remove = c.remove_on_exit;
+            self.complete_waiters(name);
+            if remove {
+                self.remove_container(name);
+            }
             return;
         }
         c.state = State::Restarting;
@@ -208,6 +216,7 @@ impl Supervisor {
         let (name, run_id) = (c.name.clone(), c.run_id);
         self.timers
             .schedule(Instant::now() + delay, &name, run_id, TimerKind::Restart);
+        self.complete_waiters(&name);
     }
 
     pub fn on_timer(&mut self, timer: Timer) {
@@ -235,6 +244,17 @@ impl Supervisor {
     pub fn fire_due_timers(&mut self) {
         for t in self.timers.pop_due(Instant::now()) {
             self.on_timer(t);
+        }
+    }
+
+    fn drain_outputs(&mut self, name: &str) {
+        let fds: Vec<RawFd> = self
+            .containers
+            .get(name)
+            .map(|c| c.outputs.iter().map(|o| o.fd.as_raw_fd()).collect())
+            .unwrap_or_default();
+        for fd in fds {
+            self.on_output(fd);
         }
     }
 

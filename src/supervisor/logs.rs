@@ -102,6 +102,11 @@ impl LogWriter {
 
     fn open(&mut self) -> std::io::Result<&mut File> {
         if self.file.is_none() {
+            // A container that failed before its directories were made
+            // still gets its berth: notice logged.
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
             let f = OpenOptions::new()
                 .create(true)
                 .append(true)

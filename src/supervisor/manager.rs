@@ -11,6 +11,7 @@ use super::container::{Container, ContainerInfo};
 use super::launch::ContainerDirs;
 use super::logs::{LogEntry, read_log};
 use super::timers::Timers;
+use super::waiting::{Completion, Waiter};
 use crate::image::Store;
 
 #[derive(Debug, Clone)]
@@ -28,6 +29,8 @@ pub enum SupervisorError {
     Container { name: String, message: String },
     #[error("the supervisor is shutting down")]
     ShuttingDown,
+    #[error("{0}")]
+    Invalid(String),
 }
 
 pub struct Supervisor {
@@ -36,6 +39,9 @@ pub struct Supervisor {
     pub containers: BTreeMap<String, Container>,
     pub timers: Timers,
     pub shutting_down: bool,
+    pub(super) waiters: Vec<Waiter>,
+    pub(super) completions: Vec<Completion>,
+    pub(super) run_counter: u64,
 }
 
 impl Supervisor {
@@ -54,6 +60,9 @@ impl Supervisor {
             containers,
             timers: Timers::default(),
             shutting_down: false,
+            waiters: Vec::new(),
+            completions: Vec::new(),
+            run_counter: 0,
         }
     }
 

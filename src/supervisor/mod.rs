@@ -3,6 +3,7 @@
 
 pub mod config_dir;
 pub mod container;
+pub mod ephemeral;
 pub mod event_loop;
 pub mod launch;
 mod lifecycle;
@@ -16,5 +17,6 @@ mod spec_position;
 pub mod timers;
 pub mod user;
 pub mod validate;
+pub mod waiting;
 
 pub use manager::{Supervisor, SupervisorError, SupervisorOptions};

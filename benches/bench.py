@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""berth side by side with crun, runc, podman and docker, in one run.
+
+Every metric is measured for every tool that is installed, interleaved
+where it matters, and reported with berth's ratio to the best peer (these
+machines are noisy: ratios from one run mean more than absolute numbers).
+Writes OUT/results.md and OUT/results.json.
+
+    bench.py --work WORK --berth BIN [--short] [--out DIR]
+
+Run it through benches/run.sh, which prepares WORK with peers/setup.sh.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tools import Berth, Docker, OciRuntime, Podman  # noqa: E402
+
+PEERS = ["crun", "runc", "podman", "docker"]
+
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[max(0, min(len(s) - 1, int(round(p / 100 * (len(s) - 1)))))]
+
+
+def timed(cmd, env):
+    t0 = time.perf_counter()
+    r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    dt = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({r.returncode}): {r.stderr.decode(errors='replace')[-500:]}")
+    return dt
+
+
+def start_latency(tools, runs):
+    """spec -> /bin/true has run and been reaped; round-robin so drift in
+    the machine's load hits every tool alike."""
+    times = {t.name: [] for t in tools}
+    for i in range(runs + 3):
+        for t in tools:
+            dt = timed(t.true_cmd(i), t.env)
+            if i >= 3:  # warm-up runs are not counted
+                times[t.name].append(dt * 1000)
+    return {n: {"median_ms": statistics.median(v), "p95_ms": percentile(v, 95), "runs": len(v)} for n, v in times.items()}
+
+
+def burst(tools, n):
+    out = {}
+    for t in tools:
+        if not hasattr(t, "start_sleepers"):
+            continue
+        t0 = time.perf_counter()
+        t.start_sleepers(n)
+        secs = time.perf_counter() - t0
+        out[t.name] = {"seconds": secs, "supervisor_rss_kib": t.supervisor_rss(), "containers": n}
+        t.stop_sleepers(n)
+    return out
+
+
+def footprint(tools, counts):
+    out = {}
+    for t in tools:
+        if not hasattr(t, "supervisor_rss"):
+            continue
+        rows = {}
+        for n in counts:
+            if n:
+                t.start_sleepers(n)
+            time.sleep(0.5)
+            rows[str(n)] = {"rss_kib": t.supervisor_rss(), "extra_processes_per_container": t.extra_processes(n) if n else 0}
+            if n:
+                t.stop_sleepers(n)
+        out[t.name] = rows
+    return out
+
+
+def binary_sizes(tools):
+    out = {}
+    for t in tools:
+        if hasattr(t, "binary_bytes"):
+            parts = t.binary_bytes()
+            out[t.name] = {"bytes": sum(parts.values()), "parts": parts}
+    return out
+
+
+def cpu_overhead(tools, work, size_mib, runs, start):
+    """The same busybox sha256 of a stream natively (chroot into the same
+    rootfs) and inside each tool's container, interleaved; each tool's
+    own /bin/true start time is subtracted."""
+    script = f"yes | head -c {size_mib * 1024 * 1024} | sha256sum >/tmp/sum"
+    native_cmd = ["chroot", str(work / "rootfs"), "/bin/sh", "-c", script]
+    times = {"native": [], **{t.name: [] for t in tools if hasattr(t, "cpu_cmd")}}
+    for _ in range(runs):
+        times["native"].append(timed(native_cmd, None))
+        for t in tools:
+            if hasattr(t, "cpu_cmd"):
+                times[t.name].append(timed(t.cpu_cmd(script), t.env) - start[t.name]["median_ms"] / 1000)
+    native = statistics.median(times["native"])
+    return {n: {"median_s": statistics.median(v), "overhead_pct": (statistics.median(v) / native - 1) * 100} for n, v in times.items()}
+
+
+def ratio_row(values, lower_is_better=True):
+    peers = {k: v for k, v in values.items() if k in PEERS and v is not None}
+    if "berth" not in values or not peers:
+        return "", ""
+    best = min(peers, key=peers.get) if lower_is_better else max(peers, key=peers.get)
+    if not peers[best]:
+        return best, ""
+    return best, f"{values['berth'] / peers[best]:.2f}× {best}"
+
+
+def fmt(v, unit):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.2f} {unit}".strip() if abs(v) < 10 else f"{v:.1f} {unit}".strip()
+    return f"{v} {unit}".strip()
+
+
+def report(results, tools_present):
+    cols = ["berth"] + [p for p in PEERS if p in tools_present]
+    lines = [f"| metric | {' | '.join(cols)} | berth ÷ best peer |", "|---" * (len(cols) + 2) + "|"]
+
+    def row(label, values, unit, lower=True):
+        _, ratio = ratio_row(values, lower)
+        lines.append(f"| {label} | " + " | ".join(fmt(values.get(c), unit) for c in cols) + f" | {ratio} |")
+
+    sl = results["start_latency"]
+    row("start latency, median", {k: v["median_ms"] for k, v in sl.items()}, "ms")
+    row("start latency, p95", {k: v["p95_ms"] for k, v in sl.items()}, "ms")
+    b = results["burst"]
+    n = next(iter(b.values()))["containers"] if b else 0
+    row(f"burst: {n} containers running", {k: v["seconds"] for k, v in b.items()}, "s")
+    row(f"burst: supervisor RSS after {n}", {k: v["supervisor_rss_kib"] / 1024 for k, v in b.items()}, "MiB")
+    for count in results["footprint_counts"]:
+        fp = {k: v[str(count)]["rss_kib"] / 1024 for k, v in results["footprint"].items()}
+        row(f"supervisor RSS, {count} containers", fp, "MiB")
+    top = str(results["footprint_counts"][-1])
+    row(f"host processes per container ({top})", {k: float(v[top]["extra_processes_per_container"]) for k, v in results["footprint"].items()}, "")
+    row("binary size", {k: v["bytes"] / 1e6 for k, v in results["binary"].items()}, "MB")
+    cpu = results["cpu"]
+    row("CPU job overhead vs native", {k: v["overhead_pct"] for k, v in cpu.items() if k != "native"}, "%")
+    lines.append("| pull + unpack (local registry) | see the pull issue | | | | | |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", required=True, type=Path)
+    ap.add_argument("--berth", required=True)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--short", action="store_true", help="a handful of runs, so the code cannot rot (CI)")
+    a = ap.parse_args()
+    work = a.work.resolve()
+    out = (a.out or work).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    short = a.short
+    candidates = [Berth(a.berth, work), OciRuntime("crun", work), OciRuntime("runc", work), Podman(work), Docker(work)]
+    tools = []
+    for t in candidates:
+        if t.available():
+            tools.append(t)
+        else:
+            print(f"bench: {t.name} skipped: not installed or not prepared by peers/setup.sh", file=sys.stderr)
+    try:
+        for t in tools:
+            t.start()
+        results = {"mode": "short" if short else "full", "machine": os.uname().release, "nproc": os.cpu_count()}
+        print("bench: start latency", file=sys.stderr)
+        results["start_latency"] = start_latency(tools, 5 if short else 50)
+        print("bench: burst", file=sys.stderr)
+        results["burst"] = burst(tools, 5 if short else 50)
+        counts = [0, 3] if short else [0, 10, 100]
+        print("bench: footprint", file=sys.stderr)
+        results["footprint_counts"] = counts
+        results["footprint"] = footprint(tools, counts)
+        results["binary"] = binary_sizes(tools)
+        print("bench: CPU overhead", file=sys.stderr)
+        results["cpu"] = cpu_overhead(tools, work, 16 if short else 1024, 1 if short else 5, results["start_latency"])
+    finally:
+        for t in tools:
+            try:
+                t.stop()
+            except Exception as e:  # keep stopping the others
+                print(f"bench: stopping {t.name}: {e}", file=sys.stderr)
+    table = report(results, [t.name for t in tools])
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    (out / "results.md").write_text(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""The tools under test and how to drive each: berth, crun, runc, podman,
+docker. Every tool answers the same questions (how to run /bin/true, start
+N sleepers, what its supervision costs), so bench.py can treat them alike.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REF = "localhost/bench/busybox:latest"
+
+
+def rss_kib(pid):
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def pids_named(comm, marker=None):
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if (d / "comm").read_text().strip() != comm:
+                continue
+            if marker and marker not in (d / "cmdline").read_bytes().decode(errors="replace"):
+                continue
+            out.append(int(d.name))
+        except OSError:
+            continue
+    return out
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, **kw)
+
+
+def wait_until(cond, limit=120.0, step=0.05):
+    end = time.monotonic() + limit
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    raise RuntimeError("timed out waiting for a condition")
+
+
+class Tool:
+    """One runtime under test. Subclasses say how to start a throwaway
+    /bin/true, start N sleepers, and what their supervisor costs."""
+    name = "?"
+    env = None
+
+    def available(self):
+        return True
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def true_cmd(self, i):
+        raise NotImplementedError
+
+    def true_cleanup(self, i):
+        pass
+
+
+class Berth(Tool):
+    name = "berth"
+
+    def __init__(self, binary, work):
+        self.bin, self.work = binary, work
+        self.sock = str(work / "berth.sock")
+        self.env = dict(os.environ, BERTH_SOCKET=self.sock)
+        self.proc = None
+
+    def start(self):
+        cfg = self.work / "berth-config"
+        (cfg / "containers").mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [self.bin, "daemon", "--config", str(cfg), "--root", str(self.work / "berth-root"),
+             "--socket", self.sock, "--cgroup-parent", f"berth-bench-{os.getpid()}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: Path(self.sock).exists(), 10)
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def true_cmd(self, i):
+        return [self.bin, "run", "--rm", REF, "/bin/true"]
+
+    def start_sleepers(self, n):
+        for i in range(n):
+            run([self.bin, "run", "-d", "--name", f"s{i}", REF, "sleep", "3600"], env=self.env)
+        wait_until(lambda: self.running() >= n)
+
+    def running(self):
+        out = subprocess.run([self.bin, "ps", "--json"], env=self.env, capture_output=True, check=True).stdout
+        return sum(1 for c in json.loads(out) if c["state"] == "running")
+
+    def stop_sleepers(self, n):
+        self.stop()
+        self.start()  # a fresh daemon: ephemeral containers die with the old one
+
+    def supervisor_rss(self):
+        return rss_kib(self.proc.pid)
+
+    def extra_processes(self, n):
+        return 0  # containers are direct children; no shim, no monitor
+
+    def binary_bytes(self):
+        return {"berth": os.path.getsize(self.bin)}
+
+    def cpu_cmd(self, script):
+        return [self.bin, "run", "--rm", REF, "sh", "-c", script]
+
+
+class OciRuntime(Tool):
+    """crun or runc on the prepared bundle: the runtime alone, no daemon."""
+
+    def __init__(self, name, work):
+        self.name, self.work = name, work
+
+    def available(self):
+        return shutil.which(self.name) is not None and (self.work / "bundle").is_dir()
+
+    def bundle(self, args, i):
+        tpl = json.loads((self.work / "bundle" / "config.template.json").read_text())
+        tpl["process"]["args"] = args
+        tpl["process"]["terminal"] = False
+        tpl["root"] = {"path": str(self.work / "bundle" / "rootfs"), "readonly": False}
+        b = self.work / f"bundle-{self.name}-{i}"
+        b.mkdir(exist_ok=True)
+        (b / "config.json").write_text(json.dumps(tpl))
+        return b
+
+    def true_cmd(self, i):
+        b = self.bundle(["/bin/true"], "true")
+        return [self.name, "run", "--bundle", str(b), f"bench-{self.name}-{os.getpid()}-{i}"]
+
+    def cpu_cmd(self, script):
+        b = self.bundle(["sh", "-c", script], "cpu")
+        return [self.name, "run", "--bundle", str(b), f"bench-{self.name}-cpu-{os.getpid()}-{time.monotonic_ns()}"]
+
+    def binary_bytes(self):
+        return {self.name: os.path.getsize(shutil.which(self.name))}
+
+
+class Podman(Tool):
+    name = "podman"
+
+    def __init__(self, work):
+        self.work = work
+        p = work / "podman"
+        self.base = ["podman", "--root", str(p / "root"), "--runroot", str(p / "run")]
+        # Without CAP_SYS_RESOURCE, podman's default rlimits fail to apply
+        # here (MACHINE.md); pin them low enough for the runtime to set.
+        self.run_args = self.base + ["run", "--ulimit", "nproc=4096:4096", "--ulimit", "nofile=1024:1024", "--network", "none"]
+        self.env = dict(os.environ, CONTAINERS_CONF=str(p / "containers.conf"))
+
+    def available(self):
+        return shutil.which("podman") is not None and (self.work / "podman" / "root").is_dir()
+
+    def true_cmd(self, i):
+        return self.run_args + ["--rm", REF, "/bin/true"]
+
+    def cpu_cmd(self, script):
+        return self.run_args + ["--rm", REF, "sh", "-c", script]
+
+    def start_sleepers(self, n):
+        for i in range(n):
+            run(self.run_args + ["-d", REF, "sleep", "3600"], env=self.env)
+
+    def stop_sleepers(self, n):
+        subprocess.run(self.base + ["rm", "-f", "-t", "0", "--all"], env=self.env, capture_output=True)
+
+    def supervisor_rss(self):
+        return sum(rss_kib(p) for p in pids_named("conmon", str(self.work)))
+
+    def extra_processes(self, n):
+        return len(pids_named("conmon", str(self.work))) / max(n, 1)
+
+    def binary_bytes(self):
+        names = ["podman", "conmon", "crun"]
+        return {n: os.path.getsize(shutil.which(n)) for n in names if shutil.which(n)}
+
+
+class Docker(Tool):
+    name = "docker"
+
+    def __init__(self, work):
+        self.work = work
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{work}/docker/docker.sock")
+
+    def available(self):
+        return shutil.which("dockerd") is not None and (self.work / "docker" / "data").is_dir()
+
+    def start(self):
+        run(["bash", str(HERE / "peers" / "dockerd.sh"), "start", str(self.work)])
+
+    def stop(self):
+        run(["bash", str(HERE / "peers" / "dockerd.sh"), "stop", str(self.work)])
+
+    def true_cmd(self, i):
+        return ["docker", "run", "--rm", "--network", "none", REF, "/bin/true"]
+
+    def cpu_cmd(self, script):
+        return ["docker", "run", "--rm", "--network", "none", REF, "sh", "-c", script]
+
+    def start_sleepers(self, n):
+        for i in range(n):
+            run(["docker", "run", "-d", "--network", "none", REF, "sleep", "3600"], env=self.env)
+
+    def stop_sleepers(self, n):
+        ids = subprocess.run(["docker", "ps", "-aq"], env=self.env, capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "rm", "-f"] + ids, env=self.env, capture_output=True)
+
+    def daemon_pids(self):
+        marker = str(self.work / "docker")
+        return pids_named("dockerd", marker) + pids_named("containerd", marker)
+
+    def supervisor_rss(self):
+        marker = str(self.work / "docker")
+        shims = pids_named("containerd-shim", marker) + pids_named("containerd-shim-runc-v2", marker)
+        return sum(rss_kib(p) for p in self.daemon_pids() + shims)
+
+    def extra_processes(self, n):
+        marker = str(self.work / "docker")
+        shims = pids_named("containerd-shim", marker) + pids_named("containerd-shim-runc-v2", marker)
+        return len(shims) / max(n, 1)
+
+    def binary_bytes(self):
+        names = ["dockerd", "containerd", "containerd-shim-runc-v2", "runc"]
+        return {n: os.path.getsize(shutil.which(n)) for n in names if shutil.which(n)}

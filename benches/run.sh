@@ -24,8 +24,7 @@ if [ "$short" = 1 ]; then
   cargo build --quiet
   berth=$here/target/debug/berth
 else
-  cargo build --release --quiet
-  berth=$here/target/release/berth
+  berth=$(bash scripts/build-release.sh)
 fi
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 hugetlb_mounted=0

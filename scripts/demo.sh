@@ -17,9 +17,8 @@ export BERTH_SOCKET=${BERTH_SOCKET:-/run/berth/berth.sock}
 if [ -n "${BERTH_BIN:-}" ]; then
   berth=$BERTH_BIN
 else
-  echo "== building berth (release)"
-  cargo build --release --quiet
-  berth=$here/target/release/berth
+  echo "== building berth (release, static)"
+  berth=$(bash scripts/build-release.sh)
 fi
 
 echo "== making the demo image from busybox-static"

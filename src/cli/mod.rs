@@ -49,6 +49,9 @@ pub fn run(argv: &[String]) -> i32 {
         "start" => client_cmd::start(rest),
         "stop" => client_cmd::stop(rest),
         "version" => client_cmd::version(rest),
+        crate::image::unpack_helper::HELPER_COMMAND => {
+            Ok(crate::image::unpack_helper::helper_main())
+        }
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(0)

@@ -25,6 +25,9 @@ pub enum ImageError {
     },
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
+    /// An error reported by a helper process, already worded.
+    #[error("{0}")]
+    Helper(String),
     #[error("image {0} not found in the store")]
     NotFound(String),
     #[error(transparent)]

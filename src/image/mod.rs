@@ -5,6 +5,7 @@
 pub mod digest;
 mod docker_archive;
 pub mod error;
+pub mod extract;
 pub mod import;
 mod layout;
 pub mod lookup;
@@ -12,7 +13,8 @@ pub mod oci;
 pub mod refs;
 mod staging;
 pub mod store;
-mod unpack;
+pub mod unpack;
+pub mod unpack_helper;
 
 pub use error::ImageError;
 pub use store::Store;

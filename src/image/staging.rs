@@ -11,7 +11,7 @@ use super::digest::{Digest, Hashing};
 use super::error::ImageError;
 use super::refs::{self, ImageRecord};
 use super::store::{Store, sync_dir};
-use super::unpack::{unpack_layer, verify_diff_id};
+use super::unpack_helper::{unpack_in_helper, verify_in_helper};
 
 pub struct Staging<'s> {
     store: &'s Store,
@@ -118,10 +118,10 @@ impl<'s> Staging<'s> {
         what: &str,
     ) -> Result<(), ImageError> {
         if self.store.layer_path(diff_id).is_dir() || self.layers.contains(diff_id) {
-            return verify_diff_id(&self.blob_path(blob), diff_id, what);
+            return verify_in_helper(&self.blob_path(blob), diff_id, what);
         }
         let target = self.dir.join("layers").join(diff_id.hex());
-        unpack_layer(&self.blob_path(blob), &target, diff_id, what)?;
+        unpack_in_helper(&self.blob_path(blob), &target, diff_id, what)?;
         self.layers.push(diff_id.clone());
         Ok(())
     }

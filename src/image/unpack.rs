@@ -1,17 +1,23 @@
 //! Applying one layer tarball to an empty directory in overlayfs form:
-//! OCI whiteouts become 0/0 character devices, opaque markers become the
-//! trusted.overlay.opaque xattr. The uncompressed stream is hashed and must
-//! equal the layer's diff_id.
+//! OCI whiteouts become 0/0 character devices, opaque markers are reported
+//! for the trusted.overlay.opaque xattr. The uncompressed stream is hashed
+//! and must equal the layer's diff_id; sizes and compression ratios are
+//! bounded. All writes go through `extract::LayerWriter`.
 
-use std::fs::{self, File};
+use std::cell::Cell;
+use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use flate2::read::GzDecoder;
-use nix::sys::stat::{Mode, SFlag, makedev, mknod};
+use nix::sys::stat::SFlag;
+use serde::{Deserialize, Serialize};
 
 use super::digest::{Digest, Hashing};
 use super::error::ImageError;
+use super::extract::{LayerWriter, Meta, allowed_xattr, safe_relative};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -33,56 +39,158 @@ pub fn detect_compression(head: &[u8]) -> Compression {
     }
 }
 
-fn open_decompressed(blob: &Path) -> Result<Box<dyn Read>, ImageError> {
+/// Bounds on what one layer may expand to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct UnpackLimits {
+    /// Uncompressed bytes, in all.
+    pub max_bytes: u64,
+    /// Uncompressed / compressed, checked once `ratio_floor_bytes` have
+    /// come out (small layers of zeros are fine; a bomb is not).
+    pub max_ratio: u64,
+    pub ratio_floor_bytes: u64,
+    pub max_entries: u64,
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        UnpackLimits {
+            max_bytes: 64 << 30,
+            max_ratio: 100,
+            ratio_floor_bytes: 64 << 20,
+            max_entries: 1 << 22,
+        }
+    }
+}
+
+/// What unpacking found that the caller must act on.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UnpackReport {
+    /// Directories to mark trusted.overlay.opaque (relative paths).
+    pub opaque_dirs: Vec<PathBuf>,
+    pub entries: u64,
+    pub bytes: u64,
+    /// Device nodes in the layer are not created: a container gets its
+    /// own /dev, and a node in an image is a way to reach host hardware.
+    pub skipped_devices: u64,
+}
+
+/// Counts bytes through a reader; with `check`, refuses to go past limits.
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+    check: Option<(Rc<Cell<u64>>, UnpackLimits)>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let total = self.count.get() + n as u64;
+        self.count.set(total);
+        if let Some((compressed, limits)) = &self.check {
+            if total > limits.max_bytes {
+                return Err(io::Error::other(format!(
+                    "layer expands beyond the limit of {} bytes",
+                    limits.max_bytes
+                )));
+            }
+            let ratio = total / compressed.get().max(1);
+            if total > limits.ratio_floor_bytes && ratio > limits.max_ratio {
+                return Err(io::Error::other(format!(
+                    "compression ratio over {}:1 (a decompression bomb?)",
+                    limits.max_ratio
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+type LayerStream = Hashing<Counted<Box<dyn Read>>>;
+
+fn open_stream(blob: &Path, limits: UnpackLimits) -> Result<LayerStream, ImageError> {
     let file = File::open(blob).map_err(ImageError::io("open layer blob", blob))?;
-    let mut reader = BufReader::with_capacity(256 * 1024, file);
+    let compressed = Rc::new(Cell::new(0));
+    let raw = Counted {
+        inner: file,
+        count: Rc::clone(&compressed),
+        check: None,
+    };
+    let mut reader = BufReader::with_capacity(256 * 1024, raw);
     let head =
         io::BufRead::fill_buf(&mut reader).map_err(ImageError::io("read layer blob", blob))?;
-    Ok(match detect_compression(head) {
+    let decompressed: Box<dyn Read> = match detect_compression(head) {
         Compression::None => Box::new(reader),
         Compression::Gzip => Box::new(GzDecoder::new(reader)),
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::with_buffer(reader)
                 .map_err(ImageError::io("start zstd", blob))?,
         ),
-    })
+    };
+    let counted = Counted {
+        inner: decompressed,
+        count: Rc::new(Cell::new(0)),
+        check: Some((compressed, limits)),
+    };
+    Ok(Hashing::new(counted))
 }
 
-/// Unpacks `blob` into `target` (which must not exist yet) and checks the
+/// Unpacks `blob` into the empty directory `target` and checks the
 /// uncompressed digest against `diff_id`.
 pub fn unpack_layer(
     blob: &Path,
     target: &Path,
     diff_id: &Digest,
     what: &str,
-) -> Result<(), ImageError> {
-    fs::create_dir(target).map_err(ImageError::io("create layer directory", target))?;
-    let mut stream = Hashing::new(open_decompressed(blob)?);
+    limits: UnpackLimits,
+) -> Result<UnpackReport, ImageError> {
+    let mut stream = open_stream(blob, limits)?;
+    let mut writer =
+        LayerWriter::open(target).map_err(|e| ImageError::invalid(what, e.to_string()))?;
+    let mut report = UnpackReport::default();
     {
         let mut archive = tar::Archive::new(&mut stream);
-        archive.set_preserve_permissions(true);
-        archive.set_preserve_ownerships(true);
-        archive.set_preserve_mtime(true);
-        archive.set_unpack_xattrs(true);
-        archive.set_overwrite(true);
         let entries = archive.entries().map_err(|e| bad_tar(what, e))?;
         for entry in entries {
             let mut entry = entry.map_err(|e| bad_tar(what, e))?;
-            apply_entry(&mut entry, target, what)?;
+            report.entries += 1;
+            if report.entries > limits.max_entries {
+                return Err(ImageError::invalid(
+                    what,
+                    format!("more than {} entries", limits.max_entries),
+                ));
+            }
+            apply_entry(&mut writer, &mut entry, &mut report)
+                .map_err(|e| ImageError::invalid(what, e))?;
         }
     }
-    finish_diff_id(stream, diff_id, what)
+    writer
+        .finish()
+        .map_err(|e| ImageError::invalid(what, e.to_string()))?;
+    report.opaque_dirs = std::mem::take(&mut writer.opaque_dirs);
+    report.bytes = finish_diff_id(stream, diff_id, what)?;
+    Ok(report)
+}
+
+/// Checks that `blob` decompresses to `diff_id` without unpacking it, for
+/// a layer the store already holds.
+pub fn verify_diff_id(
+    blob: &Path,
+    diff_id: &Digest,
+    what: &str,
+    limits: UnpackLimits,
+) -> Result<(), ImageError> {
+    finish_diff_id(open_stream(blob, limits)?, diff_id, what).map(drop)
 }
 
 /// Reads the rest of the stream (the diff_id covers all of it, tar's zero
 /// padding included) and compares its digest with `diff_id`.
 fn finish_diff_id(
-    mut stream: Hashing<Box<dyn Read>>,
+    mut stream: LayerStream,
     diff_id: &Digest,
     what: &str,
-) -> Result<(), ImageError> {
+) -> Result<u64, ImageError> {
     io::copy(&mut stream, &mut io::sink()).map_err(|e| bad_tar(what, e))?;
-    let (actual, _, _) = stream.finish();
+    let (actual, bytes, _) = stream.finish();
     if &actual != diff_id {
         return Err(ImageError::DigestMismatch {
             what: format!("{what} (uncompressed)"),
@@ -90,141 +198,138 @@ fn finish_diff_id(
             actual: actual.to_string(),
         });
     }
-    Ok(())
-}
-
-/// Checks that `blob` decompresses to `diff_id` without unpacking it, for a
-/// layer the store already holds: the new blob must still be what the
-/// image's config claims.
-pub fn verify_diff_id(blob: &Path, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
-    finish_diff_id(Hashing::new(open_decompressed(blob)?), diff_id, what)
+    Ok(bytes)
 }
 
 fn bad_tar(what: &str, e: io::Error) -> ImageError {
     ImageError::invalid(what, format!("corrupt layer: {e}"))
 }
 
-fn apply_entry<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-    target: &Path,
-    what: &str,
-) -> Result<(), ImageError> {
-    let raw = entry.path().map_err(|e| bad_tar(what, e))?.into_owned();
-    let rel = safe_relative_path(&raw).ok_or_else(|| {
-        ImageError::invalid(
-            what,
-            format!(
-                "entry {} escapes the layer (absolute or '..' path)",
-                raw.display()
-            ),
-        )
-    })?;
-    let Some(name) = rel.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-        return Ok(()); // "." or "/" itself
+fn entry_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Meta, String> {
+    let h = entry.header();
+    let mut meta = Meta {
+        mode: h.mode().map_err(|e| e.to_string())?,
+        uid: u32::try_from(h.uid().map_err(|e| e.to_string())?).map_err(|_| "uid out of range")?,
+        gid: u32::try_from(h.gid().map_err(|e| e.to_string())?).map_err(|_| "gid out of range")?,
+        mtime: i64::try_from(h.mtime().map_err(|e| e.to_string())?).unwrap_or(0),
+        xattrs: Vec::new(),
     };
-    let parent = target.join(rel.parent().unwrap_or(Path::new("")));
+    if let Some(pax) = entry.pax_extensions().map_err(|e| e.to_string())? {
+        for ext in pax {
+            let ext = ext.map_err(|e| e.to_string())?;
+            let key = ext.key_bytes();
+            let number = || {
+                std::str::from_utf8(ext.value_bytes())
+                    .ok()
+                    .and_then(|v| v.split('.').next()?.parse::<u64>().ok())
+            };
+            match key {
+                b"uid" => {
+                    meta.uid = number()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or("bad PAX uid")?
+                }
+                b"gid" => {
+                    meta.gid = number()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .ok_or("bad PAX gid")?
+                }
+                b"mtime" => {
+                    meta.mtime = number()
+                        .and_then(|n| i64::try_from(n).ok())
+                        .unwrap_or(meta.mtime)
+                }
+                _ => {
+                    if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
+                        let name = std::ffi::OsStr::from_bytes(name);
+                        if allowed_xattr(name) {
+                            meta.xattrs
+                                .push((name.to_os_string(), ext.value_bytes().to_vec()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(meta)
+}
+
+fn apply_entry<R: Read>(
+    w: &mut LayerWriter,
+    entry: &mut tar::Entry<'_, R>,
+    report: &mut UnpackReport,
+) -> Result<(), String> {
+    let raw = entry
+        .path()
+        .map_err(|e| format!("invalid path: {e}"))?
+        .into_owned();
+    let rel = safe_relative(&raw)
+        .ok_or_else(|| format!("entry {} escapes the layer ('..')", raw.display()))?;
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     if name == OPAQUE_MARKER {
-        ensure_dir(&parent, target, what)?;
-        return xattr::set(&parent, "trusted.overlay.opaque", b"y")
-            .map_err(ImageError::io("mark opaque directory", parent.clone()));
+        return w
+            .mark_opaque(rel.parent().unwrap_or(Path::new("")))
+            .map_err(|e| e.to_string());
     }
     if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
         if hidden.starts_with(WHITEOUT_PREFIX) {
             return Ok(()); // AUFS metadata such as .wh..wh.plnk: not content
         }
         if hidden.is_empty() || hidden == "." || hidden == ".." {
-            return Err(ImageError::invalid(
-                what,
-                format!("invalid whiteout {}", raw.display()),
-            ));
+            return Err(format!("invalid whiteout {}", raw.display()));
         }
-        ensure_dir(&parent, target, what)?;
-        return make_whiteout(&parent.join(hidden));
+        return w
+            .whiteout(&rel.with_file_name(hidden))
+            .map_err(|e| e.to_string());
     }
-    let unpacked = entry
-        .unpack_in(target)
-        .map_err(|e| ImageError::invalid(what, format!("unpack {}: {e}", raw.display())))?;
-    if !unpacked {
-        return Err(ImageError::invalid(
-            what,
-            format!("entry {} escapes the layer", raw.display()),
-        ));
-    }
-    Ok(())
-}
-
-/// The path with "." components dropped, or None when it is absolute or
-/// climbs with "..". Tar paths are relative to the layer root.
-fn safe_relative_path(p: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            Component::RootDir | Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
-}
-
-/// Creates `dir` below `root`, refusing to pass through a symlink (which
-/// could point anywhere on the host).
-fn ensure_dir(dir: &Path, root: &Path, what: &str) -> Result<(), ImageError> {
-    let rel = dir.strip_prefix(root).unwrap_or(Path::new(""));
-    let mut cur = root.to_path_buf();
-    for part in rel.components() {
-        cur.push(part);
-        match fs::symlink_metadata(&cur) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(ImageError::invalid(
-                    what,
-                    format!("{} is not a directory", cur.display()),
-                ));
-            }
-            Err(_) => {
-                fs::create_dir(&cur).map_err(ImageError::io("create directory", cur.clone()))?
-            }
-        }
-    }
-    Ok(())
-}
-
-/// overlayfs's whiteout: a character device 0/0 (moby go-archive).
-fn make_whiteout(path: &Path) -> Result<(), ImageError> {
-    if fs::symlink_metadata(path).is_ok() {
-        remove_any(path)?;
-    }
-    mknod(path, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0))
-        .map_err(|e| ImageError::io("create whiteout", path)(e.into()))
-}
-
-fn remove_any(path: &Path) -> Result<(), ImageError> {
-    let is_dir = fs::symlink_metadata(path)
-        .map(|m| m.is_dir())
-        .unwrap_or(false);
-    let r = if is_dir {
-        fs::remove_dir_all(path)
-    } else {
-        fs::remove_file(path)
+    let meta = entry_meta(entry)?;
+    let kind = entry.header().entry_type();
+    let link = || -> Result<PathBuf, String> {
+        entry
+            .link_name()
+            .map_err(|e| e.to_string())?
+            .map(|l| l.into_owned())
+            .ok_or_else(|| format!("{}: link without a target", raw.display()))
     };
-    r.map_err(ImageError::io("remove", path))
+    let result = match kind {
+        tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+            let size = entry.size();
+            w.write_file(&rel, &meta, entry, size)
+        }
+        tar::EntryType::Directory => w.make_dir(&rel, &meta),
+        tar::EntryType::Symlink => {
+            let target = link()?;
+            w.make_symlink(&rel, &target, &meta)
+        }
+        tar::EntryType::Link => {
+            let target = link()?;
+            w.make_hardlink(&rel, &target)
+        }
+        tar::EntryType::Fifo => w.make_node(&rel, SFlag::S_IFIFO, 0, 0, &meta),
+        tar::EntryType::Char | tar::EntryType::Block => {
+            let h = entry.header();
+            let (major, minor) = (
+                h.device_major().ok().flatten(),
+                h.device_minor().ok().flatten(),
+            );
+            if kind == tar::EntryType::Char && major == Some(0) && minor == Some(0) {
+                w.whiteout(&rel) // already in overlay form
+            } else {
+                report.skipped_devices += 1;
+                Ok(())
+            }
+        }
+        _ => Ok(()), // volume labels and other metadata-only entries
+    };
+    result.map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn relative_paths_are_checked() {
-        assert_eq!(
-            safe_relative_path(Path::new("./a/b")),
-            Some(PathBuf::from("a/b"))
-        );
-        assert_eq!(safe_relative_path(Path::new("a/../b")), None);
-        assert_eq!(safe_relative_path(Path::new("/etc/passwd")), None);
-        assert_eq!(safe_relative_path(Path::new(".")), Some(PathBuf::new()));
-    }
 
     #[test]
     fn compression_is_sniffed() {
@@ -234,5 +339,29 @@ mod tests {
             Compression::Zstd
         );
         assert_eq!(detect_compression(b"usr/"), Compression::None);
+    }
+
+    #[test]
+    fn relative_paths_are_checked() {
+        assert_eq!(
+            safe_relative(Path::new("./a/b")),
+            Some(PathBuf::from("a/b"))
+        );
+        assert_eq!(safe_relative(Path::new("a/../b")), None);
+        assert_eq!(
+            safe_relative(Path::new("/etc/passwd")),
+            Some(PathBuf::from("etc/passwd"))
+        );
+        assert_eq!(safe_relative(Path::new(".")), Some(PathBuf::new()));
+    }
+
+    #[test]
+    fn only_user_and_capability_xattrs_pass() {
+        assert!(allowed_xattr(std::ffi::OsStr::new("user.x")));
+        assert!(allowed_xattr(std::ffi::OsStr::new("security.capability")));
+        assert!(!allowed_xattr(std::ffi::OsStr::new(
+            "trusted.overlay.redirect"
+        )));
+        assert!(!allowed_xattr(std::ffi::OsStr::new("security.selinux")));
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 mod handshake;
 mod net;
 mod rootfs;
+pub mod sandbox;
 pub mod signal;
 pub mod spawn;
 mod sys;

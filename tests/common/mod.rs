@@ -3,6 +3,8 @@
 //! temp dirs) even when a test fails. Every test gets unique names.
 #![allow(dead_code)]
 
+pub mod layers;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -15,6 +15,7 @@ use nix::unistd::{
 use super::config::ContainerConfig;
 use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES, Stage};
+use super::overlay::{OverlayPlan, mount_overlay};
 use super::{caps, devices, net, rootfs, sys};
 
 /// Everything the child needs, resolved by the parent before the clone so
@@ -22,7 +23,7 @@ use super::{caps, devices, net, rootfs, sys};
 pub struct ChildPlan<'a> {
     pub cfg: &'a ContainerConfig,
     pub mount_point: CString,
-    pub overlay_data: CString,
+    pub overlay: OverlayPlan,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
     /// Absolute paths to try for argv[0], in PATH order.
@@ -127,7 +128,7 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
     let cfg = plan.cfg;
     // Before any mount, so none of ours propagates to the host.
     rootfs::make_root_private().at(Stage::MountPrivate)?;
-    rootfs::mount_overlay(&plan.mount_point, &plan.overlay_data).at(Stage::MountOverlay)?;
+    mount_overlay(&plan.overlay).at(Stage::MountOverlay)?;
     rootfs::pivot_into(&plan.mount_point).at(Stage::PivotRoot)?;
     // After pivot_root, so the image's symlinks cannot redirect a mount to
     // a host path.

@@ -36,6 +36,9 @@ pub struct RootfsConfig {
     /// An empty host directory the overlay is mounted on (in the child's
     /// mount namespace only, so the host never sees it).
     pub mount_point: PathBuf,
+    /// An empty host directory for a private scratch tmpfs, used when the
+    /// layers are too many to name in one mount call.
+    pub scratch_dir: PathBuf,
     /// Size of the tmpfs on /dev/shm, in bytes.
     pub shm_size_bytes: u64,
 }

@@ -9,6 +9,7 @@ mod devices;
 pub mod error;
 mod handshake;
 mod net;
+mod overlay;
 mod rootfs;
 pub mod sandbox;
 pub mod signal;

@@ -24,17 +24,6 @@ pub fn make_root_private() -> Result<(), SysError> {
     .map_err(|e| SysError::at("make mount private", "/", e))
 }
 
-pub fn mount_overlay(target: &CStr, data: &CStr) -> Result<(), SysError> {
-    mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data),
-    )
-    .map_err(|e| SysError::at("mount overlay", target.to_string_lossy().into_owned(), e))
-}
-
 /// Makes `new_root` the container's `/` and detaches the host's root.
 /// pivot_root(".", ".") stacks the old root on top of the new one, so no
 /// put_old directory is needed inside the image (the runc technique).

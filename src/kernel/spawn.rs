@@ -17,6 +17,7 @@ use super::child::{self, ChildPlan};
 use super::config::ContainerConfig;
 use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES};
+use super::overlay::plan_overlay;
 use super::sys::{CloneResult, clone_process};
 
 /// Why a container did not reach exec.
@@ -185,11 +186,11 @@ fn build_plan(cfg: &ContainerConfig) -> Result<ChildPlan<'_>, SpawnError> {
         .map(|c| cstr(c, "command path"))
         .collect::<Result<_, _>>()?;
     let mount_point = path_cstring(&cfg.rootfs.mount_point)?;
-    let overlay_data = CString::new(overlay_options(cfg)).map_err(nul("overlay options"))?;
+    let overlay = plan_overlay(&cfg.rootfs).map_err(SpawnError::InvalidConfig)?;
     Ok(ChildPlan {
         cfg,
         mount_point,
-        overlay_data,
+        overlay,
         argv,
         envp,
         exec_candidates,
@@ -215,34 +216,6 @@ fn exec_candidates(program: &str, search_path: &str) -> Vec<String> {
         .collect()
 }
 
-/// overlayfs wants ':' and ',' escaped inside its path options.
-fn escape_overlay_path(path: &Path) -> String {
-    let s = path.to_string_lossy();
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, ':' | ',' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn overlay_options(cfg: &ContainerConfig) -> String {
-    let r = &cfg.rootfs;
-    let lowers: Vec<String> = r
-        .lower_dirs
-        .iter()
-        .map(|p| escape_overlay_path(p))
-        .collect();
-    format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lowers.join(":"),
-        escape_overlay_path(&r.upper_dir),
-        escape_overlay_path(&r.work_dir)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,11 +232,6 @@ mod tests {
             exec_candidates("x", "/a/::/b/"),
             vec!["/a/x", "./x", "/b/x"]
         );
-    }
-
-    #[test]
-    fn overlay_paths_are_escaped() {
-        assert_eq!(escape_overlay_path(Path::new("/a:b,c")), "/a\\:b\\,c");
     }
 
     #[test]

@@ -68,6 +68,9 @@ impl ContainerDirs {
     pub fn rootfs(&self) -> PathBuf {
         self.base.join("rootfs")
     }
+    pub fn lowers(&self) -> PathBuf {
+        self.base.join("lowers")
+    }
     pub fn log_file(&self) -> PathBuf {
         self.base.join("logs/json.log")
     }
@@ -77,6 +80,7 @@ impl ContainerDirs {
             self.upper(),
             self.work(),
             self.rootfs(),
+            self.lowers(),
             self.base.join("logs"),
         ] {
             fs::create_dir_all(d)?;
@@ -187,6 +191,7 @@ pub fn prepare_launch(
             upper_dir: dirs.upper(),
             work_dir: dirs.work(),
             mount_point: dirs.rootfs(),
+            scratch_dir: dirs.lowers(),
             shm_size_bytes: SHM_SIZE_BYTES,
         },
         process: ProcessConfig {

@@ -96,6 +96,7 @@ fn both_formats_import_with_whiteouts_in_overlay_form() -> Result<()> {
     let layers: Vec<_> = fs::read_dir(env.root().join("layers/sha256"))?
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.is_dir())
         .collect();
     assert_eq!(layers.len(), 2, "{layers:?}");
     let top = layers

@@ -5,9 +5,11 @@ use std::path::Path;
 use super::args::Args;
 use super::table;
 use crate::image::Store;
+use crate::image::gc::{self, GcReport, remove_image};
 use crate::image::import::import_path;
 use crate::image::lookup::{image_id, list};
 use crate::image::store::DEFAULT_ROOT;
+use crate::image::verify::verify;
 
 pub fn import(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[("name", true), ("root", true)])?;
@@ -68,6 +70,81 @@ fn human_size(bytes: u64) -> String {
     } else {
         format!("{v:.1}{}", UNITS[unit])
     }
+}
+
+fn open_store(args: &Args) -> Result<Store, String> {
+    Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())
+}
+
+fn print_gc(report: &GcReport) {
+    for r in &report.removed_references {
+        println!("untagged {r}");
+    }
+    println!(
+        "removed {} blobs, {} layers, {} staging directories; reclaimed {}",
+        report.blobs,
+        report.layers,
+        report.staging_dirs,
+        human_size(report.bytes)
+    );
+}
+
+pub fn rmi(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("force", false), ("root", true)])?;
+    let [reference] = args.expect_positional(1, "berth rmi REF [--force] [--root DIR]")? else {
+        unreachable!()
+    };
+    let report = remove_image(&open_store(&args)?, reference, args.switch("force"))
+        .map_err(|e| e.to_string())?;
+    print_gc(&report);
+    Ok(0)
+}
+
+pub fn prune(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("root", true)])?;
+    args.expect_positional(0, "berth prune [--root DIR]")?;
+    let report = gc::prune(&open_store(&args)?).map_err(|e| e.to_string())?;
+    print_gc(&report);
+    Ok(0)
+}
+
+/// `berth store verify [--repair]`: exit 0 when clean (leftover staging
+/// is harmless), 1 when problems remain.
+pub fn store(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("repair", false), ("json", false), ("root", true)])?;
+    let usage = "berth store verify [--repair] [--json] [--root DIR]";
+    if args.expect_positional(1, usage)?[0] != "verify" {
+        return Err(format!("usage: {usage}"));
+    }
+    let repair = args.switch("repair");
+    let report = verify(&open_store(&args)?, repair).map_err(|e| e.to_string())?;
+    if args.switch("json") {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        for p in &report.problems {
+            println!("problem: {p}");
+        }
+        for g in &report.garbage {
+            println!("garbage: {g}");
+        }
+        for r in &report.repaired {
+            println!("repaired: {r}");
+        }
+        println!(
+            "checked {} blobs and {} layers: {} problems",
+            report.blobs_checked,
+            report.layers_checked,
+            report.problems.len()
+        );
+    }
+    Ok(if report.problems.is_empty() || repair {
+        0
+    } else {
+        1
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,11 @@ Images (work on the store directly, no daemon needed):
                               import an OCI layout directory or a docker-archive tarball
   images [--json] [--root DIR]
                               list images
+  rmi REF [--force] [--root DIR]
+                              remove an image reference and what nothing else uses
+  prune [--root DIR]          remove every blob and layer no image or container uses
+  store verify [--repair] [--json] [--root DIR]
+                              re-hash blobs and layers; with --repair remove what is corrupt
 
 Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/berth.sock):
   ps [--json]                 list containers
@@ -43,6 +48,9 @@ pub fn run(argv: &[String]) -> i32 {
         "check" => daemon_cmd::check(rest),
         "import" => image_cmd::import(rest),
         "images" => image_cmd::images(rest),
+        "rmi" => image_cmd::rmi(rest),
+        "prune" => image_cmd::prune(rest),
+        "store" => image_cmd::store(rest),
         "ps" => client_cmd::ps(rest),
         "run" => run_cmd::run(rest),
         "logs" => client_cmd::logs(rest),

@@ -52,7 +52,7 @@ fn load_image(
     let mut layer_dirs = Vec::with_capacity(config.rootfs.diff_ids.len());
     for diff_id in config.rootfs.diff_ids.iter().rev() {
         let dir = store.layer_path(diff_id);
-        if !dir.is_dir() {
+        if !store.has_layer(diff_id) {
             return Err(ImageError::invalid(
                 format!("image {reference}"),
                 format!("layer {diff_id} is missing from the store"),

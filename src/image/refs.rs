@@ -34,8 +34,14 @@ pub fn load(store: &Store) -> Result<RefTable, ImageError> {
     }
 }
 
-/// Applies `change` to the table under an exclusive lock and saves it.
-pub fn update<T>(store: &Store, change: impl FnOnce(&mut RefTable) -> T) -> Result<T, ImageError> {
+/// The store's lock: exclusive for anything that adds or removes content
+/// (an import's commit, GC, verify), shared for readers that must not see
+/// content vanish underneath them (a container being started).
+pub struct StoreLock {
+    _lock: Flock<File>,
+}
+
+pub fn lock(store: &Store, exclusive: bool) -> Result<StoreLock, ImageError> {
     let lock_path = store.images_dir().join("refs.lock");
     let lock_file: File = OpenOptions::new()
         .create(true)
@@ -43,8 +49,28 @@ pub fn update<T>(store: &Store, change: impl FnOnce(&mut RefTable) -> T) -> Resu
         .write(true)
         .open(&lock_path)
         .map_err(ImageError::io("open", &lock_path))?;
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
+    let arg = if exclusive {
+        FlockArg::LockExclusive
+    } else {
+        FlockArg::LockShared
+    };
+    let lock = Flock::lock(lock_file, arg)
         .map_err(|(_, e)| ImageError::io("lock", &lock_path)(std::io::Error::from(e)))?;
+    Ok(StoreLock { _lock: lock })
+}
+
+/// Applies `change` to the table under an exclusive lock and saves it.
+pub fn update<T>(store: &Store, change: impl FnOnce(&mut RefTable) -> T) -> Result<T, ImageError> {
+    let guard = lock(store, true)?;
+    update_locked(store, &guard, change)
+}
+
+/// As `update`, for a caller already holding the exclusive lock.
+pub fn update_locked<T>(
+    store: &Store,
+    _held: &StoreLock,
+    change: impl FnOnce(&mut RefTable) -> T,
+) -> Result<T, ImageError> {
     let mut table = load(store)?;
     let out = change(&mut table);
     let bytes = serde_json::to_vec_pretty(&table)

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use super::digest::{Digest, Hashing};
 use super::error::ImageError;
+use super::layer_record::LayerRecord;
 use super::refs::{self, ImageRecord};
 use super::store::{Store, sync_dir};
 use super::unpack_helper::{unpack_in_helper, verify_in_helper};
@@ -117,11 +118,19 @@ impl<'s> Staging<'s> {
         diff_id: &Digest,
         what: &str,
     ) -> Result<(), ImageError> {
-        if self.store.layer_path(diff_id).is_dir() || self.layers.contains(diff_id) {
+        if self.store.has_layer(diff_id) || self.layers.contains(diff_id) {
             return verify_in_helper(&self.blob_path(blob), diff_id, what);
         }
         let target = self.dir.join("layers").join(diff_id.hex());
-        unpack_in_helper(&self.blob_path(blob), &target, diff_id, what)?;
+        let report = unpack_in_helper(&self.blob_path(blob), &target, diff_id, what)?;
+        let record = LayerRecord::describe(&target, diff_id, &report)
+            .map_err(ImageError::io("hash unpacked layer", &target))?;
+        record.write(
+            &self
+                .dir
+                .join("layers")
+                .join(format!("{}.json", diff_id.hex())),
+        )?;
         self.layers.push(diff_id.clone());
         Ok(())
     }
@@ -132,18 +141,29 @@ impl<'s> Staging<'s> {
         // makes it visible (cheaper than an fsync per file).
         let dir = File::open(&self.dir).map_err(ImageError::io("open", &self.dir))?;
         nix::unistd::syncfs(&dir).map_err(|e| ImageError::io("syncfs", &self.dir)(e.into()))?;
+        // Exclusive: GC must not see a layer that is renamed in but not yet
+        // referenced, and must not race the reference table.
+        let guard = refs::lock(self.store, true)?;
         for d in &self.blobs {
             rename_new(&self.staged_blob_path(d), &self.store.blob_path(d))?;
         }
         sync_dir(&self.store.blobs_dir())?;
         for d in &self.layers {
+            let (dir, record) = (self.store.layer_path(d), self.store.layer_record_path(d));
+            if dir.exists() && !record.exists() {
+                // Left by an import killed between its two renames.
+                fs::remove_dir_all(&dir)
+                    .map_err(ImageError::io("remove incomplete layer", &dir))?;
+            }
+            rename_new(&self.dir.join("layers").join(d.hex()), &dir)?;
+            // The record last: a layer counts only once its record exists.
             rename_new(
-                &self.dir.join("layers").join(d.hex()),
-                &self.store.layer_path(d),
+                &self.dir.join("layers").join(format!("{}.json", d.hex())),
+                &record,
             )?;
         }
         sync_dir(&self.store.layers_dir())?;
-        refs::update(self.store, |table| table.extend(new_refs))
+        refs::update_locked(self.store, &guard, |table| table.extend(new_refs))
     }
 }
 

@@ -65,6 +65,16 @@ impl Store {
         self.layers_dir().join(diff_id.hex())
     }
 
+    /// The record written once a layer is complete (see layer_record.rs).
+    pub fn layer_record_path(&self, diff_id: &Digest) -> PathBuf {
+        self.layers_dir().join(format!("{}.json", diff_id.hex()))
+    }
+
+    /// A layer is in the store only when both its tree and its record are.
+    pub fn has_layer(&self, diff_id: &Digest) -> bool {
+        self.layer_record_path(diff_id).is_file() && self.layer_path(diff_id).is_dir()
+    }
+
     pub fn has_blob(&self, d: &Digest) -> bool {
         self.blob_path(d).is_file()
     }

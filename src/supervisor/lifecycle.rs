@@ -16,6 +16,8 @@ use super::manager::{Supervisor, SupervisorError, say};
 use super::restart::{STABLE_RUN, backoff_delay, should_restart};
 use super::timers::{Timer, TimerKind};
 use crate::image::lookup::{image_id, resolve};
+use crate::image::refs;
+use crate::image::usage::record_use;
 use crate::kernel::cgroup::ContainerCgroup;
 use crate::kernel::spawn_container;
 
@@ -125,8 +127,13 @@ impl Supervisor {
             .get_mut(name)
             .ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
         c.run_id += 1;
-        let image =
-            resolve(&self.store, &c.spec.image).map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
+        // Shared: a GC cannot take this image's layers away between the
+        // lookup and the record that keeps them alive.
+        let cannot_start = |e: crate::image::ImageError| (e.to_string(), EXIT_CANNOT_START);
+        let store_lock = refs::lock(&self.store, false).map_err(cannot_start)?;
+        let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
+        record_use(&c.dirs.base, &image).map_err(cannot_start)?;
+        drop(store_lock);
         let launch =
             prepare_launch(name, &c.spec, &image, &c.dirs).map_err(|e| (e, EXIT_CANNOT_START))?;
         let cgroup = ContainerCgroup::create(&cgroup_path)

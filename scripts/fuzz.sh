@@ -14,7 +14,9 @@ trap 'rm -f "$log"' EXIT
 for target in $(cargo fuzz list); do
   echo "== fuzz $target for ${seconds}s"
   mkdir -p "corpus/$target"
-  if ! cargo fuzz run "$target" -s none "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
+  seeds=()
+  [ -d "seeds/$target" ] && seeds=("seeds/$target")
+  if ! cargo fuzz run "$target" -s none "corpus/$target" "${seeds[@]}" -- -max_total_time="$seconds" -rss_limit_mb=2048 >"$log" 2>&1; then
     grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" >&2 || tail -20 "$log" >&2
     echo "fuzz target $target failed" >&2
     exit 1

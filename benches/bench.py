@@ -21,8 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tools import Berth, Docker, OciRuntime, Podman  # noqa: E402
+import unpack  # noqa: E402
 
-PEERS = ["crun", "runc", "podman", "docker"]
+PEERS = ["crun", "runc", "podman", "docker", "tar", "umoci"]
 
 
 def percentile(values, p):
@@ -150,6 +151,14 @@ def report(results, tools_present):
     row("binary size", {k: v["bytes"] / 1e6 for k, v in results["binary"].items()}, "MB")
     cpu = results["cpu"]
     row("CPU job overhead vs native", {k: v["overhead_pct"] for k, v in cpu.items() if k != "native"}, "%")
+    up = results.get("unpack")
+    if up:
+        mb = up["uncompressed_bytes"] / 1e6
+        extra = [k for k in ("tar", "umoci") if k in up]
+        vals = {k: up[k]["median_s"] for k in ["berth"] + extra}
+        _, ratio = ratio_row(vals)
+        cells = " | ".join([f"{v:.2f} s" for v in vals.values()] + [""] * (len(cols) - len(vals)))
+        lines.append(f"| unpack {up['layers']} gzip layers, {mb:.0f} MB ({' / '.join(vals)}) | {cells} | {ratio} |")
     lines.append("| pull + unpack (local registry) | see the pull issue | | | | | |")
     return "\n".join(lines) + "\n"
 
@@ -187,6 +196,8 @@ def main():
         results["binary"] = binary_sizes(tools)
         print("bench: CPU overhead", file=sys.stderr)
         results["cpu"] = cpu_overhead(tools, work, 200_000 if short else 5_000_000, 1 if short else 7, results["start_latency"])
+        print("bench: unpack", file=sys.stderr)
+        results["unpack"] = unpack.measure(work, a.berth, short)
     finally:
         for t in tools:
             try:

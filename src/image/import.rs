@@ -10,7 +10,7 @@ use super::error::ImageError;
 use super::layout::import_layout;
 use super::oci::{Descriptor, ImageConfig, Manifest, parse_json};
 use super::refs::ImageRecord;
-use super::staging::Staging;
+use super::staging::{LayerToAdd, Staging};
 use super::store::Store;
 use crate::fetch::reference::Reference;
 
@@ -89,11 +89,17 @@ pub fn stage_image(
     let config_path = staging.blob_path(&manifest.config.digest);
     let config: ImageConfig = parse_json(&read_limited(&config_path)?, &config_what)?;
     config.validate(&config_what, manifest.layers.len())?;
+    let mut layers = Vec::new();
     for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
         let what = format!("layer {}", layer.digest);
         fetch(staging, layer, &what)?;
-        staging.add_layer(&layer.digest, diff_id, &what)?;
+        layers.push(LayerToAdd {
+            blob: layer.digest.clone(),
+            diff_id: diff_id.clone(),
+            what,
+        });
     }
+    staging.add_layers(&layers)?;
     Ok(ImageRecord {
         manifest: manifest_digest,
         config: manifest.config.digest.clone(),

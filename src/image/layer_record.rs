@@ -9,8 +9,6 @@ use serde::{Deserialize, Serialize};
 use super::digest::Digest;
 use super::error::ImageError;
 use super::store::write_atomic;
-use super::tree_digest::tree_digest;
-use super::unpack::UnpackReport;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LayerRecord {
@@ -23,19 +21,6 @@ pub struct LayerRecord {
 }
 
 impl LayerRecord {
-    pub fn describe(
-        dir: &Path,
-        diff_id: &Digest,
-        report: &UnpackReport,
-    ) -> std::io::Result<LayerRecord> {
-        Ok(LayerRecord {
-            diff_id: diff_id.clone(),
-            tree: tree_digest(dir)?,
-            entries: report.entries,
-            bytes: report.bytes,
-        })
-    }
-
     pub fn write(&self, path: &Path) -> Result<(), ImageError> {
         let bytes = serde_json::to_vec(self)
             .map_err(|e| ImageError::invalid(path.display().to_string(), e.to_string()))?;

@@ -6,13 +6,22 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::digest::{Digest, Hashing};
 use super::error::ImageError;
 use super::layer_record::LayerRecord;
 use super::refs::{self, ImageRecord};
 use super::store::{Store, sync_dir};
+use super::unpack::UnpackReport;
 use super::unpack_helper::{unpack_in_helper, verify_in_helper};
+
+/// One layer of an image being imported.
+pub struct LayerToAdd {
+    pub blob: Digest,
+    pub diff_id: Digest,
+    pub what: String,
+}
 
 pub struct Staging<'s> {
     store: &'s Store,
@@ -94,7 +103,9 @@ impl<'s> Staging<'s> {
                 actual: digest.to_string(),
             });
         }
-        file.sync_all().map_err(ImageError::io("fsync", &tmp))?;
+        // No fsync here: commit's syncfs makes every staged file durable
+        // before anything is renamed to a final name.
+        drop(file);
         fs::rename(&tmp, self.staged_blob_path(&digest)).map_err(ImageError::io("rename", &tmp))?;
         if !self.blobs.contains(&digest) {
             self.blobs.push(digest.clone());
@@ -110,28 +121,75 @@ impl<'s> Staging<'s> {
         self.add_blob(bytes, expected, what).map(|(d, _)| d)
     }
 
-    /// Unpacks blob `blob` as the layer `diff_id`. When the store (or this
-    /// import) already has that layer, the blob is only checked against it.
-    pub fn add_layer(
-        &mut self,
-        blob: &Digest,
-        diff_id: &Digest,
-        what: &str,
-    ) -> Result<(), ImageError> {
-        if self.store.has_layer(diff_id) || self.layers.contains(diff_id) {
-            return verify_in_helper(&self.blob_path(blob), diff_id, what);
+    /// Unpacks each (blob, diff_id) as a layer, helpers running in
+    /// parallel (one per core): decompression and hashing are CPU-bound.
+    /// A layer the store (or this import) already has is only checked.
+    pub fn add_layers(&mut self, layers: &[LayerToAdd]) -> Result<(), ImageError> {
+        let mut jobs = Vec::new();
+        for l in layers {
+            let known = self.store.has_layer(&l.diff_id) || self.layers.contains(&l.diff_id);
+            if !known
+                && !jobs
+                    .iter()
+                    .any(|(j, _): &(&LayerToAdd, _)| j.diff_id == l.diff_id)
+            {
+                jobs.push((l, Some(self.dir.join("layers").join(l.diff_id.hex()))));
+            } else {
+                jobs.push((l, None));
+            }
         }
-        let target = self.dir.join("layers").join(diff_id.hex());
-        let report = unpack_in_helper(&self.blob_path(blob), &target, diff_id, what)?;
-        let record = LayerRecord::describe(&target, diff_id, &report)
-            .map_err(ImageError::io("hash unpacked layer", &target))?;
-        record.write(
-            &self
-                .dir
-                .join("layers")
-                .join(format!("{}.json", diff_id.hex())),
-        )?;
-        self.layers.push(diff_id.clone());
+        let blob_paths: Vec<PathBuf> = jobs.iter().map(|(l, _)| self.blob_path(&l.blob)).collect();
+        let next = AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(jobs.len().max(1));
+        let results: Vec<(usize, Result<Option<UnpackReport>, ImageError>)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let mut done = Vec::new();
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                let Some((l, target)) = jobs.get(i) else {
+                                    return done;
+                                };
+                                let r = match target {
+                                    Some(t) => {
+                                        unpack_in_helper(&blob_paths[i], t, &l.diff_id, &l.what)
+                                            .map(Some)
+                                    }
+                                    None => verify_in_helper(&blob_paths[i], &l.diff_id, &l.what)
+                                        .map(|()| None),
+                                };
+                                done.push((i, r));
+                            }
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+        let mut results = results;
+        results.sort_by_key(|(i, _)| *i);
+        for (i, result) in results {
+            let (l, target) = &jobs[i];
+            if let (Some(report), Some(target)) = (result?, target) {
+                let tree = report.tree.clone().ok_or_else(|| {
+                    ImageError::invalid(&l.what, "helper reported no tree digest")
+                })?;
+                let record = LayerRecord {
+                    diff_id: l.diff_id.clone(),
+                    tree,
+                    entries: report.entries,
+                    bytes: report.bytes,
+                };
+                record.write(&target.with_extension("json"))?;
+                self.layers.push(l.diff_id.clone());
+            }
+        }
         Ok(())
     }
 

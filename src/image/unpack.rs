@@ -72,6 +72,9 @@ pub struct UnpackReport {
     /// Device nodes in the layer are not created: a container gets its
     /// own /dev, and a node in an image is a way to reach host hardware.
     pub skipped_devices: u64,
+    /// tree_digest() of the result, computed by whoever unpacked it.
+    #[serde(default)]
+    pub tree: Option<Digest>,
 }
 
 /// Counts bytes through a reader; with `check`, refuses to go past limits.

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::digest::Digest;
 use super::error::ImageError;
 use super::extract::LayerWriter;
+use super::tree_digest::tree_digest;
 use super::unpack::{UnpackLimits, UnpackReport, unpack_layer, verify_diff_id};
 use crate::kernel::sandbox::{Confinement, confine};
 
@@ -144,7 +145,13 @@ fn run_confined(req: &Request) -> Reply {
         return Reply::Failed(e.to_string());
     }
     let result = match &req.target {
-        Some(target) => unpack_layer(&req.blob, target, &req.diff_id, &req.what, req.limits),
+        Some(target) => unpack_layer(&req.blob, target, &req.diff_id, &req.what, req.limits)
+            .and_then(|mut report| {
+                report.tree = Some(
+                    tree_digest(target).map_err(ImageError::io("hash unpacked layer", target))?,
+                );
+                Ok(report)
+            }),
         None => verify_diff_id(&req.blob, &req.diff_id, &req.what, req.limits)
             .map(|()| UnpackReport::default()),
     };

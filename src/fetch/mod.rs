@@ -1,4 +1,10 @@
-//! Distribution: image references and (later) the registry client. Never
-//! starts containers.
+//! Distribution: image references, credentials, the registry client with
+//! token auth, manifest and platform selection. Never starts containers.
 
+pub mod challenge;
+pub mod credentials;
+pub mod digest;
+pub mod manifest;
+pub mod oci;
 pub mod reference;
+pub mod registry;

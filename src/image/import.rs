@@ -8,7 +8,7 @@ use std::path::Path;
 use super::docker_archive::import_docker_archive;
 use super::error::ImageError;
 use super::layout::import_layout;
-use super::oci::{Descriptor, ImageConfig, Manifest, parse_json};
+use super::oci::{Descriptor, ImageConfig, Manifest, parse_json, validate_config};
 use super::refs::ImageRecord;
 use super::staging::{LayerToAdd, Staging};
 use super::store::Store;
@@ -88,7 +88,7 @@ pub fn stage_image(
     fetch(staging, &manifest.config, &config_what)?;
     let config_path = staging.blob_path(&manifest.config.digest);
     let config: ImageConfig = parse_json(&read_limited(&config_path)?, &config_what)?;
-    config.validate(&config_what, manifest.layers.len())?;
+    validate_config(&config, &config_what, manifest.layers.len())?;
     let mut layers = Vec::new();
     for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
         let what = format!("layer {}", layer.digest);

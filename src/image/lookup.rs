@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::digest::Digest;
 use super::error::ImageError;
 use super::import::read_limited;
-use super::oci::{ImageConfig, Manifest, parse_json};
+use super::oci::{ImageConfig, Manifest, parse_json, validate_config};
 use super::refs::{self, ImageRecord};
 use super::store::Store;
 use crate::fetch::reference::Reference;
@@ -48,7 +48,11 @@ fn load_image(
         &read_limited(&config_path)?,
         &format!("config {}", record.config),
     )?;
-    config.validate(&format!("config {}", record.config), manifest.layers.len())?;
+    validate_config(
+        &config,
+        &format!("config {}", record.config),
+        manifest.layers.len(),
+    )?;
     let mut layer_dirs = Vec::with_capacity(config.rootfs.diff_ids.len());
     for diff_id in config.rootfs.diff_ids.iter().rev() {
         let dir = store.layer_path(diff_id);

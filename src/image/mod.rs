@@ -2,7 +2,7 @@
 //! overlayfs form, import of OCI layouts and docker-archive tarballs.
 //! Never starts containers.
 
-pub mod digest;
+pub use crate::fetch::digest;
 mod docker_archive;
 pub mod error;
 pub mod extract;

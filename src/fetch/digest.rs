@@ -5,21 +5,17 @@ use std::io::{self, Read, Write};
 
 use sha2::{Digest as _, Sha256};
 
-use super::error::ImageError;
-
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
     hex: String,
 }
 
 impl Digest {
-    pub fn parse(s: &str) -> Result<Digest, ImageError> {
-        let hex = s.strip_prefix("sha256:").ok_or_else(|| {
-            ImageError::invalid(format!("digest {s:?}"), "only sha256 digests are supported")
-        })?;
-        Self::from_hex(hex).ok_or_else(|| {
-            ImageError::invalid(format!("digest {s:?}"), "expected 64 lowercase hex digits")
-        })
+    pub fn parse(s: &str) -> Result<Digest, String> {
+        let hex = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| format!("digest {s:?}: only sha256 digests are supported"))?;
+        Self::from_hex(hex).ok_or_else(|| format!("digest {s:?}: expected 64 lowercase hex digits"))
     }
 
     pub fn from_hex(hex: &str) -> Option<Digest> {

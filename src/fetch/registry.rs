@@ -1,0 +1,392 @@
+//! A client for one repository of an OCI distribution registry: GETs with
+//! Docker's token auth (401 → the challenge's realm → a bearer token →
+//! retry), Basic auth, retries with backoff on connection errors, 5xx and
+//! 429 (honouring Retry-After). Plain HTTP only for loopback registries or
+//! ones marked insecure. Credentials never follow a redirect.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Deserialize;
+use ureq::http::Response;
+use ureq::{Agent, Body};
+
+use super::challenge::{Challenge, parse_challenges};
+use super::credentials::Credentials;
+use super::reference::Reference;
+
+const MAX_ATTEMPTS: u32 = 5;
+const FIRST_BACKOFF_MS: u64 = 200;
+const MAX_BACKOFF_MS: u64 = 10_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// Allow plain HTTP to a registry that is not on loopback.
+    pub insecure: bool,
+    /// A PEM CA bundle to trust instead of the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// Per-request timeout for connecting and for each read.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{registry}: authentication failed: {reason}")]
+    Unauthorized { registry: String, reason: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{url}: HTTP {status}: {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{url}: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+enum Auth {
+    None,
+    Basic(String),
+    Bearer { header: String, expires: Instant },
+}
+
+pub struct Registry {
+    agent: Agent,
+    base: String,
+    host: String,
+    pub repository: String,
+    creds: Option<Credentials>,
+    auth: Auth,
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// Docker's rule: plain HTTP is allowed for loopback registries.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h == "localhost" || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Registry {
+    pub fn new(
+        r: &Reference,
+        creds: Option<Credentials>,
+        opts: &RegistryOptions,
+    ) -> Result<Registry, FetchError> {
+        let host = if r.domain == "docker.io" {
+            "registry-1.docker.io".to_string()
+        } else {
+            r.domain.clone()
+        };
+        let scheme = if opts.insecure || is_loopback(&host) {
+            "http"
+        } else {
+            "https"
+        };
+        let mut tls =
+            ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier);
+        if let Some(ca) = &opts.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| FetchError::Invalid(format!("{}: {e}", ca.display())))?;
+            let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(FetchError::Invalid(format!(
+                    "{}: no certificate in it",
+                    ca.display()
+                )));
+            }
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+        }
+        let timeout = opts.timeout.unwrap_or(Duration::from_secs(30));
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(timeout))
+            .timeout_recv_response(Some(timeout))
+            .timeout_recv_body(None)
+            .tls_config(tls.build())
+            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Ok(Registry {
+            agent,
+            base: format!("{scheme}://{host}"),
+            host,
+            repository: r.path.clone(),
+            creds,
+            auth: Auth::None,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// GET `/v2/<repository>/<path>`; `from` asks for a byte range (resume).
+    pub fn get(
+        &mut self,
+        path: &str,
+        accept: &[&str],
+        from: Option<u64>,
+    ) -> Result<Response<Body>, FetchError> {
+        let url = format!("{}/v2/{}/{}", self.base, self.repository, path);
+        let mut reauthed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if matches!(self.auth, Auth::Bearer { expires, .. } if Instant::now() >= expires) {
+                self.auth = Auth::None;
+            }
+            let mut req = self.agent.get(&url);
+            if !accept.is_empty() {
+                req = req.header("Accept", accept.join(", "));
+            }
+            match &self.auth {
+                Auth::Basic(h) | Auth::Bearer { header: h, .. } => {
+                    req = req.header("Authorization", h)
+                }
+                Auth::None => {}
+            }
+            if let Some(off) = from.filter(|o| *o > 0) {
+                req = req.header("Range", format!("bytes={off}-"));
+            }
+            let resp = match req.call() {
+                Ok(r) => r,
+                Err(e) if attempt < MAX_ATTEMPTS => {
+                    backoff(attempt, None);
+                    let _ = e;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(FetchError::Transport {
+                        url,
+                        reason: e.to_string(),
+                    });
+                }
+            };
+            let status = resp.status().as_u16();
+            match status {
+                200..=299 => return Ok(resp),
+                401 if !reauthed => {
+                    reauthed = true;
+                    let challenges: Vec<Challenge> = resp
+                        .headers()
+                        .get_all("www-authenticate")
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .flat_map(parse_challenges)
+                        .collect();
+                    self.authenticate(&challenges)?;
+                }
+                401 | 403 => {
+                    return Err(FetchError::Unauthorized {
+                        registry: self.host.clone(),
+                        reason: error_message(resp, status),
+                    });
+                }
+                404 => {
+                    return Err(FetchError::NotFound(format!(
+                        "{}/{} {path}",
+                        self.host, self.repository
+                    )));
+                }
+                429 | 500..=599 if attempt < MAX_ATTEMPTS => {
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+                    backoff(attempt, retry_after);
+                }
+                _ => {
+                    return Err(FetchError::Status {
+                        url,
+                        status,
+                        message: error_message(resp, status),
+                    });
+                }
+            }
+        }
+    }
+
+    fn authenticate(&mut self, challenges: &[Challenge]) -> Result<(), FetchError> {
+        let unauthorized = |reason: String| FetchError::Unauthorized {
+            registry: self.host.clone(),
+            reason,
+        };
+        if let Some(ch) = challenges.iter().find(|c| c.scheme == "bearer") {
+            let realm = ch
+                .params
+                .get("realm")
+                .ok_or_else(|| unauthorized("bearer challenge without a realm".into()))?;
+            let scope = ch
+                .params
+                .get("scope")
+                .cloned()
+                .unwrap_or_else(|| format!("repository:{}:pull", self.repository));
+            let mut url = format!("{realm}?scope={}", encode(&scope));
+            if let Some(service) = ch.params.get("service") {
+                url.push_str(&format!("&service={}", encode(service)));
+            }
+            let mut req = self.agent.get(&url);
+            if let Some(Credentials::Basic { username, password }) = &self.creds {
+                url.push_str(&format!("&account={}", encode(username)));
+                req = self
+                    .agent
+                    .get(&url)
+                    .header("Authorization", basic(username, password));
+            }
+            let mut resp = req
+                .call()
+                .map_err(|e| unauthorized(format!("token endpoint {realm}: {e}")))?;
+            let status = resp.status().as_u16();
+            if status != 200 {
+                return Err(unauthorized(format!(
+                    "token endpoint {realm} answered HTTP {status}"
+                )));
+            }
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(1 << 20)
+                .read_to_vec()
+                .map_err(|e| unauthorized(e.to_string()))?;
+            let reply: TokenReply = serde_json::from_slice(&body)
+                .map_err(|e| unauthorized(format!("token endpoint reply: {e}")))?;
+            let token = reply
+                .access_token
+                .or(reply.token)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| unauthorized("token endpoint sent no token".into()))?;
+            // expires_in defaults to 60 s and counts as at least 60 s.
+            let ttl = reply.expires_in.unwrap_or(60).max(60);
+            self.auth = Auth::Bearer {
+                header: format!("Bearer {token}"),
+                expires: Instant::now() + Duration::from_secs(ttl - 10),
+            };
+            return Ok(());
+        }
+        if challenges.iter().any(|c| c.scheme == "basic") {
+            return match &self.creds {
+                Some(Credentials::Basic { username, password }) => {
+                    self.auth = Auth::Basic(basic(username, password));
+                    Ok(())
+                }
+                _ => Err(unauthorized(
+                    "the registry wants a username and password (docker config.json auths)".into(),
+                )),
+            };
+        }
+        Err(unauthorized("no usable authentication challenge".into()))
+    }
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn backoff(attempt: u32, retry_after_secs: Option<u64>) {
+    let ms = FIRST_BACKOFF_MS
+        .saturating_mul(1 << (attempt - 1).min(10))
+        .min(MAX_BACKOFF_MS);
+    let ms = retry_after_secs.map_or(ms, |s| (s * 1000).min(30_000));
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+/// The registry's `{"errors":[{"message":…}]}`, or the start of the body.
+fn error_message(mut resp: Response<Body>, status: u16) -> String {
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024)
+        .read_to_vec()
+        .unwrap_or_default();
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<ErrorItem>,
+    }
+    #[derive(Deserialize)]
+    struct ErrorItem {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_slice::<Errors>(&body) {
+        Ok(e) if !e.errors.is_empty() => e
+            .errors
+            .iter()
+            .map(|i| format!("{} {}", i.code, i.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ if body.is_empty() => format!("HTTP {status}"),
+        _ => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts_may_use_plain_http() {
+        for h in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "[::1]:5000",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["registry.local", "10.0.0.1:5000", "ghcr.io"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            encode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+}

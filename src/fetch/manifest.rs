@@ -160,9 +160,9 @@ pub fn resolve_image_manifest(
         .manifests
         .iter()
         .filter(|d| {
-            !d.annotations
+            d.annotations
                 .get("vnd.docker.reference.type")
-                .is_some_and(|t| t == "attestation-manifest")
+                .is_none_or(|t| t != "attestation-manifest")
         })
         .collect();
     let chosen = candidates.iter().find(|d| {

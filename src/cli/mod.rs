@@ -18,6 +18,8 @@ Daemon:
 Images (work on the store directly, no daemon needed):
   import PATH [--name REF] [--root DIR]
                               import an OCI layout directory or a docker-archive tarball
+  pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--root DIR]
+                              pull an image from a registry into the store
   images [--json] [--root DIR]
                               list images
   rmi REF [--force] [--root DIR]
@@ -49,6 +51,7 @@ pub fn run(argv: &[String]) -> i32 {
         "import" => image_cmd::import(rest),
         "images" => image_cmd::images(rest),
         "rmi" => image_cmd::rmi(rest),
+        "pull" => image_cmd::pull(rest),
         "prune" => image_cmd::prune(rest),
         "store" => image_cmd::store(rest),
         "ps" => client_cmd::ps(rest),

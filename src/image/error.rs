@@ -32,6 +32,8 @@ pub enum ImageError {
     NotFound(String),
     #[error(transparent)]
     Reference(#[from] crate::fetch::reference::ReferenceError),
+    #[error(transparent)]
+    Fetch(#[from] crate::fetch::registry::FetchError),
 }
 
 impl ImageError {

@@ -12,6 +12,7 @@ pub mod layer_record;
 mod layout;
 pub mod lookup;
 pub mod oci;
+pub mod pull;
 pub mod refs;
 mod staging;
 pub mod store;

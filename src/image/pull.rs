@@ -1,0 +1,125 @@
+//! `berth pull`: an image from a registry into the store, as one import
+//! transaction (staging.rs): blobs are downloaded to tmp/downloads/ (kept
+//! across a killed pull, resumed with a Range request), verified by size
+//! and digest, adopted into staging, unpacked by the confined helpers, and
+//! committed. A failed pull leaves the image that was there untouched.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::ImageError;
+use super::import::{NamedManifest, stage_image};
+use super::oci::{Descriptor, Manifest, Platform, host_platform, parse_json};
+use super::staging::{Expected, Staging};
+use super::store::Store;
+use crate::fetch::credentials::{auth_file_candidates, lookup};
+use crate::fetch::manifest::resolve_image_manifest;
+use crate::fetch::reference::Reference;
+use crate::fetch::registry::{Registry, RegistryOptions};
+
+const MAX_BLOB_ATTEMPTS: u32 = 6;
+
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    pub platform: Option<Platform>,
+    pub auth_file: Option<PathBuf>,
+    pub registry: RegistryOptions,
+}
+
+/// Pulls `reference` into the store; `progress` gets one line per event.
+pub fn pull(store: &Store, reference: &str, opts: &PullOptions, progress: &mut dyn FnMut(String)) -> Result<NamedManifest, ImageError> {
+    let r = Reference::parse(reference)?;
+    let creds = lookup(&r.domain, &auth_file_candidates(opts.auth_file.as_deref())).map_err(|e| ImageError::invalid("credentials", e))?;
+    let mut reg = Registry::new(&r, creds, &opts.registry)?;
+    let platform = opts.platform.clone().unwrap_or_else(host_platform);
+    let target = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
+    let fetched = resolve_image_manifest(&mut reg, &target, &platform)?;
+    progress(format!("{}: manifest {}", r, fetched.digest));
+    let manifest: Manifest = parse_json(&fetched.bytes, &format!("manifest {}", fetched.digest))?;
+    let downloads = store.tmp_dir().join("downloads");
+    fs::create_dir_all(&downloads).map_err(ImageError::io("create", &downloads))?;
+    let mut staging = Staging::new(store)?;
+    let manifest_digest = staging.add_blob_bytes(&fetched.bytes, "manifest")?;
+    let record = stage_image(&mut staging, &manifest, manifest_digest, |staging, desc, what| {
+        fetch_blob(&mut reg, store, staging, &downloads, desc, what, progress)
+    })?;
+    let name = r.to_string();
+    staging.commit(vec![(name.clone(), record.clone())])?;
+    progress(format!("{name}: pulled"));
+    Ok(NamedManifest { reference: name, record })
+}
+
+/// Makes `desc` available in staging: from the store, a finished download,
+/// or the registry (resuming a partial download).
+fn fetch_blob(
+    reg: &mut Registry,
+    store: &Store,
+    staging: &mut Staging<'_>,
+    downloads: &Path,
+    desc: &Descriptor,
+    what: &str,
+    progress: &mut dyn FnMut(String),
+) -> Result<(), ImageError> {
+    if store.has_blob(&desc.digest) {
+        return Ok(());
+    }
+    let done = downloads.join(desc.digest.hex());
+    if !done.exists() {
+        download(reg, desc, &done, what, progress)?;
+    }
+    let file = File::open(&done).map_err(ImageError::io("open download", &done))?;
+    let result = staging.add_blob(file, Expected { digest: Some(&desc.digest), size: Some(desc.size) }, what);
+    // Verified or not, this download is spent: a bad one must not be
+    // offered again, a good one now lives in staging.
+    let _ = fs::remove_file(&done);
+    result.map(drop)
+}
+
+fn download(reg: &mut Registry, desc: &Descriptor, done: &Path, what: &str, progress: &mut dyn FnMut(String)) -> Result<(), ImageError> {
+    let partial = done.with_extension("partial");
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        if attempt > MAX_BLOB_ATTEMPTS {
+            return Err(ImageError::invalid(what, format!("download incomplete after {MAX_BLOB_ATTEMPTS} attempts")));
+        }
+        let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        if have > desc.size {
+            fs::remove_file(&partial).map_err(ImageError::io("remove", &partial))?;
+            continue;
+        }
+        if have == desc.size {
+            fs::rename(&partial, done).map_err(ImageError::io("rename", &partial))?;
+            progress(format!("{what}: {} bytes", desc.size));
+            return Ok(());
+        }
+        let resp = reg.get(&format!("blobs/{}", desc.digest), &[], Some(have))?;
+        // A server that ignores Range sends everything again.
+        let offset = if resp.status().as_u16() == 206 { have } else { 0 };
+        let mut file = OpenOptions::new().create(true).write(true).truncate(offset == 0).append(offset != 0).open(&partial).map_err(ImageError::io("open", &partial))?;
+        let mut body = resp.into_body().into_reader().take(desc.size - offset);
+        match copy_all(&mut body, &mut file) {
+            Ok(_) => continue,
+            Err(e) => {
+                progress(format!("{what}: {e}; resuming"));
+                std::thread::sleep(Duration::from_millis(200 << attempt.min(5)));
+            }
+        }
+    }
+}
+
+fn copy_all(from: &mut dyn Read, to: &mut File) -> io::Result<u64> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0;
+    loop {
+        let n = from.read(&mut buf)?;
+        if n == 0 {
+            to.flush()?;
+            return Ok(total);
+        }
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+}

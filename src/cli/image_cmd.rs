@@ -7,10 +7,10 @@ use super::table;
 use crate::fetch::manifest::parse_platform;
 use crate::fetch::registry::RegistryOptions;
 use crate::image::Store;
-use crate::image::pull::{PullOptions, pull as image_pull};
 use crate::image::gc::{self, GcReport, remove_image};
 use crate::image::import::import_path;
 use crate::image::lookup::{image_id, list};
+use crate::image::pull::{PullOptions, pull as image_pull};
 use crate::image::store::DEFAULT_ROOT;
 use crate::image::verify::verify;
 
@@ -151,17 +151,30 @@ pub fn store(argv: &[String]) -> Result<i32, String> {
 }
 
 pub fn pull(argv: &[String]) -> Result<i32, String> {
-    let flags = [("root", true), ("platform", true), ("auth-file", true), ("insecure", false), ("ca-file", true)];
+    let flags = [
+        ("root", true),
+        ("platform", true),
+        ("auth-file", true),
+        ("insecure", false),
+        ("ca-file", true),
+    ];
     let args = Args::parse(argv, &flags)?;
     let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--root DIR]";
-    let [reference] = args.expect_positional(1, usage)? else { unreachable!() };
+    let [reference] = args.expect_positional(1, usage)? else {
+        unreachable!()
+    };
     let opts = PullOptions {
         platform: args.value("platform").map(parse_platform).transpose()?,
         auth_file: args.value("auth-file").map(PathBuf::from),
-        registry: RegistryOptions { insecure: args.switch("insecure"), ca_file: args.value("ca-file").map(PathBuf::from), timeout: None },
+        registry: RegistryOptions {
+            insecure: args.switch("insecure"),
+            ca_file: args.value("ca-file").map(PathBuf::from),
+            timeout: None,
+        },
     };
     let store = open_store(&args)?;
-    let pulled = image_pull(&store, reference, &opts, &mut |line| println!("{line}")).map_err(|e| format!("pull {reference}: {e}"))?;
+    let pulled = image_pull(&store, reference, &opts, &mut |line| println!("{line}"))
+        .map_err(|e| format!("pull {reference}: {e}"))?;
     println!("{} ({})", pulled.reference, image_id(&pulled.record));
     Ok(0)
 }

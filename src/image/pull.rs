@@ -29,12 +29,22 @@ pub struct PullOptions {
 }
 
 /// Pulls `reference` into the store; `progress` gets one line per event.
-pub fn pull(store: &Store, reference: &str, opts: &PullOptions, progress: &mut dyn FnMut(String)) -> Result<NamedManifest, ImageError> {
+pub fn pull(
+    store: &Store,
+    reference: &str,
+    opts: &PullOptions,
+    progress: &mut dyn FnMut(String),
+) -> Result<NamedManifest, ImageError> {
     let r = Reference::parse(reference)?;
-    let creds = lookup(&r.domain, &auth_file_candidates(opts.auth_file.as_deref())).map_err(|e| ImageError::invalid("credentials", e))?;
+    let creds = lookup(&r.domain, &auth_file_candidates(opts.auth_file.as_deref()))
+        .map_err(|e| ImageError::invalid("credentials", e))?;
     let mut reg = Registry::new(&r, creds, &opts.registry)?;
     let platform = opts.platform.clone().unwrap_or_else(host_platform);
-    let target = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
+    let target = r
+        .digest
+        .clone()
+        .or_else(|| r.tag.clone())
+        .unwrap_or_else(|| "latest".into());
     let fetched = resolve_image_manifest(&mut reg, &target, &platform)?;
     progress(format!("{}: manifest {}", r, fetched.digest));
     let manifest: Manifest = parse_json(&fetched.bytes, &format!("manifest {}", fetched.digest))?;
@@ -42,13 +52,21 @@ pub fn pull(store: &Store, reference: &str, opts: &PullOptions, progress: &mut d
     fs::create_dir_all(&downloads).map_err(ImageError::io("create", &downloads))?;
     let mut staging = Staging::new(store)?;
     let manifest_digest = staging.add_blob_bytes(&fetched.bytes, "manifest")?;
-    let record = stage_image(&mut staging, &manifest, manifest_digest, |staging, desc, what| {
-        fetch_blob(&mut reg, store, staging, &downloads, desc, what, progress)
-    })?;
+    let record = stage_image(
+        &mut staging,
+        &manifest,
+        manifest_digest,
+        |staging, desc, what| {
+            fetch_blob(&mut reg, store, staging, &downloads, desc, what, progress)
+        },
+    )?;
     let name = r.to_string();
     staging.commit(vec![(name.clone(), record.clone())])?;
     progress(format!("{name}: pulled"));
-    Ok(NamedManifest { reference: name, record })
+    Ok(NamedManifest {
+        reference: name,
+        record,
+    })
 }
 
 /// Makes `desc` available in staging: from the store, a finished download,
@@ -70,20 +88,36 @@ fn fetch_blob(
         download(reg, desc, &done, what, progress)?;
     }
     let file = File::open(&done).map_err(ImageError::io("open download", &done))?;
-    let result = staging.add_blob(file, Expected { digest: Some(&desc.digest), size: Some(desc.size) }, what);
+    let result = staging.add_blob(
+        file,
+        Expected {
+            digest: Some(&desc.digest),
+            size: Some(desc.size),
+        },
+        what,
+    );
     // Verified or not, this download is spent: a bad one must not be
     // offered again, a good one now lives in staging.
     let _ = fs::remove_file(&done);
     result.map(drop)
 }
 
-fn download(reg: &mut Registry, desc: &Descriptor, done: &Path, what: &str, progress: &mut dyn FnMut(String)) -> Result<(), ImageError> {
+fn download(
+    reg: &mut Registry,
+    desc: &Descriptor,
+    done: &Path,
+    what: &str,
+    progress: &mut dyn FnMut(String),
+) -> Result<(), ImageError> {
     let partial = done.with_extension("partial");
     let mut attempt = 0;
     loop {
         attempt += 1;
         if attempt > MAX_BLOB_ATTEMPTS {
-            return Err(ImageError::invalid(what, format!("download incomplete after {MAX_BLOB_ATTEMPTS} attempts")));
+            return Err(ImageError::invalid(
+                what,
+                format!("download incomplete after {MAX_BLOB_ATTEMPTS} attempts"),
+            ));
         }
         let have = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
         if have > desc.size {
@@ -97,8 +131,18 @@ fn download(reg: &mut Registry, desc: &Descriptor, done: &Path, what: &str, prog
         }
         let resp = reg.get(&format!("blobs/{}", desc.digest), &[], Some(have))?;
         // A server that ignores Range sends everything again.
-        let offset = if resp.status().as_u16() == 206 { have } else { 0 };
-        let mut file = OpenOptions::new().create(true).write(true).truncate(offset == 0).append(offset != 0).open(&partial).map_err(ImageError::io("open", &partial))?;
+        let offset = if resp.status().as_u16() == 206 {
+            have
+        } else {
+            0
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(offset == 0)
+            .append(offset != 0)
+            .open(&partial)
+            .map_err(ImageError::io("open", &partial))?;
         let mut body = resp.into_body().into_reader().take(desc.size - offset);
         match copy_all(&mut body, &mut file) {
             Ok(_) => continue,

@@ -17,6 +17,8 @@ use crate::kernel::cgroup::ContainerCgroup;
 pub enum State {
     /// Known, not started yet.
     Created,
+    /// Waiting for its image to be pulled.
+    Pulling,
     Running,
     /// Asked to stop, waiting for it to exit.
     Stopping,
@@ -65,6 +67,8 @@ pub struct Container {
     pub ephemeral: bool,
     /// Deleted (record, upper layer, log) once it has exited for good.
     pub remove_on_exit: bool,
+    /// This daemon already pulled its image (for pull policy "always").
+    pub pulled: bool,
 }
 
 impl Container {
@@ -92,6 +96,7 @@ impl Container {
             cgroup: None,
             ephemeral: false,
             remove_on_exit: false,
+            pulled: false,
         }
     }
 

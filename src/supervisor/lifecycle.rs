@@ -68,7 +68,7 @@ impl Supervisor {
                 let (name, run_id) = (c.name.clone(), c.run_id);
                 self.timers.schedule(at, &name, run_id, TimerKind::Kill);
             }
-            (State::Restarting, _) => c.state = State::Exited,
+            (State::Restarting | State::Pulling, _) => c.state = State::Exited,
             _ => {}
         }
         Ok(())
@@ -83,6 +83,9 @@ impl Supervisor {
             self.containers.len()
         ));
         self.shutting_down = true;
+        for pid in self.pulls.keys() {
+            let _ = kill(*pid, Signal::SIGTERM);
+        }
         let names: Vec<String> = self.containers.keys().cloned().collect();
         for name in names {
             let _ = self.stop(&name);
@@ -104,20 +107,31 @@ impl Supervisor {
         }
     }
 
+    /// Starts the container, unless its image must be pulled first (the
+    /// pull's exit starts it then).
     fn launch(&mut self, name: &str) {
+        if !self.needs_pull(name) {
+            self.launch_now(name);
+        }
+    }
+
+    pub(super) fn launch_now(&mut self, name: &str) {
         match self.try_launch(name) {
             Ok(pid) => say(format_args!("container {name}: started (pid {pid})")),
-            Err((message, code)) => {
-                say(format_args!("container {name}: {message}"));
-                if let Some(c) = self.containers.get_mut(name) {
-                    let _ = c.log.write_notice(&message);
-                    c.error = Some(message);
-                    c.started_at = Some(SystemTime::now());
-                    c.started_instant = Some(Instant::now());
-                }
-                self.after_run(name, code);
-            }
+            Err((message, code)) => self.start_failed(name, message, code),
         }
+    }
+
+    /// A start that never reached exec: recorded like an exit with `code`.
+    pub(super) fn start_failed(&mut self, name: &str, message: String, code: i32) {
+        say(format_args!("container {name}: {message}"));
+        if let Some(c) = self.containers.get_mut(name) {
+            let _ = c.log.write_notice(&message);
+            c.error = Some(message);
+            c.started_at = Some(SystemTime::now());
+            c.started_instant = Some(Instant::now());
+        }
+        self.after_run(name, code);
     }
 
     fn try_launch(&mut self, name: &str) -> Result<Pid, (String, i32)> {
@@ -173,6 +187,9 @@ impl Supervisor {
 
     /// A reaped child: a container's main process, or (as PID 1) an orphan.
     pub fn on_exit(&mut self, pid: Pid, code: i32) {
+        if self.on_pull_exit(pid, code) {
+            return;
+        }
         let Some(name) = self
             .containers
             .values()

@@ -10,6 +10,7 @@ use super::config_dir::LoadedSpec;
 use super::container::{Container, ContainerInfo};
 use super::launch::ContainerDirs;
 use super::logs::{LogEntry, read_log};
+use super::pulling::PullJob;
 use super::timers::Timers;
 use super::waiting::{Completion, Waiter};
 use crate::image::Store;
@@ -42,6 +43,8 @@ pub struct Supervisor {
     pub(super) waiters: Vec<Waiter>,
     pub(super) completions: Vec<Completion>,
     pub(super) run_counter: u64,
+    /// Image pulls in flight, by the pid of their `berth pull` child.
+    pub(super) pulls: BTreeMap<nix::unistd::Pid, PullJob>,
 }
 
 impl Supervisor {
@@ -63,6 +66,7 @@ impl Supervisor {
             waiters: Vec::new(),
             completions: Vec::new(),
             run_counter: 0,
+            pulls: BTreeMap::new(),
         }
     }
 

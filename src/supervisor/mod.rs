@@ -9,6 +9,7 @@ pub mod launch;
 mod lifecycle;
 pub mod logs;
 pub mod manager;
+mod pulling;
 mod reaper;
 pub mod restart;
 pub mod signals;

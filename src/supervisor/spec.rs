@@ -38,6 +38,21 @@ pub struct Spec {
     /// Seconds between the stop signal and SIGKILL.
     #[serde(default = "default_stop_timeout")]
     pub stop_timeout: u64,
+    /// When to pull the image from its registry.
+    #[serde(default)]
+    pub pull: PullPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    /// Pull only when the store does not have the image.
+    #[default]
+    Missing,
+    /// Pull once each time the daemon first starts the container.
+    Always,
+    /// Never pull: a missing image is an error.
+    Never,
 }
 
 pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;

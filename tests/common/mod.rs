@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod layers;
+pub mod registry;
 
 use std::fs;
 use std::path::{Path, PathBuf};

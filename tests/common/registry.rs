@@ -1,0 +1,90 @@
+//! A real registry for tests: Debian's docker-registry on 127.0.0.1 with a
+//! free port, optionally behind htpasswd Basic auth; images pushed with
+//! skopeo. Dropping it stops the registry.
+#![allow(dead_code)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{run_ok, wait_for};
+
+pub struct Registry {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub creds: Option<(String, String)>,
+}
+
+impl Registry {
+    pub fn start(dir: &Path, creds: Option<(&str, &str)>) -> Result<Registry> {
+        fs::create_dir_all(dir.join("data"))?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut config = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n",
+            dir.join("data").display()
+        );
+        if let Some((user, password)) = creds {
+            let htpasswd = dir.join("htpasswd");
+            run_ok(
+                Command::new("htpasswd")
+                    .args(["-Bbc"])
+                    .arg(&htpasswd)
+                    .args([user, password]),
+            )
+            .context("htpasswd (apache2-utils)")?;
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        fs::write(dir.join("config.yml"), config)?;
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("docker-registry (apt-get install docker-registry)")?;
+        let reg = Registry {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+            creds: creds.map(|(u, p)| (u.into(), p.into())),
+        };
+        wait_for(Duration::from_secs(10), || {
+            Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+        })?;
+        Ok(reg)
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Pushes an OCI layout (tag `latest`, or the whole index with `all`).
+    pub fn push(&self, layout: &Path, repo_tag: &str, all: bool) -> Result<()> {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        if all {
+            cmd.arg("--all");
+        }
+        if let Some((u, p)) = &self.creds {
+            cmd.arg(format!("--dest-creds={u}:{p}"));
+        }
+        cmd.arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("docker://{}/{repo_tag}", self.host()));
+        run_ok(cmd).map(drop)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,210 @@
+//! `berth pull` against a real registry (Debian's docker-registry on
+//! 127.0.0.1, images pushed with skopeo): open, Basic auth with right and
+//! wrong passwords, a multi-platform index, and the daemon pulling a
+//! spec's missing image itself.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::registry::Registry;
+use common::*;
+use serde_json::json;
+
+fn demo_layout(env: &TestEnv) -> Result<std::path::PathBuf> {
+    let layout = env.dir.path().join("demo-oci");
+    make_image("oci", DEMO_REF, &layout, &[busybox_rootfs()])?;
+    Ok(layout)
+}
+
+#[test]
+fn pull_from_an_open_registry_and_run_it() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    reg.push(&demo_layout(&env)?, "demo/busybox:1", false)?;
+    let reference = format!("{}/demo/busybox:1", reg.host());
+    let root = env.root().to_string_lossy().into_owned();
+    let out = run_ok(berth(&["pull", &reference, "--root", &root]))?;
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{reference}: pulled")));
+    // Pulling again downloads nothing: every blob is in the store.
+    let again = run_ok(berth(&["pull", &reference, "--root", &root]))?;
+    assert!(
+        !String::from_utf8_lossy(&again.stdout).contains("bytes"),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    run_ok(berth(&["store", "verify", "--root", &root]))?;
+    let missing = berth(&[
+        "pull",
+        &format!("{}/demo/absent:1", reg.host()),
+        "--root",
+        &root,
+    ])
+    .output()?;
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("not found"));
+    Ok(())
+}
+
+#[test]
+fn basic_auth_right_and_wrong_passwords() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), Some(("tester", "s3cret")))?;
+    reg.push(&demo_layout(&env)?, "private/busybox:1", false)?;
+    let reference = format!("{}/private/busybox:1", reg.host());
+    let root = env.root().to_string_lossy().into_owned();
+    let auth = |user: &str, pass: &str| -> Result<std::path::PathBuf> {
+        let f = env.dir.path().join(format!("auth-{pass}.json"));
+        let token = base64_encode(&format!("{user}:{pass}"));
+        fs::write(
+            &f,
+            json!({"auths": {reg.host(): {"auth": token}}}).to_string(),
+        )?;
+        Ok(f)
+    };
+    let none = berth(&["pull", &reference, "--root", &root])
+        .env("HOME", env.dir.path())
+        .output()?;
+    assert!(
+        String::from_utf8_lossy(&none.stderr).contains("wants a username and password"),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
+    let wrong = berth(&[
+        "pull",
+        &reference,
+        "--root",
+        &root,
+        "--auth-file",
+        auth("tester", "nope")?.to_str().unwrap(),
+    ])
+    .output()?;
+    assert!(!wrong.status.success());
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("authentication failed"),
+        "{}",
+        String::from_utf8_lossy(&wrong.stderr)
+    );
+    run_ok(berth(&[
+        "pull",
+        &reference,
+        "--root",
+        &root,
+        "--auth-file",
+        auth("tester", "s3cret")?.to_str().unwrap(),
+    ]))?;
+    Ok(())
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn a_multi_platform_index_resolves_to_the_asked_platform() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    // Two images in one index: amd64 (busybox) and arm64/v8 (a marker file).
+    let layout = demo_layout(&env)?;
+    let arm = env.dir.path().join("arm-layer");
+    fs::create_dir_all(&arm)?;
+    fs::write(arm.join("arm64-marker"), "arm64")?;
+    let arm_layout = env.dir.path().join("arm-oci");
+    make_image("oci", "localhost/demo/arm:1", &arm_layout, &[&arm])?;
+    let idx: serde_json::Value = serde_json::from_slice(&fs::read(layout.join("index.json"))?)?;
+    let arm_idx: serde_json::Value =
+        serde_json::from_slice(&fs::read(arm_layout.join("index.json"))?)?;
+    for e in fs::read_dir(arm_layout.join("blobs/sha256"))? {
+        let e = e?;
+        fs::copy(e.path(), layout.join("blobs/sha256").join(e.file_name()))?;
+    }
+    let mut amd = idx["manifests"][0].clone();
+    amd["platform"] = json!({"os": "linux", "architecture": "amd64"});
+    amd.as_object_mut().unwrap().remove("annotations");
+    let mut arm_desc = arm_idx["manifests"][0].clone();
+    arm_desc["platform"] = json!({"os": "linux", "architecture": "arm64", "variant": "v8"});
+    arm_desc.as_object_mut().unwrap().remove("annotations");
+    let inner = serde_json::to_vec(
+        &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [amd, arm_desc]}),
+    )?;
+    let inner_hex = common::layers::sha256_hex(&inner);
+    fs::write(layout.join("blobs/sha256").join(&inner_hex), &inner)?;
+    let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": format!("sha256:{inner_hex}"), "size": inner.len(), "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    fs::write(layout.join("index.json"), top.to_string())?;
+    reg.push(&layout, "multi/img:1", true)?;
+
+    let reference = format!("{}/multi/img:1", reg.host());
+    let root = env.root().to_string_lossy().into_owned();
+    run_ok(berth(&[
+        "pull",
+        &reference,
+        "--platform",
+        "linux/arm64",
+        "--root",
+        &root,
+    ]))?;
+    let has_marker = fs::read_dir(env.root().join("layers/sha256"))?
+        .flatten()
+        .any(|e| e.path().join("arm64-marker").exists());
+    assert!(has_marker, "the arm64 image was not the one pulled");
+    let none = berth(&[
+        "pull",
+        &reference,
+        "--platform",
+        "linux/s390x",
+        "--root",
+        &root,
+    ])
+    .output()?;
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        stderr.contains("no image for linux/s390x")
+            && stderr.contains("linux/amd64, linux/arm64/v8"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[test]
+fn the_daemon_pulls_a_missing_image_itself() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    reg.push(&demo_layout(&env)?, "demo/busybox:2", false)?;
+    let image = format!("{}/demo/busybox:2", reg.host());
+    env.write_spec(
+        "fetched",
+        &json!({"image": image, "command": ["echo", "pulled and ran"]}).to_string(),
+    )?;
+    env.write_spec("never", &json!({"image": format!("{}/demo/absent:1", reg.host()), "pull": "never", "command": ["true"]}).to_string())?;
+    let _daemon = env.start_daemon()?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(env.container("fetched")?["state"] == "exited")
+    })?;
+    let out = run_ok(env.cli(&["logs", "fetched"]))?;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pulled and ran\n");
+    let never = env.container("never")?;
+    assert_eq!(never["exit_code"], 125);
+    assert!(
+        never["error"]
+            .as_str()
+            .unwrap()
+            .contains("not found in the store"),
+        "{never}"
+    );
+    Ok(())
+}

@@ -16,6 +16,6 @@ cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 BERTH_TEST_REQUIRE_ROOT=1 cargo test --all-targets 2>&1
 echo "== fuzz smoke run"
-FUZZ_SECONDS=${FUZZ_SECONDS:-10} bash scripts/fuzz.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-5} bash scripts/fuzz.sh
 echo "== benchmarks, short mode (peers only where installed)"
 bash benches/run.sh --short --out target/bench-short

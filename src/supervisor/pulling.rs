@@ -3,6 +3,7 @@
 //! bytes stay out of the supervisor); its exit, reaped like any child,
 //! starts the containers that were waiting for it.
 
+use std::io::Read;
 use std::process::{Command, Stdio};
 
 use nix::unistd::Pid;
@@ -15,6 +16,9 @@ use crate::image::lookup::resolve;
 pub struct PullJob {
     pub reference: String,
     pub waiting: Vec<String>,
+    /// The pull's error output, read once it has exited (it is small: the
+    /// progress lines go to /dev/null).
+    stderr: Option<std::process::ChildStderr>,
 }
 
 impl Supervisor {
@@ -41,15 +45,17 @@ impl Supervisor {
             job.waiting.push(name.to_string());
         } else {
             match self.spawn_pull(&reference) {
-                Ok(pid) => {
+                Ok((pid, stderr)) => {
                     say(format_args!(
                         "container {name}: pulling {reference} (pid {pid})"
                     ));
+                    let waiting = vec![name.to_string()];
                     self.pulls.insert(
                         pid,
                         PullJob {
                             reference,
-                            waiting: vec![name.to_string()],
+                            waiting,
+                            stderr,
                         },
                     );
                 }
@@ -67,25 +73,41 @@ impl Supervisor {
         true
     }
 
-    fn spawn_pull(&self, reference: &str) -> std::io::Result<Pid> {
+    fn spawn_pull(
+        &self,
+        reference: &str,
+    ) -> std::io::Result<(Pid, Option<std::process::ChildStderr>)> {
         let exe = std::env::current_exe()?;
-        let child = Command::new(exe)
+        let mut child = Command::new(exe)
             .args(["pull", reference, "--root"])
             .arg(self.store.root())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()?;
-        Ok(Pid::from_raw(child.id() as i32))
+        // The reaper collects it like any child; only its pid and stderr
+        // are kept, so the Child handle may go.
+        Ok((Pid::from_raw(child.id() as i32), child.stderr.take()))
     }
 
     /// A reaped child that was a pull: start (or fail) what waited on it.
     pub(super) fn on_pull_exit(&mut self, pid: Pid, code: i32) -> bool {
-        let Some(job) = self.pulls.remove(&pid) else {
+        let Some(mut job) = self.pulls.remove(&pid) else {
             return false;
         };
+        let mut output = String::new();
+        if let Some(err) = job.stderr.take() {
+            let _ = err.take(64 * 1024).read_to_string(&mut output);
+        }
+        // The pull's own last words ("berth: pull REF: why") name the cause.
+        let reason = output
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim_start_matches("berth: ")
+            .to_string();
         say(format_args!(
-            "pull of {} exited with code {code}",
+            "pull of {} exited with code {code}: {reason}",
             job.reference
         ));
         for name in job.waiting {
@@ -98,12 +120,14 @@ impl Supervisor {
             c.pulled = true;
             if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
                 self.launch_now(&name);
-            } else {
-                let message = format!(
-                    "pull of {} failed (exit {code}); see the daemon log",
-                    job.reference
+            } else if reason.is_empty() {
+                self.start_failed(
+                    &name,
+                    format!("pull of {} failed (exit {code})", job.reference),
+                    125,
                 );
-                self.start_failed(&name, message, 125);
+            } else {
+                self.start_failed(&name, reason.clone(), 125);
             }
         }
         true

@@ -246,14 +246,7 @@ impl LayerWriter {
         let (dir, name) = self.parent_of(rel)?;
         self.clear(&dir, rel, name, false)?;
         symlinkat(target, &dir, name).map_err(|e| errno_err(rel, "symlink", e))?;
-        fchownat(
-            &dir,
-            name,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| errno_err(rel, "chown symlink", e))?;
+        chown_at(&dir, name, rel, meta)?;
         let t = TimeSpec::new(meta.mtime, 0);
         utimensat(&dir, name, &t, &t, UtimensatFlags::NoFollowSymlink)
             .map_err(|e| errno_err(rel, "set symlink times", e))
@@ -304,14 +297,7 @@ impl LayerWriter {
         .map_err(|e| errno_err(rel, "mknod", e))?;
         // The node was created just now by this single-threaded process,
         // so naming it again cannot reach anything else.
-        fchownat(
-            &dir,
-            name,
-            Some(Uid::from_raw(meta.uid)),
-            Some(Gid::from_raw(meta.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .map_err(|e| errno_err(rel, "chown", e))?;
+        chown_at(&dir, name, rel, meta)?;
         fchmodat(
             &dir,
             name,
@@ -393,6 +379,13 @@ impl LayerWriter {
         }
         Ok(())
     }
+}
+
+/// Owner of the entry `name` in `dir` itself (a symlink is not followed).
+fn chown_at(dir: &OwnedFd, name: &OsStr, rel: &Path, meta: &Meta) -> Result<(), ExtractError> {
+    let (uid, gid) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
+    fchownat(dir, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
+        .map_err(|e| errno_err(rel, "chown", e))
 }
 
 /// `p` relative to the layer root: "." and a leading "/" dropped (an

@@ -208,3 +208,60 @@ fn the_daemon_pulls_a_missing_image_itself() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn token_auth_with_a_real_token_issuer() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    use common::token_server::{ISSUER, SERVICE, TokenServer};
+    let env = TestEnv::new()?;
+    let tokens = TokenServer::start(env.dir.path(), "tester", "t0ken-pass")?;
+    let realm = tokens.realm();
+    let reg = Registry::start_with(
+        &env.dir.path().join("registry"),
+        Some(("tester", "t0ken-pass")),
+        Some((&realm, SERVICE, ISSUER, &tokens.cert)),
+    )?;
+    reg.push(&demo_layout(&env)?, "secure/busybox:1", false)?;
+    let reference = format!("{}/secure/busybox:1", reg.host());
+    let root = env.root().to_string_lossy().into_owned();
+    let auth = |pass: &str| -> Result<std::path::PathBuf> {
+        let f = env.dir.path().join(format!("auth-{pass}.json"));
+        fs::write(
+            &f,
+            json!({"auths": {reg.host(): {"username": "tester", "password": pass}}}).to_string(),
+        )?;
+        Ok(f)
+    };
+    let wrong = berth(&[
+        "pull",
+        &reference,
+        "--root",
+        &root,
+        "--auth-file",
+        auth("wrong")?.to_str().unwrap(),
+    ])
+    .output()?;
+    assert!(!wrong.status.success());
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("authentication failed") && stderr.contains("401"),
+        "{stderr}"
+    );
+    let before = tokens.requests.load(std::sync::atomic::Ordering::Relaxed);
+    run_ok(berth(&[
+        "pull",
+        &reference,
+        "--root",
+        &root,
+        "--auth-file",
+        auth("t0ken-pass")?.to_str().unwrap(),
+    ]))?;
+    assert!(
+        tokens.requests.load(std::sync::atomic::Ordering::Relaxed) > before,
+        "no token was asked for"
+    );
+    run_ok(berth(&["store", "verify", "--root", &root]))?;
+    Ok(())
+}

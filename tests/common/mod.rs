@@ -5,6 +5,7 @@
 
 pub mod layers;
 pub mod registry;
+pub mod token_server;
 
 use std::fs;
 use std::path::{Path, PathBuf};

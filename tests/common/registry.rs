@@ -22,13 +22,22 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(dir: &Path, creds: Option<(&str, &str)>) -> Result<Registry> {
+        Self::start_with(dir, creds, None)
+    }
+
+    /// With token auth: `token` is (realm, service, issuer, cert bundle).
+    pub fn start_with(
+        dir: &Path,
+        creds: Option<(&str, &str)>,
+        token: Option<(&str, &str, &str, &Path)>,
+    ) -> Result<Registry> {
         fs::create_dir_all(dir.join("data"))?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let mut config = format!(
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n",
             dir.join("data").display()
         );
-        if let Some((user, password)) = creds {
+        if let (Some((user, password)), None) = (creds, token) {
             let htpasswd = dir.join("htpasswd");
             run_ok(
                 Command::new("htpasswd")
@@ -40,6 +49,12 @@ impl Registry {
             config.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
                 htpasswd.display()
+            ));
+        }
+        if let Some((realm, service, issuer, bundle)) = token {
+            config.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+                bundle.display()
             ));
         }
         fs::write(dir.join("config.yml"), config)?;

@@ -265,3 +265,113 @@ fn token_auth_with_a_real_token_issuer() -> Result<()> {
     run_ok(berth(&["store", "verify", "--root", &root]))?;
     Ok(())
 }
+
+/// blobs/, layers/ and images/: what a failed pull must not change.
+fn content_snapshot(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in ["blobs/sha256", "layers/sha256", "images"] {
+        for e in fs::read_dir(root.join(dir)).into_iter().flatten().flatten() {
+            out.push(format!(
+                "{dir}/{} {}",
+                e.file_name().to_string_lossy(),
+                e.metadata().map(|m| m.len()).unwrap_or(0)
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_connection_cut_mid_blob_resumes_with_a_range_request() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    use common::fault_proxy::{Fault, FaultProxy};
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    reg.push(&demo_layout(&env)?, "demo/busybox:1", false)?;
+    // The busybox layer is about 1 MB; manifests and config are far smaller.
+    let proxy = FaultProxy::start(reg.port, Fault::CutAfter(400_000))?;
+    let reference = format!("127.0.0.1:{}/demo/busybox:1", proxy.port);
+    let root = env.root().to_string_lossy().into_owned();
+    let out = run_ok(berth(&["pull", &reference, "--root", &root]))?;
+    assert!(
+        proxy.fired.load(std::sync::atomic::Ordering::Relaxed),
+        "the fault never fired"
+    );
+    assert!(
+        proxy.saw_range.load(std::sync::atomic::Ordering::Relaxed),
+        "no Range request: not resumed"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("resuming"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    run_ok(berth(&["store", "verify", "--root", &root]))?;
+    Ok(())
+}
+
+#[test]
+fn a_flipped_byte_is_rejected_and_the_store_is_unchanged() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    use common::fault_proxy::{Fault, FaultProxy};
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    // A different image than the one in the store, so its layer is fetched.
+    let layer = env.dir.path().join("extra");
+    fs::create_dir_all(&layer)?;
+    // Incompressible, so the layer blob stays large.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let data: Vec<u8> = (0..2_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    fs::write(layer.join("data"), data)?;
+    let layout = env.dir.path().join("extra-oci");
+    make_image("oci", "localhost/test/extra:latest", &layout, &[&layer])?;
+    reg.push(&layout, "test/extra:1", false)?;
+    let before = content_snapshot(&env.root());
+    let proxy = FaultProxy::start(reg.port, Fault::FlipAt(600_000))?;
+    let root = env.root().to_string_lossy().into_owned();
+    let out = berth(&[
+        "pull",
+        &format!("127.0.0.1:{}/test/extra:1", proxy.port),
+        "--root",
+        &root,
+    ])
+    .output()?;
+    assert!(
+        proxy.fired.load(std::sync::atomic::Ordering::Relaxed),
+        "the fault never fired: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mismatch") || stderr.contains("corrupt"),
+        "{stderr}"
+    );
+    assert_eq!(
+        content_snapshot(&env.root()),
+        before,
+        "a rejected pull changed the store"
+    );
+    // Without the fault the same pull works: nothing bad was kept.
+    run_ok(berth(&[
+        "pull",
+        &format!("{}/test/extra:1", reg.host()),
+        "--root",
+        &root,
+    ]))?;
+    Ok(())
+}

@@ -3,6 +3,7 @@
 //! temp dirs) even when a test fails. Every test gets unique names.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod layers;
 pub mod registry;
 pub mod token_server;

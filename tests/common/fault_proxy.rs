@@ -1,0 +1,107 @@
+//! A TCP proxy between berth and a registry that injects one fault into
+//! the first large response: cut the connection, or flip a byte.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Result;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Close the connection after this many response bytes.
+    CutAfter(usize),
+    /// Invert the byte at this response offset.
+    FlipAt(usize),
+}
+
+pub struct FaultProxy {
+    pub port: u16,
+    /// Set once the fault has been injected.
+    pub fired: Arc<AtomicBool>,
+    /// Set when a request carried a Range header (a resumed download).
+    pub saw_range: Arc<AtomicBool>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream_port: u16, fault: Fault) -> Result<FaultProxy> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let fired = Arc::new(AtomicBool::new(false));
+        let saw_range = Arc::new(AtomicBool::new(false));
+        let (f2, r2) = (Arc::clone(&fired), Arc::clone(&saw_range));
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
+                    continue;
+                };
+                let (f3, r3) = (Arc::clone(&f2), Arc::clone(&r2));
+                std::thread::spawn(move || relay(client, upstream, fault, f3, r3));
+            }
+        });
+        Ok(FaultProxy {
+            port,
+            fired,
+            saw_range,
+        })
+    }
+}
+
+fn relay(
+    client: TcpStream,
+    upstream: TcpStream,
+    fault: Fault,
+    fired: Arc<AtomicBool>,
+    saw_range: Arc<AtomicBool>,
+) {
+    let (Ok(mut c_read), Ok(mut u_write)) = (client.try_clone(), upstream.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n) = c_read.read(&mut buf) {
+            if n == 0 || u_write.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            if String::from_utf8_lossy(&buf[..n])
+                .to_ascii_lowercase()
+                .contains("range: bytes=")
+            {
+                saw_range.store(true, Ordering::Relaxed);
+            }
+        }
+        let _ = u_write.shutdown(Shutdown::Write);
+    });
+    let (mut u_read, mut c_write) = (upstream, client);
+    let mut buf = [0u8; 16 * 1024];
+    let mut total = 0usize;
+    while let Ok(n) = u_read.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let chunk = &mut buf[..n];
+        if !fired.load(Ordering::Relaxed) {
+            match fault {
+                Fault::CutAfter(limit) if total + n > limit => {
+                    fired.store(true, Ordering::Relaxed);
+                    let _ = c_write.write_all(&chunk[..limit - total]);
+                    let _ = c_write.shutdown(Shutdown::Both);
+                    let _ = u_read.shutdown(Shutdown::Both);
+                    return;
+                }
+                Fault::FlipAt(at) if total + n > at => {
+                    fired.store(true, Ordering::Relaxed);
+                    chunk[at - total] ^= 0xff;
+                }
+                _ => {}
+            }
+        }
+        total += n;
+        if c_write.write_all(chunk).is_err() {
+            break;
+        }
+    }
+    let _ = c_write.shutdown(Shutdown::Both);
+}

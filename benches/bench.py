@@ -21,9 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tools import Berth, Docker, OciRuntime, Podman  # noqa: E402
+import pull  # noqa: E402
 import unpack  # noqa: E402
 
-PEERS = ["crun", "runc", "podman", "docker", "tar", "umoci"]
+PEERS = ["crun", "runc", "podman", "docker", "tar", "umoci", "skopeo+umoci"]
 
 
 def percentile(values, p):
@@ -159,7 +160,12 @@ def report(results, tools_present):
         _, ratio = ratio_row(vals)
         cells = " | ".join([f"{v:.2f} s" for v in vals.values()] + [""] * (len(cols) - len(vals)))
         lines.append(f"| unpack {up['layers']} gzip layers, {mb:.0f} MB ({' / '.join(vals)}) | {cells} | {ratio} |")
-    lines.append("| pull + unpack (local registry) | see the pull issue | | | | | |")
+    pl = results.get("pull")
+    if pl:
+        vals = {k: v["median_s"] for k, v in pl.items()}
+        _, ratio = ratio_row(vals)
+        cells = " | ".join([f"{v:.2f} s" for v in vals.values()] + [""] * (len(cols) - len(vals)))
+        lines.append(f"| pull + unpack, local registry ({' / '.join(vals)}) | {cells} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 
@@ -198,6 +204,10 @@ def main():
         results["cpu"] = cpu_overhead(tools, work, 200_000 if short else 5_000_000, 1 if short else 7, results["start_latency"])
         print("bench: unpack", file=sys.stderr)
         results["unpack"] = unpack.measure(work, a.berth, short)
+        print("bench: pull", file=sys.stderr)
+        docker = next((t for t in tools if t.name == "docker"), None)
+        podman = next((t for t in tools if t.name == "podman"), None)
+        results["pull"] = pull.measure(work, a.berth, short, docker.env if docker else None, (podman.base, podman.env) if podman else None)
     finally:
         for t in tools:
             try:

@@ -77,15 +77,27 @@ def run(cmd):
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
+def shape(short):
+    """(layers, files per layer, bytes per file)"""
+    return (2, 4, 1 << 20) if short else (4, 25, 1 << 20)
+
+
+def ensure_layout(work, short):
+    """Builds WORK/big-oci once; returns the layer blob digests."""
+    layout = work / "big-oci"
+    n_layers, files, size = shape(short)
+    if not layout.exists():
+        return write_layout(layout, [make_layer(i, files, size) for i in range(n_layers)])
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    return [d["digest"][7:] for d in manifest["layers"]]
+
+
 def measure(work, berth, short):
     layout = work / "big-oci"
-    n_layers, files, size = (2, 4, 1 << 20) if short else (4, 25, 1 << 20)
-    if not layout.exists():
-        digests = write_layout(layout, [make_layer(i, files, size) for i in range(n_layers)])
-    else:
-        digests = None
-    digests = digests or [d["digest"][7:] for d in json.loads((layout / "blobs/sha256" / json.loads((layout / "index.json").read_text())["manifests"][0]["digest"][7:]).read_text())["layers"]]
-    total = sum(size * files for _ in range(n_layers))
+    digests = ensure_layout(work, short)
+    n_layers, files, size = shape(short)
+    total = n_layers * files * size
 
     def berth_import():
         root = work / "unpack-berth"

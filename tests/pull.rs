@@ -375,3 +375,92 @@ fn a_flipped_byte_is_rejected_and_the_store_is_unchanged() -> Result<()> {
     ]))?;
     Ok(())
 }
+
+#[test]
+fn a_pull_killed_with_sigkill_resumes_without_fetching_finished_layers_again() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    use common::fault_proxy::{Fault, FaultProxy};
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    // Layer 1: busybox (~1 MB, done first); layer 2: 4 MB of noise (slow).
+    let noise = env.dir.path().join("noise");
+    fs::create_dir_all(&noise)?;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let data: Vec<u8> = (0..4_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    fs::write(noise.join("data"), data)?;
+    let layout = env.dir.path().join("two-oci");
+    make_image(
+        "oci",
+        "localhost/test/two:latest",
+        &layout,
+        &[busybox_rootfs(), &noise],
+    )?;
+    reg.push(&layout, "test/two:1", false)?;
+    // About 1 MB/s through the proxy: the second layer takes ~4 s.
+    let proxy = FaultProxy::start(reg.port, Fault::Slow(64))?;
+    let reference = format!("127.0.0.1:{}/test/two:1", proxy.port);
+    let root = env.root().to_string_lossy().into_owned();
+    let partial_exists = || {
+        fs::read_dir(env.root().join("tmp/downloads"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name().to_string_lossy().ends_with(".partial")
+                    && e.metadata().map(|m| m.len() > 1_500_000).unwrap_or(false)
+            })
+    };
+    // Kill once the noise layer (larger than anything else) is half-way.
+    let mut child = berth(&["pull", &reference, "--root", &root])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    wait_for(Duration::from_secs(20), || Ok(partial_exists()))?;
+    child.kill()?; // SIGKILL in the middle of the second layer
+    child.wait()?;
+    let gets_before: Vec<String> = proxy
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("/blobs/"))
+        .cloned()
+        .collect();
+    run_ok(berth(&["pull", &reference, "--root", &root]))?;
+    let all: Vec<String> = proxy
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("/blobs/"))
+        .cloned()
+        .collect();
+    let after = &all[gets_before.len()..];
+    assert!(
+        proxy.saw_range.load(std::sync::atomic::Ordering::Relaxed),
+        "the partial layer was not resumed with Range"
+    );
+    // Only the unfinished layer is asked for again: config and busybox
+    // layer finished before the kill and are not fetched a second time.
+    let finished: Vec<&String> = gets_before.iter().take(gets_before.len() - 1).collect();
+    assert!(
+        after.iter().all(|l| !finished.contains(&l)),
+        "a finished blob was fetched again: {after:?} (before: {gets_before:?})"
+    );
+    assert_eq!(
+        after.len(),
+        1,
+        "expected one resumed blob request, got {after:?} (before: {gets_before:?})"
+    );
+    run_ok(berth(&["store", "verify", "--root", &root]))?;
+    Ok(())
+}

@@ -62,6 +62,10 @@ pub fn pull(
     )?;
     let name = r.to_string();
     staging.commit(vec![(name.clone(), record.clone())])?;
+    let blobs = std::iter::once(&manifest.config).chain(&manifest.layers);
+    for d in blobs {
+        let _ = fs::remove_file(downloads.join(d.digest.hex()));
+    }
     progress(format!("{name}: pulled"));
     Ok(NamedManifest {
         reference: name,
@@ -96,9 +100,12 @@ fn fetch_blob(
         },
         what,
     );
-    // Verified or not, this download is spent: a bad one must not be
-    // offered again, a good one now lives in staging.
-    let _ = fs::remove_file(&done);
+    if result.is_err() {
+        // A download that fails verification must not be offered again.
+        let _ = fs::remove_file(&done);
+    }
+    // A good one stays until the image is committed: a pull killed before
+    // then finds it here and does not fetch it again.
     result.map(drop)
 }
 

@@ -15,6 +15,8 @@ pub enum Fault {
     CutAfter(usize),
     /// Invert the byte at this response offset.
     FlipAt(usize),
+    /// Pass everything, slowly: sleep this many ms after each 64 KiB.
+    Slow(u64),
 }
 
 pub struct FaultProxy {
@@ -23,6 +25,8 @@ pub struct FaultProxy {
     pub fired: Arc<AtomicBool>,
     /// Set when a request carried a Range header (a resumed download).
     pub saw_range: Arc<AtomicBool>,
+    /// The request lines seen ("GET /v2/… HTTP/1.1").
+    pub requests: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -31,20 +35,26 @@ impl FaultProxy {
         let port = listener.local_addr()?.port();
         let fired = Arc::new(AtomicBool::new(false));
         let saw_range = Arc::new(AtomicBool::new(false));
-        let (f2, r2) = (Arc::clone(&fired), Arc::clone(&saw_range));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (f2, r2, q2) = (
+            Arc::clone(&fired),
+            Arc::clone(&saw_range),
+            Arc::clone(&requests),
+        );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
                     continue;
                 };
-                let (f3, r3) = (Arc::clone(&f2), Arc::clone(&r2));
-                std::thread::spawn(move || relay(client, upstream, fault, f3, r3));
+                let (f3, r3, q3) = (Arc::clone(&f2), Arc::clone(&r2), Arc::clone(&q2));
+                std::thread::spawn(move || relay(client, upstream, fault, f3, r3, q3));
             }
         });
         Ok(FaultProxy {
             port,
             fired,
             saw_range,
+            requests,
         })
     }
 }
@@ -55,6 +65,7 @@ fn relay(
     fault: Fault,
     fired: Arc<AtomicBool>,
     saw_range: Arc<AtomicBool>,
+    requests: Arc<std::sync::Mutex<Vec<String>>>,
 ) {
     let (Ok(mut c_read), Ok(mut u_write)) = (client.try_clone(), upstream.try_clone()) else {
         return;
@@ -65,11 +76,16 @@ fn relay(
             if n == 0 || u_write.write_all(&buf[..n]).is_err() {
                 break;
             }
-            if String::from_utf8_lossy(&buf[..n])
-                .to_ascii_lowercase()
-                .contains("range: bytes=")
-            {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if text.to_ascii_lowercase().contains("range: bytes=") {
                 saw_range.store(true, Ordering::Relaxed);
+            }
+            if let Ok(mut r) = requests.lock() {
+                r.extend(
+                    text.lines()
+                        .filter(|l| l.starts_with("GET ") || l.starts_with("HEAD "))
+                        .map(str::to_string),
+                );
             }
         }
         let _ = u_write.shutdown(Shutdown::Write);
@@ -97,6 +113,9 @@ fn relay(
                 }
                 _ => {}
             }
+        }
+        if let Fault::Slow(ms) = fault {
+            std::thread::sleep(std::time::Duration::from_millis(ms * n as u64 / 65_536 + 1));
         }
         total += n;
         if c_write.write_all(chunk).is_err() {

@@ -464,3 +464,56 @@ fn a_pull_killed_with_sigkill_resumes_without_fetching_finished_layers_again() -
     run_ok(berth(&["store", "verify", "--root", &root]))?;
     Ok(())
 }
+
+#[test]
+fn a_stalled_download_times_out_and_resumes() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    use common::fault_proxy::{Fault, FaultProxy};
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    // One small layer of noise (~120 KB blob): its stall budget is short.
+    let layer = env.dir.path().join("small");
+    fs::create_dir_all(&layer)?;
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let data: Vec<u8> = (0..120_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    fs::write(layer.join("data"), data)?;
+    let layout = env.dir.path().join("small-oci");
+    make_image("oci", "localhost/test/small:latest", &layout, &[&layer])?;
+    reg.push(&layout, "test/small:1", false)?;
+    let proxy = FaultProxy::start(reg.port, Fault::StallAfter(40_000))?;
+    let root = env.root().to_string_lossy().into_owned();
+    let started = std::time::Instant::now();
+    let out = run_ok(berth(&[
+        "pull",
+        &format!("127.0.0.1:{}/test/small:1", proxy.port),
+        "--timeout",
+        "1",
+        "--root",
+        &root,
+    ]))?;
+    assert!(
+        proxy.fired.load(std::sync::atomic::Ordering::Relaxed),
+        "the stall never happened"
+    );
+    assert!(
+        proxy.saw_range.load(std::sync::atomic::Ordering::Relaxed),
+        "not resumed with Range"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("resuming"));
+    run_ok(berth(&["store", "verify", "--root", &root]))?;
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! `berth import` and `berth images`: the store, without a daemon.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::args::Args;
 use super::table;
@@ -157,9 +158,10 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
         ("auth-file", true),
         ("insecure", false),
         ("ca-file", true),
+        ("timeout", true),
     ];
     let args = Args::parse(argv, &flags)?;
-    let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--root DIR]";
+    let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--timeout SECS] [--root DIR]";
     let [reference] = args.expect_positional(1, usage)? else {
         unreachable!()
     };
@@ -169,7 +171,14 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
         registry: RegistryOptions {
             insecure: args.switch("insecure"),
             ca_file: args.value("ca-file").map(PathBuf::from),
-            timeout: None,
+            timeout: args
+                .value("timeout")
+                .map(|t| {
+                    t.parse::<u64>()
+                        .map(Duration::from_secs)
+                        .map_err(|_| format!("--timeout wants seconds, not {t:?}"))
+                })
+                .transpose()?,
         },
     };
     let store = open_store(&args)?;

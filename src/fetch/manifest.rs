@@ -30,7 +30,12 @@ pub struct FetchedManifest {
 /// GETs a manifest by tag or digest and checks its digest: against the
 /// digest asked for, and against Docker-Content-Digest when sent.
 pub fn fetch_manifest(reg: &mut Registry, reference: &str) -> Result<FetchedManifest, FetchError> {
-    let resp = reg.get(&format!("manifests/{reference}"), &MANIFEST_TYPES, None)?;
+    let resp = reg.get(
+        &format!("manifests/{reference}"),
+        &MANIFEST_TYPES,
+        None,
+        None,
+    )?;
     let header = |n: &str| {
         resp.headers()
             .get(n)

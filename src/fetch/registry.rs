@@ -18,6 +18,9 @@ use super::credentials::Credentials;
 use super::reference::Reference;
 
 const MAX_ATTEMPTS: u32 = 5;
+/// The slowest link a blob download is allowed to look like before it is
+/// taken for stalled (and resumed on a new connection).
+const MIN_BYTES_PER_SEC: u64 = 64 * 1024;
 const FIRST_BACKOFF_MS: u64 = 200;
 const MAX_BACKOFF_MS: u64 = 10_000;
 
@@ -57,6 +60,7 @@ enum Auth {
 
 pub struct Registry {
     agent: Agent,
+    timeout: Duration,
     base: String,
     host: String,
     pub repository: String,
@@ -134,6 +138,7 @@ impl Registry {
             .into();
         Ok(Registry {
             agent,
+            timeout,
             base: format!("{scheme}://{host}"),
             host,
             repository: r.path.clone(),
@@ -146,12 +151,20 @@ impl Registry {
         &self.host
     }
 
-    /// GET `/v2/<repository>/<path>`; `from` asks for a byte range (resume).
+    /// The time a body of `bytes` may take: the timeout plus what the
+    /// slowest acceptable link needs. Past it the transfer counts as stalled.
+    pub fn body_budget(&self, bytes: u64) -> Duration {
+        self.timeout + Duration::from_secs(bytes / MIN_BYTES_PER_SEC)
+    }
+
+    /// GET `/v2/<repository>/<path>`; `from` asks for a byte range (resume);
+    /// `body_timeout` bounds reading the whole body.
     pub fn get(
         &mut self,
         path: &str,
         accept: &[&str],
         from: Option<u64>,
+        body_timeout: Option<Duration>,
     ) -> Result<Response<Body>, FetchError> {
         let url = format!("{}/v2/{}/{}", self.base, self.repository, path);
         let mut reauthed = false;
@@ -173,6 +186,9 @@ impl Registry {
             }
             if let Some(off) = from.filter(|o| *o > 0) {
                 req = req.header("Range", format!("bytes={off}-"));
+            }
+            if let Some(t) = body_timeout {
+                req = req.config().timeout_recv_body(Some(t)).build();
             }
             let resp = match req.call() {
                 Ok(r) => r,

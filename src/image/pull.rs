@@ -136,7 +136,13 @@ fn download(
             progress(format!("{what}: {} bytes", desc.size));
             return Ok(());
         }
-        let resp = reg.get(&format!("blobs/{}", desc.digest), &[], Some(have))?;
+        let budget = reg.body_budget(desc.size - have);
+        let resp = reg.get(
+            &format!("blobs/{}", desc.digest),
+            &[],
+            Some(have),
+            Some(budget),
+        )?;
         // A server that ignores Range sends everything again.
         let offset = if resp.status().as_u16() == 206 {
             have

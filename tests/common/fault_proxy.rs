@@ -17,6 +17,9 @@ pub enum Fault {
     FlipAt(usize),
     /// Pass everything, slowly: sleep this many ms after each 64 KiB.
     Slow(u64),
+    /// After this many response bytes, send nothing more on that
+    /// connection (it stays open: a stall, not a cut).
+    StallAfter(usize),
 }
 
 pub struct FaultProxy {
@@ -105,6 +108,12 @@ fn relay(
                     let _ = c_write.write_all(&chunk[..limit - total]);
                     let _ = c_write.shutdown(Shutdown::Both);
                     let _ = u_read.shutdown(Shutdown::Both);
+                    return;
+                }
+                Fault::StallAfter(limit) if total + n > limit => {
+                    fired.store(true, Ordering::Relaxed);
+                    let _ = c_write.write_all(&chunk[..limit - total]);
+                    std::thread::sleep(std::time::Duration::from_secs(120));
                     return;
                 }
                 Fault::FlipAt(at) if total + n > at => {

@@ -517,3 +517,34 @@ fn a_stalled_download_times_out_and_resumes() -> Result<()> {
     run_ok(berth(&["store", "verify", "--root", &root]))?;
     Ok(())
 }
+
+#[test]
+fn berth_pull_goes_through_a_running_daemon_with_progress() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    reg.push(&demo_layout(&env)?, "demo/busybox:3", false)?;
+    let _daemon = env.start_daemon()?;
+    let reference = format!("{}/demo/busybox:3", reg.host());
+    let out = run_ok(env.cli(&["pull", &reference]))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Progress lines came back as notifications, then the result.
+    assert!(
+        stdout.contains("manifest sha256:") && stdout.contains(&format!("{reference}: pulled")),
+        "{stdout}"
+    );
+    let images = run_ok(berth(&["images", "--root", env.root().to_str().unwrap()]))?;
+    assert!(String::from_utf8_lossy(&images.stdout).contains(&reference));
+    let bad = env
+        .cli(&["pull", &format!("{}/demo/absent:1", reg.host())])
+        .output()?;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    Ok(())
+}

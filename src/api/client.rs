@@ -53,6 +53,17 @@ impl Client {
     }
 
     pub fn call(&mut self, method: &str, params: Value) -> Result<Value, ClientError> {
+        self.call_streaming(method, params, |_| {})
+    }
+
+    /// Like `call`, passing each notification that arrives before the
+    /// answer (e.g. `pull.progress`) to `on_notification`.
+    pub fn call_streaming(
+        &mut self,
+        method: &str,
+        params: Value,
+        mut on_notification: impl FnMut(&Value),
+    ) -> Result<Value, ClientError> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = serde_json::to_vec(
@@ -61,17 +72,24 @@ impl Client {
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
         self.reader.get_mut().write_all(&line)?;
-        let mut reply = Vec::new();
-        (&mut self.reader)
-            .take(MAX_RESPONSE_BYTES)
-            .read_until(b'\n', &mut reply)?;
-        if reply.is_empty() {
-            return Err(ClientError::Protocol(
-                "the daemon closed the connection".into(),
-            ));
-        }
-        let mut v: Value =
-            serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let (mut v, reply) = loop {
+            let mut reply = Vec::new();
+            (&mut self.reader)
+                .take(MAX_RESPONSE_BYTES)
+                .read_until(b'\n', &mut reply)?;
+            if reply.is_empty() {
+                return Err(ClientError::Protocol(
+                    "the daemon closed the connection".into(),
+                ));
+            }
+            let v: Value =
+                serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            if v.get("id").is_none() && v.get("method").is_some() {
+                on_notification(&v);
+                continue;
+            }
+            break (v, reply);
+        };
         if v.get("id") != Some(&json!(id)) {
             return Err(ClientError::Protocol(format!(
                 "reply for another request: {}",

@@ -10,6 +10,7 @@ use super::protocol::{
     SHUTTING_DOWN,
 };
 use crate::supervisor::ephemeral::RunRequest;
+use crate::supervisor::pulling::{PullOutcome, PullProgress};
 use crate::supervisor::spec::Spec;
 use crate::supervisor::validate::check_spec;
 use crate::supervisor::waiting::Completion;
@@ -58,6 +59,14 @@ struct RunParams {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PullParams {
+    reference: String,
+    #[serde(default)]
+    platform: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct NoParams {}
 
 /// Runs one method. `token` identifies this request if its answer has to
@@ -66,6 +75,7 @@ pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value, token: u64) -
     match method {
         "run" => run(sup, params, token),
         "wait" => wait(sup, params, token),
+        "pull" => pull(sup, params, token),
         _ => Outcome::Reply(dispatch_now(sup, method, params)),
     }
 }
@@ -135,6 +145,36 @@ fn wait(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
     match sup.add_waiter(&p.name, token, p.logs) {
         Ok(()) => Outcome::Deferred,
         Err(e) => Outcome::Reply(Err(supervisor_error(e))),
+    }
+}
+
+fn pull(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
+    let p: PullParams = match parse_params(params) {
+        Ok(p) => p,
+        Err(e) => return Outcome::Reply(Err(e)),
+    };
+    if let Err(e) = crate::fetch::reference::Reference::parse(&p.reference) {
+        return Outcome::Reply(Err(RpcError::new(INVALID_PARAMS, e.to_string())));
+    }
+    match sup.pull_for_client(&p.reference, p.platform.as_deref(), token) {
+        Ok(()) => Outcome::Deferred,
+        Err(e) => Outcome::Reply(Err(supervisor_error(e))),
+    }
+}
+
+/// The notification a pull's progress line becomes.
+pub fn pull_progress_line(p: &PullProgress) -> Vec<u8> {
+    let mut out = serde_json::to_vec(&json!({"jsonrpc": "2.0", "method": "pull.progress", "params": {"reference": p.reference, "line": p.line}}))
+        .unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// The answer to a deferred `pull`.
+pub fn pull_result(o: &PullOutcome) -> Result<Value, RpcError> {
+    match &o.error {
+        None => Ok(json!({"reference": o.reference, "exit_code": o.exit_code})),
+        Some(e) => Err(RpcError::new(CONTAINER_ERROR, e.clone())),
     }
 }
 

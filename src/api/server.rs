@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::PollFlags;
 
-use super::methods::{Outcome, completion_result, dispatch};
+use super::methods::{Outcome, completion_result, dispatch, pull_progress_line, pull_result};
 use super::protocol::{INVALID_REQUEST, RpcError, error_line, parse_request, success_line};
 use crate::supervisor::Supervisor;
 use crate::supervisor::event_loop::ControlPlane;
@@ -295,6 +295,34 @@ impl ControlPlane for ApiServer {
     }
 
     fn after_turn(&mut self, sup: &mut Supervisor) {
+        let (progress, outcomes) = sup.take_pull_events();
+        let mut touched = Vec::new();
+        for p in &progress {
+            let Some((fd, Some(_))) = self.pending.by_token.get(&p.token) else {
+                continue;
+            };
+            if let Some(conn) = self.connections.get_mut(fd) {
+                conn.output.extend_from_slice(&pull_progress_line(p));
+                touched.push(*fd);
+            }
+        }
+        for o in &outcomes {
+            let Some((fd, id)) = self.pending.by_token.remove(&o.token) else {
+                continue;
+            };
+            let (Some(id), Some(conn)) = (id, self.connections.get_mut(&fd)) else {
+                continue;
+            };
+            let line = match pull_result(o) {
+                Ok(v) => success_line(&id, v),
+                Err(e) => error_line(&id, &e),
+            };
+            conn.output.extend_from_slice(&line);
+            touched.push(fd);
+        }
+        for fd in touched {
+            self.flush_or_close(fd, sup);
+        }
         for done in sup.take_completions() {
             let Some((fd, id)) = self.pending.by_token.remove(&done.token) else {
                 continue;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::args::Args;
 use super::table;
+use crate::api::client::{Client, socket_path};
 use crate::fetch::manifest::parse_platform;
 use crate::fetch::registry::RegistryOptions;
 use crate::image::Store;
@@ -159,9 +160,10 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
         ("insecure", false),
         ("ca-file", true),
         ("timeout", true),
+        ("socket", true),
     ];
     let args = Args::parse(argv, &flags)?;
-    let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--timeout SECS] [--root DIR]";
+    let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--timeout SECS] [--root DIR | --socket PATH]";
     let [reference] = args.expect_positional(1, usage)? else {
         unreachable!()
     };
@@ -181,10 +183,34 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
                 .transpose()?,
         },
     };
+    if args.value("root").is_none() {
+        return pull_through_daemon(reference, args.value("platform"), args.value("socket"));
+    }
     let store = open_store(&args)?;
     let pulled = image_pull(&store, reference, &opts, &mut |line| println!("{line}"))
         .map_err(|e| format!("pull {reference}: {e}"))?;
     println!("{} ({})", pulled.reference, image_id(&pulled.record));
+    Ok(0)
+}
+
+/// `berth pull REF` with a daemon running: it pulls (in its own helper),
+/// and the progress comes back as notifications.
+fn pull_through_daemon(
+    reference: &str,
+    platform: Option<&str>,
+    socket: Option<&str>,
+) -> Result<i32, String> {
+    let mut client = Client::connect(&socket_path(socket))
+        .map_err(|e| format!("{e} (or pass --root DIR to pull without a daemon)"))?;
+    let params = serde_json::json!({"reference": reference, "platform": platform});
+    let result = client
+        .call_streaming("pull", params, |n| {
+            if let Some(line) = n["params"]["line"].as_str() {
+                println!("{line}");
+            }
+        })
+        .map_err(|e| format!("pull {reference}: {e}"))?;
+    println!("{}", result["reference"].as_str().unwrap_or(reference));
     Ok(0)
 }
 

@@ -30,6 +30,7 @@ pub trait ControlPlane {
 enum Source {
     Signals,
     Output,
+    PullOutput,
     Control,
 }
 
@@ -49,6 +50,7 @@ pub fn run(sup: &mut Supervisor, control: &mut dyn ControlPlane, signals: &mut S
             match source {
                 Source::Signals => handle_signals(sup, signals),
                 Source::Output => sup.on_output(fd),
+                Source::PullOutput => sup.on_pull_output(fd),
                 Source::Control => control.on_ready(fd, revents, sup),
             }
         }
@@ -72,6 +74,10 @@ fn wait_for_events(
     for o in sup.containers.values().flat_map(|c| &c.outputs) {
         fds.push(PollFd::new(o.fd.as_fd(), PollFlags::POLLIN));
         sources.push(Source::Output);
+    }
+    for fd in sup.pull_output_fds() {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::PullOutput);
     }
     for (fd, events) in control.watched() {
         fds.push(PollFd::new(fd, events));

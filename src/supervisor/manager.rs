@@ -10,7 +10,7 @@ use super::config_dir::LoadedSpec;
 use super::container::{Container, ContainerInfo};
 use super::launch::ContainerDirs;
 use super::logs::{LogEntry, read_log};
-use super::pulling::PullJob;
+use super::pulling::{PullJob, PullOutcome, PullProgress};
 use super::timers::Timers;
 use super::waiting::{Completion, Waiter};
 use crate::image::Store;
@@ -45,6 +45,8 @@ pub struct Supervisor {
     pub(super) run_counter: u64,
     /// Image pulls in flight, by the pid of their `berth pull` child.
     pub(super) pulls: BTreeMap<nix::unistd::Pid, PullJob>,
+    pub(super) pull_progress: Vec<PullProgress>,
+    pub(super) pull_outcomes: Vec<PullOutcome>,
 }
 
 impl Supervisor {
@@ -67,6 +69,8 @@ impl Supervisor {
             completions: Vec::new(),
             run_counter: 0,
             pulls: BTreeMap::new(),
+            pull_progress: Vec::new(),
+            pull_outcomes: Vec::new(),
         }
     }
 

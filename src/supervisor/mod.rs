@@ -9,7 +9,7 @@ pub mod launch;
 mod lifecycle;
 pub mod logs;
 pub mod manager;
-mod pulling;
+pub mod pulling;
 mod reaper;
 pub mod restart;
 pub mod signals;

@@ -1,24 +1,48 @@
-//! Pulling a container's image from the daemon without blocking its loop:
-//! `berth pull` runs as a child process (the network and the registry's
-//! bytes stay out of the supervisor); its exit, reaped like any child,
-//! starts the containers that were waiting for it.
+//! Pulling images from the daemon without blocking its loop: `berth pull`
+//! runs as a child process (the network and the registry's bytes stay out
+//! of the supervisor). Its progress lines are read from a pipe in the poll
+//! loop and passed to API clients that asked for the pull; its exit, reaped
+//! like any child, starts the containers that were waiting for the image.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::process::{ChildStderr, Command, Stdio};
 
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::Pid;
 
 use super::container::State;
-use super::manager::{Supervisor, say};
+use super::manager::{Supervisor, SupervisorError, say};
 use super::spec::PullPolicy;
 use crate::image::lookup::resolve;
 
 pub struct PullJob {
     pub reference: String,
+    /// Containers to start once the image is there.
     pub waiting: Vec<String>,
-    /// The pull's error output, read once it has exited (it is small: the
-    /// progress lines go to /dev/null).
-    stderr: Option<std::process::ChildStderr>,
+    /// API requests (tokens) to tell about progress and the outcome.
+    pub clients: Vec<u64>,
+    stdout: Option<OwnedFd>,
+    line: Vec<u8>,
+    /// The pull's error output, read once it has exited (it is small).
+    stderr: Option<ChildStderr>,
+}
+
+/// A progress line for an API client.
+#[derive(Debug, Clone)]
+pub struct PullProgress {
+    pub token: u64,
+    pub reference: String,
+    pub line: String,
+}
+
+/// The end of a pull an API client asked for.
+#[derive(Debug, Clone)]
+pub struct PullOutcome {
+    pub token: u64,
+    pub reference: String,
+    pub exit_code: i32,
+    pub error: Option<String>,
 }
 
 impl Supervisor {
@@ -41,30 +65,13 @@ impl Supervisor {
             return false;
         }
         let reference = c.spec.image.clone();
-        if let Some(job) = self.pulls.values_mut().find(|j| j.reference == reference) {
-            job.waiting.push(name.to_string());
-        } else {
-            match self.spawn_pull(&reference) {
-                Ok((pid, stderr)) => {
-                    say(format_args!(
-                        "container {name}: pulling {reference} (pid {pid})"
-                    ));
-                    let waiting = vec![name.to_string()];
-                    self.pulls.insert(
-                        pid,
-                        PullJob {
-                            reference,
-                            waiting,
-                            stderr,
-                        },
-                    );
-                }
-                Err(e) => {
-                    say(format_args!(
-                        "container {name}: cannot start a pull of {reference}: {e}"
-                    ));
-                    return false;
-                }
+        match self.join_or_start_pull(&reference, None) {
+            Ok(job) => job.waiting.push(name.to_string()),
+            Err(e) => {
+                say(format_args!(
+                    "container {name}: cannot start a pull of {reference}: {e}"
+                ));
+                return false;
             }
         }
         if let Some(c) = self.containers.get_mut(name) {
@@ -73,25 +80,147 @@ impl Supervisor {
         true
     }
 
+    /// API `pull`: progress and the outcome go to `token`.
+    pub fn pull_for_client(
+        &mut self,
+        reference: &str,
+        platform: Option<&str>,
+        token: u64,
+    ) -> Result<(), SupervisorError> {
+        if self.shutting_down {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        let job = self
+            .join_or_start_pull(reference, platform)
+            .map_err(|e| SupervisorError::Invalid(format!("cannot start a pull: {e}")))?;
+        job.clients.push(token);
+        Ok(())
+    }
+
+    fn join_or_start_pull(
+        &mut self,
+        reference: &str,
+        platform: Option<&str>,
+    ) -> std::io::Result<&mut PullJob> {
+        let existing = self
+            .pulls
+            .iter()
+            .find(|(_, j)| j.reference == reference)
+            .map(|(pid, _)| *pid);
+        let pid = match existing {
+            Some(pid) => pid,
+            None => {
+                let (pid, job) = self.spawn_pull(reference, platform)?;
+                say(format_args!("pulling {reference} (pid {pid})"));
+                self.pulls.insert(pid, job);
+                pid
+            }
+        };
+        Ok(self.pulls.get_mut(&pid).expect("inserted or found above"))
+    }
+
     fn spawn_pull(
         &self,
         reference: &str,
-    ) -> std::io::Result<(Pid, Option<std::process::ChildStderr>)> {
+        platform: Option<&str>,
+    ) -> std::io::Result<(Pid, PullJob)> {
         let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
-            .args(["pull", reference, "--root"])
-            .arg(self.store.root())
+        let mut cmd = Command::new(exe);
+        cmd.args(["pull", reference, "--root"])
+            .arg(self.store.root());
+        if let Some(p) = platform {
+            cmd.args(["--platform", p]);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        // The reaper collects it like any child; only its pid and stderr
-        // are kept, so the Child handle may go.
-        Ok((Pid::from_raw(child.id() as i32), child.stderr.take()))
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        if let Some(fd) = &stdout {
+            let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+            fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        }
+        // The reaper collects it like any child; its pid and pipes are kept.
+        let pid = Pid::from_raw(child.id() as i32);
+        let job = PullJob {
+            reference: reference.to_string(),
+            waiting: Vec::new(),
+            clients: Vec::new(),
+            stdout,
+            line: Vec::new(),
+            stderr: child.stderr.take(),
+        };
+        Ok((pid, job))
+    }
+
+    /// The pulls' progress pipes, for the poll loop.
+    pub fn pull_output_fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.pulls
+            .values()
+            .filter_map(|j| j.stdout.as_ref().map(|f| f.as_fd()))
+            .collect()
+    }
+
+    /// Reads what a pull printed and hands each line to its clients.
+    pub fn on_pull_output(&mut self, fd: RawFd) {
+        let Some(job) = self
+            .pulls
+            .values_mut()
+            .find(|j| j.stdout.as_ref().is_some_and(|f| f.as_raw_fd() == fd))
+        else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            match nix::unistd::read(job.stdout.as_ref().expect("found by it").as_fd(), &mut buf) {
+                Ok(0) => {
+                    job.stdout = None;
+                    break;
+                }
+                Ok(n) => job.line.extend_from_slice(&buf[..n]),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(_) => {
+                    job.stdout = None;
+                    break;
+                }
+            }
+        }
+        while let Some(nl) = job.line.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = job.line.drain(..=nl).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            for token in &job.clients {
+                self.pull_progress.push(PullProgress {
+                    token: *token,
+                    reference: job.reference.clone(),
+                    line: text.clone(),
+                });
+            }
+        }
+    }
+
+    /// A client went away: it no longer hears about its pull.
+    pub(super) fn forget_pull_client(&mut self, token: u64) {
+        for job in self.pulls.values_mut() {
+            job.clients.retain(|t| *t != token);
+        }
     }
 
     /// A reaped child that was a pull: start (or fail) what waited on it.
     pub(super) fn on_pull_exit(&mut self, pid: Pid, code: i32) -> bool {
+        let Some(fd) = self
+            .pulls
+            .get(&pid)
+            .and_then(|j| j.stdout.as_ref().map(|f| f.as_raw_fd()))
+        else {
+            return self.finish_pull(pid, code);
+        };
+        self.on_pull_output(fd); // the last lines
+        self.finish_pull(pid, code)
+    }
+
+    fn finish_pull(&mut self, pid: Pid, code: i32) -> bool {
         let Some(mut job) = self.pulls.remove(&pid) else {
             return false;
         };
@@ -107,9 +236,24 @@ impl Supervisor {
             .trim_start_matches("berth: ")
             .to_string();
         say(format_args!(
-            "pull of {} exited with code {code}: {reason}",
+            "pull of {} exited with code {code} {reason}",
             job.reference
         ));
+        let error = (code != 0).then(|| {
+            if reason.is_empty() {
+                format!("pull of {} failed (exit {code})", job.reference)
+            } else {
+                reason.clone()
+            }
+        });
+        for token in &job.clients {
+            self.pull_outcomes.push(PullOutcome {
+                token: *token,
+                reference: job.reference.clone(),
+                exit_code: code,
+                error: error.clone(),
+            });
+        }
         for name in job.waiting {
             let Some(c) = self.containers.get_mut(&name) else {
                 continue;
@@ -120,16 +264,17 @@ impl Supervisor {
             c.pulled = true;
             if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
                 self.launch_now(&name);
-            } else if reason.is_empty() {
-                self.start_failed(
-                    &name,
-                    format!("pull of {} failed (exit {code})", job.reference),
-                    125,
-                );
             } else {
-                self.start_failed(&name, reason.clone(), 125);
+                self.start_failed(&name, error.clone().unwrap_or_default(), 125);
             }
         }
         true
+    }
+
+    pub fn take_pull_events(&mut self) -> (Vec<PullProgress>, Vec<PullOutcome>) {
+        (
+            std::mem::take(&mut self.pull_progress),
+            std::mem::take(&mut self.pull_outcomes),
+        )
     }
 }

@@ -46,6 +46,7 @@ impl Supervisor {
     /// A client went away: forget what it was waiting for.
     pub fn cancel_waiter(&mut self, token: u64) {
         self.waiters.retain(|w| w.token != token);
+        self.forget_pull_client(token);
     }
 
     pub(super) fn complete_waiters(&mut self, name: &str) {

@@ -548,3 +548,51 @@ fn berth_pull_goes_through_a_running_daemon_with_progress() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn mirrors_from_berth_json_are_tried_in_order() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let mirror = Registry::start(&env.dir.path().join("mirror"), None)?;
+    mirror.push(&demo_layout(&env)?, "demo/busybox:1", false)?;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port(); // closed again at once
+    // The origin does not answer; its first mirror does not either; the
+    // second mirror has the image.
+    let settings = json!({"registries": {
+        format!("127.0.0.1:{dead}"): {"mirrors": [format!("127.0.0.1:{dead}"), mirror.host()]}
+    }});
+    fs::write(env.config().join("berth.json"), settings.to_string())?;
+    let root = env.root().to_string_lossy().into_owned();
+    let reference = format!("127.0.0.1:{dead}/demo/busybox:1");
+    let out = run_ok(berth(&[
+        "pull",
+        &reference,
+        "--config",
+        env.config().to_str().unwrap(),
+        "--root",
+        &root,
+    ]))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("mirror 127.0.0.1:{dead}:")) && stdout.contains("trying the next"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("{reference}: pulled")), "{stdout}");
+    // A mistake in berth.json is reported with its position.
+    fs::write(
+        env.config().join("berth.json"),
+        "{\"registries\": {\"x.io\": {\"mirorrs\": []}}}",
+    )?;
+    let bad = berth(&["check", env.config().to_str().unwrap()]).output()?;
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("berth.json:1:"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    Ok(())
+}

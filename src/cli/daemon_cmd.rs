@@ -10,6 +10,7 @@ use crate::image::store::DEFAULT_ROOT;
 use crate::supervisor::config_dir::{LoadedSpec, load_config_dir};
 use crate::supervisor::event_loop;
 use crate::supervisor::manager::say;
+use crate::supervisor::settings::load_settings;
 use crate::supervisor::signals::SignalPipe;
 use crate::supervisor::{Supervisor, SupervisorOptions};
 
@@ -75,15 +76,22 @@ pub fn check(argv: &[String]) -> Result<i32, String> {
     }
 }
 
-/// Loads every spec, printing each error (file:line:col: field: message).
+/// Loads berth.json and every spec, printing each error
+/// (file:line:col: field: message).
 fn load_or_report(dir: &Path) -> Option<Vec<LoadedSpec>> {
-    match load_config_dir(dir) {
-        Ok(specs) => Some(specs),
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("{e}");
-            }
-            None
-        }
+    let settings = load_settings(dir);
+    let specs = load_config_dir(dir);
+    for e in settings
+        .as_ref()
+        .err()
+        .into_iter()
+        .flatten()
+        .chain(specs.as_ref().err().into_iter().flatten())
+    {
+        eprintln!("{e}");
+    }
+    match (settings, specs) {
+        (Ok(_), Ok(specs)) => Some(specs),
+        _ => None,
     }
 }

@@ -6,7 +6,9 @@ use std::time::Duration;
 use super::args::Args;
 use super::table;
 use crate::api::client::{Client, socket_path};
+use crate::fetch::credentials::Credentials;
 use crate::fetch::manifest::parse_platform;
+use crate::fetch::reference::Reference;
 use crate::fetch::registry::RegistryOptions;
 use crate::image::Store;
 use crate::image::gc::{self, GcReport, remove_image};
@@ -15,6 +17,7 @@ use crate::image::lookup::{image_id, list};
 use crate::image::pull::{PullOptions, pull as image_pull};
 use crate::image::store::DEFAULT_ROOT;
 use crate::image::verify::verify;
+use crate::supervisor::settings::{Settings, load_settings};
 
 pub fn import(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[("name", true), ("root", true)])?;
@@ -161,27 +164,62 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
         ("ca-file", true),
         ("timeout", true),
         ("socket", true),
+        ("config", true),
     ];
     let args = Args::parse(argv, &flags)?;
-    let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--timeout SECS] [--root DIR | --socket PATH]";
+    let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--timeout SECS] [--config DIR] [--root DIR | --socket PATH]";
     let [reference] = args.expect_positional(1, usage)? else {
         unreachable!()
     };
+    let timeout = args
+        .value("timeout")
+        .map(|t| {
+            t.parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| format!("--timeout wants seconds, not {t:?}"))
+        })
+        .transpose()?;
+    let settings = match args.value("config") {
+        Some(dir) => load_settings(Path::new(dir)).map_err(|errs| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?,
+        None => Settings::default(),
+    };
+    let domain = Reference::parse(reference)
+        .map_err(|e| e.to_string())?
+        .domain;
+    let options_for = |host: &str| {
+        let s = settings.registries.get(host);
+        RegistryOptions {
+            insecure: args.switch("insecure") || s.is_some_and(|s| s.insecure),
+            ca_file: args
+                .value("ca-file")
+                .map(PathBuf::from)
+                .or_else(|| s.and_then(|s| s.ca_file.clone())),
+            timeout,
+        }
+    };
+    let own = settings
+        .registries
+        .get(&domain)
+        .cloned()
+        .unwrap_or_default();
     let opts = PullOptions {
         platform: args.value("platform").map(parse_platform).transpose()?,
         auth_file: args.value("auth-file").map(PathBuf::from),
-        registry: RegistryOptions {
-            insecure: args.switch("insecure"),
-            ca_file: args.value("ca-file").map(PathBuf::from),
-            timeout: args
-                .value("timeout")
-                .map(|t| {
-                    t.parse::<u64>()
-                        .map(Duration::from_secs)
-                        .map_err(|_| format!("--timeout wants seconds, not {t:?}"))
-                })
-                .transpose()?,
-        },
+        registry: options_for(&domain),
+        mirrors: own
+            .mirrors
+            .iter()
+            .map(|m| (m.clone(), options_for(m)))
+            .collect(),
+        credentials: own
+            .username
+            .zip(own.password)
+            .map(|(username, password)| Credentials::Basic { username, password }),
     };
     if args.value("root").is_none() {
         return pull_through_daemon(reference, args.value("platform"), args.value("socket"));

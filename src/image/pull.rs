@@ -14,7 +14,7 @@ use super::import::{NamedManifest, stage_image};
 use super::oci::{Descriptor, Manifest, Platform, host_platform, parse_json};
 use super::staging::{Expected, Staging};
 use super::store::Store;
-use crate::fetch::credentials::{auth_file_candidates, lookup};
+use crate::fetch::credentials::{Credentials, auth_file_candidates, lookup};
 use crate::fetch::manifest::resolve_image_manifest;
 use crate::fetch::reference::Reference;
 use crate::fetch::registry::{Registry, RegistryOptions};
@@ -26,6 +26,10 @@ pub struct PullOptions {
     pub platform: Option<Platform>,
     pub auth_file: Option<PathBuf>,
     pub registry: RegistryOptions,
+    /// Hosts tried first, in order, each with its own options.
+    pub mirrors: Vec<(String, RegistryOptions)>,
+    /// Credentials for the registry itself, instead of a config.json's.
+    pub credentials: Option<Credentials>,
 }
 
 /// Pulls `reference` into the store; `progress` gets one line per event.
@@ -36,16 +40,13 @@ pub fn pull(
     progress: &mut dyn FnMut(String),
 ) -> Result<NamedManifest, ImageError> {
     let r = Reference::parse(reference)?;
-    let creds = lookup(&r.domain, &auth_file_candidates(opts.auth_file.as_deref()))
-        .map_err(|e| ImageError::invalid("credentials", e))?;
-    let mut reg = Registry::new(&r, creds, &opts.registry)?;
     let platform = opts.platform.clone().unwrap_or_else(host_platform);
     let target = r
         .digest
         .clone()
         .or_else(|| r.tag.clone())
         .unwrap_or_else(|| "latest".into());
-    let fetched = resolve_image_manifest(&mut reg, &target, &platform)?;
+    let (mut reg, fetched) = first_answering_registry(&r, opts, &target, &platform, progress)?;
     progress(format!("{}: manifest {}", r, fetched.digest));
     let manifest: Manifest = parse_json(&fetched.bytes, &format!("manifest {}", fetched.digest))?;
     let downloads = store.tmp_dir().join("downloads");
@@ -71,6 +72,50 @@ pub fn pull(
         reference: name,
         record,
     })
+}
+
+/// The mirrors in order, then the registry itself: the first that serves
+/// the manifest serves the whole pull.
+fn first_answering_registry(
+    r: &Reference,
+    opts: &PullOptions,
+    target: &str,
+    platform: &Platform,
+    progress: &mut dyn FnMut(String),
+) -> Result<(Registry, crate::fetch::manifest::FetchedManifest), ImageError> {
+    let files = auth_file_candidates(opts.auth_file.as_deref());
+    let mut candidates: Vec<(Reference, &RegistryOptions, Option<Credentials>)> = Vec::new();
+    for (host, o) in &opts.mirrors {
+        let creds = lookup(host, &files).map_err(|e| ImageError::invalid("credentials", e))?;
+        candidates.push((
+            Reference {
+                domain: host.clone(),
+                ..r.clone()
+            },
+            o,
+            creds,
+        ));
+    }
+    let creds = match &opts.credentials {
+        Some(c) => Some(c.clone()),
+        None => lookup(&r.domain, &files).map_err(|e| ImageError::invalid("credentials", e))?,
+    };
+    candidates.push((r.clone(), &opts.registry, creds));
+    let last = candidates.len() - 1;
+    for (i, (candidate, o, creds)) in candidates.into_iter().enumerate() {
+        let attempt = Registry::new(&candidate, creds, o).and_then(|mut reg| {
+            let m = resolve_image_manifest(&mut reg, target, platform)?;
+            Ok((reg, m))
+        });
+        match attempt {
+            Ok(found) => return Ok(found),
+            Err(e) if i < last => {
+                progress(format!("mirror {}: {e}; trying the next", candidate.domain))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the registry itself is always the last candidate")
 }
 
 /// Makes `desc` available in staging: from the store, a finished download,

@@ -12,6 +12,7 @@ pub mod manager;
 pub mod pulling;
 mod reaper;
 pub mod restart;
+pub mod settings;
 pub mod signals;
 pub mod spec;
 mod spec_position;

@@ -33,13 +33,24 @@ impl std::error::Error for SpecError {}
 
 /// Parses and validates `text`, the content of `file`.
 pub fn parse_spec(file: &Path, text: &str) -> Result<Spec, Vec<SpecError>> {
+    parse_checked(file, text, check_spec)
+}
+
+/// Parses a JSON config file into `T` (unknown fields, wrong types and
+/// syntax errors with file:line:col and the field), then runs the semantic
+/// `check`, whose problems are located in the text the same way.
+pub fn parse_checked<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    check: impl FnOnce(&T) -> Vec<Problem>,
+) -> Result<T, Vec<SpecError>> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let spec: Spec =
+    let value: T =
         serde_path_to_error::deserialize(&mut de).map_err(|e| vec![serde_error(file, text, &e)])?;
     de.end().map_err(|e| vec![json_error(file, &e, None)])?;
-    let problems = check_spec(&spec);
+    let problems = check(&value);
     if problems.is_empty() {
-        return Ok(spec);
+        return Ok(value);
     }
     Err(problems
         .into_iter()
@@ -97,9 +108,9 @@ fn json_error(file: &Path, e: &serde_json::Error, field: Option<String>) -> Spec
     }
 }
 
-type Problem = (Vec<String>, String);
+pub type Problem = (Vec<String>, String);
 
-fn problem(path: &[&str], message: impl Into<String>) -> Problem {
+pub fn problem(path: &[&str], message: impl Into<String>) -> Problem {
     (path.iter().map(|s| s.to_string()).collect(), message.into())
 }
 

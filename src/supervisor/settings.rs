@@ -82,13 +82,13 @@ fn check_settings(s: &Settings) -> Vec<Problem> {
                 "username and password go together",
             ));
         }
-        if let Some(ca) = &r.ca_file {
-            if !ca.is_absolute() {
-                out.push(problem(
-                    &["registries", host, "ca_file"],
-                    "must be an absolute path",
-                ));
-            }
+        if let Some(ca) = &r.ca_file
+            && !ca.is_absolute()
+        {
+            out.push(problem(
+                &["registries", host, "ca_file"],
+                "must be an absolute path",
+            ));
         }
     }
     out

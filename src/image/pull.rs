@@ -15,7 +15,7 @@ use super::oci::{Descriptor, Manifest, Platform, host_platform, parse_json};
 use super::staging::{Expected, Staging};
 use super::store::Store;
 use crate::fetch::credentials::{Credentials, auth_file_candidates, lookup};
-use crate::fetch::manifest::resolve_image_manifest;
+use crate::fetch::manifest::{FetchedManifest, resolve_image_manifest};
 use crate::fetch::reference::Reference;
 use crate::fetch::registry::{Registry, RegistryOptions};
 
@@ -46,11 +46,17 @@ pub fn pull(
         .clone()
         .or_else(|| r.tag.clone())
         .unwrap_or_else(|| "latest".into());
-    let (mut reg, fetched) = first_answering_registry(&r, opts, &target, &platform, progress)?;
+    let (mut reg, fetched, recipe) =
+        first_answering_registry(&r, opts, &target, &platform, progress)?;
     progress(format!("{}: manifest {}", r, fetched.digest));
     let manifest: Manifest = parse_json(&fetched.bytes, &format!("manifest {}", fetched.digest))?;
     let downloads = store.tmp_dir().join("downloads");
     fs::create_dir_all(&downloads).map_err(ImageError::io("create", &downloads))?;
+    let wanted: Vec<&Descriptor> = std::iter::once(&manifest.config)
+        .chain(&manifest.layers)
+        .filter(|d| !store.has_blob(&d.digest) && !downloads.join(d.digest.hex()).exists())
+        .collect();
+    download_in_parallel(&recipe, &wanted, &downloads, progress)?;
     let mut staging = Staging::new(store)?;
     let manifest_digest = staging.add_blob_bytes(&fetched.bytes, "manifest")?;
     let record = stage_image(
@@ -74,6 +80,75 @@ pub fn pull(
     })
 }
 
+/// What it takes to open another connection to the registry that answered.
+struct RegistryRecipe {
+    reference: Reference,
+    options: RegistryOptions,
+    creds: Option<Credentials>,
+}
+
+/// Blob downloads at once, one registry client per worker (each with its
+/// own token): layers are independent, and one slow layer should not hold
+/// up the rest.
+const DOWNLOAD_WORKERS: usize = 3;
+
+fn download_in_parallel(
+    recipe: &RegistryRecipe,
+    blobs: &[&Descriptor],
+    downloads: &Path,
+    progress: &mut dyn FnMut(String),
+) -> Result<(), ImageError> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let workers = DOWNLOAD_WORKERS.min(blobs.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                let tx = tx.clone();
+                let next = &next;
+                scope.spawn(move || -> Result<(), ImageError> {
+                    let mut reg =
+                        Registry::new(&recipe.reference, recipe.creds.clone(), &recipe.options)?;
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(desc) = blobs.get(i) else {
+                            return Ok(());
+                        };
+                        let what = format!("blob {}", desc.digest);
+                        download(
+                            &mut reg,
+                            desc,
+                            &downloads.join(desc.digest.hex()),
+                            &what,
+                            &mut |line| {
+                                let _ = tx.send(line);
+                            },
+                        )?;
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for line in rx {
+            progress(line);
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(ImageError::invalid(
+                        "download",
+                        "a download thread panicked",
+                    ))
+                })
+            })
+            .collect::<Result<(), _>>()
+    })
+}
+
 /// The mirrors in order, then the registry itself: the first that serves
 /// the manifest serves the whole pull.
 fn first_answering_registry(
@@ -82,7 +157,7 @@ fn first_answering_registry(
     target: &str,
     platform: &Platform,
     progress: &mut dyn FnMut(String),
-) -> Result<(Registry, crate::fetch::manifest::FetchedManifest), ImageError> {
+) -> Result<(Registry, FetchedManifest, RegistryRecipe), ImageError> {
     let files = auth_file_candidates(opts.auth_file.as_deref());
     let mut candidates: Vec<(Reference, &RegistryOptions, Option<Credentials>)> = Vec::new();
     for (host, o) in &opts.mirrors {
@@ -103,12 +178,17 @@ fn first_answering_registry(
     candidates.push((r.clone(), &opts.registry, creds));
     let last = candidates.len() - 1;
     for (i, (candidate, o, creds)) in candidates.into_iter().enumerate() {
+        let recipe = RegistryRecipe {
+            reference: candidate.clone(),
+            options: o.clone(),
+            creds: creds.clone(),
+        };
         let attempt = Registry::new(&candidate, creds, o).and_then(|mut reg| {
             let m = resolve_image_manifest(&mut reg, target, platform)?;
             Ok((reg, m))
         });
         match attempt {
-            Ok(found) => return Ok(found),
+            Ok((reg, m)) => return Ok((reg, m, recipe)),
             Err(e) if i < last => {
                 progress(format!("mirror {}: {e}; trying the next", candidate.domain))
             }

@@ -135,17 +135,14 @@ fn download_in_parallel(
         for line in rx {
             progress(line);
         }
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(ImageError::invalid(
-                        "download",
-                        "a download thread panicked",
-                    ))
-                })
+        handles.into_iter().try_for_each(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(ImageError::invalid(
+                    "download",
+                    "a download thread panicked",
+                ))
             })
-            .collect::<Result<(), _>>()
+        })
     })
 }
 

@@ -267,17 +267,33 @@ impl Registry {
             if let Some(service) = ch.params.get("service") {
                 url.push_str(&format!("&service={}", encode(service)));
             }
-            let mut req = self.agent.get(&url);
-            if let Some(Credentials::Basic { username, password }) = &self.creds {
-                url.push_str(&format!("&account={}", encode(username)));
-                req = self
-                    .agent
-                    .get(&url)
-                    .header("Authorization", basic(username, password));
-            }
-            let mut resp = req
-                .call()
-                .map_err(|e| unauthorized(format!("token endpoint {realm}: {e}")))?;
+            let sent = match &self.creds {
+                // An identity token is an OAuth2 refresh token: POST it.
+                Some(Credentials::IdentityToken { token, .. }) => {
+                    let mut form = format!(
+                        "grant_type=refresh_token&client_id=berth&refresh_token={}&scope={}",
+                        encode(token),
+                        encode(&scope)
+                    );
+                    if let Some(service) = ch.params.get("service") {
+                        form.push_str(&format!("&service={}", encode(service)));
+                    }
+                    self.agent
+                        .post(realm.as_str())
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .send(form.as_bytes())
+                }
+                Some(Credentials::Basic { username, password }) => {
+                    url.push_str(&format!("&account={}", encode(username)));
+                    self.agent
+                        .get(&url)
+                        .header("Authorization", basic(username, password))
+                        .call()
+                }
+                None => self.agent.get(&url).call(),
+            };
+            let mut resp =
+                sent.map_err(|e| unauthorized(format!("token endpoint {realm}: {e}")))?;
             let status = resp.status().as_u16();
             if status != 200 {
                 return Err(unauthorized(format!(

@@ -18,6 +18,8 @@ use super::run_ok;
 
 pub const ISSUER: &str = "berth-test-issuer";
 pub const SERVICE: &str = "berth-test-registry";
+/// The identity (refresh) token the issuer accepts in a POST grant.
+pub const REFRESH_TOKEN: &str = "berth-test-refresh-token";
 
 pub struct TokenServer {
     pub port: u16,
@@ -112,18 +114,30 @@ fn serve(
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut authorized = false;
+    let mut content_length = 0usize;
     loop {
         let mut line = String::new();
         reader.read_line(&mut line)?;
         if line.trim().is_empty() {
             break;
         }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("authorization")
-            && v.trim() == expected_auth
-        {
-            authorized = true;
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("authorization") && v.trim() == expected_auth {
+                authorized = true;
+            }
+            if k.eq_ignore_ascii_case("content-length") {
+                content_length = v.trim().parse().unwrap_or(0);
+            }
         }
+    }
+    // POST: an OAuth2 refresh-token grant (a docker identitytoken).
+    let mut body = vec![0u8; content_length.min(1 << 16)];
+    std::io::Read::read_exact(&mut reader, &mut body)?;
+    let form = String::from_utf8_lossy(&body).into_owned();
+    if request_line.starts_with("POST ") {
+        let has = |kv: &str| form.split('&').any(|p| p == kv);
+        authorized =
+            has("grant_type=refresh_token") && has(&format!("refresh_token={REFRESH_TOKEN}"));
     }
     let mut out = stream;
     if !authorized {
@@ -132,13 +146,17 @@ fn serve(
         )?;
         return Ok(());
     }
-    let query = request_line
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("")
-        .split_once('?')
-        .map(|x| x.1)
-        .unwrap_or("");
+    let query = if request_line.starts_with("POST ") {
+        form.as_str()
+    } else {
+        request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .split_once('?')
+            .map(|x| x.1)
+            .unwrap_or("")
+    };
     let scope = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("scope="))

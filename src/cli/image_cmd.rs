@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::args::Args;
+use super::progress::ProgressView;
 use super::table;
 use crate::api::client::{Client, socket_path};
 use crate::fetch::credentials::Credentials;
@@ -225,7 +226,8 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
         return pull_through_daemon(reference, args.value("platform"), args.value("socket"));
     }
     let store = open_store(&args)?;
-    let pulled = image_pull(&store, reference, &opts, &mut |line| println!("{line}"))
+    let mut view = ProgressView::new();
+    let pulled = image_pull(&store, reference, &opts, &mut |line| view.line(&line))
         .map_err(|e| format!("pull {reference}: {e}"))?;
     println!("{} ({})", pulled.reference, image_id(&pulled.record));
     Ok(0)
@@ -238,13 +240,14 @@ fn pull_through_daemon(
     platform: Option<&str>,
     socket: Option<&str>,
 ) -> Result<i32, String> {
+    let mut view = ProgressView::new();
     let mut client = Client::connect(&socket_path(socket))
         .map_err(|e| format!("{e} (or pass --root DIR to pull without a daemon)"))?;
     let params = serde_json::json!({"reference": reference, "platform": platform});
     let result = client
         .call_streaming("pull", params, |n| {
             if let Some(line) = n["params"]["line"].as_str() {
-                println!("{line}");
+                view.line(line);
             }
         })
         .map_err(|e| format!("pull {reference}: {e}"))?;

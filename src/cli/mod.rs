@@ -5,6 +5,7 @@ mod args;
 mod client_cmd;
 mod daemon_cmd;
 mod image_cmd;
+mod progress;
 mod run_cmd;
 mod table;
 

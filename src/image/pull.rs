@@ -255,7 +255,7 @@ fn download(
         }
         if have == desc.size {
             fs::rename(&partial, done).map_err(ImageError::io("rename", &partial))?;
-            progress(format!("{what}: {} bytes", desc.size));
+            progress(format!("{what}: {0}/{0} bytes", desc.size));
             return Ok(());
         }
         let budget = reg.body_budget(desc.size - have);
@@ -279,7 +279,8 @@ fn download(
             .open(&partial)
             .map_err(ImageError::io("open", &partial))?;
         let mut body = resp.into_body().into_reader().take(desc.size - offset);
-        match copy_all(&mut body, &mut file) {
+        let mut report = |n: u64| progress(format!("{what}: {}/{} bytes", offset + n, desc.size));
+        match copy_all(&mut body, &mut file, &mut report) {
             Ok(_) => continue,
             Err(e) => {
                 progress(format!("{what}: {e}; resuming"));
@@ -289,7 +290,10 @@ fn download(
     }
 }
 
-fn copy_all(from: &mut dyn Read, to: &mut File) -> io::Result<u64> {
+/// Progress is reported every this many bytes of a blob.
+const PROGRESS_STEP_BYTES: u64 = 1 << 20;
+
+fn copy_all(from: &mut dyn Read, to: &mut File, report: &mut dyn FnMut(u64)) -> io::Result<u64> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0;
     loop {
@@ -299,6 +303,10 @@ fn copy_all(from: &mut dyn Read, to: &mut File) -> io::Result<u64> {
             return Ok(total);
         }
         to.write_all(&buf[..n])?;
+        let before = total;
         total += n as u64;
+        if before / PROGRESS_STEP_BYTES != total / PROGRESS_STEP_BYTES {
+            report(total);
+        }
     }
 }

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -190,7 +191,10 @@ class Podman(Tool):
             run(self.run_args + ["-d", REF, "sleep", "3600"], env=self.env)
 
     def stop_sleepers(self, n):
-        subprocess.run(self.base + ["rm", "-f", "-t", "0", "--all"], env=self.env, capture_output=True)
+        try:
+            subprocess.run(self.base + ["rm", "-f", "-t", "0", "--all"], env=self.env, capture_output=True, timeout=300)
+        except subprocess.TimeoutExpired:
+            print("bench: podman rm timed out", file=sys.stderr)
 
     def supervisor_rss(self):
         return sum(rss_kib(p) for p in pids_named("conmon", str(self.work)))
@@ -231,8 +235,14 @@ class Docker(Tool):
 
     def stop_sleepers(self, n):
         ids = subprocess.run(["docker", "ps", "-aq"], env=self.env, capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "rm", "-f"] + ids, env=self.env, capture_output=True)
+        # dockerd 20.10 can hang removing many containers at once: small
+        # batches, each with a deadline (what is left dies with dockerd).
+        for i in range(0, len(ids), 10):
+            try:
+                subprocess.run(["docker", "rm", "-f"] + ids[i:i + 10], env=self.env, capture_output=True, timeout=60)
+            except subprocess.TimeoutExpired:
+                print("bench: docker rm timed out; leaving the rest to dockerd's stop", file=sys.stderr)
+                break
 
     def daemon_pids(self):
         marker = str(self.work / "docker")

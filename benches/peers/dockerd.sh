@@ -22,13 +22,16 @@ case $cmd in
   stop)
     pid=$(cat "$d/dockerd.pid" 2>/dev/null || true)
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      DOCKER_HOST="unix://$d/docker.sock" docker ps -aq 2>/dev/null | xargs -r env DOCKER_HOST="unix://$d/docker.sock" docker rm -f >/dev/null 2>&1 || true
+      # No `docker rm` here: dockerd 20.10 can hang removing many containers.
+      # Stopping dockerd and killing its containerd and shims is enough.
       kill "$pid"
       for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null || true
     fi
-    # The containerd dockerd started for itself, and any shim, by state dir.
-    pkill -f -- "$d/exec" 2>/dev/null || true
+    # The containerd dockerd started for itself, the shims, and the
+    # containers they ran, by state dir.
+    pkill -9 -f -- "$d/exec" 2>/dev/null || true
+    pkill -9 -f -- "$d/data" 2>/dev/null || true
     grep " $d/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
     rm -f "$d/dockerd.pid" ;;
   *) echo "usage: dockerd.sh start|stop WORK" >&2; exit 2 ;;

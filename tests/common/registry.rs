@@ -77,6 +77,39 @@ impl Registry {
         Ok(reg)
     }
 
+    /// A registry serving HTTPS with a self-signed certificate for
+    /// 127.0.0.1 (written to DIR/tls.crt, the CA file clients need).
+    pub fn start_tls(dir: &Path) -> Result<Registry> {
+        fs::create_dir_all(dir.join("data"))?;
+        let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+        run_ok(
+            Command::new("openssl")
+                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+                .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert),
+        )?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let config = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\nlog:\n  level: error\n",
+            dir.join("data").display(),
+            cert.display(),
+            key.display()
+        );
+        fs::write(dir.join("config.yml"), config)?;
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("docker-registry")?;
+        let reg = Registry { child, port, dir: dir.to_path_buf(), creds: None };
+        wait_for(Duration::from_secs(10), || Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()))?;
+        Ok(reg)
+    }
+
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }

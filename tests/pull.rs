@@ -609,17 +609,59 @@ fn a_tls_registry_is_trusted_through_its_ca_file_only() -> Result<()> {
     let env = TestEnv::new()?;
     let reg = Registry::start_tls(&env.dir.path().join("tls-registry"))?;
     let layout = demo_layout(&env)?;
-    run_ok(std::process::Command::new("skopeo").args(["copy", "--quiet", "--dest-tls-verify=false"]).arg(format!("oci:{}:latest", layout.display())).arg(format!("docker://{}/demo/busybox:1", reg.host())))?;
+    run_ok(
+        std::process::Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:latest", layout.display()))
+            .arg(format!("docker://{}/demo/busybox:1", reg.host())),
+    )?;
     let reference = format!("{}/demo/busybox:1", reg.host());
     let root = env.root().to_string_lossy().into_owned();
     // Some other CA: the registry's certificate must not be trusted.
     let other = env.dir.path().join("other-ca");
     fs::create_dir_all(&other)?;
-    run_ok(std::process::Command::new("openssl").args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=other"]).arg("-keyout").arg(other.join("k")).arg("-out").arg(other.join("c")))?;
-    let refused = berth(&["pull", &reference, "--ca-file", other.join("c").to_str().unwrap(), "--timeout", "5", "--root", &root]).output()?;
+    run_ok(
+        std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=other",
+            ])
+            .arg("-keyout")
+            .arg(other.join("k"))
+            .arg("-out")
+            .arg(other.join("c")),
+    )?;
+    let refused = berth(&[
+        "pull",
+        &reference,
+        "--ca-file",
+        other.join("c").to_str().unwrap(),
+        "--timeout",
+        "5",
+        "--root",
+        &root,
+    ])
+    .output()?;
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr).to_ascii_lowercase();
-    assert!(stderr.contains("certificate") || stderr.contains("issuer"), "{stderr}");
-    run_ok(berth(&["pull", &reference, "--ca-file", reg.dir.join("tls.crt").to_str().unwrap(), "--root", &root]))?;
+    assert!(
+        stderr.contains("certificate") || stderr.contains("issuer"),
+        "{stderr}"
+    );
+    run_ok(berth(&[
+        "pull",
+        &reference,
+        "--ca-file",
+        reg.dir.join("ca.crt").to_str().unwrap(),
+        "--root",
+        &root,
+    ]))?;
     Ok(())
 }

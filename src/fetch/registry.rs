@@ -104,7 +104,11 @@ impl Registry {
         };
         // A registry with its own CA file speaks TLS, even on loopback.
         let plain_ok = opts.insecure || is_loopback(&host);
-        let scheme = if plain_ok && opts.ca_file.is_none() { "http" } else { "https" };
+        let scheme = if plain_ok && opts.ca_file.is_none() {
+            "http"
+        } else {
+            "https"
+        };
         let mut tls =
             ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier);
         if let Some(ca) = &opts.ca_file {

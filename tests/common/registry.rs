@@ -77,19 +77,63 @@ impl Registry {
         Ok(reg)
     }
 
-    /// A registry serving HTTPS with a self-signed certificate for
-    /// 127.0.0.1 (written to DIR/tls.crt, the CA file clients need).
+    /// A registry serving HTTPS for 127.0.0.1 with a certificate signed by
+    /// a test CA (DIR/ca.crt, the CA file clients need).
     pub fn start_tls(dir: &Path) -> Result<Registry> {
         fs::create_dir_all(dir.join("data"))?;
         let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
-        run_ok(
-            Command::new("openssl")
-                .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
-                .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert),
+        let openssl =
+            |args: &[&str]| run_ok(Command::new("openssl").current_dir(dir).args(args)).map(drop);
+        // A CA, and a server certificate it signs (webpki refuses a CA
+        // certificate used as the server's own).
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.csr",
+        ])?;
+        fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
         )?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "tls.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "tls.crt",
+        ])?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = format!(
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\nlog:\n  level: error\n",
@@ -105,8 +149,15 @@ impl Registry {
             .stderr(Stdio::null())
             .spawn()
             .context("docker-registry")?;
-        let reg = Registry { child, port, dir: dir.to_path_buf(), creds: None };
-        wait_for(Duration::from_secs(10), || Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()))?;
+        let reg = Registry {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+            creds: None,
+        };
+        wait_for(Duration::from_secs(10), || {
+            Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+        })?;
         Ok(reg)
     }
 

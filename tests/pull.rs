@@ -101,6 +101,28 @@ fn basic_auth_right_and_wrong_passwords() -> Result<()> {
         "--auth-file",
         auth("tester", "s3cret")?.to_str().unwrap(),
     ]))?;
+    // The same credentials from berth.json, no config.json anywhere.
+    let settings =
+        json!({"registries": {reg.host(): {"username": "tester", "password": "s3cret"}}});
+    fs::write(env.config().join("berth.json"), settings.to_string())?;
+    let fresh = env
+        .dir
+        .path()
+        .join("root-settings")
+        .to_string_lossy()
+        .into_owned();
+    let mut cmd = berth(&[
+        "pull",
+        &reference,
+        "--root",
+        &fresh,
+        "--config",
+        env.config().to_str().unwrap(),
+    ]);
+    cmd.env("HOME", env.dir.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE");
+    run_ok(cmd)?;
     Ok(())
 }
 
@@ -663,5 +685,35 @@ fn a_tls_registry_is_trusted_through_its_ca_file_only() -> Result<()> {
         "--root",
         &root,
     ]))?;
+    Ok(())
+}
+
+#[test]
+fn a_503_with_retry_after_is_waited_out_and_retried() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    use common::fault_proxy::{Fault, FaultProxy};
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    reg.push(&demo_layout(&env)?, "demo/busybox:1", false)?;
+    let proxy = FaultProxy::start(reg.port, Fault::UnavailableOnce(2))?;
+    let root = env.root().to_string_lossy().into_owned();
+    let started = std::time::Instant::now();
+    run_ok(berth(&[
+        "pull",
+        &format!("127.0.0.1:{}/demo/busybox:1", proxy.port),
+        "--root",
+        &root,
+    ]))?;
+    assert!(
+        proxy.fired.load(std::sync::atomic::Ordering::Relaxed),
+        "no 503 was sent"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "Retry-After was not honoured: {:?}",
+        started.elapsed()
+    );
     Ok(())
 }

@@ -20,6 +20,8 @@ pub enum Fault {
     /// After this many response bytes, send nothing more on that
     /// connection (it stays open: a stall, not a cut).
     StallAfter(usize),
+    /// Answer the first request with 503 and `Retry-After: N` seconds.
+    UnavailableOnce(u64),
 }
 
 pub struct FaultProxy {
@@ -70,6 +72,18 @@ fn relay(
     saw_range: Arc<AtomicBool>,
     requests: Arc<std::sync::Mutex<Vec<String>>>,
 ) {
+    if let Fault::UnavailableOnce(secs) = fault
+        && !fired.swap(true, Ordering::Relaxed)
+    {
+        let mut client = client;
+        let mut buf = [0u8; 4096];
+        let _ = client.read(&mut buf);
+        let reply = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: {secs}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        let _ = client.write_all(reply.as_bytes());
+        return;
+    }
     let (Ok(mut c_read), Ok(mut u_write)) = (client.try_clone(), upstream.try_clone()) else {
         return;
     };

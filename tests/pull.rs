@@ -285,6 +285,49 @@ fn token_auth_with_a_real_token_issuer() -> Result<()> {
         "no token was asked for"
     );
     run_ok(berth(&["store", "verify", "--root", &root]))?;
+    // An identitytoken (docker login's refresh token) works through the
+    // OAuth2 refresh grant, without a password.
+    let identity = env.dir.path().join("auth-identity.json");
+    let entry = json!({"auths": {reg.host(): {"username": "tester", "identitytoken": common::token_server::REFRESH_TOKEN}}});
+    fs::write(&identity, entry.to_string())?;
+    let fresh = env
+        .dir
+        .path()
+        .join("root-identity")
+        .to_string_lossy()
+        .into_owned();
+    run_ok(berth(&[
+        "pull",
+        &reference,
+        "--root",
+        &fresh,
+        "--auth-file",
+        identity.to_str().unwrap(),
+    ]))?;
+    // Anonymous bearer tokens: a public repository needs no credentials.
+    reg.push(&demo_layout(&env)?, "public/busybox:1", false)?;
+    let anonymous = env
+        .dir
+        .path()
+        .join("root-anon")
+        .to_string_lossy()
+        .into_owned();
+    let mut cmd = berth(&[
+        "pull",
+        &format!("{}/public/busybox:1", reg.host()),
+        "--root",
+        &anonymous,
+    ]);
+    cmd.env("HOME", env.dir.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE");
+    run_ok(cmd)?;
+    // ...while a private one still needs them.
+    let mut cmd = berth(&["pull", &reference, "--root", &anonymous]);
+    cmd.env("HOME", env.dir.path())
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("REGISTRY_AUTH_FILE");
+    assert!(!cmd.output()?.status.success());
     Ok(())
 }
 

@@ -114,6 +114,7 @@ fn serve(
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
     let mut authorized = false;
+    let mut saw_auth = false;
     let mut content_length = 0usize;
     loop {
         let mut line = String::new();
@@ -122,8 +123,9 @@ fn serve(
             break;
         }
         if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("authorization") && v.trim() == expected_auth {
-                authorized = true;
+            if k.eq_ignore_ascii_case("authorization") {
+                saw_auth = true;
+                authorized = v.trim() == expected_auth;
             }
             if k.eq_ignore_ascii_case("content-length") {
                 content_length = v.trim().parse().unwrap_or(0);
@@ -138,6 +140,14 @@ fn serve(
         let has = |kv: &str| form.split('&').any(|p| p == kv);
         authorized =
             has("grant_type=refresh_token") && has(&format!("refresh_token={REFRESH_TOKEN}"));
+    }
+    // Anonymous pulls of public/* repositories, as public registries allow.
+    if !saw_auth
+        && request_line.starts_with("GET ")
+        && request_line.contains("scope=repository%3Apublic%2F")
+        && !request_line.contains("push")
+    {
+        authorized = true;
     }
     let mut out = stream;
     if !authorized {

@@ -760,3 +760,51 @@ fn a_503_with_retry_after_is_waited_out_and_retried() -> Result<()> {
     );
     Ok(())
 }
+
+/// A one-route HTTP server: every request gets `status`, `content_type`
+/// and `body`. Enough to play a registry that serves an old format.
+fn fake_registry(content_type: &'static str, body: &'static str) -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            use std::io::{BufRead, Write};
+            let mut reader = std::io::BufReader::new(&stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 2).unwrap_or(false) {
+                line.clear();
+            }
+            let mut out = &stream;
+            let _ = write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    Ok(port)
+}
+
+#[test]
+fn a_schema_1_manifest_is_refused_with_a_clear_error() -> Result<()> {
+    let env = TestEnv::new()?;
+    let port = fake_registry(
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+        r#"{"schemaVersion": 1, "name": "old/app", "tag": "1", "fsLayers": []}"#,
+    )?;
+    let root = env.root().to_string_lossy().into_owned();
+    let out = berth(&[
+        "pull",
+        &format!("127.0.0.1:{port}/old/app:1"),
+        "--root",
+        &root,
+    ])
+    .output()?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("schema 1 manifest, which berth does not support"),
+        "{stderr}"
+    );
+    Ok(())
+}

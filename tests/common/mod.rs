@@ -333,3 +333,23 @@ impl Drop for CgroupGuard {
         remove_cgroup_tree(&self.0);
     }
 }
+
+/// The demo busybox image as an OCI layout in this env (tag `latest`).
+pub fn demo_layout(env: &TestEnv) -> Result<PathBuf> {
+    let layout = env.dir.path().join("demo-oci");
+    make_image("oci", DEMO_REF, &layout, &[busybox_rootfs()])?;
+    Ok(layout)
+}
+
+/// `len` incompressible bytes (xorshift64), so a layer blob stays large.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}

@@ -8,3 +8,4 @@ pub mod manifest;
 pub mod oci;
 pub mod reference;
 pub mod registry;
+pub mod token;

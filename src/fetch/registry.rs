@@ -8,7 +8,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde::Deserialize;
 use ureq::http::Response;
 use ureq::{Agent, Body};
@@ -16,6 +15,7 @@ use ureq::{Agent, Body};
 use super::challenge::{Challenge, parse_challenges};
 use super::credentials::Credentials;
 use super::reference::Reference;
+use super::token::{basic, request_token};
 
 const MAX_ATTEMPTS: u32 = 5;
 /// The slowest link a blob download is allowed to look like before it is
@@ -66,16 +66,6 @@ pub struct Registry {
     pub repository: String,
     creds: Option<Credentials>,
     auth: Auth,
-}
-
-#[derive(Deserialize)]
-struct TokenReply {
-    #[serde(default)]
-    token: Option<String>,
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    expires_in: Option<u64>,
 }
 
 /// Docker's rule: plain HTTP is allowed for loopback registries.
@@ -256,70 +246,12 @@ impl Registry {
             reason,
         };
         if let Some(ch) = challenges.iter().find(|c| c.scheme == "bearer") {
-            let realm = ch
-                .params
-                .get("realm")
-                .ok_or_else(|| unauthorized("bearer challenge without a realm".into()))?;
-            let scope = ch
-                .params
-                .get("scope")
-                .cloned()
-                .unwrap_or_else(|| format!("repository:{}:pull", self.repository));
-            let mut url = format!("{realm}?scope={}", encode(&scope));
-            if let Some(service) = ch.params.get("service") {
-                url.push_str(&format!("&service={}", encode(service)));
-            }
-            let sent = match &self.creds {
-                // An identity token is an OAuth2 refresh token: POST it.
-                Some(Credentials::IdentityToken { token, .. }) => {
-                    let mut form = format!(
-                        "grant_type=refresh_token&client_id=berth&refresh_token={}&scope={}",
-                        encode(token),
-                        encode(&scope)
-                    );
-                    if let Some(service) = ch.params.get("service") {
-                        form.push_str(&format!("&service={}", encode(service)));
-                    }
-                    self.agent
-                        .post(realm.as_str())
-                        .header("Content-Type", "application/x-www-form-urlencoded")
-                        .send(form.as_bytes())
-                }
-                Some(Credentials::Basic { username, password }) => {
-                    url.push_str(&format!("&account={}", encode(username)));
-                    self.agent
-                        .get(&url)
-                        .header("Authorization", basic(username, password))
-                        .call()
-                }
-                None => self.agent.get(&url).call(),
-            };
-            let mut resp =
-                sent.map_err(|e| unauthorized(format!("token endpoint {realm}: {e}")))?;
-            let status = resp.status().as_u16();
-            if status != 200 {
-                return Err(unauthorized(format!(
-                    "token endpoint {realm} answered HTTP {status}"
-                )));
-            }
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(1 << 20)
-                .read_to_vec()
-                .map_err(|e| unauthorized(e.to_string()))?;
-            let reply: TokenReply = serde_json::from_slice(&body)
-                .map_err(|e| unauthorized(format!("token endpoint reply: {e}")))?;
-            let token = reply
-                .access_token
-                .or(reply.token)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| unauthorized("token endpoint sent no token".into()))?;
-            // expires_in defaults to 60 s and counts as at least 60 s.
-            let ttl = reply.expires_in.unwrap_or(60).max(60);
+            let default_scope = format!("repository:{}:pull", self.repository);
+            let (token, ttl) = request_token(&self.agent, ch, &default_scope, self.creds.as_ref())
+                .map_err(unauthorized)?;
             self.auth = Auth::Bearer {
                 header: format!("Bearer {token}"),
-                expires: Instant::now() + Duration::from_secs(ttl - 10),
+                expires: Instant::now() + ttl,
             };
             return Ok(());
         }
@@ -336,25 +268,6 @@ impl Registry {
         }
         Err(unauthorized("no usable authentication challenge".into()))
     }
-}
-
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn backoff(attempt: u32, retry_after_secs: Option<u64>) {
@@ -414,13 +327,5 @@ mod tests {
         for h in ["registry.local", "10.0.0.1:5000", "ghcr.io"] {
             assert!(!is_loopback(h), "{h}");
         }
-    }
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            encode("repository:a/b:pull,push"),
-            "repository%3Aa%2Fb%3Apull%2Cpush"
-        );
     }
 }

@@ -11,7 +11,7 @@ want_test=0
 
 packages=(busybox-static util-linux file ca-certificates)
 if [ "$want_test" = 1 ]; then
-  packages+=(socat tar gzip coreutils docker-registry skopeo apache2-utils python3)
+  packages+=(socat tar gzip coreutils docker-registry skopeo apache2-utils openssl python3)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -58,23 +58,7 @@ impl Registry {
             ));
         }
         fs::write(dir.join("config.yml"), config)?;
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("docker-registry (apt-get install docker-registry)")?;
-        let reg = Registry {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-            creds: creds.map(|(u, p)| (u.into(), p.into())),
-        };
-        wait_for(Duration::from_secs(10), || {
-            Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
-        })?;
-        Ok(reg)
+        Self::serve(dir, port, creds.map(|(u, p)| (u.into(), p.into())))
     }
 
     /// A registry serving HTTPS for 127.0.0.1 with a certificate signed by
@@ -142,18 +126,23 @@ impl Registry {
             key.display()
         );
         fs::write(dir.join("config.yml"), config)?;
+        Self::serve(dir, port, None)
+    }
+
+    /// Runs docker-registry on DIR/config.yml and waits for its port.
+    fn serve(dir: &Path, port: u16, creds: Option<(String, String)>) -> Result<Registry> {
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(dir.join("config.yml"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .context("docker-registry")?;
+            .context("docker-registry (apt-get install docker-registry)")?;
         let reg = Registry {
             child,
             port,
             dir: dir.to_path_buf(),
-            creds: None,
+            creds,
         };
         wait_for(Duration::from_secs(10), || {
             Ok(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())

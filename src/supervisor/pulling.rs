@@ -52,13 +52,14 @@ impl Supervisor {
         let Some(c) = self.containers.get(name) else {
             return false;
         };
-        let missing = matches!(
-            resolve(&self.store, &c.spec.image),
-            Err(crate::image::ImageError::NotFound(_))
-        );
+        // Only "missing" needs to look in the store; the start that
+        // follows resolves the image anyway.
         let wanted = match c.spec.pull {
             PullPolicy::Never => false,
-            PullPolicy::Missing => missing,
+            PullPolicy::Missing => matches!(
+                resolve(&self.store, &c.spec.image),
+                Err(crate::image::ImageError::NotFound(_))
+            ),
             PullPolicy::Always => !c.pulled,
         };
         if !wanted {

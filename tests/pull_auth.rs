@@ -210,24 +210,7 @@ fn a_tls_registry_is_trusted_through_its_ca_file_only() -> Result<()> {
     // Some other CA: the registry's certificate must not be trusted.
     let other = env.dir.path().join("other-ca");
     fs::create_dir_all(&other)?;
-    run_ok(
-        std::process::Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=other",
-            ])
-            .arg("-keyout")
-            .arg(other.join("k"))
-            .arg("-out")
-            .arg(other.join("c")),
-    )?;
+    self_signed_cert(&other.join("k"), &other.join("c"), "/CN=other")?;
     let refused = berth(&[
         "pull",
         &reference,

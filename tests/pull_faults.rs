@@ -12,6 +12,15 @@ use common::fault_proxy::{Fault, FaultProxy};
 use common::registry::Registry;
 use common::*;
 
+/// A layer directory holding `len` incompressible bytes, so its blob
+/// stays as large as the data.
+fn noise_layer(env: &TestEnv, name: &str, len: usize, seed: u64) -> Result<std::path::PathBuf> {
+    let layer = env.dir.path().join(name);
+    fs::create_dir_all(&layer)?;
+    fs::write(layer.join("data"), noise(len, seed))?;
+    Ok(layer)
+}
+
 /// blobs/, layers/ and images/: what a failed pull must not change.
 fn content_snapshot(root: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -67,11 +76,7 @@ fn a_flipped_byte_is_rejected_and_the_store_is_unchanged() -> Result<()> {
     env.import_demo()?;
     let reg = Registry::start(&env.dir.path().join("registry"), None)?;
     // A different image than the one in the store, so its layer is fetched.
-    let layer = env.dir.path().join("extra");
-    fs::create_dir_all(&layer)?;
-    // Incompressible, so the layer blob stays large.
-    let data = noise(2_000_000, 0x9e37_79b9_7f4a_7c15);
-    fs::write(layer.join("data"), data)?;
+    let layer = noise_layer(&env, "extra", 2_000_000, 0x9e37_79b9_7f4a_7c15)?;
     let layout = env.dir.path().join("extra-oci");
     make_image("oci", "localhost/test/extra:latest", &layout, &[&layer])?;
     reg.push(&layout, "test/extra:1", false)?;
@@ -120,10 +125,7 @@ fn a_pull_killed_with_sigkill_resumes_without_fetching_finished_layers_again() -
     let env = TestEnv::new()?;
     let reg = Registry::start(&env.dir.path().join("registry"), None)?;
     // Layer 1: busybox (~1 MB, done first); layer 2: 4 MB of noise (slow).
-    let noise = env.dir.path().join("noise");
-    fs::create_dir_all(&noise)?;
-    let data = common::noise(4_000_000, 0x2545_f491_4f6c_dd1d);
-    fs::write(noise.join("data"), data)?;
+    let noise = noise_layer(&env, "noise", 4_000_000, 0x2545_f491_4f6c_dd1d)?;
     let layout = env.dir.path().join("two-oci");
     make_image(
         "oci",
@@ -204,10 +206,7 @@ fn a_stalled_download_times_out_and_resumes() -> Result<()> {
     let env = TestEnv::new()?;
     let reg = Registry::start(&env.dir.path().join("registry"), None)?;
     // One small layer of noise (~120 KB blob): its stall budget is short.
-    let layer = env.dir.path().join("small");
-    fs::create_dir_all(&layer)?;
-    let data = noise(120_000, 0x1234_5678_9abc_def1);
-    fs::write(layer.join("data"), data)?;
+    let layer = noise_layer(&env, "small", 120_000, 0x1234_5678_9abc_def1)?;
     let layout = env.dir.path().join("small-oci");
     make_image("oci", "localhost/test/small:latest", &layout, &[&layer])?;
     reg.push(&layout, "test/small:1", false)?;

@@ -353,3 +353,14 @@ pub fn noise(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// A new RSA key and a self-signed certificate for `subject` (openssl
+/// marks it a CA): a token issuer's signing cert, or a test CA.
+pub fn self_signed_cert(key: &Path, cert: &Path, subject: &str) -> Result<()> {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", subject,
+    ]);
+    cmd.arg("-keyout").arg(key).arg("-out").arg(cert);
+    run_ok(cmd).map(drop)
+}

@@ -70,21 +70,11 @@ impl Registry {
             |args: &[&str]| run_ok(Command::new("openssl").current_dir(dir).args(args)).map(drop);
         // A CA, and a server certificate it signs (webpki refuses a CA
         // certificate used as the server's own).
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
+        super::self_signed_cert(
+            &dir.join("ca.key"),
+            &dir.join("ca.crt"),
             "/CN=berth-test-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ])?;
+        )?;
         openssl(&[
             "req",
             "-newkey",

@@ -37,24 +37,7 @@ impl TokenServer {
     /// `user`:`password` only.
     pub fn start(dir: &Path, user: &str, password: &str) -> Result<TokenServer> {
         let (key, cert) = (dir.join("token.key"), dir.join("token.crt"));
-        run_ok(
-            Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=berth-test-issuer",
-                    "-keyout",
-                ])
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert),
-        )?;
+        super::self_signed_cert(&key, &cert, "/CN=berth-test-issuer")?;
         let der = run_ok(
             Command::new("openssl")
                 .args(["x509", "-outform", "DER", "-in"])

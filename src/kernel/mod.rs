@@ -12,6 +12,7 @@ mod net;
 mod overlay;
 mod rootfs;
 pub mod sandbox;
+pub mod seccomp;
 pub mod signal;
 pub mod spawn;
 mod sys;

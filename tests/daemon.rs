@@ -195,10 +195,15 @@ fn stop_and_start_through_the_api() -> Result<()> {
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    let spec = json!({"image": DEMO_REF, "command": ["sh", "-c", "echo up; trap 'exit 0' TERM; while :; do sleep 0.1; done"], "restart": {"policy": "always"}});
+    // "up" comes after the trap: a stop before it would meet PID 1's
+    // default of ignoring SIGTERM and end in SIGKILL.
+    let spec = json!({"image": DEMO_REF, "command": ["sh", "-c", "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done"], "restart": {"policy": "always"}});
     env.write_spec("svc", &spec.to_string())?;
     let _daemon = env.start_daemon()?;
     wait_state(&env, "svc", "running")?;
+    wait_for(Duration::from_secs(5), || {
+        Ok(String::from_utf8_lossy(&run_ok(env.cli(&["logs", "svc"]))?.stdout) == "up\n")
+    })?;
     run_ok(env.cli(&["stop", "svc"]))?;
     let c = env.container("svc")?;
     assert_eq!(
@@ -294,17 +299,26 @@ fn a_host_device_cannot_be_opened_even_after_mknod() -> Result<()> {
     // /dev/loop-control (10:237) would let a container attach loop devices
     // to any file; it can be created (CAP_MKNOD) but the devices cgroup
     // must refuse to open it. /dev/null stays usable.
-    let script = "mknod /tmp/loopctl c 10 237 && echo made; (exec 3</tmp/loopctl) 2>/dev/null && echo OPENED || echo DENIED; cat /dev/null && echo null-ok";
-    env.write_spec(
-        "probe",
-        &json!({"image": DEMO_REF, "command": ["sh", "-c", script]}).to_string(),
-    )?;
+    // Landlock refuses mknod of device nodes outright; with Landlock off
+    // the devices cgroup is the layer that must hold.
+    let script = "mknod /tmp/loopctl c 10 237 && echo made || echo MKNOD-REFUSED; (exec 3</tmp/loopctl) 2>/dev/null && echo OPENED || echo DENIED; cat /dev/null && echo null-ok";
+    let spec = |landlock: bool| {
+        json!({"image": DEMO_REF, "command": ["sh", "-c", script], "landlock": {"enabled": landlock}}).to_string()
+    };
+    env.write_spec("probe", &spec(false))?;
+    env.write_spec("landlocked", &spec(true))?;
     let _daemon = env.start_daemon()?;
     wait_state(&env, "probe", "exited")?;
+    wait_state(&env, "landlocked", "exited")?;
     let out = run_ok(env.cli(&["logs", "probe"]))?;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "made\nDENIED\nnull-ok\n"
+    );
+    let out = run_ok(env.cli(&["logs", "landlocked"]))?;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "MKNOD-REFUSED\nDENIED\nnull-ok\n"
     );
     Ok(())
 }

@@ -12,11 +12,13 @@ use nix::unistd::{
     setresgid, setresuid, setsid, write,
 };
 
-use super::config::ContainerConfig;
+use nix::sys::resource::setrlimit;
+
+use super::config::{ContainerConfig, Rlimit};
 use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES, Stage};
 use super::overlay::{OverlayPlan, mount_overlay};
-use super::{caps, devices, net, rootfs, sys};
+use super::{caps, devices, landlock, mounts, net, rootfs, seccomp, sys};
 
 /// Everything the child needs, resolved by the parent before the clone so
 /// the child parses nothing.
@@ -126,6 +128,9 @@ fn prepare_process(plan: &ChildPlan<'_>, sync_pipe: &OwnedFd) -> Result<(), Fail
 /// Phase 2: the container's own filesystem view, in its own mount namespace.
 fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
     let cfg = plan.cfg;
+    // While the host's tree is still reachable, and before the root turns
+    // private, so a "slave" bind still follows its host peer group.
+    let binds = mounts::open_bind_sources(&cfg.mounts).at(Stage::BindSources)?;
     // Before any mount, so none of ours propagates to the host.
     rootfs::make_root_private().at(Stage::MountPrivate)?;
     mount_overlay(&plan.overlay).at(Stage::MountOverlay)?;
@@ -134,25 +139,39 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
     // a host path.
     rootfs::mount_kernel_filesystems(cfg.rootfs.shm_size_bytes).at(Stage::MountFilesystems)?;
     devices::make_default_devices().at(Stage::MakeDevices)?;
+    mounts::write_sysctls(&cfg.sysctls).at(Stage::Sysctls)?;
+    mounts::mount_all(&cfg.mounts, binds).at(Stage::UserMounts)?;
     rootfs::mask_paths(&cfg.masked_paths).at(Stage::MaskPaths)?;
     rootfs::make_paths_readonly(&cfg.readonly_paths).at(Stage::ReadonlyPaths)?;
+    // Docker creates a missing WorkingDir; it must exist before the root
+    // turns read-only.
+    let cwd = &cfg.process.cwd;
+    std::fs::create_dir_all(cwd)
+        .map_err(|e| SysError::io("mkdir", cwd, &e))
+        .at(Stage::Chdir)?;
+    if cfg.rootfs.read_only {
+        mounts::make_root_readonly().at(Stage::ReadonlyRoot)?;
+    }
     sethostname(&cfg.hostname).at(Stage::Hostname)?;
     net::bring_up_loopback().at(Stage::Loopback)
 }
 
 /// Phase 3: who the process is and what it may do. The order matters:
-/// the bounding set needs CAP_SETPCAP, so it is emptied before the uid
-/// changes; no_new_privs comes after the last privileged call.
+/// the bounding set needs CAP_SETPCAP and raised rlimits need
+/// CAP_SYS_RESOURCE, so both come before the uid changes; Landlock and
+/// seccomp come last, after the last privileged call (or, without
+/// no_new_privs, while CAP_SYS_ADMIN still allows installing them).
 fn set_identity(cfg: &ContainerConfig) -> Result<(), Failure> {
     let p = &cfg.process;
-    // Docker creates a missing WorkingDir; chdir before dropping the uid,
-    // which may not be able to reach it (youki and crun do the same).
-    std::fs::create_dir_all(&p.cwd)
-        .map_err(|e| SysError::io("mkdir", &p.cwd, &e))
-        .at(Stage::Chdir)?;
+    // chdir before dropping the uid, which may not be able to reach it
+    // (youki and crun do the same).
     chdir(&p.cwd)
         .map_err(|e| SysError::at("chdir", &p.cwd, e))
         .at(Stage::Chdir)?;
+    set_rlimits(&cfg.security.rlimits)?;
+    if !cfg.security.no_new_privs {
+        confine(cfg)?;
+    }
     caps::drop_bounding(&cfg.security.capabilities).at(Stage::DropCaps)?;
     let groups: Vec<Gid> = p
         .additional_gids
@@ -164,16 +183,41 @@ fn set_identity(cfg: &ContainerConfig) -> Result<(), Failure> {
     setresgid(gid, gid, gid).at(Stage::SetIds)?;
     setresuid(uid, uid, uid).at(Stage::SetIds)?;
     caps::set_process_capabilities(&cfg.security.capabilities, p.uid).at(Stage::DropCaps)?;
+    umask(Mode::from_bits_truncate(0o022));
+    // The error pipe is already close-on-exec; everything else we inherited
+    // from the supervisor must not reach the container.
+    sys::cloexec_from(3).at(Stage::CloseFds)?;
     if cfg.security.no_new_privs {
         // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(Errno::last()).at(Stage::NoNewPrivs);
         }
+        confine(cfg)?;
     }
-    umask(Mode::from_bits_truncate(0o022));
-    // The error pipe is already close-on-exec; everything else we inherited
-    // from the supervisor must not reach the container.
-    sys::cloexec_from(3).at(Stage::CloseFds)
+    Ok(())
+}
+
+fn set_rlimits(rlimits: &[Rlimit]) -> Result<(), Failure> {
+    for r in rlimits {
+        setrlimit(r.resource, r.soft, r.hard).map_err(|e| Failure {
+            stage: Stage::Rlimits,
+            errno: e,
+            detail: format!("set {:?} to {}:{}", r.resource, r.soft, r.hard),
+        })?;
+    }
+    Ok(())
+}
+
+/// Landlock, then seccomp: the filter goes last because it may refuse
+/// the very calls Landlock needs.
+fn confine(cfg: &ContainerConfig) -> Result<(), Failure> {
+    if let Some(ll) = &cfg.security.landlock {
+        landlock::restrict_self(ll).at(Stage::Landlock)?;
+    }
+    match &cfg.security.seccomp {
+        Some(filters) => seccomp::apply(filters).at(Stage::Seccomp),
+        None => Ok(()),
+    }
 }
 
 /// Phase 4: exec, trying each PATH candidate like execvp does. ENOENT and

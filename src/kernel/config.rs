@@ -6,6 +6,10 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use caps::Capability;
+use nix::sys::resource::Resource;
+
+use super::landlock::LandlockConfig;
+use super::seccomp::Filters;
 
 /// Everything `spawn_container` needs to start one container.
 #[derive(Debug)]
@@ -21,6 +25,10 @@ pub struct ContainerConfig {
     pub masked_paths: Vec<PathBuf>,
     /// Paths inside the container remounted read-only.
     pub readonly_paths: Vec<PathBuf>,
+    /// Extra mounts, mounted in this order (parents before children).
+    pub mounts: Vec<MountConfig>,
+    /// Namespaced sysctls written under /proc/sys, e.g. ("net.ipv4.ip_forward", "1").
+    pub sysctls: Vec<(String, String)>,
     pub stdio: Stdio,
 }
 
@@ -41,6 +49,8 @@ pub struct RootfsConfig {
     pub scratch_dir: PathBuf,
     /// Size of the tmpfs on /dev/shm, in bytes.
     pub shm_size_bytes: u64,
+    /// Remount the root read-only once everything is mounted on it.
+    pub read_only: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +73,68 @@ pub struct SecurityConfig {
     /// permitted and effective sets). Everything else is dropped.
     pub capabilities: Vec<Capability>,
     pub no_new_privs: bool,
+    /// Seccomp filters, installed last before exec; `None` = unconfined.
+    pub seccomp: Option<Filters>,
+    /// Landlock rules derived from the mounts; `None` = not applied.
+    pub landlock: Option<LandlockConfig>,
+    pub rlimits: Vec<Rlimit>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: Resource,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// Per-mount flags (MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountFlags {
+    pub read_only: bool,
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountConfig {
+    Tmpfs {
+        target: PathBuf,
+        size_bytes: u64,
+        mode: u32,
+        flags: MountFlags,
+    },
+    /// A host file or directory, recursively bind-mounted (`rbind`).
+    Bind {
+        source: PathBuf,
+        target: PathBuf,
+        flags: MountFlags,
+        propagation: Propagation,
+    },
+}
+
+impl MountConfig {
+    pub fn target(&self) -> &std::path::Path {
+        match self {
+            MountConfig::Tmpfs { target, .. } | MountConfig::Bind { target, .. } => target,
+        }
+    }
+    pub fn writable(&self) -> bool {
+        match self {
+            MountConfig::Tmpfs { flags, .. } | MountConfig::Bind { flags, .. } => !flags.read_only,
+        }
+    }
+}
+
+/// How mount events travel between a bind mount and its host source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Propagation {
+    /// Neither way (Docker's default, "rprivate").
+    #[default]
+    Private,
+    /// Host mounts under the source appear in the container; never the
+    /// reverse ("rslave").
+    Slave,
 }
 
 /// The container's standard streams, handed over as owned descriptors.

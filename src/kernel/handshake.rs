@@ -33,10 +33,17 @@ pub enum Stage {
     NoNewPrivs,
     CloseFds,
     Exec,
+    BindSources,
+    UserMounts,
+    Sysctls,
+    ReadonlyRoot,
+    Rlimits,
+    Landlock,
+    Seccomp,
 }
 
 impl Stage {
-    const ALL: [Stage; 18] = [
+    const ALL: [Stage; 25] = [
         Stage::WaitForGo,
         Stage::Setsid,
         Stage::MountPrivate,
@@ -55,6 +62,13 @@ impl Stage {
         Stage::NoNewPrivs,
         Stage::CloseFds,
         Stage::Exec,
+        Stage::BindSources,
+        Stage::UserMounts,
+        Stage::Sysctls,
+        Stage::ReadonlyRoot,
+        Stage::Rlimits,
+        Stage::Landlock,
+        Stage::Seccomp,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -81,6 +95,13 @@ impl Stage {
             Stage::NoNewPrivs => "set no_new_privs",
             Stage::CloseFds => "close inherited descriptors",
             Stage::Exec => "exec",
+            Stage::BindSources => "open bind mount source",
+            Stage::UserMounts => "mount",
+            Stage::Sysctls => "write sysctl",
+            Stage::ReadonlyRoot => "make root read-only",
+            Stage::Rlimits => "set resource limit",
+            Stage::Landlock => "apply landlock",
+            Stage::Seccomp => "install seccomp filter",
         }
     }
 }

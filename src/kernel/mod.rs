@@ -8,6 +8,8 @@ pub mod config;
 mod devices;
 pub mod error;
 mod handshake;
+pub mod landlock;
+mod mounts;
 mod net;
 mod overlay;
 mod rootfs;

@@ -163,6 +163,7 @@ mod tests {
             mount_point: "/c/rootfs".into(),
             scratch_dir: "/c/lowers".into(),
             shm_size_bytes: 0,
+            read_only: false,
         }
     }
 

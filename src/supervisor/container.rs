@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use super::launch::ContainerDirs;
+use super::launch::{ContainerDirs, SecuritySummary};
 use super::logs::{LogWriter, Stream};
 use super::spec::Spec;
 use crate::kernel::cgroup::ContainerCgroup;
@@ -50,6 +50,10 @@ pub struct Container {
     pub exit_code: Option<i32>,
     /// Why the last start failed, in words.
     pub error: Option<String>,
+    /// "exited", "signal", "oom_killed" or "start_failed".
+    pub exit_reason: Option<String>,
+    /// What the current (or last) run was given, for `inspect`.
+    pub security: Option<SecuritySummary>,
     pub image_id: Option<String>,
     pub started_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
@@ -83,6 +87,8 @@ impl Container {
             restarts: 0,
             exit_code: None,
             error: None,
+            exit_reason: None,
+            security: None,
             image_id: None,
             started_at: None,
             finished_at: None,
@@ -109,6 +115,7 @@ impl Container {
             pid: self.pid.map(|p| p.as_raw()),
             restarts: self.restarts,
             exit_code: self.exit_code,
+            exit_reason: self.exit_reason.clone(),
             image: self.spec.image.clone(),
             image_id: self.image_id.clone(),
             started_at: time(self.started_at),
@@ -126,6 +133,8 @@ pub struct ContainerInfo {
     pub pid: Option<i32>,
     pub restarts: u32,
     pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub exit_reason: Option<String>,
     pub image: String,
     pub image_id: Option<String>,
     pub started_at: Option<String>,

@@ -11,11 +11,15 @@ use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
 use super::spec::Spec;
-use super::user::resolve_user;
+use super::user::{resolve_group, resolve_user};
+use super::{hardening, resources};
 use crate::image::lookup::{ResolvedImage, read_image_file};
 use crate::image::oci::RunConfig;
-use crate::kernel::caps::DOCKER_DEFAULT;
-use crate::kernel::config::{ContainerConfig, ProcessConfig, RootfsConfig, SecurityConfig, Stdio};
+use crate::kernel::cgroup::Resources;
+use crate::kernel::config::{
+    ContainerConfig, MountConfig, ProcessConfig, RootfsConfig, SecurityConfig, Stdio,
+};
+use crate::kernel::landlock::{CONTAINER_ABI, enforced_abi, kernel_abi};
 use crate::kernel::signal::parse_signal;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -95,6 +99,9 @@ pub struct Launch {
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
     pub stop_signal: i32,
+    /// Limits for the container's cgroup, set before it joins.
+    pub resources: Resources,
+    pub summary: SecuritySummary,
 }
 
 /// The program and arguments: Docker's rules for Entrypoint and Cmd.
@@ -128,14 +135,80 @@ pub fn effective_env(spec: &Spec, image: &RunConfig, hostname: &str, home: &str)
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
+/// What a container was given, for `inspect` and the start log line.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SecuritySummary {
+    pub capabilities: Vec<String>,
+    pub no_new_privileges: bool,
+    /// "default", "unconfined" or the profile path, with the number of
+    /// filters and BPF instructions installed.
+    pub seccomp: String,
+    /// The Landlock ABI enforced (0 = none), and what berth asked for.
+    pub landlock_abi: u32,
+    pub landlock: String,
+    pub read_only: bool,
+}
+
 pub fn prepare_launch(
     name: &str,
     spec: &Spec,
     image: &ResolvedImage,
     dirs: &ContainerDirs,
+    config_dir: &Path,
 ) -> Result<Launch, String> {
     let run = image.config.config.clone().unwrap_or_default();
-    let args = effective_argv(spec, &run);
+    let hostname = spec.hostname.clone().unwrap_or_else(|| name.to_string());
+    let process = process_config(spec, &run, image, &hostname)?;
+    let stop_signal_text = spec
+        .stop_signal
+        .clone()
+        .or(run.stop_signal.clone())
+        .unwrap_or_else(|| "SIGTERM".into());
+    let stop_signal = parse_signal(&stop_signal_text)
+        .ok_or_else(|| format!("unknown stop signal {stop_signal_text:?}"))?;
+    let mounts = hardening::mount_configs(spec);
+    let (security, summary) = security_config(spec, config_dir, &mounts, image, dirs)?;
+    dirs.create()
+        .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
+    let (stdio, stdout, stderr) = container_stdio()?;
+    let config = ContainerConfig {
+        name: name.to_string(),
+        hostname,
+        rootfs: RootfsConfig {
+            lower_dirs: image.layer_dirs.clone(),
+            upper_dir: dirs.upper(),
+            work_dir: dirs.work(),
+            mount_point: dirs.rootfs(),
+            scratch_dir: dirs.lowers(),
+            shm_size_bytes: spec.shm_size.map_or(SHM_SIZE_BYTES, |s| s.0),
+            read_only: spec.read_only,
+        },
+        process,
+        security,
+        masked_paths: MASKED_PATHS.iter().map(PathBuf::from).collect(),
+        readonly_paths: READONLY_PATHS.iter().map(PathBuf::from).collect(),
+        mounts,
+        sysctls: spec.sysctls.clone().into_iter().collect(),
+        stdio,
+    };
+    Ok(Launch {
+        config,
+        stdout,
+        stderr,
+        stop_signal,
+        resources: resources::cgroup_resources(&spec.resources),
+        summary,
+    })
+}
+
+/// argv, env, cwd and the user, by Docker's merge rules.
+fn process_config(
+    spec: &Spec,
+    run: &RunConfig,
+    image: &ResolvedImage,
+    hostname: &str,
+) -> Result<ProcessConfig, String> {
+    let args = effective_argv(spec, run);
     if args.is_empty() {
         return Err("no command: the image has no Entrypoint or Cmd and the spec sets none".into());
     }
@@ -145,13 +218,15 @@ pub fn prepare_launch(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default()
     };
-    let user = resolve_user(
-        &user_text,
-        &read_account_file("etc/passwd"),
-        &read_account_file("etc/group"),
-    )?;
-    let hostname = spec.hostname.clone().unwrap_or_else(|| name.to_string());
-    let env = effective_env(spec, &run, &hostname, &user.home);
+    let group_file = read_account_file("etc/group");
+    let mut user = resolve_user(&user_text, &read_account_file("etc/passwd"), &group_file)?;
+    for g in &spec.group_add {
+        let gid = resolve_group(g, &group_file)?;
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
+    let env = effective_env(spec, run, hostname, &user.home);
     let search_path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
@@ -163,15 +238,69 @@ pub fn prepare_launch(
         .or(run.working_dir.clone())
         .filter(|d| !d.is_empty())
         .unwrap_or_else(|| "/".into());
-    let stop_signal_text = spec
-        .stop_signal
-        .clone()
-        .or(run.stop_signal.clone())
-        .unwrap_or_else(|| "SIGTERM".into());
-    let stop_signal = parse_signal(&stop_signal_text)
-        .ok_or_else(|| format!("unknown stop signal {stop_signal_text:?}"))?;
-    dirs.create()
-        .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
+    Ok(ProcessConfig {
+        args,
+        env,
+        search_path,
+        cwd: PathBuf::from(cwd),
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.additional_gids,
+    })
+}
+
+fn security_config(
+    spec: &Spec,
+    config_dir: &Path,
+    mounts: &[MountConfig],
+    image: &ResolvedImage,
+    dirs: &ContainerDirs,
+) -> Result<(SecurityConfig, SecuritySummary), String> {
+    let capabilities = hardening::effective_capabilities(spec);
+    let seccomp = hardening::seccomp_filters(spec, config_dir, &capabilities)?;
+    let entries = hardening::rootfs_entries(&image.layer_dirs, &dirs.upper());
+    let landlock = hardening::landlock_config(spec, mounts, &entries);
+    let landlock_abi = if landlock.is_some() {
+        enforced_abi()
+    } else {
+        0
+    };
+    let summary = SecuritySummary {
+        capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+        no_new_privileges: spec.no_new_privileges,
+        seccomp: match &seccomp {
+            Some(f) => format!(
+                "{} ({} filters, {} instructions)",
+                spec.seccomp,
+                f.programs.len(),
+                f.instruction_count()
+            ),
+            None => spec.seccomp.clone(),
+        },
+        landlock_abi,
+        landlock: match (&landlock, landlock_abi) {
+            (None, _) => "disabled".into(),
+            (Some(_), 0) => "not supported by this kernel".into(),
+            (Some(_), abi) => format!(
+                "ABI {abi} (berth asks for {CONTAINER_ABI:?}, kernel offers {})",
+                kernel_abi()
+            ),
+        },
+        read_only: spec.read_only,
+    };
+    let security = SecurityConfig {
+        capabilities,
+        no_new_privs: spec.no_new_privileges,
+        seccomp,
+        landlock,
+        rlimits: hardening::rlimits(spec),
+    };
+    Ok((security, summary))
+}
+
+/// /dev/null for stdin, and a pipe each for stdout and stderr. Returns the
+/// container's ends and the supervisor's read ends.
+fn container_stdio() -> Result<(Stdio, OwnedFd, OwnedFd), String> {
     let (stdout_read, stdout_write) =
         pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("pipe: {e}"))?;
     let (stderr_read, stderr_write) =
@@ -183,44 +312,12 @@ pub fn prepare_launch(
     let stdin: OwnedFd = File::open("/dev/null")
         .map_err(|e| format!("open /dev/null: {e}"))?
         .into();
-    let config = ContainerConfig {
-        name: name.to_string(),
-        hostname,
-        rootfs: RootfsConfig {
-            lower_dirs: image.layer_dirs.clone(),
-            upper_dir: dirs.upper(),
-            work_dir: dirs.work(),
-            mount_point: dirs.rootfs(),
-            scratch_dir: dirs.lowers(),
-            shm_size_bytes: SHM_SIZE_BYTES,
-        },
-        process: ProcessConfig {
-            args,
-            env,
-            search_path,
-            cwd: PathBuf::from(cwd),
-            uid: user.uid,
-            gid: user.gid,
-            additional_gids: user.additional_gids,
-        },
-        security: SecurityConfig {
-            capabilities: DOCKER_DEFAULT.to_vec(),
-            no_new_privs: true,
-        },
-        masked_paths: MASKED_PATHS.iter().map(PathBuf::from).collect(),
-        readonly_paths: READONLY_PATHS.iter().map(PathBuf::from).collect(),
-        stdio: Stdio {
-            stdin,
-            stdout: stdout_write,
-            stderr: stderr_write,
-        },
+    let stdio = Stdio {
+        stdin,
+        stdout: stdout_write,
+        stderr: stderr_write,
     };
-    Ok(Launch {
-        config,
-        stdout: stdout_read,
-        stderr: stderr_read,
-        stop_signal,
-    })
+    Ok((stdio, stdout_read, stderr_read))
 }
 
 fn clear_nonblock(fd: &OwnedFd) -> Result<(), String> {

@@ -117,7 +117,17 @@ impl Supervisor {
 
     pub(super) fn launch_now(&mut self, name: &str) {
         match self.try_launch(name) {
-            Ok(pid) => say(format_args!("container {name}: started (pid {pid})")),
+            Ok(pid) => {
+                let security = self
+                    .containers
+                    .get(name)
+                    .and_then(|c| c.security.as_ref())
+                    .map(|s| format!("; seccomp {}, landlock {}", s.seccomp, s.landlock))
+                    .unwrap_or_default();
+                say(format_args!(
+                    "container {name}: started (pid {pid}{security})"
+                ))
+            }
             Err((message, code)) => self.start_failed(name, message, code),
         }
     }
@@ -126,6 +136,7 @@ impl Supervisor {
     pub(super) fn start_failed(&mut self, name: &str, message: String, code: i32) {
         say(format_args!("container {name}: {message}"));
         if let Some(c) = self.containers.get_mut(name) {
+            c.exit_reason = Some("start_failed".into());
             let _ = c.log.write_notice(&message);
             c.error = Some(message);
             c.started_at = Some(SystemTime::now());
@@ -148,10 +159,23 @@ impl Supervisor {
         let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
         record_use(&c.dirs.base, &image).map_err(cannot_start)?;
         drop(store_lock);
-        let launch =
-            prepare_launch(name, &c.spec, &image, &c.dirs).map_err(|e| (e, EXIT_CANNOT_START))?;
+        let launch = prepare_launch(name, &c.spec, &image, &c.dirs, &self.options.config_dir)
+            .map_err(|e| (e, EXIT_CANNOT_START))?;
         let cgroup = ContainerCgroup::create(&cgroup_path)
             .map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
+        // Limits are in place before the container's first instruction.
+        match cgroup.apply_resources(&launch.resources) {
+            Ok(warnings) => {
+                for w in warnings {
+                    say(format_args!("container {name}: warning: {w}"));
+                    let _ = c.log.write_notice(&format!("warning: {w}"));
+                }
+            }
+            Err(e) => {
+                let _ = cgroup.remove();
+                return Err((e.to_string(), EXIT_CANNOT_START));
+            }
+        }
         let spawned = spawn_container(&launch.config, |pid| {
             cgroup.add_process(pid).map_err(|e| e.to_string())
         });
@@ -171,6 +195,8 @@ impl Supervisor {
         c.started_at = Some(SystemTime::now());
         c.started_instant = Some(Instant::now());
         c.stop_signal = launch.stop_signal;
+        c.exit_reason = None;
+        c.security = Some(launch.summary);
         c.outputs = vec![
             OutputPipe {
                 fd: launch.stdout,
@@ -198,12 +224,22 @@ impl Supervisor {
         else {
             return;
         };
-        say(format_args!("container {name}: exited with code {code}"));
         // Whatever it wrote before exiting belongs in its log before anyone
         // waiting for the exit reads that log.
         self.drain_outputs(&name);
         if let Some(c) = self.containers.get_mut(&name) {
             c.pid = None;
+            let oom_killed = c.cgroup.as_ref().is_some_and(|cg| cg.oom_kills() > 0);
+            let reason = exit_reason(code, oom_killed);
+            say(format_args!(
+                "container {name}: exited with code {code} ({reason})"
+            ));
+            if oom_killed {
+                let _ = c
+                    .log
+                    .write_notice("killed: out of memory (the container's memory limit)");
+            }
+            c.exit_reason = Some(reason.to_string());
             if let Some(cg) = c.cgroup.take()
                 && let Err(e) = cg.remove()
             {
@@ -323,5 +359,18 @@ impl Supervisor {
             let _ = c.log.flush_partial(stream);
             c.outputs.remove(idx);
         }
+    }
+}
+
+/// Why a run ended, in the words `list` and `inspect` use: "oom_killed"
+/// when the memory cgroup killed it, "signal" for any other death by
+/// signal (code 128+N), "exited" otherwise.
+fn exit_reason(code: i32, oom_killed: bool) -> &'static str {
+    if oom_killed {
+        "oom_killed"
+    } else if code > 128 {
+        "signal"
+    } else {
+        "exited"
     }
 }

@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+use super::spec_hardening::{
+    ByteSize, CapabilitiesSpec, LandlockSpec, MountSpec, ResourcesSpec, Rlimits,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Spec {
     /// Image reference, e.g. "localhost/demo/busybox:latest".
@@ -41,6 +45,46 @@ pub struct Spec {
     /// When to pull the image from its registry.
     #[serde(default)]
     pub pull: PullPolicy,
+    /// Extra supplementary groups (names from the image's /etc/group, or gids).
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    #[serde(default)]
+    pub capabilities: CapabilitiesSpec,
+    #[serde(default = "default_true")]
+    pub no_new_privileges: bool,
+    /// "default", "unconfined", or the path of a Docker-format profile
+    /// (relative paths are relative to the config directory).
+    #[serde(default = "default_seccomp")]
+    pub seccomp: String,
+    #[serde(default)]
+    pub landlock: LandlockSpec,
+    /// Mount the image's root read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default)]
+    pub mounts: Vec<MountSpec>,
+    /// Size of /dev/shm (default 64m).
+    #[serde(default)]
+    pub shm_size: Option<ByteSize>,
+    /// Namespaced kernel parameters, e.g. {"net.ipv4.ip_forward": "1"}.
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
+    #[serde(default)]
+    pub resources: ResourcesSpec,
+    /// Resource limits by name ("nofile", "nproc", "core", ...).
+    #[serde(default)]
+    pub rlimits: Rlimits,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+pub const SECCOMP_DEFAULT: &str = "default";
+pub const SECCOMP_UNCONFINED: &str = "unconfined";
+
+fn default_seccomp() -> String {
+    SECCOMP_DEFAULT.to_string()
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -68,13 +68,7 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<ResolvedUse
         .map_or_else(|| user_part.parse().unwrap_or(0), |e| e.uid);
     let home = entry.as_ref().map_or("/", |e| e.home).to_string();
     if let Some(g) = group_part {
-        let gid = match g.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => group_entries(group)
-                .find(|(name, _, _)| *name == g)
-                .map(|(_, gid, _)| gid)
-                .ok_or_else(|| format!("group {g:?} not found in the image's /etc/group"))?,
-        };
+        let gid = resolve_group(g, group)?;
         return Ok(ResolvedUser {
             uid,
             gid,
@@ -96,6 +90,17 @@ pub fn resolve_user(user: &str, passwd: &str, group: &str) -> Result<ResolvedUse
         additional_gids,
         home,
     })
+}
+
+/// A group name from the image's /etc/group, or a numeric gid.
+pub fn resolve_group(g: &str, group: &str) -> Result<u32, String> {
+    match g.parse::<u32>() {
+        Ok(gid) => Ok(gid),
+        Err(_) => group_entries(group)
+            .find(|(name, _, _)| *name == g)
+            .map(|(_, gid, _)| gid)
+            .ok_or_else(|| format!("group {g:?} not found in the image's /etc/group")),
+    }
 }
 
 #[cfg(test)]

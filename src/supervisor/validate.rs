@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::spec::{RestartPolicy, Spec};
 use super::spec_position::locate;
+use super::validate_hardening::check_hardening;
 use crate::fetch::reference::Reference;
 use crate::kernel::signal::parse_signal;
 
@@ -173,20 +174,23 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     {
         out.push(problem(&["stop_signal"], format!("unknown signal {sig:?}")));
     }
+    check_hardening(spec, &mut out);
     out
 }
 
 fn valid_user(user: &str) -> bool {
-    let valid_part = |p: &str| {
-        !p.is_empty()
-            && p.len() <= 64
-            && p.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-    };
     match user.split_once(':') {
-        Some((u, g)) => valid_part(u) && valid_part(g),
-        None => valid_part(user),
+        Some((u, g)) => valid_account_name(u) && valid_account_name(g),
+        None => valid_account_name(user),
     }
+}
+
+/// A user or group name, or a numeric id.
+pub fn valid_account_name(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 64
+        && p.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 pub fn valid_hostname(h: &str) -> bool {

@@ -1,0 +1,445 @@
+//! Profile to a stack of BPF programs for one architecture, capability set
+//! and kernel version. Pure computation: nothing here touches the kernel.
+//!
+//! Why a stack. seccompiler builds filters with one match action and one
+//! mismatch action, while a profile mixes actions (ALLOW lists, ERRNO(38)
+//! for clone3, a default ERRNO(1)). The kernel runs every installed filter
+//! on every syscall and keeps the most restrictive result: KILL_PROCESS >
+//! KILL_THREAD > TRAP > ERRNO > TRACE > LOG > ALLOW; between results of the
+//! same kind (ERRNO(1) vs ERRNO(38)) the most recently installed filter wins
+//! (kernel/seccomp.c seccomp_run_filters). So, installed in this order:
+//!
+//! 1. the default filter: ALLOW every syscall some applicable rule names
+//!    (under that rule's conditions, whatever its action), the profile's
+//!    default action for everything else. Left out when the default is
+//!    ALLOW, since it could only say ALLOW;
+//! 2. one filter per distinct non-ALLOW rule action A: A where a rule with
+//!    action A matches, ALLOW elsewhere. Filter 1 stepped aside (ALLOW) for
+//!    these calls, so A decides, even when A is less restrictive than the
+//!    default (ERRNO(38) under a KILL default), and a same-kind A (ERRNO(38)
+//!    over the default ERRNO(1)) wins by being installed later. Where rules
+//!    with different actions overlap, the more restrictive action wins;
+//! 3. when the default is ERRNO: ENOSYS for syscall numbers above the
+//!    highest one the profile names for this architecture, so syscalls
+//!    newer than the profile look unimplemented and libc falls back to an
+//!    older call, as runc does. Last, so its ENOSYS beats filter 1's
+//!    same-kind ERRNO; it never loosens anything, as it says ALLOW or ERRNO.
+//!
+//! seccompiler filters check the architecture first and KILL_PROCESS any
+//! other, so only the target's native ABI runs: x86_64 gets neither the
+//! i386 nor the x32 ABI, though Docker's archMap allows both. That is
+//! stricter than Docker, on purpose.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use caps::Capability;
+use seccompiler::{
+    BackendError, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch, sock_filter,
+};
+
+use super::profile::{Action, ArgCondition, CmpOp, Profile, Rule};
+
+/// What the filters are compiled for.
+#[derive(Debug, Clone, Copy)]
+pub struct CompileContext<'a> {
+    pub arch: TargetArch,
+    /// The container's capabilities (Docker checks the bounding set).
+    pub capabilities: &'a [Capability],
+    /// (major, minor) of the kernel that will run the filters.
+    pub kernel: (u32, u32),
+}
+
+/// BPF programs to install in order (see the module comment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filters {
+    pub programs: Vec<BpfProgram>,
+}
+
+impl Filters {
+    pub fn instruction_count(&self) -> usize {
+        self.programs.iter().map(Vec::len).sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    #[error("compile seccomp filter: no syscall table for {0:?}")]
+    UnsupportedArch(TargetArch),
+    #[error("compile seccomp filter for {what}: {source}")]
+    Filter {
+        what: String,
+        #[source]
+        source: BackendError,
+    },
+}
+
+/// Compiles `profile` into the filter stack for `ctx`.
+pub fn compile(profile: &Profile, ctx: &CompileContext) -> Result<Filters, CompileError> {
+    let lookup = syscall_lookup(ctx.arch).ok_or(CompileError::UnsupportedArch(ctx.arch))?;
+    let applicable: Vec<&Rule> = profile
+        .rules
+        .iter()
+        .filter(|r| rule_applies(r, ctx))
+        .collect();
+    let mut programs = Vec::new();
+    if profile.default_action != Action::Allow {
+        let every_rule =
+            syscall_rules(&applicable, lookup).map_err(failed("the default action"))?;
+        programs.push(build(
+            every_rule,
+            Action::Allow,
+            profile.default_action,
+            ctx.arch,
+        )?);
+    }
+    let mut actions: Vec<Action> = Vec::new();
+    for rule in &applicable {
+        if rule.action != Action::Allow && !actions.contains(&rule.action) {
+            actions.push(rule.action);
+        }
+    }
+    for action in actions {
+        let with_action: Vec<&Rule> = applicable
+            .iter()
+            .copied()
+            .filter(|r| r.action == action)
+            .collect();
+        let rules = syscall_rules(&with_action, lookup).map_err(failed(&format!("{action:?}")))?;
+        // Names unknown on this arch can leave nothing to match.
+        if !rules.is_empty() {
+            programs.push(build(rules, action, Action::Allow, ctx.arch)?);
+        }
+    }
+    if let (Action::Errno(_), Some(max)) = (profile.default_action, highest_named(profile, lookup))
+    {
+        programs.push(enosys_above(ctx.arch, max));
+    }
+    Ok(Filters { programs })
+}
+
+type Lookup = fn(&str) -> Option<u32>;
+
+/// Name to number for the target arch, not the host, so filters for
+/// another architecture can be built and checked here. Names the table
+/// lacks are skipped by the caller, as libseccomp does.
+fn syscall_lookup(arch: TargetArch) -> Option<Lookup> {
+    match arch {
+        TargetArch::x86_64 => Some(|name| {
+            let nr = name.parse::<syscalls::x86_64::Sysno>().ok()?;
+            u32::try_from(nr.id()).ok()
+        }),
+        TargetArch::aarch64 => Some(|name| {
+            let nr = name.parse::<syscalls::aarch64::Sysno>().ok()?;
+            u32::try_from(nr.id()).ok()
+        }),
+        // berth builds the syscalls crate for x86_64 and aarch64 only.
+        TargetArch::riscv64 => None,
+    }
+}
+
+/// Go's name for the arch, as `includes.arches` spells it (moby goToNative).
+fn go_arch(arch: TargetArch) -> &'static str {
+    match arch {
+        TargetArch::x86_64 => "amd64",
+        TargetArch::aarch64 => "arm64",
+        TargetArch::riscv64 => "riscv64",
+    }
+}
+
+/// moby's setupSeccomp: excluded if any `excludes` entry holds, included
+/// only if every `includes` entry holds (all caps, one of the arches).
+fn rule_applies(rule: &Rule, ctx: &CompileContext) -> bool {
+    let arch = go_arch(ctx.arch);
+    let has_cap = |name: &String| {
+        name.parse::<Capability>()
+            .is_ok_and(|c| ctx.capabilities.contains(&c))
+    };
+    // Tuples compare major first, then minor, as kernelGreaterEqualThan.
+    let kernel_at_least = |v: (u32, u32)| ctx.kernel >= v;
+    let (inc, exc) = (&rule.includes, &rule.excludes);
+    let excluded = exc.arches.iter().any(|a| a == arch)
+        || exc.caps.iter().any(has_cap)
+        || exc.min_kernel.is_some_and(kernel_at_least);
+    let included = (inc.arches.is_empty() || inc.arches.iter().any(|a| a == arch))
+        && inc.caps.iter().all(has_cap)
+        && inc.min_kernel.is_none_or(kernel_at_least);
+    !excluded && included
+}
+
+/// Per syscall number, the ORed rules of `rules`; an empty list means
+/// unconditional, which is how seccompiler spells "any arguments".
+fn syscall_rules(
+    rules: &[&Rule],
+    lookup: Lookup,
+) -> Result<BTreeMap<i64, Vec<SeccompRule>>, BackendError> {
+    let mut conditional: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    let mut unconditional = BTreeSet::new();
+    for rule in rules {
+        let numbers = rule.names.iter().filter_map(|n| lookup(n)).map(i64::from);
+        if rule.args.is_empty() {
+            unconditional.extend(numbers);
+            continue;
+        }
+        let conditions = rule
+            .args
+            .iter()
+            .map(condition)
+            .collect::<Result<Vec<_>, _>>()?;
+        let rule = SeccompRule::new(conditions)?;
+        for nr in numbers {
+            let chain = conditional.entry(nr).or_default();
+            if !chain.contains(&rule) {
+                chain.push(rule.clone());
+            }
+        }
+    }
+    // One unconditional rule makes the syscall unconditional: an OR with
+    // "always" is "always".
+    for nr in unconditional {
+        conditional.insert(nr, Vec::new());
+    }
+    Ok(conditional)
+}
+
+/// Arguments compare as 64-bit values (Qword), as libseccomp does.
+fn condition(arg: &ArgCondition) -> Result<SeccompCondition, BackendError> {
+    let (op, value) = match arg.op {
+        CmpOp::Ne => (SeccompCmpOp::Ne, arg.value),
+        CmpOp::Lt => (SeccompCmpOp::Lt, arg.value),
+        CmpOp::Le => (SeccompCmpOp::Le, arg.value),
+        CmpOp::Eq => (SeccompCmpOp::Eq, arg.value),
+        CmpOp::Ge => (SeccompCmpOp::Ge, arg.value),
+        CmpOp::Gt => (SeccompCmpOp::Gt, arg.value),
+        // Docker: value is the mask, valueTwo the expected masked value.
+        CmpOp::MaskedEq => (SeccompCmpOp::MaskedEq(arg.value), arg.value_two),
+    };
+    SeccompCondition::new(arg.index, SeccompCmpArgLen::Qword, op, value)
+}
+
+fn build(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    on_match: Action,
+    on_mismatch: Action,
+    arch: TargetArch,
+) -> Result<BpfProgram, CompileError> {
+    let what = if on_match == Action::Allow {
+        "the default action".to_string()
+    } else {
+        format!("{on_match:?}")
+    };
+    // Note seccompiler's argument order: mismatch before match.
+    SeccompFilter::new(
+        rules,
+        seccomp_action(on_mismatch),
+        seccomp_action(on_match),
+        arch,
+    )
+    .and_then(BpfProgram::try_from)
+    .map_err(failed(&what))
+}
+
+fn failed(what: &str) -> impl Fn(BackendError) -> CompileError + '_ {
+    move |source| CompileError::Filter {
+        what: what.to_string(),
+        source,
+    }
+}
+
+fn seccomp_action(action: Action) -> SeccompAction {
+    match action {
+        Action::Allow => SeccompAction::Allow,
+        Action::Errno(e) => SeccompAction::Errno(e),
+        Action::KillThread => SeccompAction::KillThread,
+        Action::KillProcess => SeccompAction::KillProcess,
+        Action::Trap => SeccompAction::Trap,
+        Action::Log => SeccompAction::Log,
+        Action::Trace(data) => SeccompAction::Trace(data),
+    }
+}
+
+/// The highest number any rule names for this arch, applicable or not:
+/// what the profile's author knew about.
+fn highest_named(profile: &Profile, lookup: Lookup) -> Option<u32> {
+    let names = profile.rules.iter().flat_map(|r| r.names.iter());
+    names.filter_map(|n| lookup(n)).max()
+}
+
+// Classic BPF opcodes (linux/bpf_common.h) and seccomp_data offsets
+// (linux/seccomp.h) for the hand-written filter below.
+const BPF_LD_W_ABS: u16 = 0x20;
+const BPF_JEQ_K: u16 = 0x15;
+const BPF_JGT_K: u16 = 0x25;
+const BPF_JSET_K: u16 = 0x45;
+const BPF_RET_K: u16 = 0x06;
+const SECCOMP_DATA_NR: u32 = 0;
+const SECCOMP_DATA_ARCH: u32 = 4;
+/// x32 syscalls run under AUDIT_ARCH_X86_64 with this bit set in the
+/// number (arch/x86/include/uapi/asm/unistd.h).
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// AUDIT_ARCH_* (linux/audit.h): EM_* | 64BIT | LE.
+fn audit_arch(arch: TargetArch) -> u32 {
+    match arch {
+        TargetArch::x86_64 => 0xC000_003E,
+        TargetArch::aarch64 => 0xC000_00B7,
+        TargetArch::riscv64 => 0xC000_00F3,
+    }
+}
+
+/// Filter 3: ERRNO(ENOSYS) above `max`, ALLOW otherwise. Another arch is
+/// let through: filters 1 and 2 already kill it. x32 numbers count as
+/// above the max; the explicit bit test keeps that true whatever `max` is.
+fn enosys_above(arch: TargetArch, max: u32) -> BpfProgram {
+    let op = |code, k| sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let jump = |code, k, jt, jf| sock_filter { code, jt, jf, k };
+    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS.unsigned_abs();
+    let x86 = arch == TargetArch::x86_64;
+    // From the arch test, skip the rest to the final ALLOW.
+    let to_allow = if x86 { 4 } else { 3 };
+    let mut program = vec![
+        op(BPF_LD_W_ABS, SECCOMP_DATA_ARCH),
+        jump(BPF_JEQ_K, audit_arch(arch), 0, to_allow),
+        op(BPF_LD_W_ABS, SECCOMP_DATA_NR),
+    ];
+    if x86 {
+        program.push(jump(BPF_JSET_K, X32_SYSCALL_BIT, 1, 0));
+    }
+    program.extend([
+        jump(BPF_JGT_K, max, 0, 1),
+        op(BPF_RET_K, enosys),
+        op(BPF_RET_K, libc::SECCOMP_RET_ALLOW),
+    ]);
+    program
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::seccomp::parse_profile;
+
+    fn profile(rules: &str) -> Profile {
+        let text = format!("{{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{rules}]}}");
+        parse_profile(&text).expect("test profile")
+    }
+
+    fn ctx(arch: TargetArch, caps: &[Capability], kernel: (u32, u32)) -> CompileContext<'_> {
+        CompileContext {
+            arch,
+            capabilities: caps,
+            kernel,
+        }
+    }
+
+    fn applies(rule: &str, c: &CompileContext) -> bool {
+        rule_applies(&profile(rule).rules[0], c)
+    }
+
+    #[test]
+    fn includes_caps_need_all_and_excludes_caps_any() {
+        let rule = r#"{"names":["mount"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_SYS_ADMIN","CAP_NET_ADMIN"]}}"#;
+        let both = [Capability::CAP_SYS_ADMIN, Capability::CAP_NET_ADMIN];
+        assert!(applies(rule, &ctx(TargetArch::x86_64, &both, (6, 1))));
+        assert!(!applies(rule, &ctx(TargetArch::x86_64, &both[..1], (6, 1))));
+        let rule = r#"{"names":["clone3"],"action":"SCMP_ACT_ERRNO","excludes":{"caps":["CAP_SYS_ADMIN","CAP_BPF"]}}"#;
+        assert!(applies(rule, &ctx(TargetArch::x86_64, &[], (6, 1))));
+        assert!(!applies(
+            rule,
+            &ctx(TargetArch::x86_64, &[Capability::CAP_BPF], (6, 1))
+        ));
+        // A capability name the caps crate does not know is never held.
+        let rule =
+            r#"{"names":["x"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["CAP_FUTURE"]}}"#;
+        assert!(!applies(rule, &ctx(TargetArch::x86_64, &both, (6, 1))));
+    }
+
+    #[test]
+    fn arches_use_go_names_of_the_target() {
+        let rule = r#"{"names":["arch_prctl"],"action":"SCMP_ACT_ALLOW","includes":{"arches":["amd64","x32"]}}"#;
+        assert!(applies(rule, &ctx(TargetArch::x86_64, &[], (6, 1))));
+        assert!(!applies(rule, &ctx(TargetArch::aarch64, &[], (6, 1))));
+        let rule = r#"{"names":["clone"],"action":"SCMP_ACT_ALLOW","excludes":{"arches":["s390","arm64"]}}"#;
+        assert!(applies(rule, &ctx(TargetArch::x86_64, &[], (6, 1))));
+        assert!(!applies(rule, &ctx(TargetArch::aarch64, &[], (6, 1))));
+    }
+
+    #[test]
+    fn min_kernel_compares_major_then_minor() {
+        let rule =
+            r#"{"names":["ptrace"],"action":"SCMP_ACT_ALLOW","includes":{"minKernel":"4.8"}}"#;
+        for (kernel, expected) in [
+            ((4, 8), true),
+            ((4, 7), false),
+            ((5, 0), true),
+            ((3, 19), false),
+        ] {
+            assert_eq!(
+                applies(rule, &ctx(TargetArch::x86_64, &[], kernel)),
+                expected,
+                "{kernel:?}"
+            );
+        }
+        let rule = r#"{"names":["old"],"action":"SCMP_ACT_ALLOW","excludes":{"minKernel":"5.10"}}"#;
+        assert!(applies(rule, &ctx(TargetArch::x86_64, &[], (5, 9))));
+        assert!(!applies(rule, &ctx(TargetArch::x86_64, &[], (5, 10))));
+    }
+
+    #[test]
+    fn names_resolve_for_the_target_not_the_host() {
+        let x86 = syscall_lookup(TargetArch::x86_64).expect("x86_64 table");
+        let arm = syscall_lookup(TargetArch::aarch64).expect("aarch64 table");
+        assert_eq!((x86("read"), arm("read")), (Some(0), Some(63)));
+        assert_eq!((x86("open"), arm("open")), (Some(2), None));
+        assert_eq!(x86("no_such_call"), None);
+        assert!(syscall_lookup(TargetArch::riscv64).is_none());
+    }
+
+    #[test]
+    fn the_stack_has_default_per_action_and_enosys_filters() {
+        let p = profile(
+            r#"{"names":["read","open"],"action":"SCMP_ACT_ALLOW"},
+               {"names":["clone3"],"action":"SCMP_ACT_ERRNO","errnoRet":38},
+               {"names":["kexec_load"],"action":"SCMP_ACT_KILL_PROCESS"},
+               {"names":["no_such_call"],"action":"SCMP_ACT_TRAP"}"#,
+        );
+        for arch in [TargetArch::x86_64, TargetArch::aarch64] {
+            let f = compile(&p, &ctx(arch, &[], (6, 1))).expect("compiles");
+            // default, ERRNO(38), KILL_PROCESS, ENOSYS; the TRAP rule names
+            // nothing this arch knows, so it gets no filter.
+            assert_eq!(f.programs.len(), 4, "{arch:?}");
+            assert_eq!(
+                f.instruction_count(),
+                f.programs.iter().map(Vec::len).sum::<usize>()
+            );
+        }
+        let allow_default = parse_profile(r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["keyctl"],"action":"SCMP_ACT_ERRNO"}]}"#)
+            .expect("profile");
+        let f = compile(&allow_default, &ctx(TargetArch::x86_64, &[], (6, 1))).expect("compiles");
+        assert_eq!(f.programs.len(), 1);
+    }
+
+    #[test]
+    fn riscv64_is_refused_not_mis_numbered() {
+        let err = compile(&profile(""), &ctx(TargetArch::riscv64, &[], (6, 1)));
+        assert!(matches!(
+            err,
+            Err(CompileError::UnsupportedArch(TargetArch::riscv64))
+        ));
+    }
+
+    #[test]
+    fn enosys_filter_layout() {
+        let prog = enosys_above(TargetArch::x86_64, 466);
+        assert_eq!(prog.len(), 7);
+        assert_eq!(prog[prog.len() - 1].k, libc::SECCOMP_RET_ALLOW);
+        // The arch mismatch lands on the final ALLOW.
+        assert_eq!(2 + usize::from(prog[1].jf), prog.len() - 1);
+        let prog = enosys_above(TargetArch::aarch64, 466);
+        assert_eq!(2 + usize::from(prog[1].jf), prog.len() - 1);
+    }
+}

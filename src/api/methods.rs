@@ -100,6 +100,14 @@ fn dispatch_now(sup: &mut Supervisor, method: &str, params: Value) -> Result<Val
             sup.stop(&p.name).map_err(supervisor_error)?;
             container_state(sup, &p.name)
         }
+        "inspect" => {
+            let p: NameParams = parse_params(params)?;
+            inspect(sup, &p.name)
+        }
+        "stats" => {
+            let p: NameParams = parse_params(params)?;
+            stats(sup, &p.name)
+        }
         "logs" => {
             let p: LogsParams = parse_params(params)?;
             to_value(sup.logs(&p.name, p.tail).map_err(supervisor_error)?)
@@ -188,6 +196,38 @@ pub fn completion_result(c: Completion) -> Value {
         );
     }
     v
+}
+
+/// `list`'s record plus the spec, what isolation the run was given, and
+/// its cgroup.
+fn inspect(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
+    let c = sup.container(name).map_err(supervisor_error)?;
+    let mut v = to_value(c.info())?;
+    if let Value::Object(map) = &mut v {
+        map.insert("spec".into(), to_value(&c.spec)?);
+        map.insert("security".into(), to_value(&c.security)?);
+        map.insert(
+            "cgroup".into(),
+            to_value(c.cgroup.as_ref().map(|cg| cg.path().to_string()))?,
+        );
+    }
+    Ok(v)
+}
+
+/// CPU, memory and pids of a running container, from its cgroup.
+fn stats(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
+    let c = sup.container(name).map_err(supervisor_error)?;
+    let cg = c.cgroup.as_ref().ok_or_else(|| {
+        RpcError::new(
+            CONTAINER_ERROR,
+            format!("container {name} is not running ({:?})", c.state),
+        )
+    })?;
+    let mut v = to_value(cg.stats())?;
+    if let Value::Object(map) = &mut v {
+        map.insert("name".into(), Value::String(name.to_string()));
+    }
+    Ok(v)
 }
 
 fn container_state(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {

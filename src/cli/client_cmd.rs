@@ -132,3 +132,50 @@ pub fn version(argv: &[String]) -> Result<i32, String> {
     }
     Ok(0)
 }
+
+/// `berth inspect NAME`: the full record as JSON (docker inspect's habit).
+pub fn inspect(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("socket", true)])?;
+    let [name] = args.expect_positional(1, "berth inspect NAME")? else {
+        unreachable!()
+    };
+    let mut client = connect(&args)?;
+    let reply = call(&mut client, "inspect", json!({"name": name}))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&reply).map_err(|e| e.to_string())?
+    );
+    Ok(0)
+}
+
+/// `berth stats NAME [--json]`: CPU time, memory and pids from the cgroup.
+pub fn stats(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("json", false), ("socket", true)])?;
+    let [name] = args.expect_positional(1, "berth stats NAME [--json]")? else {
+        unreachable!()
+    };
+    let mut client = connect(&args)?;
+    let s = call(&mut client, "stats", json!({"name": name}))?;
+    if args.switch("json") {
+        println!("{s}");
+        return Ok(0);
+    }
+    let num = |k: &str| s[k].as_u64();
+    let mib = |v: Option<u64>| v.map_or("-".to_string(), |b| format!("{:.1}MiB", b as f64 / 1048576.0));
+    let row = vec![
+        name.clone(),
+        format!("{:.2}s", num("cpu_usage_ns").unwrap_or(0) as f64 / 1e9),
+        mib(num("memory_usage_bytes")),
+        mib(num("memory_limit_bytes")),
+        format!(
+            "{}/{}",
+            num("pids_current").unwrap_or(0),
+            num("pids_limit").map_or("-".to_string(), |p| p.to_string())
+        ),
+    ];
+    print!(
+        "{}",
+        table::render(&["NAME", "CPU", "MEM", "LIMIT", "PIDS"], &[row])
+    );
+    Ok(0)
+}

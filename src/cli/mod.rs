@@ -31,6 +31,8 @@ Images (work on the store directly, no daemon needed):
 
 Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/berth.sock):
   ps [--json]                 list containers
+  inspect NAME                a container in full (spec, isolation, cgroup)
+  stats NAME [--json]         CPU, memory and pids of a running container
   run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER] IMAGE [CMD...]
                               run an ephemeral container, print its output, exit with its code
   logs NAME [--tail N]        print a container's output
@@ -58,6 +60,8 @@ pub fn run(argv: &[String]) -> i32 {
         "ps" => client_cmd::ps(rest),
         "run" => run_cmd::run(rest),
         "logs" => client_cmd::logs(rest),
+        "inspect" => client_cmd::inspect(rest),
+        "stats" => client_cmd::stats(rest),
         "start" => client_cmd::start(rest),
         "stop" => client_cmd::stop(rest),
         "version" => client_cmd::version(rest),

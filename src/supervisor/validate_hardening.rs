@@ -10,19 +10,7 @@ use super::spec::{SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Spec};
 use super::spec_hardening::{MountSpec, ResourcesSpec, SwapSize};
 use super::validate::{Problem, problem};
 use crate::kernel::caps::parse_capability;
-
-/// Limit names `resources.optional` may list (kernel::cgroup's names).
-pub const LIMIT_NAMES: &[&str] = &[
-    "memory",
-    "memory_reservation",
-    "memory_swap",
-    "cpus",
-    "cpu_shares",
-    "pids_limit",
-    "cpuset_cpus",
-    "cpuset_mems",
-    "io_weight",
-];
+use crate::kernel::cgroup::LIMIT_NAMES;
 
 pub const RLIMIT_NAMES: &[&str] = &[
     "as",

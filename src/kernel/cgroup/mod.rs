@@ -1,8 +1,10 @@
 //! One cgroup per container, on cgroup v1 (every mounted controller) or v2,
 //! through cgroups-rs: creation, placement, killing what is left, removal.
-//! Device rules, resource limits and statistics live in the submodules.
+//! Device rules (`devices.rs`), limits (`limits.rs`, `resources.rs`) and
+//! statistics (`stats.rs`) live in the submodules.
 
 mod devices;
+mod limits;
 mod resources;
 mod stats;
 
@@ -22,7 +24,8 @@ use cgroups_rs::{Cgroup, CgroupPid, Controller, hierarchies};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-pub use resources::{CpuQuota, LIMIT_NAMES, Resources, SwapLimit};
+pub use limits::LIMIT_NAMES;
+pub use resources::{CpuQuota, Resources, SwapLimit};
 pub use stats::CgroupStats;
 
 /// How long `remove` waits for killed processes to leave the cgroup.

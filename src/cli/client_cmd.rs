@@ -161,7 +161,11 @@ pub fn stats(argv: &[String]) -> Result<i32, String> {
         return Ok(0);
     }
     let num = |k: &str| s[k].as_u64();
-    let mib = |v: Option<u64>| v.map_or("-".to_string(), |b| format!("{:.1}MiB", b as f64 / 1048576.0));
+    let mib = |v: Option<u64>| {
+        v.map_or("-".to_string(), |b| {
+            format!("{:.1}MiB", b as f64 / 1048576.0)
+        })
+    };
     let row = vec![
         name.clone(),
         format!("{:.2}s", num("cpu_usage_ns").unwrap_or(0) as f64 / 1e9),

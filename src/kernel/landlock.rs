@@ -25,7 +25,7 @@ use super::error::SysError;
 /// ports (4) and scopes (6). Pinned so a crate upgrade never adds
 /// restrictions silently; older kernels enforce what they know.
 pub const CONTAINER_ABI: ABI = ABI::V6;
-const CONTAINER_ABI_NUMBER: u32 = 6;
+pub const CONTAINER_ABI_NUMBER: u32 = 6;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LandlockConfig {

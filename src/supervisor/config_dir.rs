@@ -99,7 +99,10 @@ fn check_seccomp_profile(path: &Path, text: &str, spec: &Spec) -> Result<(), Vec
     if spec.seccomp == SECCOMP_DEFAULT || spec.seccomp == SECCOMP_UNCONFINED {
         return Ok(());
     }
-    let config_dir = path.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    let config_dir = path
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("."));
     let caps = hardening::effective_capabilities(spec);
     let result = hardening::seccomp_filters(spec, config_dir, &caps).map(drop);
     result.map_err(|message| {

@@ -19,7 +19,7 @@ use crate::kernel::cgroup::Resources;
 use crate::kernel::config::{
     ContainerConfig, MountConfig, ProcessConfig, RootfsConfig, SecurityConfig, Stdio,
 };
-use crate::kernel::landlock::{CONTAINER_ABI, enforced_abi, kernel_abi};
+use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
 use crate::kernel::signal::parse_signal;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -282,7 +282,7 @@ fn security_config(
             (None, _) => "disabled".into(),
             (Some(_), 0) => "not supported by this kernel".into(),
             (Some(_), abi) => format!(
-                "ABI {abi} (berth asks for {CONTAINER_ABI:?}, kernel offers {})",
+                "ABI {abi} (kernel {}, berth {CONTAINER_ABI_NUMBER})",
                 kernel_abi()
             ),
         },

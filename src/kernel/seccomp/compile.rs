@@ -13,17 +13,21 @@
 //!    (under that rule's conditions, whatever its action), the profile's
 //!    default action for everything else. Left out when the default is
 //!    ALLOW, since it could only say ALLOW;
-//! 2. one filter per distinct non-ALLOW rule action A: A where a rule with
-//!    action A matches, ALLOW elsewhere. Filter 1 stepped aside (ALLOW) for
-//!    these calls, so A decides, even when A is less restrictive than the
-//!    default (ERRNO(38) under a KILL default), and a same-kind A (ERRNO(38)
-//!    over the default ERRNO(1)) wins by being installed later. Where rules
-//!    with different actions overlap, the more restrictive action wins;
+//! 2. one filter per distinct non-ALLOW rule action A, in order of first
+//!    appearance: A where a rule with action A matches, ALLOW elsewhere.
+//!    Filter 1 says ALLOW exactly where some rule matches, so for any call
+//!    at most one of filters 1 and 2 objects, and that one decides, even
+//!    when A is less restrictive than the default (ERRNO(38) under a KILL
+//!    default). Only where rules with different actions overlap do two
+//!    objections meet: the more restrictive wins, and between two ERRNO
+//!    values the later filter's;
 //! 3. when the default is ERRNO: ENOSYS for syscall numbers above the
 //!    highest one the profile names for this architecture, so syscalls
 //!    newer than the profile look unimplemented and libc falls back to an
-//!    older call, as runc does. Last, so its ENOSYS beats filter 1's
-//!    same-kind ERRNO; it never loosens anything, as it says ALLOW or ERRNO.
+//!    older call, as runc does. Filter 1 gives those numbers the default
+//!    ERRNO too (the profile names none of them), so filter 3 must be
+//!    installed after it for its ENOSYS to win. It never loosens anything:
+//!    it only says ALLOW or ERRNO, and ALLOW never overrides another filter.
 //!
 //! seccompiler filters check the architecture first and KILL_PROCESS any
 //! other, so only the target's native ABI runs: x86_64 gets neither the

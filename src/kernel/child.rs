@@ -18,12 +18,18 @@ use super::config::{ContainerConfig, Rlimit};
 use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES, Stage};
 use super::overlay::{OverlayPlan, mount_overlay};
-use super::{caps, devices, landlock, mounts, net, rootfs, seccomp, sys};
+use super::rootfs::FsOwner;
+use super::userns::JoinFds;
+use super::{caps, devices, landlock, mounts, net, rootfs, seccomp, sys, userns};
 
 /// Everything the child needs, resolved by the parent before the clone so
 /// the child parses nothing.
 pub struct ChildPlan<'a> {
     pub cfg: &'a ContainerConfig,
+    /// The user namespace holder's descriptors, when there is one.
+    pub userns: Option<JoinFds>,
+    /// Host ids owning the container's writable kernel filesystems.
+    pub fs_owner: Option<FsOwner>,
     pub mount_point: CString,
     pub overlay: OverlayPlan,
     pub argv: Vec<CString>,
@@ -100,6 +106,11 @@ fn run_steps(
 ) -> Result<std::convert::Infallible, Failure> {
     prepare_process(plan, sync_pipe)?;
     build_filesystem(plan)?;
+    // After the last mount: the mount namespace stays the host's, so
+    // nothing the container does with its namespaced privileges mounts.
+    if let Some(fds) = &plan.userns {
+        userns::join_user_namespace(fds).at(Stage::JoinNamespaces)?;
+    }
     set_identity(plan.cfg)?;
     exec_process(plan)
 }
@@ -131,16 +142,21 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
     // While the host's tree is still reachable, and before the root turns
     // private, so a "slave" bind still follows its host peer group.
     let binds = mounts::open_bind_sources(&cfg.mounts).at(Stage::BindSources)?;
+    // Before /sys is mounted, so it shows the container's own network.
+    if let Some(fds) = &plan.userns {
+        userns::join_owned_namespaces(fds).at(Stage::JoinNamespaces)?;
+    }
     // Before any mount, so none of ours propagates to the host.
     rootfs::make_root_private().at(Stage::MountPrivate)?;
-    mount_overlay(&plan.overlay).at(Stage::MountOverlay)?;
+    mount_overlay(&plan.overlay, plan.userns.map(|f| f.user)).at(Stage::MountOverlay)?;
     rootfs::pivot_into(&plan.mount_point).at(Stage::PivotRoot)?;
     // After pivot_root, so the image's symlinks cannot redirect a mount to
     // a host path.
-    rootfs::mount_kernel_filesystems(cfg.rootfs.shm_size_bytes).at(Stage::MountFilesystems)?;
+    rootfs::mount_kernel_filesystems(cfg.rootfs.shm_size_bytes, plan.fs_owner)
+        .at(Stage::MountFilesystems)?;
     devices::make_default_devices().at(Stage::MakeDevices)?;
     mounts::write_sysctls(&cfg.sysctls).at(Stage::Sysctls)?;
-    mounts::mount_all(&cfg.mounts, binds).at(Stage::UserMounts)?;
+    mounts::mount_all(&cfg.mounts, binds, plan.fs_owner).at(Stage::UserMounts)?;
     rootfs::mask_paths(&cfg.masked_paths).at(Stage::MaskPaths)?;
     rootfs::make_paths_readonly(&cfg.readonly_paths).at(Stage::ReadonlyPaths)?;
     // Docker creates a missing WorkingDir; it must exist before the root

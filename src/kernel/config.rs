@@ -10,6 +10,7 @@ use nix::sys::resource::Resource;
 
 use super::landlock::LandlockConfig;
 use super::seccomp::Filters;
+use super::userns::UsernsConfig;
 
 /// Everything `spawn_container` needs to start one container.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct ContainerConfig {
     pub mounts: Vec<MountConfig>,
     /// Namespaced sysctls written under /proc/sys, e.g. ("net.ipv4.ip_forward", "1").
     pub sysctls: Vec<(String, String)>,
+    /// Run in a user namespace with these id maps (`None`: the host's ids).
+    pub userns: Option<UsernsConfig>,
     pub stdio: Stdio,
 }
 

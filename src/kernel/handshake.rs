@@ -40,10 +40,11 @@ pub enum Stage {
     Rlimits,
     Landlock,
     Seccomp,
+    JoinNamespaces,
 }
 
 impl Stage {
-    const ALL: [Stage; 25] = [
+    const ALL: [Stage; 26] = [
         Stage::WaitForGo,
         Stage::Setsid,
         Stage::MountPrivate,
@@ -69,6 +70,7 @@ impl Stage {
         Stage::Rlimits,
         Stage::Landlock,
         Stage::Seccomp,
+        Stage::JoinNamespaces,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -102,6 +104,7 @@ impl Stage {
             Stage::Rlimits => "set resource limit",
             Stage::Landlock => "apply landlock",
             Stage::Seccomp => "install seccomp filter",
+            Stage::JoinNamespaces => "join namespace",
         }
     }
 }

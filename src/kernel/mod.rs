@@ -18,6 +18,7 @@ pub mod seccomp;
 pub mod signal;
 pub mod spawn;
 mod sys;
+pub mod userns;
 
 pub use config::ContainerConfig;
 pub use error::SysError;

@@ -9,7 +9,7 @@
 
 use std::ffi::CString;
 use std::fs::{self, OpenOptions};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -19,6 +19,7 @@ use nix::sys::stat::fstat;
 
 use super::config::{MountConfig, MountFlags, Propagation};
 use super::error::SysError;
+use super::rootfs::{FsOwner, owner_options};
 
 /// `struct mount_attr` from linux/mount.h (version 0).
 #[repr(C)]
@@ -35,6 +36,7 @@ const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 
 fn cpath(path: &Path) -> Result<CString, SysError> {
@@ -57,23 +59,39 @@ pub fn open_bind_sources(mounts: &[MountConfig]) -> Result<Vec<OwnedFd>, SysErro
         else {
             continue;
         };
-        let c = cpath(source)?;
-        let open_flags =
-            OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
-        // SAFETY: `c` is a NUL-terminated path that outlives the call;
-        // open_tree returns a new descriptor or -1.
-        let fd =
-            unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), open_flags) };
-        if fd < 0 {
-            return Err(SysError::at("open bind source", source, Errno::last()));
-        }
-        // SAFETY: open_tree just returned this descriptor; nothing else owns it.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let fd = clone_tree(source)?;
         set_attributes(&fd, *flags, *propagation)
             .map_err(|e| SysError::at("set bind mount options", source, e))?;
         fds.push(fd);
     }
     Ok(fds)
+}
+
+/// A detached recursive copy of the mount tree at `source` (open_tree
+/// with OPEN_TREE_CLONE), to be adjusted and attached elsewhere.
+pub fn clone_tree(source: &Path) -> Result<OwnedFd, SysError> {
+    let c = cpath(source)?;
+    let open_flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: `c` is a NUL-terminated path that outlives the call;
+    // open_tree returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c.as_ptr(), open_flags) };
+    if fd < 0 {
+        return Err(SysError::at("open mount tree", source, Errno::last()));
+    }
+    // SAFETY: open_tree just returned this descriptor; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Makes the detached tree `fd` show ids through `userns`'s mapping:
+/// on-disk id N appears as the host id the namespace maps N to.
+pub fn idmap_tree(fd: &OwnedFd, userns: RawFd) -> Result<(), Errno> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        userns_fd: userns as u64,
+        ..MountAttr::default()
+    };
+    mount_setattr(fd, &attr)
 }
 
 fn set_attributes(fd: &OwnedFd, flags: MountFlags, propagation: Propagation) -> Result<(), Errno> {
@@ -92,6 +110,10 @@ fn set_attributes(fd: &OwnedFd, flags: MountFlags, propagation: Propagation) -> 
         Propagation::Private => libc::MS_PRIVATE,
         Propagation::Slave => libc::MS_SLAVE,
     };
+    mount_setattr(fd, &attr)
+}
+
+fn mount_setattr(fd: &OwnedFd, attr: &MountAttr) -> Result<(), Errno> {
     let empty = c"";
     // SAFETY: `attr` is a live mount_attr of the size passed; `empty` is a
     // NUL-terminated string; AT_EMPTY_PATH makes the call act on `fd`.
@@ -101,7 +123,7 @@ fn set_attributes(fd: &OwnedFd, flags: MountFlags, propagation: Propagation) -> 
             fd.as_raw_fd(),
             empty.as_ptr(),
             (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
-            &attr as *const MountAttr,
+            attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
@@ -110,7 +132,11 @@ fn set_attributes(fd: &OwnedFd, flags: MountFlags, propagation: Propagation) -> 
 
 /// Mounts every tmpfs and attaches every bind opened by
 /// [`open_bind_sources`], creating missing targets inside the container.
-pub fn mount_all(mounts: &[MountConfig], mut binds: Vec<OwnedFd>) -> Result<(), SysError> {
+pub fn mount_all(
+    mounts: &[MountConfig],
+    mut binds: Vec<OwnedFd>,
+    owner: Option<FsOwner>,
+) -> Result<(), SysError> {
     binds.reverse();
     for m in mounts {
         match m {
@@ -119,7 +145,7 @@ pub fn mount_all(mounts: &[MountConfig], mut binds: Vec<OwnedFd>) -> Result<(), 
                 size_bytes,
                 mode,
                 flags,
-            } => mount_tmpfs(target, *size_bytes, *mode, *flags)?,
+            } => mount_tmpfs(target, *size_bytes, *mode, *flags, owner)?,
             MountConfig::Bind { target, .. } => {
                 let fd = binds
                     .pop()
@@ -131,9 +157,15 @@ pub fn mount_all(mounts: &[MountConfig], mut binds: Vec<OwnedFd>) -> Result<(), 
     Ok(())
 }
 
-fn mount_tmpfs(target: &Path, size: u64, mode: u32, flags: MountFlags) -> Result<(), SysError> {
+fn mount_tmpfs(
+    target: &Path,
+    size: u64,
+    mode: u32,
+    flags: MountFlags,
+    owner: Option<FsOwner>,
+) -> Result<(), SysError> {
     fs::create_dir_all(target).map_err(|e| SysError::io("mkdir", target, &e))?;
-    let data = format!("mode={mode:o},size={size}");
+    let data = format!("mode={mode:o},size={size}{}", owner_options(owner));
     mount(
         Some("tmpfs"),
         target,
@@ -164,6 +196,11 @@ fn attach_bind(fd: &OwnedFd, target: &Path) -> Result<(), SysError> {
         .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
         .map_err(|e| SysError::at("stat bind source for", target, e))?;
     create_target(target, is_dir)?;
+    attach_tree(fd, target)
+}
+
+/// Attaches the detached tree `fd` at `target` (which must exist).
+pub fn attach_tree(fd: &OwnedFd, target: &Path) -> Result<(), SysError> {
     let c = cpath(target)?;
     let empty = c"";
     // SAFETY: both strings are NUL-terminated and live across the call;
@@ -181,7 +218,7 @@ fn attach_bind(fd: &OwnedFd, target: &Path) -> Result<(), SysError> {
     if ret == 0 {
         Ok(())
     } else {
-        Err(SysError::at("attach bind mount", target, Errno::last()))
+        Err(SysError::at("attach mount", target, Errno::last()))
     }
 }
 

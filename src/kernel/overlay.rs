@@ -5,6 +5,7 @@
 //! overlay2 uses short link ids, but with nothing left in the store.
 
 use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -13,6 +14,7 @@ use nix::unistd::{chdir, symlinkat};
 
 use super::config::RootfsConfig;
 use super::error::SysError;
+use super::mounts;
 
 /// mount(2) copies one page of option data, NUL included.
 const MAX_MOUNT_DATA_BYTES: usize = 4095;
@@ -55,8 +57,10 @@ fn options(lowers: &[String], r: &RootfsConfig) -> String {
     )
 }
 
-/// Resolved in the parent, so the child only copies bytes.
-pub fn plan_overlay(r: &RootfsConfig) -> Result<OverlayPlan, String> {
+/// Resolved in the parent, so the child only copies bytes. With
+/// `short_names` the layers are always named through the scratch tmpfs
+/// (idmapped layers need it: they are mounts there, not links).
+pub fn plan_overlay(r: &RootfsConfig, short_names: bool) -> Result<OverlayPlan, String> {
     let target = cstring(r.mount_point.as_os_str().as_bytes(), "mount point")?;
     let full: Vec<String> = r
         .lower_dirs
@@ -64,7 +68,7 @@ pub fn plan_overlay(r: &RootfsConfig) -> Result<OverlayPlan, String> {
         .map(|p| escape_overlay_path(p))
         .collect();
     let data = options(&full, r);
-    if data.len() <= MAX_MOUNT_DATA_BYTES {
+    if data.len() <= MAX_MOUNT_DATA_BYTES && !short_names {
         return Ok(OverlayPlan {
             target,
             data: cstring(data.as_bytes(), "overlay options")?,
@@ -102,7 +106,9 @@ fn target_of(c: &CStr) -> String {
 }
 
 /// Mounts the planned overlay (in the child, after / was made private).
-pub fn mount_overlay(plan: &OverlayPlan) -> Result<(), SysError> {
+/// With `idmap_userns`, each layer is an idmapped copy of its directory,
+/// showing the image's ids as that user namespace's.
+pub fn mount_overlay(plan: &OverlayPlan, idmap_userns: Option<RawFd>) -> Result<(), SysError> {
     let Some(short) = &plan.short_links else {
         return mount(
             Some("overlay"),
@@ -129,8 +135,19 @@ pub fn mount_overlay(plan: &OverlayPlan) -> Result<(), SysError> {
     )
     .map_err(|e| SysError::at("open scratch", target_of(scratch), e))?;
     for (name, layer) in &short.links {
-        symlinkat(layer.as_c_str(), &dir, name.as_c_str())
-            .map_err(|e| SysError::at("link layer", target_of(layer), e))?;
+        match idmap_userns {
+            None => symlinkat(layer.as_c_str(), &dir, name.as_c_str())
+                .map_err(|e| SysError::at("link layer", target_of(layer), e))?,
+            Some(userns) => {
+                let target = Path::new(&target_of(scratch)).join(target_of(name));
+                let layer = Path::new(&target_of(layer)).to_path_buf();
+                std::fs::create_dir(&target).map_err(|e| SysError::io("mkdir", &target, &e))?;
+                let tree = mounts::clone_tree(&layer)?;
+                mounts::idmap_tree(&tree, userns)
+                    .map_err(|e| SysError::at("idmap layer", &layer, e))?;
+                mounts::attach_tree(&tree, &target)?;
+            }
+        }
     }
     // The relative lowerdirs resolve against the working directory, once,
     // at mount time; the links may go away right after.
@@ -169,7 +186,7 @@ mod tests {
 
     #[test]
     fn few_layers_mount_directly() {
-        let p = plan_overlay(&rootfs(3)).unwrap();
+        let p = plan_overlay(&rootfs(3), false).unwrap();
         assert!(p.short_links.is_none());
         assert!(
             p.data
@@ -181,7 +198,7 @@ mod tests {
 
     #[test]
     fn many_layers_go_through_short_links() {
-        let p = plan_overlay(&rootfs(200)).unwrap();
+        let p = plan_overlay(&rootfs(200), false).unwrap();
         assert_eq!(p.short_links.as_ref().unwrap().links.len(), 200);
         assert!(p.data.to_str().unwrap().starts_with("lowerdir=0:1:2:"));
         assert!(p.data.as_bytes().len() <= MAX_MOUNT_DATA_BYTES);

@@ -89,12 +89,36 @@ const KERNEL_MOUNTS: &[KernelMount] = &[
     },
 ];
 
-pub fn mount_kernel_filesystems(shm_size_bytes: u64) -> Result<(), SysError> {
+/// Host ids that own what the container may write on its kernel
+/// filesystems: its root, and the group of terminals ("tty", gid 5). Only
+/// set with a user namespace, where the host's root is nobody.
+#[derive(Debug, Clone, Copy)]
+pub struct FsOwner {
+    pub uid: u32,
+    pub gid: u32,
+    pub tty_gid: u32,
+}
+
+pub fn mount_kernel_filesystems(
+    shm_size_bytes: u64,
+    owner: Option<FsOwner>,
+) -> Result<(), SysError> {
     for m in KERNEL_MOUNTS {
-        mount_at(m.source, m.target, m.fstype, m.flags, m.data)?;
+        match (m.fstype, owner) {
+            ("devpts", Some(o)) => {
+                let data = format!("newinstance,ptmxmode=0666,mode=0620,gid={}", o.tty_gid);
+                mount_at(m.source, m.target, m.fstype, m.flags, &data)?;
+            }
+            _ => mount_at(m.source, m.target, m.fstype, m.flags, m.data)?,
+        }
     }
-    let shm_data = format!("mode=1777,size={shm_size_bytes}");
+    let shm_data = format!("mode=1777,size={shm_size_bytes}{}", owner_options(owner));
     mount_at("shm", "/dev/shm", "tmpfs", NOSUID_NOEXEC_NODEV, &shm_data)
+}
+
+/// ",uid=U,gid=G" for a tmpfs owned by the container's mapped root.
+pub fn owner_options(owner: Option<FsOwner>) -> String {
+    owner.map_or_else(String::new, |o| format!(",uid={},gid={}", o.uid, o.gid))
 }
 
 fn mount_at(

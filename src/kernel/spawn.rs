@@ -18,7 +18,9 @@ use super::config::ContainerConfig;
 use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES};
 use super::overlay::plan_overlay;
+use super::rootfs::FsOwner;
 use super::sys::{CloneResult, clone_process};
+use super::userns::{JoinFds, NamespaceHolder, UsernsConfig};
 
 /// Why a container did not reach exec.
 #[derive(Debug)]
@@ -68,6 +70,9 @@ const CONTAINER_NAMESPACES: libc::c_int = libc::CLONE_NEWNS
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWIPC
     | libc::CLONE_NEWNET;
+/// With a user namespace, net/UTS/IPC come from the holder instead, so
+/// that they belong to the user namespace.
+const USERNS_CONTAINER_NAMESPACES: libc::c_int = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
 
 /// Starts the container described by `cfg` and returns its pid (in the
 /// caller's PID namespace) once it has exec'd. `place` runs in the parent
@@ -78,14 +83,24 @@ pub fn spawn_container(
     cfg: &ContainerConfig,
     place: impl FnOnce(Pid) -> Result<(), String>,
 ) -> Result<Pid, SpawnError> {
-    let plan = build_plan(cfg)?;
+    // Lives until the child has exec'd, i.e. joined every namespace.
+    let holder = match &cfg.userns {
+        Some(u) => Some(NamespaceHolder::create(u).map_err(SpawnError::Setup)?),
+        None => None,
+    };
+    let plan = build_plan(cfg, holder.as_ref().map(NamespaceHolder::raw))?;
+    let namespaces = if holder.is_some() {
+        USERNS_CONTAINER_NAMESPACES
+    } else {
+        CONTAINER_NAMESPACES
+    };
     let (sync_read, sync_write) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
     let (err_read, err_write) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
     // SAFETY: the supervisor is single-threaded (ARCHITECTURE.md), so the
     // child's copy of the address space holds no lock another thread owns.
-    let clone = unsafe { clone_process(CONTAINER_NAMESPACES) };
+    let clone = unsafe { clone_process(namespaces) };
     match clone.map_err(|e| SpawnError::Setup(SysError::new("clone", e)))? {
         CloneResult::Child => {
             drop(sync_write);
@@ -159,7 +174,7 @@ fn read_error_record(pipe: &OwnedFd) -> Result<Option<ErrorRecord>, Errno> {
     })
 }
 
-fn build_plan(cfg: &ContainerConfig) -> Result<ChildPlan<'_>, SpawnError> {
+fn build_plan(cfg: &ContainerConfig, userns: Option<JoinFds>) -> Result<ChildPlan<'_>, SpawnError> {
     fn nul(what: &'static str) -> impl Fn(NulError) -> SpawnError {
         move |_| SpawnError::InvalidConfig(format!("{what} contains a NUL byte"))
     }
@@ -186,14 +201,33 @@ fn build_plan(cfg: &ContainerConfig) -> Result<ChildPlan<'_>, SpawnError> {
         .map(|c| cstr(c, "command path"))
         .collect::<Result<_, _>>()?;
     let mount_point = path_cstring(&cfg.rootfs.mount_point)?;
-    let overlay = plan_overlay(&cfg.rootfs).map_err(SpawnError::InvalidConfig)?;
+    let overlay = plan_overlay(&cfg.rootfs, userns.is_some()).map_err(SpawnError::InvalidConfig)?;
+    let fs_owner = match (&cfg.userns, userns) {
+        (Some(u), Some(_)) => Some(fs_owner(u)?),
+        _ => None,
+    };
     Ok(ChildPlan {
         cfg,
+        userns,
+        fs_owner,
         mount_point,
         overlay,
         argv,
         envp,
         exec_candidates,
+    })
+}
+
+/// The host ids of the container's root and tty group, which must be
+/// mapped for it to own anything.
+fn fs_owner(u: &UsernsConfig) -> Result<FsOwner, SpawnError> {
+    const TTY_GID: u32 = 5;
+    let missing =
+        |what: &str| SpawnError::InvalidConfig(format!("the user namespace maps no {what}"));
+    Ok(FsOwner {
+        uid: u.host_uid(0).ok_or_else(|| missing("uid 0"))?,
+        gid: u.host_gid(0).ok_or_else(|| missing("gid 0"))?,
+        tty_gid: u.host_gid(TTY_GID).ok_or_else(|| missing("gid 5 (tty)"))?,
     })
 }
 

@@ -10,7 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, read};
 
 use super::container::{OutputPipe, State};
-use super::launch::prepare_launch;
+use super::launch::{LaunchContext, prepare_launch};
 use super::logs::Stream;
 use super::manager::{Supervisor, SupervisorError, say};
 use super::restart::{STABLE_RUN, backoff_delay, should_restart};
@@ -159,7 +159,11 @@ impl Supervisor {
         let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
         record_use(&c.dirs.base, &image).map_err(cannot_start)?;
         drop(store_lock);
-        let launch = prepare_launch(name, &c.spec, &image, &c.dirs, &self.options.config_dir)
+        let ctx = LaunchContext {
+            config_dir: &self.options.config_dir,
+            store_root: self.store.root(),
+        };
+        let launch = prepare_launch(name, &c.spec, &image, &c.dirs, &ctx)
             .map_err(|e| (e, EXIT_CANNOT_START))?;
         let cgroup = ContainerCgroup::create(&cgroup_path)
             .map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;

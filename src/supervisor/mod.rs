@@ -21,6 +21,7 @@ pub mod spec_hardening;
 mod spec_position;
 pub mod timers;
 pub mod user;
+mod userns_ranges;
 pub mod validate;
 mod validate_hardening;
 pub mod waiting;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::spec_hardening::{
-    ByteSize, CapabilitiesSpec, LandlockSpec, MountSpec, ResourcesSpec, Rlimits,
+    ByteSize, CapabilitiesSpec, LandlockSpec, MountSpec, ResourcesSpec, Rlimits, UsernsSpec,
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +74,9 @@ pub struct Spec {
     /// Resource limits by name ("nofile", "nproc", "core", ...).
     #[serde(default)]
     pub rlimits: Rlimits,
+    /// Run in a user namespace: "auto" or explicit id maps.
+    #[serde(default)]
+    pub userns: Option<UsernsSpec>,
 }
 
 fn default_true() -> bool {

@@ -284,3 +284,60 @@ mod tests {
         assert!(serde_json::from_str::<MountSpec>(r#"{"type": "nfs", "target": "/x"}"#).is_err());
     }
 }
+
+/// `"userns": "auto"` (a private range of 65536 ids picked by berth) or
+/// `{"uid_map": [...], "gid_map": [...]}`. Absent: the host's ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsernsSpec {
+    Auto,
+    Maps {
+        uid_map: Vec<IdMapSpec>,
+        gid_map: Vec<IdMapSpec>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdMapSpec {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub size: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsernsMaps {
+    uid_map: Vec<IdMapSpec>,
+    gid_map: Vec<IdMapSpec>,
+}
+
+impl<'de> Deserialize<'de> for UsernsSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Untagged enums only say "did not match any variant"; reading the
+        // value first lets each form give its own error.
+        let v = serde_json::Value::deserialize(d)?;
+        match v {
+            serde_json::Value::String(s) if s == "auto" => Ok(UsernsSpec::Auto),
+            serde_json::Value::Object(_) => serde_json::from_value::<UsernsMaps>(v)
+                .map(|m| UsernsSpec::Maps {
+                    uid_map: m.uid_map,
+                    gid_map: m.gid_map,
+                })
+                .map_err(de::Error::custom),
+            other => Err(de::Error::custom(format!(
+                "expected \"auto\" or {{\"uid_map\": [...], \"gid_map\": [...]}}, got {other}"
+            ))),
+        }
+    }
+}
+
+impl Serialize for UsernsSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            UsernsSpec::Auto => s.serialize_str("auto"),
+            UsernsSpec::Maps { uid_map, gid_map } => {
+                serde_json::json!({"uid_map": uid_map, "gid_map": gid_map}).serialize(s)
+            }
+        }
+    }
+}

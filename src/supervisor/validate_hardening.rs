@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::{Component, Path};
 
 use super::spec::{SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Spec};
-use super::spec_hardening::{MountSpec, ResourcesSpec, SwapSize};
+use super::spec_hardening::{IdMapSpec, MountSpec, ResourcesSpec, SwapSize, UsernsSpec};
 use super::validate::{Problem, problem};
 use crate::kernel::caps::parse_capability;
 use crate::kernel::cgroup::LIMIT_NAMES;
@@ -93,12 +93,59 @@ pub fn check_hardening(spec: &Spec, out: &mut Vec<Problem>) {
             out.push(problem(&["rlimits", name], "soft limit exceeds hard limit"));
         }
     }
+    if let Some(UsernsSpec::Maps { uid_map, gid_map }) = &spec.userns {
+        check_id_map(&["userns", "uid_map"], uid_map, &[0], out);
+        check_id_map(&["userns", "gid_map"], gid_map, &[0, 5], out);
+    }
     for (i, g) in spec.group_add.iter().enumerate() {
         if !super::validate::valid_account_name(g) {
             out.push(problem(
                 &["group_add", &i.to_string()],
                 "expected a group name or gid",
             ));
+        }
+    }
+}
+
+/// Ranges must be non-empty, fit in 32 bits, not overlap, map the ids
+/// berth needs (root, and the tty group), and never map the host's root
+/// (that would be no isolation at all).
+fn check_id_map(at: &[&str], map: &[IdMapSpec], needed: &[u32], out: &mut Vec<Problem>) {
+    if map.is_empty() || map.len() > 340 {
+        out.push(problem(at, "expected 1 to 340 ranges"));
+        return;
+    }
+    let end = |start: u32, size: u32| u64::from(start) + u64::from(size);
+    for (i, m) in map.iter().enumerate() {
+        let here: Vec<String> = at
+            .iter()
+            .map(|s| s.to_string())
+            .chain([i.to_string()])
+            .collect();
+        if m.size == 0 || end(m.container_id, m.size) > 1 << 32 || end(m.host_id, m.size) > 1 << 32
+        {
+            out.push((
+                here,
+                "size must be at least 1 and each range must fit in 32-bit ids".into(),
+            ));
+        } else if m.host_id == 0 {
+            out.push((
+                here,
+                "maps the host's root (host_id 0) into the container".into(),
+            ));
+        } else if map[..i].iter().any(|o| {
+            u64::from(o.container_id) < end(m.container_id, m.size)
+                && u64::from(m.container_id) < end(o.container_id, o.size)
+        }) {
+            out.push((here, "overlaps an earlier range's container ids".into()));
+        }
+    }
+    for id in needed {
+        let mapped = map
+            .iter()
+            .any(|m| *id >= m.container_id && u64::from(*id) < end(m.container_id, m.size));
+        if !mapped {
+            out.push(problem(at, format!("must map container id {id}")));
         }
     }
 }
@@ -329,7 +376,7 @@ mod tests {
                      {"type": "bind", "source": "/srv", "target": "/data", "options": ["noexec"], "propagation": "rslave"}],
           "sysctls": {"net.ipv4.ip_forward": "1", "kernel.shmmax": "1000"},
           "resources": {"memory": "64m", "memory_swap": -1, "cpus": 0.5, "pids_limit": 100, "optional": ["io_weight"]},
-          "rlimits": {"nofile": {"soft": 100, "hard": 200}}, "group_add": ["audio"]}"#;
+          "rlimits": {"nofile": {"soft": 100, "hard": 200}}, "group_add": ["audio"], "userns": "auto"}"#;
         assert_eq!(errors(text), Vec::<String>::new());
     }
 
@@ -341,7 +388,8 @@ mod tests {
  {"type": "tmpfs", "target": "/t", "mode": "999", "options": ["bogus"]}],
 "sysctls": {"kernel.panic": "1"},
 "resources": {"memory": "1m", "memory_swap": "1m", "cpus": 0, "optional": ["gpu"]},
-"rlimits": {"nofile": {"soft": 9, "hard": 1}, "nope": 1}}"#;
+"rlimits": {"nofile": {"soft": 9, "hard": 1}, "nope": 1},
+"userns": {"uid_map": [{"container_id": 0, "host_id": 0, "size": 10}], "gid_map": [{"container_id": 1, "host_id": 5000, "size": 3}]}}"#;
         let e = errors(text);
         let want = [
             "c/web.json:2:26: capabilities.add.0: unknown capability",
@@ -356,6 +404,8 @@ mod tests {
             "resources.optional.0: unknown limit \"gpu\"",
             "rlimits.nofile: soft limit exceeds hard limit",
             "rlimits.nope: unknown limit",
+            "userns.uid_map.0: maps the host's root",
+            "userns.gid_map: must map container id 0",
         ];
         for w in want {
             assert!(e.iter().any(|e| e.contains(w)), "missing {w:?} in {e:#?}");

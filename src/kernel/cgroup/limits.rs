@@ -284,56 +284,65 @@ mod tests {
             why.contains("period_us 500 is outside 1000..=1000000"),
             "{why}"
         );
-        assert_eq!(
-            invalid(Resources {
-                cpu_quota: quota(999, 100_000),
-                ..Default::default()
-            })
-            .0,
-            "cpus"
-        );
-        assert_eq!(
-            invalid(Resources {
-                cpu_shares: Some(1),
-                ..Default::default()
-            })
-            .0,
-            "cpu_shares"
-        );
-        assert_eq!(
-            invalid(Resources {
-                pids_limit: Some(0),
-                ..Default::default()
-            })
-            .0,
-            "pids_limit"
-        );
-        assert_eq!(
-            invalid(Resources {
-                io_weight: Some(5),
-                ..Default::default()
-            })
-            .0,
-            "io_weight"
-        );
-        assert_eq!(
-            invalid(Resources {
-                memory_limit: Some(MIB),
-                ..Default::default()
-            })
-            .0,
-            "memory"
-        );
-        let bad_optional = Resources {
-            optional: vec!["memroy".into()],
-            ..Default::default()
-        };
-        assert_eq!(invalid(bad_optional).0, "optional");
+        let cases = [
+            (
+                "cpus",
+                Resources {
+                    cpu_quota: quota(999, 100_000),
+                    ..Default::default()
+                },
+            ),
+            (
+                "cpu_shares",
+                Resources {
+                    cpu_shares: Some(1),
+                    ..Default::default()
+                },
+            ),
+            (
+                "pids_limit",
+                Resources {
+                    pids_limit: Some(0),
+                    ..Default::default()
+                },
+            ),
+            (
+                "io_weight",
+                Resources {
+                    io_weight: Some(5),
+                    ..Default::default()
+                },
+            ),
+            (
+                "memory",
+                Resources {
+                    memory_limit: Some(MIB),
+                    ..Default::default()
+                },
+            ),
+            (
+                "optional",
+                Resources {
+                    optional: vec!["memroy".into()],
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (limit, r) in cases {
+            assert_eq!(invalid(r).0, limit);
+        }
+    }
+
+    #[test]
+    fn a_full_sensible_set_is_valid() {
         let full = Resources {
             memory_limit: Some(64 * MIB),
             memory_reservation: Some(32 * MIB),
             memory_swap: Some(SwapLimit::Bytes(64 * MIB)),
-            cpu_quota: quota(50_000, 100_000),
+            cpu_quota: Some(CpuQuota {
+                quota_us: 50_000,
+                period_us: 100_000,
+            }),
             cpu_shares: Some(512),
             pids_limit: Some(100),
             cpuset_cpus: Some("0-1,3".into()),

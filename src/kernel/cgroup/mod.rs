@@ -266,3 +266,27 @@ pub(crate) fn describe(e: &cgroups_rs::error::Error) -> String {
 pub(crate) fn io_cause(e: &cgroups_rs::error::Error) -> Option<&io::Error> {
     std::error::Error::source(e)?.downcast_ref::<io::Error>()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_cpuset_file_gets_the_parents_value() {
+        let parent = tempfile::tempdir().expect("tempdir");
+        let child = parent.path().join("c1");
+        fs::create_dir(&child).expect("mkdir");
+        fs::write(parent.path().join("cpuset.cpus"), "0-1\n").expect("write");
+        fs::write(child.join("cpuset.cpus"), "\n").expect("write");
+        fs::write(parent.path().join("cpuset.mems"), "0\n").expect("write");
+        fs::write(child.join("cpuset.mems"), "1\n").expect("write");
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            copy_if_empty(parent.path(), &child, file).expect("copy");
+        }
+        let read = |f: &str| fs::read_to_string(child.join(f)).expect("read");
+        assert_eq!(read("cpuset.cpus"), "0-1");
+        assert_eq!(read("cpuset.mems"), "1\n", "a filled file is left alone");
+        let missing = copy_if_empty(parent.path(), &child.join("gone"), "cpuset.cpus");
+        assert!(missing.is_err_and(|e| e.contains("gone/cpuset.cpus")));
+    }
+}

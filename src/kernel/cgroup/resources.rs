@@ -62,19 +62,14 @@ impl ContainerCgroup {
     pub fn apply_resources(&self, r: &Resources) -> Result<Vec<String>, CgroupError> {
         validate(r)
             .map_err(|(limit, why)| self.limit_error(limit, format!("is invalid: {why}")))?;
-        let mut warnings = Vec::new();
-        let mut skip = Vec::new();
-        for &limit in LIMIT_NAMES.iter().filter(|l| is_set(r, l)) {
-            let Err(reason) = self.locate(limit) else {
-                continue;
-            };
-            let err = self.limit_error(limit, reason);
-            if !r.optional.iter().any(|o| o == limit) {
-                return Err(err);
-            }
-            warnings.push(format!("{err}; skipped, as it is optional"));
-            skip.push(limit);
+        if !self.exists() {
+            return Err(CgroupError::Op {
+                op: "set limits on",
+                path: self.path.clone(),
+                reason: "it does not exist".into(),
+            });
         }
+        let (mut warnings, skip) = self.preflight(r)?;
         let wanted = |limit: &str| is_set(r, limit) && !skip.contains(&limit);
         let wrote = |limit: &'static str, result: Result<(), String>| {
             result.map_err(|why| self.limit_error(limit, format!("could not be set: {why}")))
@@ -109,6 +104,25 @@ impl ContainerCgroup {
         Ok(warnings)
     }
 
+    /// Locates every set limit's file before anything is written: a
+    /// missing one is an error, or a warning and a skip when optional.
+    fn preflight(&self, r: &Resources) -> Result<(Vec<String>, Vec<&'static str>), CgroupError> {
+        let mut warnings = Vec::new();
+        let mut skip = Vec::new();
+        for &limit in LIMIT_NAMES.iter().filter(|l| is_set(r, l)) {
+            let Err(reason) = self.locate(limit) else {
+                continue;
+            };
+            let err = self.limit_error(limit, reason);
+            if !r.optional.iter().any(|o| o == limit) {
+                return Err(err);
+            }
+            warnings.push(format!("{err}; skipped, as it is optional"));
+            skip.push(limit);
+        }
+        Ok((warnings, skip))
+    }
+
     fn limit_error(&self, limit: &'static str, reason: String) -> CgroupError {
         CgroupError::Limit {
             path: self.path.clone(),
@@ -141,8 +155,10 @@ impl ContainerCgroup {
         if let Some(found) = files.iter().map(|f| dir.join(f)).find(|p| p.exists()) {
             return Ok(found);
         }
-        let enabled = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
-        if v2 && !enabled.split_whitespace().any(|c| c == name) {
+        // On v2 a file is usually missing because the parent does not
+        // delegate the controller, not because the kernel lacks it.
+        let enabled = || fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+        if v2 && !enabled().split_whitespace().any(|c| c == name) {
             return Err(format!(
                 "needs the {name} controller, which is not enabled for this cgroup (the parent's cgroup.subtree_control)"
             ));

@@ -30,9 +30,10 @@
 //!    it only says ALLOW or ERRNO, and ALLOW never overrides another filter.
 //!
 //! seccompiler filters check the architecture first and KILL_PROCESS any
-//! other, so only the target's native ABI runs: x86_64 gets neither the
-//! i386 nor the x32 ABI, though Docker's archMap allows both. That is
-//! stricter than Docker, on purpose.
+//! other, so only the target's native ABI runs, although Docker's archMap
+//! also allows x86 and x32 on x86_64 (arm on aarch64): i386 calls are
+//! killed, and x32 calls (native audit arch, number bit 30 set) match no
+//! rule, so they get the default action, and ENOSYS from filter 3.
 
 use std::collections::{BTreeMap, BTreeSet};
 

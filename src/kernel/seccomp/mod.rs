@@ -8,14 +8,14 @@ mod profile;
 
 use std::sync::OnceLock;
 
-use seccompiler::TargetArch;
-
 pub use apply::apply;
 pub use compile::{CompileContext, CompileError, Filters, compile};
 pub use profile::{
     Action, ArchMapEntry, ArgCondition, CmpOp, Profile, ProfileError, Rule, RuleFilter,
     parse_profile,
 };
+/// Re-exported for [`CompileContext::arch`], so callers need no seccompiler.
+pub use seccompiler::TargetArch;
 
 /// Docker's default profile: a byte-for-byte copy of moby/profiles
 /// `seccomp/default.json` at commit cd3bed8

@@ -364,3 +364,73 @@ pub fn self_signed_cert(key: &Path, cert: &Path, subject: &str) -> Result<()> {
     cmd.arg("-keyout").arg(key).arg("-out").arg(cert);
     run_ok(cmd).map(drop)
 }
+
+impl TestEnv {
+    /// Imports an OCI layout (e.g. one from `make_image`) into this env's
+    /// store.
+    pub fn import_layout(&self, layout: &Path) -> Result<()> {
+        let mut cmd = berth(&["import"]);
+        cmd.arg(layout).arg("--root").arg(self.root());
+        run_ok(cmd).map(drop)
+    }
+
+    /// `berth check` on the config dir, then the daemon; when either
+    /// refuses, the error carries berth's own message (a spec field it
+    /// does not know yet, say) instead of "socket never appeared".
+    pub fn start_daemon_checked(&self) -> Result<Daemon> {
+        let check = berth(&["check"]).arg(self.config()).output()?;
+        if !check.status.success() {
+            bail!(
+                "berth check refused the specs: {}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+        }
+        let stderr_path = self.dir.path().join("daemon.stderr");
+        let child = self
+            .daemon_command()
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr_path)?)
+            .spawn()?;
+        let mut daemon = Daemon {
+            child: Some(child),
+            cgroup_parent: self.cgroup_parent.clone(),
+        };
+        let up = wait_for(Duration::from_secs(10), || {
+            if let Some(status) = daemon
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!("daemon exited with {status}");
+            }
+            Ok(std::os::unix::net::UnixStream::connect(self.socket()).is_ok())
+        });
+        if let Err(e) = up {
+            let stderr = fs::read_to_string(&stderr_path).unwrap_or_default();
+            bail!("daemon did not come up ({e}); its stderr:\n{stderr}");
+        }
+        Ok(daemon)
+    }
+
+    /// The container's log through `berth logs`: (stdout, stderr).
+    pub fn logs(&self, name: &str) -> Result<(String, String)> {
+        let out = run_ok(self.cli(&["logs", name]))?;
+        Ok((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// Waits until the container's record shows `state`; returns the record.
+    pub fn wait_state(&self, name: &str, state: &str, limit: Duration) -> Result<Value> {
+        let mut last = Value::Null;
+        let waited = wait_for(limit, || {
+            last = self.container(name)?;
+            Ok(last["state"] == state)
+        });
+        if let Err(e) = waited {
+            bail!("container {name} never reached state {state:?} ({e}); last record: {last}");
+        }
+        Ok(last)
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use caps::Capability;
+use caps::{CapSet, Capability};
 use nix::sys::resource::Resource;
 
 use super::spec::{SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Spec};
@@ -23,7 +23,8 @@ const DEFAULT_TMPFS_BYTES: u64 = 64 << 20;
 
 /// Docker's rule: start from the default set (or from nothing when `drop`
 /// says ALL, or from everything when `add` says ALL), remove `drop`, then
-/// add `add`.
+/// add `add`. "Everything" means every capability the daemon itself holds
+/// (a daemon without, say, CAP_SYS_RESOURCE cannot hand it out).
 pub fn effective_capabilities(spec: &Spec) -> Vec<Capability> {
     let is_all = |v: &[String]| v.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
     let names = |v: &[String]| -> Vec<Capability> {
@@ -31,7 +32,7 @@ pub fn effective_capabilities(spec: &Spec) -> Vec<Capability> {
     };
     let (add, drop) = (&spec.capabilities.add, &spec.capabilities.drop);
     let mut set: HashSet<Capability> = if is_all(add) {
-        caps::all().into_iter().collect()
+        daemon_capabilities()
     } else {
         DOCKER_DEFAULT.iter().copied().collect()
     };
@@ -48,6 +49,29 @@ pub fn effective_capabilities(spec: &Spec) -> Vec<Capability> {
     let mut out: Vec<Capability> = set.into_iter().collect();
     out.sort_by_key(|c| c.index());
     out
+}
+
+fn daemon_capabilities() -> HashSet<Capability> {
+    caps::read(None, CapSet::Permitted).unwrap_or_else(|_| caps::all())
+}
+
+/// A capability the daemon does not hold cannot be given to a container;
+/// say which, rather than fail later with a bare EPERM.
+pub fn check_capabilities_held(capabilities: &[Capability]) -> Result<(), String> {
+    let held = daemon_capabilities();
+    let missing: Vec<String> = capabilities
+        .iter()
+        .filter(|c| !held.contains(c))
+        .map(|c| c.to_string())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "capabilities.add: the daemon itself does not hold {} (it cannot give what it lacks)",
+            missing.join(", ")
+        ))
+    }
 }
 
 /// The seccomp profile the spec names, compiled for this machine and the
@@ -277,7 +301,12 @@ mod tests {
         assert_eq!(effective_capabilities(&s), vec![Capability::CAP_KILL]);
         let s = spec(r#"{"image":"x","capabilities":{"add":["ALL"],"drop":["SYS_ADMIN"]}}"#);
         let c = effective_capabilities(&s);
-        assert_eq!(c.len(), caps::all().len() - 1);
+        assert_eq!(c.len(), daemon_capabilities().len() - 1);
+        assert!(check_capabilities_held(&c).is_ok());
+        let everything: Vec<Capability> = caps::all().into_iter().collect();
+        if daemon_capabilities().len() < everything.len() {
+            assert!(check_capabilities_held(&everything).is_err());
+        }
     }
 
     #[test]

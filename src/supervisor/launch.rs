@@ -271,6 +271,7 @@ fn security_config(
     dirs: &ContainerDirs,
 ) -> Result<(SecurityConfig, SecuritySummary), String> {
     let capabilities = hardening::effective_capabilities(spec);
+    hardening::check_capabilities_held(&capabilities)?;
     let seccomp = hardening::seccomp_filters(spec, config_dir, &capabilities)?;
     let entries = hardening::rootfs_entries(&image.layer_dirs, &dirs.upper());
     let landlock = hardening::landlock_config(spec, mounts, &entries);

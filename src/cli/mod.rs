@@ -7,6 +7,7 @@ mod daemon_cmd;
 mod image_cmd;
 mod progress;
 mod run_cmd;
+mod run_flags;
 mod table;
 
 const USAGE: &str = "usage: berth COMMAND [OPTIONS]
@@ -33,7 +34,9 @@ Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/b
   ps [--json]                 list containers
   inspect NAME                a container in full (spec, isolation, cgroup)
   stats NAME [--json]         CPU, memory and pids of a running container
-  run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER] IMAGE [CMD...]
+  run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER]
+      [--cap-add/--cap-drop CAP] [--security-opt seccomp=...|landlock=off] [--read-only] [--memory SIZE]
+      [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]] [-v SRC:DST[:ro]] [--userns auto] IMAGE [CMD...]
                               run an ephemeral container, print its output, exit with its code
   logs NAME [--tail N]        print a container's output
   start NAME                  start a stopped container

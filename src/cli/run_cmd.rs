@@ -7,13 +7,14 @@ use std::io::Write;
 use serde_json::{Value, json};
 
 use super::args::Args;
+use super::run_flags;
 use crate::api::client::{Client, socket_path};
 use crate::supervisor::logs::{LogEntry, Stream};
 
-const USAGE: &str = "berth run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER] IMAGE [COMMAND [ARG...]]";
+const USAGE: &str = "berth run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER] [ISOLATION FLAGS] IMAGE [COMMAND [ARG...]]";
 
 pub fn run(argv: &[String]) -> Result<i32, String> {
-    let flags = [
+    let mut flags = vec![
         ("rm", false),
         ("detach", false),
         ("name", true),
@@ -23,9 +24,14 @@ pub fn run(argv: &[String]) -> Result<i32, String> {
         ("user", true),
         ("socket", true),
     ];
+    flags.extend(run_flags::VALUE_FLAGS.iter().map(|f| (*f, true)));
+    flags.extend(run_flags::SWITCHES.iter().map(|f| (*f, false)));
     let args = Args::parse_leading(&expand_short_flags(argv), &flags)?;
     let Some((image, command)) = args.positional.split_first() else {
-        return Err(format!("usage: {USAGE}"));
+        return Err(format!(
+            "usage: {USAGE}\nisolation flags: {}",
+            run_flags::USAGE
+        ));
     };
     let mut env = BTreeMap::new();
     for kv in args.values("env") {
@@ -47,6 +53,7 @@ pub fn run(argv: &[String]) -> Result<i32, String> {
     if let Some(u) = args.value("user") {
         spec["user"] = json!(u);
     }
+    run_flags::apply(&args, &mut spec)?;
     let detach = args.switch("detach");
     let params =
         json!({"name": args.value("name"), "rm": args.switch("rm"), "wait": !detach, "spec": spec});
@@ -86,6 +93,7 @@ fn expand_short_flags(argv: &[String]) -> Vec<String> {
             "-e" => "--env",
             "-w" => "--workdir",
             "-u" => "--user",
+            "-v" => "--volume",
             other => other,
         };
         if !long.starts_with('-') {
@@ -94,7 +102,8 @@ fn expand_short_flags(argv: &[String]) -> Vec<String> {
             out.extend(rest.cloned());
             break;
         }
-        expect_value = !long.contains('=') && !matches!(long, "--rm" | "--detach" | "--");
+        expect_value =
+            !long.contains('=') && !matches!(long, "--rm" | "--detach" | "--read-only" | "--");
         out.push(long.to_string());
     }
     out

@@ -1,0 +1,212 @@
+//! `berth run`'s isolation flags, Docker's names, turned into spec fields:
+//! the daemon validates the result like any spec file.
+
+use serde_json::{Map, Value, json};
+
+use super::args::Args;
+
+/// Flags taking a value (repeatable where Docker's are).
+pub const VALUE_FLAGS: &[&str] = &[
+    "cap-add",
+    "cap-drop",
+    "security-opt",
+    "memory",
+    "memory-swap",
+    "cpus",
+    "pids-limit",
+    "tmpfs",
+    "volume",
+    "userns",
+    "sysctl",
+    "ulimit",
+    "shm-size",
+    "group-add",
+];
+pub const SWITCHES: &[&str] = &["read-only"];
+
+pub const USAGE: &str = "[--cap-add CAP]... [--cap-drop CAP]... [--security-opt seccomp=PATH|unconfined] [--security-opt landlock=off] [--security-opt no-new-privileges=false] [--read-only] [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]]... [-v SRC:DST[:ro]]... [--userns auto] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]... [--shm-size SIZE] [--group-add GROUP]...";
+
+pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
+    let obj = spec.as_object_mut().ok_or("spec is not an object")?;
+    let caps = |name: &str| args.values(name).to_vec();
+    if !caps("cap-add").is_empty() || !caps("cap-drop").is_empty() {
+        obj.insert(
+            "capabilities".into(),
+            json!({"add": caps("cap-add"), "drop": caps("cap-drop")}),
+        );
+    }
+    for opt in args.values("security-opt") {
+        security_opt(opt, obj)?;
+    }
+    if args.switch("read-only") {
+        obj.insert("read_only".into(), json!(true));
+    }
+    resources(args, obj)?;
+    let mut mounts = Vec::new();
+    for t in args.values("tmpfs") {
+        let (target, size) = t
+            .split_once(':')
+            .map_or((t.as_str(), None), |(a, b)| (a, Some(b)));
+        let size = size.map(|s| s.trim_start_matches("size="));
+        mounts.push(json!({"type": "tmpfs", "target": target, "size": size}));
+    }
+    for v in args.values("volume") {
+        mounts.push(volume(v)?);
+    }
+    if !mounts.is_empty() {
+        obj.insert("mounts".into(), Value::Array(mounts));
+    }
+    if let Some(u) = args.value("userns") {
+        obj.insert("userns".into(), json!(u));
+    }
+    if let Some(s) = args.value("shm-size") {
+        obj.insert("shm_size".into(), json!(s));
+    }
+    if !args.values("group-add").is_empty() {
+        obj.insert("group_add".into(), json!(args.values("group-add")));
+    }
+    let mut sysctls = Map::new();
+    for kv in args.values("sysctl") {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--sysctl wants KEY=VALUE, not {kv:?}"))?;
+        sysctls.insert(k.into(), json!(v));
+    }
+    if !sysctls.is_empty() {
+        obj.insert("sysctls".into(), Value::Object(sysctls));
+    }
+    let mut rlimits = Map::new();
+    for u in args.values("ulimit") {
+        let (name, limits) = u
+            .split_once('=')
+            .ok_or_else(|| format!("--ulimit wants NAME=SOFT[:HARD], not {u:?}"))?;
+        let num = |s: &str| {
+            s.parse::<u64>()
+                .map_err(|_| format!("--ulimit {u:?}: {s:?} is not a number"))
+        };
+        let (soft, hard) = match limits.split_once(':') {
+            Some((s, h)) => (num(s)?, num(h)?),
+            None => (num(limits)?, num(limits)?),
+        };
+        rlimits.insert(name.into(), json!({"soft": soft, "hard": hard}));
+    }
+    if !rlimits.is_empty() {
+        obj.insert("rlimits".into(), Value::Object(rlimits));
+    }
+    Ok(())
+}
+
+fn security_opt(opt: &str, obj: &mut Map<String, Value>) -> Result<(), String> {
+    match opt.split_once(['=', ':']) {
+        Some(("seccomp", profile)) => {
+            obj.insert("seccomp".into(), json!(profile));
+        }
+        Some(("landlock", "off" | "disabled" | "false")) => {
+            obj.insert("landlock".into(), json!({"enabled": false}));
+        }
+        Some(("no-new-privileges", v)) => {
+            obj.insert("no_new_privileges".into(), json!(v != "false"));
+        }
+        _ if opt == "no-new-privileges" => {
+            obj.insert("no_new_privileges".into(), json!(true));
+        }
+        _ => {
+            return Err(format!(
+                "--security-opt {opt:?}: expected seccomp=PATH|unconfined, landlock=off or no-new-privileges[=false]"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resources(args: &Args, obj: &mut Map<String, Value>) -> Result<(), String> {
+    let mut r = Map::new();
+    for (flag, field) in [("memory", "memory"), ("memory-swap", "memory_swap")] {
+        if let Some(v) = args.value(flag) {
+            r.insert(field.into(), json!(v));
+        }
+    }
+    if let Some(c) = args.value("cpus") {
+        let cpus: f64 = c
+            .parse()
+            .map_err(|_| format!("--cpus wants a number, not {c:?}"))?;
+        r.insert("cpus".into(), json!(cpus));
+    }
+    if let Some(p) = args.value("pids-limit") {
+        let pids: u64 = p
+            .parse()
+            .map_err(|_| format!("--pids-limit wants a number, not {p:?}"))?;
+        r.insert("pids_limit".into(), json!(pids));
+    }
+    if !r.is_empty() {
+        obj.insert("resources".into(), Value::Object(r));
+    }
+    Ok(())
+}
+
+/// `SRC:DST[:ro|rw]`, host path first, as `docker run -v`.
+fn volume(v: &str) -> Result<Value, String> {
+    let parts: Vec<&str> = v.split(':').collect();
+    let (source, target, mode) = match parts.as_slice() {
+        [s, t] => (*s, *t, "rw"),
+        [s, t, m] => (*s, *t, *m),
+        _ => return Err(format!("-v wants SRC:DST[:ro], not {v:?}")),
+    };
+    if !matches!(mode, "ro" | "rw") {
+        return Err(format!("-v {v:?}: mode must be ro or rw"));
+    }
+    Ok(json!({"type": "bind", "source": source, "target": target, "read_only": mode == "ro"}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_flags_become_spec_fields() {
+        let argv: Vec<String> = [
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "KILL",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--security-opt",
+            "landlock=off",
+            "--read-only",
+            "--memory",
+            "32m",
+            "--cpus",
+            "0.5",
+            "--tmpfs",
+            "/tmp:8m",
+            "--volume",
+            "/srv:/data:ro",
+            "--ulimit",
+            "nofile=10:20",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut flags: Vec<(&str, bool)> = VALUE_FLAGS.iter().map(|f| (*f, true)).collect();
+        flags.extend(SWITCHES.iter().map(|f| (*f, false)));
+        let args = Args::parse(&argv, &flags).unwrap();
+        let mut spec = json!({"image": "x"});
+        apply(&args, &mut spec).unwrap();
+        assert_eq!(
+            spec["capabilities"],
+            json!({"add": ["KILL"], "drop": ["ALL"]})
+        );
+        assert_eq!(spec["seccomp"], "unconfined");
+        assert_eq!(spec["landlock"]["enabled"], false);
+        assert_eq!(spec["read_only"], true);
+        assert_eq!(spec["resources"], json!({"memory": "32m", "cpus": 0.5}));
+        assert_eq!(
+            spec["mounts"][0],
+            json!({"type": "tmpfs", "target": "/tmp", "size": "8m"})
+        );
+        assert_eq!(spec["mounts"][1]["read_only"], true);
+        assert_eq!(spec["rlimits"]["nofile"], json!({"soft": 10, "hard": 20}));
+        assert!(volume("a").is_err());
+    }
+}

@@ -51,6 +51,14 @@ pub fn effective_capabilities(spec: &Spec) -> Vec<Capability> {
     out
 }
 
+/// Named in `capabilities.add` (not just part of the defaults).
+pub fn explicitly_added(spec: &Spec, cap: Capability) -> bool {
+    spec.capabilities
+        .add
+        .iter()
+        .any(|c| parse_capability(c) == Some(cap))
+}
+
 fn daemon_capabilities() -> HashSet<Capability> {
     caps::read(None, CapSet::Permitted).unwrap_or_else(|_| caps::all())
 }

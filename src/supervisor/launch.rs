@@ -17,13 +17,14 @@ use super::userns_ranges;
 use super::{hardening, resources};
 use crate::image::lookup::{ResolvedImage, read_image_file};
 use crate::image::oci::RunConfig;
-use crate::kernel::cgroup::Resources;
+use crate::kernel::cgroup::{Resources, device_rules_enforced};
 use crate::kernel::config::{
     ContainerConfig, MountConfig, ProcessConfig, RootfsConfig, SecurityConfig, Stdio,
 };
 use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
 use crate::kernel::signal::parse_signal;
 use crate::kernel::userns::{IdMap, UsernsConfig};
+use caps::Capability;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const SHM_SIZE_BYTES: u64 = 64 << 20;
@@ -270,9 +271,8 @@ fn security_config(
     image: &ResolvedImage,
     dirs: &ContainerDirs,
 ) -> Result<(SecurityConfig, SecuritySummary), String> {
-    let capabilities = hardening::effective_capabilities(spec);
+    let mut capabilities = hardening::effective_capabilities(spec);
     hardening::check_capabilities_held(&capabilities)?;
-    let seccomp = hardening::seccomp_filters(spec, config_dir, &capabilities)?;
     let entries = hardening::rootfs_entries(&image.layer_dirs, &dirs.upper());
     let landlock = hardening::landlock_config(spec, mounts, &entries);
     let landlock_abi = if landlock.is_some() {
@@ -280,6 +280,15 @@ fn security_config(
     } else {
         0
     };
+    // Without a devices cgroup (v2) and without Landlock, CAP_MKNOD would
+    // let the container make and open any host device node.
+    if landlock_abi == 0
+        && !device_rules_enforced()
+        && !hardening::explicitly_added(spec, Capability::CAP_MKNOD)
+    {
+        capabilities.retain(|c| *c != Capability::CAP_MKNOD);
+    }
+    let seccomp = hardening::seccomp_filters(spec, config_dir, &capabilities)?;
     let summary = SecuritySummary {
         capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
         no_new_privileges: spec.no_new_privileges,

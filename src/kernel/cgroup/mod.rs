@@ -81,6 +81,13 @@ pub struct ContainerCgroup {
     path: String,
 }
 
+/// Whether containers get a devices allow-list: cgroup v1's devices
+/// controller. cgroup v2 needs a BPF program for that, which berth does
+/// not load yet.
+pub fn device_rules_enforced() -> bool {
+    !cgroups_rs::hierarchies::is_cgroup2_unified_mode()
+}
+
 impl ContainerCgroup {
     /// Creates (or reuses, after a crash) the cgroup at `path`, relative to
     /// each hierarchy's root, e.g. "berth/web".

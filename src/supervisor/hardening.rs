@@ -229,6 +229,7 @@ pub fn landlock_config(
         read_only: vec![PathBuf::from("/")],
         read_write,
         read_write_files,
+        sockets_and_fifos: vec![PathBuf::from("/dev")],
         bind_tcp: net.bind_tcp,
         connect_tcp: net.connect_tcp,
         scope_abstract_unix_socket: ll.scope.iter().any(|s| s == "abstract_unix_socket"),

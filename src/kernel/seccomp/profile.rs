@@ -45,22 +45,29 @@ pub enum CmpOp {
 }
 
 /// One `args[]` entry; compared as a 64-bit value, like libseccomp.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArgCondition {
+    #[serde(deserialize_with = "arg_index")]
     pub index: u8,
     pub value: u64,
+    #[serde(default)]
     pub value_two: u64,
     pub op: CmpOp,
 }
 
 /// An `includes` or `excludes` block. Empty fields impose nothing.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuleFilter {
     /// Capability names as written ("CAP_SYS_ADMIN").
+    #[serde(default, deserialize_with = "null_as_default")]
     pub caps: Vec<String>,
     /// Go architecture names ("amd64", "arm64", "s390x", ...).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub arches: Vec<String>,
     /// "<kernel>.<major>", e.g. "4.8" is (4, 8).
+    #[serde(default, deserialize_with = "min_kernel")]
     pub min_kernel: Option<(u32, u32)>,
 }
 
@@ -75,9 +82,11 @@ pub struct Rule {
     pub comment: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArchMapEntry {
     pub architecture: String,
+    #[serde(default, deserialize_with = "null_as_default")]
     pub sub_architectures: Vec<String>,
 }
 
@@ -145,11 +154,11 @@ struct RawProfile {
     default_action: ActionName,
     #[serde(default, deserialize_with = "errno_ret")]
     default_errno_ret: Option<u32>,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     architectures: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    arch_map: Vec<RawArchMap>,
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
+    arch_map: Vec<ArchMapEntry>,
+    #[serde(default, deserialize_with = "null_as_default")]
     syscalls: Vec<ParsedRule>,
     // Accepted and ignored. The listener only serves SCMP_ACT_NOTIFY, which
     // is refused; filter flags (LOG, SPEC_ALLOW, TSYNC) only ever loosen or
@@ -164,16 +173,8 @@ struct RawProfile {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawArchMap {
-    architecture: String,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    sub_architectures: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RawRule {
-    #[serde(default, deserialize_with = "null_as_empty")]
+    #[serde(default, deserialize_with = "null_as_default")]
     names: Vec<String>,
     /// The pre-`names` spelling, still accepted by Docker.
     #[serde(default)]
@@ -181,36 +182,14 @@ struct RawRule {
     action: ActionName,
     #[serde(default, deserialize_with = "errno_ret")]
     errno_ret: Option<u32>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    args: Vec<RawArg>,
-    #[serde(default)]
-    includes: Option<RawFilter>,
-    #[serde(default)]
-    excludes: Option<RawFilter>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    args: Vec<ArgCondition>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    includes: RuleFilter,
+    #[serde(default, deserialize_with = "null_as_default")]
+    excludes: RuleFilter,
     #[serde(default)]
     comment: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawArg {
-    #[serde(deserialize_with = "arg_index")]
-    index: u8,
-    value: u64,
-    #[serde(default)]
-    value_two: u64,
-    op: CmpOp,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawFilter {
-    #[serde(default, deserialize_with = "null_as_empty")]
-    caps: Vec<String>,
-    #[serde(default, deserialize_with = "null_as_empty")]
-    arches: Vec<String>,
-    #[serde(default, deserialize_with = "min_kernel")]
-    min_kernel: Option<(u32, u32)>,
 }
 
 /// The action as written; errno resolution needs the whole profile.
@@ -277,57 +256,28 @@ impl<'de> Deserialize<'de> for CmpOp {
     }
 }
 
-/// A rule with its checks done but its errno not yet resolved.
+/// A rule with its own checks done: `name` merged into `names`, and
+/// errnoRet only where it means something. Its errno is resolved later,
+/// against the profile's defaultErrnoRet.
 #[derive(Deserialize)]
 #[serde(try_from = "RawRule")]
-struct ParsedRule {
-    action: ActionName,
-    errno_ret: Option<u32>,
-    rule: Rule,
-}
+struct ParsedRule(RawRule);
 
 impl TryFrom<RawRule> for ParsedRule {
-    type Error = String;
+    type Error = &'static str;
 
-    fn try_from(raw: RawRule) -> Result<Self, String> {
-        let mut names = raw.names;
-        match raw.name.filter(|n| !n.is_empty()) {
-            Some(_) if !names.is_empty() => {
-                return Err("both name and names are given; use names".into());
+    fn try_from(mut raw: RawRule) -> Result<Self, &'static str> {
+        match raw.name.take().filter(|n| !n.is_empty()) {
+            Some(_) if !raw.names.is_empty() => {
+                return Err("both name and names are given; use names");
             }
-            Some(name) => names.push(name),
+            Some(name) => raw.names.push(name),
             None => {}
         }
         if raw.errno_ret.is_some() && !matches!(raw.action, ActionName::Errno | ActionName::Trace) {
-            return Err("errnoRet needs action SCMP_ACT_ERRNO or SCMP_ACT_TRACE".into());
+            return Err("errnoRet needs action SCMP_ACT_ERRNO or SCMP_ACT_TRACE");
         }
-        let args = raw.args.into_iter().map(|a| ArgCondition {
-            index: a.index,
-            value: a.value,
-            value_two: a.value_two,
-            op: a.op,
-        });
-        let filter = |f: Option<RawFilter>| {
-            let f = f.unwrap_or_default();
-            RuleFilter {
-                caps: f.caps,
-                arches: f.arches,
-                min_kernel: f.min_kernel,
-            }
-        };
-        Ok(Self {
-            action: raw.action,
-            errno_ret: raw.errno_ret,
-            rule: Rule {
-                names,
-                // Placeholder until the profile's defaultErrnoRet is known.
-                action: Action::Allow,
-                args: args.collect(),
-                includes: filter(raw.includes),
-                excludes: filter(raw.excludes),
-                comment: raw.comment,
-            },
-        })
+        Ok(Self(raw))
     }
 }
 
@@ -344,30 +294,30 @@ impl TryFrom<RawProfile> for ParsedProfile {
             return Err("both architectures and archMap are given; use one");
         }
         let default_errno = raw.default_errno_ret;
-        let rules = raw.syscalls.into_iter().map(|p| Rule {
-            action: p.action.resolve(p.errno_ret, default_errno),
-            ..p.rule
-        });
-        let arch_map = raw.arch_map.into_iter().map(|a| ArchMapEntry {
-            architecture: a.architecture,
-            sub_architectures: a.sub_architectures,
+        let rules = raw.syscalls.into_iter().map(|ParsedRule(r)| Rule {
+            names: r.names,
+            action: r.action.resolve(r.errno_ret, default_errno),
+            args: r.args,
+            includes: r.includes,
+            excludes: r.excludes,
+            comment: r.comment,
         });
         Ok(Self(Profile {
             default_action: raw.default_action.resolve(None, default_errno),
             architectures: raw.architectures,
-            arch_map: arch_map.collect(),
+            arch_map: raw.arch_map,
             rules: rules.collect(),
         }))
     }
 }
 
-/// Go writes absent lists as `null`.
-fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+/// Go writes absent lists and structs as `null`.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: Deserialize<'de> + Default,
 {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 fn errno_ret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
@@ -421,37 +371,39 @@ mod tests {
         parse_profile(text).expect_err("profile should be refused")
     }
 
+    /// A profile with default ERRNO and these rules.
+    fn rules(rules: &str) -> String {
+        format!(r#"{{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{rules}]}}"#)
+    }
+
     #[test]
     fn unknown_action_names_rule_field_and_position() {
         let text = "{\"defaultAction\": \"SCMP_ACT_ERRNO\",\n \"syscalls\": [\n  {\"names\": [\"read\"], \"action\": \"SCMP_ACT_ALLOW\"},\n  {\"names\": [\"write\"], \"action\": \"SCMP_ACT_FOO\"}\n]}";
         let e = err(text);
-        assert_eq!(e.path, "syscalls[1].action");
-        assert_eq!(e.line, 4);
+        assert_eq!((e.line, e.path.as_str()), (4, "syscalls[1].action"));
+        let expected = "syscalls[1].action: unknown action \"SCMP_ACT_FOO\"";
         assert_eq!(
             e.to_string(),
-            format!(
-                "line 4 column {}: syscalls[1].action: unknown action \"SCMP_ACT_FOO\"",
-                e.column
-            )
+            format!("line 4 column {}: {expected}", e.column)
         );
     }
 
     #[test]
     fn bad_ops_indexes_and_types_are_named() {
-        let rule = |args: &str| {
-            format!(
-                "{{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\",\"args\":[{args}]}}]}}"
-            )
+        let arg = |a: &str| {
+            rules(&format!(
+                r#"{{"names":["read"],"action":"SCMP_ACT_ALLOW","args":[{a}]}}"#
+            ))
         };
-        let e = err(&rule("{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_XX\"}"));
+        let e = err(&arg(r#"{"index":0,"value":1,"op":"SCMP_CMP_XX"}"#));
         assert_eq!(e.path, "syscalls[0].args[0].op");
         assert!(e.message.contains("unknown op \"SCMP_CMP_XX\""), "{e}");
-        let e = err(&rule("{\"index\":6,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}"));
+        let e = err(&arg(r#"{"index":6,"value":1,"op":"SCMP_CMP_EQ"}"#));
         assert_eq!(e.path, "syscalls[0].args[0].index");
-        let e = err(&rule("{\"index\":0,\"value\":-1,\"op\":\"SCMP_CMP_EQ\"}"));
+        let e = err(&arg(r#"{"index":0,"value":-1,"op":"SCMP_CMP_EQ"}"#));
         assert_eq!(e.path, "syscalls[0].args[0].value");
-        let e = err(&rule(
-            "{\"index\":0,\"value\":1,\"op\":\"SCMP_CMP_EQ\",\"valeu\":2}",
+        let e = err(&arg(
+            r#"{"index":0,"value":1,"op":"SCMP_CMP_EQ","valeu":2}"#,
         ));
         assert!(e.message.contains("unknown field `valeu`"), "{e}");
     }
@@ -460,53 +412,54 @@ mod tests {
     fn syntax_errors_carry_line_and_column() {
         let e = err("{\n  \"defaultAction\": \"SCMP_ACT_ERRNO\",\n  \"syscalls\": [,]\n}");
         assert_eq!((e.line, e.path.as_str()), (3, "syscalls[0]"));
-        let e = err("{\"syscalls\": []}");
+        let e = err(r#"{"syscalls": []}"#);
         assert!(e.message.contains("missing field `defaultAction`"), "{e}");
-        assert!(
-            err("{\"defaultAction\":\"SCMP_ACT_ALLOW\"} x")
-                .to_string()
-                .starts_with("line 1 column")
-        );
+        let e = err(r#"{"defaultAction":"SCMP_ACT_ALLOW"} x"#);
+        assert!(e.to_string().starts_with("line 1 column 36: "), "{e}");
     }
 
     #[test]
     fn rule_and_profile_level_checks() {
-        let e = err(
-            "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"name\":\"a\",\"names\":[\"b\"],\"action\":\"SCMP_ACT_ALLOW\"}]}",
-        );
+        let e = err(&rules(
+            r#"{"name":"a","names":["b"],"action":"SCMP_ACT_ALLOW"}"#,
+        ));
         assert_eq!(e.path, "syscalls[0]");
-        let e = err(
-            "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[{\"names\":[\"b\"],\"action\":\"SCMP_ACT_ALLOW\",\"errnoRet\":3}]}",
-        );
+        let e = err(&rules(
+            r#"{"names":["b"],"action":"SCMP_ACT_ALLOW","errnoRet":3}"#,
+        ));
         assert!(e.message.contains("errnoRet"), "{e}");
         let e = err(
-            "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"architectures\":[\"SCMP_ARCH_X86_64\"],\"archMap\":[{\"architecture\":\"SCMP_ARCH_X86_64\"}]}",
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"archMap":[{"architecture":"SCMP_ARCH_X86_64"}]}"#,
         );
         assert!(e.message.contains("archMap"), "{e}");
-        let e = err("{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":5000}");
+        let e = err(r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":5000}"#);
         assert_eq!(e.path, "defaultErrnoRet");
+        let e = err(&rules(r#"{"names":["b"],"action":"SCMP_ACT_NOTIFY"}"#));
+        assert!(e.message.contains("unsupported action"), "{e}");
     }
 
     #[test]
     fn errno_defaults_resolve_and_min_kernel_parses() {
         let p = parse_profile(
-            "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"defaultErrnoRet\":13,\"listenerPath\":\"\",\"syscalls\":[
-             {\"name\":\"a\",\"action\":\"SCMP_ACT_ERRNO\",\"includes\":{\"minKernel\":\"5.10\"}},
-             {\"names\":[\"b\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":38,\"excludes\":{\"minKernel\":\"\"}},
-             {\"names\":[\"c\"],\"action\":\"SCMP_ACT_KILL\",\"args\":null}]}",
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":13,"listenerPath":"","syscalls":[
+             {"name":"a","action":"SCMP_ACT_ERRNO","includes":{"minKernel":"5.10"}},
+             {"names":["b"],"action":"SCMP_ACT_ERRNO","errnoRet":38,"excludes":{"minKernel":""}},
+             {"names":["c"],"action":"SCMP_ACT_KILL","args":null,"includes":null}]}"#,
         )
         .expect("valid profile");
         assert_eq!(p.default_action, Action::Errno(13));
-        assert_eq!(p.rules[0].names, ["a"]);
-        assert_eq!(p.rules[0].action, Action::Errno(13));
+        assert_eq!(
+            (p.rules[0].names.as_slice(), p.rules[0].action),
+            (&["a".to_string()][..], Action::Errno(13))
+        );
         assert_eq!(p.rules[0].includes.min_kernel, Some((5, 10)));
         assert_eq!(p.rules[1].action, Action::Errno(38));
         assert_eq!(p.rules[1].excludes.min_kernel, None);
         assert_eq!(p.rules[2].action, Action::KillThread);
-        for bad in ["\"4\"", "\"4.x\"", "\"0.0\"", "4.8"] {
-            let text = format!(
-                "{{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{{\"names\":[],\"action\":\"SCMP_ACT_LOG\",\"includes\":{{\"minKernel\":{bad}}}}}]}}"
-            );
+        for bad in [r#""4""#, r#""4.x""#, r#""0.0""#, "4.8"] {
+            let text = rules(&format!(
+                r#"{{"names":[],"action":"SCMP_ACT_LOG","includes":{{"minKernel":{bad}}}}}"#
+            ));
             assert_eq!(err(&text).path, "syscalls[0].includes.minKernel", "{bad}");
         }
     }
@@ -515,8 +468,7 @@ mod tests {
     fn the_docker_default_profile_parses() {
         let p = parse_profile(include_str!("docker-default.json")).expect("embedded profile");
         assert_eq!(p.default_action, Action::Errno(1));
-        assert_eq!(p.rules.len(), 33);
-        assert_eq!(p.arch_map.len(), 9);
+        assert_eq!((p.rules.len(), p.arch_map.len()), (33, 9));
         assert_eq!(p.rules[20].names, ["clone3"]);
         assert_eq!(p.rules[20].action, Action::Errno(38));
         assert_eq!(p.rules[18].args[0].op, CmpOp::MaskedEq);

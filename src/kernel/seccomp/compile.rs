@@ -181,21 +181,23 @@ fn syscall_rules(
     let mut conditional: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let mut unconditional = BTreeSet::new();
     for rule in rules {
-        let numbers = rule.names.iter().filter_map(|n| lookup(n)).map(i64::from);
-        if rule.args.is_empty() {
-            unconditional.extend(numbers);
-            continue;
-        }
-        let conditions = rule
-            .args
-            .iter()
-            .map(condition)
-            .collect::<Result<Vec<_>, _>>()?;
-        let rule = SeccompRule::new(conditions)?;
-        for nr in numbers {
+        for name in &rule.names {
+            let Some(nr) = lookup(name).map(i64::from) else {
+                continue;
+            };
+            if rule.args.is_empty() {
+                unconditional.insert(nr);
+                continue;
+            }
+            let conditions = rule
+                .args
+                .iter()
+                .map(|a| condition(a, arg_len(name, a)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let rule = SeccompRule::new(conditions)?;
             let chain = conditional.entry(nr).or_default();
             if !chain.contains(&rule) {
-                chain.push(rule.clone());
+                chain.push(rule);
             }
         }
     }
@@ -207,8 +209,31 @@ fn syscall_rules(
     Ok(conditional)
 }
 
-/// Arguments compare as 64-bit values (Qword), as libseccomp does.
-fn condition(arg: &ArgCondition) -> Result<SeccompCondition, BackendError> {
+/// Arguments the kernel reads as a C `int`: it ignores their upper 32
+/// bits, so a 64-bit comparison (libseccomp's, and Docker's) can be
+/// dodged, e.g. socket(0x1_0000_0028) passes "family > 40" and still
+/// opens AF_VSOCK. These compare their low 32 bits only.
+const INT_ARGS: &[(&str, &[u8])] = &[
+    ("socket", &[0, 1, 2]),
+    ("socketpair", &[0, 1, 2]),
+    ("personality", &[0]),
+];
+
+fn arg_len(syscall: &str, arg: &ArgCondition) -> SeccompCmpArgLen {
+    let is_int = INT_ARGS
+        .iter()
+        .any(|(name, args)| *name == syscall && args.contains(&arg.index));
+    let fits = arg.value <= u64::from(u32::MAX) && arg.value_two <= u64::from(u32::MAX);
+    if is_int && fits {
+        SeccompCmpArgLen::Dword
+    } else {
+        SeccompCmpArgLen::Qword
+    }
+}
+
+/// Arguments compare as 64-bit values (Qword), as libseccomp does, except
+/// the `int` ones above.
+fn condition(arg: &ArgCondition, len: SeccompCmpArgLen) -> Result<SeccompCondition, BackendError> {
     let (op, value) = match arg.op {
         CmpOp::Ne => (SeccompCmpOp::Ne, arg.value),
         CmpOp::Lt => (SeccompCmpOp::Lt, arg.value),
@@ -219,7 +244,7 @@ fn condition(arg: &ArgCondition) -> Result<SeccompCondition, BackendError> {
         // Docker: value is the mask, valueTwo the expected masked value.
         CmpOp::MaskedEq => (SeccompCmpOp::MaskedEq(arg.value), arg.value_two),
     };
-    SeccompCondition::new(arg.index, SeccompCmpArgLen::Qword, op, value)
+    SeccompCondition::new(arg.index, len, op, value)
 }
 
 fn build(

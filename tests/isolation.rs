@@ -285,3 +285,52 @@ fn a_syslog_daemon_can_make_dev_log_but_nothing_else_appears_in_dev() -> Result<
     assert_eq!(out, "top-made\n", "{err}");
     Ok(())
 }
+
+#[test]
+fn landlock_tcp_port_lists_and_shm_size_and_group_add() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    if berth::kernel::landlock::kernel_abi() < 4 {
+        eprintln!("skipped: the kernel's Landlock has no TCP rules");
+        return Ok(());
+    }
+    let script = "mkdir -p /tmp/www && echo page > /tmp/www/i; \
+        httpd -p 127.0.0.1:8080 -h /tmp/www && echo bind-8080-ok; \
+        httpd -f -p 127.0.0.1:8081 -h /tmp/www 2>&1 | head -1; \
+        wget -qO- http://127.0.0.1:8080/i 2>&1 | head -1; \
+        df -k /dev/shm | tail -1 | awk '{print $2}'; id -G";
+    let extra = json!({"landlock": {"net": {"bind_tcp": [8080], "connect_tcp": [443]}},
+                       "shm_size": "2m", "group_add": ["audio", "1234"]});
+    env.write_spec("net", &sh(script, extra))?;
+    let open_script = "mkdir -p /tmp/www && echo page > /tmp/www/i; httpd -p 127.0.0.1:8080 -h /tmp/www; wget -qO- http://127.0.0.1:8080/i";
+    env.write_spec("open", &sh(open_script, json!({})))?;
+    let _daemon = env.start_daemon_checked()?;
+    let (_, out, err) = finished(&env, "net")?;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"bind-8080-ok"), "{out}{err}");
+    assert!(
+        lines
+            .get(1)
+            .is_some_and(|l| l.contains("Permission denied")),
+        "bind 8081: {out}{err}"
+    );
+    assert!(
+        lines
+            .get(2)
+            .is_some_and(|l| l.contains("denied") || l.contains("can't connect")),
+        "connect 8080: {out}{err}"
+    );
+    assert_eq!(lines.get(3), Some(&"2048"), "/dev/shm size: {out}");
+    let groups: Vec<&str> = lines.get(4).unwrap_or(&"").split_whitespace().collect();
+    assert!(
+        groups.contains(&"29") && groups.contains(&"1234"),
+        "groups: {out}"
+    );
+    // Without port lists the same server is reachable.
+    let (_, out, err) = finished(&env, "open")?;
+    assert_eq!(out, "page\n", "{err}");
+    Ok(())
+}

@@ -47,3 +47,7 @@ if command -v crun >/dev/null && [ -d /sys/fs/cgroup/unified ] && [ ! -e /sys/fs
 fi
 out=${out:-$here/benches/results}
 python3 benches/bench.py --work "$work" --berth "$berth" --out "$out" $([ "$short" = 1 ] && echo --short)
+# Hardening overhead inside containers (seccomp, Landlock; podman beside
+# berth when installed): appended to the results bench.py just wrote.
+python3 benches/hardening.py --work "$work/hardening" --berth "$berth" --rounds "$([ "$short" = 1 ] && echo 2 || echo 7)" \
+  --append-to "$out"

@@ -4,16 +4,26 @@
  *
  *   cc -static -O2 -o bench bench.c
  *   bench cpu|getppid|read_zero
+ *   bench read_file|stat|open_close [PATH]
  *
- * cpu        a tight integer loop, no syscalls (~0.5 s here)
- * getppid    2M getppid calls: every one passes the seccomp filter
- * read_zero  1M 64-byte reads of /dev/zero: seccomp plus a file read
+ * cpu         a tight integer loop, no syscalls (~0.5 s here)
+ * getppid     2M getppid calls: every one passes the seccomp filter
+ * read_zero   1M 64-byte reads of /dev/zero: seccomp plus a file read
+ * read_file   PATH (4 KiB or more) opened once, then 400k 4 KiB preads
+ *             of it (page cache): seccomp plus a filesystem read
+ * stat        200k stat() calls of PATH: path walk, no Landlock check
+ *             (stat is not an access Landlock handles)
+ * open_close  100k open(O_RDONLY)+close of PATH: path walk plus
+ *             Landlock's file_open check on every open
+ *
+ * PATH defaults to DATA_PATH, the file the benchmark image carries.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +32,13 @@
 #define GETPPID_CALLS 2000000L
 #define READ_ZERO_CALLS 1000000L
 #define READ_ZERO_BYTES 64
+#define READ_FILE_CALLS 400000L
+#define READ_FILE_BYTES 4096
+#define STAT_CALLS 200000L
+#define OPEN_CLOSE_CALLS 100000L
+#define DATA_PATH "/usr/local/share/bench/data"
+
+static const char *path = DATA_PATH;
 
 static long long now_ns(void)
 {
@@ -73,23 +90,80 @@ static int job_read_zero(void)
 	return 0;
 }
 
+static int job_read_file(void)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		perror("bench: open");
+		return 1;
+	}
+	static char buf[READ_FILE_BYTES];
+	for (long i = 0; i < READ_FILE_CALLS; i++) {
+		if (pread(fd, buf, sizeof buf, 0) != (ssize_t)sizeof buf) {
+			perror("bench: pread (is the file 4 KiB or more?)");
+			close(fd);
+			return 1;
+		}
+	}
+	sink = (unsigned char)buf[READ_FILE_BYTES - 1];
+	close(fd);
+	return 0;
+}
+
+static int job_stat(void)
+{
+	struct stat st;
+	for (long i = 0; i < STAT_CALLS; i++) {
+		if (stat(path, &st) != 0) {
+			perror("bench: stat");
+			return 1;
+		}
+	}
+	sink = (unsigned long)st.st_size;
+	return 0;
+}
+
+static int job_open_close(void)
+{
+	for (long i = 0; i < OPEN_CLOSE_CALLS; i++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			perror("bench: open");
+			return 1;
+		}
+		close(fd);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
 		int (*run)(void);
+		int takes_path;
 	} jobs[] = {
-		{"cpu", job_cpu},
-		{"getppid", job_getppid},
-		{"read_zero", job_read_zero},
+		{"cpu", job_cpu, 0},
+		{"getppid", job_getppid, 0},
+		{"read_zero", job_read_zero, 0},
+		{"read_file", job_read_file, 1},
+		{"stat", job_stat, 1},
+		{"open_close", job_open_close, 1},
 	};
-	if (argc != 2) {
-		fprintf(stderr, "usage: bench cpu|getppid|read_zero\n");
+	if (argc < 2 || argc > 3) {
+		fprintf(stderr, "usage: bench cpu|getppid|read_zero|read_file|stat|open_close [PATH]\n");
 		return 2;
 	}
 	for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++) {
 		if (strcmp(argv[1], jobs[i].name) != 0)
 			continue;
+		if (argc == 3) {
+			if (!jobs[i].takes_path) {
+				fprintf(stderr, "bench: %s takes no path\n", argv[1]);
+				return 2;
+			}
+			path = argv[2];
+		}
 		long long t0 = now_ns();
 		int rc = jobs[i].run();
 		long long t1 = now_ns();

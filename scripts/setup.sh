@@ -11,7 +11,8 @@ want_test=0
 
 packages=(busybox-static util-linux file ca-certificates)
 if [ "$want_test" = 1 ]; then
-  packages+=(socat tar gzip coreutils docker-registry skopeo apache2-utils openssl python3)
+  # gcc and libc6-dev: the escape-battery probe is built with cc -static.
+  packages+=(socat tar gzip coreutils docker-registry skopeo apache2-utils openssl python3 gcc libc6-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -18,6 +18,7 @@ pub mod settings;
 pub mod signals;
 pub mod spec;
 pub mod spec_hardening;
+pub mod spec_service;
 mod spec_position;
 pub mod timers;
 pub mod user;

@@ -23,7 +23,7 @@ pub fn should_restart(
     }
     match spec.policy {
         RestartPolicy::No => false,
-        RestartPolicy::Always => true,
+        RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
         RestartPolicy::OnFailure => {
             exit_code != 0 && spec.max_retries.is_none_or(|max| restarts < max)
         }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::spec_service::{DependsOn, HealthcheckSpec, LoggingSpec};
 use super::spec_hardening::{
     ByteSize, CapabilitiesSpec, LandlockSpec, MountSpec, ResourcesSpec, Rlimits, UsernsSpec,
 };
@@ -77,6 +78,14 @@ pub struct Spec {
     /// Run in a user namespace: "auto" or explicit id maps.
     #[serde(default)]
     pub userns: Option<UsernsSpec>,
+    /// Containers that must reach a condition before this one starts;
+    /// stopped after this one at shutdown.
+    #[serde(default)]
+    pub depends_on: DependsOn,
+    #[serde(default)]
+    pub healthcheck: Option<HealthcheckSpec>,
+    #[serde(default)]
+    pub logging: LoggingSpec,
 }
 
 fn default_true() -> bool {
@@ -125,4 +134,7 @@ pub enum RestartPolicy {
     No,
     OnFailure,
     Always,
+    /// Like "always", except after a stop asked for through the API: then
+    /// it stays stopped until started again, even across daemon restarts.
+    UnlessStopped,
 }

@@ -97,7 +97,7 @@ fn dispatch_now(sup: &mut Supervisor, method: &str, params: Value) -> Result<Val
         }
         "stop" => {
             let p: NameParams = parse_params(params)?;
-            sup.stop(&p.name).map_err(supervisor_error)?;
+            sup.stop_by_request(&p.name).map_err(supervisor_error)?;
             container_state(sup, &p.name)
         }
         "inspect" => {

@@ -14,7 +14,7 @@ use nix::unistd::{
 
 use nix::sys::resource::setrlimit;
 
-use super::config::{ContainerConfig, Rlimit};
+use super::config::{ContainerConfig, ProcessConfig, Rlimit, SecurityConfig};
 use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES, Stage};
 use super::overlay::{OverlayPlan, mount_overlay};
@@ -38,10 +38,10 @@ pub struct ChildPlan<'a> {
     pub exec_candidates: Vec<CString>,
 }
 
-struct Failure {
-    stage: Stage,
-    errno: Errno,
-    detail: String,
+pub(super) struct Failure {
+    pub stage: Stage,
+    pub errno: Errno,
+    pub detail: String,
 }
 
 trait AtStage<T> {
@@ -111,8 +111,8 @@ fn run_steps(
     if let Some(fds) = &plan.userns {
         userns::join_user_namespace(fds).at(Stage::JoinNamespaces)?;
     }
-    set_identity(plan.cfg)?;
-    exec_process(plan)
+    set_identity(&plan.cfg.process, &plan.cfg.security)?;
+    exec_process(&plan.argv, &plan.envp, &plan.exec_candidates)
 }
 
 /// Phase 1: tie our life to the supervisor's, wait until it has placed us
@@ -177,18 +177,17 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
 /// CAP_SYS_RESOURCE, so both come before the uid changes; Landlock and
 /// seccomp come last, after the last privileged call (or, without
 /// no_new_privs, while CAP_SYS_ADMIN still allows installing them).
-fn set_identity(cfg: &ContainerConfig) -> Result<(), Failure> {
-    let p = &cfg.process;
+pub(super) fn set_identity(p: &ProcessConfig, security: &SecurityConfig) -> Result<(), Failure> {
     // chdir before dropping the uid, which may not be able to reach it
     // (youki and crun do the same).
     chdir(&p.cwd)
         .map_err(|e| SysError::at("chdir", &p.cwd, e))
         .at(Stage::Chdir)?;
-    set_rlimits(&cfg.security.rlimits)?;
-    if !cfg.security.no_new_privs {
-        confine(cfg)?;
+    set_rlimits(&security.rlimits)?;
+    if !security.no_new_privs {
+        confine(security)?;
     }
-    caps::drop_bounding(&cfg.security.capabilities).at(Stage::DropCaps)?;
+    caps::drop_bounding(&security.capabilities).at(Stage::DropCaps)?;
     let groups: Vec<Gid> = p
         .additional_gids
         .iter()
@@ -198,17 +197,17 @@ fn set_identity(cfg: &ContainerConfig) -> Result<(), Failure> {
     let (uid, gid) = (Uid::from_raw(p.uid), Gid::from_raw(p.gid));
     setresgid(gid, gid, gid).at(Stage::SetIds)?;
     setresuid(uid, uid, uid).at(Stage::SetIds)?;
-    caps::set_process_capabilities(&cfg.security.capabilities, p.uid).at(Stage::DropCaps)?;
+    caps::set_process_capabilities(&security.capabilities, p.uid).at(Stage::DropCaps)?;
     umask(Mode::from_bits_truncate(0o022));
     // The error pipe is already close-on-exec; everything else we inherited
     // from the supervisor must not reach the container.
     sys::cloexec_from(3).at(Stage::CloseFds)?;
-    if cfg.security.no_new_privs {
+    if security.no_new_privs {
         // SAFETY: PR_SET_NO_NEW_PRIVS takes plain integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(Errno::last()).at(Stage::NoNewPrivs);
         }
-        confine(cfg)?;
+        confine(security)?;
     }
     Ok(())
 }
@@ -226,11 +225,11 @@ fn set_rlimits(rlimits: &[Rlimit]) -> Result<(), Failure> {
 
 /// Landlock, then seccomp: the filter goes last because it may refuse
 /// the very calls Landlock needs.
-fn confine(cfg: &ContainerConfig) -> Result<(), Failure> {
-    if let Some(ll) = &cfg.security.landlock {
+fn confine(security: &SecurityConfig) -> Result<(), Failure> {
+    if let Some(ll) = &security.landlock {
         landlock::restrict_self(ll).at(Stage::Landlock)?;
     }
-    match &cfg.security.seccomp {
+    match &security.seccomp {
         Some(filters) => seccomp::apply(filters).at(Stage::Seccomp),
         None => Ok(()),
     }
@@ -239,11 +238,15 @@ fn confine(cfg: &ContainerConfig) -> Result<(), Failure> {
 /// Phase 4: exec, trying each PATH candidate like execvp does. ENOENT and
 /// friends move on to the next candidate; EACCES is remembered (execvp's
 /// rule) so "permission denied" wins over "not found".
-fn exec_process(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, Failure> {
+pub(super) fn exec_process(
+    argv: &[CString],
+    envp: &[CString],
+    exec_candidates: &[CString],
+) -> Result<std::convert::Infallible, Failure> {
     let mut first_error = Errno::ENOENT;
     let mut saw_eacces = false;
-    for candidate in &plan.exec_candidates {
-        match execve(candidate, &plan.argv, &plan.envp) {
+    for candidate in exec_candidates {
+        match execve(candidate, argv, envp) {
             Ok(never) => match never {},
             Err(Errno::EACCES) => saw_eacces = true,
             Err(
@@ -260,8 +263,7 @@ fn exec_process(plan: &ChildPlan<'_>) -> Result<std::convert::Infallible, Failur
     } else {
         first_error
     };
-    let program = plan
-        .argv
+    let program = argv
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();

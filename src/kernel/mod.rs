@@ -7,6 +7,7 @@ mod child;
 pub mod config;
 mod devices;
 pub mod error;
+pub mod exec;
 mod handshake;
 pub mod landlock;
 mod mounts;

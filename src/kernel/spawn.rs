@@ -14,7 +14,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{Pid, pipe2, read, write};
 
 use super::child::{self, ChildPlan};
-use super::config::ContainerConfig;
+use super::config::{ContainerConfig, ProcessConfig};
 use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES};
 use super::overlay::plan_overlay;
@@ -174,32 +174,50 @@ fn read_error_record(pipe: &OwnedFd) -> Result<Option<ErrorRecord>, Errno> {
     })
 }
 
-fn build_plan(cfg: &ContainerConfig, userns: Option<JoinFds>) -> Result<ChildPlan<'_>, SpawnError> {
+/// argv, envp and the PATH candidates for argv[0], as C strings, built in
+/// the parent so the child only copies bytes.
+pub(super) struct ExecStrings {
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    pub candidates: Vec<CString>,
+}
+
+pub(super) fn exec_strings(p: &ProcessConfig) -> Result<ExecStrings, SpawnError> {
     fn nul(what: &'static str) -> impl Fn(NulError) -> SpawnError {
         move |_| SpawnError::InvalidConfig(format!("{what} contains a NUL byte"))
     }
     let cstr = |s: &str, what: &'static str| CString::new(s).map_err(nul(what));
-    let argv: Vec<CString> = cfg
-        .process
+    let argv: Vec<CString> = p
         .args
         .iter()
         .map(|a| cstr(a, "argument"))
         .collect::<Result<_, _>>()?;
-    let program = cfg
-        .process
+    let program = p
         .args
         .first()
         .ok_or_else(|| SpawnError::InvalidConfig("no command to run".into()))?;
-    let envp = cfg
-        .process
+    let envp = p
         .env
         .iter()
         .map(|e| cstr(e, "environment"))
         .collect::<Result<_, _>>()?;
-    let exec_candidates = exec_candidates(program, &cfg.process.search_path)
+    let candidates = exec_candidates(program, &p.search_path)
         .iter()
         .map(|c| cstr(c, "command path"))
         .collect::<Result<_, _>>()?;
+    Ok(ExecStrings {
+        argv,
+        envp,
+        candidates,
+    })
+}
+
+fn build_plan(cfg: &ContainerConfig, userns: Option<JoinFds>) -> Result<ChildPlan<'_>, SpawnError> {
+    let ExecStrings {
+        argv,
+        envp,
+        candidates: exec_candidates,
+    } = exec_strings(&cfg.process)?;
     let mount_point = path_cstring(&cfg.rootfs.mount_point)?;
     let overlay = plan_overlay(&cfg.rootfs, userns.is_some()).map_err(SpawnError::InvalidConfig)?;
     let fs_owner = match (&cfg.userns, userns) {

@@ -1,13 +1,16 @@
 //! Loading the config directory: every DIR/containers/NAME.json, all
 //! validated before anything may start. One bad file rejects the set.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::hardening;
+use super::ordering::find_cycle;
 use super::spec::{SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Spec};
 use super::spec_position::locate;
+use super::spec_service::DependCondition;
 use super::validate::{SpecError, parse_spec, valid_container_name};
 
 /// Spec files larger than this are refused unread.
@@ -49,9 +52,70 @@ pub fn load_config_dir(dir: &Path) -> Result<Vec<LoadedSpec>, Vec<SpecError>> {
         }
     }
     if errors.is_empty() {
+        errors = check_dependencies(&specs);
+    }
+    if errors.is_empty() {
         Ok(specs)
     } else {
         Err(errors)
+    }
+}
+
+/// Across files: every dependency exists, "healthy" ones have a health
+/// check, and no cycle (reported on each container along it).
+fn check_dependencies(specs: &[LoadedSpec]) -> Vec<SpecError> {
+    let by_name: BTreeMap<&str, &LoadedSpec> = specs.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut errors = Vec::new();
+    for s in specs {
+        for (dep, condition) in &s.spec.depends_on {
+            let problem = match by_name.get(dep.as_str()) {
+                None => Some(format!("no container {dep:?} in this directory")),
+                Some(_) if dep == &s.name => Some("a container cannot depend on itself".into()),
+                Some(d)
+                    if *condition == DependCondition::Healthy && d.spec.healthcheck.is_none() =>
+                {
+                    Some(format!(
+                        "{dep} has no healthcheck, so it can never be healthy"
+                    ))
+                }
+                Some(_) => None,
+            };
+            if let Some(message) = problem {
+                errors.push(spec_error_at(s, &["depends_on", dep], message));
+            }
+        }
+    }
+    let graph: BTreeMap<String, Vec<String>> = specs
+        .iter()
+        .map(|s| (s.name.clone(), s.spec.depends_on.keys().cloned().collect()))
+        .collect();
+    if errors.is_empty()
+        && let Some(cycle) = find_cycle(&graph)
+    {
+        let shown = cycle.join(" -> ");
+        for pair in cycle.windows(2) {
+            if let Some(s) = by_name.get(pair[0].as_str()) {
+                errors.push(spec_error_at(
+                    s,
+                    &["depends_on", &pair[1]],
+                    format!("dependency cycle: {shown}"),
+                ));
+            }
+        }
+    }
+    errors
+}
+
+/// An error located at `field` in the spec's own file.
+fn spec_error_at(s: &LoadedSpec, field: &[&str], message: String) -> SpecError {
+    let text = fs::read_to_string(&s.path).unwrap_or_default();
+    let (line, col) = locate(&text, field).unwrap_or((1, 1));
+    SpecError {
+        file: s.path.clone(),
+        line,
+        col,
+        field: Some(field.join(".")),
+        message,
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::{Instant, SystemTime};
 use nix::unistd::Pid;
 use serde::Serialize;
 
+use super::health::{ExecTemplate, Health, HealthStatus};
 use super::launch::{ContainerDirs, SecuritySummary};
 use super::logs::{LogWriter, Stream};
 use super::spec::Spec;
@@ -22,6 +23,8 @@ pub enum State {
     Running,
     /// Asked to stop, waiting for it to exit.
     Stopping,
+    /// Waiting for its dependencies (`depends_on`) before it starts.
+    Waiting,
     /// Exited; waiting out the backoff before running again.
     Restarting,
     /// Finished, and not going to run again by itself.
@@ -73,6 +76,14 @@ pub struct Container {
     pub remove_on_exit: bool,
     /// This daemon already pulled its image (for pull policy "always").
     pub pulled: bool,
+    pub health: Health,
+    /// How its health checks run (set at each start).
+    pub exec_template: Option<ExecTemplate>,
+    /// Run again when it exits whatever the restart policy says (an
+    /// unhealthy container with `on_unhealthy: restart`, a changed spec).
+    pub force_restart: bool,
+    /// A reload changed the spec: it applies when the current run ends.
+    pub pending_spec: Option<Spec>,
 }
 
 impl Container {
@@ -103,6 +114,10 @@ impl Container {
             ephemeral: false,
             remove_on_exit: false,
             pulled: false,
+            health: Health::default(),
+            exec_template: None,
+            force_restart: false,
+            pending_spec: None,
         }
     }
 
@@ -116,6 +131,7 @@ impl Container {
             restarts: self.restarts,
             exit_code: self.exit_code,
             exit_reason: self.exit_reason.clone(),
+            health: (self.health.status != HealthStatus::None).then_some(self.health.status),
             image: self.spec.image.clone(),
             image_id: self.image_id.clone(),
             started_at: time(self.started_at),
@@ -135,6 +151,9 @@ pub struct ContainerInfo {
     pub exit_code: Option<i32>,
     #[serde(default)]
     pub exit_reason: Option<String>,
+    /// "starting", "healthy" or "unhealthy"; absent without a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthStatus>,
     pub image: String,
     pub image_id: Option<String>,
     pub started_at: Option<String>,

@@ -79,6 +79,10 @@ impl ContainerDirs {
     pub fn lowers(&self) -> PathBuf {
         self.base.join("lowers")
     }
+    /// Present while an `unless-stopped` container is stopped by request.
+    pub fn stopped_marker(&self) -> PathBuf {
+        self.base.join("stopped")
+    }
     pub fn log_file(&self) -> PathBuf {
         self.base.join("logs/json.log")
     }

@@ -10,10 +10,12 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, read};
 
 use super::container::{OutputPipe, State};
+use super::health::ExecTemplate;
 use super::launch::{LaunchContext, prepare_launch};
 use super::logs::Stream;
 use super::manager::{Supervisor, SupervisorError, say};
 use super::restart::{STABLE_RUN, backoff_delay, should_restart};
+use super::spec::RestartPolicy;
 use super::timers::{Timer, TimerKind};
 use crate::image::lookup::{image_id, resolve};
 use crate::image::refs;
@@ -31,8 +33,44 @@ impl Supervisor {
     pub fn start_all(&mut self) {
         let names: Vec<String> = self.containers.keys().cloned().collect();
         for name in names {
+            if self.stopped_by_request(&name) {
+                say(format_args!(
+                    "container {name}: stopped through the API earlier (unless-stopped); not starting it"
+                ));
+                if let Some(c) = self.containers.get_mut(&name) {
+                    c.state = State::Exited;
+                    c.stop_requested = true;
+                }
+                continue;
+            }
             self.launch(&name);
         }
+    }
+
+    /// An `unless-stopped` container someone stopped stays stopped across
+    /// daemon restarts: a marker in its directory says so.
+    fn stopped_by_request(&self, name: &str) -> bool {
+        self.containers.get(name).is_some_and(|c| {
+            c.spec.restart.policy == RestartPolicy::UnlessStopped
+                && c.dirs.stopped_marker().exists()
+        })
+    }
+
+    /// API `stop`: like `stop`, and remembered for `unless-stopped`.
+    pub fn stop_by_request(&mut self, name: &str) -> Result<(), SupervisorError> {
+        let c = self.container(name)?;
+        if c.spec.restart.policy == RestartPolicy::UnlessStopped {
+            let marker = c.dirs.stopped_marker();
+            if let Err(e) =
+                std::fs::create_dir_all(&c.dirs.base).and_then(|_| std::fs::write(&marker, b""))
+            {
+                say(format_args!(
+                    "container {name}: write {}: {e}",
+                    marker.display()
+                ));
+            }
+        }
+        self.stop(name)
     }
 
     /// API `start`: runs a container that is not running. A no-op for one
@@ -48,6 +86,7 @@ impl Supervisor {
         c.stop_requested = false;
         c.restarts = 0;
         c.backoff_step = 0;
+        let _ = std::fs::remove_file(c.dirs.stopped_marker());
         self.launch(name);
         Ok(())
     }
@@ -68,7 +107,7 @@ impl Supervisor {
                 let (name, run_id) = (c.name.clone(), c.run_id);
                 self.timers.schedule(at, &name, run_id, TimerKind::Kill);
             }
-            (State::Restarting | State::Pulling, _) => c.state = State::Exited,
+            (State::Restarting | State::Pulling | State::Waiting, _) => c.state = State::Exited,
             _ => {}
         }
         Ok(())
@@ -86,10 +125,17 @@ impl Supervisor {
         for pid in self.pulls.keys() {
             let _ = kill(*pid, Signal::SIGTERM);
         }
-        let names: Vec<String> = self.containers.keys().cloned().collect();
-        for name in names {
+        // Not running: nothing to wait for. Running: dependents first.
+        let idle: Vec<String> = self
+            .containers
+            .values()
+            .filter(|c| c.state != State::Running)
+            .map(|c| c.name.clone())
+            .collect();
+        for name in idle {
             let _ = self.stop(&name);
         }
+        self.continue_shutdown();
     }
 
     /// Removes what is left of the containers' cgroups and their parent.
@@ -107,10 +153,11 @@ impl Supervisor {
         }
     }
 
-    /// Starts the container, unless its image must be pulled first (the
-    /// pull's exit starts it then).
-    fn launch(&mut self, name: &str) {
-        if !self.needs_pull(name) {
+    /// Starts the container, unless its dependencies are not ready (it
+    /// waits) or its image must be pulled first (the pull's exit starts it
+    /// then).
+    pub(super) fn launch(&mut self, name: &str) {
+        if self.dependencies_allow_start(name) && !self.needs_pull(name) {
             self.launch_now(name);
         }
     }
@@ -126,7 +173,9 @@ impl Supervisor {
                     .unwrap_or_default();
                 say(format_args!(
                     "container {name}: started (pid {pid}{security})"
-                ))
+                ));
+                self.health_started(name);
+                self.start_waiting_dependents();
             }
             Err((message, code)) => self.start_failed(name, message, code),
         }
@@ -183,6 +232,11 @@ impl Supervisor {
         let spawned = spawn_container(&launch.config, |pid| {
             cgroup.add_process(pid).map_err(|e| e.to_string())
         });
+        c.exec_template = Some(ExecTemplate {
+            process: launch.config.process.clone(),
+            security: launch.config.security.clone(),
+            userns: launch.config.userns.is_some(),
+        });
         drop(launch.config); // closes our copies of the container's pipe ends
         let pid = match spawned {
             Ok(pid) => pid,
@@ -217,7 +271,7 @@ impl Supervisor {
 
     /// A reaped child: a container's main process, or (as PID 1) an orphan.
     pub fn on_exit(&mut self, pid: Pid, code: i32) {
-        if self.on_pull_exit(pid, code) {
+        if self.on_pull_exit(pid, code) || self.on_health_exit(pid, code) {
             return;
         }
         let Some(name) = self
@@ -264,12 +318,29 @@ impl Supervisor {
         if c.started_instant.is_some_and(|t| t.elapsed() >= STABLE_RUN) {
             c.backoff_step = 0;
         }
-        if shutting_down || !should_restart(&c.spec.restart, code, c.restarts, c.stop_requested) {
+        let mut forced = std::mem::take(&mut c.force_restart);
+        if let Some(spec) = c.pending_spec.take() {
+            say(format_args!(
+                "container {name}: starting again with its new spec"
+            ));
+            c.spec = spec;
+            c.restarts = 0;
+            c.backoff_step = 0;
+            c.stop_requested = false;
+            forced = true;
+        }
+        let restart = forced || should_restart(&c.spec.restart, code, c.restarts, c.stop_requested);
+        if shutting_down || !restart {
             c.state = State::Exited;
             let remove = c.remove_on_exit;
             self.complete_waiters(name);
             if remove {
                 self.remove_container(name);
+            }
+            if shutting_down {
+                self.continue_shutdown();
+            } else {
+                self.start_waiting_dependents();
             }
             return;
         }
@@ -294,6 +365,8 @@ impl Supervisor {
             (TimerKind::Restart, State::Restarting, _) if !self.shutting_down => {
                 self.launch(&timer.container)
             }
+            (TimerKind::Health, State::Running, _) => self.run_health_check(&timer.container),
+            (TimerKind::HealthTimeout, _, _) => self.health_timeout(&timer.container),
             (TimerKind::Kill, State::Stopping, Some(pid)) => {
                 say(format_args!(
                     "container {}: stop timeout, sending SIGKILL",

@@ -3,23 +3,27 @@
 
 pub mod config_dir;
 pub mod container;
+mod dependencies;
 pub mod ephemeral;
 pub mod event_loop;
 pub mod hardening;
+pub mod health;
 pub mod launch;
 mod lifecycle;
 pub mod logs;
 pub mod manager;
+mod ordering;
 pub mod pulling;
 mod reaper;
+pub mod reload;
 pub mod resources;
 pub mod restart;
 pub mod settings;
 pub mod signals;
 pub mod spec;
 pub mod spec_hardening;
-pub mod spec_service;
 mod spec_position;
+pub mod spec_service;
 pub mod timers;
 pub mod user;
 mod userns_ranges;

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::spec_service::{DependsOn, HealthcheckSpec, LoggingSpec};
 use super::spec_hardening::{
     ByteSize, CapabilitiesSpec, LandlockSpec, MountSpec, ResourcesSpec, Rlimits, UsernsSpec,
 };
+use super::spec_service::{DependsOn, HealthcheckSpec, LoggingSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,6 +12,10 @@ pub enum TimerKind {
     Restart,
     /// The stop timeout passed: SIGKILL.
     Kill,
+    /// Time for the next health check.
+    Health,
+    /// A health check ran past its timeout.
+    HealthTimeout,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

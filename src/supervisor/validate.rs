@@ -175,6 +175,22 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
         out.push(problem(&["stop_signal"], format!("unknown signal {sig:?}")));
     }
     check_hardening(spec, &mut out);
+    if let Some(hc) = &spec.healthcheck {
+        if hc.command.first().is_none_or(|c| c.is_empty()) {
+            out.push(problem(
+                &["healthcheck", "command"],
+                "must name a program to run",
+            ));
+        }
+        for (field, d) in [("interval", hc.interval), ("timeout", hc.timeout)] {
+            if d.0.is_zero() {
+                out.push(problem(
+                    &["healthcheck", field],
+                    "must be greater than zero",
+                ));
+            }
+        }
+    }
     out
 }
 

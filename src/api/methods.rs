@@ -6,11 +6,13 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::protocol::{
-    CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NO_SUCH_CONTAINER, RpcError,
+    CONFIG_INVALID, CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NO_SUCH_CONTAINER,
+    RpcError,
     SHUTTING_DOWN,
 };
 use crate::supervisor::ephemeral::RunRequest;
 use crate::supervisor::pulling::{PullOutcome, PullProgress};
+use crate::supervisor::reload::spec_hash;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::validate::check_spec;
 use crate::supervisor::waiting::Completion;
@@ -99,6 +101,10 @@ fn dispatch_now(sup: &mut Supervisor, method: &str, params: Value) -> Result<Val
             let p: NameParams = parse_params(params)?;
             sup.stop_by_request(&p.name).map_err(supervisor_error)?;
             container_state(sup, &p.name)
+        }
+        "reload" => {
+            parse_params::<NoParams>(params)?;
+            reload(sup)
         }
         "inspect" => {
             let p: NameParams = parse_params(params)?;
@@ -198,6 +204,23 @@ pub fn completion_result(c: Completion) -> Value {
     v
 }
 
+/// Reconciles with the config directory; an invalid one is refused with
+/// every error (file:line:col) in `data.errors`.
+fn reload(sup: &mut Supervisor) -> Result<Value, RpcError> {
+    match sup.reload() {
+        Ok(summary) => to_value(summary),
+        Err(errors) => {
+            let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            let mut e = RpcError::new(
+                CONFIG_INVALID,
+                format!("invalid config, nothing changed: {}", list.first().cloned().unwrap_or_default()),
+            );
+            e.data = Some(json!({"errors": list}));
+            Err(e)
+        }
+    }
+}
+
 /// `list`'s record plus the spec, what isolation the run was given, and
 /// its cgroup.
 fn inspect(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
@@ -205,6 +228,8 @@ fn inspect(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
     let mut v = to_value(c.info())?;
     if let Value::Object(map) = &mut v {
         map.insert("spec".into(), to_value(&c.spec)?);
+        map.insert("spec_hash".into(), Value::String(spec_hash(&c.spec)));
+        map.insert("health_detail".into(), to_value(&c.health)?);
         map.insert("security".into(), to_value(&c.security)?);
         map.insert(
             "cgroup".into(),

@@ -15,6 +15,8 @@ pub const NO_SUCH_CONTAINER: i64 = -32000;
 pub const CONTAINER_ERROR: i64 = -32001;
 /// The daemon is shutting down and accepts no new work.
 pub const SHUTTING_DOWN: i64 = -32002;
+/// A reload found the config directory invalid; nothing changed.
+pub const CONFIG_INVALID: i64 = -32003;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RpcError {

@@ -183,3 +183,37 @@ pub fn stats(argv: &[String]) -> Result<i32, String> {
     );
     Ok(0)
 }
+
+/// `berth reload`: the daemon re-reads its config directory (like SIGHUP)
+/// and prints what changed; an invalid config changes nothing.
+pub fn reload(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(argv, &[("json", false), ("socket", true)])?;
+    args.expect_positional(0, "berth reload [--json]")?;
+    let mut client = connect(&args)?;
+    let r = match client.call("reload", json!({})) {
+        Ok(r) => r,
+        Err(e) => {
+            if let crate::api::client::ClientError::Rpc(rpc) = &e
+                && let Some(errors) = rpc.data.as_ref().and_then(|d| d["errors"].as_array())
+            {
+                for line in errors.iter().filter_map(Value::as_str) {
+                    eprintln!("{line}");
+                }
+                return Err("invalid config; nothing changed".into());
+            }
+            return Err(e.to_string());
+        }
+    };
+    if args.switch("json") {
+        println!("{r}");
+        return Ok(0);
+    }
+    for key in ["added", "removed", "changed", "unchanged"] {
+        let names: Vec<&str> = r[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        println!("{key:<10} {}", names.join(" "));
+    }
+    Ok(0)
+}

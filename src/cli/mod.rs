@@ -41,6 +41,7 @@ Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/b
   logs NAME [--tail N]        print a container's output
   start NAME                  start a stopped container
   stop NAME                   stop a container (its stop signal, then SIGKILL)
+  reload [--json]             re-read the config directory: start new, stop removed, restart changed
   version                     print client and daemon versions
 ";
 
@@ -65,6 +66,7 @@ pub fn run(argv: &[String]) -> i32 {
         "logs" => client_cmd::logs(rest),
         "inspect" => client_cmd::inspect(rest),
         "stats" => client_cmd::stats(rest),
+        "reload" => client_cmd::reload(rest),
         "start" => client_cmd::start(rest),
         "stop" => client_cmd::stop(rest),
         "version" => client_cmd::version(rest),

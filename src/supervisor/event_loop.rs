@@ -115,9 +115,10 @@ fn handle_signals(sup: &mut Supervisor, signals: &mut SignalPipe) {
                 }
             }
             SIGTERM | SIGINT | SIGPWR | SIGUSR2 => sup.begin_shutdown(),
-            SIGHUP => say(format_args!(
-                "SIGHUP: reloading the config is not supported yet; ignored"
-            )),
+            // Errors were logged by reload; the running set is unchanged.
+            SIGHUP => {
+                let _ = sup.reload();
+            }
             _ => {}
         }
     }

@@ -1,6 +1,8 @@
 //! The API's methods: params in, supervisor call, result out. Each method
 //! is documented in docs/api.md.
 
+use std::time::SystemTime;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -10,7 +12,10 @@ use super::protocol::{
     RpcError,
     SHUTTING_DOWN,
 };
+use crate::supervisor::container::State;
 use crate::supervisor::ephemeral::RunRequest;
+use crate::supervisor::log_follow::{LogCursor, parse_since, read_log_since};
+use crate::supervisor::logs::LogEntry;
 use crate::supervisor::pulling::{PullOutcome, PullProgress};
 use crate::supervisor::reload::spec_hash;
 use crate::supervisor::spec::Spec;
@@ -23,6 +28,15 @@ use crate::supervisor::{Supervisor, SupervisorError};
 pub enum Outcome {
     Reply(Result<Value, RpcError>),
     Deferred,
+    /// `logs` with `follow`: the server sends `entries`, then what the
+    /// cursor finds each turn, until `follow_result` says it is over.
+    Follow(LogFollow),
+}
+
+pub struct LogFollow {
+    pub name: String,
+    pub entries: Vec<LogEntry>,
+    pub cursor: LogCursor,
 }
 
 #[derive(Deserialize)]
@@ -37,6 +51,11 @@ struct LogsParams {
     name: String,
     #[serde(default)]
     tail: Option<usize>,
+    /// Unix seconds (number or string), RFC 3339, or a duration ago.
+    #[serde(default)]
+    since: Option<Value>,
+    #[serde(default)]
+    follow: bool,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +97,7 @@ pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value, token: u64) -
         "run" => run(sup, params, token),
         "wait" => wait(sup, params, token),
         "pull" => pull(sup, params, token),
+        "logs" => logs(sup, params).unwrap_or_else(|e| Outcome::Reply(Err(e))),
         _ => Outcome::Reply(dispatch_now(sup, method, params)),
     }
 }
@@ -114,10 +134,7 @@ fn dispatch_now(sup: &mut Supervisor, method: &str, params: Value) -> Result<Val
             let p: NameParams = parse_params(params)?;
             stats(sup, &p.name)
         }
-        "logs" => {
-            let p: LogsParams = parse_params(params)?;
-            to_value(sup.logs(&p.name, p.tail).map_err(supervisor_error)?)
-        }
+        "shutdown" => shutdown(sup, params),
         other => Err(RpcError::new(
             METHOD_NOT_FOUND,
             format!("unknown method {other:?}"),
@@ -173,6 +190,70 @@ fn pull(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
     match sup.pull_for_client(&p.reference, p.platform.as_deref(), token) {
         Ok(()) => Outcome::Deferred,
         Err(e) => Outcome::Reply(Err(supervisor_error(e))),
+    }
+}
+
+/// `logs`: the entries (after `since`, the last `tail`), as the reply or,
+/// with `follow`, as the start of a stream.
+fn logs(sup: &Supervisor, params: Value) -> Result<Outcome, RpcError> {
+    let p: LogsParams = parse_params(params)?;
+    let since = p.since.as_ref().map(since_param).transpose()?;
+    let c = sup.container(&p.name).map_err(supervisor_error)?;
+    let path = c.log.path();
+    let read_error = |e: std::io::Error| {
+        RpcError::new(
+            CONTAINER_ERROR,
+            format!("container {}: read log {}: {e}", p.name, path.display()),
+        )
+    };
+    let entries = read_log_since(path, since, p.tail).map_err(read_error)?;
+    if !p.follow {
+        return Ok(Outcome::Reply(to_value(entries)));
+    }
+    // Same thread as the writer: nothing is written between the read above
+    // and this cursor, so no entry is missed or sent twice.
+    let cursor = LogCursor::at_end(path).map_err(read_error)?;
+    Ok(Outcome::Follow(LogFollow {
+        name: p.name,
+        entries,
+        cursor,
+    }))
+}
+
+fn since_param(v: &Value) -> Result<SystemTime, RpcError> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    };
+    parse_since(&text, SystemTime::now()).ok_or_else(|| {
+        RpcError::new(
+            INVALID_PARAMS,
+            format!(
+                "invalid params: since: {text} is not a time (unix seconds, RFC 3339 UTC, or a duration such as \"10m\")"
+            ),
+        )
+    })
+}
+
+/// The notification carrying one followed log entry.
+pub fn log_entry_line(name: &str, e: &LogEntry) -> Vec<u8> {
+    let mut out = serde_json::to_vec(&json!({"jsonrpc": "2.0", "method": "logs.entry", "params": {"name": name, "log": e.log, "stream": e.stream, "time": e.time}}))
+        .unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// The answer that ends a follow, once its container has exited for good
+/// and its pipes are read to the end: the container's `list` object, or
+/// null when it was removed (`run --rm`). None while more may come.
+pub fn follow_result(sup: &Supervisor, name: &str) -> Option<Value> {
+    match sup.containers.get(name) {
+        None => Some(Value::Null),
+        Some(c) if c.state == State::Exited && c.outputs.is_empty() => {
+            Some(serde_json::to_value(c.info()).unwrap_or(Value::Null))
+        }
+        Some(_) => None,
     }
 }
 
@@ -280,4 +361,29 @@ fn supervisor_error(e: SupervisorError) -> RpcError {
         SupervisorError::Invalid(_) => INVALID_PARAMS,
     };
     RpcError::new(code, e.to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShutdownParams {
+    #[serde(default)]
+    action: Option<crate::supervisor::pid1::ShutdownAction>,
+}
+
+/// `shutdown`: stops every container (in the supervisor's order) and then,
+/// as PID 1, powers off (default), reboots or halts; otherwise the daemon
+/// exits as on SIGTERM. The first request of a shutdown decides the action.
+fn shutdown(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
+    use crate::supervisor::pid1;
+    let p: ShutdownParams = parse_params(params)?;
+    let action = pid1::request_shutdown(p.action.unwrap_or(pid1::ShutdownAction::Poweroff));
+    let is_pid1 = pid1::mode().is_pid1();
+    if !sup.shutting_down {
+        crate::supervisor::manager::say(format_args!(
+            "shutdown requested through the API{}",
+            if is_pid1 { format!(", then {}", action.name()) } else { String::new() }
+        ));
+    }
+    sup.begin_shutdown();
+    Ok(json!({"action": if is_pid1 { action.name() } else { "exit" }, "pid1": is_pid1}))
 }

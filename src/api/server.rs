@@ -13,10 +13,16 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::PollFlags;
 
-use super::methods::{Outcome, completion_result, dispatch, pull_progress_line, pull_result};
-use super::protocol::{INVALID_REQUEST, RpcError, error_line, parse_request, success_line};
+use super::methods::{
+    Outcome, completion_result, dispatch, follow_result, log_entry_line, pull_progress_line,
+    pull_result,
+};
+use super::protocol::{
+    CONTAINER_ERROR, INVALID_REQUEST, RpcError, error_line, parse_request, success_line,
+};
 use crate::supervisor::Supervisor;
 use crate::supervisor::event_loop::ControlPlane;
+use crate::supervisor::log_follow::LogCursor;
 
 pub const MAX_REQUEST_LINE_BYTES: usize = 1 << 20;
 pub const MAX_CONNECTIONS: usize = 256;
@@ -25,6 +31,12 @@ pub const MAX_PENDING_OUTPUT_BYTES: usize = 32 << 20;
 /// Above this much unsent output we stop reading more requests from it.
 const OUTPUT_HIGH_WATER_BYTES: usize = 1 << 20;
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// A `logs` follower whose client leaves this much of the new entries
+/// unread is dropped (its backlog, the entries it asked for, comes on top).
+pub const FOLLOW_MAX_PENDING_BYTES: usize = 1 << 20;
+/// Log bytes one follower reads per loop turn, so a big backlog of new
+/// lines is sent over several turns instead of stalling the loop.
+const FOLLOW_READ_BYTES_PER_TURN: usize = 256 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -55,6 +67,19 @@ struct Connection {
 struct Pending {
     next_token: u64,
     by_token: BTreeMap<u64, (RawFd, Option<serde_json::Value>)>,
+    /// `logs` requests with `follow`, by token (also in `by_token`, which
+    /// keeps their connection open and covers their cleanup).
+    follows: BTreeMap<u64, Follower>,
+}
+
+struct Follower {
+    fd: RawFd,
+    id: serde_json::Value,
+    name: String,
+    cursor: LogCursor,
+    /// Unsent output tolerated beyond FOLLOW_MAX_PENDING_BYTES: the
+    /// backlog at first, shrinking as the client reads it.
+    allowance: usize,
 }
 
 impl Pending {
@@ -157,6 +182,13 @@ impl ApiServer {
         {
             read_requests(fd, conn, sup, &mut self.pending);
         }
+        // POLLHUP on a Unix stream socket: the peer closed both ways, so a
+        // deferred answer or a follow can never be delivered; polling it
+        // on would spin the loop.
+        if revents.contains(PollFlags::POLLHUP) && conn.done_reading {
+            self.drop_connection(fd, sup);
+            return;
+        }
         self.flush_or_close(fd, sup);
     }
 
@@ -170,10 +202,62 @@ impl ApiServer {
         let owed = self.pending.for_connection(fd);
         let finished = conn.done_reading && conn.output.is_empty() && owed.is_empty();
         if broken || finished || conn.output.len() > MAX_PENDING_OUTPUT_BYTES {
-            self.connections.remove(&fd);
-            for token in owed {
+            self.drop_connection(fd, sup);
+        }
+    }
+
+    /// Closes the connection and forgets what it was owed.
+    fn drop_connection(&mut self, fd: RawFd, sup: &mut Supervisor) {
+        self.connections.remove(&fd);
+        for token in self.pending.for_connection(fd) {
+            self.pending.by_token.remove(&token);
+            self.pending.follows.remove(&token);
+            sup.cancel_waiter(token);
+        }
+    }
+
+    /// Sends each `logs` follower what its container wrote this turn, ends
+    /// a follow once its container has exited for good, and drops a
+    /// follower that does not read (its entries would pile up without
+    /// bound; the loop never waits for it).
+    fn pump_followers(&mut self, sup: &mut Supervisor) {
+        let tokens: Vec<u64> = self.pending.follows.keys().copied().collect();
+        for token in tokens {
+            let Some(f) = self.pending.follows.get_mut(&token) else {
+                continue;
+            };
+            let fd = f.fd;
+            let Some(conn) = self.connections.get_mut(&fd) else {
+                self.pending.follows.remove(&token);
                 self.pending.by_token.remove(&token);
-                sup.cancel_waiter(token);
+                continue;
+            };
+            f.allowance = f.allowance.min(conn.output.len());
+            let before = conn.output.len();
+            let end = match f.cursor.read_new(FOLLOW_READ_BYTES_PER_TURN) {
+                Ok((entries, caught_up)) => {
+                    for e in &entries {
+                        conn.output.extend_from_slice(&log_entry_line(&f.name, e));
+                    }
+                    if conn.output.len() > f.allowance + FOLLOW_MAX_PENDING_BYTES {
+                        self.drop_connection(fd, sup);
+                        continue;
+                    }
+                    let done = caught_up.then(|| follow_result(sup, &f.name)).flatten();
+                    done.map(|v| success_line(&f.id, v))
+                }
+                Err(e) => {
+                    let message = format!("container {}: read log: {e}", f.name);
+                    Some(error_line(&f.id, &RpcError::new(CONTAINER_ERROR, message)))
+                }
+            };
+            if let Some(line) = &end {
+                conn.output.extend_from_slice(line);
+                self.pending.follows.remove(&token);
+                self.pending.by_token.remove(&token);
+            }
+            if conn.output.len() != before {
+                self.flush_or_close(fd, sup);
             }
         }
     }
@@ -248,6 +332,23 @@ fn handle_line(line: &[u8], sup: &mut Supervisor, fd: RawFd, pending: &mut Pendi
             pending.by_token.insert(token, (fd, id));
             Vec::new()
         }
+        (Outcome::Follow(f), Some(id)) => {
+            let mut out = Vec::new();
+            for e in &f.entries {
+                out.extend_from_slice(&log_entry_line(&f.name, e));
+            }
+            pending.by_token.insert(token, (fd, Some(id.clone())));
+            let follower = Follower {
+                fd,
+                id,
+                name: f.name,
+                cursor: f.cursor,
+                allowance: out.len(),
+            };
+            pending.follows.insert(token, follower);
+            out
+        }
+        (Outcome::Follow(_), None) => Vec::new(),
         (Outcome::Reply(_), None) => Vec::new(), // a notification gets no response
         (Outcome::Reply(Ok(v)), Some(id)) => success_line(&id, v),
         (Outcome::Reply(Err(e)), Some(id)) => error_line(&id, &e),
@@ -334,6 +435,7 @@ impl ControlPlane for ApiServer {
                 .extend_from_slice(&success_line(&id, completion_result(done)));
             self.flush_or_close(fd, sup);
         }
+        self.pump_followers(sup);
     }
 }
 

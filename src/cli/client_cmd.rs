@@ -59,9 +59,28 @@ pub fn ps(argv: &[String]) -> Result<i32, String> {
     Ok(0)
 }
 
+/// `berth logs NAME [--tail N] [--since T] [-f|--follow]`: with follow,
+/// prints lines as they are written until the container exits for good.
 pub fn logs(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("tail", true), ("socket", true)])?;
-    let [name] = args.expect_positional(1, "berth logs NAME [--tail N]")? else {
+    // docker's short form.
+    let argv: Vec<String> = argv
+        .iter()
+        .map(|a| match a.as_str() {
+            "-f" => "--follow".to_string(),
+            _ => a.clone(),
+        })
+        .collect();
+    let args = Args::parse(
+        &argv,
+        &[
+            ("tail", true),
+            ("since", true),
+            ("follow", false),
+            ("socket", true),
+        ],
+    )?;
+    let usage = "berth logs NAME [--tail N] [--since TIME] [-f|--follow]";
+    let [name] = args.expect_positional(1, usage)? else {
         unreachable!()
     };
     let tail = args
@@ -71,10 +90,44 @@ pub fn logs(argv: &[String]) -> Result<i32, String> {
                 .map_err(|_| format!("--tail wants a number, not {t:?}"))
         })
         .transpose()?;
+    let mut params = json!({"name": name, "tail": tail});
+    if let Some(since) = args.value("since") {
+        params["since"] = json!(since);
+    }
     let mut client = connect(&args)?;
-    let reply = call(&mut client, "logs", json!({"name": name, "tail": tail}))?;
-    super::run_cmd::print_logs(reply)?;
+    if !args.switch("follow") {
+        let reply = call(&mut client, "logs", params)?;
+        super::run_cmd::print_logs(reply)?;
+        return Ok(0);
+    }
+    params["follow"] = json!(true);
+    client
+        .call_streaming("logs", params, |n| {
+            if n["method"] == "logs.entry" {
+                print_followed_entry(&n["params"]);
+            }
+        })
+        .map_err(|e| format!("following the logs of {name}: {e}"))?;
     Ok(0)
+}
+
+/// One `logs.entry` notification, to stdout or stderr as it was written,
+/// flushed at once (a pipe reader sees it now, not at exit).
+fn print_followed_entry(entry: &Value) {
+    use std::io::Write as _;
+    let text = entry["log"].as_str().unwrap_or_default();
+    let written = if entry["stream"] == "stderr" {
+        let mut err = std::io::stderr().lock();
+        err.write_all(text.as_bytes()).and_then(|()| err.flush())
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes()).and_then(|()| out.flush())
+    };
+    if written.is_err() {
+        // The reader went away (`berth logs -f web | head`): stop quietly,
+        // with the status a SIGPIPE death would give.
+        std::process::exit(141);
+    }
 }
 
 pub fn start(argv: &[String]) -> Result<i32, String> {
@@ -214,6 +267,31 @@ pub fn reload(argv: &[String]) -> Result<i32, String> {
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         println!("{key:<10} {}", names.join(" "));
+    }
+    Ok(0)
+}
+
+/// `berth shutdown [--reboot|--halt]`: stops every container; then, when
+/// the daemon is PID 1, powers the machine off (or reboots, or halts);
+/// otherwise the daemon exits.
+pub fn shutdown(argv: &[String]) -> Result<i32, String> {
+    let args = Args::parse(
+        argv,
+        &[("reboot", false), ("halt", false), ("socket", true)],
+    )?;
+    args.expect_positional(0, "berth shutdown [--reboot|--halt]")?;
+    let action = match (args.switch("reboot"), args.switch("halt")) {
+        (true, true) => return Err("--reboot and --halt exclude each other".into()),
+        (true, false) => "reboot",
+        (false, true) => "halt",
+        (false, false) => "poweroff",
+    };
+    let mut client = connect(&args)?;
+    let reply = call(&mut client, "shutdown", json!({"action": action}))?;
+    match reply["action"].as_str() {
+        Some("exit") => println!("shutting down: the daemon exits once its containers stopped"),
+        Some(a) => println!("shutting down: {a} once every container stopped"),
+        None => println!("shutting down"),
     }
     Ok(0)
 }

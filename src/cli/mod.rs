@@ -5,6 +5,7 @@ mod args;
 mod client_cmd;
 mod daemon_cmd;
 mod image_cmd;
+pub mod notify_cmd;
 mod progress;
 mod run_cmd;
 mod run_flags;
@@ -15,6 +16,7 @@ const USAGE: &str = "usage: berth COMMAND [OPTIONS]
 Daemon:
   daemon --config DIR [--root DIR] [--socket PATH] [--cgroup-parent NAME]
                               run the supervisor on DIR/containers/*.json
+                              (as PID 1 with no arguments: daemon --config /etc/berth)
   check DIR                   validate DIR/containers/*.json and exit
 
 Images (work on the store directly, no daemon needed):
@@ -38,16 +40,25 @@ Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/b
       [--cap-add/--cap-drop CAP] [--security-opt seccomp=...|landlock=off] [--read-only] [--memory SIZE]
       [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]] [-v SRC:DST[:ro]] [--userns auto] IMAGE [CMD...]
                               run an ephemeral container, print its output, exit with its code
-  logs NAME [--tail N]        print a container's output
+  logs NAME [--tail N] [--since T] [-f]
+                              print (or follow) a container's output
   start NAME                  start a stopped container
   stop NAME                   stop a container (its stop signal, then SIGKILL)
   reload [--json]             re-read the config directory: start new, stop removed, restart changed
   version                     print client and daemon versions
+  shutdown [--reboot|--halt]  stop every container, then the daemon (as PID 1: power off)
 ";
 
 /// Runs the command in `argv` (without the program name); returns the
 /// process exit code.
 pub fn run(argv: &[String]) -> i32 {
+    // The kernel starts /init without arguments: as PID 1 that means the
+    // daemon with its defaults.
+    let pid1_default = ["daemon".to_string()];
+    let argv = match argv.is_empty() && std::process::id() == 1 {
+        true => &pid1_default[..],
+        false => argv,
+    };
     let Some((command, rest)) = argv.split_first() else {
         eprint!("{USAGE}");
         return 2;
@@ -70,6 +81,8 @@ pub fn run(argv: &[String]) -> i32 {
         "start" => client_cmd::start(rest),
         "stop" => client_cmd::stop(rest),
         "version" => client_cmd::version(rest),
+        "shutdown" => client_cmd::shutdown(rest),
+        notify_cmd::NOTIFY_COMMAND => notify_cmd::notify_main(rest), // TEMP-WIRE
         crate::image::unpack_helper::HELPER_COMMAND => {
             Ok(crate::image::unpack_helper::helper_main())
         }

@@ -69,6 +69,7 @@ pub struct Container {
     pub stop_signal: i32,
     pub outputs: Vec<OutputPipe>,
     pub log: LogWriter,
+    pub log_bucket: super::ratelimit::TokenBucket,
     pub cgroup: Option<ContainerCgroup>,
     /// Started through the API, not from a spec file.
     pub ephemeral: bool,
@@ -88,7 +89,8 @@ pub struct Container {
 
 impl Container {
     pub fn new(name: String, spec: Spec, dirs: ContainerDirs) -> Self {
-        let log = LogWriter::new(dirs.log_file());
+        let log = LogWriter::new(dirs.log_file()).with_limits(&spec.logging);
+        let log_bucket = super::ratelimit::TokenBucket::from_logging(&spec.logging, Instant::now());
         Container {
             name,
             spec,
@@ -110,6 +112,7 @@ impl Container {
             stop_signal: libc::SIGTERM,
             outputs: Vec::new(),
             log,
+            log_bucket,
             cgroup: None,
             ephemeral: false,
             remove_on_exit: false,

@@ -6,11 +6,13 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR2};
+use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::manager::{Supervisor, say};
+use super::notify::Notifier;
+use super::pid1::{self, Init};
 use super::reaper::reap_children;
 use super::signals::SignalPipe;
 
@@ -26,6 +28,13 @@ pub trait ControlPlane {
     fn after_turn(&mut self, sup: &mut Supervisor);
 }
 
+/// What surrounds the daemon: a service manager to notify (notify.rs) and,
+/// as PID 1, the machine or namespace to bring down at the end (pid1.rs).
+pub struct Host {
+    pub notifier: Notifier,
+    pub init: Option<Init>,
+}
+
 #[derive(Clone, Copy)]
 enum Source {
     Signals,
@@ -34,10 +43,17 @@ enum Source {
     Control,
 }
 
-/// Runs until a shutdown completes; returns the daemon's exit code.
-pub fn run(sup: &mut Supervisor, control: &mut dyn ControlPlane, signals: &mut SignalPipe) -> i32 {
+/// Runs until a shutdown completes; returns the daemon's exit code. As
+/// PID 1 it never returns: the end is `Init::finish` (reboot(2)).
+pub fn run(
+    sup: &mut Supervisor,
+    control: &mut dyn ControlPlane,
+    signals: &mut SignalPipe,
+    host: &mut Host,
+) -> i32 {
     loop {
-        let ready = match wait_for_events(sup, control, signals) {
+        let watchdog = host.notifier.next_watchdog();
+        let ready = match wait_for_events(sup, control, signals, watchdog) {
             Ok(r) => r,
             Err(Errno::EINTR) => continue,
             Err(e) => {
@@ -48,7 +64,7 @@ pub fn run(sup: &mut Supervisor, control: &mut dyn ControlPlane, signals: &mut S
         };
         for (fd, revents, source) in ready {
             match source {
-                Source::Signals => handle_signals(sup, signals),
+                Source::Signals => handle_signals(sup, signals, host.init.is_some()),
                 Source::Output => sup.on_output(fd),
                 Source::PullOutput => sup.on_pull_output(fd),
                 Source::Control => control.on_ready(fd, revents, sup),
@@ -56,8 +72,16 @@ pub fn run(sup: &mut Supervisor, control: &mut dyn ControlPlane, signals: &mut S
         }
         sup.fire_due_timers();
         control.after_turn(sup);
+        host.notifier.tick();
+        if sup.shutting_down {
+            host.notifier.stopping();
+        }
         if sup.shutdown_complete() {
             sup.finish_shutdown();
+            if let Some(init) = &host.init {
+                say(format_args!("all containers stopped"));
+                init.finish(pid1::requested_shutdown());
+            }
             say(format_args!("all containers stopped; exiting"));
             return 0;
         }
@@ -68,11 +92,15 @@ fn wait_for_events(
     sup: &Supervisor,
     control: &dyn ControlPlane,
     signals: &SignalPipe,
+    watchdog: Option<Instant>,
 ) -> Result<Vec<(RawFd, PollFlags, Source)>, Errno> {
     let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
     let mut sources = vec![Source::Signals];
-    for o in sup.containers.values().flat_map(|c| &c.outputs) {
-        fds.push(PollFd::new(o.fd.as_fd(), PollFlags::POLLIN));
+    // A container over its output rate is not polled until its bucket
+    // refills (ratelimit.rs): its writer waits, nobody else does.
+    let now = Instant::now();
+    for fd in sup.output_fds_ready(now) {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
         sources.push(Source::Output);
     }
     for fd in sup.pull_output_fds() {
@@ -83,7 +111,11 @@ fn wait_for_events(
         fds.push(PollFd::new(fd, events));
         sources.push(Source::Control);
     }
-    poll(&mut fds, poll_timeout(sup.next_deadline()))?;
+    let deadline = [sup.next_deadline(), sup.output_refill_deadline(now), watchdog]
+        .into_iter()
+        .flatten()
+        .min();
+    poll(&mut fds, poll_timeout(deadline))?;
     Ok(fds
         .iter()
         .zip(sources)
@@ -106,7 +138,7 @@ fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
     }
 }
 
-fn handle_signals(sup: &mut Supervisor, signals: &mut SignalPipe) {
+fn handle_signals(sup: &mut Supervisor, signals: &mut SignalPipe, pid1: bool) {
     for sig in signals.take_raised() {
         match sig {
             SIGCHLD => {
@@ -114,7 +146,7 @@ fn handle_signals(sup: &mut Supervisor, signals: &mut SignalPipe) {
                     sup.on_exit(pid, code);
                 }
             }
-            SIGTERM | SIGINT | SIGPWR | SIGUSR2 => sup.begin_shutdown(),
+            SIGTERM | SIGINT | SIGPWR | SIGUSR1 | SIGUSR2 => on_shutdown_signal(sup, sig, pid1),
             // Errors were logged by reload; the running set is unchanged.
             SIGHUP => {
                 let _ = sup.reload();
@@ -122,4 +154,20 @@ fn handle_signals(sup: &mut Supervisor, signals: &mut SignalPipe) {
             _ => {}
         }
     }
+}
+
+/// Every shutdown signal stops the containers; as PID 1 the signal also
+/// picks how the machine ends (pid1::action_for_signal: SIGTERM and SIGINT
+/// reboot, SIGUSR1 halts, SIGUSR2 and SIGPWR power off). The first request
+/// of a shutdown decides.
+fn on_shutdown_signal(sup: &mut Supervisor, sig: i32, pid1: bool) {
+    let name = nix::sys::signal::Signal::try_from(sig).map_or("signal", |s| s.as_str());
+    let action = pid1::action_for_signal(sig).map(pid1::request_shutdown);
+    if !sup.shutting_down {
+        match (pid1, action) {
+            (true, Some(a)) => say(format_args!("{name}: shutting down, then {}", a.name())),
+            _ => say(format_args!("{name}: shutting down")),
+        }
+    }
+    sup.begin_shutdown();
 }

@@ -2,12 +2,11 @@
 //! container moves Created → Running → (Stopping) → Restarting | Exited,
 //! driven by API requests, child exits and timers.
 
-use std::io::ErrorKind;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
-use nix::unistd::{Pid, read};
+use nix::unistd::Pid;
 
 use super::container::{OutputPipe, State};
 use super::health::ExecTemplate;
@@ -384,19 +383,40 @@ impl Supervisor {
         }
     }
 
+    /// Reads what an exited container left in its pipes before anyone
+    /// waiting for the exit reads the log. The flood limit does not apply
+    /// (the writers are gone, so it is at most what the pipes hold) but
+    /// the bytes are still counted.
     fn drain_outputs(&mut self, name: &str) {
-        let fds: Vec<RawFd> = self
-            .containers
-            .get(name)
-            .map(|c| c.outputs.iter().map(|o| o.fd.as_raw_fd()).collect())
-            .unwrap_or_default();
-        for fd in fds {
-            self.on_output(fd);
+        let now = Instant::now();
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
+        c.log.set_limits(&c.spec.logging);
+        let mut idx = 0;
+        while idx < c.outputs.len() {
+            let stream = c.outputs[idx].stream;
+            let copied = c
+                .log
+                .copy_pipe(c.outputs[idx].fd.as_fd(), stream, MAX_OUTPUT_READ_BYTES);
+            c.log_bucket.take(copied.bytes as u64, now);
+            if let Some(e) = copied.log_error {
+                say(format_args!("container {}: write log: {e}", c.name));
+            }
+            if copied.closed {
+                let _ = c.log.flush_partial(stream);
+                c.outputs.remove(idx);
+            } else {
+                idx += 1;
+            }
         }
     }
 
-    /// Copies what a container wrote on `fd` into its log.
+    /// Copies what a container wrote on `fd` into its log, as much as its
+    /// flood limit (`logging.rate`/`burst`) allows now; the event loop
+    /// stops polling its pipes while the bucket is empty.
     pub fn on_output(&mut self, fd: RawFd) {
+        let now = Instant::now();
         let Some(c) = self
             .containers
             .values_mut()
@@ -409,30 +429,20 @@ impl Supervisor {
             .iter()
             .position(|o| o.fd.as_raw_fd() == fd)
             .expect("found above");
+        // The spec may have been reloaded since the last read.
+        let logging = &c.spec.logging;
+        c.log.set_limits(logging);
+        c.log_bucket.set_limits(logging.rate.0, logging.burst.0);
+        let budget = usize::try_from(c.log_bucket.available(now))
+            .unwrap_or(usize::MAX)
+            .min(MAX_OUTPUT_READ_BYTES);
         let stream = c.outputs[idx].stream;
-        let mut buf = [0u8; 16 * 1024];
-        let mut total = 0;
-        let mut closed = false;
-        while total < MAX_OUTPUT_READ_BYTES {
-            match read(c.outputs[idx].fd.as_fd(), &mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => {
-                    total += n;
-                    if let Err(e) = c.log.write_output(stream, &buf[..n]) {
-                        say(format_args!("container {}: write log: {e}", c.name));
-                    }
-                }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(e) => {
-                    closed = std::io::Error::from(e).kind() != ErrorKind::WouldBlock;
-                    break;
-                }
-            }
+        let copied = c.log.copy_pipe(c.outputs[idx].fd.as_fd(), stream, budget);
+        c.log_bucket.take(copied.bytes as u64, now);
+        if let Some(e) = copied.log_error {
+            say(format_args!("container {}: write log: {e}", c.name));
         }
-        if closed {
+        if copied.closed {
             let _ = c.log.flush_partial(stream);
             c.outputs.remove(idx);
         }

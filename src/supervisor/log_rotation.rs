@@ -175,7 +175,10 @@ mod tests {
         std::fs::write(&path, "a").unwrap();
         let before = log_files(&path).unwrap()[0].1;
         rotate_files(&path, 2).unwrap();
-        assert_eq!(log_files(&path).unwrap(), [(rotated_path(&path, 1), before)]);
+        assert_eq!(
+            log_files(&path).unwrap(),
+            [(rotated_path(&path, 1), before)]
+        );
     }
 
     #[test]

@@ -1,17 +1,32 @@
-//! Container output in Docker's json-file format, one JSON object per line
-//! ({"log":"text\n","stream":"stdout","time":"RFC 3339 ns"}), so existing
-//! log shippers read berth's logs as they read Docker's.
+//! Writing container output in Docker's json-file format, one JSON object
+//! per line ({"log":"text\n","stream":"stdout","time":"RFC 3339 ns"}), so
+//! existing log shippers read berth's logs as they read Docker's: copying
+//! from the pipes, rotating at `max_size` (log_rotation.rs), an optional
+//! copy to the console, and the checks of a spec's `logging`. Reading is
+//! log_follow.rs's business.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{ErrorKind, Write};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use serde::{Deserialize, Serialize};
+
+pub use super::log_follow::read_log;
+use super::log_rotation::{MAX_LOG_FILES, RotationLimits, rotate_files};
+use super::spec_service::LoggingSpec;
 
 /// Docker splits lines longer than its 16 KiB copy buffer; so do we.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
+/// One read(2) from a container's pipe.
+const PIPE_CHUNK_BYTES: usize = 16 * 1024;
+/// Validation floors (`check_logging`).
+const MIN_MAX_SIZE_BYTES: u64 = 4 * 1024;
+const MIN_RATE_BYTES: u64 = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,34 +42,122 @@ pub struct LogEntry {
     pub time: String,
 }
 
+impl LogEntry {
+    /// When the entry was written; None for a time that does not parse.
+    pub fn written_at(&self) -> Option<SystemTime> {
+        humantime::parse_rfc3339(&self.time).ok()
+    }
+}
+
 pub fn rfc3339_now() -> String {
     humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
 }
 
-/// Appends one container's output to its log file, line by line.
+/// What one `copy_pipe` call did.
+#[derive(Debug, Default)]
+pub struct PipeCopy {
+    /// Bytes read from the pipe.
+    pub bytes: usize,
+    /// EOF, or an error other than EAGAIN: the pipe is done.
+    pub closed: bool,
+    /// The first failure to write the log (the output is then lost).
+    pub log_error: Option<std::io::Error>,
+}
+
+/// Appends one container's output to its log file, line by line, rotating
+/// the file at `max_size`.
 pub struct LogWriter {
     path: PathBuf,
     file: Option<File>,
+    /// Bytes in the live file, `batch` included (read from the file when
+    /// it is opened).
+    size: u64,
+    /// Whole JSON lines for the live file, written at the end of each call.
+    batch: Vec<u8>,
+    limits: RotationLimits,
     partial: [Vec<u8>; 2],
+    console: Option<ConsoleCopy>,
 }
 
 impl LogWriter {
+    /// A writer with the default limits (see `with_limits`).
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
             file: None,
+            size: 0,
+            batch: Vec::new(),
+            limits: RotationLimits::default(),
             partial: [Vec::new(), Vec::new()],
+            console: None,
         }
+    }
+
+    pub fn with_limits(mut self, logging: &LoggingSpec) -> Self {
+        self.set_limits(logging);
+        self
+    }
+
+    /// Follows a changed spec from the next line on.
+    pub fn set_limits(&mut self, logging: &LoggingSpec) {
+        self.limits = RotationLimits::from_logging(logging);
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Takes raw bytes read from a stream; complete lines are written now,
+    /// Also copies every line, as "NAME: line", to `console` (PID 1 mode's
+    /// `console_logs`); None stops it. The descriptor is made
+    /// non-blocking (a flag its duplicates share): a slow serial console
+    /// loses lines, counted and reported, rather than stall the supervisor.
+    pub fn set_console(&mut self, name: &str, console: Option<File>) {
+        self.console = console.map(|file| {
+            let _ = set_nonblocking(file.as_fd());
+            ConsoleCopy {
+                prefix: format!("{name}: "),
+                file,
+                dropped: 0,
+            }
+        });
+    }
+
+    /// Reads what is waiting in `pipe`, at most `limit` bytes, into the
+    /// log. Never blocks (the pipe is non-blocking).
+    pub fn copy_pipe(&mut self, pipe: BorrowedFd<'_>, stream: Stream, limit: usize) -> PipeCopy {
+        let mut buf = [0u8; PIPE_CHUNK_BYTES];
+        let mut out = PipeCopy::default();
+        while out.bytes < limit {
+            let want = (limit - out.bytes).min(buf.len());
+            match nix::unistd::read(pipe, &mut buf[..want]) {
+                Ok(0) => {
+                    out.closed = true;
+                    break;
+                }
+                Ok(n) => {
+                    out.bytes += n;
+                    if let Err(e) = self.write_output(stream, &buf[..n]) {
+                        out.log_error.get_or_insert(e);
+                    }
+                }
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => break,
+                Err(_) => {
+                    out.closed = true;
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// Takes raw bytes read from a stream; complete lines are written now
+    /// (in one write(2), stamped with one time: they were read together),
     /// the rest waits for its newline (or the 16 KiB split).
     pub fn write_output(&mut self, stream: Stream, bytes: &[u8]) -> std::io::Result<()> {
+        let time = rfc3339_now();
         let idx = stream as usize;
+        let mut result = Ok(());
         let mut rest = bytes;
         while !rest.is_empty() {
             let buf = &mut self.partial[idx];
@@ -68,80 +171,189 @@ impl LogWriter {
             rest = &rest[take..];
             if buf.ends_with(b"\n") || buf.len() >= MAX_LINE_BYTES {
                 let line = std::mem::take(buf);
-                self.write_entry(stream, &line)?;
+                result = result.and(self.queue_entry(stream, &line, &time));
             }
         }
-        Ok(())
+        result.and(self.write_batch())
     }
 
     /// Writes out a partial line left when a stream closes.
     pub fn flush_partial(&mut self, stream: Stream) -> std::io::Result<()> {
         let line = std::mem::take(&mut self.partial[stream as usize]);
         if line.is_empty() {
-            Ok(())
-        } else {
-            self.write_entry(stream, &line)
+            return Ok(());
         }
+        let queued = self.queue_entry(stream, &line, &rfc3339_now());
+        queued.and(self.write_batch())
     }
 
     /// A line from berth itself about this container (e.g. an exec error).
     pub fn write_notice(&mut self, text: &str) -> std::io::Result<()> {
-        self.write_entry(Stream::Stderr, format!("berth: {text}\n").as_bytes())
+        let line = format!("berth: {text}\n");
+        let queued = self.queue_entry(Stream::Stderr, line.as_bytes(), &rfc3339_now());
+        queued.and(self.write_batch())
     }
 
-    fn write_entry(&mut self, stream: Stream, line: &[u8]) -> std::io::Result<()> {
+    fn queue_entry(&mut self, stream: Stream, line: &[u8], time: &str) -> std::io::Result<()> {
         let entry = LogEntry {
             log: String::from_utf8_lossy(line).into_owned(),
             stream,
-            time: rfc3339_now(),
+            time: time.to_string(),
         };
         let mut json = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         json.push(b'\n');
-        self.open()?.write_all(&json)
+        if let Some(console) = &mut self.console {
+            console.copy_line(&entry.log);
+        }
+        self.queue_line(&json)
     }
 
-    fn open(&mut self) -> std::io::Result<&mut File> {
+    /// Adds one whole JSON line to the batch for the live file, rotating
+    /// first when it would not fit: a line is never split across files.
+    fn queue_line(&mut self, json: &[u8]) -> std::io::Result<()> {
+        let mut rotate_error = None;
         if self.file.is_none() {
-            // A container that failed before its directories were made
-            // still gets its berth: notice logged.
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .mode(0o640)
-                .open(&self.path)?;
-            self.file = Some(f);
+            self.open()?;
         }
-        Ok(self.file.as_mut().expect("opened above"))
+        if self.limits.must_rotate(self.size, json.len() as u64) {
+            self.write_batch()?;
+            match rotate_files(&self.path, self.limits.max_files) {
+                Ok(()) => {
+                    self.file = None;
+                    self.open()?;
+                }
+                // Keep appending to the current file and try again after
+                // another max_size, rather than lose output or fail on
+                // every line.
+                Err(e) => {
+                    self.size = 0;
+                    rotate_error = Some(std::io::Error::new(
+                        e.kind(),
+                        format!("rotate {}: {e}", self.path.display()),
+                    ));
+                }
+            }
+        }
+        self.batch.extend_from_slice(json);
+        self.size += json.len() as u64;
+        rotate_error.map_or(Ok(()), Err)
+    }
+
+    /// Appends the queued lines to the live file (a failed write loses
+    /// them, as a failed write of each would).
+    fn write_batch(&mut self) -> std::io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let result = match self.file.as_mut() {
+            Some(f) => f.write_all(&self.batch),
+            None => Ok(()),
+        };
+        self.batch.clear();
+        result
+    }
+
+    fn open(&mut self) -> std::io::Result<()> {
+        // A container that failed before its directories were made still
+        // gets its berth: notice logged.
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .open(&self.path)?;
+        self.size = f.metadata()?.len();
+        self.file = Some(f);
+        Ok(())
     }
 }
 
-/// The last `tail` entries (all with `None`) of a log file. Lines that do
-/// not parse (a torn write after a crash) are skipped.
-pub fn read_log(path: &Path, tail: Option<usize>) -> std::io::Result<Vec<LogEntry>> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
-    };
-    let mut entries = std::collections::VecDeque::new();
-    for line in BufReader::new(file).lines() {
-        let Ok(line) = line else { continue };
-        if let Ok(e) = serde_json::from_str::<LogEntry>(&line) {
-            entries.push_back(e);
-            if tail.is_some_and(|t| entries.len() > t) {
-                entries.pop_front();
+/// The console copy of a container's lines.
+struct ConsoleCopy {
+    prefix: String,
+    file: File,
+    /// Lines lost to a full console since the last report.
+    dropped: u64,
+}
+
+impl ConsoleCopy {
+    fn copy_line(&mut self, text: &str) {
+        if self.dropped > 0 {
+            let note = format!("{}berth: {} lines not shown\n", self.prefix, self.dropped);
+            if !self.write_whole(note.as_bytes()) {
+                self.dropped += 1;
+                return;
             }
+            self.dropped = 0;
+        }
+        let mut line = String::with_capacity(self.prefix.len() + text.len() + 1);
+        line.push_str(&self.prefix);
+        line.push_str(text);
+        if !line.ends_with('\n') {
+            line.push('\n');
+        }
+        if !self.write_whole(line.as_bytes()) {
+            self.dropped += 1;
         }
     }
-    Ok(entries.into())
+
+    /// One non-blocking attempt; false when (part of) it was not written.
+    fn write_whole(&mut self, bytes: &[u8]) -> bool {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            match self.file.write(rest) {
+                Ok(0) => return false,
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
+}
+
+/// Semantic checks of a spec's `logging`: (field path, message) pairs, as
+/// validate.rs reports them.
+pub fn check_logging(spec: &LoggingSpec) -> Vec<(Vec<String>, String)> {
+    let mut out = Vec::new();
+    let mut problem = |field: &str, message: String| {
+        out.push((vec!["logging".to_string(), field.to_string()], message));
+    };
+    if spec.max_size.0 < MIN_MAX_SIZE_BYTES {
+        problem(
+            "max_size",
+            format!("must be at least {MIN_MAX_SIZE_BYTES} bytes (\"4k\")"),
+        );
+    }
+    if !(1..=MAX_LOG_FILES).contains(&spec.max_files) {
+        problem("max_files", format!("must be 1 to {MAX_LOG_FILES}"));
+    }
+    if spec.rate.0 < MIN_RATE_BYTES {
+        problem(
+            "rate",
+            format!("must be at least {MIN_RATE_BYTES} bytes per second (\"1k\")"),
+        );
+    }
+    if spec.burst.0 < spec.rate.0 {
+        problem(
+            "burst",
+            format!("must be at least the rate ({} bytes)", spec.rate.0),
+        );
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervisor::log_rotation::log_files;
 
     #[test]
     fn lines_are_joined_split_and_tagged() {
@@ -198,5 +410,175 @@ mod tests {
             "{text}"
         );
         assert!(text.trim_end().ends_with("Z\"}"), "{text}");
+    }
+    fn small_limits(max_size: &str, max_files: u32) -> LoggingSpec {
+        serde_json::from_value(serde_json::json!({"max_size": max_size, "max_files": max_files}))
+            .unwrap()
+    }
+
+    #[test]
+    fn rotation_keeps_max_files_each_within_max_size_and_whole_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let mut w = LogWriter::new(path.clone()).with_limits(&small_limits("4k", 3));
+        let lines: Vec<String> = (0..500)
+            .map(|i| format!("line {i:04} {}\n", "x".repeat(i % 37)))
+            .collect();
+        for l in &lines {
+            w.write_output(Stream::Stdout, l.as_bytes()).unwrap();
+        }
+        let files = log_files(&path).unwrap();
+        assert_eq!(files.len(), 3);
+        for (f, _) in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            assert!(
+                text.len() <= 4096,
+                "{} has {} bytes",
+                f.display(),
+                text.len()
+            );
+            assert!(text.ends_with('\n'));
+            for l in text.lines() {
+                serde_json::from_str::<LogEntry>(l).expect("every line is whole JSON");
+            }
+        }
+        // Read across the files, oldest first: the newest lines, in order,
+        // ending with the last one written.
+        let read: Vec<String> = read_log(&path, None)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.log)
+            .collect();
+        assert!(read.len() > 30);
+        assert_eq!(read[..], lines[lines.len() - read.len()..]);
+        let tail: Vec<String> = read_log(&path, Some(5))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.log)
+            .collect();
+        assert_eq!(tail[..], lines[lines.len() - 5..]);
+    }
+
+    #[test]
+    fn a_line_longer_than_max_size_gets_a_file_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let mut w = LogWriter::new(path.clone()).with_limits(&small_limits("4k", 2));
+        w.write_output(Stream::Stdout, b"short\n").unwrap();
+        w.write_output(Stream::Stdout, &[b'y'; 10_000]).unwrap();
+        w.write_output(Stream::Stdout, b"\nafter\n").unwrap();
+        let sizes: Vec<usize> = read_log(&path, None)
+            .unwrap()
+            .iter()
+            .map(|e| e.log.len())
+            .collect();
+        assert_eq!(sizes, [10_001, 6]);
+    }
+
+    #[test]
+    fn a_reopened_writer_continues_the_size_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let limits = small_limits("4k", 2);
+        let line = format!("{}\n", "z".repeat(1000));
+        for _ in 0..3 {
+            let mut w = LogWriter::new(path.clone()).with_limits(&limits);
+            w.write_output(Stream::Stdout, line.as_bytes()).unwrap();
+            w.write_output(Stream::Stdout, line.as_bytes()).unwrap();
+        }
+        for (f, _) in log_files(&path).unwrap() {
+            assert!(std::fs::metadata(f).unwrap().len() <= 4096);
+        }
+    }
+
+    #[test]
+    fn pipes_are_copied_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("json.log");
+        let mut w = LogWriter::new(path.clone());
+        let (r, wr) = nix::unistd::pipe2(OFlag::O_NONBLOCK).unwrap();
+        nix::unistd::write(&wr, b"one\ntwo\nthree\n").unwrap();
+        let c = w.copy_pipe(r.as_fd(), Stream::Stdout, 8);
+        assert_eq!((c.bytes, c.closed), (8, false));
+        let c = w.copy_pipe(r.as_fd(), Stream::Stdout, 1000);
+        assert_eq!((c.bytes, c.closed), (6, false));
+        drop(wr);
+        assert!(w.copy_pipe(r.as_fd(), Stream::Stdout, 1000).closed);
+        let logs: Vec<String> = read_log(&path, None)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.log)
+            .collect();
+        assert_eq!(logs, ["one\n", "two\n", "three\n"]);
+    }
+
+    #[test]
+    fn the_console_gets_name_prefixed_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::new(dir.path().join("json.log"));
+        let (r, wr) = nix::unistd::pipe().unwrap();
+        w.set_console("web", Some(File::from(wr)));
+        w.write_output(Stream::Stdout, b"hello\npart").unwrap();
+        w.flush_partial(Stream::Stdout).unwrap();
+        w.write_notice("stopped").unwrap();
+        w.set_console("web", None);
+        let mut got = String::new();
+        std::io::Read::read_to_string(&mut File::from(r), &mut got).unwrap();
+        assert_eq!(got, "web: hello\nweb: part\nweb: berth: stopped\n");
+    }
+
+    #[test]
+    fn a_full_console_loses_lines_not_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = LogWriter::new(dir.path().join("json.log"));
+        let (r, wr) = nix::unistd::pipe().unwrap();
+        w.set_console("c", Some(File::from(wr)));
+        // Far more than a pipe holds: a blocking write would hang here.
+        let line = format!("{}\n", "q".repeat(1000));
+        for _ in 0..1000 {
+            w.write_output(Stream::Stdout, line.as_bytes()).unwrap();
+        }
+        let mut r = File::from(r);
+        set_nonblocking(r.as_fd()).unwrap();
+        let mut drained = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut r, &mut drained);
+        w.write_output(Stream::Stdout, b"last\n").unwrap();
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut r, &mut rest);
+        assert!(
+            rest.starts_with("c: berth: ") && rest.contains(" lines not shown\nc: last\n"),
+            "{rest}"
+        );
+        // The log itself has everything.
+        assert_eq!(
+            read_log(&dir.path().join("json.log"), None).unwrap().len(),
+            1001
+        );
+    }
+
+    #[test]
+    fn logging_limits_are_checked() {
+        let ok = LoggingSpec::default();
+        assert!(check_logging(&ok).is_empty());
+        let bad: LoggingSpec = serde_json::from_value(serde_json::json!(
+            {"max_size": 1000, "max_files": 0, "rate": "512b", "burst": 100}
+        ))
+        .unwrap();
+        let fields: Vec<String> = check_logging(&bad)
+            .into_iter()
+            .map(|(p, _)| p.join("."))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "logging.max_size",
+                "logging.max_files",
+                "logging.rate",
+                "logging.burst"
+            ]
+        );
+        let many: LoggingSpec =
+            serde_json::from_value(serde_json::json!({"max_files": 101})).unwrap();
+        assert_eq!(check_logging(&many)[0].1, "must be 1 to 100");
     }
 }

@@ -175,6 +175,7 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
         out.push(problem(&["stop_signal"], format!("unknown signal {sig:?}")));
     }
     check_hardening(spec, &mut out);
+    out.extend(super::logs::check_logging(&spec.logging));
     if let Some(hc) = &spec.healthcheck {
         if hc.command.first().is_none_or(|c| c.is_empty()) {
             out.push(problem(

@@ -1,26 +1,25 @@
 //! The daemon as PID 1 of a PID namespace (`unshare --pid --fork
-//! --mount-proc berth daemon …`): it reaps orphans that are not its
-//! containers, and still stops cleanly on SIGTERM.
+//! --mount-proc berth daemon …`, its own mount namespace so nothing leaks
+//! to the host): it reaps orphans that are not its containers, maps
+//! signals and API requests to an ending, stops containers within their
+//! stop timeouts, kills what is left, and never just exits. reboot(2) in a
+//! child PID namespace kills that namespace's init with SIGHUP for a
+//! restart and SIGINT for a power-off or halt, so the ending berth chose
+//! is visible as the signal the `unshare` wrapper dies of.
 
 mod common;
 
 use std::fs;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use common::*;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-
-/// Kills a pid when the test ends, however it ends.
-struct KillOnDrop(i32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0), Signal::SIGKILL);
-    }
-}
 
 fn children_of(pid: i32) -> Vec<(i32, String, char)> {
     let mut out = Vec::new();
@@ -47,6 +46,107 @@ fn children_of(pid: i32) -> Vec<(i32, String, char)> {
     out
 }
 
+type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
+
+/// berth as PID 1 of its own PID and mount namespaces. Dropping it kills
+/// the namespace (SIGKILL to its init) and the wrapper.
+struct NsDaemon {
+    wrapper: Option<Child>,
+    berth_pid: i32,
+    lines: Lines,
+}
+
+impl NsDaemon {
+    fn start(env: &TestEnv) -> Result<NsDaemon> {
+        let daemon = env.daemon_command();
+        let mut wrapper = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc"])
+            .arg(daemon.get_program())
+            .args(daemon.get_args())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let lines: Lines = Arc::default();
+        let stderr = wrapper.stderr.take().context("stderr")?;
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push((Instant::now(), line));
+            }
+        });
+        let mut d = NsDaemon {
+            wrapper: Some(wrapper),
+            berth_pid: 0,
+            lines,
+        };
+        let wrapper_pid = d.wrapper.as_ref().map_or(0, |w| w.id() as i32);
+        wait_for(Duration::from_secs(10), || {
+            Ok(std::os::unix::net::UnixStream::connect(env.socket()).is_ok())
+        })
+        .with_context(|| format!("socket never appeared; stderr:\n{}", d.text()))?;
+        d.berth_pid = children_of(wrapper_pid)
+            .first()
+            .map(|c| c.0)
+            .context("berth under unshare")?;
+        Ok(d)
+    }
+
+    fn text(&self) -> String {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().map(|(_, l)| format!("{l}\n")).collect()
+    }
+
+    /// When a line containing `needle` arrived.
+    fn when(&self, needle: &str) -> Option<Instant> {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().find(|(_, l)| l.contains(needle)).map(|(t, _)| *t)
+    }
+
+    fn signal(&self, sig: Signal) -> Result<()> {
+        Ok(kill(Pid::from_raw(self.berth_pid), sig)?)
+    }
+
+    /// Waits for the namespace to end; returns how the wrapper ended
+    /// (util-linux unshare re-raises the signal its child died of).
+    fn wait_end(&mut self, limit: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let wrapper = self.wrapper.as_mut().context("already waited")?;
+        loop {
+            if let Some(status) = wrapper.try_wait()? {
+                self.wrapper = None;
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(50));
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!("berth did not end within {limit:?}; stderr:\n{}", self.text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NsDaemon {
+    fn drop(&mut self) {
+        if let Some(mut w) = self.wrapper.take() {
+            let _ = kill(Pid::from_raw(self.berth_pid), Signal::SIGKILL);
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+    }
+}
+
+/// reboot(2) as seen from outside the namespace: SIGHUP = restart,
+/// SIGINT = power-off or halt.
+fn ending(status: ExitStatus) -> Option<Signal> {
+    status.signal().and_then(|s| Signal::try_from(s).ok())
+}
+
+fn write_settings(env: &TestEnv, json: serde_json::Value) -> Result<()> {
+    fs::write(env.config().join("berth.json"), json.to_string())?;
+    Ok(())
+}
+
 #[test]
 fn as_pid1_it_reaps_an_orphaned_grandchild() -> Result<()> {
     if !require_root() {
@@ -56,27 +156,9 @@ fn as_pid1_it_reaps_an_orphaned_grandchild() -> Result<()> {
     env.import_demo()?;
     // Not a sleep, so the orphan below cannot be mistaken for the container.
     env.write_spec("idle", &serde_json::json!({"image": DEMO_REF, "command": ["tail", "-f", "/dev/null"], "stop_timeout": 1}).to_string())?;
-    let daemon = env.daemon_command();
-    let mut unshare = Command::new("unshare");
-    unshare
-        .args(["--pid", "--fork", "--mount-proc"])
-        .arg(daemon.get_program())
-        .args(daemon.get_args());
-    let mut wrapper = unshare
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let _wrapper_guard = KillOnDrop(wrapper.id() as i32);
     let _cgroups = CgroupGuard(env.cgroup_parent.clone());
-    wait_for(Duration::from_secs(10), || {
-        Ok(std::os::unix::net::UnixStream::connect(env.socket()).is_ok())
-    })?;
-    let berth_pid = children_of(wrapper.id() as i32)
-        .first()
-        .map(|c| c.0)
-        .context("berth under unshare")?;
-    let _berth_guard = KillOnDrop(berth_pid);
-    let status = fs::read_to_string(format!("/proc/{berth_pid}/status"))?;
+    let mut d = NsDaemon::start(&env)?;
+    let status = fs::read_to_string(format!("/proc/{}/status", d.berth_pid))?;
     assert!(
         status
             .lines()
@@ -88,14 +170,14 @@ fn as_pid1_it_reaps_an_orphaned_grandchild() -> Result<()> {
     // sleep is orphaned and the kernel hands it to the namespace's init.
     run_ok(Command::new("nsenter").args([
         "-t",
-        &berth_pid.to_string(),
+        &d.berth_pid.to_string(),
         "-p",
         "--",
         "sh",
         "-c",
         "sleep 1 >/dev/null 2>&1 & exit 0",
     ]))?;
-    let adopted = children_of(berth_pid)
+    let adopted = children_of(d.berth_pid)
         .into_iter()
         .filter(|c| c.1 == "sleep")
         .count();
@@ -103,29 +185,172 @@ fn as_pid1_it_reaps_an_orphaned_grandchild() -> Result<()> {
         adopted,
         1,
         "the orphan was not reparented to berth: {:?}",
-        children_of(berth_pid)
+        children_of(d.berth_pid)
     );
     // Once it exits, berth must reap it: no zombie may remain.
     wait_for(Duration::from_secs(5), || {
-        Ok(!children_of(berth_pid).iter().any(|c| c.1 == "sleep"))
+        Ok(!children_of(d.berth_pid).iter().any(|c| c.1 == "sleep"))
     })
-    .with_context(|| format!("orphan not reaped: {:?}", children_of(berth_pid)))?;
+    .with_context(|| format!("orphan not reaped: {:?}", children_of(d.berth_pid)))?;
     assert_eq!(
         env.container("idle")?["state"],
         "running",
         "the container is unaffected"
     );
 
-    kill(Pid::from_raw(berth_pid), Signal::SIGTERM)?;
-    wait_for(Duration::from_secs(10), || {
-        Ok(wrapper.try_wait()?.is_some())
-    })?;
-    let out = wrapper.wait_with_output()?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // SIGTERM is busybox init's "reboot".
+    d.signal(Signal::SIGTERM)?;
+    let status = d.wait_end(Duration::from_secs(15))?;
+    assert_eq!(ending(status), Some(Signal::SIGHUP), "{}", d.text());
+    assert!(d.text().contains("SIGTERM: shutting down, then reboot"), "{}", d.text());
+    assert!(d.text().contains("berth: rebooting"), "{}", d.text());
     assert!(cgroup_dirs(&env.cgroup_parent).is_empty());
+    Ok(())
+}
+
+#[test]
+fn each_signal_picks_its_ending() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    for (sig, action, kernel_sig) in [
+        (Signal::SIGINT, "reboot", Signal::SIGHUP),
+        (Signal::SIGUSR1, "halt", Signal::SIGINT),
+        (Signal::SIGUSR2, "poweroff", Signal::SIGINT),
+        (Signal::SIGPWR, "poweroff", Signal::SIGINT),
+    ] {
+        let env = TestEnv::new()?;
+        let mut d = NsDaemon::start(&env)?;
+        d.signal(sig)?;
+        let status = d.wait_end(Duration::from_secs(10))?;
+        let text = d.text();
+        assert_eq!(ending(status), Some(kernel_sig), "{sig}: {text}");
+        assert!(
+            text.contains(&format!("{sig}: shutting down, then {action}")),
+            "{sig}: {text}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn the_api_shutdown_picks_its_ending_too() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    for (flags, action, kernel_sig) in [
+        (&[][..], "poweroff", Signal::SIGINT),
+        (&["--reboot"][..], "reboot", Signal::SIGHUP),
+        (&["--halt"][..], "halt", Signal::SIGINT),
+    ] {
+        let env = TestEnv::new()?;
+        let mut d = NsDaemon::start(&env)?;
+        let mut args = vec!["shutdown"];
+        args.extend_from_slice(flags);
+        let out = run_ok(env.cli(&args))?;
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            format!("shutting down: {action} once every container stopped")
+        );
+        let status = d.wait_end(Duration::from_secs(10))?;
+        let text = d.text();
+        assert_eq!(ending(status), Some(kernel_sig), "{action}: {text}");
+        assert!(
+            text.contains(&format!("shutdown requested through the API, then {action}")),
+            "{text}"
+        );
+    }
+    Ok(())
+}
+
+/// A container that honours SIGTERM exits at once; one that ignores it is
+/// SIGKILLed after its stop_timeout; an orphan that ignores SIGTERM is
+/// SIGKILLed after `kill_grace_secs`; then the namespace ends.
+#[test]
+fn shutdown_honours_stop_timeouts_then_kills_the_rest() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    write_settings(&env, serde_json::json!({"shutdown": {"kill_grace_secs": 1}}))?;
+    let polite = "trap 'exit 0' TERM; echo trapped; while true; do sleep 0.1; done";
+    env.write_spec("polite", &serde_json::json!({"image": DEMO_REF, "command": ["sh", "-c", polite], "stop_timeout": 10}).to_string())?;
+    // As PID 1 of its namespace, tail has no SIGTERM handler, so no default
+    // action either: the signal is ignored.
+    env.write_spec("stubborn", &serde_json::json!({"image": DEMO_REF, "command": ["tail", "-f", "/dev/null"], "stop_timeout": 2}).to_string())?;
+    let _cgroups = CgroupGuard(env.cgroup_parent.clone());
+    let mut d = NsDaemon::start(&env)?;
+    // Until sh has set its trap, SIGTERM would be ignored (PID 1 of its
+    // namespace): wait for the line printed after it.
+    wait_for(Duration::from_secs(10), || Ok(env.logs("polite")?.0.contains("trapped")))?;
+    env.wait_state("stubborn", "running", Duration::from_secs(10))?;
+    run_ok(Command::new("nsenter").args([
+        "-t",
+        &d.berth_pid.to_string(),
+        "-p",
+        "--",
+        "sh",
+        "-c",
+        "trap '' TERM; sleep 60 >/dev/null 2>&1 & exit 0",
+    ]))?;
+
+    let t0 = Instant::now();
+    d.signal(Signal::SIGUSR2)?;
+    let status = d.wait_end(Duration::from_secs(20))?;
+    let text = d.text();
+    assert_eq!(ending(status), Some(Signal::SIGINT), "{text}");
+    let at = |needle: &str| {
+        d.when(needle)
+            .map(|t| t.duration_since(t0))
+            .with_context(|| format!("no line {needle:?} in:\n{text}"))
+    };
+    let polite_exit = at("container polite: exited with code 0")?;
+    let stubborn_kill = at("container stubborn: stop timeout, sending SIGKILL")?;
+    let stubborn_exit = at("container stubborn: exited with code 137")?;
+    let orphans = at("stopped 1 other processes (SIGKILL after the grace period)")?;
+    let end = at("berth: powering off")?;
+    assert!(polite_exit < Duration::from_millis(1500), "{polite_exit:?}\n{text}");
+    assert!(
+        stubborn_kill >= Duration::from_millis(1900) && stubborn_kill < Duration::from_secs(4),
+        "{stubborn_kill:?}\n{text}"
+    );
+    assert!(stubborn_exit >= stubborn_kill);
+    assert!(
+        orphans >= stubborn_exit + Duration::from_millis(900),
+        "the orphan got its grace period: {orphans:?}\n{text}"
+    );
+    assert!(end < Duration::from_secs(8), "{end:?}\n{text}");
+    assert!(cgroup_dirs(&env.cgroup_parent).is_empty());
+    Ok(())
+}
+
+/// PID 1 never just exits: a config it cannot load ends in berth.json's
+/// `shutdown.on_fatal` (here a reboot, so SIGHUP), after the message.
+#[test]
+fn a_fatal_error_reboots_instead_of_exiting() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    write_settings(
+        &env,
+        serde_json::json!({"shutdown": {"on_fatal": "reboot", "fatal_delay_secs": 0}}),
+    )?;
+    env.write_spec("bad", r#"{"image": "x", "comand": ["true"]}"#)?;
+    let daemon = env.daemon_command();
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(daemon.get_program())
+        .args(daemon.get_args())
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(ending(out.status), Some(Signal::SIGHUP), "{stderr}");
+    assert!(stderr.contains("unknown field `comand`"), "{stderr}");
+    assert!(
+        stderr.contains("FATAL: refusing to start: invalid config in"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("berth: rebooting"), "{stderr}");
     Ok(())
 }

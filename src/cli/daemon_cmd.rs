@@ -8,15 +8,34 @@ use crate::api::server::ApiServer;
 use crate::image::Store;
 use crate::image::store::DEFAULT_ROOT;
 use crate::supervisor::config_dir::{LoadedSpec, load_config_dir};
-use crate::supervisor::event_loop;
+use crate::supervisor::event_loop::{self, Host};
 use crate::supervisor::manager::say;
-use crate::supervisor::settings::load_settings;
+use crate::supervisor::notify::Notifier;
+use crate::supervisor::pid1::{self, Init};
+use crate::supervisor::settings::{Settings, load_settings};
 use crate::supervisor::signals::SignalPipe;
 use crate::supervisor::{Supervisor, SupervisorOptions};
 
 const DEFAULT_CGROUP_PARENT: &str = "berth";
+/// As the machine's init there is nobody to pass --config.
+const DEFAULT_CONFIG_DIR: &str = "/etc/berth";
+const DAEMON_USAGE: &str =
+    "berth daemon [--config DIR] [--root DIR] [--socket PATH] [--cgroup-parent NAME]";
 
+/// `berth daemon`. As PID 1 the machine comes first (filesystems, console)
+/// before anything else opens a file, and it never returns: an error that
+/// would end the daemon powers off or reboots instead (pid1.rs).
 pub fn daemon(argv: &[String]) -> Result<i32, String> {
+    let mut init = Init::enter();
+    let result = serve(argv, init.as_mut());
+    match (init, result) {
+        (None, result) => result,
+        (Some(init), Err(message)) => init.fatal(&message),
+        (Some(init), Ok(code)) => init.fatal(&format!("the event loop ended ({code})")),
+    }
+}
+
+fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
     let args = Args::parse(
         argv,
         &[
@@ -26,17 +45,29 @@ pub fn daemon(argv: &[String]) -> Result<i32, String> {
             ("cgroup-parent", true),
         ],
     )?;
-    args.expect_positional(
-        0,
-        "berth daemon --config DIR [--root DIR] [--socket PATH] [--cgroup-parent NAME]",
-    )?;
-    let config_dir = PathBuf::from(args.value("config").ok_or("daemon needs --config DIR")?);
-    let specs = load_or_report(&config_dir).ok_or_else(|| {
-        format!(
+    args.expect_positional(0, DAEMON_USAGE)?;
+    let config_dir = match (args.value("config"), &init) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, Some(_)) => PathBuf::from(DEFAULT_CONFIG_DIR),
+        (None, None) => return Err(format!("daemon needs --config DIR; usage: {DAEMON_USAGE}")),
+    };
+    let (settings, specs) = load_or_report(&config_dir);
+    let mut init = init;
+    if let (Some(init), Some(settings)) = (init.as_deref_mut(), &settings) {
+        // Even when a spec is invalid: berth.json says how PID 1 fails.
+        init.set_shutdown(&settings.shutdown);
+    }
+    let (Some(settings), Some(specs)) = (settings, specs) else {
+        return Err(format!(
             "refusing to start: invalid config in {}",
             config_dir.display()
-        )
-    })?;
+        ));
+    };
+    // Hostname, modules (overlay), cgroups: before the first container.
+    let init = init.map(|init| {
+        init.configure(&settings);
+        init.clone()
+    });
     let store =
         Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
     // Installed before any container starts, so no SIGCHLD is missed.
@@ -59,7 +90,15 @@ pub fn daemon(argv: &[String]) -> Result<i32, String> {
     ));
     let mut sup = Supervisor::new(store, options, specs);
     sup.start_all();
-    Ok(event_loop::run(&mut sup, &mut server, &mut signals))
+    pid1::report_boot_time(&sup);
+    let mut host = Host {
+        notifier: Notifier::from_env(),
+        init,
+    };
+    // READY=1 only now: the socket answers and the containers were started.
+    host.notifier
+        .ready(&format!("supervising {} containers", sup.containers.len()));
+    Ok(event_loop::run(&mut sup, &mut server, &mut signals, &mut host))
 }
 
 pub fn check(argv: &[String]) -> Result<i32, String> {
@@ -68,17 +107,17 @@ pub fn check(argv: &[String]) -> Result<i32, String> {
         unreachable!()
     };
     match load_or_report(Path::new(dir)) {
-        Some(specs) => {
+        (Some(_), Some(specs)) => {
             println!("{}: {} container specs are valid", dir, specs.len());
             Ok(0)
         }
-        None => Ok(1),
+        _ => Ok(1),
     }
 }
 
 /// Loads berth.json and every spec, printing each error
 /// (file:line:col: field: message).
-fn load_or_report(dir: &Path) -> Option<Vec<LoadedSpec>> {
+fn load_or_report(dir: &Path) -> (Option<Settings>, Option<Vec<LoadedSpec>>) {
     let settings = load_settings(dir);
     let specs = load_config_dir(dir);
     for e in settings
@@ -90,8 +129,5 @@ fn load_or_report(dir: &Path) -> Option<Vec<LoadedSpec>> {
     {
         eprintln!("{e}");
     }
-    match (settings, specs) {
-        (Ok(_), Ok(specs)) => Some(specs),
-        _ => None,
-    }
+    (settings.ok(), specs.ok())
 }

@@ -9,6 +9,7 @@ mod devices;
 pub mod error;
 pub mod exec;
 mod handshake;
+pub mod machine;
 pub mod landlock;
 mod mounts;
 mod net;

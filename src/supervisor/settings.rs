@@ -1,12 +1,14 @@
 //! Daemon settings: DIR/berth.json beside DIR/containers/. Optional; every
 //! field has a default. Validated like specs (file:line:col and the field).
-//! Today it holds per-registry settings: mirrors, TLS, credentials.
+//! It holds per-registry settings (mirrors, TLS, credentials) and what
+//! berth does as a machine's init (docs/config.md, docs/pid1.md).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::pid1::{self, ShutdownAction};
 use super::validate::{Problem, SpecError, parse_checked, problem};
 use crate::fetch::reference::Reference;
 
@@ -19,6 +21,66 @@ pub struct Settings {
     /// "ghcr.io", "10.0.0.5:5000").
     #[serde(default)]
     pub registries: BTreeMap<String, RegistrySettings>,
+    /// PID 1 mode: the machine's hostname (none: the kernel's).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// PID 1 mode: kernel modules (.ko files) loaded before any container
+    /// starts, in order (overlay, on a kernel that has it as a module).
+    #[serde(default)]
+    pub modules: Vec<PathBuf>,
+    /// PID 1 mode: copy containers' output to the console too.
+    #[serde(default)]
+    pub console_logs: bool,
+    #[serde(default)]
+    pub shutdown: ShutdownSettings,
+}
+
+/// How a PID 1 berth ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// After a fatal error (a panic, a config that cannot be loaded at
+    /// boot): "poweroff" or "reboot".
+    #[serde(default = "default_on_fatal")]
+    pub on_fatal: ShutdownAction,
+    /// Seconds the fatal message stays on the console before that.
+    #[serde(default = "default_fatal_delay_secs")]
+    pub fatal_delay_secs: u64,
+    /// Seconds between SIGTERM and SIGKILL for the processes left once
+    /// every container has stopped.
+    #[serde(default = "default_kill_grace_secs")]
+    pub kill_grace_secs: u64,
+}
+
+/// Upper bound of both delays: a typo must not hang a machine for days.
+const MAX_SHUTDOWN_DELAY_SECS: u64 = 3600;
+
+fn default_on_fatal() -> ShutdownAction {
+    ShutdownAction::Poweroff
+}
+fn default_fatal_delay_secs() -> u64 {
+    5
+}
+fn default_kill_grace_secs() -> u64 {
+    5
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        ShutdownSettings {
+            on_fatal: default_on_fatal(),
+            fatal_delay_secs: default_fatal_delay_secs(),
+            kill_grace_secs: default_kill_grace_secs(),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether container output is also copied to the console: asked for,
+    /// and berth is PID 1 (a service's console is not its own to write).
+    pub fn console_logs(&self) -> bool {
+        self.console_logs && pid1::mode().is_pid1()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +121,57 @@ pub fn load_settings(dir: &Path) -> Result<Settings, Vec<SpecError>> {
 }
 
 fn check_settings(s: &Settings) -> Vec<Problem> {
+    let mut out = check_registries(s);
+    out.extend(check_pid1_settings(s));
+    out
+}
+
+fn check_pid1_settings(s: &Settings) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if let Some(h) = &s.hostname {
+        // HOST_NAME_MAX is 64; RFC 1123 labels: letters, digits, '-', dots between.
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if h.len() > 64 || !h.split('.').all(label_ok) {
+            out.push(problem(
+                &["hostname"],
+                "expected 1-64 letters, digits, '-' and '.'",
+            ));
+        }
+    }
+    for (i, m) in s.modules.iter().enumerate() {
+        if !m.is_absolute() || m.extension().is_none_or(|e| e != "ko") {
+            out.push(problem(
+                &["modules", &i.to_string()],
+                "expected the absolute path of a .ko file (compressed modules are not supported)",
+            ));
+        }
+    }
+    if s.shutdown.on_fatal == ShutdownAction::Halt {
+        out.push(problem(
+            &["shutdown", "on_fatal"],
+            "expected \"poweroff\" or \"reboot\" (a halted machine needs a hand on the power switch)",
+        ));
+    }
+    for (field, v) in [
+        ("fatal_delay_secs", s.shutdown.fatal_delay_secs),
+        ("kill_grace_secs", s.shutdown.kill_grace_secs),
+    ] {
+        if v > MAX_SHUTDOWN_DELAY_SECS {
+            out.push(problem(
+                &["shutdown", field],
+                &format!("at most {MAX_SHUTDOWN_DELAY_SECS} seconds"),
+            ));
+        }
+    }
+    out
+}
+
+fn check_registries(s: &Settings) -> Vec<Problem> {
     let mut out = Vec::new();
     for (host, r) in &s.registries {
         let valid_host = |h: &str| Reference::parse(&format!("{h}/x")).is_ok_and(|r| r.domain == h);

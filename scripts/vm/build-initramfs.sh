@@ -6,13 +6,17 @@
 # version is copied to /lib/modules/ (Debian builds overlayfs as a module;
 # berth.json's "modules" loads it). Needs root (the import chowns), cpio.
 #
-#   build-initramfs.sh --berth BIN --config DIR --kernel VMLINUZ --out FILE [--image OCI_LAYOUT]...
+#   build-initramfs.sh --berth BIN --config DIR --kernel VMLINUZ --out FILE
+#                      [--image OCI_LAYOUT]... [--extra DIR]...
+#
+# --extra copies a directory's contents over the image's root (a test's
+# own rdinit= program, say).
 #
 # Nothing else is needed in the image: the kernel's built-in initramfs
 # already holds /dev/console, and berth mounts /proc, /sys, /dev, /run and
 # cgroup2 itself.
 set -euo pipefail
-berth= config= kernel= out= images=()
+berth= config= kernel= out= images=() extras=()
 while [ $# -gt 0 ]; do
   case $1 in
     --berth) berth=$2; shift 2 ;;
@@ -20,10 +24,11 @@ while [ $# -gt 0 ]; do
     --kernel) kernel=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --image) images+=("$2"); shift 2 ;;
+    --extra) extras+=("$2"); shift 2 ;;
     *) echo "build-initramfs: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-usage="usage: build-initramfs.sh --berth BIN --config DIR --kernel VMLINUZ --out FILE [--image OCI_LAYOUT]..."
+usage="usage: build-initramfs.sh --berth BIN --config DIR --kernel VMLINUZ --out FILE [--image OCI_LAYOUT]... [--extra DIR]..."
 [ -n "$berth" ] && [ -n "$config" ] && [ -n "$kernel" ] && [ -n "$out" ] || { echo "$usage" >&2; exit 2; }
 command -v cpio >/dev/null || { echo "build-initramfs: cpio missing (scripts/setup.sh --test)" >&2; exit 1; }
 # A dynamically linked /init would need ld.so and libc in the image.
@@ -48,5 +53,9 @@ if [ -f "$overlay" ]; then
 elif ! grep -q '^CONFIG_OVERLAY_FS=y' "/boot/config-$kver" 2>/dev/null; then
   echo "build-initramfs: no $overlay and overlayfs is not built into $kver" >&2; exit 1
 fi
+
+for extra in "${extras[@]}"; do
+  cp -a "$extra/." "$root/"
+done
 
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --quiet) > "$out"

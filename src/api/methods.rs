@@ -8,9 +8,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::protocol::{
-    CONFIG_INVALID, CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, NO_SUCH_CONTAINER,
-    RpcError,
-    SHUTTING_DOWN,
+    CONFIG_INVALID, CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND,
+    NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN,
 };
 use crate::supervisor::container::State;
 use crate::supervisor::ephemeral::RunRequest;
@@ -294,7 +293,10 @@ fn reload(sup: &mut Supervisor) -> Result<Value, RpcError> {
             let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
             let mut e = RpcError::new(
                 CONFIG_INVALID,
-                format!("invalid config, nothing changed: {}", list.first().cloned().unwrap_or_default()),
+                format!(
+                    "invalid config, nothing changed: {}",
+                    list.first().cloned().unwrap_or_default()
+                ),
             );
             e.data = Some(json!({"errors": list}));
             Err(e)
@@ -381,7 +383,11 @@ fn shutdown(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
     if !sup.shutting_down {
         crate::supervisor::manager::say(format_args!(
             "shutdown requested through the API{}",
-            if is_pid1 { format!(", then {}", action.name()) } else { String::new() }
+            if is_pid1 {
+                format!(", then {}", action.name())
+            } else {
+                String::new()
+            }
         ));
     }
     sup.begin_shutdown();

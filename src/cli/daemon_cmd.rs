@@ -98,7 +98,12 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
     // READY=1 only now: the socket answers and the containers were started.
     host.notifier
         .ready(&format!("supervising {} containers", sup.containers.len()));
-    Ok(event_loop::run(&mut sup, &mut server, &mut signals, &mut host))
+    Ok(event_loop::run(
+        &mut sup,
+        &mut server,
+        &mut signals,
+        &mut host,
+    ))
 }
 
 pub fn check(argv: &[String]) -> Result<i32, String> {

@@ -82,7 +82,7 @@ pub fn run(argv: &[String]) -> i32 {
         "stop" => client_cmd::stop(rest),
         "version" => client_cmd::version(rest),
         "shutdown" => client_cmd::shutdown(rest),
-        notify_cmd::NOTIFY_COMMAND => notify_cmd::notify_main(rest), // TEMP-WIRE
+        notify_cmd::NOTIFY_COMMAND => notify_cmd::notify_main(rest),
         crate::image::unpack_helper::HELPER_COMMAND => {
             Ok(crate::image::unpack_helper::helper_main())
         }

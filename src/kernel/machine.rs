@@ -149,7 +149,10 @@ pub fn mount_early_filesystems() -> EarlyMounts {
 /// mounted there. True when it mounted it (then this init owns the tree).
 pub fn mount_cgroup2_if_missing() -> Result<bool, SysError> {
     let known = fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if !known.lines().any(|l| l.split_whitespace().last() == Some("cgroup2")) {
+    if !known
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("cgroup2"))
+    {
         return Ok(false);
     }
     maybe_mount(&EarlyMount {
@@ -163,7 +166,11 @@ pub fn mount_cgroup2_if_missing() -> Result<bool, SysError> {
 
 fn maybe_mount(m: &EarlyMount) -> Result<bool, SysError> {
     let target = Path::new(m.target);
-    if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o755).create(target) {
+    if let Err(e) = fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(target)
+    {
         return Err(SysError::io("create mount point", target, &e));
     }
     let present = match m.magic {
@@ -272,8 +279,8 @@ pub fn delegate_cgroup_controllers(
     fs::write(&procs, std::process::id().to_string())
         .map_err(|e| SysError::io("move init into", &procs, &e))?;
     let available = root.join("cgroup.controllers");
-    let controllers = fs::read_to_string(&available)
-        .map_err(|e| SysError::io("read", &available, &e))?;
+    let controllers =
+        fs::read_to_string(&available).map_err(|e| SysError::io("read", &available, &e))?;
     let subtree = root.join("cgroup.subtree_control");
     let (mut enabled, mut refused) = (Vec::new(), Vec::new());
     for c in controllers.split_whitespace() {
@@ -418,7 +425,9 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        let octal = b.get(i + 1..i + 4).filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match (b[i], octal) {
             (b'\\', Some(d)) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));

@@ -111,10 +111,14 @@ fn wait_for_events(
         fds.push(PollFd::new(fd, events));
         sources.push(Source::Control);
     }
-    let deadline = [sup.next_deadline(), sup.output_refill_deadline(now), watchdog]
-        .into_iter()
-        .flatten()
-        .min();
+    let deadline = [
+        sup.next_deadline(),
+        sup.output_refill_deadline(now),
+        watchdog,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     poll(&mut fds, poll_timeout(deadline))?;
     Ok(fds
         .iter()

@@ -56,7 +56,8 @@ pub mod kinds {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    /// 1, 2, 3, … in append order, never reused (while the directory lives).
+    /// 1, 2, 3, … in append order, never reused while the directory lives
+    /// (except after a power loss: docs/events.md).
     pub seq: u64,
     /// RFC 3339, UTC, nanoseconds.
     pub time: String,

@@ -234,7 +234,9 @@ impl Endpoint {
         let Some(first) = batch.events.first().map(|e| e.seq) else {
             return;
         };
-        if first <= self.cursor + 1 {
+        // The cursor file is outside input: it may say u64::MAX.
+        let expected = self.cursor.saturating_add(1);
+        if first <= expected {
             return;
         }
         let why = if first == batch.oldest {
@@ -245,7 +247,7 @@ impl Endpoint {
         log(format_args!(
             "{}: events {} to {} are lost ({why}); going on from {first}",
             self.hook.name,
-            self.cursor + 1,
+            expected,
             first - 1
         ));
         self.cursor = first - 1;

@@ -26,8 +26,8 @@ impl Notifier {
     /// From $NOTIFY_SOCKET, $WATCHDOG_USEC and $WATCHDOG_PID.
     pub fn from_env() -> Notifier {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let watchdog_pid_ok = var("WATCHDOG_PID")
-            .is_none_or(|p| p.parse::<u32>().ok() == Some(std::process::id()));
+        let watchdog_pid_ok =
+            var("WATCHDOG_PID").is_none_or(|p| p.parse::<u32>().ok() == Some(std::process::id()));
         let watchdog = var("WATCHDOG_USEC")
             .and_then(|u| u.parse::<u64>().ok())
             .filter(|u| *u > 0 && watchdog_pid_ok)
@@ -133,7 +133,9 @@ mod tests {
         let name = format!("berth-notify-test-{}", std::process::id());
         let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let server = UnixDatagram::bind_addr(&addr).unwrap();
-        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut n = Notifier::new(Some(&format!("@{name}")), Some(Duration::from_millis(40)));
         assert!(n.is_active());
         n.ready("2 containers");
@@ -147,7 +149,10 @@ mod tests {
         n.stopping();
         assert_eq!(recv(&server), "STOPPING=1\nSTATUS=stopping containers");
         server.set_nonblocking(true).unwrap();
-        assert!(server.recv(&mut [0u8; 64]).is_err(), "STOPPING=1 is sent once");
+        assert!(
+            server.recv(&mut [0u8; 64]).is_err(),
+            "STOPPING=1 is sent once"
+        );
     }
 
     #[test]
@@ -155,7 +160,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify");
         let server = UnixDatagram::bind(&path).unwrap();
-        server.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let mut n = Notifier::new(path.to_str(), None);
         n.status("hello");
         assert_eq!(recv(&server), "STATUS=hello");

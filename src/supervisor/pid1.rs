@@ -194,7 +194,11 @@ impl Init {
             say(format_args!(
                 "stopped {} other processes{}",
                 t.reaped.len(),
-                if t.killed { " (SIGKILL after the grace period)" } else { "" }
+                if t.killed {
+                    " (SIGKILL after the grace period)"
+                } else {
+                    ""
+                }
             ));
         }
         self.end_machine(action)
@@ -242,7 +246,9 @@ fn park() -> ! {
 /// lives on /dev), then a root containers can pivot_root away from.
 fn bring_up_machine() {
     match machine::make_root_pivotable() {
-        Ok(true) => say(format_args!("initramfs root: covered / with a bind of itself")),
+        Ok(true) => say(format_args!(
+            "initramfs root: covered / with a bind of itself"
+        )),
         Ok(false) => {}
         Err(e) => say(format_args!("{e}; containers may fail to pivot_root")),
     }
@@ -304,7 +310,10 @@ fn set_up_cgroups() {
 fn install_panic_hook(settings: &ShutdownSettings) {
     let (action, delay) = (settings.on_fatal, settings.fatal_delay_secs);
     std::panic::set_hook(Box::new(move |info| {
-        eprintln!("berth: PANIC in PID 1: {info}; {} in {delay} s", action.verb());
+        eprintln!(
+            "berth: PANIC in PID 1: {info}; {} in {delay} s",
+            action.verb()
+        );
         machine::sync_filesystems();
         std::thread::sleep(Duration::from_secs(delay));
         let e = machine::reboot(action.command());
@@ -320,7 +329,11 @@ pub fn report_boot_time(sup: &Supervisor) {
     if mode() != Mode::Machine {
         return;
     }
-    let first = sup.containers.values().filter_map(|c| c.started_instant).min();
+    let first = sup
+        .containers
+        .values()
+        .filter_map(|c| c.started_instant)
+        .min();
     let uptime = std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok());
@@ -348,11 +361,18 @@ mod tests {
 
     #[test]
     fn actions_round_trip_through_the_cell_encoding() {
-        for a in [ShutdownAction::Poweroff, ShutdownAction::Reboot, ShutdownAction::Halt] {
+        for a in [
+            ShutdownAction::Poweroff,
+            ShutdownAction::Reboot,
+            ShutdownAction::Halt,
+        ] {
             assert_eq!(ShutdownAction::from_u8(a as u8 + 1), Some(a));
         }
         assert_eq!(ShutdownAction::from_u8(0), None);
-        assert_eq!(serde_json::to_string(&ShutdownAction::Poweroff).unwrap(), "\"poweroff\"");
+        assert_eq!(
+            serde_json::to_string(&ShutdownAction::Poweroff).unwrap(),
+            "\"poweroff\""
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::fs;
 
 use super::container::Container;
+use super::journal::kinds;
 use super::launch::ContainerDirs;
 use super::manager::{Supervisor, SupervisorError, say};
 use super::spec::Spec;
@@ -44,6 +45,11 @@ impl Supervisor {
         container.remove_on_exit = req.remove_on_exit;
         container.ephemeral = true;
         self.containers.insert(name.clone(), container);
+        self.emit(
+            kinds::CONTAINER_CREATED,
+            Some(&name),
+            serde_json::json!({"ephemeral": true}),
+        );
         if let Some((token, with_logs)) = req.wait {
             self.waiters.push(super::waiting::Waiter {
                 token,
@@ -74,6 +80,11 @@ impl Supervisor {
         };
         let base = c.dirs.base.clone();
         drop(c);
+        self.emit(
+            kinds::CONTAINER_REMOVED,
+            Some(name),
+            serde_json::Value::Null,
+        );
         if let Err(e) = fs::remove_dir_all(&base)
             && e.kind() != std::io::ErrorKind::NotFound
         {

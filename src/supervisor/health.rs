@@ -11,6 +11,7 @@ use nix::unistd::{Pid, read};
 use serde::Serialize;
 
 use super::container::State;
+use super::journal::kinds;
 use super::logs::rfc3339_now;
 use super::manager::{Supervisor, say};
 use super::spec_service::OnUnhealthy;
@@ -202,6 +203,15 @@ impl Supervisor {
             say(format_args!(
                 "container {name}: health {before:?} -> {after:?}"
             ));
+            let kind = match after {
+                HealthStatus::Unhealthy => Some(kinds::CONTAINER_UNHEALTHY),
+                HealthStatus::Healthy => Some(kinds::CONTAINER_HEALTHY),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                let data = serde_json::json!({"exit_code": code});
+                self.emit(kind, Some(name), data);
+            }
             self.start_waiting_dependents();
             if after == HealthStatus::Unhealthy && hc.on_unhealthy == OnUnhealthy::Restart {
                 self.restart_unhealthy(name);

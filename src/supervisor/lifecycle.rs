@@ -10,6 +10,7 @@ use nix::unistd::Pid;
 
 use super::container::{OutputPipe, State};
 use super::health::ExecTemplate;
+use super::journal::kinds;
 use super::launch::{LaunchContext, prepare_launch};
 use super::logs::Stream;
 use super::manager::{Supervisor, SupervisorError, say};
@@ -21,6 +22,7 @@ use crate::image::refs;
 use crate::image::usage::record_use;
 use crate::kernel::cgroup::ContainerCgroup;
 use crate::kernel::spawn_container;
+use serde_json::json;
 
 /// Docker's exit code when the runtime itself could not start the container.
 const EXIT_CANNOT_START: i32 = 125;
@@ -173,6 +175,12 @@ impl Supervisor {
                 say(format_args!(
                     "container {name}: started (pid {pid}{security})"
                 ));
+                let image = self.containers.get(name).map(|c| c.spec.image.clone());
+                self.emit(
+                    kinds::CONTAINER_STARTED,
+                    Some(name),
+                    json!({"pid": pid.as_raw(), "image": image}),
+                );
                 self.health_started(name);
                 self.start_waiting_dependents();
             }
@@ -185,6 +193,11 @@ impl Supervisor {
         say(format_args!("container {name}: {message}"));
         if let Some(c) = self.containers.get_mut(name) {
             c.exit_reason = Some("start_failed".into());
+            let data = json!({"exit_code": code, "reason": "start_failed", "error": message});
+            self.emit(kinds::CONTAINER_EXITED, Some(name), data);
+            let Some(c) = self.containers.get_mut(name) else {
+                return;
+            };
             let _ = c.log.write_notice(&message);
             c.error = Some(message);
             c.started_at = Some(SystemTime::now());
@@ -297,6 +310,26 @@ impl Supervisor {
                     .write_notice("killed: out of memory (the container's memory limit)");
             }
             c.exit_reason = Some(reason.to_string());
+            let stopped = c.stop_requested;
+            let data = json!({"exit_code": code, "reason": reason});
+            self.emit(kinds::CONTAINER_EXITED, Some(&name), data);
+            if oom_killed {
+                self.emit(
+                    kinds::CONTAINER_OOM_KILLED,
+                    Some(&name),
+                    json!({"exit_code": code}),
+                );
+            }
+            if stopped {
+                self.emit(
+                    kinds::CONTAINER_STOPPED,
+                    Some(&name),
+                    json!({"exit_code": code}),
+                );
+            }
+            let Some(c) = self.containers.get_mut(&name) else {
+                return;
+            };
             if let Some(cg) = c.cgroup.take()
                 && let Err(e) = cg.remove()
             {
@@ -347,9 +380,12 @@ impl Supervisor {
         c.restarts += 1;
         let delay = backoff_delay(c.backoff_step);
         c.backoff_step += 1;
-        let (name, run_id) = (c.name.clone(), c.run_id);
+        let (name, run_id, restarts) = (c.name.clone(), c.run_id, c.restarts);
         self.timers
             .schedule(Instant::now() + delay, &name, run_id, TimerKind::Restart);
+        let data =
+            json!({"delay_ms": delay.as_millis() as u64, "restarts": restarts, "exit_code": code});
+        self.emit(kinds::CONTAINER_RESTARTING, Some(&name), data);
         self.complete_waiters(&name);
     }
 

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::config_dir::LoadedSpec;
 use super::container::{Container, ContainerInfo};
+use super::events::EventLog;
 use super::launch::ContainerDirs;
 use super::logs::{LogEntry, read_log};
 use super::pulling::{PullJob, PullOutcome, PullProgress};
@@ -47,19 +48,23 @@ pub struct Supervisor {
     pub(super) pulls: BTreeMap<nix::unistd::Pid, PullJob>,
     pub(super) pull_progress: Vec<PullProgress>,
     pub(super) pull_outcomes: Vec<PullOutcome>,
+    /// The event journal and its live tail.
+    pub events: EventLog,
 }
 
 impl Supervisor {
     pub fn new(store: Store, options: SupervisorOptions, specs: Vec<LoadedSpec>) -> Self {
         let containers_dir = store.containers_dir();
-        let containers = specs
+        let events = EventLog::open(store.root().join("events"));
+        let containers: BTreeMap<String, Container> = specs
             .into_iter()
             .map(|s| {
                 let dirs = ContainerDirs::new(&containers_dir, &s.name);
                 (s.name.clone(), Container::new(s.name, s.spec, dirs))
             })
             .collect();
-        Supervisor {
+        let names: Vec<String> = containers.keys().cloned().collect();
+        let mut sup = Supervisor {
             store,
             options,
             containers,
@@ -71,7 +76,16 @@ impl Supervisor {
             pulls: BTreeMap::new(),
             pull_progress: Vec::new(),
             pull_outcomes: Vec::new(),
+            events,
+        };
+        for name in names {
+            sup.emit(
+                super::journal::kinds::CONTAINER_CREATED,
+                Some(&name),
+                serde_json::Value::Null,
+            );
         }
+        sup
     }
 
     pub fn container(&self, name: &str) -> Result<&Container, SupervisorError> {

@@ -6,6 +6,7 @@ pub mod container;
 mod dependencies;
 pub mod ephemeral;
 pub mod event_loop;
+pub mod events;
 pub mod hardening;
 pub mod health;
 pub mod journal;

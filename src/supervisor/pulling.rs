@@ -12,6 +12,9 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::Pid;
 
 use super::container::State;
+use serde_json::json;
+
+use super::journal::kinds;
 use super::manager::{Supervisor, SupervisorError, say};
 use super::spec::PullPolicy;
 use crate::image::lookup::resolve;
@@ -26,6 +29,8 @@ pub struct PullJob {
     line: Vec<u8>,
     /// The pull's error output, read once it has exited (it is small).
     stderr: Option<ChildStderr>,
+    /// When the last pull.progress event was recorded (one a second at most).
+    last_progress_event: Option<std::time::Instant>,
 }
 
 /// A progress line for an API client.
@@ -114,6 +119,7 @@ impl Supervisor {
                 let (pid, job) = self.spawn_pull(reference, platform)?;
                 say(format_args!("pulling {reference} (pid {pid})"));
                 self.pulls.insert(pid, job);
+                self.emit(kinds::PULL_STARTED, None, json!({"reference": reference}));
                 pid
             }
         };
@@ -151,6 +157,7 @@ impl Supervisor {
             stdout,
             line: Vec::new(),
             stderr: child.stderr.take(),
+            last_progress_event: None,
         };
         Ok((pid, job))
     }
@@ -188,9 +195,11 @@ impl Supervisor {
                 }
             }
         }
+        let mut last_line = None;
         while let Some(nl) = job.line.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = job.line.drain(..=nl).collect();
             let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            last_line = Some(text.clone());
             for token in &job.clients {
                 self.pull_progress.push(PullProgress {
                     token: *token,
@@ -198,6 +207,16 @@ impl Supervisor {
                     line: text.clone(),
                 });
             }
+        }
+        // One pull.progress event a second at most, with the latest line.
+        let now = std::time::Instant::now();
+        let due = job
+            .last_progress_event
+            .is_none_or(|t| now.duration_since(t).as_secs() >= 1);
+        if let Some(line) = last_line.filter(|_| due) {
+            job.last_progress_event = Some(now);
+            let data = json!({"reference": job.reference, "progress": line});
+            self.emit(kinds::PULL_PROGRESS, None, data);
         }
     }
 
@@ -240,6 +259,15 @@ impl Supervisor {
             "pull of {} exited with code {code} {reason}",
             job.reference
         ));
+        let (kind, data) = if code == 0 {
+            (kinds::PULL_DONE, json!({"reference": job.reference}))
+        } else {
+            (
+                kinds::PULL_FAILED,
+                json!({"reference": job.reference, "exit_code": code, "error": reason}),
+            )
+        };
+        self.emit(kind, None, data);
         let error = (code != 0).then(|| {
             if reason.is_empty() {
                 format!("pull of {} failed (exit {code})", job.reference)

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::config_dir::load_config_dir;
 use super::container::Container;
+use super::journal::kinds;
 use super::launch::ContainerDirs;
 use super::manager::{Supervisor, say};
 use super::settings::load_settings;
@@ -47,6 +48,12 @@ impl Supervisor {
                 for e in &errors {
                     say(format_args!("  {e}"));
                 }
+                let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                self.emit(
+                    kinds::CONFIG_REJECTED,
+                    None,
+                    serde_json::json!({"errors": list}),
+                );
                 return Err(errors);
             }
         };
@@ -72,6 +79,11 @@ impl Supervisor {
                         Container::new(name.clone(), loaded.spec, dirs),
                     );
                     summary.added.push(name.clone());
+                    self.emit(
+                        kinds::CONTAINER_CREATED,
+                        Some(&name),
+                        serde_json::Value::Null,
+                    );
                     self.launch(&name);
                 }
                 Some(c) if spec_hash(&c.spec) == spec_hash(&loaded.spec) => {
@@ -83,6 +95,8 @@ impl Supervisor {
                 }
             }
         }
+        let data = serde_json::to_value(&summary).unwrap_or_default();
+        self.emit(kinds::CONFIG_RELOADED, None, data);
         say(format_args!(
             "reloaded: {} added, {} removed, {} changed, {} unchanged",
             summary.added.len(),

@@ -7,11 +7,9 @@
 //! cgroup v2 memory limit enforced (an OOM kill), and a clean ending:
 //! - an API `shutdown` (a container runs the static berth client) powers off;
 //! - SIGTERM to PID 1 reboots. It must come from the machine's own PID
-//!   namespace (a container cannot even setns(2) into an ancestor one), so
-//!   the kernel starts a tiny busybox script (`rdinit=/test-init`) that
-//!   forks a shell and execs /init: berth is PID 1 as ever, and the shell,
-//!   now its child, waits until PID 1 catches SIGTERM (SigCgt in
-//!   /proc/1/status) and runs `kill -TERM 1`, as an operator would;
+//!   namespace, so the kernel starts scripts/vm/sigterm-init.sh
+//!   (`rdinit=/test-init`), which forks a shell that will run `kill -TERM
+//!   1` and execs /init: berth is PID 1 as ever;
 //! - Ctrl-Alt-Del (qemu's monitor presses it) reaches berth as SIGINT,
 //!   because berth routed it to init with reboot(2) CAD_OFF, and reboots.
 //!
@@ -24,8 +22,9 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
@@ -161,7 +160,7 @@ impl Machine {
         extra: &Path,
         append: &str,
         qemu_args: &[&str],
-        mut on_line: impl FnMut(&str),
+        on_line: impl FnMut(&str),
     ) -> Result<String> {
         // One VM at a time: TCG keeps a core busy, and VMs side by side
         // slow each other down about linearly (docs/pid1.md).
@@ -178,35 +177,7 @@ impl Machine {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;
-        let stdout = qemu.stdout.take().context("qemu stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-                let line = String::from_utf8_lossy(&line)
-                    .trim_end_matches('\r')
-                    .to_string();
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut console = String::new();
-        loop {
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    on_line(&line);
-                    console.push_str(&line);
-                    console.push('\n');
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() > BOOT_LIMIT => {
-                    let _ = qemu.kill();
-                    let _ = qemu.wait();
-                    bail!("the VM ran longer than {BOOT_LIMIT:?}; console:\n{console}");
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-            }
-        }
+        let console = read_console(&mut qemu, started, on_line)?;
         let out = qemu.wait_with_output()?;
         let took = started.elapsed();
         eprintln!(
@@ -222,6 +193,44 @@ impl Machine {
             );
         }
         Ok(console)
+    }
+}
+
+/// The serial console, line by line as it comes, until qemu closes it;
+/// qemu is killed past BOOT_LIMIT.
+fn read_console(
+    qemu: &mut Child,
+    started: Instant,
+    mut on_line: impl FnMut(&str),
+) -> Result<String> {
+    let stdout = qemu.stdout.take().context("qemu stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+            let line = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut console = String::new();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                on_line(&line);
+                console.push_str(&line);
+                console.push('\n');
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(console),
+            Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() > BOOT_LIMIT => {
+                let _ = qemu.kill();
+                let _ = qemu.wait();
+                bail!("the VM ran longer than {BOOT_LIMIT:?}; console:\n{console}");
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
     }
 }
 
@@ -253,6 +262,14 @@ fn boot_to_first_container(console: &str) -> Option<f64> {
 
 fn demo(command: &[&str]) -> Value {
     json!({"image": DEMO_REF, "command": command})
+}
+
+/// Ignores SIGTERM (PID 1 of its namespace without a handler), so the
+/// shutdown shows the stop timeout; a short one keeps the boot short.
+fn idle() -> Value {
+    let mut spec = demo(&["tail", "-f", "/dev/null"]);
+    spec["stop_timeout"] = json!(1);
+    spec
 }
 
 #[test]
@@ -309,23 +326,6 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     Ok(())
 }
 
-/// The operator's `kill -TERM 1`, from a shell in the machine's PID
-/// namespace: forked before berth exists, it waits until PID 1 catches
-/// SIGTERM (bit 15 of SigCgt), so the signal is never lost to a PID 1
-/// without a handler. /proc is mounted by whoever comes first.
-const TEST_INIT: &str = r#"#!/bin/busybox sh
-/bin/busybox sh -c '
-  b=/bin/busybox
-  [ -e /proc/1/status ] || $b mount -t proc proc /proc
-  until c=$($b sed -n "s/^SigCgt:[[:space:]]*//p" /proc/1/status) && [ $(( 0x$c & 0x4000 )) -ne 0 ]; do
-    $b sleep 0.1
-  done
-  $b sleep 1
-  echo "test-init: kill -TERM 1"
-  $b kill -TERM 1' &
-exec /init
-"#;
-
 #[test]
 fn sigterm_to_pid1_reboots() -> Result<()> {
     let Some(kernel) = vm_kernel() else {
@@ -334,15 +334,23 @@ fn sigterm_to_pid1_reboots() -> Result<()> {
     if !require_root() {
         return Ok(());
     }
-    let machine = Machine::new(&kernel, &[("idle", demo(&["tail", "-f", "/dev/null"]))])?;
+    let machine = Machine::new(&kernel, &[("idle", idle())])?;
     let extra = machine.env.dir.path().join("extra");
     std::fs::create_dir_all(extra.join("bin"))?;
     std::fs::copy("/bin/busybox", extra.join("bin/busybox"))?;
-    std::fs::write(extra.join("test-init"), TEST_INIT)?;
+    std::fs::copy(
+        repo_path("scripts/vm/sigterm-init.sh"),
+        extra.join("test-init"),
+    )?;
+    std::fs::set_permissions(extra.join("test-init"), PermissionsExt::from_mode(0o755))?;
+    // For the background shell's stdin; berth's devtmpfs covers it later.
+    std::fs::create_dir_all(extra.join("dev"))?;
+    let null = extra.join("dev/null");
     run_ok(
-        Command::new("chmod")
-            .arg("755")
-            .arg(extra.join("test-init")),
+        Command::new("mknod")
+            .args(["-m", "666"])
+            .arg(&null)
+            .args(["c", "1", "3"]),
     )?;
     let console = machine.boot_with(&extra, "rdinit=/test-init", &[], |_| {})?;
     assert_lines(
@@ -367,7 +375,7 @@ fn ctrl_alt_del_reaches_berth_as_sigint_and_reboots() -> Result<()> {
     if !require_root() {
         return Ok(());
     }
-    let machine = Machine::new(&kernel, &[("idle", demo(&["tail", "-f", "/dev/null"]))])?;
+    let machine = Machine::new(&kernel, &[("idle", idle())])?;
     let monitor = machine.env.dir.path().join("monitor.sock");
     let monitor_arg = format!("unix:{},server=on,wait=off", monitor.display());
     // The connection stays open until qemu exits: qemu drops a command

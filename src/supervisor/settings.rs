@@ -164,7 +164,7 @@ fn check_pid1_settings(s: &Settings) -> Vec<Problem> {
         if v > MAX_SHUTDOWN_DELAY_SECS {
             out.push(problem(
                 &["shutdown", field],
-                &format!("at most {MAX_SHUTDOWN_DELAY_SECS} seconds"),
+                format!("at most {MAX_SHUTDOWN_DELAY_SECS} seconds"),
             ));
         }
     }
@@ -238,5 +238,42 @@ mod tests {
             e.contains("registries.x.io.username: username and password go together"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn pid1_settings_have_defaults_and_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join(SETTINGS_FILE), text).unwrap();
+        write(
+            r#"{"hostname": "edge-1.local", "modules": ["/lib/modules/overlay.ko"], "console_logs": true, "shutdown": {"on_fatal": "reboot"}}"#,
+        );
+        let s = load_settings(dir.path()).unwrap();
+        assert_eq!(s.hostname.as_deref(), Some("edge-1.local"));
+        assert_eq!(s.shutdown.on_fatal, ShutdownAction::Reboot);
+        assert_eq!(
+            (s.shutdown.fatal_delay_secs, s.shutdown.kill_grace_secs),
+            (5, 5)
+        );
+        assert!(!s.console_logs(), "only in PID 1 mode");
+        write(
+            r#"{"hostname": "-bad_", "modules": ["overlay.ko", "/x.ko.xz"], "shutdown": {"on_fatal": "halt", "kill_grace_secs": 99999}}"#,
+        );
+        let errors: Vec<String> = load_settings(dir.path())
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        for want in [
+            "hostname: expected 1-64 letters",
+            "modules.0: expected the absolute path of a .ko file",
+            "modules.1: expected the absolute path of a .ko file",
+            "shutdown.on_fatal: expected \"poweroff\" or \"reboot\"",
+            "shutdown.kill_grace_secs: at most 3600 seconds",
+        ] {
+            assert!(
+                errors.iter().any(|e| e.contains(want)),
+                "{want}: {errors:?}"
+            );
+        }
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod client;
 mod methods;
+mod peer;
 pub mod protocol;
 pub mod server;

@@ -17,6 +17,8 @@ pub const CONTAINER_ERROR: i64 = -32001;
 pub const SHUTTING_DOWN: i64 = -32002;
 /// A reload found the config directory invalid; nothing changed.
 pub const CONFIG_INVALID: i64 = -32003;
+/// The client may only call methods that change nothing.
+pub const PERMISSION_DENIED: i64 = -32004;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RpcError {

@@ -17,12 +17,16 @@ use super::methods::{
     Outcome, completion_result, dispatch, follow_result, log_entry_line, pull_progress_line,
     pull_result,
 };
+use super::peer::peer_access;
 use super::protocol::{
-    CONTAINER_ERROR, INVALID_REQUEST, RpcError, error_line, parse_request, success_line,
+    CONTAINER_ERROR, INVALID_REQUEST, PERMISSION_DENIED, RpcError, error_line, parse_request,
+    success_line,
 };
 use crate::supervisor::Supervisor;
+use crate::supervisor::access::{Access, AccessPolicy, READ_ONLY_METHODS};
 use crate::supervisor::event_loop::ControlPlane;
 use crate::supervisor::log_follow::LogCursor;
+use crate::supervisor::manager::say;
 
 pub const MAX_REQUEST_LINE_BYTES: usize = 1 << 20;
 pub const MAX_CONNECTIONS: usize = 256;
@@ -55,6 +59,8 @@ pub enum BindError {
 
 struct Connection {
     stream: UnixStream,
+    /// Decided from the peer's credentials when it connected.
+    access: Access,
     input: Vec<u8>,
     output: Vec<u8>,
     /// No more requests are read: the peer closed, or sent garbage.
@@ -98,6 +104,7 @@ pub struct ApiServer {
     _lock: Flock<File>,
     connections: BTreeMap<RawFd, Connection>,
     pending: Pending,
+    policy: AccessPolicy,
 }
 
 impl ApiServer {
@@ -141,7 +148,22 @@ impl ApiServer {
             _lock: lock,
             connections: BTreeMap::new(),
             pending: Pending::default(),
+            policy: AccessPolicy::default(),
         })
+    }
+
+    /// Lets members of the policy's groups in besides root; the socket's
+    /// group becomes `socket_gid` (mode stays 0660).
+    pub fn set_access(
+        &mut self,
+        policy: AccessPolicy,
+        socket_gid: Option<u32>,
+    ) -> std::io::Result<()> {
+        if let Some(gid) = socket_gid {
+            std::os::unix::fs::chown(&self.path, Some(0), Some(gid))?;
+        }
+        self.policy = policy;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -159,7 +181,21 @@ impl ApiServer {
                         let _ = (&stream).write_all(&error_line(&serde_json::Value::Null, &err));
                         continue;
                     }
+                    let access = match peer_access(&stream, &self.policy) {
+                        Ok(a) => a,
+                        Err(why) => {
+                            say(format_args!("api: refused a connection: {why}"));
+                            let err = RpcError::new(
+                                PERMISSION_DENIED,
+                                format!("permission denied: {why}"),
+                            );
+                            let _ =
+                                (&stream).write_all(&error_line(&serde_json::Value::Null, &err));
+                            continue;
+                        }
+                    };
                     let conn = Connection {
+                        access,
                         stream,
                         input: Vec::new(),
                         output: Vec::new(),
@@ -300,7 +336,7 @@ fn handle_lines(fd: RawFd, conn: &mut Connection, sup: &mut Supervisor, pending:
             refuse_oversized(conn);
             return;
         }
-        let reply = handle_line(line, sup, fd, pending);
+        let reply = handle_line(line, sup, fd, pending, conn.access);
         conn.output.extend_from_slice(&reply);
     }
     conn.input.drain(..start);
@@ -320,11 +356,27 @@ fn refuse_oversized(conn: &mut Connection) {
     conn.done_reading = true;
 }
 
-fn handle_line(line: &[u8], sup: &mut Supervisor, fd: RawFd, pending: &mut Pending) -> Vec<u8> {
+fn handle_line(
+    line: &[u8],
+    sup: &mut Supervisor,
+    fd: RawFd,
+    pending: &mut Pending,
+    access: Access,
+) -> Vec<u8> {
     let req = match parse_request(line) {
         Ok(req) => req,
         Err((id, err)) => return error_line(&id, &err),
     };
+    if access == Access::ReadOnly && !READ_ONLY_METHODS.contains(&req.method.as_str()) {
+        let err = RpcError::new(
+            PERMISSION_DENIED,
+            format!(
+                "permission denied: {:?} changes things; this client may only read",
+                req.method
+            ),
+        );
+        return req.id.map(|id| error_line(&id, &err)).unwrap_or_default();
+    }
     pending.next_token += 1;
     let token = pending.next_token;
     match (dispatch(sup, &req.method, req.params, token), req.id) {

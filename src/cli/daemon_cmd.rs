@@ -7,6 +7,7 @@ use crate::api::client::socket_path;
 use crate::api::server::ApiServer;
 use crate::image::Store;
 use crate::image::store::DEFAULT_ROOT;
+use crate::supervisor::access;
 use crate::supervisor::config_dir::{LoadedSpec, load_config_dir};
 use crate::supervisor::event_loop::{self, Host};
 use crate::supervisor::manager::say;
@@ -74,6 +75,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
     let mut signals = SignalPipe::install().map_err(|e| format!("install signal handlers: {e}"))?;
     let mut server =
         ApiServer::bind(&socket_path(args.value("socket"))).map_err(|e| e.to_string())?;
+    apply_api_access(&mut server, &settings)?;
     let options = SupervisorOptions {
         config_dir,
         cgroup_parent: args
@@ -135,4 +137,19 @@ fn load_or_report(dir: &Path) -> (Option<Settings>, Option<Vec<LoadedSpec>>) {
         eprintln!("{e}");
     }
     (settings.ok(), specs.ok())
+}
+
+/// berth.json's `api` groups: the policy for connections, and the socket's
+/// group (the read group when there is one, since every client must be
+/// able to connect: admins then belong to it too; else the admin group).
+fn apply_api_access(server: &mut ApiServer, settings: &Settings) -> Result<(), String> {
+    let gid = |g: &Option<String>| g.as_deref().and_then(access::host_group_gid);
+    let policy = access::AccessPolicy {
+        admin_gid: gid(&settings.api.admin_group),
+        read_gid: gid(&settings.api.read_group),
+    };
+    let socket_gid = policy.read_gid.or(policy.admin_gid);
+    server
+        .set_access(policy, socket_gid)
+        .map_err(|e| format!("set the API socket's group: {e}"))
 }

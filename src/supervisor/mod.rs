@@ -1,6 +1,7 @@
 //! Policy and lifecycle: specs to desired state, the event loop, restarts,
 //! logs. The only layer that decides what runs and when.
 
+pub mod access;
 pub mod config_dir;
 pub mod container;
 mod dependencies;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pid1::{self, ShutdownAction};
 use super::validate::{Problem, SpecError, parse_checked, problem};
+use super::webhooks::{WebhookSettings, check_webhooks};
 use crate::fetch::reference::Reference;
 
 pub const SETTINGS_FILE: &str = "berth.json";
@@ -33,6 +34,23 @@ pub struct Settings {
     pub console_logs: bool,
     #[serde(default)]
     pub shutdown: ShutdownSettings,
+    /// Endpoints that receive every event (docs/events.md).
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSettings>,
+    /// Who may use the control socket besides root (docs/api.md).
+    #[serde(default)]
+    pub api: ApiAccess,
+}
+
+/// Groups (names or gids) whose members may use the API: `admin_group`
+/// everything, `read_group` only the methods that change nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiAccess {
+    #[serde(default)]
+    pub admin_group: Option<String>,
+    #[serde(default)]
+    pub read_group: Option<String>,
 }
 
 /// How a PID 1 berth ends.
@@ -123,6 +141,20 @@ pub fn load_settings(dir: &Path) -> Result<Settings, Vec<SpecError>> {
 fn check_settings(s: &Settings) -> Vec<Problem> {
     let mut out = check_registries(s);
     out.extend(check_pid1_settings(s));
+    out.extend(check_webhooks(&s.webhooks));
+    for (field, group) in [
+        ("admin_group", &s.api.admin_group),
+        ("read_group", &s.api.read_group),
+    ] {
+        if let Some(g) = group
+            && super::access::host_group_gid(g).is_none()
+        {
+            out.push(problem(
+                &["api", field],
+                format!("no group {g:?} on this host (/etc/group)"),
+            ));
+        }
+    }
     out
 }
 

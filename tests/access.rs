@@ -1,0 +1,169 @@
+//! Access control on the control socket with real users and groups made
+//! by the test: root and the admin group may do everything, the read
+//! group may only look, anyone else is refused at connect (and the daemon
+//! says why). Users and groups are removed afterwards, even on failure.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Output};
+
+use anyhow::{Result, bail};
+use common::*;
+use serde_json::json;
+
+const DEMO_REF: &str = "localhost/demo/busybox:latest";
+
+/// Users and groups created for one test; deleted on drop.
+struct Accounts {
+    users: Vec<String>,
+    groups: Vec<String>,
+}
+
+impl Accounts {
+    fn group(&mut self, name: &str) -> Result<u32> {
+        if !Command::new("groupadd").arg(name).status()?.success() {
+            bail!("groupadd {name} failed");
+        }
+        self.groups.push(name.to_string());
+        let line = fs::read_to_string("/etc/group")?
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .map(String::from)
+            .unwrap_or_default();
+        Ok(line.split(':').nth(2).unwrap_or("0").parse()?)
+    }
+
+    fn user(&mut self, name: &str, groups: &[&str]) -> Result<()> {
+        let mut cmd = Command::new("useradd");
+        cmd.args(["-M", "-N", "-s", "/bin/false"]);
+        if !groups.is_empty() {
+            cmd.args(["-G", &groups.join(",")]);
+        }
+        if !cmd.arg(name).status()?.success() {
+            bail!("useradd {name} failed");
+        }
+        self.users.push(name.to_string());
+        Ok(())
+    }
+}
+
+impl Drop for Accounts {
+    fn drop(&mut self) {
+        for u in &self.users {
+            let _ = Command::new("userdel").arg(u).status();
+        }
+        for g in &self.groups {
+            let _ = Command::new("groupdel").arg(g).status();
+        }
+    }
+}
+
+/// `berth ARGS` as `user` (with that user's groups), against the daemon.
+fn berth_as(env: &TestEnv, user: &str, args: &[&str]) -> Result<Output> {
+    let exe = env!("CARGO_BIN_EXE_berth");
+    Ok(Command::new("runuser")
+        .args(["-u", user, "--"])
+        .arg(exe)
+        .args(args)
+        .args(["--socket", &env.socket().to_string_lossy()])
+        .output()?)
+}
+
+#[test]
+fn admins_readers_and_strangers_get_what_their_groups_allow() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let tag = std::process::id() % 100_000;
+    let (adm, rd) = (format!("bta{tag}"), format!("btr{tag}"));
+    let mut acc = Accounts {
+        users: vec![],
+        groups: vec![],
+    };
+    acc.group(&adm)?;
+    let read_gid = acc.group(&rd)?;
+    // Admins are in the read group too: the socket belongs to it.
+    acc.user(&format!("btua{tag}"), &[&adm, &rd])?;
+    acc.user(&format!("btur{tag}"), &[&rd])?;
+    acc.user(&format!("btus{tag}"), &[])?;
+    let (admin, reader, stranger) = (
+        format!("btua{tag}"),
+        format!("btur{tag}"),
+        format!("btus{tag}"),
+    );
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    env.write_spec(
+        "svc",
+        &json!({"image": DEMO_REF, "command": ["sleep", "60"], "stop_timeout": 1}).to_string(),
+    )?;
+    fs::write(
+        env.config().join("berth.json"),
+        json!({"api": {"admin_group": adm, "read_group": rd}}).to_string(),
+    )?;
+    // Other users must be able to reach the socket's directory.
+    let mut dir = env.socket().parent().map(|p| p.to_path_buf());
+    while let Some(d) = dir {
+        if d == std::path::Path::new("/") {
+            break;
+        }
+        let mode = fs::metadata(&d)?.permissions().mode();
+        fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o011))?;
+        dir = d.parent().map(|p| p.to_path_buf());
+    }
+    let daemon = env.start_daemon_checked()?;
+    env.wait_state("svc", "running", std::time::Duration::from_secs(60))?;
+    let meta = fs::metadata(env.socket())?;
+    assert_eq!((meta.gid(), meta.mode() & 0o777), (read_gid, 0o660));
+
+    let out = berth_as(&env, &reader, &["ps", "--json"])?;
+    assert!(
+        out.status.success(),
+        "reader ps: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = berth_as(&env, &reader, &["stop", "svc"])?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{out:?}"
+    );
+    assert_eq!(env.container("svc")?["state"], "running");
+
+    // Two layers keep a stranger out: the socket's mode (it cannot even
+    // connect), and, should the mode be opened up, SO_PEERCRED (the
+    // daemon refuses the connection and logs why).
+    let out = berth_as(&env, &stranger, &["ps"])?;
+    assert!(!out.status.success(), "a stranger was let in");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{out:?}"
+    );
+    fs::set_permissions(env.socket(), fs::Permissions::from_mode(0o666))?;
+    let out = berth_as(&env, &stranger, &["ps"])?;
+    assert!(
+        !out.status.success(),
+        "a stranger was let in past SO_PEERCRED"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{out:?}"
+    );
+
+    let out = berth_as(&env, &admin, &["stop", "svc"])?;
+    assert!(
+        out.status.success(),
+        "admin stop: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.container("svc")?["state"], "exited");
+    drop(daemon);
+    let log = fs::read_to_string(env.config().with_file_name("daemon.stderr")).unwrap_or_default();
+    assert!(
+        log.contains("refused a connection") && log.contains("is not root"),
+        "{log}"
+    );
+    Ok(())
+}

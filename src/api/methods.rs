@@ -11,6 +11,7 @@ use super::protocol::{
     CONFIG_INVALID, CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND,
     NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN,
 };
+use super::subscriptions::{EventFilter, EventSubscription};
 use crate::supervisor::container::State;
 use crate::supervisor::ephemeral::RunRequest;
 use crate::supervisor::log_follow::{LogCursor, parse_since, read_log_since};
@@ -30,6 +31,9 @@ pub enum Outcome {
     /// `logs` with `follow`: the server sends `entries`, then what the
     /// cursor finds each turn, until `follow_result` says it is over.
     Follow(LogFollow),
+    /// `events` with `follow`: replayed and new events as notifications
+    /// until the client goes away.
+    Subscribe(EventSubscription),
 }
 
 pub struct LogFollow {
@@ -97,6 +101,7 @@ pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value, token: u64) -
         "wait" => wait(sup, params, token),
         "pull" => pull(sup, params, token),
         "logs" => logs(sup, params).unwrap_or_else(|e| Outcome::Reply(Err(e))),
+        "events" => events(sup, params).unwrap_or_else(|e| Outcome::Reply(Err(e))),
         _ => Outcome::Reply(dispatch_now(sup, method, params)),
     }
 }
@@ -392,4 +397,47 @@ fn shutdown(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
     }
     sup.begin_shutdown();
     Ok(json!({"action": if is_pid1 { action.name() } else { "exit" }, "pid1": is_pid1}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsParams {
+    /// Events with a seq above this; without it, `follow` starts from now
+    /// and a one-off read from the oldest kept.
+    #[serde(default)]
+    since: Option<u64>,
+    #[serde(default)]
+    follow: bool,
+    /// Globs on the kind, e.g. ["container.*"].
+    #[serde(default)]
+    kinds: Vec<String>,
+    #[serde(default)]
+    container: Option<String>,
+    /// At most this many events in a one-off read (default 1000).
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// Events from the journal: a one-off read (`{events, oldest, last_seq}`),
+/// or with `follow` a subscription (notifications `events.event`, and
+/// `events.gap` when some were lost to the journal's bound).
+fn events(sup: &mut Supervisor, params: Value) -> Result<Outcome, RpcError> {
+    let p: EventsParams = parse_params(params)?;
+    let filter = EventFilter {
+        kinds: p.kinds,
+        container: p.container,
+    };
+    if p.follow {
+        let after = p.since.unwrap_or_else(|| sup.events.last_seq());
+        return Ok(Outcome::Subscribe(EventSubscription { after, filter }));
+    }
+    let limit = p.limit.unwrap_or(1000).min(10_000);
+    let after = p.since.unwrap_or(0);
+    let (events, oldest) = sup.events.since(after, limit);
+    let matching: Vec<_> = events.into_iter().filter(|e| filter.matches(e)).collect();
+    Ok(Outcome::Reply(Ok(json!({
+        "events": matching,
+        "oldest": oldest,
+        "last_seq": sup.events.last_seq(),
+    }))))
 }

@@ -6,3 +6,4 @@ mod methods;
 mod peer;
 pub mod protocol;
 pub mod server;
+mod subscriptions;

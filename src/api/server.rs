@@ -22,6 +22,7 @@ use super::protocol::{
     CONTAINER_ERROR, INVALID_REQUEST, PERMISSION_DENIED, RpcError, error_line, parse_request,
     success_line,
 };
+use super::subscriptions::Subscriptions;
 use crate::supervisor::Supervisor;
 use crate::supervisor::access::{Access, AccessPolicy, READ_ONLY_METHODS};
 use crate::supervisor::event_loop::ControlPlane;
@@ -41,6 +42,8 @@ pub const FOLLOW_MAX_PENDING_BYTES: usize = 1 << 20;
 /// Log bytes one follower reads per loop turn, so a big backlog of new
 /// lines is sent over several turns instead of stalling the loop.
 const FOLLOW_READ_BYTES_PER_TURN: usize = 256 << 10;
+/// Unread events a subscriber may leave before it is dropped.
+pub const SUBSCRIBER_MAX_PENDING_BYTES: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -76,6 +79,8 @@ struct Pending {
     /// `logs` requests with `follow`, by token (also in `by_token`, which
     /// keeps their connection open and covers their cleanup).
     follows: BTreeMap<u64, Follower>,
+    /// `events` requests with `follow`.
+    subscriptions: Subscriptions,
 }
 
 struct Follower {
@@ -245,10 +250,39 @@ impl ApiServer {
     /// Closes the connection and forgets what it was owed.
     fn drop_connection(&mut self, fd: RawFd, sup: &mut Supervisor) {
         self.connections.remove(&fd);
+        self.pending.subscriptions.remove_connection(fd);
         for token in self.pending.for_connection(fd) {
             self.pending.by_token.remove(&token);
             self.pending.follows.remove(&token);
             sup.cancel_waiter(token);
+        }
+    }
+
+    /// Sends subscribers the events of this turn; one that leaves more than
+    /// SUBSCRIBER_MAX_PENDING_BYTES unread is dropped (and that is an
+    /// event itself), so a stalled reader never grows the daemon.
+    fn pump_subscribers(&mut self, sup: &mut Supervisor) {
+        for (fd, bytes) in self.pending.subscriptions.pump(sup) {
+            let Some(conn) = self.connections.get_mut(&fd) else {
+                self.pending.subscriptions.remove_connection(fd);
+                continue;
+            };
+            conn.output.extend_from_slice(&bytes);
+            if conn.output.len() > SUBSCRIBER_MAX_PENDING_BYTES {
+                let pending_bytes = conn.output.len();
+                self.drop_connection(fd, sup);
+                say(format_args!(
+                    "api: dropped an events subscriber that stopped reading ({pending_bytes} bytes unread)"
+                ));
+                let data = serde_json::json!({"unread_bytes": pending_bytes});
+                sup.emit(
+                    crate::supervisor::journal::kinds::SUBSCRIBER_DROPPED,
+                    None,
+                    data,
+                );
+                continue;
+            }
+            self.flush_or_close(fd, sup);
         }
     }
 
@@ -401,6 +435,12 @@ fn handle_line(
             out
         }
         (Outcome::Follow(_), None) => Vec::new(),
+        (Outcome::Subscribe(sub), id) => {
+            // Kept like a deferred request: its connection stays open.
+            pending.by_token.insert(token, (fd, id));
+            pending.subscriptions.add(token, fd, sub);
+            Vec::new()
+        }
         (Outcome::Reply(_), None) => Vec::new(), // a notification gets no response
         (Outcome::Reply(Ok(v)), Some(id)) => success_line(&id, v),
         (Outcome::Reply(Err(e)), Some(id)) => error_line(&id, &e),
@@ -488,6 +528,7 @@ impl ControlPlane for ApiServer {
             self.flush_or_close(fd, sup);
         }
         self.pump_followers(sup);
+        self.pump_subscribers(sup);
     }
 }
 

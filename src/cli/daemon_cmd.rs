@@ -82,6 +82,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
             .value("cgroup-parent")
             .unwrap_or(DEFAULT_CGROUP_PARENT)
             .to_string(),
+        console_logs: settings.console_logs(),
     };
     say(format_args!(
         "pid {}, store {}, api {}, {} containers",
@@ -92,6 +93,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
     ));
     let mut sup = Supervisor::new(store, options, specs);
     sup.start_all();
+    sup.start_notifier();
     pid1::report_boot_time(&sup);
     let mut host = Host {
         notifier: Notifier::from_env(),

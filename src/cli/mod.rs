@@ -4,6 +4,7 @@
 mod args;
 mod client_cmd;
 mod daemon_cmd;
+mod events_cmd;
 mod image_cmd;
 pub mod notify_cmd;
 mod progress;
@@ -45,6 +46,8 @@ Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/b
   start NAME                  start a stopped container
   stop NAME                   stop a container (its stop signal, then SIGKILL)
   reload [--json]             re-read the config directory: start new, stop removed, restart changed
+  events [--since SEQ] [-f] [--kind GLOB]... [--container NAME] [--json]
+                              lifecycle events from the journal, replayed and followed
   version                     print client and daemon versions
   shutdown [--reboot|--halt]  stop every container, then the daemon (as PID 1: power off)
 ";
@@ -78,6 +81,7 @@ pub fn run(argv: &[String]) -> i32 {
         "inspect" => client_cmd::inspect(rest),
         "stats" => client_cmd::stats(rest),
         "reload" => client_cmd::reload(rest),
+        "events" => events_cmd::events(rest),
         "start" => client_cmd::start(rest),
         "stop" => client_cmd::stop(rest),
         "version" => client_cmd::version(rest),

@@ -40,6 +40,7 @@ enum Source {
     Signals,
     Output,
     PullOutput,
+    NotifierOutput,
     Control,
 }
 
@@ -67,11 +68,14 @@ pub fn run(
                 Source::Signals => handle_signals(sup, signals, host.init.is_some()),
                 Source::Output => sup.on_output(fd),
                 Source::PullOutput => sup.on_pull_output(fd),
+                Source::NotifierOutput => sup.on_notifier_output(fd),
                 Source::Control => control.on_ready(fd, revents, sup),
             }
         }
         sup.fire_due_timers();
         control.after_turn(sup);
+        // Once per turn: events are durable without a sync per event.
+        sup.events.sync();
         host.notifier.tick();
         if sup.shutting_down {
             host.notifier.stopping();
@@ -102,6 +106,10 @@ fn wait_for_events(
     for fd in sup.output_fds_ready(now) {
         fds.push(PollFd::new(fd, PollFlags::POLLIN));
         sources.push(Source::Output);
+    }
+    if let Some(fd) = sup.notifier_fd() {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::NotifierOutput);
     }
     for fd in sup.pull_output_fds() {
         fds.push(PollFd::new(fd, PollFlags::POLLIN));

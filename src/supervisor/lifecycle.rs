@@ -9,6 +9,8 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::container::{OutputPipe, State};
+use std::os::unix::fs::OpenOptionsExt;
+
 use super::health::ExecTemplate;
 use super::journal::kinds;
 use super::launch::{LaunchContext, prepare_launch};
@@ -265,6 +267,13 @@ impl Supervisor {
         c.started_at = Some(SystemTime::now());
         c.started_instant = Some(Instant::now());
         c.stop_signal = launch.stop_signal;
+        if self.options.console_logs {
+            let console = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOCTTY)
+                .open("/dev/console");
+            c.log.set_console(name, console.ok());
+        }
         c.exit_reason = None;
         c.security = Some(launch.summary);
         c.outputs = vec![
@@ -283,7 +292,10 @@ impl Supervisor {
 
     /// A reaped child: a container's main process, or (as PID 1) an orphan.
     pub fn on_exit(&mut self, pid: Pid, code: i32) {
-        if self.on_pull_exit(pid, code) || self.on_health_exit(pid, code) {
+        if self.on_pull_exit(pid, code)
+            || self.on_health_exit(pid, code)
+            || self.on_notifier_exit(pid, code)
+        {
             return;
         }
         let Some(name) = self
@@ -390,6 +402,10 @@ impl Supervisor {
     }
 
     pub fn on_timer(&mut self, timer: Timer) {
+        if timer.kind == TimerKind::Notifier {
+            self.start_notifier();
+            return;
+        }
         let Some(c) = self.containers.get(&timer.container) else {
             return;
         };

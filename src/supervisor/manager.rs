@@ -11,6 +11,7 @@ use super::container::{Container, ContainerInfo};
 use super::events::EventLog;
 use super::launch::ContainerDirs;
 use super::logs::{LogEntry, read_log};
+use super::notifier_process::NotifierProcess;
 use super::pulling::{PullJob, PullOutcome, PullProgress};
 use super::timers::Timers;
 use super::waiting::{Completion, Waiter};
@@ -21,6 +22,8 @@ pub struct SupervisorOptions {
     pub config_dir: PathBuf,
     /// Containers' cgroups are `<cgroup_parent>/<name>` in every hierarchy.
     pub cgroup_parent: String,
+    /// Copy every container's output to /dev/console (PID 1 mode).
+    pub console_logs: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,7 @@ pub struct Supervisor {
     pub(super) pull_outcomes: Vec<PullOutcome>,
     /// The event journal and its live tail.
     pub events: EventLog,
+    pub(super) notifier: NotifierProcess,
 }
 
 impl Supervisor {
@@ -77,6 +81,7 @@ impl Supervisor {
             pull_progress: Vec::new(),
             pull_outcomes: Vec::new(),
             events,
+            notifier: NotifierProcess::default(),
         };
         for name in names {
             sup.emit(

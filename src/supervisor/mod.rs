@@ -18,6 +18,7 @@ pub mod log_rotation;
 pub mod logs;
 pub mod manager;
 pub mod notifier;
+mod notifier_process;
 pub mod notify;
 mod ordering;
 pub mod pid1;

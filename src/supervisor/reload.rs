@@ -97,6 +97,7 @@ impl Supervisor {
         }
         let data = serde_json::to_value(&summary).unwrap_or_default();
         self.emit(kinds::CONFIG_RELOADED, None, data);
+        self.restart_notifier();
         say(format_args!(
             "reloaded: {} added, {} removed, {} changed, {} unchanged",
             summary.added.len(),

@@ -16,6 +16,8 @@ pub enum TimerKind {
     Health,
     /// A health check ran past its timeout.
     HealthTimeout,
+    /// Start the webhook notifier again (not tied to a container).
+    Notifier,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,174 @@
+//! Durable events through the API: the journal survives a daemon restart
+//! and `events --since` replays it with sequence numbers continuing;
+//! filters work; a subscriber that never reads is dropped (and that is an
+//! event) while another keeps receiving everything; 200 clients at once
+//! are all answered.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use common::*;
+use serde_json::{Value, json};
+
+const DEMO_REF: &str = "localhost/demo/busybox:latest";
+
+fn events(env: &TestEnv, args: &[&str]) -> Result<Vec<Value>> {
+    let mut all = vec!["events", "--json"];
+    all.extend_from_slice(args);
+    let out = run_ok(env.cli(&all))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| Ok(serde_json::from_str(l)?))
+        .collect()
+}
+
+fn kinds(evs: &[Value]) -> Vec<String> {
+    evs.iter()
+        .filter_map(|e| e["kind"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn the_journal_survives_a_restart_and_replays_in_order() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    env.write_spec(
+        "once",
+        &json!({"image": DEMO_REF, "command": ["true"]}).to_string(),
+    )?;
+    let daemon = env.start_daemon_checked()?;
+    env.wait_state("once", "exited", Duration::from_secs(60))?;
+    let before = events(&env, &["--since", "0"])?;
+    assert!(
+        kinds(&before).starts_with(&[
+            "container.created".into(),
+            "container.started".into(),
+            "container.exited".into()
+        ]),
+        "{before:?}"
+    );
+    let last = before
+        .last()
+        .and_then(|e| e["seq"].as_u64())
+        .context("a seq")?;
+    drop(daemon);
+    let _daemon = env.start_daemon_checked()?;
+    env.wait_state("once", "exited", Duration::from_secs(60))?;
+    let after = events(&env, &["--since", "0"])?;
+    let seqs: Vec<u64> = after.iter().filter_map(|e| e["seq"].as_u64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "gaps or disorder: {seqs:?}"
+    );
+    assert!(after.len() > before.len() && after[..before.len()] == before[..]);
+    assert!(seqs.last().copied().unwrap_or(0) > last);
+    let only = events(
+        &env,
+        &[
+            "--since",
+            &last.to_string(),
+            "--kind",
+            "container.exited",
+            "--container",
+            "once",
+        ],
+    )?;
+    assert_eq!(kinds(&only), ["container.exited"], "{only:?}");
+    Ok(())
+}
+
+fn subscribe(env: &TestEnv) -> Result<UnixStream> {
+    let mut s = UnixStream::connect(env.socket())?;
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": "events", "params": {"follow": true}});
+    writeln!(s, "{req}")?;
+    Ok(s)
+}
+
+#[test]
+fn a_subscriber_that_never_reads_is_dropped_and_others_get_everything() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    // 60 broken specs: every rejected reload is one big event (~8 KiB).
+    for i in 0..60 {
+        env.write_spec(
+            &format!("bad{i}"),
+            "{\"image\": \"x\", \"no_such_field_in_a_spec\": true}",
+        )?;
+    }
+    std::fs::rename(env.config().join("containers"), env.config().join("later"))?;
+    std::fs::create_dir(env.config().join("containers"))?;
+    let _daemon = env.start_daemon_checked()?;
+    std::fs::remove_dir(env.config().join("containers"))?;
+    std::fs::rename(env.config().join("later"), env.config().join("containers"))?;
+    let stalled = subscribe(&env)?;
+    let reader = subscribe(&env)?;
+    let counter = std::thread::spawn(move || -> usize {
+        let mut n = 0;
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            let v: Value = serde_json::from_str(&line).unwrap_or_default();
+            if v["params"]["kind"] == "config.rejected" {
+                n += 1;
+                if n == 400 {
+                    break;
+                }
+            }
+        }
+        n
+    });
+    let mut client = berth::api::client::Client::connect(&env.socket())?;
+    for _ in 0..400 {
+        let r = client.call("reload", json!({}));
+        assert!(r.is_err(), "the config is meant to be invalid");
+    }
+    assert_eq!(counter.join().expect("reader thread"), 400);
+    wait_for(Duration::from_secs(10), || {
+        Ok(
+            kinds(&events(&env, &["--since", "0", "--kind", "subscriber.*"])?)
+                .contains(&"subscriber.dropped".to_string()),
+        )
+    })?;
+    drop(stalled);
+    // The daemon still answers.
+    run_ok(env.cli(&["ps"]))?;
+    Ok(())
+}
+
+#[test]
+fn two_hundred_clients_at_once_are_all_answered() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let _daemon = env.start_daemon_checked()?;
+    let socket = env.socket();
+    let handles: Vec<_> = (0..200)
+        .map(|_| {
+            let socket = socket.clone();
+            std::thread::spawn(move || -> Result<usize> {
+                let mut client = berth::api::client::Client::connect(&socket)?;
+                for _ in 0..10 {
+                    client.call("list", json!({}))?;
+                }
+                Ok(10)
+            })
+        })
+        .collect();
+    let answered: usize = handles
+        .into_iter()
+        .map(|h| h.join().expect("client thread"))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .sum();
+    assert_eq!(answered, 2000);
+    Ok(())
+}

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::admin_methods;
 use super::protocol::{
     CONFIG_INVALID, CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND,
     NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN,
@@ -44,8 +45,8 @@ pub struct LogFollow {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NameParams {
-    name: String,
+pub(super) struct NameParams {
+    pub name: String,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +126,25 @@ fn dispatch_now(sup: &mut Supervisor, method: &str, params: Value) -> Result<Val
             let p: NameParams = parse_params(params)?;
             sup.stop_by_request(&p.name).map_err(supervisor_error)?;
             container_state(sup, &p.name)
+        }
+        "info" => {
+            parse_params::<NoParams>(params)?;
+            admin_methods::info(sup)
+        }
+        "check" => {
+            parse_params::<NoParams>(params)?;
+            admin_methods::check(sup)
+        }
+        "restart" => admin_methods::restart(sup, params),
+        "kill" => admin_methods::kill(sup, params),
+        "images" => {
+            parse_params::<NoParams>(params)?;
+            admin_methods::images(sup)
+        }
+        "rmi" => admin_methods::rmi(sup, params),
+        "prune" => {
+            parse_params::<NoParams>(params)?;
+            admin_methods::prune(sup)
         }
         "reload" => {
             parse_params::<NoParams>(params)?;
@@ -350,17 +370,17 @@ fn container_state(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
 
 /// Params may be omitted when a method takes none; otherwise they must be
 /// an object with exactly the documented fields.
-fn parse_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
+pub(super) fn parse_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
     let params = if params.is_null() { json!({}) } else { params };
     serde_json::from_value(params)
         .map_err(|e| RpcError::new(INVALID_PARAMS, format!("invalid params: {e}")))
 }
 
-fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
+pub(super) fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
     serde_json::to_value(v).map_err(|e| RpcError::new(INTERNAL_ERROR, e.to_string()))
 }
 
-fn supervisor_error(e: SupervisorError) -> RpcError {
+pub(super) fn supervisor_error(e: SupervisorError) -> RpcError {
     let code = match e {
         SupervisorError::NoSuchContainer(_) => NO_SUCH_CONTAINER,
         SupervisorError::Container { .. } => CONTAINER_ERROR,

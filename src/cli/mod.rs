@@ -1,6 +1,7 @@
 //! The `berth` command line: dispatch to the daemon, the image commands
 //! that work on a store directly, and the API client commands.
 
+mod admin_cmd;
 mod args;
 mod client_cmd;
 mod daemon_cmd;
@@ -44,6 +45,9 @@ Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/b
   logs NAME [--tail N] [--since T] [-f]
                               print (or follow) a container's output
   start NAME                  start a stopped container
+  restart NAME                stop (if running) and start again
+  kill NAME [--signal SIG]    send a signal (default SIGKILL) to the container's process
+  info [--json]               the daemon, the machine, container and image counts
   stop NAME                   stop a container (its stop signal, then SIGKILL)
   reload [--json]             re-read the config directory: start new, stop removed, restart changed
   events [--since SEQ] [-f] [--kind GLOB]... [--container NAME] [--json]
@@ -82,6 +86,9 @@ pub fn run(argv: &[String]) -> i32 {
         "stats" => client_cmd::stats(rest),
         "reload" => client_cmd::reload(rest),
         "events" => events_cmd::events(rest),
+        "info" => admin_cmd::info(rest),
+        "restart" => admin_cmd::restart(rest),
+        "kill" => admin_cmd::kill(rest),
         "start" => client_cmd::start(rest),
         "stop" => client_cmd::stop(rest),
         "version" => client_cmd::version(rest),

@@ -3,7 +3,7 @@
 //! it when they never will, and stopping in reverse order at shutdown.
 
 use super::container::State;
-use super::manager::{Supervisor, say};
+use super::manager::{Supervisor, SupervisorError, say};
 use super::ordering::{Readiness, readiness, stoppable};
 
 /// Exit code recorded for a container whose dependency failed for good.
@@ -81,6 +81,26 @@ impl Supervisor {
         for name in stoppable(&self.containers) {
             let _ = self.stop(&name);
         }
+    }
+
+    /// API `restart`: a running container is stopped and started again
+    /// (whatever its policy); one that is not running is started.
+    pub fn restart(&mut self, name: &str) -> Result<(), SupervisorError> {
+        let live = self.container(name)?.state.is_live();
+        if !live {
+            return self.start(name);
+        }
+        if self.shutting_down {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        self.stop(name)?;
+        if let Some(c) = self.containers.get_mut(name) {
+            c.stop_requested = false;
+            c.force_restart = true;
+            c.restarts = 0;
+            c.backoff_step = 0;
+        }
+        Ok(())
     }
 
     /// `on_unhealthy: restart`: stop it (stop signal, then SIGKILL after

@@ -76,10 +76,11 @@ pub fn logs(argv: &[String]) -> Result<i32, String> {
             ("tail", true),
             ("since", true),
             ("follow", false),
+            ("json", false),
             ("socket", true),
         ],
     )?;
-    let usage = "berth logs NAME [--tail N] [--since TIME] [-f|--follow]";
+    let usage = "berth logs NAME [--tail N] [--since TIME] [-f|--follow] [--json]";
     let [name] = args.expect_positional(1, usage)? else {
         unreachable!()
     };
@@ -95,8 +96,16 @@ pub fn logs(argv: &[String]) -> Result<i32, String> {
         params["since"] = json!(since);
     }
     let mut client = connect(&args)?;
+    // --json: the entries themselves, one json-file line each.
+    let json_out = args.switch("json");
     if !args.switch("follow") {
         let reply = call(&mut client, "logs", params)?;
+        if json_out {
+            for e in reply.as_array().into_iter().flatten() {
+                println!("{e}");
+            }
+            return Ok(0);
+        }
         super::run_cmd::print_logs(reply)?;
         return Ok(0);
     }
@@ -104,7 +113,11 @@ pub fn logs(argv: &[String]) -> Result<i32, String> {
     client
         .call_streaming("logs", params, |n| {
             if n["method"] == "logs.entry" {
-                print_followed_entry(&n["params"]);
+                if json_out {
+                    println!("{}", n["params"]);
+                } else {
+                    print_followed_entry(&n["params"]);
+                }
             }
         })
         .map_err(|e| format!("following the logs of {name}: {e}"))?;

@@ -85,7 +85,11 @@ fn open_store(args: &Args) -> Result<Store, String> {
     Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())
 }
 
-fn print_gc(report: &GcReport) {
+fn print_gc(report: &GcReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(report).unwrap_or_default());
+        return;
+    }
     for r in &report.removed_references {
         println!("untagged {r}");
     }
@@ -99,21 +103,22 @@ fn print_gc(report: &GcReport) {
 }
 
 pub fn rmi(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("force", false), ("root", true)])?;
-    let [reference] = args.expect_positional(1, "berth rmi REF [--force] [--root DIR]")? else {
+    let args = Args::parse(argv, &[("force", false), ("json", false), ("root", true)])?;
+    let [reference] = args.expect_positional(1, "berth rmi REF [--force] [--json] [--root DIR]")?
+    else {
         unreachable!()
     };
     let report = remove_image(&open_store(&args)?, reference, args.switch("force"))
         .map_err(|e| e.to_string())?;
-    print_gc(&report);
+    print_gc(&report, args.switch("json"));
     Ok(0)
 }
 
 pub fn prune(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("root", true)])?;
-    args.expect_positional(0, "berth prune [--root DIR]")?;
+    let args = Args::parse(argv, &[("json", false), ("root", true)])?;
+    args.expect_positional(0, "berth prune [--json] [--root DIR]")?;
     let report = gc::prune(&open_store(&args)?).map_err(|e| e.to_string())?;
-    print_gc(&report);
+    print_gc(&report, args.switch("json"));
     Ok(0)
 }
 

@@ -172,3 +172,95 @@ fn two_hundred_clients_at_once_are_all_answered() -> Result<()> {
     assert_eq!(answered, 2000);
     Ok(())
 }
+
+/// A one-thread HTTP receiver: answers 500 until `ok_after`, then 204,
+/// and records the seqs of every batch it acknowledged.
+fn receiver(
+    ok_after: std::time::Instant,
+) -> Result<(u16, std::sync::Arc<std::sync::Mutex<Vec<u64>>>)> {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0u8; len];
+            let _ = reader.read_exact(&mut body);
+            let ok = std::time::Instant::now() >= ok_after;
+            if ok {
+                let batch: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
+                let mut g = seen.lock().expect("lock");
+                g.extend(batch.iter().filter_map(|e| e["seq"].as_u64()));
+            }
+            let status = if ok {
+                "204 No Content"
+            } else {
+                "500 Internal Server Error"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    Ok((port, got))
+}
+
+#[test]
+fn a_webhook_that_fails_for_a_while_still_gets_every_event_in_order() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let (port, got) = receiver(std::time::Instant::now() + Duration::from_secs(2))?;
+    std::fs::write(
+        env.config().join("berth.json"),
+        json!({"webhooks": [{"name": "test", "url": format!("http://127.0.0.1:{port}/hook")}]})
+            .to_string(),
+    )?;
+    let spec = json!({"image": DEMO_REF, "command": ["sh", "-c", "exit 1"],
+                      "restart": {"policy": "on-failure", "max_retries": 3}});
+    env.write_spec("crashy", &spec.to_string())?;
+    let _daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(60), || {
+        let c = env.container("crashy")?;
+        Ok(c["state"] == "exited" && c["restarts"] == 3)
+    })?;
+    let journal: Vec<u64> = events(&env, &["--since", "0"])?
+        .iter()
+        .filter_map(|e| e["seq"].as_u64())
+        .collect();
+    wait_for(Duration::from_secs(30), || {
+        Ok(got.lock().expect("lock").len() >= journal.len())
+    })
+    .with_context(|| {
+        format!(
+            "received {:?} of {journal:?}",
+            got.lock().map(|g| g.clone())
+        )
+    })?;
+    let received = got.lock().expect("lock").clone();
+    assert_eq!(
+        &received[..journal.len()],
+        &journal[..],
+        "every event, in order, once"
+    );
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! the capability set, the compiled seccomp filters, the Landlock rules,
 //! the mounts, rlimits and sysctls. Policy lives here; mechanism in kernel/.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -122,16 +122,22 @@ pub fn load_profile(path: &Path) -> Result<seccomp::Profile, String> {
 
 use crate::kernel::seccomp;
 
-/// The spec's mounts in kernel form, parents before children.
-pub fn mount_configs(spec: &Spec) -> Vec<MountConfig> {
-    let mut out: Vec<MountConfig> = spec.mounts.iter().map(mount_config).collect();
+/// The spec's mounts in kernel form, parents before children. Volumes
+/// are binds of the host paths their drivers gave (`volume_paths`, by
+/// volume name; one missing there is skipped, the caller resolved them).
+pub fn mount_configs(spec: &Spec, volume_paths: &BTreeMap<String, PathBuf>) -> Vec<MountConfig> {
+    let mut out: Vec<MountConfig> = spec
+        .mounts
+        .iter()
+        .filter_map(|m| mount_config(m, volume_paths))
+        .collect();
     out.sort_by_key(|m| m.target().components().count());
     out
 }
 
-fn mount_config(m: &MountSpec) -> MountConfig {
+fn mount_config(m: &MountSpec, volume_paths: &BTreeMap<String, PathBuf>) -> Option<MountConfig> {
     let has = |o: &str| m.options().iter().any(|x| x == o);
-    match m {
+    Some(match m {
         MountSpec::Tmpfs {
             target,
             size,
@@ -172,7 +178,23 @@ fn mount_config(m: &MountSpec) -> MountConfig {
                 _ => Propagation::Private,
             },
         },
-    }
+        MountSpec::Volume {
+            name,
+            target,
+            read_only,
+            ..
+        } => MountConfig::Bind {
+            source: volume_paths.get(name)?.clone(),
+            target: PathBuf::from(target),
+            flags: MountFlags {
+                read_only: *read_only,
+                nosuid: !has("suid"),
+                nodev: !has("dev"),
+                noexec: has("noexec"),
+            },
+            propagation: Propagation::Private,
+        },
+    })
 }
 
 /// Device files every container may read and write (and ioctl).
@@ -325,7 +347,7 @@ mod tests {
             {"type":"tmpfs","target":"/a/b/c"},
             {"type":"bind","source":"/srv","target":"/a","options":["noexec","suid"]}]}"#,
         );
-        let m = mount_configs(&s);
+        let m = mount_configs(&s, &BTreeMap::new());
         assert_eq!(m[0].target(), Path::new("/a"));
         let MountConfig::Bind { flags, .. } = &m[0] else {
             panic!()
@@ -360,7 +382,7 @@ mod tests {
             r#"{"image":"x","read_only":true,"mounts":[{"type":"tmpfs","target":"/tmp"}],
             "landlock":{"net":{"connect_tcp":[443]}}}"#,
         );
-        let mounts = mount_configs(&s);
+        let mounts = mount_configs(&s, &BTreeMap::new());
         let ll = landlock_config(&s, &mounts, &entries).unwrap();
         assert!(!ll.read_write.contains(&PathBuf::from("/etc")));
         assert!(ll.read_write.contains(&PathBuf::from("/tmp")));

@@ -163,6 +163,8 @@ pub struct LaunchContext<'a> {
     pub config_dir: &'a Path,
     /// The store, which remembers automatic user namespace ranges.
     pub store_root: &'a Path,
+    /// Host paths of the spec's volumes, by name, from their drivers.
+    pub volume_paths: &'a BTreeMap<String, PathBuf>,
 }
 
 pub fn prepare_launch(
@@ -182,7 +184,7 @@ pub fn prepare_launch(
         .unwrap_or_else(|| "SIGTERM".into());
     let stop_signal = parse_signal(&stop_signal_text)
         .ok_or_else(|| format!("unknown stop signal {stop_signal_text:?}"))?;
-    let mounts = hardening::mount_configs(spec);
+    let mounts = hardening::mount_configs(spec, ctx.volume_paths);
     let (security, summary) = security_config(spec, ctx.config_dir, &mounts, image, dirs)?;
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;

@@ -222,9 +222,13 @@ impl Supervisor {
         let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
         record_use(&c.dirs.base, &image).map_err(cannot_start)?;
         drop(store_lock);
+        let volume_paths =
+            crate::supervisor::volumes::mount_volumes(self.store.root(), name, &c.spec)
+                .map_err(|e| (e, EXIT_CANNOT_START))?;
         let ctx = LaunchContext {
             config_dir: &self.options.config_dir,
             store_root: self.store.root(),
+            volume_paths: &volume_paths,
         };
         let launch = prepare_launch(name, &c.spec, &image, &c.dirs, &ctx)
             .map_err(|e| (e, EXIT_CANNOT_START))?;

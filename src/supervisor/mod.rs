@@ -39,6 +39,7 @@ pub mod user;
 mod userns_ranges;
 pub mod validate;
 mod validate_hardening;
+pub mod volumes;
 pub mod waiting;
 pub mod webhooks;
 

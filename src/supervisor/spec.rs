@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::spec_hardening::{
     ByteSize, CapabilitiesSpec, LandlockSpec, MountSpec, ResourcesSpec, Rlimits, UsernsSpec,
 };
-use super::spec_service::{DependsOn, HealthcheckSpec, LoggingSpec};
+use super::spec_service::{
+    DependsOn, HealthcheckSpec, HooksSpec, LoggingSpec, NetworkMode, PortSpec,
+};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +88,13 @@ pub struct Spec {
     pub healthcheck: Option<HealthcheckSpec>,
     #[serde(default)]
     pub logging: LoggingSpec,
+    #[serde(default)]
+    pub network: NetworkMode,
+    /// Host ports published to the container (`network: "cni"` only).
+    #[serde(default)]
+    pub ports: Vec<PortSpec>,
+    #[serde(default)]
+    pub hooks: HooksSpec,
 }
 
 fn default_true() -> bool {

@@ -89,17 +89,40 @@ pub enum MountSpec {
         #[serde(default)]
         propagation: Option<String>,
     },
+    /// A named volume from a volume driver: "local" (berth's own, under
+    /// its store) or a Docker volume plugin (docs/plugins.md).
+    Volume {
+        name: String,
+        target: String,
+        #[serde(default = "local_driver")]
+        driver: String,
+        #[serde(default)]
+        read_only: bool,
+        #[serde(default)]
+        options: Vec<String>,
+        /// Passed to the driver's Create as Opts.
+        #[serde(default)]
+        driver_opts: BTreeMap<String, String>,
+    },
+}
+
+fn local_driver() -> String {
+    "local".into()
 }
 
 impl MountSpec {
     pub fn target(&self) -> &str {
         match self {
-            MountSpec::Tmpfs { target, .. } | MountSpec::Bind { target, .. } => target,
+            MountSpec::Tmpfs { target, .. }
+            | MountSpec::Bind { target, .. }
+            | MountSpec::Volume { target, .. } => target,
         }
     }
     pub fn options(&self) -> &[String] {
         match self {
-            MountSpec::Tmpfs { options, .. } | MountSpec::Bind { options, .. } => options,
+            MountSpec::Tmpfs { options, .. }
+            | MountSpec::Bind { options, .. }
+            | MountSpec::Volume { options, .. } => options,
         }
     }
 }

@@ -175,3 +175,63 @@ mod tests {
         assert_eq!(d["init"], DependCondition::CompletedSuccessfully);
     }
 }
+
+/// How the container reaches the network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// Its own network namespace with loopback only.
+    #[default]
+    None,
+    /// The host's network namespace.
+    Host,
+    /// Its own namespace, attached by the CNI plugins of berth's network
+    /// (configs/cni/, docs/network.md).
+    Cni,
+}
+
+/// `{"host_port": 8080, "container_port": 80, "protocol": "tcp",
+/// "host_ip": "127.0.0.1"}`, published through the portmap plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSpec {
+    pub host_port: u16,
+    pub container_port: u16,
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    #[serde(default)]
+    pub host_ip: Option<String>,
+}
+
+fn default_protocol() -> String {
+    "tcp".into()
+}
+
+/// OCI runtime-spec hooks: executables run by the supervisor (on the
+/// host) with the container's state as JSON on stdin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HooksSpec {
+    #[serde(default)]
+    pub prestart: Vec<HookSpec>,
+    #[serde(default)]
+    pub poststart: Vec<HookSpec>,
+    #[serde(default)]
+    pub poststop: Vec<HookSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookSpec {
+    /// Absolute path of the executable on the host.
+    pub path: String,
+    /// argv, including argv[0] (defaults to `[path]`).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// `KEY=VALUE` strings.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Seconds before it is killed and counted as failed (default 10).
+    #[serde(default)]
+    pub timeout: Option<u64>,
+}

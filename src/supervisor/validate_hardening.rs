@@ -210,6 +210,21 @@ fn check_mounts(mounts: &[MountSpec], out: &mut Vec<Problem>) {
             }
         }
         match m {
+            MountSpec::Volume { name, driver, .. } => {
+                if !super::validate::valid_container_name(name) {
+                    out.push((
+                        at("name"),
+                        "expected letters, digits, '_', '.', '-', starting with a letter or digit"
+                            .into(),
+                    ));
+                }
+                if !super::validate::valid_container_name(driver) {
+                    out.push((
+                        at("driver"),
+                        "expected a plugin name (letters, digits, '_', '.', '-')".into(),
+                    ));
+                }
+            }
             MountSpec::Tmpfs { size, mode, .. } => {
                 if size.is_some_and(|s| s.0 == 0) {
                     out.push((at("size"), "must be greater than zero".into()));

@@ -334,3 +334,35 @@ fn landlock_tcp_port_lists_and_shm_size_and_group_add() -> Result<()> {
     assert_eq!(out, "page\n", "{err}");
     Ok(())
 }
+
+#[test]
+fn network_none_has_only_loopback_and_host_shares_the_hosts() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let script = "ls /sys/class/net | sort | tr '\\n' ' '";
+    env.write_spec("own", &sh(script, json!({})))?;
+    env.write_spec("shared", &sh(script, json!({"network": "host"})))?;
+    let _daemon = env.start_daemon_checked()?;
+    let (_, own, _) = finished(&env, "own")?;
+    let (_, shared, err) = finished(&env, "shared")?;
+    assert_eq!(own, "lo ");
+    // The host's default-route device: stable while other tests add and
+    // remove veths and bridges.
+    let routes = std::fs::read_to_string("/proc/net/route")?;
+    let uplink = routes
+        .lines()
+        .skip(1)
+        .find(|l| l.split_whitespace().nth(1) == Some("00000000"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("lo")
+        .to_string();
+    let devices: Vec<&str> = shared.split_whitespace().collect();
+    assert!(
+        devices.contains(&"lo") && devices.contains(&uplink.as_str()),
+        "{uplink} missing from {shared:?} {err}"
+    );
+    Ok(())
+}

@@ -169,6 +169,9 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
         mounts::make_root_readonly().at(Stage::ReadonlyRoot)?;
     }
     sethostname(&cfg.hostname).at(Stage::Hostname)?;
+    if cfg.host_network {
+        return Ok(());
+    }
     net::bring_up_loopback().at(Stage::Loopback)
 }
 

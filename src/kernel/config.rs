@@ -32,6 +32,8 @@ pub struct ContainerConfig {
     pub sysctls: Vec<(String, String)>,
     /// Run in a user namespace with these id maps (`None`: the host's ids).
     pub userns: Option<UsernsConfig>,
+    /// Share the host's network namespace instead of getting a new one.
+    pub host_network: bool,
     pub stdio: Stdio,
 }
 

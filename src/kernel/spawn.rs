@@ -89,11 +89,14 @@ pub fn spawn_container(
         None => None,
     };
     let plan = build_plan(cfg, holder.as_ref().map(NamespaceHolder::raw))?;
-    let namespaces = if holder.is_some() {
+    let mut namespaces = if holder.is_some() {
         USERNS_CONTAINER_NAMESPACES
     } else {
         CONTAINER_NAMESPACES
     };
+    if cfg.host_network {
+        namespaces &= !libc::CLONE_NEWNET;
+    }
     let (sync_read, sync_write) =
         pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Setup(SysError::new("pipe", e)))?;
     let (err_read, err_write) =

@@ -12,6 +12,7 @@ use nix::unistd::pipe2;
 
 use super::spec::Spec;
 use super::spec_hardening::{IdMapSpec, UsernsSpec};
+use super::spec_service::NetworkMode;
 use super::user::{resolve_group, resolve_user};
 use super::userns_ranges;
 use super::{hardening, resources};
@@ -210,6 +211,7 @@ pub fn prepare_launch(
         mounts,
         sysctls: spec.sysctls.clone().into_iter().collect(),
         userns,
+        host_network: spec.network == NetworkMode::Host,
         stdio,
     };
     Ok(Launch {

@@ -176,6 +176,7 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     }
     check_hardening(spec, &mut out);
     out.extend(super::logs::check_logging(&spec.logging));
+    check_network(spec, &mut out);
     if let Some(hc) = &spec.healthcheck {
         if hc.command.first().is_none_or(|c| c.is_empty()) {
             out.push(problem(
@@ -193,6 +194,37 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
         }
     }
     out
+}
+
+fn check_network(spec: &Spec, out: &mut Vec<Problem>) {
+    use super::spec_service::NetworkMode;
+    if spec.network == NetworkMode::Host && spec.userns.is_some() {
+        out.push(problem(
+            &["network"],
+            "\"host\" cannot be combined with userns (the host's network belongs to the host's user namespace)",
+        ));
+    }
+    if !spec.ports.is_empty() && spec.network != NetworkMode::Cni {
+        out.push(problem(
+            &["ports"],
+            "publishing ports needs \"network\": \"cni\"",
+        ));
+    }
+    for (i, p) in spec.ports.iter().enumerate() {
+        let at = |f: &str| vec!["ports".to_string(), i.to_string(), f.to_string()];
+        if !matches!(p.protocol.as_str(), "tcp" | "udp") {
+            out.push((at("protocol"), "expected \"tcp\" or \"udp\"".into()));
+        }
+        if p.host_port == 0 || p.container_port == 0 {
+            out.push((at("host_port"), "ports must be 1-65535".into()));
+        }
+        if p.host_ip
+            .as_deref()
+            .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_err())
+        {
+            out.push((at("host_ip"), "expected an IP address".into()));
+        }
+    }
 }
 
 fn valid_user(user: &str) -> bool {

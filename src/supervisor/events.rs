@@ -13,7 +13,7 @@ use super::manager::{Supervisor, say};
 
 /// Events kept in memory for subscribers that keep up; older ones are
 /// read back from the journal.
-const RECENT_EVENTS: usize = 1024;
+const RECENT_EVENTS: usize = 128;
 
 /// The journal and its in-memory tail.
 pub struct EventLog {

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -128,6 +129,8 @@ def verdict(samples, logs):
 
 
 def main():
+    # A SIGTERM must still stop the daemon and remove the work dir.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--berth", default=str(REPO / "target/release/berth"))
     ap.add_argument("--minutes", type=float, default=10)

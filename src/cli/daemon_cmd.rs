@@ -83,6 +83,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
             .unwrap_or(DEFAULT_CGROUP_PARENT)
             .to_string(),
         console_logs: settings.console_logs(),
+        volume_plugins: settings.volume_plugins.clone(),
     };
     say(format_args!(
         "pid {}, store {}, api {}, {} containers",

@@ -12,6 +12,7 @@ use super::container::{OutputPipe, State};
 use std::os::unix::fs::OpenOptionsExt;
 
 use super::health::ExecTemplate;
+use super::hooks::{HookState, HookStatus, run_hooks};
 use super::journal::kinds;
 use super::launch::{LaunchContext, prepare_launch};
 use super::logs::Stream;
@@ -19,12 +20,16 @@ use super::manager::{Supervisor, SupervisorError, say};
 use super::restart::{STABLE_RUN, backoff_delay, should_restart};
 use super::spec::RestartPolicy;
 use super::timers::{Timer, TimerKind};
+use super::volumes;
+use crate::image::lookup::ResolvedImage;
 use crate::image::lookup::{image_id, resolve};
 use crate::image::refs;
 use crate::image::usage::record_use;
 use crate::kernel::cgroup::ContainerCgroup;
 use crate::kernel::spawn_container;
 use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 /// Docker's exit code when the runtime itself could not start the container.
 const EXIT_CANNOT_START: i32 = 125;
@@ -184,6 +189,7 @@ impl Supervisor {
                     json!({"pid": pid.as_raw(), "image": image}),
                 );
                 self.health_started(name);
+                self.run_after_hooks(name, "poststart");
                 self.start_waiting_dependents();
             }
             Err((message, code)) => self.start_failed(name, message, code),
@@ -209,7 +215,6 @@ impl Supervisor {
     }
 
     fn try_launch(&mut self, name: &str) -> Result<Pid, (String, i32)> {
-        let cgroup_path = format!("{}/{name}", self.options.cgroup_parent);
         let c = self
             .containers
             .get_mut(name)
@@ -222,15 +227,49 @@ impl Supervisor {
         let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
         record_use(&c.dirs.base, &image).map_err(cannot_start)?;
         drop(store_lock);
-        let volume_paths =
-            crate::supervisor::volumes::mount_volumes(self.store.root(), name, &c.spec)
-                .map_err(|e| (e, EXIT_CANNOT_START))?;
+        let plugins = &self.options.volume_plugins;
+        let volume_paths = volumes::mount_volumes_with(self.store.root(), name, &c.spec, plugins)
+            .map_err(|e| (e, EXIT_CANNOT_START))?;
+        let started = self.spawn_prepared(name, &image, &volume_paths);
+        if started.is_err() {
+            self.release_volumes(name);
+        }
+        started
+    }
+
+    /// Plugin volumes are unmounted after every run (local ones need
+    /// nothing); failures are warnings.
+    pub(super) fn release_volumes(&mut self, name: &str) {
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
+        let plugins = &self.options.volume_plugins;
+        for e in volumes::unmount_volumes_with(self.store.root(), name, &c.spec, plugins) {
+            say(format_args!("container {name}: warning: {e}"));
+            let _ = c.log.write_notice(&format!("warning: {e}"));
+        }
+    }
+
+    /// From a resolved image and mounted volumes to a running container:
+    /// its config, its cgroup with limits, the prestart hooks (run once it
+    /// exists and before it runs anything), and the spawn.
+    fn spawn_prepared(
+        &mut self,
+        name: &str,
+        image: &ResolvedImage,
+        volume_paths: &BTreeMap<String, PathBuf>,
+    ) -> Result<Pid, (String, i32)> {
+        let cgroup_path = format!("{}/{name}", self.options.cgroup_parent);
         let ctx = LaunchContext {
             config_dir: &self.options.config_dir,
             store_root: self.store.root(),
-            volume_paths: &volume_paths,
+            volume_paths,
         };
-        let launch = prepare_launch(name, &c.spec, &image, &c.dirs, &ctx)
+        let c = self
+            .containers
+            .get_mut(name)
+            .ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
+        let launch = prepare_launch(name, &c.spec, image, &c.dirs, &ctx)
             .map_err(|e| (e, EXIT_CANNOT_START))?;
         let cgroup = ContainerCgroup::create(&cgroup_path)
             .map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
@@ -247,8 +286,12 @@ impl Supervisor {
                 return Err((e.to_string(), EXIT_CANNOT_START));
             }
         }
+        let hooks = c.spec.hooks.prestart.clone();
+        let bundle = c.dirs.base.clone();
         let spawned = spawn_container(&launch.config, |pid| {
-            cgroup.add_process(pid).map_err(|e| e.to_string())
+            cgroup.add_process(pid).map_err(|e| e.to_string())?;
+            let state = HookState::new(name, HookStatus::Creating, Some(pid.as_raw()), &bundle);
+            run_hooks("prestart", &hooks, &state)
         });
         c.exec_template = Some(ExecTemplate {
             process: launch.config.process.clone(),
@@ -292,6 +335,27 @@ impl Supervisor {
         ];
         c.cgroup = Some(cgroup);
         Ok(pid)
+    }
+
+    /// OCI poststart/poststop hooks: a failure is a warning, the
+    /// container's fate is unchanged (runtime-spec's rule).
+    pub(super) fn run_after_hooks(&mut self, name: &str, stage: &str) {
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
+        let (hooks, status) = match stage {
+            "poststart" => (&c.spec.hooks.poststart, HookStatus::Running),
+            _ => (&c.spec.hooks.poststop, HookStatus::Stopped),
+        };
+        if hooks.is_empty() {
+            return;
+        }
+        let pid = c.pid.map(|p| p.as_raw());
+        let state = HookState::new(name, status, pid, &c.dirs.base);
+        if let Err(e) = run_hooks(stage, hooks, &state) {
+            say(format_args!("container {name}: warning: {e}"));
+            let _ = c.log.write_notice(&format!("warning: {e}"));
+        }
     }
 
     /// A reaped child: a container's main process, or (as PID 1) an orphan.
@@ -352,6 +416,8 @@ impl Supervisor {
                 say(format_args!("container {name}: {e}"));
             }
         }
+        self.release_volumes(&name);
+        self.run_after_hooks(&name, "poststop");
         self.after_run(&name, code);
     }
 

@@ -24,6 +24,8 @@ pub struct SupervisorOptions {
     pub cgroup_parent: String,
     /// Copy every container's output to /dev/console (PID 1 mode).
     pub console_logs: bool,
+    /// Where Docker volume plugins are found, and their timeout.
+    pub volume_plugins: super::volumes::PluginSettings,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -40,6 +40,9 @@ pub struct Settings {
     /// Who may use the control socket besides root (docs/api.md).
     #[serde(default)]
     pub api: ApiAccess,
+    /// Docker volume plugin discovery and timeout (docs/plugins.md).
+    #[serde(default)]
+    pub volume_plugins: super::volumes::PluginSettings,
 }
 
 /// Groups (names or gids) whose members may use the API: `admin_group`
@@ -142,6 +145,10 @@ fn check_settings(s: &Settings) -> Vec<Problem> {
     let mut out = check_registries(s);
     out.extend(check_pid1_settings(s));
     out.extend(check_webhooks(&s.webhooks));
+    out.extend(super::volumes::check_plugin_settings(
+        &["volume_plugins"],
+        &s.volume_plugins,
+    ));
     for (field, group) in [
         ("admin_group", &s.api.admin_group),
         ("read_group", &s.api.read_group),

@@ -177,6 +177,7 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     check_hardening(spec, &mut out);
     out.extend(super::logs::check_logging(&spec.logging));
     check_network(spec, &mut out);
+    out.extend(super::hooks::check_hooks(&spec.hooks));
     if let Some(hc) = &spec.healthcheck {
         if hc.command.first().is_none_or(|c| c.is_empty()) {
             out.push(problem(

@@ -30,6 +30,7 @@ work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 hugetlb_mounted=0
 cleanup() {
   bash benches/peers/dockerd.sh stop "$work" 2>/dev/null || true
+  bash benches/peers/dockerd.sh stop "$work/api" 2>/dev/null || true
   bash benches/peers/registry.sh stop "$work" 2>/dev/null || true
   if [ "$hugetlb_mounted" = 1 ]; then umount /sys/fs/cgroup/hugetlb && rmdir /sys/fs/cgroup/hugetlb; fi
   grep " $work/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
@@ -51,3 +52,7 @@ python3 benches/bench.py --work "$work" --berth "$berth" --out "$out" $([ "$shor
 # berth when installed): appended to the results bench.py just wrote.
 python3 benches/hardening.py --work "$work/hardening" --berth "$berth" --rounds "$([ "$short" = 1 ] && echo 2 || echo 7)" \
   --append-to "$out"
+# The control API under load (`list` latency with 1 and 200 clients, a
+# private dockerd's GET /containers/json beside it) and how fast events
+# reach an API subscriber and a webhook: appended likewise.
+python3 benches/api.py --work "$work/api" --berth "$berth" $([ "$short" = 1 ] && echo --short) --append-to "$out"

@@ -12,11 +12,12 @@ use super::spec_service::LoggingSpec;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 /// A drained bucket is polled again once it holds this much time's worth
-/// of its rate, so a flooding container wakes the loop at most ~20 times
-/// a second instead of once per byte.
-const RESUME_FRACTION_OF_RATE: u64 = 20;
+/// of its rate, so a flooding container wakes the loop at most ~4 times a
+/// second (fewer, larger reads: the soak measured the loop's wake-ups as
+/// the flood's main cost).
+const RESUME_FRACTION_OF_RATE: u64 = 4;
 /// ... or at least this many bytes (capped by the burst).
-const MIN_RESUME_BYTES: u64 = 4096;
+const MIN_RESUME_BYTES: u64 = 16 * 1024;
 
 /// `rate` bytes per second on average, up to `burst` at once. Time is
 /// passed in, so tests need no clock.
@@ -173,10 +174,10 @@ mod tests {
         let mut b = TokenBucket::new(64 * 1024, 64 * 1024, t0);
         assert_eq!(b.ready_at(t0), None);
         b.take(64 * 1024, t0);
-        // Resumes at 1/20 of the rate (3276 bytes) or 4 KiB, the larger:
-        // 4096 bytes at 64 KiB/s is 62.5 ms.
+        // Resumes at 1/4 of the rate (16 KiB) or 16 KiB, the larger:
+        // 16 KiB at 64 KiB/s is 250 ms.
         let at = b.ready_at(t0).unwrap();
-        assert_eq!(at - t0, Duration::from_micros(62_500));
+        assert_eq!(at - t0, Duration::from_millis(250));
         assert!(!b.may_read(at - MS));
         assert!(b.may_read(at));
         assert_eq!(b.ready_at(at), None);

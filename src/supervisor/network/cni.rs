@@ -103,7 +103,7 @@ pub fn attach(
 /// Undoes a failed ADD: DEL for the plugins that ran (the failed one too:
 /// it may have done part of its work), newest first, with the latest
 /// result. The ADD error is the one reported; a failed undo keeps the state
-/// and the pin so that `detach` or `cleanup_stale` can try again.
+/// so that `detach` or `cleanup_stale` can try again.
 fn undo_add(
     settings: &NetworkSettings,
     container: &str,
@@ -113,8 +113,9 @@ fn undo_add(
     state_file: &Path,
 ) {
     let pin = pin_path(state_file);
-    if del_chain(settings, container, list, state, Some(&pin), ran).is_ok() {
-        let _ = unpin_netns(&pin);
+    let deleted = del_chain(settings, container, list, state, Some(&pin), ran);
+    let _ = unpin_netns(&pin);
+    if deleted.is_ok() {
         let _ = fs::remove_file(state_file);
     } else {
         let _ = write_state(state_file, state);
@@ -247,9 +248,9 @@ fn call_plugin(
 /// Runs DEL through the list stored in `state_file`, in reverse, with the
 /// stored result, then removes the state and the namespace pin. Missing
 /// state means nothing is attached (Ok). Every plugin gets its DEL even if
-/// one fails; the first failure is returned and the state kept, so that a
-/// later detach (or `cleanup_stale`) can try again. `netns` is used only if
-/// the pinned namespace is gone.
+/// one fails; the first failure is returned and the state kept (the pin is
+/// released), so that a later detach (or `cleanup_stale`) can try again.
+/// `netns` is used only if the pinned namespace is gone.
 pub fn detach(
     settings: &NetworkSettings,
     container: &str,
@@ -268,8 +269,12 @@ pub fn detach(
         .into_iter()
         .flatten()
         .find(|p| is_netns(p));
-    del_chain(settings, container, &list, &state, ns, &list.plugins)?;
-    unpin_netns(&pin).map_err(state_error(container, "unpin network namespace", &pin))?;
+    let deleted = del_chain(settings, container, &list, &state, ns, &list.plugins);
+    // Released even after a failed DEL: a namespace kept for a retry that
+    // keeps failing (a removed plugin) would leak, with its veth, forever.
+    let unpinned = unpin_netns(&pin);
+    deleted?;
+    unpinned.map_err(state_error(container, "unpin network namespace", &pin))?;
     match fs::remove_file(state_file) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => {
             Err(state_error(container, "remove", state_file)(e))

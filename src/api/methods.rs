@@ -337,6 +337,7 @@ fn inspect(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
     if let Value::Object(map) = &mut v {
         map.insert("spec".into(), to_value(&c.spec)?);
         map.insert("spec_hash".into(), Value::String(spec_hash(&c.spec)));
+        map.insert("ip".into(), to_value(c.ip)?);
         map.insert("health_detail".into(), to_value(&c.health)?);
         map.insert("security".into(), to_value(&c.security)?);
         map.insert(

@@ -11,6 +11,7 @@ use crate::supervisor::access;
 use crate::supervisor::config_dir::{LoadedSpec, load_config_dir};
 use crate::supervisor::event_loop::{self, Host};
 use crate::supervisor::manager::say;
+use crate::supervisor::network::NetworkSettings;
 use crate::supervisor::notify::Notifier;
 use crate::supervisor::pid1::{self, Init};
 use crate::supervisor::settings::{Settings, load_settings};
@@ -76,6 +77,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
     let mut server =
         ApiServer::bind(&socket_path(args.value("socket"))).map_err(|e| e.to_string())?;
     apply_api_access(&mut server, &settings)?;
+    let network = NetworkSettings::for_config_dir(&config_dir);
     let options = SupervisorOptions {
         config_dir,
         cgroup_parent: args
@@ -84,6 +86,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
             .to_string(),
         console_logs: settings.console_logs(),
         volume_plugins: settings.volume_plugins.clone(),
+        network,
     };
     say(format_args!(
         "pid {}, store {}, api {}, {} containers",
@@ -93,6 +96,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
         specs.len()
     ));
     let mut sup = Supervisor::new(store, options, specs);
+    sup.cleanup_stale_networks();
     sup.start_all();
     sup.start_notifier();
     pid1::report_boot_time(&sup);

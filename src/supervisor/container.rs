@@ -85,6 +85,8 @@ pub struct Container {
     pub force_restart: bool,
     /// A reload changed the spec: it applies when the current run ends.
     pub pending_spec: Option<Spec>,
+    /// Its address on the CNI network while it runs.
+    pub ip: Option<std::net::IpAddr>,
 }
 
 impl Container {
@@ -121,6 +123,7 @@ impl Container {
             exec_template: None,
             force_restart: false,
             pending_spec: None,
+            ip: None,
         }
     }
 

@@ -15,7 +15,7 @@ use super::spec_hardening::{IdMapSpec, UsernsSpec};
 use super::spec_service::NetworkMode;
 use super::user::{resolve_group, resolve_user};
 use super::userns_ranges;
-use super::{hardening, resources};
+use super::{hardening, networking, resources};
 use crate::image::lookup::{ResolvedImage, read_image_file};
 use crate::image::oci::RunConfig;
 use crate::kernel::cgroup::{Resources, device_rules_enforced};
@@ -185,7 +185,10 @@ pub fn prepare_launch(
         .unwrap_or_else(|| "SIGTERM".into());
     let stop_signal = parse_signal(&stop_signal_text)
         .ok_or_else(|| format!("unknown stop signal {stop_signal_text:?}"))?;
-    let mounts = hardening::mount_configs(spec, ctx.volume_paths);
+    let mut mounts = hardening::mount_configs(spec, ctx.volume_paths);
+    dirs.create()
+        .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
+    mounts.extend(networking::etc_mounts(spec, &dirs.base, &hostname)?);
     let (security, summary) = security_config(spec, ctx.config_dir, &mounts, image, dirs)?;
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;

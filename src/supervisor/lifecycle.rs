@@ -17,8 +17,11 @@ use super::journal::kinds;
 use super::launch::{LaunchContext, prepare_launch};
 use super::logs::Stream;
 use super::manager::{Supervisor, SupervisorError, say};
+use super::network;
+use super::networking;
 use super::restart::{STABLE_RUN, backoff_delay, should_restart};
 use super::spec::RestartPolicy;
+use super::spec_service::NetworkMode;
 use super::timers::{Timer, TimerKind};
 use super::volumes;
 use crate::image::lookup::ResolvedImage;
@@ -189,6 +192,7 @@ impl Supervisor {
                     json!({"pid": pid.as_raw(), "image": image}),
                 );
                 self.health_started(name);
+                self.refresh_peer_hosts();
                 self.run_after_hooks(name, "poststart");
                 self.start_waiting_dependents();
             }
@@ -288,8 +292,34 @@ impl Supervisor {
         }
         let hooks = c.spec.hooks.prestart.clone();
         let bundle = c.dirs.base.clone();
+        let cni = c.spec.network == NetworkMode::Cni;
+        let hostname = launch.config.hostname.clone();
+        let spec = c.spec.clone();
+        let peers = if cni {
+            self.cni_peers(name)
+        } else {
+            Vec::new()
+        };
+        let net_settings = &self.options.network;
+        let mut attached = None;
+        let c = self
+            .containers
+            .get_mut(name)
+            .ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
         let spawned = spawn_container(&launch.config, |pid| {
             cgroup.add_process(pid).map_err(|e| e.to_string())?;
+            if cni {
+                let att = networking::attach_container(
+                    net_settings,
+                    name,
+                    &hostname,
+                    pid.as_raw(),
+                    &spec,
+                    &bundle,
+                    &peers,
+                )?;
+                attached = Some(att);
+            }
             let state = HookState::new(name, HookStatus::Creating, Some(pid.as_raw()), &bundle);
             run_hooks("prestart", &hooks, &state)
         });
@@ -303,9 +333,16 @@ impl Supervisor {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = cgroup.remove();
+                if attached.is_some() || bundle.join(network::STATE_FILE).exists() {
+                    let state = bundle.join(network::STATE_FILE);
+                    if let Err(e) = network::detach(net_settings, name, None, &state) {
+                        say(format_args!("container {name}: {e}"));
+                    }
+                }
                 return Err((e.to_string(), e.exit_code()));
             }
         };
+        c.ip = attached.and_then(|a| a.ip);
         c.state = State::Running;
         c.pid = Some(pid);
         c.image_id = Some(image_id(&image.record).to_string());
@@ -417,6 +454,7 @@ impl Supervisor {
             }
         }
         self.release_volumes(&name);
+        self.detach_network(&name);
         self.run_after_hooks(&name, "poststop");
         self.after_run(&name, code);
     }

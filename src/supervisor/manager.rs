@@ -26,6 +26,8 @@ pub struct SupervisorOptions {
     pub console_logs: bool,
     /// Where Docker volume plugins are found, and their timeout.
     pub volume_plugins: super::volumes::PluginSettings,
+    /// The CNI network list and plugins for `network: "cni"`.
+    pub network: super::network::NetworkSettings,
 }
 
 #[derive(Debug, thiserror::Error)]

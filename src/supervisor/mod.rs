@@ -19,6 +19,7 @@ pub mod log_rotation;
 pub mod logs;
 pub mod manager;
 pub mod network;
+mod networking;
 pub mod notifier;
 mod notifier_process;
 pub mod notify;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::conflist::{self, Conflist};
 use super::netns_pin::{is_netns, pin_netns, pin_path, unpin_netns};
 use super::plugin::{Call, find_plugin, run_plugin};
+use super::scratch_netns::ScratchNetns;
 use super::{Attachment, IFNAME, NetError, NetworkSettings, PluginError};
 use crate::supervisor::spec_service::PortSpec;
 
@@ -113,7 +114,7 @@ fn undo_add(
     state_file: &Path,
 ) {
     let pin = pin_path(state_file);
-    let deleted = del_chain(settings, container, list, state, Some(&pin), ran);
+    let deleted = del_chain(settings, container, list, state, DelNetns::Live(&pin), ran);
     let _ = unpin_netns(&pin);
     if deleted.is_ok() {
         let _ = fs::remove_file(state_file);
@@ -196,6 +197,18 @@ fn add_chain(
     })
 }
 
+/// The namespace a DEL runs with.
+#[derive(Clone, Copy)]
+enum DelNetns<'a> {
+    /// The container's own (pinned, or still alive).
+    Live(&'a Path),
+    /// A stand-in (scratch_netns.rs). A plugin whose DEL already ran
+    /// before may fail on it (bridge 1.1.1 then tears down ipMasq rules
+    /// that are gone), so a failure is retried with no namespace.
+    StandIn(&'a Path),
+    Gone,
+}
+
 /// DEL for `plugins`, newest first; every one runs, the first error is
 /// returned.
 fn del_chain(
@@ -203,14 +216,20 @@ fn del_chain(
     container: &str,
     list: &Conflist,
     state: &State,
-    netns: Option<&Path>,
+    netns: DelNetns,
     plugins: &[serde_json::Map<String, Value>],
 ) -> Result<(), NetError> {
     let mut first_err = None;
     for plugin in plugins.iter().rev() {
         let stdin =
             conflist::plugin_stdin(list, plugin, &state.port_mappings, state.result.as_ref());
-        if let Err(e) = call_plugin(settings, container, "DEL", state, netns, plugin, &stdin) {
+        let del = |ns| call_plugin(settings, container, "DEL", state, ns, plugin, &stdin);
+        let outcome = match netns {
+            DelNetns::Live(p) => del(Some(p)),
+            DelNetns::StandIn(p) => del(Some(p)).or_else(|_| del(None)),
+            DelNetns::Gone => del(None),
+        };
+        if let Err(e) = outcome {
             first_err.get_or_insert(e);
         }
     }
@@ -265,11 +284,28 @@ pub fn detach(
         path: state_file.to_path_buf(),
         msg,
     })?;
-    let ns = [Some(pin.as_path()), netns]
+    let live = [Some(pin.as_path()), netns]
         .into_iter()
         .flatten()
         .find(|p| is_netns(p));
+    // Without the container's namespace, a stand-in (scratch_netns.rs);
+    // if even that cannot be made, DEL runs with no namespace.
+    let scratch = match (live, &state.result) {
+        (None, Some(result)) => {
+            let cidrs = conflist::container_cidrs(result, &state.ifname);
+            (!cidrs.is_empty())
+                .then(|| ScratchNetns::create(&state.ifname, &cidrs).ok())
+                .flatten()
+        }
+        _ => None,
+    };
+    let ns = match (live, &scratch) {
+        (Some(p), _) => DelNetns::Live(p),
+        (None, Some(s)) => DelNetns::StandIn(s.path()),
+        (None, None) => DelNetns::Gone,
+    };
     let deleted = del_chain(settings, container, &list, &state, ns, &list.plugins);
+    drop(scratch);
     // Released even after a failed DEL: a namespace kept for a retry that
     // keeps failing (a removed plugin) would leak, with its veth, forever.
     let unpinned = unpin_netns(&pin);

@@ -170,13 +170,13 @@ pub(super) fn plugin_stdin(
     serde_json::to_vec(&conf).unwrap_or_default()
 }
 
-/// Reads eth0's address (the first IPv4 one, else the first), its gateway
-/// and the result's nameservers.
-pub(super) fn attachment_from(result: Value, ifname: &str) -> Attachment {
+/// The result's `ips` entries of the container's interface `ifname` (all
+/// of them when the result names no interfaces, as IPAM results do).
+fn container_ips<'a>(result: &'a Value, ifname: &str) -> Vec<&'a Value> {
     let ifaces = result.get("interfaces").and_then(Value::as_array);
     let is_ours = |ip: &Value| -> bool {
         let Some(idx) = ip.get("interface").and_then(Value::as_u64) else {
-            return true; // IPAM-only results carry no interface index
+            return true;
         };
         let iface = ifaces.and_then(|l| l.get(usize::try_from(idx).ok()?));
         iface.is_some_and(|i| {
@@ -186,19 +186,36 @@ pub(super) fn attachment_from(result: Value, ifname: &str) -> Attachment {
                     .is_some_and(|s| !s.is_empty())
         })
     };
+    result
+        .get("ips")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter(|ip| is_ours(ip)).collect())
+        .unwrap_or_default()
+}
+
+/// The container interface's addresses in CIDR form (`10.0.0.5/24`).
+pub(super) fn container_cidrs(result: &Value, ifname: &str) -> Vec<String> {
+    container_ips(result, ifname)
+        .into_iter()
+        .filter_map(|ip| ip.get("address")?.as_str())
+        .filter(|a| a.contains('/'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Reads eth0's address (the first IPv4 one, else the first), its gateway
+/// and the result's nameservers.
+pub(super) fn attachment_from(result: Value, ifname: &str) -> Attachment {
     let addr = |ip: &Value| -> Option<IpAddr> {
         let a = ip.get("address")?.as_str()?;
         a.split('/').next()?.parse().ok()
     };
-    let ours: Vec<&Value> = result
-        .get("ips")
-        .and_then(Value::as_array)
-        .map(|l| l.iter().filter(|ip| is_ours(ip)).collect())
-        .unwrap_or_default();
+    let ours = container_ips(&result, ifname);
     let chosen = ours
         .iter()
         .find(|ip| addr(ip).is_some_and(|a| a.is_ipv4()))
         .or(ours.first());
+    let ip = chosen.and_then(|ip| addr(ip));
     let gateway = chosen.and_then(|ip| ip.get("gateway")?.as_str()?.parse().ok());
     let dns = result
         .pointer("/dns/nameservers")
@@ -206,7 +223,7 @@ pub(super) fn attachment_from(result: Value, ifname: &str) -> Attachment {
         .map(|l| l.iter().filter_map(|n| n.as_str()?.parse().ok()).collect())
         .unwrap_or_default();
     Attachment {
-        ip: chosen.and_then(|ip| addr(ip)),
+        ip,
         gateway,
         dns,
         result,
@@ -294,6 +311,7 @@ mod tests {
                     {"interface": 2, "address": "fd00::5/64"},
                     {"interface": 2, "address": "10.1.0.5/24", "gateway": "10.1.0.1"}],
             "dns": {"nameservers": ["10.1.0.1", "bogus"]}});
+        assert_eq!(container_cidrs(&r, "eth0"), ["fd00::5/64", "10.1.0.5/24"]);
         let a = attachment_from(r, "eth0");
         assert_eq!(a.ip, Some("10.1.0.5".parse().unwrap()));
         assert_eq!(a.gateway, Some("10.1.0.1".parse().unwrap()));

@@ -8,6 +8,7 @@ mod conflist;
 pub mod etc_files;
 mod netns_pin;
 mod plugin;
+mod scratch_netns;
 
 use std::io;
 use std::net::IpAddr;

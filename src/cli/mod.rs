@@ -40,7 +40,8 @@ Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/b
   stats NAME [--json]         CPU, memory and pids of a running container
   run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER]
       [--cap-add/--cap-drop CAP] [--security-opt seccomp=...|landlock=off] [--read-only] [--memory SIZE]
-      [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]] [-v SRC:DST[:ro]] [--userns auto] IMAGE [CMD...]
+      [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]] [-v SRC:DST[:ro]] [--userns auto]
+      [--network none|host|cni] [-p [IP:]HOST:CONTAINER] IMAGE [CMD...]
                               run an ephemeral container, print its output, exit with its code
   logs NAME [--tail N] [--since T] [-f]
                               print (or follow) a container's output

@@ -94,6 +94,7 @@ fn expand_short_flags(argv: &[String]) -> Vec<String> {
             "-w" => "--workdir",
             "-u" => "--user",
             "-v" => "--volume",
+            "-p" => "--publish",
             other => other,
         };
         if !long.starts_with('-') {

@@ -21,10 +21,12 @@ pub const VALUE_FLAGS: &[&str] = &[
     "ulimit",
     "shm-size",
     "group-add",
+    "network",
+    "publish",
 ];
 pub const SWITCHES: &[&str] = &["read-only"];
 
-pub const USAGE: &str = "[--cap-add CAP]... [--cap-drop CAP]... [--security-opt seccomp=PATH|unconfined] [--security-opt landlock=off] [--security-opt no-new-privileges=false] [--read-only] [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]]... [-v SRC:DST[:ro]]... [--userns auto] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]... [--shm-size SIZE] [--group-add GROUP]...";
+pub const USAGE: &str = "[--cap-add CAP]... [--cap-drop CAP]... [--security-opt seccomp=PATH|unconfined] [--security-opt landlock=off] [--security-opt no-new-privileges=false] [--read-only] [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]]... [-v SRC:DST[:ro]]... [--userns auto] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]... [--shm-size SIZE] [--group-add GROUP]... [--network none|host|cni] [-p [IP:]HOST:CONTAINER[/udp]]...";
 
 pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     let obj = spec.as_object_mut().ok_or("spec is not an object")?;
@@ -55,6 +57,16 @@ pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     }
     if !mounts.is_empty() {
         obj.insert("mounts".into(), Value::Array(mounts));
+    }
+    if let Some(n) = args.value("network") {
+        obj.insert("network".into(), json!(n));
+    }
+    let mut ports = Vec::new();
+    for p in args.values("publish") {
+        ports.push(publish(p)?);
+    }
+    if !ports.is_empty() {
+        obj.insert("ports".into(), Value::Array(ports));
     }
     if let Some(u) = args.value("userns") {
         obj.insert("userns".into(), json!(u));
@@ -142,6 +154,19 @@ fn resources(args: &Args, obj: &mut Map<String, Value>) -> Result<(), String> {
         obj.insert("resources".into(), Value::Object(r));
     }
     Ok(())
+}
+
+/// `[IP:]HOST:CONTAINER[/udp]`, as `docker run -p`.
+fn publish(p: &str) -> Result<Value, String> {
+    let (spec, protocol) = p.split_once('/').unwrap_or((p, "tcp"));
+    let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
+    let num = |s: &str| s.parse::<u16>().map_err(|_| format!("-p {p:?}: {s:?} is not a port"));
+    let (container, host, ip) = match parts.as_slice() {
+        [c, h] => (num(c)?, num(h)?, None),
+        [c, h, ip] => (num(c)?, num(h)?, Some(*ip)),
+        _ => return Err(format!("-p wants [IP:]HOST:CONTAINER[/udp], not {p:?}")),
+    };
+    Ok(json!({"host_port": host, "container_port": container, "protocol": protocol, "host_ip": ip}))
 }
 
 /// `SRC:DST[:ro|rw]`, host path first, as `docker run -v`.

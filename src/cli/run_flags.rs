@@ -160,7 +160,10 @@ fn resources(args: &Args, obj: &mut Map<String, Value>) -> Result<(), String> {
 fn publish(p: &str) -> Result<Value, String> {
     let (spec, protocol) = p.split_once('/').unwrap_or((p, "tcp"));
     let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
-    let num = |s: &str| s.parse::<u16>().map_err(|_| format!("-p {p:?}: {s:?} is not a port"));
+    let num = |s: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("-p {p:?}: {s:?} is not a port"))
+    };
     let (container, host, ip) = match parts.as_slice() {
         [c, h] => (num(c)?, num(h)?, None),
         [c, h, ip] => (num(c)?, num(h)?, Some(*ip)),

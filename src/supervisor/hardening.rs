@@ -165,14 +165,7 @@ fn mount_config(m: &MountSpec, volume_paths: &BTreeMap<String, PathBuf>) -> Opti
         } => MountConfig::Bind {
             source: PathBuf::from(source),
             target: PathBuf::from(target),
-            // Host data is data: no set-uid programs or device nodes from
-            // it unless the spec says so; exec stays allowed (Docker's).
-            flags: MountFlags {
-                read_only: *read_only,
-                nosuid: !has("suid"),
-                nodev: !has("dev"),
-                noexec: has("noexec"),
-            },
+            flags: bind_flags(*read_only, &has),
             propagation: match propagation.as_deref() {
                 Some("slave" | "rslave") => Propagation::Slave,
                 _ => Propagation::Private,
@@ -186,15 +179,21 @@ fn mount_config(m: &MountSpec, volume_paths: &BTreeMap<String, PathBuf>) -> Opti
         } => MountConfig::Bind {
             source: volume_paths.get(name)?.clone(),
             target: PathBuf::from(target),
-            flags: MountFlags {
-                read_only: *read_only,
-                nosuid: !has("suid"),
-                nodev: !has("dev"),
-                noexec: has("noexec"),
-            },
+            flags: bind_flags(*read_only, &has),
             propagation: Propagation::Private,
         },
     })
+}
+
+/// Host data is data: no set-uid programs or device nodes from a bind or
+/// a volume unless the spec says so; exec stays allowed (Docker's).
+fn bind_flags(read_only: bool, has: &dyn Fn(&str) -> bool) -> MountFlags {
+    MountFlags {
+        read_only,
+        nosuid: !has("suid"),
+        nodev: !has("dev"),
+        noexec: has("noexec"),
+    }
 }
 
 /// Device files every container may read and write (and ioctl).

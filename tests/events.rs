@@ -131,6 +131,10 @@ fn a_subscriber_that_never_reads_is_dropped_and_others_get_everything() -> Resul
         assert!(r.is_err(), "the config is meant to be invalid");
     }
     assert_eq!(counter.join().expect("reader thread"), 400);
+    // Stalled for longer than the daemon's limit (5 s) while events wait:
+    // the next event finds it and drops it.
+    std::thread::sleep(Duration::from_secs(6));
+    let _ = client.call("reload", json!({}));
     wait_for(Duration::from_secs(10), || {
         Ok(
             kinds(&events(&env, &["--since", "0", "--kind", "subscriber.*"])?)
@@ -262,5 +266,44 @@ fn a_webhook_that_fails_for_a_while_still_gets_every_event_in_order() -> Result<
         &journal[..],
         "every event, in order, once"
     );
+    Ok(())
+}
+
+#[test]
+fn a_replay_longer_than_one_batch_arrives_whole_without_other_traffic() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.write_spec("bad", "{\"image\": 1}")?;
+    std::fs::rename(
+        env.config().join("containers/bad.json"),
+        env.config().join("bad.later"),
+    )?;
+    let _daemon = env.start_daemon_checked()?;
+    std::fs::rename(
+        env.config().join("bad.later"),
+        env.config().join("containers/bad.json"),
+    )?;
+    let mut client = berth::api::client::Client::connect(&env.socket())?;
+    for _ in 0..1000 {
+        let _ = client.call("reload", json!({}));
+    }
+    let mut s = UnixStream::connect(env.socket())?;
+    let req = json!({"jsonrpc": "2.0", "id": 1, "method": "events",
+                     "params": {"follow": true, "since": 0, "kinds": ["config.rejected"]}});
+    writeln!(s, "{req}")?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut n = 0;
+    for line in BufReader::new(s).lines() {
+        let Ok(line) = line else { break };
+        if line.contains("\"events.event\"") {
+            n += 1;
+            if n == 1000 {
+                break;
+            }
+        }
+    }
+    assert_eq!(n, 1000, "the replay stalled");
     Ok(())
 }

@@ -44,6 +44,9 @@ pub const FOLLOW_MAX_PENDING_BYTES: usize = 1 << 20;
 const FOLLOW_READ_BYTES_PER_TURN: usize = 256 << 10;
 /// Unread events a subscriber may leave before it is dropped.
 pub const SUBSCRIBER_MAX_PENDING_BYTES: usize = 1 << 20;
+/// Events are added to a subscriber's output only below this, so a slow
+/// reader is fed at its own pace (POLLOUT wakes the loop for more).
+const SUBSCRIBER_ROOM_BYTES: usize = 64 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
@@ -262,28 +265,44 @@ impl ApiServer {
     /// SUBSCRIBER_MAX_PENDING_BYTES unread is dropped (and that is an
     /// event itself), so a stalled reader never grows the daemon.
     fn pump_subscribers(&mut self, sup: &mut Supervisor) {
-        for (fd, bytes) in self.pending.subscriptions.pump(sup) {
+        let connections = &self.connections;
+        let room = |fd: RawFd| {
+            connections
+                .get(&fd)
+                .is_some_and(|c| c.output.len() < SUBSCRIBER_ROOM_BYTES)
+        };
+        let pumped = self.pending.subscriptions.pump(sup, room);
+        for fd in pumped.stalled {
+            let unread = self.connections.get(&fd).map_or(0, |c| c.output.len());
+            self.drop_subscriber(fd, unread, sup);
+        }
+        for (fd, bytes) in pumped.send {
             let Some(conn) = self.connections.get_mut(&fd) else {
                 self.pending.subscriptions.remove_connection(fd);
                 continue;
             };
             conn.output.extend_from_slice(&bytes);
             if conn.output.len() > SUBSCRIBER_MAX_PENDING_BYTES {
-                let pending_bytes = conn.output.len();
-                self.drop_connection(fd, sup);
-                say(format_args!(
-                    "api: dropped an events subscriber that stopped reading ({pending_bytes} bytes unread)"
-                ));
-                let data = serde_json::json!({"unread_bytes": pending_bytes});
-                sup.emit(
-                    crate::supervisor::journal::kinds::SUBSCRIBER_DROPPED,
-                    None,
-                    data,
-                );
+                let unread = conn.output.len();
+                self.drop_subscriber(fd, unread, sup);
                 continue;
             }
             self.flush_or_close(fd, sup);
         }
+    }
+
+    /// A subscriber that stopped reading: closed, logged, journaled.
+    fn drop_subscriber(&mut self, fd: RawFd, unread: usize, sup: &mut Supervisor) {
+        self.drop_connection(fd, sup);
+        say(format_args!(
+            "api: dropped an events subscriber that stopped reading ({unread} bytes unread)"
+        ));
+        let data = serde_json::json!({"unread_bytes": unread});
+        sup.emit(
+            crate::supervisor::journal::kinds::SUBSCRIBER_DROPPED,
+            None,
+            data,
+        );
     }
 
     /// Sends each `logs` follower what its container wrote this turn, ends
@@ -529,6 +548,10 @@ impl ControlPlane for ApiServer {
         }
         self.pump_followers(sup);
         self.pump_subscribers(sup);
+    }
+
+    fn has_pending_work(&self) -> bool {
+        self.pending.subscriptions.behind()
     }
 }
 

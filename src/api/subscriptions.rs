@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::RawFd;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -16,6 +17,17 @@ use crate::supervisor::webhooks::glob_match;
 /// Events read per subscriber per turn, so one far-behind subscriber
 /// cannot hold the loop.
 const EVENTS_PER_TURN: usize = 256;
+/// A subscriber whose unsent output has not drained for this long while
+/// events wait for it has stopped reading: it is dropped.
+const STALL_LIMIT: Duration = Duration::from_secs(5);
+
+/// What one turn produced for the server: bytes to send, and subscribers
+/// (by connection) that stopped reading.
+#[derive(Default)]
+pub struct Pumped {
+    pub send: Vec<(RawFd, Vec<u8>)>,
+    pub stalled: Vec<RawFd>,
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -45,11 +57,16 @@ struct Subscriber {
     fd: RawFd,
     after: u64,
     filter: EventFilter,
+    /// Since when its output has been too full to add to.
+    stuck_since: Option<Instant>,
 }
 
 #[derive(Default)]
 pub struct Subscriptions {
     by_token: BTreeMap<u64, Subscriber>,
+    /// A subscriber got a full batch last turn, so more may be waiting:
+    /// the loop must turn again without waiting for a descriptor.
+    behind: bool,
 }
 
 impl Subscriptions {
@@ -58,19 +75,37 @@ impl Subscriptions {
             fd,
             after: sub.after,
             filter: sub.filter,
+            stuck_since: None,
         };
         self.by_token.insert(token, s);
+    }
+
+    pub fn behind(&self) -> bool {
+        self.behind
     }
 
     pub fn remove_connection(&mut self, fd: RawFd) {
         self.by_token.retain(|_, s| s.fd != fd);
     }
 
-    /// New lines for each subscriber: (its connection, the bytes).
-    pub fn pump(&mut self, sup: &Supervisor) -> Vec<(RawFd, Vec<u8>)> {
-        let mut out = Vec::new();
+    /// New lines for each subscriber whose connection has `room` (the
+    /// others wait for POLLOUT, or are dropped once too far behind).
+    pub fn pump(&mut self, sup: &Supervisor, room: impl Fn(RawFd) -> bool) -> Pumped {
+        let mut out = Pumped::default();
+        self.behind = false;
+        let newest = sup.events.last_seq();
+        let now = Instant::now();
         for s in self.by_token.values_mut() {
+            if !room(s.fd) {
+                let since = *s.stuck_since.get_or_insert(now);
+                if s.after < newest && now.duration_since(since) > STALL_LIMIT {
+                    out.stalled.push(s.fd);
+                }
+                continue;
+            }
+            s.stuck_since = None;
             let (events, oldest) = sup.events.since(s.after, EVENTS_PER_TURN);
+            self.behind |= events.len() == EVENTS_PER_TURN;
             let mut bytes = Vec::new();
             if oldest > s.after + 1 {
                 let gap = json!({"lost_after": s.after, "resumed_at": oldest});
@@ -88,7 +123,7 @@ impl Subscriptions {
                 s.after = oldest - 1;
             }
             if !bytes.is_empty() {
-                out.push((s.fd, bytes));
+                out.send.push((s.fd, bytes));
             }
         }
         out

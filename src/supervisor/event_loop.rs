@@ -26,6 +26,11 @@ pub trait ControlPlane {
     /// Called once per loop turn, after everything else: answers what the
     /// supervisor completed (e.g. a waited-for exit).
     fn after_turn(&mut self, sup: &mut Supervisor);
+    /// Work is left for the next turn even if no descriptor becomes ready
+    /// (an events subscriber still behind): the loop must not sleep.
+    fn has_pending_work(&self) -> bool {
+        false
+    }
 }
 
 /// What surrounds the daemon: a service manager to notify (notify.rs) and,
@@ -119,10 +124,12 @@ fn wait_for_events(
         fds.push(PollFd::new(fd, events));
         sources.push(Source::Control);
     }
+    let busy = control.has_pending_work().then_some(now);
     let deadline = [
         sup.next_deadline(),
         sup.output_refill_deadline(now),
         watchdog,
+        busy,
     ]
     .into_iter()
     .flatten()

@@ -257,7 +257,7 @@ mod tests {
         let list = parse(serde_json::from_str(DEFAULT_CONFLIST).unwrap()).unwrap();
         assert_eq!(list.name, "berth");
         let types: Vec<_> = list.plugins.iter().map(Conflist::plugin_type).collect();
-        assert_eq!(types, ["bridge", "portmap", "firewall"]);
+        assert_eq!(types, ["bridge", "portmap", "firewall", "loopback"]);
     }
 
     #[test]

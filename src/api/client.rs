@@ -71,7 +71,11 @@ impl Client {
         )
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        self.reader.get_mut().write_all(&line)?;
+        if let Err(e) = self.reader.get_mut().write_all(&line) {
+            // The daemon may have refused the connection (access control)
+            // and closed it: its reason is waiting to be read.
+            return Err(self.refusal().unwrap_or(ClientError::Io(e)));
+        }
         let (mut v, reply) = loop {
             let mut reply = Vec::new();
             (&mut self.reader)
@@ -90,6 +94,12 @@ impl Client {
             }
             break (v, reply);
         };
+        if v.get("id") == Some(&Value::Null)
+            && let Some(err) = v.get("error")
+            && let Ok(err) = serde_json::from_value::<RpcError>(err.clone())
+        {
+            return Err(ClientError::Rpc(err));
+        }
         if v.get("id") != Some(&json!(id)) {
             return Err(ClientError::Protocol(format!(
                 "reply for another request: {}",
@@ -104,5 +114,17 @@ impl Client {
         v.get_mut("result")
             .map(Value::take)
             .ok_or_else(|| ClientError::Protocol("reply has no result".into()))
+    }
+
+    /// A connection-level error the daemon sent before closing (id null).
+    fn refusal(&mut self) -> Option<ClientError> {
+        let mut reply = Vec::new();
+        (&mut self.reader)
+            .take(MAX_RESPONSE_BYTES)
+            .read_until(b'\n', &mut reply)
+            .ok()?;
+        let v: Value = serde_json::from_slice(&reply).ok()?;
+        let err: RpcError = serde_json::from_value(v.get("error")?.clone()).ok()?;
+        Some(ClientError::Rpc(err))
     }
 }

@@ -37,6 +37,7 @@ pub mod spec;
 pub mod spec_hardening;
 mod spec_position;
 pub mod spec_service;
+mod start;
 pub mod timers;
 pub mod user;
 mod userns_ranges;

@@ -11,11 +11,9 @@ use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
 use super::spec::Spec;
-use super::spec_hardening::{IdMapSpec, UsernsSpec};
 use super::spec_service::NetworkMode;
 use super::user::{resolve_group, resolve_user};
-use super::userns_ranges;
-use super::{hardening, networking, resources};
+use super::{hardening, networking, resources, userns_setup};
 use crate::image::lookup::{ResolvedImage, read_image_file};
 use crate::image::oci::RunConfig;
 use crate::kernel::cgroup::{Resources, device_rules_enforced};
@@ -24,7 +22,6 @@ use crate::kernel::config::{
 };
 use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
 use crate::kernel::signal::parse_signal;
-use crate::kernel::userns::{IdMap, UsernsConfig};
 use caps::Capability;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -192,8 +189,8 @@ pub fn prepare_launch(
     let (security, summary) = security_config(spec, ctx.config_dir, &mounts, image, dirs)?;
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
-    let userns = userns_config(spec, name, ctx.store_root)?;
-    prepare_upper(dirs, userns.as_ref())?;
+    let userns = userns_setup::userns_config(spec, name, ctx.store_root)?;
+    userns_setup::prepare_upper(dirs, userns.as_ref())?;
     let (stdio, stdout, stderr) = container_stdio()?;
     let config = ContainerConfig {
         name: name.to_string(),
@@ -331,58 +328,6 @@ fn security_config(
         rlimits: hardening::rlimits(spec),
     };
     Ok((security, summary))
-}
-
-fn userns_config(
-    spec: &Spec,
-    name: &str,
-    store_root: &Path,
-) -> Result<Option<UsernsConfig>, String> {
-    let to_maps = |v: &[IdMapSpec]| -> Vec<IdMap> {
-        v.iter()
-            .map(|m| IdMap {
-                container_id: m.container_id,
-                host_id: m.host_id,
-                size: m.size,
-            })
-            .collect()
-    };
-    Ok(match &spec.userns {
-        None => None,
-        Some(UsernsSpec::Auto) => Some(userns_ranges::auto_config(userns_ranges::range_for(
-            store_root, name,
-        )?)),
-        Some(UsernsSpec::Maps { uid_map, gid_map }) => Some(UsernsConfig {
-            uid_map: to_maps(uid_map),
-            gid_map: to_maps(gid_map),
-        }),
-    })
-}
-
-/// The upper layer holds files under the ids of whichever mapping wrote
-/// them; a container whose mapping changed starts from a fresh upper
-/// layer rather than one full of ids it cannot use. With a user namespace
-/// the upper directory belongs to the container's mapped root.
-fn prepare_upper(dirs: &ContainerDirs, userns: Option<&UsernsConfig>) -> Result<(), String> {
-    let record = dirs.base.join("idmap");
-    let current = match userns {
-        Some(u) => format!("uid {:?} gid {:?}\n", u.uid_map, u.gid_map),
-        None => "host\n".to_string(),
-    };
-    let previous = fs::read_to_string(&record).unwrap_or_else(|_| "host\n".into());
-    if previous != current {
-        for d in [dirs.upper(), dirs.work()] {
-            fs::remove_dir_all(&d).map_err(|e| format!("reset {}: {e}", d.display()))?;
-            fs::create_dir_all(&d).map_err(|e| format!("create {}: {e}", d.display()))?;
-        }
-        fs::write(&record, &current).map_err(|e| format!("write {}: {e}", record.display()))?;
-    }
-    let (uid, gid) = match userns {
-        Some(u) => (u.host_uid(0), u.host_gid(0)),
-        None => (Some(0), Some(0)),
-    };
-    std::os::unix::fs::lchown(dirs.upper(), uid, gid)
-        .map_err(|e| format!("chown {}: {e}", dirs.upper().display()))
 }
 
 /// /dev/null for stdin, and a pipe each for stdout and stderr. Returns the

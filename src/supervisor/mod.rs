@@ -41,6 +41,7 @@ mod start;
 pub mod timers;
 pub mod user;
 mod userns_ranges;
+mod userns_setup;
 pub mod validate;
 mod validate_hardening;
 pub mod volumes;

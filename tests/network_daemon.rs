@@ -20,11 +20,13 @@ use serde_json::json;
 const DEMO_REF: &str = "localhost/demo/busybox:latest";
 const LIMIT: Duration = Duration::from_secs(60);
 
-struct Bridge(String);
+/// The test's bridge and host-local state directory, removed at the end.
+struct Bridge(String, String);
 
 impl Drop for Bridge {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        let _ = fs::remove_dir_all(Path::new("/var/lib/cni/networks").join(&self.1));
     }
 }
 
@@ -65,7 +67,7 @@ fn containers_talk_by_name_publish_ports_and_leave_nothing_behind() -> Result<()
     env.import_demo()?;
     let pid = std::process::id();
     let (net, bridge) = (format!("berth-nd-{pid}"), format!("bnd{}", pid % 100_000));
-    let _bridge = Bridge(bridge.clone());
+    let _bridge = Bridge(bridge.clone(), net.clone());
     let subnet = format!("10.{}.{}.0/24", 200 + pid % 50, pid % 250);
     let list = json!({"cniVersion": "1.0.0", "name": net, "plugins": [
         {"type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": true, "hairpinMode": true,

@@ -261,13 +261,7 @@ impl Journal {
     /// Closes the live segment and starts one whose first event is `seq`.
     fn rotate(&mut self, seq: u64) -> Result<(), JournalError> {
         // `sync` covers only the live file: flush this one before leaving it.
-        if self.dirty {
-            let path = self.live_path();
-            self.file
-                .sync_data()
-                .map_err(JournalError::io("fdatasync", path))?;
-            self.dirty = false;
-        }
+        self.sync_live()?;
         self.file = create_segment(&self.dir.join(segment_name(seq)))?;
         self.size = 0;
         self.poisoned = false;
@@ -298,18 +292,24 @@ impl Journal {
     /// Makes every event appended so far durable: fdatasync of the live
     /// segment, and an fsync of the directory when a segment was created.
     pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.sync_live()?;
+        if self.dir_dirty {
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(JournalError::io("fsync", &self.dir))?;
+            self.dir_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// fdatasync of the live segment, if anything was appended since.
+    fn sync_live(&mut self) -> Result<(), JournalError> {
         if self.dirty {
             let path = self.live_path();
             self.file
                 .sync_data()
                 .map_err(JournalError::io("fdatasync", path))?;
             self.dirty = false;
-        }
-        if self.dir_dirty {
-            File::open(&self.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(JournalError::io("fsync", &self.dir))?;
-            self.dir_dirty = false;
         }
         Ok(())
     }

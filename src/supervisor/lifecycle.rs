@@ -9,7 +9,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::json;
 
-use super::container::State;
+use super::container::{Container, State};
 use super::journal::kinds;
 use super::manager::{Supervisor, SupervisorError, say};
 use super::restart::{STABLE_RUN, backoff_delay, should_restart};
@@ -361,18 +361,7 @@ impl Supervisor {
         c.log.set_limits(&c.spec.logging);
         let mut idx = 0;
         while idx < c.outputs.len() {
-            let stream = c.outputs[idx].stream;
-            let copied = c
-                .log
-                .copy_pipe(c.outputs[idx].fd.as_fd(), stream, MAX_OUTPUT_READ_BYTES);
-            c.log_bucket.take(copied.bytes as u64, now);
-            if let Some(e) = copied.log_error {
-                say(format_args!("container {}: write log: {e}", c.name));
-            }
-            if copied.closed {
-                let _ = c.log.flush_partial(stream);
-                c.outputs.remove(idx);
-            } else {
+            if !copy_output(c, idx, MAX_OUTPUT_READ_BYTES, now) {
                 idx += 1;
             }
         }
@@ -402,17 +391,25 @@ impl Supervisor {
         let budget = usize::try_from(c.log_bucket.available(now))
             .unwrap_or(usize::MAX)
             .min(MAX_OUTPUT_READ_BYTES);
-        let stream = c.outputs[idx].stream;
-        let copied = c.log.copy_pipe(c.outputs[idx].fd.as_fd(), stream, budget);
-        c.log_bucket.take(copied.bytes as u64, now);
-        if let Some(e) = copied.log_error {
-            say(format_args!("container {}: write log: {e}", c.name));
-        }
-        if copied.closed {
-            let _ = c.log.flush_partial(stream);
-            c.outputs.remove(idx);
-        }
+        copy_output(c, idx, budget, now);
     }
+}
+
+/// Copies up to `budget` bytes from the container's output pipe `idx` into
+/// its log, counting them against its flood limit; a pipe at EOF is
+/// flushed and removed (true).
+fn copy_output(c: &mut Container, idx: usize, budget: usize, now: Instant) -> bool {
+    let stream = c.outputs[idx].stream;
+    let copied = c.log.copy_pipe(c.outputs[idx].fd.as_fd(), stream, budget);
+    c.log_bucket.take(copied.bytes as u64, now);
+    if let Some(e) = copied.log_error {
+        say(format_args!("container {}: write log: {e}", c.name));
+    }
+    if copied.closed {
+        let _ = c.log.flush_partial(stream);
+        c.outputs.remove(idx);
+    }
+    copied.closed
 }
 
 /// Why a run ended, in the words `list` and `inspect` use: "oom_killed"

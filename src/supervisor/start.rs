@@ -10,14 +10,13 @@ use std::time::{Instant, SystemTime};
 
 use nix::unistd::Pid;
 
-use super::container::{OutputPipe, State};
+use super::container::{Container, OutputPipe, State};
 use super::health::ExecTemplate;
 use super::hooks::{HookState, HookStatus, run_hooks};
-use super::launch::{LaunchContext, prepare_launch};
+use super::launch::{LaunchContext, SecuritySummary, prepare_launch};
 use super::lifecycle::EXIT_CANNOT_START;
 use super::logs::Stream;
 use super::manager::{Supervisor, say};
-use super::network;
 use super::networking;
 use super::spec_service::NetworkMode;
 use super::volumes;
@@ -143,44 +142,32 @@ impl Supervisor {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = cgroup.remove();
-                if attached.is_some() || bundle.join(network::STATE_FILE).exists() {
-                    let state = bundle.join(network::STATE_FILE);
-                    if let Err(e) = network::detach(net_settings, name, None, &state) {
-                        say(format_args!("container {name}: {e}"));
-                    }
-                }
+                self.detach_network(name);
                 return Err((e.to_string(), e.exit_code()));
             }
         };
-        c.ip = attached.and_then(|a| a.ip);
-        c.state = State::Running;
-        c.pid = Some(pid);
-        c.image_id = Some(image_id(&image.record).to_string());
-        c.error = None;
-        c.exit_code = None;
-        c.started_at = Some(SystemTime::now());
-        c.started_instant = Some(Instant::now());
-        c.stop_signal = launch.stop_signal;
-        if self.options.console_logs {
-            let console = std::fs::OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOCTTY)
-                .open("/dev/console");
-            c.log.set_console(name, console.ok());
+        let started = Started {
+            pid,
+            image_id: image_id(&image.record).to_string(),
+            stop_signal: launch.stop_signal,
+            summary: launch.summary,
+            outputs: vec![
+                OutputPipe {
+                    fd: launch.stdout,
+                    stream: Stream::Stdout,
+                },
+                OutputPipe {
+                    fd: launch.stderr,
+                    stream: Stream::Stderr,
+                },
+            ],
+            cgroup,
+            ip: attached.and_then(|a| a.ip),
+        };
+        let console_logs = self.options.console_logs;
+        if let Some(c) = self.containers.get_mut(name) {
+            record_start(c, started, console_logs);
         }
-        c.exit_reason = None;
-        c.security = Some(launch.summary);
-        c.outputs = vec![
-            OutputPipe {
-                fd: launch.stdout,
-                stream: Stream::Stdout,
-            },
-            OutputPipe {
-                fd: launch.stderr,
-                stream: Stream::Stderr,
-            },
-        ];
-        c.cgroup = Some(cgroup);
         Ok(pid)
     }
 
@@ -204,4 +191,40 @@ impl Supervisor {
             let _ = c.log.write_notice(&format!("warning: {e}"));
         }
     }
+}
+
+/// What a successful spawn hands to the container's record.
+struct Started {
+    pid: Pid,
+    image_id: String,
+    stop_signal: i32,
+    summary: SecuritySummary,
+    outputs: Vec<OutputPipe>,
+    cgroup: ContainerCgroup,
+    ip: Option<std::net::IpAddr>,
+}
+
+/// The container is running: its record says so, from its pid and
+/// pipes to what isolation it was given.
+fn record_start(c: &mut Container, s: Started, console_logs: bool) {
+    c.ip = s.ip;
+    c.state = State::Running;
+    c.pid = Some(s.pid);
+    c.image_id = Some(s.image_id);
+    c.error = None;
+    c.exit_code = None;
+    c.exit_reason = None;
+    c.started_at = Some(SystemTime::now());
+    c.started_instant = Some(Instant::now());
+    c.stop_signal = s.stop_signal;
+    if console_logs {
+        let console = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open("/dev/console");
+        c.log.set_console(&c.name, console.ok());
+    }
+    c.security = Some(s.summary);
+    c.outputs = s.outputs;
+    c.cgroup = Some(s.cgroup);
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use berth::supervisor::hooks::{HookState, HookStatus, run_hooks};
-use berth::supervisor::spec_service::HookSpec;
+use berth::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
+use berth::supervisor::spec::service::HookSpec;
 use serde_json::{Value, json};
 
 fn sh(script: &str, env: &[String], timeout: Option<u64>) -> HookSpec {

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use berth::supervisor::network::{self, NetworkSettings, STATE_FILE};
-use berth::supervisor::spec_service::PortSpec;
+use berth::supervisor::plugins::network::{self, NetworkSettings, STATE_FILE};
+use berth::supervisor::spec::service::PortSpec;
 use common::require_root;
 
 /// A test network and the namespaces attached to it; Drop detaches what is

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use berth::api::protocol::parse_request;
 use berth::fetch::reference::Reference;
-use berth::supervisor::validate::parse_spec;
+use berth::supervisor::spec::validate::parse_spec;
 
 fn nasty_json() -> Vec<Vec<u8>> {
     vec![

@@ -11,10 +11,12 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use berth::supervisor::plugins::volumes::plugin::Plugin;
+use berth::supervisor::plugins::volumes::{
+    PluginSettings, mount_volumes_with, unmount_volumes_with,
+};
 use berth::supervisor::spec::Spec;
-use berth::supervisor::spec_service::Seconds;
-use berth::supervisor::volumes::plugin::Plugin;
-use berth::supervisor::volumes::{PluginSettings, mount_volumes_with, unmount_volumes_with};
+use berth::supervisor::spec::service::Seconds;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use berth::supervisor::journal::{Journal, JournalLimits};
+use berth::supervisor::events::journal::{Journal, JournalLimits};
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 //! report problems, never panic, and what they return is in seq order.
 #![no_main]
 
-use berth::supervisor::journal::{Journal, JournalLimits, read_range};
+use berth::supervisor::events::journal::{Journal, JournalLimits, read_range};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

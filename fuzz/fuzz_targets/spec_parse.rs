@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Err(errors) = berth::supervisor::validate::parse_spec(Path::new("fuzz.json"), text) {
+    if let Err(errors) = berth::supervisor::spec::validate::parse_spec(Path::new("fuzz.json"), text) {
         assert!(!errors.is_empty());
         let lines = text.lines().count().max(1) + 1;
         for e in errors {

@@ -10,8 +10,8 @@ use crate::image::gc;
 use crate::image::lookup::{image_id, list};
 use crate::kernel::signal::parse_signal;
 use crate::supervisor::Supervisor;
-use crate::supervisor::config_dir::load_config_dir;
-use crate::supervisor::settings::load_settings;
+use crate::supervisor::spec::load::load_config_dir;
+use crate::supervisor::spec::settings::load_settings;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,7 +45,7 @@ pub fn info(sup: &Supervisor) -> Result<Value, RpcError> {
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
-        "pid1": crate::supervisor::pid1::mode().is_pid1(),
+        "pid1": crate::supervisor::daemon::pid1::mode().is_pid1(),
         "store": sup.store.root(),
         "config_dir": sup.options.config_dir,
         "cgroup_parent": sup.options.cgroup_parent,

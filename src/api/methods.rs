@@ -13,15 +13,15 @@ use super::protocol::{
     NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN,
 };
 use super::subscriptions::{EventFilter, EventSubscription};
-use crate::supervisor::container::State;
-use crate::supervisor::ephemeral::RunRequest;
-use crate::supervisor::log_follow::{LogCursor, parse_since, read_log_since};
-use crate::supervisor::logs::LogEntry;
-use crate::supervisor::pulling::{PullOutcome, PullProgress};
-use crate::supervisor::reload::spec_hash;
+use crate::supervisor::ops::pull::{PullOutcome, PullProgress};
+use crate::supervisor::ops::reload::spec_hash;
+use crate::supervisor::ops::run::RunRequest;
+use crate::supervisor::ops::wait::Completion;
+use crate::supervisor::output::follow::{LogCursor, parse_since, read_log_since};
+use crate::supervisor::output::logs::LogEntry;
+use crate::supervisor::runtime::container::State;
 use crate::supervisor::spec::Spec;
-use crate::supervisor::validate::check_spec;
-use crate::supervisor::waiting::Completion;
+use crate::supervisor::spec::validate::check_spec;
 use crate::supervisor::{Supervisor, SupervisorError};
 
 /// What a request produced: an answer now, or one that comes when the
@@ -395,19 +395,19 @@ pub(super) fn supervisor_error(e: SupervisorError) -> RpcError {
 #[serde(deny_unknown_fields)]
 struct ShutdownParams {
     #[serde(default)]
-    action: Option<crate::supervisor::pid1::ShutdownAction>,
+    action: Option<crate::supervisor::daemon::pid1::ShutdownAction>,
 }
 
 /// `shutdown`: stops every container (in the supervisor's order) and then,
 /// as PID 1, powers off (default), reboots or halts; otherwise the daemon
 /// exits as on SIGTERM. The first request of a shutdown decides the action.
 fn shutdown(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
-    use crate::supervisor::pid1;
+    use crate::supervisor::daemon::pid1;
     let p: ShutdownParams = parse_params(params)?;
     let action = pid1::request_shutdown(p.action.unwrap_or(pid1::ShutdownAction::Poweroff));
     let is_pid1 = pid1::mode().is_pid1();
     if !sup.shutting_down {
-        crate::supervisor::manager::say(format_args!(
+        crate::supervisor::say(format_args!(
             "shutdown requested through the API{}",
             if is_pid1 {
                 format!(", then {}", action.name())

@@ -1,6 +1,7 @@
 //! The client–daemon boundary: JSON-RPC 2.0 over a Unix socket, one JSON
 //! object per line, and the client that speaks it.
 
+pub mod access;
 mod admin_methods;
 pub mod client;
 mod methods;

@@ -6,7 +6,7 @@ use std::os::unix::net::UnixStream;
 
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
-use crate::supervisor::access::{Access, AccessPolicy, process_groups};
+use crate::api::access::{Access, AccessPolicy, process_groups};
 
 /// The connecting process's access, or why it has none.
 pub fn peer_access(stream: &UnixStream, policy: &AccessPolicy) -> Result<Access, String> {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::supervisor::Supervisor;
-use crate::supervisor::journal::Event;
-use crate::supervisor::webhooks::glob_match;
+use crate::supervisor::events::journal::Event;
+use crate::supervisor::events::webhooks::glob_match;
 
 /// Events read per subscriber per turn, so one far-behind subscriber
 /// cannot hold the loop.

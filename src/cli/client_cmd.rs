@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::args::Args;
 use super::table;
 use crate::api::client::{Client, socket_path};
-use crate::supervisor::container::{ContainerInfo, State};
+use crate::supervisor::runtime::container::{ContainerInfo, State};
 
 fn connect(args: &Args) -> Result<Client, String> {
     Client::connect(&socket_path(args.value("socket"))).map_err(|e| e.to_string())

@@ -3,19 +3,19 @@
 use std::path::{Path, PathBuf};
 
 use super::args::Args;
+use crate::api::access;
 use crate::api::client::socket_path;
 use crate::api::server::ApiServer;
 use crate::image::Store;
 use crate::image::store::DEFAULT_ROOT;
-use crate::supervisor::access;
-use crate::supervisor::config_dir::{LoadedSpec, load_config_dir};
-use crate::supervisor::event_loop::{self, Host};
-use crate::supervisor::manager::say;
-use crate::supervisor::network::NetworkSettings;
-use crate::supervisor::notify::Notifier;
-use crate::supervisor::pid1::{self, Init};
-use crate::supervisor::settings::{Settings, load_settings};
-use crate::supervisor::signals::SignalPipe;
+use crate::supervisor::daemon::event_loop::{self, Host};
+use crate::supervisor::daemon::notify::Notifier;
+use crate::supervisor::daemon::pid1::{self, Init};
+use crate::supervisor::daemon::signals::SignalPipe;
+use crate::supervisor::plugins::network::NetworkSettings;
+use crate::supervisor::say;
+use crate::supervisor::spec::load::{LoadedSpec, load_config_dir};
+use crate::supervisor::spec::settings::{Settings, load_settings};
 use crate::supervisor::{Supervisor, SupervisorOptions};
 
 const DEFAULT_CGROUP_PARENT: &str = "berth";

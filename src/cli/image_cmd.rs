@@ -18,7 +18,7 @@ use crate::image::lookup::{image_id, list};
 use crate::image::pull::{PullOptions, pull as image_pull};
 use crate::image::store::DEFAULT_ROOT;
 use crate::image::verify::verify;
-use crate::supervisor::settings::{Settings, load_settings};
+use crate::supervisor::spec::settings::{Settings, load_settings};
 
 pub fn import(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, &[("name", true), ("root", true)])?;

@@ -10,8 +10,8 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 
 use super::args::Args;
-use crate::supervisor::notifier::{LOG_PREFIX, NotifierOptions, run_notifier};
-use crate::supervisor::webhooks::load_webhooks;
+use crate::supervisor::events::notifier::{LOG_PREFIX, NotifierOptions, run_notifier};
+use crate::supervisor::events::webhooks::load_webhooks;
 
 /// The hidden subcommand's name.
 pub const NOTIFY_COMMAND: &str = "_notify";

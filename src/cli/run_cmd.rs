@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::args::Args;
 use super::run_flags;
 use crate::api::client::{Client, socket_path};
-use crate::supervisor::logs::{LogEntry, Stream};
+use crate::supervisor::output::logs::{LogEntry, Stream};
 
 const USAGE: &str = "berth run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER] [ISOLATION FLAGS] IMAGE [COMMAND [ARG...]]";
 

@@ -23,11 +23,11 @@ use super::protocol::{
     INVALID_REQUEST, PERMISSION_DENIED, RpcError, error_line, parse_request, success_line,
 };
 use super::subscriptions::Subscriptions;
+use crate::api::access::{Access, AccessPolicy, READ_ONLY_METHODS};
 use crate::supervisor::Supervisor;
-use crate::supervisor::access::{Access, AccessPolicy, READ_ONLY_METHODS};
-use crate::supervisor::event_loop::ControlPlane;
-use crate::supervisor::log_follow::LogCursor;
-use crate::supervisor::manager::say;
+use crate::supervisor::daemon::event_loop::ControlPlane;
+use crate::supervisor::output::follow::LogCursor;
+use crate::supervisor::say;
 
 pub const MAX_REQUEST_LINE_BYTES: usize = 1 << 20;
 pub const MAX_CONNECTIONS: usize = 256;

@@ -11,7 +11,7 @@ use super::{
 use crate::api::methods::{follow_result, log_entry_line};
 use crate::api::protocol::{CONTAINER_ERROR, RpcError, error_line, success_line};
 use crate::supervisor::Supervisor;
-use crate::supervisor::manager::say;
+use crate::supervisor::say;
 
 impl ApiServer {
     /// Sends subscribers the events of this turn; one that leaves more than
@@ -52,7 +52,7 @@ impl ApiServer {
         ));
         let data = serde_json::json!({"unread_bytes": unread});
         sup.emit(
-            crate::supervisor::journal::kinds::SUBSCRIBER_DROPPED,
+            crate::supervisor::events::journal::kinds::SUBSCRIBER_DROPPED,
             None,
             data,
         );

@@ -1,0 +1,193 @@
+//! The supervisor's one loop: poll(2) over the signal pipe, container
+//! output pipes and the control plane's sockets, with the timer queue
+//! setting the timeout (s6's iopause loop). Single-threaded by design, so
+//! cloning a container is always safe.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2};
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::supervisor::daemon::notify::Notifier;
+use crate::supervisor::daemon::pid1::{self, Init};
+use crate::supervisor::daemon::reaper::reap_children;
+use crate::supervisor::daemon::signals::SignalPipe;
+use crate::supervisor::ops::Supervisor;
+use crate::supervisor::say;
+
+/// What the API layer plugs into the loop (it sits above the supervisor,
+/// so the supervisor only knows it through this trait).
+pub trait ControlPlane {
+    /// Descriptors to watch and for what.
+    fn watched(&self) -> Vec<(BorrowedFd<'_>, PollFlags)>;
+    /// One of them is ready.
+    fn on_ready(&mut self, fd: RawFd, revents: PollFlags, sup: &mut Supervisor);
+    /// Called once per loop turn, after everything else: answers what the
+    /// supervisor completed (e.g. a waited-for exit).
+    fn after_turn(&mut self, sup: &mut Supervisor);
+    /// Work is left for the next turn even if no descriptor becomes ready
+    /// (an events subscriber still behind): the loop must not sleep.
+    fn has_pending_work(&self) -> bool {
+        false
+    }
+}
+
+/// What surrounds the daemon: a service manager to notify (notify.rs) and,
+/// as PID 1, the machine or namespace to bring down at the end (pid1.rs).
+pub struct Host {
+    pub notifier: Notifier,
+    pub init: Option<Init>,
+}
+
+#[derive(Clone, Copy)]
+enum Source {
+    Signals,
+    Output,
+    PullOutput,
+    NotifierOutput,
+    Control,
+}
+
+/// Runs until a shutdown completes; returns the daemon's exit code. As
+/// PID 1 it never returns: the end is `Init::finish` (reboot(2)).
+pub fn run(
+    sup: &mut Supervisor,
+    control: &mut dyn ControlPlane,
+    signals: &mut SignalPipe,
+    host: &mut Host,
+) -> i32 {
+    loop {
+        let watchdog = host.notifier.next_watchdog();
+        let ready = match wait_for_events(sup, control, signals, watchdog) {
+            Ok(r) => r,
+            Err(Errno::EINTR) => continue,
+            Err(e) => {
+                say(format_args!("poll: {e}"));
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        for (fd, revents, source) in ready {
+            match source {
+                Source::Signals => handle_signals(sup, signals, host.init.is_some()),
+                Source::Output => sup.on_output(fd),
+                Source::PullOutput => sup.on_pull_output(fd),
+                Source::NotifierOutput => sup.on_notifier_output(fd),
+                Source::Control => control.on_ready(fd, revents, sup),
+            }
+        }
+        sup.fire_due_timers();
+        control.after_turn(sup);
+        // Once per turn: events are durable without a sync per event.
+        sup.events.sync();
+        host.notifier.tick();
+        if sup.shutting_down {
+            host.notifier.stopping();
+        }
+        if sup.shutdown_complete() {
+            sup.finish_shutdown();
+            if let Some(init) = &host.init {
+                say(format_args!("all containers stopped"));
+                init.finish(pid1::requested_shutdown());
+            }
+            say(format_args!("all containers stopped; exiting"));
+            return 0;
+        }
+    }
+}
+
+fn wait_for_events(
+    sup: &Supervisor,
+    control: &dyn ControlPlane,
+    signals: &SignalPipe,
+    watchdog: Option<Instant>,
+) -> Result<Vec<(RawFd, PollFlags, Source)>, Errno> {
+    let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
+    let mut sources = vec![Source::Signals];
+    // A container over its output rate is not polled until its bucket
+    // refills (ratelimit.rs): its writer waits, nobody else does.
+    let now = Instant::now();
+    for fd in sup.output_fds_ready(now) {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::Output);
+    }
+    if let Some(fd) = sup.notifier_fd() {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::NotifierOutput);
+    }
+    for fd in sup.pull_output_fds() {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::PullOutput);
+    }
+    for (fd, events) in control.watched() {
+        fds.push(PollFd::new(fd, events));
+        sources.push(Source::Control);
+    }
+    let busy = control.has_pending_work().then_some(now);
+    let deadline = [
+        sup.next_deadline(),
+        sup.output_refill_deadline(now),
+        watchdog,
+        busy,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    poll(&mut fds, poll_timeout(deadline))?;
+    Ok(fds
+        .iter()
+        .zip(sources)
+        .filter_map(|(p, s)| {
+            let revents = p.revents().unwrap_or(PollFlags::empty());
+            (!revents.is_empty()).then(|| (p.as_fd().as_raw_fd(), revents, s))
+        })
+        .collect())
+}
+
+fn poll_timeout(deadline: Option<Instant>) -> PollTimeout {
+    match deadline {
+        None => PollTimeout::NONE,
+        Some(d) => {
+            // Round up so we never wake a hair early and spin.
+            let wait = d.saturating_duration_since(Instant::now()) + Duration::from_micros(999);
+            PollTimeout::try_from(wait.as_millis().min(i32::MAX as u128) as i32)
+                .unwrap_or(PollTimeout::MAX)
+        }
+    }
+}
+
+fn handle_signals(sup: &mut Supervisor, signals: &mut SignalPipe, pid1: bool) {
+    for sig in signals.take_raised() {
+        match sig {
+            SIGCHLD => {
+                for (pid, code) in reap_children() {
+                    sup.on_exit(pid, code);
+                }
+            }
+            SIGTERM | SIGINT | SIGPWR | SIGUSR1 | SIGUSR2 => on_shutdown_signal(sup, sig, pid1),
+            // Errors were logged by reload; the running set is unchanged.
+            SIGHUP => {
+                let _ = sup.reload();
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every shutdown signal stops the containers; as PID 1 the signal also
+/// picks how the machine ends (pid1::action_for_signal: SIGTERM and SIGINT
+/// reboot, SIGUSR1 halts, SIGUSR2 and SIGPWR power off). The first request
+/// of a shutdown decides.
+fn on_shutdown_signal(sup: &mut Supervisor, sig: i32, pid1: bool) {
+    let name = nix::sys::signal::Signal::try_from(sig).map_or("signal", |s| s.as_str());
+    let action = pid1::action_for_signal(sig).map(pid1::request_shutdown);
+    if !sup.shutting_down {
+        match (pid1, action) {
+            (true, Some(a)) => say(format_args!("{name}: shutting down, then {}", a.name())),
+            _ => say(format_args!("{name}: shutting down")),
+        }
+    }
+    sup.begin_shutdown();
+}

@@ -1,0 +1,8 @@
+//! The daemon shell: the poll loop, signals, reaping, PID 1 duties and
+//! sd_notify.
+
+pub mod event_loop;
+pub mod notify;
+pub mod pid1;
+pub mod reaper;
+pub mod signals;

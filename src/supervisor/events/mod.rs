@@ -1,0 +1,7 @@
+//! Events: the durable journal, its in-memory tail, and webhook delivery
+//! through the notifier helper process.
+
+pub mod journal;
+pub mod log;
+pub mod notifier;
+pub mod webhooks;

@@ -1,0 +1,423 @@
+//! From a spec and its image to the kernel's plain `ContainerConfig`: the
+//! argv/env/cwd/user merge rules (Docker's), the container's directories,
+//! its stdio pipes, and the default hardening.
+
+pub mod hardening;
+pub mod resources;
+pub mod user;
+pub mod userns;
+pub mod userns_ranges;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+use nix::unistd::pipe2;
+
+use self::userns as userns_setup;
+use crate::image::lookup::{ResolvedImage, read_image_file};
+use crate::image::oci::RunConfig;
+use crate::kernel::cgroup::{Resources, device_rules_enforced};
+use crate::kernel::config::{
+    ContainerConfig, MountConfig, ProcessConfig, RootfsConfig, SecurityConfig, Stdio,
+};
+use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
+use crate::kernel::signal::parse_signal;
+use crate::supervisor::launch::user::{resolve_group, resolve_user};
+use crate::supervisor::ops::network as networking;
+use crate::supervisor::spec::Spec;
+use crate::supervisor::spec::service::NetworkMode;
+use caps::Capability;
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const SHM_SIZE_BYTES: u64 = 64 << 20;
+const MAX_ACCOUNT_FILE_BYTES: u64 = 1 << 20;
+
+/// Docker's MaskedPaths (oci/defaults.go).
+const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/devices/virtual/powercap",
+    "/sys/firmware",
+];
+
+/// Docker's ReadonlyPaths.
+const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// The per-container directories under the store's containers/NAME/.
+#[derive(Debug, Clone)]
+pub struct ContainerDirs {
+    pub base: PathBuf,
+}
+
+impl ContainerDirs {
+    pub fn new(containers_dir: &Path, name: &str) -> Self {
+        Self {
+            base: containers_dir.join(name),
+        }
+    }
+    pub fn upper(&self) -> PathBuf {
+        self.base.join("upper")
+    }
+    pub fn work(&self) -> PathBuf {
+        self.base.join("work")
+    }
+    pub fn rootfs(&self) -> PathBuf {
+        self.base.join("rootfs")
+    }
+    pub fn lowers(&self) -> PathBuf {
+        self.base.join("lowers")
+    }
+    /// Present while an `unless-stopped` container is stopped by request.
+    pub fn stopped_marker(&self) -> PathBuf {
+        self.base.join("stopped")
+    }
+    pub fn log_file(&self) -> PathBuf {
+        self.base.join("logs/json.log")
+    }
+
+    pub fn create(&self) -> std::io::Result<()> {
+        for d in [
+            self.upper(),
+            self.work(),
+            self.rootfs(),
+            self.lowers(),
+            self.base.join("logs"),
+        ] {
+            fs::create_dir_all(d)?;
+        }
+        Ok(())
+    }
+}
+
+/// A container ready to spawn, plus the supervisor's ends of its pipes.
+pub struct Launch {
+    pub config: ContainerConfig,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+    pub stop_signal: i32,
+    /// Limits for the container's cgroup, set before it joins.
+    pub resources: Resources,
+    pub summary: SecuritySummary,
+}
+
+/// The program and arguments: Docker's rules for Entrypoint and Cmd.
+pub fn effective_argv(spec: &Spec, image: &RunConfig) -> Vec<String> {
+    let entrypoint = spec
+        .entrypoint
+        .clone()
+        .or_else(|| image.entrypoint.clone())
+        .unwrap_or_default();
+    // Overriding the entrypoint drops the image's Cmd (docker run --entrypoint).
+    let cmd = match (&spec.command, &spec.entrypoint) {
+        (Some(c), _) => c.clone(),
+        (None, Some(_)) => Vec::new(),
+        (None, None) => image.cmd.clone().unwrap_or_default(),
+    };
+    entrypoint.into_iter().chain(cmd).collect()
+}
+
+/// The image's Env, overridden by key by the spec's, plus PATH, HOSTNAME
+/// and HOME defaults. Sorted, so the result is stable.
+pub fn effective_env(spec: &Spec, image: &RunConfig, hostname: &str, home: &str) -> Vec<String> {
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    env.insert("PATH".into(), DEFAULT_PATH.into());
+    env.insert("HOSTNAME".into(), hostname.into());
+    env.insert("HOME".into(), home.into());
+    for kv in image.env.iter().flatten() {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        env.insert(k.to_string(), v.to_string());
+    }
+    env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// What a container was given, for `inspect` and the start log line.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SecuritySummary {
+    pub capabilities: Vec<String>,
+    pub no_new_privileges: bool,
+    /// "default", "unconfined" or the profile path, with the number of
+    /// filters and BPF instructions installed.
+    pub seccomp: String,
+    /// The Landlock ABI enforced (0 = none), and what berth asked for.
+    pub landlock_abi: u32,
+    pub landlock: String,
+    pub read_only: bool,
+}
+
+/// Where a launch finds what is not in the spec.
+pub struct LaunchContext<'a> {
+    /// Relative seccomp profile paths start here.
+    pub config_dir: &'a Path,
+    /// The store, which remembers automatic user namespace ranges.
+    pub store_root: &'a Path,
+    /// Host paths of the spec's volumes, by name, from their drivers.
+    pub volume_paths: &'a BTreeMap<String, PathBuf>,
+}
+
+pub fn prepare_launch(
+    name: &str,
+    spec: &Spec,
+    image: &ResolvedImage,
+    dirs: &ContainerDirs,
+    ctx: &LaunchContext<'_>,
+) -> Result<Launch, String> {
+    let run = image.config.config.clone().unwrap_or_default();
+    let hostname = spec.hostname.clone().unwrap_or_else(|| name.to_string());
+    let process = process_config(spec, &run, image, &hostname)?;
+    let stop_signal_text = spec
+        .stop_signal
+        .clone()
+        .or(run.stop_signal.clone())
+        .unwrap_or_else(|| "SIGTERM".into());
+    let stop_signal = parse_signal(&stop_signal_text)
+        .ok_or_else(|| format!("unknown stop signal {stop_signal_text:?}"))?;
+    let mut mounts = hardening::mount_configs(spec, ctx.volume_paths);
+    dirs.create()
+        .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
+    mounts.extend(networking::etc_mounts(spec, &dirs.base, &hostname)?);
+    let (security, summary) = security_config(spec, ctx.config_dir, &mounts, image, dirs)?;
+    dirs.create()
+        .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
+    let userns = userns_setup::userns_config(spec, name, ctx.store_root)?;
+    userns_setup::prepare_upper(dirs, userns.as_ref())?;
+    let (stdio, stdout, stderr) = container_stdio()?;
+    let config = ContainerConfig {
+        name: name.to_string(),
+        hostname,
+        rootfs: RootfsConfig {
+            lower_dirs: image.layer_dirs.clone(),
+            upper_dir: dirs.upper(),
+            work_dir: dirs.work(),
+            mount_point: dirs.rootfs(),
+            scratch_dir: dirs.lowers(),
+            shm_size_bytes: spec.shm_size.map_or(SHM_SIZE_BYTES, |s| s.0),
+            read_only: spec.read_only,
+        },
+        process,
+        security,
+        masked_paths: MASKED_PATHS.iter().map(PathBuf::from).collect(),
+        readonly_paths: READONLY_PATHS.iter().map(PathBuf::from).collect(),
+        mounts,
+        sysctls: spec.sysctls.clone().into_iter().collect(),
+        userns,
+        host_network: spec.network == NetworkMode::Host,
+        stdio,
+    };
+    Ok(Launch {
+        config,
+        stdout,
+        stderr,
+        stop_signal,
+        resources: resources::cgroup_resources(&spec.resources),
+        summary,
+    })
+}
+
+/// argv, env, cwd and the user, by Docker's merge rules.
+fn process_config(
+    spec: &Spec,
+    run: &RunConfig,
+    image: &ResolvedImage,
+    hostname: &str,
+) -> Result<ProcessConfig, String> {
+    let args = effective_argv(spec, run);
+    if args.is_empty() {
+        return Err("no command: the image has no Entrypoint or Cmd and the spec sets none".into());
+    }
+    let user_text = spec.user.clone().or(run.user.clone()).unwrap_or_default();
+    let read_account_file = |p: &str| {
+        read_image_file(&image.layer_dirs, Path::new(p), MAX_ACCOUNT_FILE_BYTES)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let group_file = read_account_file("etc/group");
+    let mut user = resolve_user(&user_text, &read_account_file("etc/passwd"), &group_file)?;
+    for g in &spec.group_add {
+        let gid = resolve_group(g, &group_file)?;
+        if !user.additional_gids.contains(&gid) {
+            user.additional_gids.push(gid);
+        }
+    }
+    let env = effective_env(spec, run, hostname, &user.home);
+    let search_path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_string();
+    let cwd = spec
+        .working_dir
+        .clone()
+        .or(run.working_dir.clone())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "/".into());
+    Ok(ProcessConfig {
+        args,
+        env,
+        search_path,
+        cwd: PathBuf::from(cwd),
+        uid: user.uid,
+        gid: user.gid,
+        additional_gids: user.additional_gids,
+    })
+}
+
+fn security_config(
+    spec: &Spec,
+    config_dir: &Path,
+    mounts: &[MountConfig],
+    image: &ResolvedImage,
+    dirs: &ContainerDirs,
+) -> Result<(SecurityConfig, SecuritySummary), String> {
+    let mut capabilities = hardening::effective_capabilities(spec);
+    hardening::check_capabilities_held(&capabilities)?;
+    let entries = hardening::rootfs_entries(&image.layer_dirs, &dirs.upper());
+    let landlock = hardening::landlock_config(spec, mounts, &entries);
+    let landlock_abi = if landlock.is_some() {
+        enforced_abi()
+    } else {
+        0
+    };
+    // Without a devices cgroup (v2) and without Landlock, CAP_MKNOD would
+    // let the container make and open any host device node.
+    if landlock_abi == 0
+        && !device_rules_enforced()
+        && !hardening::explicitly_added(spec, Capability::CAP_MKNOD)
+    {
+        capabilities.retain(|c| *c != Capability::CAP_MKNOD);
+    }
+    let seccomp = hardening::seccomp_filters(spec, config_dir, &capabilities)?;
+    let summary = SecuritySummary {
+        capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+        no_new_privileges: spec.no_new_privileges,
+        seccomp: match &seccomp {
+            Some(f) => format!(
+                "{} ({} filters, {} instructions)",
+                spec.seccomp,
+                f.programs.len(),
+                f.instruction_count()
+            ),
+            None => spec.seccomp.clone(),
+        },
+        landlock_abi,
+        landlock: match (&landlock, landlock_abi) {
+            (None, _) => "disabled".into(),
+            (Some(_), 0) => "not supported by this kernel".into(),
+            (Some(_), abi) => format!(
+                "ABI {abi} (kernel {}, berth {CONTAINER_ABI_NUMBER})",
+                kernel_abi()
+            ),
+        },
+        read_only: spec.read_only,
+    };
+    let security = SecurityConfig {
+        capabilities,
+        no_new_privs: spec.no_new_privileges,
+        seccomp,
+        landlock,
+        rlimits: hardening::rlimits(spec),
+    };
+    Ok((security, summary))
+}
+
+/// /dev/null for stdin, and a pipe each for stdout and stderr. Returns the
+/// container's ends and the supervisor's read ends.
+fn container_stdio() -> Result<(Stdio, OwnedFd, OwnedFd), String> {
+    let (stdout_read, stdout_write) =
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("pipe: {e}"))?;
+    let (stderr_read, stderr_write) =
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| format!("pipe: {e}"))?;
+    // The container's ends block: a container that writes faster than we
+    // log should wait, not lose output or spin.
+    clear_nonblock(&stdout_write)?;
+    clear_nonblock(&stderr_write)?;
+    let stdin: OwnedFd = File::open("/dev/null")
+        .map_err(|e| format!("open /dev/null: {e}"))?
+        .into();
+    let stdio = Stdio {
+        stdin,
+        stdout: stdout_write,
+        stderr: stderr_write,
+    };
+    Ok((stdio, stdout_read, stderr_read))
+}
+
+fn clear_nonblock(fd: &OwnedFd) -> Result<(), String> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| format!("fcntl: {e}"))?;
+    let flags = OFlag::from_bits_truncate(flags) & !OFlag::O_NONBLOCK;
+    fcntl(fd, FcntlArg::F_SETFL(flags))
+        .map(drop)
+        .map_err(|e| format!("fcntl: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn image(entrypoint: Option<&[&str]>, cmd: Option<&[&str]>) -> RunConfig {
+        let v = |x: Option<&[&str]>| x.map(|a| a.iter().map(|s| s.to_string()).collect());
+        RunConfig {
+            entrypoint: v(entrypoint),
+            cmd: v(cmd),
+            ..RunConfig::default()
+        }
+    }
+
+    #[test]
+    fn argv_follows_docker_rules() {
+        let img = image(Some(&["/entry"]), Some(&["default"]));
+        assert_eq!(
+            effective_argv(&spec(r#"{"image":"x"}"#), &img),
+            ["/entry", "default"]
+        );
+        assert_eq!(
+            effective_argv(&spec(r#"{"image":"x","command":["c"]}"#), &img),
+            ["/entry", "c"]
+        );
+        assert_eq!(
+            effective_argv(&spec(r#"{"image":"x","entrypoint":["/e2"]}"#), &img),
+            ["/e2"]
+        );
+        assert!(effective_argv(&spec(r#"{"image":"x"}"#), &image(None, None)).is_empty());
+    }
+
+    #[test]
+    fn env_merges_by_key_with_spec_winning() {
+        let img = RunConfig {
+            env: Some(vec!["PATH=/img".into(), "A=1".into(), "B=2".into()]),
+            ..RunConfig::default()
+        };
+        let env = effective_env(
+            &spec(r#"{"image":"x","env":{"B":"3"}}"#),
+            &img,
+            "web",
+            "/root",
+        );
+        assert_eq!(
+            env,
+            ["A=1", "B=3", "HOME=/root", "HOSTNAME=web", "PATH=/img"]
+        );
+    }
+}

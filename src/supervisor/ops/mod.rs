@@ -1,0 +1,143 @@
+//! The supervisor's state: the containers it was told to run, the store
+//! their images come from, and the timer queue. Queries live here; state
+//! changes live in lifecycle.rs.
+
+pub mod dependencies;
+pub mod health;
+pub mod lifecycle;
+pub mod network;
+pub mod notifier;
+pub mod pull;
+pub mod reload;
+pub mod run;
+pub mod start;
+pub mod wait;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::image::Store;
+use crate::supervisor::events::log::EventLog;
+use crate::supervisor::launch::ContainerDirs;
+use crate::supervisor::ops::notifier::NotifierProcess;
+use crate::supervisor::ops::pull::{PullJob, PullOutcome, PullProgress};
+use crate::supervisor::ops::wait::{Completion, Waiter};
+use crate::supervisor::output::logs::{LogEntry, read_log};
+use crate::supervisor::runtime::container::{Container, ContainerInfo};
+use crate::supervisor::runtime::timers::Timers;
+use crate::supervisor::spec::load::LoadedSpec;
+
+#[derive(Debug, Clone)]
+pub struct SupervisorOptions {
+    pub config_dir: PathBuf,
+    /// Containers' cgroups are `<cgroup_parent>/<name>` in every hierarchy.
+    pub cgroup_parent: String,
+    /// Copy every container's output to /dev/console (PID 1 mode).
+    pub console_logs: bool,
+    /// Where Docker volume plugins are found, and their timeout.
+    pub volume_plugins: crate::supervisor::plugins::volumes::PluginSettings,
+    /// The CNI network list and plugins for `network: "cni"`.
+    pub network: crate::supervisor::plugins::network::NetworkSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("no container named {0:?}")]
+    NoSuchContainer(String),
+    #[error("container {name}: {message}")]
+    Container { name: String, message: String },
+    #[error("the supervisor is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub struct Supervisor {
+    pub store: Store,
+    pub options: SupervisorOptions,
+    pub containers: BTreeMap<String, Container>,
+    pub timers: Timers,
+    pub shutting_down: bool,
+    pub(crate) waiters: Vec<Waiter>,
+    pub(crate) completions: Vec<Completion>,
+    pub(crate) run_counter: u64,
+    /// Image pulls in flight, by the pid of their `berth pull` child.
+    pub(crate) pulls: BTreeMap<nix::unistd::Pid, PullJob>,
+    pub(crate) pull_progress: Vec<PullProgress>,
+    pub(crate) pull_outcomes: Vec<PullOutcome>,
+    /// The event journal and its live tail.
+    pub events: EventLog,
+    pub(crate) notifier: NotifierProcess,
+}
+
+impl Supervisor {
+    pub fn new(store: Store, options: SupervisorOptions, specs: Vec<LoadedSpec>) -> Self {
+        let containers_dir = store.containers_dir();
+        let events = EventLog::open(store.root().join("events"));
+        let containers: BTreeMap<String, Container> = specs
+            .into_iter()
+            .map(|s| {
+                let dirs = ContainerDirs::new(&containers_dir, &s.name);
+                (s.name.clone(), Container::new(s.name, s.spec, dirs))
+            })
+            .collect();
+        let names: Vec<String> = containers.keys().cloned().collect();
+        let mut sup = Supervisor {
+            store,
+            options,
+            containers,
+            timers: Timers::default(),
+            shutting_down: false,
+            waiters: Vec::new(),
+            completions: Vec::new(),
+            run_counter: 0,
+            pulls: BTreeMap::new(),
+            pull_progress: Vec::new(),
+            pull_outcomes: Vec::new(),
+            events,
+            notifier: NotifierProcess::default(),
+        };
+        for name in names {
+            sup.emit(
+                crate::supervisor::events::journal::kinds::CONTAINER_CREATED,
+                Some(&name),
+                serde_json::Value::Null,
+            );
+        }
+        sup
+    }
+
+    pub fn container(&self, name: &str) -> Result<&Container, SupervisorError> {
+        self.containers
+            .get(name)
+            .ok_or_else(|| SupervisorError::NoSuchContainer(name.to_string()))
+    }
+
+    pub fn container_mut(&mut self, name: &str) -> Result<&mut Container, SupervisorError> {
+        self.containers
+            .get_mut(name)
+            .ok_or_else(|| SupervisorError::NoSuchContainer(name.to_string()))
+    }
+
+    pub fn list(&self) -> Vec<ContainerInfo> {
+        self.containers.values().map(Container::info).collect()
+    }
+
+    pub fn logs(&self, name: &str, tail: Option<usize>) -> Result<Vec<LogEntry>, SupervisorError> {
+        let c = self.container(name)?;
+        read_log(c.log.path(), tail).map_err(|e| SupervisorError::Container {
+            name: name.to_string(),
+            message: format!("read log {}: {e}", c.log.path().display()),
+        })
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// True once a shutdown was asked for and no container is left running.
+    pub fn shutdown_complete(&self) -> bool {
+        self.shutting_down && !self.containers.values().any(|c| c.state.is_live())
+    }
+}

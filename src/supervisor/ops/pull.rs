@@ -1,0 +1,310 @@
+//! Pulling images from the daemon without blocking its loop: `berth pull`
+//! runs as a child process (the network and the registry's bytes stay out
+//! of the supervisor). Its progress lines are read from a pipe in the poll
+//! loop and passed to API clients that asked for the pull; its exit, reaped
+//! like any child, starts the containers that were waiting for the image.
+
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::process::{ChildStderr, Command, Stdio};
+
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::unistd::Pid;
+
+use crate::supervisor::runtime::container::State;
+use serde_json::json;
+
+use crate::image::lookup::resolve;
+use crate::supervisor::events::journal::kinds;
+use crate::supervisor::ops::{Supervisor, SupervisorError};
+use crate::supervisor::say;
+use crate::supervisor::spec::PullPolicy;
+
+pub struct PullJob {
+    pub reference: String,
+    /// Containers to start once the image is there.
+    pub waiting: Vec<String>,
+    /// API requests (tokens) to tell about progress and the outcome.
+    pub clients: Vec<u64>,
+    stdout: Option<OwnedFd>,
+    line: Vec<u8>,
+    /// The pull's error output, read once it has exited (it is small).
+    stderr: Option<ChildStderr>,
+    /// When the last pull.progress event was recorded (one a second at most).
+    last_progress_event: Option<std::time::Instant>,
+}
+
+/// A progress line for an API client.
+#[derive(Debug, Clone)]
+pub struct PullProgress {
+    pub token: u64,
+    pub reference: String,
+    pub line: String,
+}
+
+/// The end of a pull an API client asked for.
+#[derive(Debug, Clone)]
+pub struct PullOutcome {
+    pub token: u64,
+    pub reference: String,
+    pub exit_code: i32,
+    pub error: Option<String>,
+}
+
+impl Supervisor {
+    /// True when the container must wait for a pull first (one is started
+    /// or already running for its image).
+    pub(crate) fn needs_pull(&mut self, name: &str) -> bool {
+        let Some(c) = self.containers.get(name) else {
+            return false;
+        };
+        // Only "missing" needs to look in the store; the start that
+        // follows resolves the image anyway.
+        let wanted = match c.spec.pull {
+            PullPolicy::Never => false,
+            PullPolicy::Missing => matches!(
+                resolve(&self.store, &c.spec.image),
+                Err(crate::image::ImageError::NotFound(_))
+            ),
+            PullPolicy::Always => !c.pulled,
+        };
+        if !wanted {
+            return false;
+        }
+        let reference = c.spec.image.clone();
+        match self.join_or_start_pull(&reference, None) {
+            Ok(job) => job.waiting.push(name.to_string()),
+            Err(e) => {
+                say(format_args!(
+                    "container {name}: cannot start a pull of {reference}: {e}"
+                ));
+                return false;
+            }
+        }
+        if let Some(c) = self.containers.get_mut(name) {
+            c.state = State::Pulling;
+        }
+        true
+    }
+
+    /// API `pull`: progress and the outcome go to `token`.
+    pub fn pull_for_client(
+        &mut self,
+        reference: &str,
+        platform: Option<&str>,
+        token: u64,
+    ) -> Result<(), SupervisorError> {
+        if self.shutting_down {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        let job = self
+            .join_or_start_pull(reference, platform)
+            .map_err(|e| SupervisorError::Invalid(format!("cannot start a pull: {e}")))?;
+        job.clients.push(token);
+        Ok(())
+    }
+
+    fn join_or_start_pull(
+        &mut self,
+        reference: &str,
+        platform: Option<&str>,
+    ) -> std::io::Result<&mut PullJob> {
+        let existing = self
+            .pulls
+            .iter()
+            .find(|(_, j)| j.reference == reference)
+            .map(|(pid, _)| *pid);
+        let pid = match existing {
+            Some(pid) => pid,
+            None => {
+                let (pid, job) = self.spawn_pull(reference, platform)?;
+                say(format_args!("pulling {reference} (pid {pid})"));
+                self.pulls.insert(pid, job);
+                self.emit(kinds::PULL_STARTED, None, json!({"reference": reference}));
+                pid
+            }
+        };
+        Ok(self.pulls.get_mut(&pid).expect("inserted or found above"))
+    }
+
+    fn spawn_pull(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+    ) -> std::io::Result<(Pid, PullJob)> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["pull", reference, "--root"])
+            .arg(self.store.root());
+        if let Some(p) = platform {
+            cmd.args(["--platform", p]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().map(OwnedFd::from);
+        if let Some(fd) = &stdout {
+            let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+            fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+        }
+        // The reaper collects it like any child; its pid and pipes are kept.
+        let pid = Pid::from_raw(child.id() as i32);
+        let job = PullJob {
+            reference: reference.to_string(),
+            waiting: Vec::new(),
+            clients: Vec::new(),
+            stdout,
+            line: Vec::new(),
+            stderr: child.stderr.take(),
+            last_progress_event: None,
+        };
+        Ok((pid, job))
+    }
+
+    /// The pulls' progress pipes, for the poll loop.
+    pub fn pull_output_fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.pulls
+            .values()
+            .filter_map(|j| j.stdout.as_ref().map(|f| f.as_fd()))
+            .collect()
+    }
+
+    /// Reads what a pull printed and hands each line to its clients.
+    pub fn on_pull_output(&mut self, fd: RawFd) {
+        let Some(job) = self
+            .pulls
+            .values_mut()
+            .find(|j| j.stdout.as_ref().is_some_and(|f| f.as_raw_fd() == fd))
+        else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            match nix::unistd::read(job.stdout.as_ref().expect("found by it").as_fd(), &mut buf) {
+                Ok(0) => {
+                    job.stdout = None;
+                    break;
+                }
+                Ok(n) => job.line.extend_from_slice(&buf[..n]),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(_) => {
+                    job.stdout = None;
+                    break;
+                }
+            }
+        }
+        let mut last_line = None;
+        while let Some(nl) = job.line.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = job.line.drain(..=nl).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+            last_line = Some(text.clone());
+            for token in &job.clients {
+                self.pull_progress.push(PullProgress {
+                    token: *token,
+                    reference: job.reference.clone(),
+                    line: text.clone(),
+                });
+            }
+        }
+        // One pull.progress event a second at most, with the latest line.
+        let now = std::time::Instant::now();
+        let due = job
+            .last_progress_event
+            .is_none_or(|t| now.duration_since(t).as_secs() >= 1);
+        if let Some(line) = last_line.filter(|_| due) {
+            job.last_progress_event = Some(now);
+            let data = json!({"reference": job.reference, "progress": line});
+            self.emit(kinds::PULL_PROGRESS, None, data);
+        }
+    }
+
+    /// A client went away: it no longer hears about its pull.
+    pub(crate) fn forget_pull_client(&mut self, token: u64) {
+        for job in self.pulls.values_mut() {
+            job.clients.retain(|t| *t != token);
+        }
+    }
+
+    /// A reaped child that was a pull: start (or fail) what waited on it.
+    pub(crate) fn on_pull_exit(&mut self, pid: Pid, code: i32) -> bool {
+        let Some(fd) = self
+            .pulls
+            .get(&pid)
+            .and_then(|j| j.stdout.as_ref().map(|f| f.as_raw_fd()))
+        else {
+            return self.finish_pull(pid, code);
+        };
+        self.on_pull_output(fd); // the last lines
+        self.finish_pull(pid, code)
+    }
+
+    fn finish_pull(&mut self, pid: Pid, code: i32) -> bool {
+        let Some(mut job) = self.pulls.remove(&pid) else {
+            return false;
+        };
+        let mut output = String::new();
+        if let Some(err) = job.stderr.take() {
+            let _ = err.take(64 * 1024).read_to_string(&mut output);
+        }
+        // The pull's own last words ("berth: pull REF: why") name the cause.
+        let reason = output
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim_start_matches("berth: ")
+            .to_string();
+        say(format_args!(
+            "pull of {} exited with code {code} {reason}",
+            job.reference
+        ));
+        let (kind, data) = if code == 0 {
+            (kinds::PULL_DONE, json!({"reference": job.reference}))
+        } else {
+            (
+                kinds::PULL_FAILED,
+                json!({"reference": job.reference, "exit_code": code, "error": reason}),
+            )
+        };
+        self.emit(kind, None, data);
+        let error = (code != 0).then(|| {
+            if reason.is_empty() {
+                format!("pull of {} failed (exit {code})", job.reference)
+            } else {
+                reason.clone()
+            }
+        });
+        for token in &job.clients {
+            self.pull_outcomes.push(PullOutcome {
+                token: *token,
+                reference: job.reference.clone(),
+                exit_code: code,
+                error: error.clone(),
+            });
+        }
+        for name in job.waiting {
+            let Some(c) = self.containers.get_mut(&name) else {
+                continue;
+            };
+            if c.state != State::Pulling {
+                continue; // stopped meanwhile
+            }
+            c.pulled = true;
+            if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
+                self.launch_now(&name);
+            } else {
+                self.start_failed(&name, error.clone().unwrap_or_default(), 125);
+            }
+        }
+        true
+    }
+
+    pub fn take_pull_events(&mut self) -> (Vec<PullProgress>, Vec<PullOutcome>) {
+        (
+            std::mem::take(&mut self.pull_progress),
+            std::mem::take(&mut self.pull_outcomes),
+        )
+    }
+}

@@ -1,0 +1,146 @@
+//! Reconciling the running set with the config directory (SIGHUP, API
+//! `reload`): new specs start, removed ones stop and go, changed ones (by
+//! a hash of the spec) restart with the new spec, the rest are left alone.
+//! An invalid directory is rejected as a whole and nothing changes.
+
+use serde::Serialize;
+
+use crate::fetch::digest::Digest;
+use crate::supervisor::events::journal::kinds;
+use crate::supervisor::launch::ContainerDirs;
+use crate::supervisor::ops::Supervisor;
+use crate::supervisor::runtime::container::Container;
+use crate::supervisor::say;
+use crate::supervisor::spec::Spec;
+use crate::supervisor::spec::load::load_config_dir;
+use crate::supervisor::spec::settings::load_settings;
+use crate::supervisor::spec::validate::SpecError;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReloadSummary {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: Vec<String>,
+}
+
+/// sha256 of the spec as berth reads it (defaults filled in), so a
+/// reformatted file is not a change and a changed default is.
+pub fn spec_hash(spec: &Spec) -> String {
+    let bytes = serde_json::to_vec(spec).unwrap_or_default();
+    Digest::of_bytes(&bytes).to_string()
+}
+
+impl Supervisor {
+    pub fn reload(&mut self) -> Result<ReloadSummary, Vec<SpecError>> {
+        if self.shutting_down {
+            return Ok(ReloadSummary::default());
+        }
+        let dir = self.options.config_dir.clone();
+        let loaded = load_settings(&dir).and_then(|_| load_config_dir(&dir));
+        let specs = match loaded {
+            Ok(s) => s,
+            Err(errors) => {
+                say(format_args!(
+                    "reload rejected: {} errors in {}; the running set is unchanged",
+                    errors.len(),
+                    dir.display()
+                ));
+                for e in &errors {
+                    say(format_args!("  {e}"));
+                }
+                let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+                self.emit(
+                    kinds::CONFIG_REJECTED,
+                    None,
+                    serde_json::json!({"errors": list}),
+                );
+                return Err(errors);
+            }
+        };
+        let mut summary = ReloadSummary::default();
+        let wanted: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        let gone: Vec<String> = self
+            .containers
+            .values()
+            .filter(|c| !c.ephemeral && !wanted.contains(&c.name))
+            .map(|c| c.name.clone())
+            .collect();
+        for name in gone {
+            self.remove_from_config(&name);
+            summary.removed.push(name);
+        }
+        for loaded in specs {
+            let name = loaded.name.clone();
+            match self.containers.get(&name) {
+                None => {
+                    let dirs = ContainerDirs::new(&self.store.containers_dir(), &name);
+                    self.containers.insert(
+                        name.clone(),
+                        Container::new(name.clone(), loaded.spec, dirs),
+                    );
+                    summary.added.push(name.clone());
+                    self.emit(
+                        kinds::CONTAINER_CREATED,
+                        Some(&name),
+                        serde_json::Value::Null,
+                    );
+                    self.launch(&name);
+                }
+                Some(c) if spec_hash(&c.spec) == spec_hash(&loaded.spec) => {
+                    summary.unchanged.push(name)
+                }
+                Some(_) => {
+                    self.replace_spec(&name, loaded.spec);
+                    summary.changed.push(name);
+                }
+            }
+        }
+        let data = serde_json::to_value(&summary).unwrap_or_default();
+        self.emit(kinds::CONFIG_RELOADED, None, data);
+        self.restart_notifier();
+        say(format_args!(
+            "reloaded: {} added, {} removed, {} changed, {} unchanged",
+            summary.added.len(),
+            summary.removed.len(),
+            summary.changed.len(),
+            summary.unchanged.len()
+        ));
+        Ok(summary)
+    }
+
+    /// Stops it (if running) and forgets it once it has exited.
+    fn remove_from_config(&mut self, name: &str) {
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
+        c.remove_on_exit = true;
+        if c.state.is_live() {
+            let _ = self.stop(name);
+        } else {
+            self.remove_container(name);
+        }
+    }
+
+    /// A running container restarts with the new spec once it has stopped;
+    /// one that is not running takes the new spec and starts.
+    fn replace_spec(&mut self, name: &str, spec: Spec) {
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
+        if c.state.is_live() {
+            c.pending_spec = Some(spec);
+            let _ = self.stop(name);
+            if let Some(c) = self.containers.get_mut(name) {
+                c.stop_requested = false;
+                c.force_restart = true;
+            }
+            return;
+        }
+        c.spec = spec;
+        c.restarts = 0;
+        c.backoff_step = 0;
+        c.stop_requested = false;
+        self.launch(name);
+    }
+}

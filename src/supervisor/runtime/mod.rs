@@ -1,0 +1,7 @@
+//! The containers' lifecycle as data: the state machine, timers, restart
+//! backoff and start order. No I/O here.
+
+pub mod container;
+pub mod ordering;
+pub mod restart;
+pub mod timers;

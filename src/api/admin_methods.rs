@@ -33,29 +33,29 @@ struct RmiParams {
 /// The daemon and machine at a glance.
 pub fn info(sup: &Supervisor) -> Result<Value, RpcError> {
     let mut states = serde_json::Map::new();
-    for c in sup.containers.values() {
-        let key = serde_json::to_value(c.state)
+    for c in sup.containers() {
+        let key = serde_json::to_value(c.state())
             .ok()
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
         let n = states.get(&key).and_then(Value::as_u64).unwrap_or(0);
         states.insert(key, json!(n + 1));
     }
-    let images = list(&sup.store).map(|l| l.len()).unwrap_or(0);
+    let images = list(sup.store()).map(|l| l.len()).unwrap_or(0);
     Ok(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
         "pid1": crate::supervisor::daemon::pid1::mode().is_pid1(),
-        "store": sup.store.root(),
-        "config_dir": sup.options.config_dir,
-        "cgroup_parent": sup.options.cgroup_parent,
+        "store": sup.store().root(),
+        "config_dir": sup.options().config_dir,
+        "cgroup_parent": sup.options().cgroup_parent,
         "cgroup_v2": !crate::kernel::cgroup::device_rules_enforced(),
         "landlock_abi": crate::kernel::landlock::kernel_abi(),
         "kernel": kernel_release(),
-        "containers": sup.containers.len(),
+        "containers": sup.container_count(),
         "states": states,
         "images": images,
-        "last_event_seq": sup.events.last_seq(),
+        "last_event_seq": sup.events().last_seq(),
     }))
 }
 
@@ -67,7 +67,7 @@ fn kernel_release() -> String {
 
 /// Validates the config directory as a reload would, changing nothing.
 pub fn check(sup: &Supervisor) -> Result<Value, RpcError> {
-    let dir = &sup.options.config_dir;
+    let dir = &sup.options().config_dir;
     let errors: Vec<String> = load_settings(dir)
         .err()
         .into_iter()
@@ -108,7 +108,7 @@ pub fn kill(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
 }
 
 pub fn images(sup: &Supervisor) -> Result<Value, RpcError> {
-    let images = list(&sup.store).map_err(|e| RpcError::new(CONTAINER_ERROR, e.to_string()))?;
+    let images = list(sup.store()).map_err(|e| RpcError::new(CONTAINER_ERROR, e.to_string()))?;
     Ok(Value::Array(
         images
             .iter()
@@ -125,13 +125,13 @@ pub fn images(sup: &Supervisor) -> Result<Value, RpcError> {
 /// store's lock discipline in one process.
 pub fn rmi(sup: &Supervisor, params: Value) -> Result<Value, RpcError> {
     let p: RmiParams = parse_params(params)?;
-    let report = gc::remove_image(&sup.store, &p.reference, p.force)
+    let report = gc::remove_image(sup.store(), &p.reference, p.force)
         .map_err(|e| RpcError::new(CONTAINER_ERROR, e.to_string()))?;
     to_value(report)
 }
 
 pub fn prune(sup: &Supervisor) -> Result<Value, RpcError> {
     let report =
-        gc::prune(&sup.store).map_err(|e| RpcError::new(CONTAINER_ERROR, e.to_string()))?;
+        gc::prune(sup.store()).map_err(|e| RpcError::new(CONTAINER_ERROR, e.to_string()))?;
     to_value(report)
 }

@@ -272,9 +272,9 @@ pub fn log_entry_line(name: &str, e: &LogEntry) -> Vec<u8> {
 /// and its pipes are read to the end: the container's `list` object, or
 /// null when it was removed (`run --rm`). None while more may come.
 pub fn follow_result(sup: &Supervisor, name: &str) -> Option<Value> {
-    match sup.containers.get(name) {
+    match sup.container(name).ok() {
         None => Some(Value::Null),
-        Some(c) if c.state == State::Exited && c.outputs.is_empty() => {
+        Some(c) if c.state() == State::Exited && c.outputs.is_empty() => {
             Some(serde_json::to_value(c.info()).unwrap_or(Value::Null))
         }
         Some(_) => None,
@@ -354,7 +354,7 @@ fn stats(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
     let cg = c.cgroup.as_ref().ok_or_else(|| {
         RpcError::new(
             CONTAINER_ERROR,
-            format!("container {name} is not running ({:?})", c.state),
+            format!("container {name} is not running ({:?})", c.state()),
         )
     })?;
     let mut v = to_value(cg.stats())?;
@@ -406,7 +406,7 @@ fn shutdown(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
     let p: ShutdownParams = parse_params(params)?;
     let action = pid1::request_shutdown(p.action.unwrap_or(pid1::ShutdownAction::Poweroff));
     let is_pid1 = pid1::mode().is_pid1();
-    if !sup.shutting_down {
+    if !sup.is_shutting_down() {
         crate::supervisor::say(format_args!(
             "shutdown requested through the API{}",
             if is_pid1 {
@@ -449,16 +449,16 @@ fn events(sup: &mut Supervisor, params: Value) -> Result<Outcome, RpcError> {
         container: p.container,
     };
     if p.follow {
-        let after = p.since.unwrap_or_else(|| sup.events.last_seq());
+        let after = p.since.unwrap_or_else(|| sup.events().last_seq());
         return Ok(Outcome::Subscribe(EventSubscription { after, filter }));
     }
     let limit = p.limit.unwrap_or(1000).min(10_000);
     let after = p.since.unwrap_or(0);
-    let (events, oldest) = sup.events.since(after, limit);
+    let (events, oldest) = sup.events().since(after, limit);
     let matching: Vec<_> = events.into_iter().filter(|e| filter.matches(e)).collect();
     Ok(Outcome::Reply(Ok(json!({
         "events": matching,
         "oldest": oldest,
-        "last_seq": sup.events.last_seq(),
+        "last_seq": sup.events().last_seq(),
     }))))
 }

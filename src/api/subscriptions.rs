@@ -93,7 +93,7 @@ impl Subscriptions {
     pub fn pump(&mut self, sup: &Supervisor, room: impl Fn(RawFd) -> bool) -> Pumped {
         let mut out = Pumped::default();
         self.behind = false;
-        let newest = sup.events.last_seq();
+        let newest = sup.events().last_seq();
         let now = Instant::now();
         for s in self.by_token.values_mut() {
             if !room(s.fd) {
@@ -104,7 +104,7 @@ impl Subscriptions {
                 continue;
             }
             s.stuck_since = None;
-            let (events, oldest) = sup.events.since(s.after, EVENTS_PER_TURN);
+            let (events, oldest) = sup.events().since(s.after, EVENTS_PER_TURN);
             self.behind |= events.len() == EVENTS_PER_TURN;
             let mut bytes = Vec::new();
             if oldest > s.after + 1 {

@@ -106,7 +106,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
     };
     // READY=1 only now: the socket answers and the containers were started.
     host.notifier
-        .ready(&format!("supervising {} containers", sup.containers.len()));
+        .ready(&format!("supervising {} containers", sup.container_count()));
     Ok(event_loop::run(
         &mut sup,
         &mut server,

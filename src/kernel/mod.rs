@@ -9,6 +9,7 @@ mod devices;
 pub mod error;
 pub mod exec;
 mod handshake;
+pub mod helper;
 pub mod landlock;
 pub mod machine;
 mod mounts;
@@ -24,4 +25,4 @@ pub mod userns;
 
 pub use config::ContainerConfig;
 pub use error::SysError;
-pub use spawn::{SpawnError, spawn_container};
+pub use spawn::{PausedContainer, SpawnError, Starting, spawn_container, spawn_paused};

@@ -4,11 +4,12 @@
 
 use std::ffi::{CString, NulError};
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
 use nix::unistd::{Pid, pipe2, read, write};
@@ -74,16 +75,32 @@ const CONTAINER_NAMESPACES: libc::c_int = libc::CLONE_NEWNS
 /// that they belong to the user namespace.
 const USERNS_CONTAINER_NAMESPACES: libc::c_int = libc::CLONE_NEWNS | libc::CLONE_NEWPID;
 
-/// Starts the container described by `cfg` and returns its pid (in the
-/// caller's PID namespace) once it has exec'd. `place` runs in the parent
-/// after the clone and before the child proceeds, e.g. to join its cgroup.
+/// A cloned container that waits for "go": the caller places it (cgroup,
+/// network, prestart hooks) meanwhile, then releases or aborts it.
+#[derive(Debug)]
+pub struct PausedContainer {
+    pid: Pid,
+    sync_write: OwnedFd,
+    starting: Starting,
+}
+
+/// A released container on its way to exec: the caller polls `fd()` and
+/// calls `poll_result` when it is readable (or once the child exited).
+#[derive(Debug)]
+pub struct Starting {
+    pid: Pid,
+    err_read: OwnedFd,
+    record: Vec<u8>,
+    /// Lives until the child has exec'd, i.e. joined every namespace.
+    holder: Option<NamespaceHolder>,
+}
+
+/// Clones the container described by `cfg` into its namespaces and leaves
+/// it waiting for [`PausedContainer::release`]. Nothing here waits on the
+/// child.
 ///
 /// Must be called from a single-threaded process (the supervisor is one).
-pub fn spawn_container(
-    cfg: &ContainerConfig,
-    place: impl FnOnce(Pid) -> Result<(), String>,
-) -> Result<Pid, SpawnError> {
-    // Lives until the child has exec'd, i.e. joined every namespace.
+pub fn spawn_paused(cfg: &ContainerConfig) -> Result<PausedContainer, SpawnError> {
     let holder = match &cfg.userns {
         Some(u) => Some(NamespaceHolder::create(u).map_err(SpawnError::Setup)?),
         None => None,
@@ -113,68 +130,118 @@ pub fn spawn_container(
         CloneResult::Parent(pid) => {
             drop(sync_read);
             drop(err_write);
-            release_child(pid, place, sync_write, err_read)
+            if let Err(e) = fcntl(&err_read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)) {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+                return Err(SpawnError::Setup(SysError::new("fcntl error pipe", e)));
+            }
+            Ok(PausedContainer {
+                pid,
+                sync_write,
+                starting: Starting {
+                    pid,
+                    err_read,
+                    record: Vec::new(),
+                    holder,
+                },
+            })
         }
     }
 }
 
-fn release_child(
-    pid: Pid,
-    place: impl FnOnce(Pid) -> Result<(), String>,
-    sync_write: OwnedFd,
-    err_read: OwnedFd,
-) -> Result<Pid, SpawnError> {
-    let abort = |e: SpawnError| {
-        let _ = kill(pid, Signal::SIGKILL);
-        let _ = waitpid(pid, None);
-        Err(e)
-    };
-    if let Err(e) = place(pid) {
-        return abort(SpawnError::Place(e));
+impl PausedContainer {
+    pub fn pid(&self) -> Pid {
+        self.pid
     }
-    if let Err(e) = write(sync_write.as_fd(), &[GO_BYTE]) {
-        return abort(SpawnError::Setup(SysError::new(
-            "signal container to start",
-            e,
-        )));
-    }
-    drop(sync_write);
-    let report = read_error_record(&err_read)
-        .map_err(|e| SpawnError::Setup(SysError::new("read error pipe", e)));
-    match report {
-        Ok(None) => Ok(pid),
-        Ok(Some(record)) => {
-            // The child exits right after writing; reap it here so the
-            // supervisor's reaper never sees a pid it was not told about.
-            let _ = waitpid(pid, None);
-            Err(SpawnError::Child(record))
+
+    /// Says "go": the child mounts, pivots, drops privileges and execs.
+    pub fn release(self) -> Result<Starting, SpawnError> {
+        if let Err(e) = write(self.sync_write.as_fd(), &[GO_BYTE]) {
+            let _ = kill(self.pid, Signal::SIGKILL);
+            return Err(SpawnError::Setup(SysError::new(
+                "signal container to start",
+                e,
+            )));
         }
-        Err(e) => abort(e),
+        Ok(self.starting)
+    }
+
+    /// Kills the waiting child; the caller's reaper collects it.
+    pub fn abort(self) {
+        let _ = kill(self.pid, Signal::SIGKILL);
     }
 }
 
-/// Reads until EOF: nothing means exec succeeded (the pipe was CLOEXEC).
-fn read_error_record(pipe: &OwnedFd) -> Result<Option<ErrorRecord>, Errno> {
-    let mut buf = [0u8; RECORD_BUF_BYTES];
-    let mut len = 0;
-    loop {
-        match read(pipe.as_fd(), &mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => {
-                len += n;
-                if len == buf.len() {
-                    break;
+impl Starting {
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// The error pipe: readable when the child reported a failure or
+    /// exec'd (EOF).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.err_read.as_fd()
+    }
+
+    /// Reads what the child wrote so far: None while it is still setting
+    /// up, Some(Ok) once it exec'd, Some(Err) with its stage-tagged error.
+    pub fn poll_result(&mut self) -> Option<Result<(), SpawnError>> {
+        let mut buf = [0u8; RECORD_BUF_BYTES];
+        loop {
+            match read(self.err_read.as_fd(), &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let room = RECORD_BUF_BYTES.saturating_sub(self.record.len());
+                    self.record.extend_from_slice(&buf[..n.min(room)]);
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return None,
+                Err(e) => {
+                    return Some(Err(SpawnError::Setup(SysError::new("read error pipe", e))));
                 }
             }
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
+        }
+        self.holder = None;
+        if self.record.is_empty() {
+            return Some(Ok(()));
+        }
+        Some(Err(match ErrorRecord::decode(&self.record) {
+            Some(r) => SpawnError::Child(r),
+            None => SpawnError::Setup(SysError::new("read error pipe", Errno::EPROTO)),
+        }))
+    }
+}
+
+/// Starts the container described by `cfg` and returns its pid once it has
+/// exec'd, waiting for it: `place` runs between the clone and "go". For
+/// callers that may block (tests, one-shot tools); the supervisor uses
+/// [`spawn_paused`] and polls instead.
+pub fn spawn_container(
+    cfg: &ContainerConfig,
+    place: impl FnOnce(Pid) -> Result<(), String>,
+) -> Result<Pid, SpawnError> {
+    let paused = spawn_paused(cfg)?;
+    let pid = paused.pid();
+    if let Err(e) = place(pid) {
+        paused.abort();
+        let _ = waitpid(pid, None);
+        return Err(SpawnError::Place(e));
+    }
+    let mut starting = paused.release()?;
+    loop {
+        let mut fds = [PollFd::new(starting.fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::NONE);
+        match starting.poll_result() {
+            None => continue,
+            Some(Ok(())) => return Ok(pid),
+            Some(Err(e)) => {
+                // The child exits right after writing; reap it here so the
+                // caller's reaper never sees a pid it was not told about.
+                let _ = waitpid(pid, None);
+                return Err(e);
+            }
         }
     }
-    Ok(if len == 0 {
-        None
-    } else {
-        ErrorRecord::decode(&buf[..len])
-    })
 }
 
 /// argv, envp and the PATH candidates for argv[0], as C strings, built in

@@ -61,6 +61,7 @@ fn map_text(map: &[IdMap]) -> String {
 
 /// The namespaces a container joins, held open by a sleeping process
 /// until the container is in them. Dropping it ends the holder.
+#[derive(Debug)]
 pub struct NamespaceHolder {
     pid: Pid,
     /// The holder exits when this (its only wake-up) closes.

@@ -76,6 +76,14 @@ impl Ctl {
     }
 }
 
+impl std::fmt::Debug for ContainerCgroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerCgroup")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
 pub struct ContainerCgroup {
     cg: Cgroup,
     path: String,
@@ -188,6 +196,17 @@ impl ContainerCgroup {
                 let _ = kill(Pid::from_raw(raw), Signal::SIGKILL);
             }
         }
+    }
+
+    /// One attempt that never waits: kills whatever is left and removes
+    /// the cgroup. False while killed processes are still going away (the
+    /// caller then uses `remove` where waiting is fine, e.g. a helper).
+    pub fn remove_now(&self) -> bool {
+        if !self.cg.exists() {
+            return true;
+        }
+        self.kill_all();
+        self.cg.delete().is_ok() && !self.cg.exists()
     }
 
     /// Kills whatever is left and removes the cgroup, waiting briefly for

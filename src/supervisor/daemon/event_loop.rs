@@ -47,6 +47,8 @@ enum Source {
     Output,
     PullOutput,
     NotifierOutput,
+    Job,
+    Starting,
     Control,
 }
 
@@ -75,19 +77,23 @@ pub fn run(
                 Source::Output => sup.on_output(fd),
                 Source::PullOutput => sup.on_pull_output(fd),
                 Source::NotifierOutput => sup.on_notifier_output(fd),
+                Source::Job => sup.on_job_output(fd),
+                Source::Starting => sup.on_starting_fd(fd),
                 Source::Control => control.on_ready(fd, revents, sup),
             }
         }
         sup.fire_due_timers();
         control.after_turn(sup);
-        // Once per turn: events are durable without a sync per event.
-        sup.events.sync();
+        // A helper makes the turn's events durable; the loop never waits
+        // on the disk.
+        sup.sync_events();
         host.notifier.tick();
-        if sup.shutting_down {
+        if sup.is_shutting_down() {
             host.notifier.stopping();
         }
         if sup.shutdown_complete() {
             sup.finish_shutdown();
+            sup.sync_events_now();
             if let Some(init) = &host.init {
                 say(format_args!("all containers stopped"));
                 init.finish(pid1::requested_shutdown());
@@ -120,6 +126,14 @@ fn wait_for_events(
     for fd in sup.pull_output_fds() {
         fds.push(PollFd::new(fd, PollFlags::POLLIN));
         sources.push(Source::PullOutput);
+    }
+    for fd in sup.job_fds() {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::Job);
+    }
+    for fd in sup.starting_fds() {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::Starting);
     }
     for (fd, events) in control.watched() {
         fds.push(PollFd::new(fd, events));
@@ -183,7 +197,7 @@ fn handle_signals(sup: &mut Supervisor, signals: &mut SignalPipe, pid1: bool) {
 fn on_shutdown_signal(sup: &mut Supervisor, sig: i32, pid1: bool) {
     let name = nix::sys::signal::Signal::try_from(sig).map_or("signal", |s| s.as_str());
     let action = pid1::action_for_signal(sig).map(pid1::request_shutdown);
-    if !sup.shutting_down {
+    if !sup.is_shutting_down() {
         match (pid1, action) {
             (true, Some(a)) => say(format_args!("{name}: shutting down, then {}", a.name())),
             _ => say(format_args!("{name}: shutting down")),

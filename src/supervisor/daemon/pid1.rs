@@ -330,11 +330,7 @@ pub fn report_boot_time(sup: &Supervisor) {
     if mode() != Mode::Machine {
         return;
     }
-    let first = sup
-        .containers
-        .values()
-        .filter_map(|c| c.started_instant)
-        .min();
+    let first = sup.containers().filter_map(|c| c.started_instant).min();
     let uptime = std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok());

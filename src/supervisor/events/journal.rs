@@ -121,6 +121,28 @@ impl JournalError {
     }
 }
 
+/// A sync of the journal, done in another process (see `take_sync`).
+#[derive(Debug)]
+pub struct SyncWork {
+    /// The live segment (a duplicate descriptor the helper inherits).
+    pub file: File,
+    pub dir: Option<PathBuf>,
+}
+
+impl SyncWork {
+    pub fn run(&self) -> Result<(), String> {
+        self.file
+            .sync_data()
+            .map_err(|e| format!("fdatasync: {e}"))?;
+        if let Some(dir) = &self.dir {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| format!("fsync {}: {e}", dir.display()))?;
+        }
+        Ok(())
+    }
+}
+
 /// The writer. One per directory: the daemon's.
 pub struct Journal {
     dir: PathBuf,
@@ -300,6 +322,22 @@ impl Journal {
             self.dir_dirty = false;
         }
         Ok(())
+    }
+
+    /// What a sync must cover now, for a helper process to do it: the live
+    /// segment's descriptor (the helper inherits it) and the directory if
+    /// a segment was created. Clears the flags; the helper reports failure.
+    pub fn take_sync(&mut self) -> Option<SyncWork> {
+        if !self.dirty && !self.dir_dirty {
+            return None;
+        }
+        let work = SyncWork {
+            file: self.file.try_clone().ok()?,
+            dir: self.dir_dirty.then(|| self.dir.clone()),
+        };
+        self.dirty = false;
+        self.dir_dirty = false;
+        Some(work)
     }
 
     /// fdatasync of the live segment, if anything was appended since.

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use crate::supervisor::events::journal::{Event, Journal, JournalLimits, read_range};
-use crate::supervisor::ops::Supervisor;
 use crate::supervisor::say;
 
 /// Events kept in memory for subscribers that keep up; older ones are
@@ -56,7 +55,7 @@ impl EventLog {
         self.journal.as_ref().map_or(0, Journal::last_seq)
     }
 
-    fn append(&mut self, kind: &str, container: Option<&str>, data: Value) {
+    pub fn append(&mut self, kind: &str, container: Option<&str>, data: Value) {
         let Some(j) = self.journal.as_mut() else {
             return;
         };
@@ -101,6 +100,23 @@ impl EventLog {
         }
     }
 
+    /// The sync due now, for a helper (see `Journal::take_sync`).
+    pub fn take_sync(&mut self) -> Option<crate::supervisor::events::journal::SyncWork> {
+        self.journal.as_mut()?.take_sync()
+    }
+
+    /// A helper's sync failed: said once until one succeeds again.
+    pub fn sync_result(&mut self, error: Option<&str>) {
+        match error {
+            Some(e) if !self.failing => {
+                self.failing = true;
+                say(format_args!("event journal: sync: {e}"));
+            }
+            Some(_) => {}
+            None => self.failing = false,
+        }
+    }
+
     pub fn sync(&mut self) {
         if let Some(j) = self.journal.as_mut()
             && let Err(e) = j.sync()
@@ -109,12 +125,5 @@ impl EventLog {
             self.failing = true;
             say(format_args!("event journal: sync: {e}"));
         }
-    }
-}
-
-impl Supervisor {
-    /// Records one event (journal + live subscribers).
-    pub fn emit(&mut self, kind: &str, container: Option<&str>, data: Value) {
-        self.events.append(kind, container, data);
     }
 }

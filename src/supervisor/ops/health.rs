@@ -8,65 +8,19 @@ use std::time::Instant;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, read};
-use serde::Serialize;
 
-use crate::kernel::config::{ProcessConfig, SecurityConfig};
 use crate::kernel::exec::{ExecConfig, exec_in_container};
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::output::logs::rfc3339_now;
 use crate::supervisor::runtime::container::State;
+use crate::supervisor::runtime::health::{CheckRun, Health, HealthStatus};
 use crate::supervisor::runtime::timers::TimerKind;
 use crate::supervisor::say;
 use crate::supervisor::spec::service::OnUnhealthy;
 
 /// Bytes of a check's output kept for `inspect`.
 const MAX_OUTPUT_BYTES: usize = 4096;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthStatus {
-    /// No health check in the spec.
-    #[default]
-    None,
-    /// Running, no verdict yet (or within the start period).
-    Starting,
-    Healthy,
-    Unhealthy,
-}
-
-#[derive(Debug, Default, Serialize)]
-pub struct Health {
-    pub status: HealthStatus,
-    pub failing_streak: u32,
-    pub last_exit_code: Option<i32>,
-    pub last_output: String,
-    pub last_check_at: Option<String>,
-    #[serde(skip)]
-    running: Option<CheckRun>,
-}
-
-#[derive(Debug)]
-struct CheckRun {
-    pid: Pid,
-    output: OwnedFd,
-    timed_out: bool,
-}
-
-impl Health {
-    pub fn is_healthy(&self) -> bool {
-        self.status == HealthStatus::Healthy
-    }
-}
-
-/// What a container's checks run as: its own process settings (cwd, user,
-/// env) with the check's argv, and its security settings.
-#[derive(Debug, Clone)]
-pub struct ExecTemplate {
-    pub process: ProcessConfig,
-    pub security: SecurityConfig,
-    pub userns: bool,
-}
 
 impl Supervisor {
     /// A container started: its first check comes after one interval.
@@ -82,9 +36,9 @@ impl Supervisor {
             status: HealthStatus::Starting,
             ..Health::default()
         };
-        let at = Instant::now() + hc.interval.0;
-        let (n, run) = (c.name.clone(), c.run_id);
-        self.timers.schedule(at, &n, run, TimerKind::Health);
+        let (n, run, every) = (c.name.clone(), c.run_id(), hc.interval.0);
+        self.timers
+            .schedule_in(Instant::now(), every, &n, run, TimerKind::Health);
     }
 
     /// The Health timer: run the check (unless one is still running).
@@ -97,7 +51,7 @@ impl Supervisor {
         else {
             return;
         };
-        if c.state != State::Running || c.health.running.is_some() {
+        if c.state() != State::Running || c.health.running.is_some() {
             return;
         }
         let mut process = tpl.process.clone();
@@ -117,14 +71,27 @@ impl Supervisor {
                     output: handle.output,
                     timed_out: false,
                 });
-                let at = Instant::now() + hc.timeout.0;
-                let (n, run) = (c.name.clone(), c.run_id);
-                self.timers.schedule(at, &n, run, TimerKind::HealthTimeout);
+                let (n, run, timeout) = (c.name.clone(), c.run_id(), hc.timeout.0);
+                self.timers
+                    .schedule_in(Instant::now(), timeout, &n, run, TimerKind::HealthTimeout);
             }
             Err(e) => {
                 let message = format!("health check could not start: {e}");
                 self.record_check(name, -1, message);
             }
+        }
+    }
+
+    /// The run ended: a check still running is killed (its result, when
+    /// reaped, no longer matters).
+    pub(crate) fn health_stopped(&mut self, name: &str) {
+        if let Some(run) = self
+            .containers
+            .get_mut(name)
+            .and_then(|c| c.health.running.as_mut())
+        {
+            run.timed_out = true;
+            let _ = kill(run.pid, Signal::SIGKILL);
         }
     }
 
@@ -195,10 +162,10 @@ impl Supervisor {
             }
         }
         let after = h.status;
-        if c.state == State::Running {
-            let at = Instant::now() + hc.interval.0;
-            let (n, run) = (c.name.clone(), c.run_id);
-            self.timers.schedule(at, &n, run, TimerKind::Health);
+        if c.state() == State::Running {
+            let (n, run, every) = (c.name.clone(), c.run_id(), hc.interval.0);
+            self.timers
+                .schedule_in(Instant::now(), every, &n, run, TimerKind::Health);
         }
         if before != after {
             say(format_args!(

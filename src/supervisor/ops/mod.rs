@@ -2,29 +2,37 @@
 //! their images come from, and the timer queue. Queries live here; state
 //! changes live in lifecycle.rs.
 
-pub mod dependencies;
+pub mod create;
+mod drive;
+pub mod exit;
 pub mod health;
-pub mod lifecycle;
+pub mod jobs;
 pub mod network;
 pub mod notifier;
+pub mod output;
 pub mod pull;
 pub mod reload;
 pub mod run;
 pub mod start;
+pub mod stop;
+mod timer;
 pub mod wait;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::image::Store;
 use crate::supervisor::events::log::EventLog;
 use crate::supervisor::launch::ContainerDirs;
+use crate::supervisor::ops::create::Creation;
+use crate::supervisor::ops::jobs::Jobs;
 use crate::supervisor::ops::notifier::NotifierProcess;
 use crate::supervisor::ops::pull::{PullJob, PullOutcome, PullProgress};
 use crate::supervisor::ops::wait::{Completion, Waiter};
 use crate::supervisor::output::logs::{LogEntry, read_log};
 use crate::supervisor::runtime::container::{Container, ContainerInfo};
+use crate::supervisor::runtime::machine::Event;
 use crate::supervisor::runtime::timers::Timers;
 use crate::supervisor::spec::load::LoadedSpec;
 
@@ -54,21 +62,28 @@ pub enum SupervisorError {
 }
 
 pub struct Supervisor {
-    pub store: Store,
-    pub options: SupervisorOptions,
-    pub containers: BTreeMap<String, Container>,
-    pub timers: Timers,
-    pub shutting_down: bool,
-    pub(crate) waiters: Vec<Waiter>,
-    pub(crate) completions: Vec<Completion>,
-    pub(crate) run_counter: u64,
+    store: Store,
+    options: SupervisorOptions,
+    containers: BTreeMap<String, Container>,
+    timers: Timers,
+    shutting_down: bool,
+    waiters: Vec<Waiter>,
+    completions: Vec<Completion>,
+    run_counter: u64,
     /// Image pulls in flight, by the pid of their `berth pull` child.
-    pub(crate) pulls: BTreeMap<nix::unistd::Pid, PullJob>,
-    pub(crate) pull_progress: Vec<PullProgress>,
-    pub(crate) pull_outcomes: Vec<PullOutcome>,
+    pulls: BTreeMap<nix::unistd::Pid, PullJob>,
+    pull_progress: Vec<PullProgress>,
+    pull_outcomes: Vec<PullOutcome>,
     /// The event journal and its live tail.
-    pub events: EventLog,
-    pub(crate) notifier: NotifierProcess,
+    events: EventLog,
+    notifier: NotifierProcess,
+    /// Helper processes doing slow work for the loop.
+    jobs: Jobs,
+    /// Containers being created, by name: the step each waits on.
+    creations: BTreeMap<String, Creation>,
+    /// Events raised while another was being handled (drive.rs).
+    queued: VecDeque<(String, Event)>,
+    dispatching: bool,
 }
 
 impl Supervisor {
@@ -97,6 +112,10 @@ impl Supervisor {
             pull_outcomes: Vec::new(),
             events,
             notifier: NotifierProcess::default(),
+            jobs: Jobs::default(),
+            creations: BTreeMap::new(),
+            queued: VecDeque::new(),
+            dispatching: false,
         };
         for name in names {
             sup.emit(
@@ -106,6 +125,42 @@ impl Supervisor {
             );
         }
         sup
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &Container> {
+        self.containers.values()
+    }
+
+    pub fn container_count(&self) -> usize {
+        self.containers.len()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn options(&self) -> &SupervisorOptions {
+        &self.options
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down
+    }
+
+    /// The journal's recent events and sequence numbers, for readers.
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// Makes every event durable now, waiting for the disk: for the very
+    /// end of the daemon only.
+    pub fn sync_events_now(&mut self) {
+        self.events.sync();
+    }
+
+    /// Records one event (journal + live subscribers).
+    pub fn emit(&mut self, kind: &str, container: Option<&str>, data: serde_json::Value) {
+        self.events.append(kind, container, data);
     }
 
     pub fn container(&self, name: &str) -> Result<&Container, SupervisorError> {
@@ -138,6 +193,8 @@ impl Supervisor {
 
     /// True once a shutdown was asked for and no container is left running.
     pub fn shutdown_complete(&self) -> bool {
-        self.shutting_down && !self.containers.values().any(|c| c.state.is_live())
+        self.shutting_down
+            && !self.containers.values().any(|c| c.state().is_live())
+            && self.jobs.is_empty()
     }
 }

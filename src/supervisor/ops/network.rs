@@ -70,7 +70,7 @@ impl Supervisor {
     pub(crate) fn cni_peers(&self, except: &str) -> Vec<(String, IpAddr)> {
         self.containers
             .values()
-            .filter(|c| c.name != except && c.state.is_live())
+            .filter(|c| c.name != except && c.state().is_live())
             .filter_map(|c| Some((c.name.clone(), c.ip?)))
             .collect()
     }
@@ -81,7 +81,7 @@ impl Supervisor {
         for c in self
             .containers
             .values()
-            .filter(|c| c.state.is_live() && c.ip.is_some())
+            .filter(|c| c.state().is_live() && c.ip.is_some())
         {
             let hostname = c.spec.hostname.clone().unwrap_or_else(|| c.name.clone());
             let peers = self.cni_peers(&c.name);
@@ -96,31 +96,13 @@ impl Supervisor {
         }
     }
 
-    /// The DEL chain for a container whose run ended (or that is being
-    /// forgotten); a failure is logged and retried at the next start.
-    pub(crate) fn detach_network(&mut self, name: &str) {
-        let Some(c) = self.containers.get_mut(name) else {
-            return;
-        };
-        let state = c.dirs.base.join(STATE_FILE);
-        let had_ip = c.ip.take().is_some();
-        if state.exists()
-            && let Err(e) = network::detach(&self.options.network, name, None, &state)
-        {
-            say(format_args!("container {name}: {e}"));
-        }
-        if had_ip {
-            self.refresh_peer_hosts();
-        }
-    }
-
     /// At daemon start: DEL whatever a crash left attached.
     pub fn cleanup_stale_networks(&mut self) {
         let dir = self.store.containers_dir();
         let live = |name: &str| {
             self.containers
                 .get(name)
-                .is_some_and(|c| matches!(c.state, State::Running | State::Stopping))
+                .is_some_and(|c| matches!(c.state(), State::Running | State::Stopping))
         };
         for (name, result) in network::cleanup_stale(&self.options.network, &dir, &live) {
             match result {

@@ -11,7 +11,7 @@ use std::process::{ChildStderr, Command, Stdio};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::Pid;
 
-use crate::supervisor::runtime::container::State;
+use crate::supervisor::runtime::machine::Event;
 use serde_json::json;
 
 use crate::image::lookup::resolve;
@@ -52,39 +52,47 @@ pub struct PullOutcome {
 }
 
 impl Supervisor {
-    /// True when the container must wait for a pull first (one is started
-    /// or already running for its image).
-    pub(crate) fn needs_pull(&mut self, name: &str) -> bool {
+    /// True when the container's image must be pulled before it starts
+    /// (the CheckGates action asks).
+    pub(crate) fn image_missing(&self, name: &str) -> bool {
         let Some(c) = self.containers.get(name) else {
             return false;
         };
-        // Only "missing" needs to look in the store; the start that
+        // Only "missing" needs to look in the store; the creation that
         // follows resolves the image anyway.
-        let wanted = match c.spec.pull {
+        match c.spec.pull {
             PullPolicy::Never => false,
             PullPolicy::Missing => matches!(
                 resolve(&self.store, &c.spec.image),
                 Err(crate::image::ImageError::NotFound(_))
             ),
             PullPolicy::Always => !c.pulled,
-        };
-        if !wanted {
-            return false;
         }
-        let reference = c.spec.image.clone();
+    }
+
+    /// The StartPull action: join the pull of its image, or start one.
+    pub(crate) fn start_pull_for(&mut self, name: &str) {
+        let Some(reference) = self.containers.get(name).map(|c| c.spec.image.clone()) else {
+            return;
+        };
         match self.join_or_start_pull(&reference, None) {
             Ok(job) => job.waiting.push(name.to_string()),
             Err(e) => {
-                say(format_args!(
-                    "container {name}: cannot start a pull of {reference}: {e}"
-                ));
-                return false;
+                let message = format!("cannot start a pull of {reference}: {e}");
+                say(format_args!("container {name}: {message}"));
+                if let Some(c) = self.containers.get_mut(name) {
+                    c.error = Some(message);
+                }
+                self.fire(name, Event::PullFailed);
             }
         }
-        if let Some(c) = self.containers.get_mut(name) {
-            c.state = State::Pulling;
+    }
+
+    /// The LeavePull action: it no longer waits for its image.
+    pub(crate) fn leave_pull(&mut self, name: &str) {
+        for job in self.pulls.values_mut() {
+            job.waiting.retain(|n| n != name);
         }
-        true
     }
 
     /// API `pull`: progress and the outcome go to `token`.
@@ -288,14 +296,19 @@ impl Supervisor {
             let Some(c) = self.containers.get_mut(&name) else {
                 continue;
             };
-            if c.state != State::Pulling {
-                continue; // stopped meanwhile
-            }
             c.pulled = true;
             if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
-                self.launch_now(&name);
+                self.fire(&name, Event::PullDone);
             } else {
-                self.start_failed(&name, error.clone().unwrap_or_default(), 125);
+                let message = error.clone().unwrap_or_default();
+                let _ = c.log.write_notice(&message);
+                c.error = Some(message.clone());
+                c.exit_reason = Some("start_failed".into());
+                c.exit_code = Some(125);
+                c.finished_at = Some(std::time::SystemTime::now());
+                let data = json!({"exit_code": 125, "reason": "start_failed", "error": message});
+                self.emit(kinds::CONTAINER_EXITED, Some(&name), data);
+                self.fire(&name, Event::PullFailed);
             }
         }
         true

@@ -10,6 +10,7 @@ use crate::supervisor::events::journal::kinds;
 use crate::supervisor::launch::ContainerDirs;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::runtime::container::Container;
+use crate::supervisor::runtime::machine::{Event, State};
 use crate::supervisor::say;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::load::load_config_dir;
@@ -85,7 +86,7 @@ impl Supervisor {
                         Some(&name),
                         serde_json::Value::Null,
                     );
-                    self.launch(&name);
+                    self.fire(&name, Event::Start);
                 }
                 Some(c) if spec_hash(&c.spec) == spec_hash(&loaded.spec) => {
                     summary.unchanged.push(name)
@@ -111,15 +112,7 @@ impl Supervisor {
 
     /// Stops it (if running) and forgets it once it has exited.
     fn remove_from_config(&mut self, name: &str) {
-        let Some(c) = self.containers.get_mut(name) else {
-            return;
-        };
-        c.remove_on_exit = true;
-        if c.state.is_live() {
-            let _ = self.stop(name);
-        } else {
-            self.remove_container(name);
-        }
+        self.fire(name, Event::Remove);
     }
 
     /// A running container restarts with the new spec once it has stopped;
@@ -128,19 +121,13 @@ impl Supervisor {
         let Some(c) = self.containers.get_mut(name) else {
             return;
         };
-        if c.state.is_live() {
+        if c.state().is_live() || c.state() == State::Pulling {
             c.pending_spec = Some(spec);
-            let _ = self.stop(name);
-            if let Some(c) = self.containers.get_mut(name) {
-                c.stop_requested = false;
-                c.force_restart = true;
-            }
+            self.fire(name, Event::Restart);
             return;
         }
         c.spec = spec;
-        c.restarts = 0;
-        c.backoff_step = 0;
-        c.stop_requested = false;
-        self.launch(name);
+        c.pulled = false;
+        self.fire(name, Event::Start);
     }
 }

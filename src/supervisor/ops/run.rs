@@ -5,6 +5,7 @@ use std::fs;
 
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::launch::ContainerDirs;
+use crate::supervisor::ops::jobs::JobKind;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
 use crate::supervisor::runtime::container::Container;
 use crate::supervisor::say;
@@ -74,11 +75,15 @@ impl Supervisor {
         }
     }
 
-    /// Forgets a container that is not running and deletes its directory.
+    /// The Remove action: forgets the container and deletes its directory.
+    /// The directory is renamed aside at once (a new container may take
+    /// the name now) and deleted by a helper (a big writable layer takes
+    /// a while).
     pub(crate) fn remove_container(&mut self, name: &str) {
         let Some(c) = self.containers.remove(name) else {
             return;
         };
+        self.creations.remove(name);
         let base = c.dirs.base.clone();
         drop(c);
         self.emit(
@@ -86,13 +91,38 @@ impl Supervisor {
             Some(name),
             serde_json::Value::Null,
         );
-        if let Err(e) = fs::remove_dir_all(&base)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            say(format_args!(
-                "container {name}: remove {}: {e}",
-                base.display()
-            ));
+        self.run_counter += 1;
+        let trash = base.with_file_name(format!(".removed-{name}-{}", self.run_counter));
+        match fs::rename(&base, &trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                say(format_args!(
+                    "container {name}: move {} aside: {e}",
+                    base.display()
+                ));
+                return;
+            }
+        }
+        self.remove_tree(trash);
+    }
+
+    /// Deletes `dir` in a helper; a failure is logged when it answers.
+    pub(crate) fn remove_tree(&mut self, dir: std::path::PathBuf) {
+        let started =
+            self.jobs.start(
+                JobKind::RemoveTree,
+                None,
+                &[],
+                move || match fs::remove_dir_all(&dir) {
+                    Ok(()) => serde_json::json!({}),
+                    Err(e) => {
+                        serde_json::json!({"error": format!("remove {}: {e}", dir.display())})
+                    }
+                },
+            );
+        if let Err(e) = started {
+            say(format_args!("{e}"));
         }
     }
 }

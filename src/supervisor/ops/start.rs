@@ -1,231 +1,194 @@
-//! Starting one container: its image resolved and pinned, its volumes
-//! mounted, its config built, its cgroup made and limited, the prestart
-//! hooks and the CNI attach run in the placement step, the spawn, and
-//! what is recorded of the run. Poststart/poststop hooks too.
+//! Starting containers: at boot, by the API, once their gates open. The
+//! gates (dependencies, the image) are checked here and answered to the
+//! state machine; a container that runs gets its record, health checks,
+//! poststart hooks and peers' /etc/hosts updated.
 
-use std::collections::BTreeMap;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-use nix::unistd::Pid;
+use serde_json::json;
 
-use crate::image::lookup::{ResolvedImage, image_id, resolve};
-use crate::image::refs;
-use crate::image::usage::record_use;
-use crate::kernel::cgroup::ContainerCgroup;
-use crate::kernel::spawn_container;
-use crate::supervisor::launch::{LaunchContext, SecuritySummary, prepare_launch};
-use crate::supervisor::ops::Supervisor;
-use crate::supervisor::ops::health::ExecTemplate;
-use crate::supervisor::ops::lifecycle::EXIT_CANNOT_START;
-use crate::supervisor::ops::network;
+use crate::supervisor::events::journal::kinds;
+use crate::supervisor::ops::create::Prepared;
+use crate::supervisor::ops::jobs::JobKind;
+use crate::supervisor::ops::{Supervisor, SupervisorError};
 use crate::supervisor::output::logs::Stream;
 use crate::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
-use crate::supervisor::plugins::volumes;
-use crate::supervisor::runtime::container::{Container, OutputPipe, State};
+use crate::supervisor::runtime::container::OutputPipe;
+use crate::supervisor::runtime::machine::Event;
+use crate::supervisor::runtime::ordering::{Readiness, readiness};
 use crate::supervisor::say;
-use crate::supervisor::spec::service::NetworkMode;
+use crate::supervisor::spec::RestartPolicy;
 
 impl Supervisor {
-    pub(crate) fn try_launch(&mut self, name: &str) -> Result<Pid, (String, i32)> {
-        let c = self
-            .containers
-            .get_mut(name)
-            .ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
-        c.run_id += 1;
-        // Shared: a GC cannot take this image's layers away between the
-        // lookup and the record that keeps them alive.
-        let cannot_start = |e: crate::image::ImageError| (e.to_string(), EXIT_CANNOT_START);
-        let store_lock = refs::lock(&self.store, false).map_err(cannot_start)?;
-        let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
-        record_use(&c.dirs.base, &image).map_err(cannot_start)?;
-        drop(store_lock);
-        let plugins = &self.options.volume_plugins;
-        let volume_paths = volumes::mount_volumes_with(self.store.root(), name, &c.spec, plugins)
-            .map_err(|e| (e, EXIT_CANNOT_START))?;
-        let started = self.spawn_prepared(name, &image, &volume_paths);
-        if started.is_err() {
-            self.release_volumes(name);
+    /// At daemon start: every container from the config directory.
+    pub fn start_all(&mut self) {
+        let names: Vec<String> = self.containers.keys().cloned().collect();
+        for name in names {
+            if self.stopped_by_request(&name) {
+                say(format_args!(
+                    "container {name}: stopped through the API earlier (unless-stopped); not starting it"
+                ));
+                self.fire(&name, Event::Stop);
+                continue;
+            }
+            self.fire(&name, Event::Start);
         }
-        started
     }
 
-    /// Plugin volumes are unmounted after every run (local ones need
-    /// nothing); failures are warnings.
-    pub(crate) fn release_volumes(&mut self, name: &str) {
-        let Some(c) = self.containers.get_mut(name) else {
+    /// An `unless-stopped` container someone stopped stays stopped across
+    /// daemon restarts: a marker in its directory says so.
+    fn stopped_by_request(&self, name: &str) -> bool {
+        self.containers.get(name).is_some_and(|c| {
+            c.spec.restart.policy == RestartPolicy::UnlessStopped
+                && c.dirs.stopped_marker().exists()
+        })
+    }
+
+    /// API `start`: runs a container that is not running. A no-op for one
+    /// that is.
+    pub fn start(&mut self, name: &str) -> Result<(), SupervisorError> {
+        if self.shutting_down {
+            return Err(SupervisorError::ShuttingDown);
+        }
+        let c = self.container(name)?;
+        let _ = std::fs::remove_file(c.dirs.stopped_marker());
+        self.fire(name, Event::Start);
+        Ok(())
+    }
+
+    /// The CheckGates action: dependencies first, then the image.
+    pub(crate) fn check_gates(&mut self, name: &str) {
+        let Some(c) = self.containers.get(name) else {
             return;
         };
-        let plugins = &self.options.volume_plugins;
-        for e in volumes::unmount_volumes_with(self.store.root(), name, &c.spec, plugins) {
-            say(format_args!("container {name}: warning: {e}"));
-            let _ = c.log.write_notice(&format!("warning: {e}"));
-        }
-    }
-
-    /// From a resolved image and mounted volumes to a running container:
-    /// its config, its cgroup with limits, the prestart hooks (run once it
-    /// exists and before it runs anything), and the spawn.
-    fn spawn_prepared(
-        &mut self,
-        name: &str,
-        image: &ResolvedImage,
-        volume_paths: &BTreeMap<String, PathBuf>,
-    ) -> Result<Pid, (String, i32)> {
-        let cgroup_path = format!("{}/{name}", self.options.cgroup_parent);
-        let ctx = LaunchContext {
-            config_dir: &self.options.config_dir,
-            store_root: self.store.root(),
-            volume_paths,
-        };
-        let c = self
-            .containers
-            .get_mut(name)
-            .ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
-        let launch = prepare_launch(name, &c.spec, image, &c.dirs, &ctx)
-            .map_err(|e| (e, EXIT_CANNOT_START))?;
-        let cgroup = ContainerCgroup::create(&cgroup_path)
-            .map_err(|e| (e.to_string(), EXIT_CANNOT_START))?;
-        // Limits are in place before the container's first instruction.
-        match cgroup.apply_resources(&launch.resources) {
-            Ok(warnings) => {
-                for w in warnings {
-                    say(format_args!("container {name}: warning: {w}"));
-                    let _ = c.log.write_notice(&format!("warning: {w}"));
+        match readiness(&c.spec.depends_on, &self.containers) {
+            Readiness::Ready => {}
+            Readiness::Waiting(on) => {
+                let message = format!("waiting for {}", on.join(", "));
+                if let Some(c) = self.containers.get_mut(name) {
+                    if c.error.as_deref() != Some(message.as_str()) {
+                        say(format_args!("container {name}: {message}"));
+                    }
+                    c.error = Some(message);
                 }
+                return self.fire(name, Event::DependenciesPending);
             }
-            Err(e) => {
-                let _ = cgroup.remove();
-                return Err((e.to_string(), EXIT_CANNOT_START));
+            Readiness::Failed(why) => {
+                say(format_args!("container {name}: {why}"));
+                if let Some(c) = self.containers.get_mut(name) {
+                    let _ = c.log.write_notice(&why);
+                    c.error = Some(why.clone());
+                    c.exit_reason = Some("start_failed".into());
+                    c.exit_code = Some(125);
+                    c.finished_at = Some(SystemTime::now());
+                }
+                let data = json!({"exit_code": 125, "reason": "start_failed", "error": why});
+                self.emit(kinds::CONTAINER_EXITED, Some(name), data);
+                return self.fire(name, Event::DependenciesFailed);
             }
         }
-        let hooks = c.spec.hooks.prestart.clone();
-        let bundle = c.dirs.base.clone();
-        let cni = c.spec.network == NetworkMode::Cni;
-        let hostname = launch.config.hostname.clone();
-        let spec = c.spec.clone();
-        let peers = if cni {
-            self.cni_peers(name)
+        let event = if self.image_missing(name) {
+            Event::ImageMissing
         } else {
-            Vec::new()
+            Event::Ready
         };
-        let net_settings = &self.options.network;
-        let mut attached = None;
-        let c = self
-            .containers
-            .get_mut(name)
-            .ok_or_else(|| (format!("no container {name}"), EXIT_CANNOT_START))?;
-        let spawned = spawn_container(&launch.config, |pid| {
-            cgroup.add_process(pid).map_err(|e| e.to_string())?;
-            if cni {
-                let att = network::attach_container(
-                    net_settings,
-                    name,
-                    &hostname,
-                    pid.as_raw(),
-                    &spec,
-                    &bundle,
-                    &peers,
-                )?;
-                attached = Some(att);
-            }
-            let state = HookState::new(name, HookStatus::Creating, Some(pid.as_raw()), &bundle);
-            run_hooks("prestart", &hooks, &state)
-        });
-        c.exec_template = Some(ExecTemplate {
-            process: launch.config.process.clone(),
-            security: launch.config.security.clone(),
-            userns: launch.config.userns.is_some(),
-        });
-        drop(launch.config); // closes our copies of the container's pipe ends
-        let pid = match spawned {
-            Ok(pid) => pid,
-            Err(e) => {
-                let _ = cgroup.remove();
-                self.detach_network(name);
-                return Err((e.to_string(), e.exit_code()));
-            }
-        };
-        let started = Started {
-            pid,
-            image_id: image_id(&image.record).to_string(),
-            stop_signal: launch.stop_signal,
-            summary: launch.summary,
-            outputs: vec![
-                OutputPipe {
-                    fd: launch.stdout,
-                    stream: Stream::Stdout,
-                },
-                OutputPipe {
-                    fd: launch.stderr,
-                    stream: Stream::Stderr,
-                },
-            ],
-            cgroup,
-            ip: attached.and_then(|a| a.ip),
-        };
-        let console_logs = self.options.console_logs;
-        if let Some(c) = self.containers.get_mut(name) {
-            record_start(c, started, console_logs);
-        }
-        Ok(pid)
+        self.fire(name, event);
     }
 
-    /// OCI poststart/poststop hooks: a failure is a warning, the
-    /// container's fate is unchanged (runtime-spec's rule).
-    pub(crate) fn run_after_hooks(&mut self, name: &str, stage: &str) {
+    /// Waiting containers whose dependencies may have moved: check again.
+    pub(crate) fn start_waiting_dependents(&mut self) {
+        if self.shutting_down {
+            return;
+        }
+        let waiting: Vec<String> = self
+            .containers
+            .values()
+            .filter(|c| c.state() == crate::supervisor::runtime::machine::State::Waiting)
+            .map(|c| c.name.clone())
+            .collect();
+        for name in waiting {
+            self.fire(&name, Event::Start);
+        }
+    }
+
+    /// The container's run began (the RecordStart action's second half).
+    pub(crate) fn record_run(&mut self, name: &str, p: Prepared) {
+        let console_logs = self.options.console_logs;
         let Some(c) = self.containers.get_mut(name) else {
             return;
         };
-        let (hooks, status) = match stage {
-            "poststart" => (&c.spec.hooks.poststart, HookStatus::Running),
-            _ => (&c.spec.hooks.poststop, HookStatus::Stopped),
+        c.ip = p.ip;
+        c.image_id = Some(p.image_id);
+        c.error = None;
+        c.exit_code = None;
+        c.exit_reason = None;
+        c.exec_done = true;
+        c.started_at = Some(SystemTime::now());
+        c.started_instant = Some(Instant::now());
+        c.stop_signal = p.stop_signal;
+        if console_logs {
+            let console = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOCTTY)
+                .open("/dev/console");
+            c.log.set_console(&c.name, console.ok());
+        }
+        let security = format!(
+            "; seccomp {}, landlock {}",
+            p.summary.seccomp, p.summary.landlock
+        );
+        c.security = Some(p.summary);
+        c.outputs = vec![
+            OutputPipe {
+                fd: p.stdout,
+                stream: Stream::Stdout,
+            },
+            OutputPipe {
+                fd: p.stderr,
+                stream: Stream::Stderr,
+            },
+        ];
+        c.cgroup = Some(p.cgroup);
+        c.exec_template = Some(p.exec_template);
+        let pid = c.pid.map(|p| p.as_raw());
+        let image = c.spec.image.clone();
+        say(format_args!(
+            "container {name}: started (pid {}{security})",
+            pid.unwrap_or_default()
+        ));
+        self.emit(
+            kinds::CONTAINER_STARTED,
+            Some(name),
+            json!({"pid": pid, "image": image}),
+        );
+        self.health_started(name);
+        self.refresh_peer_hosts();
+        self.run_poststart_hooks(name);
+        self.start_waiting_dependents();
+    }
+
+    /// OCI poststart hooks, in a helper: a failure is a warning, the
+    /// container's fate is unchanged (runtime-spec's rule).
+    fn run_poststart_hooks(&mut self, name: &str) {
+        let Some(c) = self.containers.get(name) else {
+            return;
         };
-        if hooks.is_empty() {
+        if c.spec.hooks.poststart.is_empty() {
             return;
         }
+        let hooks = c.spec.hooks.poststart.clone();
         let pid = c.pid.map(|p| p.as_raw());
-        let state = HookState::new(name, status, pid, &c.dirs.base);
-        if let Err(e) = run_hooks(stage, hooks, &state) {
+        let state = HookState::new(name, HookStatus::Running, pid, &c.dirs.base);
+        let owner = Some((name.to_string(), c.run_id()));
+        let started = self.jobs.start(JobKind::PostStart, owner, &[], move || {
+            match run_hooks("poststart", &hooks, &state) {
+                Ok(()) => json!({}),
+                Err(e) => json!({ "warnings": [e] }),
+            }
+        });
+        if let Err(e) = started {
             say(format_args!("container {name}: warning: {e}"));
-            let _ = c.log.write_notice(&format!("warning: {e}"));
         }
     }
-}
-
-/// What a successful spawn hands to the container's record.
-struct Started {
-    pid: Pid,
-    image_id: String,
-    stop_signal: i32,
-    summary: SecuritySummary,
-    outputs: Vec<OutputPipe>,
-    cgroup: ContainerCgroup,
-    ip: Option<std::net::IpAddr>,
-}
-
-/// The container is running: its record says so, from its pid and
-/// pipes to what isolation it was given.
-fn record_start(c: &mut Container, s: Started, console_logs: bool) {
-    c.ip = s.ip;
-    c.state = State::Running;
-    c.pid = Some(s.pid);
-    c.image_id = Some(s.image_id);
-    c.error = None;
-    c.exit_code = None;
-    c.exit_reason = None;
-    c.started_at = Some(SystemTime::now());
-    c.started_instant = Some(Instant::now());
-    c.stop_signal = s.stop_signal;
-    if console_logs {
-        let console = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOCTTY)
-            .open("/dev/console");
-        c.log.set_console(&c.name, console.ok());
-    }
-    c.security = Some(s.summary);
-    c.outputs = s.outputs;
-    c.cgroup = Some(s.cgroup);
 }

@@ -31,7 +31,7 @@ impl Supervisor {
         token: u64,
         with_logs: bool,
     ) -> Result<(), SupervisorError> {
-        let state = self.container(name)?.state;
+        let state = self.container(name)?.state();
         self.waiters.push(Waiter {
             token,
             container: name.to_string(),

@@ -4,10 +4,8 @@
 //! write(2) once the pipe fills: nothing is lost, the supervisor never
 //! waits, and other containers are not slowed. No log formatting here.
 
-use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use crate::supervisor::ops::Supervisor;
 use crate::supervisor::spec::service::LoggingSpec;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
@@ -105,28 +103,6 @@ impl TokenBucket {
         let used = earned * NANOS_PER_SEC / u128::from(self.rate);
         let credited = self.credited + Duration::from_nanos(u64::try_from(used).unwrap_or(0));
         (u64::try_from(tokens).unwrap_or(self.burst), credited)
-    }
-}
-
-impl Supervisor {
-    /// The output pipes the loop should poll at `now`: those of containers
-    /// whose bucket has room.
-    pub fn output_fds_ready(&self, now: Instant) -> Vec<BorrowedFd<'_>> {
-        self.containers
-            .values()
-            .filter(|c| c.log_bucket.may_read(now))
-            .flat_map(|c| c.outputs.iter().map(|o| o.fd.as_fd()))
-            .collect()
-    }
-
-    /// When the first drained bucket with open pipes has room again; the
-    /// loop's poll must wake then.
-    pub fn output_refill_deadline(&self, now: Instant) -> Option<Instant> {
-        self.containers
-            .values()
-            .filter(|c| !c.outputs.is_empty())
-            .filter_map(|c| c.log_bucket.ready_at(now))
-            .min()
     }
 }
 

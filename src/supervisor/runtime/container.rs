@@ -7,35 +7,14 @@ use std::time::{Instant, SystemTime};
 use nix::unistd::Pid;
 use serde::Serialize;
 
+use super::health::{ExecTemplate, Health, HealthStatus};
 use crate::kernel::cgroup::ContainerCgroup;
 use crate::supervisor::launch::{ContainerDirs, SecuritySummary};
-use crate::supervisor::ops::health::{ExecTemplate, Health, HealthStatus};
 use crate::supervisor::output::logs::{LogWriter, Stream};
 use crate::supervisor::spec::Spec;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    /// Known, not started yet.
-    Created,
-    /// Waiting for its image to be pulled.
-    Pulling,
-    Running,
-    /// Asked to stop, waiting for it to exit.
-    Stopping,
-    /// Waiting for its dependencies (`depends_on`) before it starts.
-    Waiting,
-    /// Exited; waiting out the backoff before running again.
-    Restarting,
-    /// Finished, and not going to run again by itself.
-    Exited,
-}
-
-impl State {
-    pub fn is_live(self) -> bool {
-        matches!(self, State::Running | State::Stopping)
-    }
-}
+pub use super::machine::State;
+use super::machine::{Context, Event, Lifecycle};
 
 /// A read end of the container's stdout or stderr pipe.
 pub struct OutputPipe {
@@ -47,9 +26,9 @@ pub struct Container {
     pub name: String,
     pub spec: Spec,
     pub dirs: ContainerDirs,
-    pub state: State,
+    /// Its state and the counters its transitions use (machine.rs).
+    life: Lifecycle,
     pub pid: Option<Pid>,
-    pub restarts: u32,
     pub exit_code: Option<i32>,
     /// Why the last start failed, in words.
     pub error: Option<String>,
@@ -61,11 +40,6 @@ pub struct Container {
     pub started_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
     pub started_instant: Option<Instant>,
-    /// Someone asked for this stop; it must not restart.
-    pub stop_requested: bool,
-    /// Bumped at every start so timers of an older run are ignored.
-    pub run_id: u64,
-    pub backoff_step: u32,
     pub stop_signal: i32,
     pub outputs: Vec<OutputPipe>,
     pub log: LogWriter,
@@ -80,9 +54,8 @@ pub struct Container {
     pub health: Health,
     /// How its health checks run (set at each start).
     pub exec_template: Option<ExecTemplate>,
-    /// Run again when it exits whatever the restart policy says (an
-    /// unhealthy container with `on_unhealthy: restart`, a changed spec).
-    pub force_restart: bool,
+    /// The current run got as far as exec (poststop hooks are due).
+    pub exec_done: bool,
     /// A reload changed the spec: it applies when the current run ends.
     pub pending_spec: Option<Spec>,
     /// Its address on the CNI network while it runs.
@@ -100,9 +73,8 @@ impl Container {
             name,
             spec,
             dirs,
-            state: State::Created,
+            life: Lifecycle::new(),
             pid: None,
-            restarts: 0,
             exit_code: None,
             error: None,
             exit_reason: None,
@@ -111,9 +83,6 @@ impl Container {
             started_at: None,
             finished_at: None,
             started_instant: None,
-            stop_requested: false,
-            run_id: 0,
-            backoff_step: 0,
             stop_signal: libc::SIGTERM,
             outputs: Vec::new(),
             log,
@@ -124,10 +93,37 @@ impl Container {
             pulled: false,
             health: Health::default(),
             exec_template: None,
-            force_restart: false,
+            exec_done: false,
             pending_spec: None,
             ip: None,
         }
+    }
+
+    pub fn state(&self) -> State {
+        self.life.state()
+    }
+    pub fn restarts(&self) -> u32 {
+        self.life.restarts()
+    }
+    /// Bumped at every new run so timers of an older run are ignored.
+    pub fn run_id(&self) -> u64 {
+        self.life.run_id()
+    }
+    pub fn stop_requested(&self) -> bool {
+        self.life.stop_requested()
+    }
+
+    /// Feeds one event to its state machine; returns the actions due.
+    pub fn handle(&mut self, event: Event, shutting_down: bool) -> Vec<super::machine::Action> {
+        let ran_long_enough = self
+            .started_instant
+            .is_some_and(|t| t.elapsed() >= super::restart::STABLE_RUN);
+        let ctx = Context {
+            restart: &self.spec.restart,
+            shutting_down,
+            ran_long_enough,
+        };
+        self.life.handle(event, &ctx)
     }
 
     pub fn info(&self) -> ContainerInfo {
@@ -135,9 +131,9 @@ impl Container {
             |t: Option<SystemTime>| t.map(|t| humantime::format_rfc3339_nanos(t).to_string());
         ContainerInfo {
             name: self.name.clone(),
-            state: self.state,
+            state: self.state(),
             pid: self.pid.map(|p| p.as_raw()),
-            restarts: self.restarts,
+            restarts: self.restarts(),
             exit_code: self.exit_code,
             exit_reason: self.exit_reason.clone(),
             health: (self.health.status != HealthStatus::None).then_some(self.health.status),

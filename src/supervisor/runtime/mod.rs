@@ -2,6 +2,8 @@
 //! backoff and start order. No I/O here.
 
 pub mod container;
+pub mod health;
+pub mod machine;
 pub mod ordering;
 pub mod restart;
 pub mod timers;

@@ -53,10 +53,10 @@ fn describe(c: DependCondition) -> &'static str {
 }
 
 fn condition_state(dep: &Container, condition: DependCondition) -> Met {
-    let finished = dep.state == State::Exited;
+    let finished = dep.state() == State::Exited;
     match condition {
-        DependCondition::Started if dep.state == State::Running => Met::Yes,
-        DependCondition::Healthy if dep.state == State::Running && dep.health.is_healthy() => {
+        DependCondition::Started if dep.state() == State::Running => Met::Yes,
+        DependCondition::Healthy if dep.state() == State::Running && dep.health.is_healthy() => {
             Met::Yes
         }
         DependCondition::CompletedSuccessfully if finished && dep.exit_code == Some(0) => Met::Yes,
@@ -81,12 +81,12 @@ fn condition_state(dep: &Container, condition: DependCondition) -> Met {
 pub fn stoppable(containers: &BTreeMap<String, Container>) -> Vec<String> {
     let needed: BTreeSet<&str> = containers
         .values()
-        .filter(|c| c.state.is_live())
+        .filter(|c| c.state().is_live())
         .flat_map(|c| c.spec.depends_on.keys().map(String::as_str))
         .collect();
     containers
         .values()
-        .filter(|c| c.state == State::Running && !needed.contains(c.name.as_str()))
+        .filter(|c| c.state() == State::Running && !needed.contains(c.name.as_str()))
         .map(|c| c.name.clone())
         .collect()
 }

@@ -4,7 +4,10 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Where a timer whose delay overflows `Instant` goes: a year away.
+const FAR_FUTURE_SECS: u64 = 365 * 24 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimerKind {
@@ -60,6 +63,23 @@ impl Timers {
         });
     }
 
+    /// `schedule` at `now + delay`; a delay past what `Instant` can hold
+    /// (never, once parsing bounds every duration) fires in a year.
+    pub fn schedule_in(
+        &mut self,
+        now: Instant,
+        delay: Duration,
+        container: &str,
+        run_id: u64,
+        kind: TimerKind,
+    ) {
+        let at = now
+            .checked_add(delay)
+            .or_else(|| now.checked_add(Duration::from_secs(FAR_FUTURE_SECS)))
+            .unwrap_or(now);
+        self.schedule(at, container, run_id, kind);
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         self.heap.peek().map(|t| t.at)
     }
@@ -85,7 +105,6 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn due_timers_come_out_in_order() {

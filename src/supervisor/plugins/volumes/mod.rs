@@ -166,6 +166,12 @@ pub fn local_volume(store_root: &Path, name: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
+/// True when a start or an exit has plugin calls to make (local volumes
+/// need none).
+pub fn uses_plugins(spec: &Spec) -> bool {
+    volumes(spec).any(|(_, driver, _)| driver != LOCAL_DRIVER)
+}
+
 fn volumes(spec: &Spec) -> impl Iterator<Item = (&str, &str, &BTreeMap<String, String>)> {
     spec.mounts.iter().filter_map(|m| match m {
         MountSpec::Volume {

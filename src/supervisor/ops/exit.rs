@@ -1,0 +1,201 @@
+//! The end of a run: a reaped container process is reported, and what the
+//! run held (cgroup, network, plugin volumes, poststop hooks) is released
+//! — by a helper when a plugin or hook is involved — before the machine
+//! decides between a restart and rest.
+
+use nix::unistd::Pid;
+use serde_json::{Value, json};
+
+use crate::supervisor::events::journal::kinds;
+use crate::supervisor::ops::Supervisor;
+use crate::supervisor::ops::create::Creation;
+use crate::supervisor::ops::jobs::{JobDone, JobKind};
+use crate::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
+use crate::supervisor::plugins::network::{self, STATE_FILE};
+use crate::supervisor::plugins::volumes;
+use crate::supervisor::runtime::machine::{Event, State};
+use crate::supervisor::say;
+
+impl Supervisor {
+    /// A reaped child: a container's main process, a helper, or (as PID 1)
+    /// an orphan.
+    pub fn on_exit(&mut self, pid: Pid, code: i32) {
+        if self.on_job_exit(pid, code)
+            || self.on_pull_exit(pid, code)
+            || self.on_health_exit(pid, code)
+            || self.on_notifier_exit(pid, code)
+        {
+            return;
+        }
+        let Some(name) = self
+            .containers
+            .values()
+            .find(|c| c.pid == Some(pid))
+            .map(|c| c.name.clone())
+        else {
+            return;
+        };
+        // Whatever it wrote before exiting belongs in its log before anyone
+        // waiting for the exit reads that log.
+        self.drain_outputs(&name);
+        let state = self.containers.get(&name).map(|c| c.state());
+        if let Some(c) = self.containers.get_mut(&name) {
+            c.pid = None;
+        }
+        match state {
+            // Released and gone before we read its verdict: read it now.
+            Some(State::Creating)
+                if matches!(self.creations.get(&name), Some(Creation::Starting { .. })) =>
+            {
+                if !self.poll_starting(&name) {
+                    self.creations.remove(&name);
+                }
+                if self.containers.get(&name).map(|c| c.state()) == Some(State::Running) {
+                    self.report_exit(&name, code);
+                }
+                self.fire(&name, Event::Exited(code));
+            }
+            Some(State::Running | State::Stopping) => {
+                self.report_exit(&name, code);
+                self.fire(&name, Event::Exited(code));
+            }
+            _ => self.fire(&name, Event::Exited(code)),
+        }
+    }
+
+    /// Logs and journals the end of a run that had started.
+    fn report_exit(&mut self, name: &str, code: i32) {
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
+        let oom_killed = c.cgroup.as_ref().is_some_and(|cg| cg.oom_kills() > 0);
+        let reason = exit_reason(code, oom_killed);
+        say(format_args!(
+            "container {name}: exited with code {code} ({reason})"
+        ));
+        if oom_killed {
+            let _ = c
+                .log
+                .write_notice("killed: out of memory (the container's memory limit)");
+        }
+        c.exit_reason = Some(reason.to_string());
+        c.exit_code = Some(code);
+        c.finished_at = Some(std::time::SystemTime::now());
+        let stopped = c.stop_requested();
+        self.emit(
+            kinds::CONTAINER_EXITED,
+            Some(name),
+            json!({"exit_code": code, "reason": reason}),
+        );
+        if oom_killed {
+            self.emit(
+                kinds::CONTAINER_OOM_KILLED,
+                Some(name),
+                json!({"exit_code": code}),
+            );
+        }
+        if stopped {
+            self.emit(
+                kinds::CONTAINER_STOPPED,
+                Some(name),
+                json!({"exit_code": code}),
+            );
+        }
+    }
+
+    /// The Cleanup action. Without plugins or hooks to call, and with a
+    /// cgroup that goes at once, the run is released here; otherwise a
+    /// helper does it and the machine hears CleanedUp when it is done.
+    pub(crate) fn cleanup(&mut self, name: &str) {
+        self.abort_creation(name);
+        self.health_stopped(name);
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
+        if c.exit_code.is_none() {
+            c.finished_at = Some(std::time::SystemTime::now());
+        }
+        let cgroup = c.cgroup.take();
+        let had_ip = c.ip.take().is_some();
+        let cni_state = c.dirs.base.join(STATE_FILE);
+        let plugins = volumes::uses_plugins(&c.spec);
+        let poststop = c.exec_done && !c.spec.hooks.poststop.is_empty();
+        let needs_helper = plugins || poststop || cni_state.exists();
+        if had_ip {
+            self.refresh_peer_hosts();
+        }
+        if !needs_helper && cgroup.as_ref().is_none_or(|cg| cg.remove_now()) {
+            return self.fire(name, Event::CleanedUp);
+        }
+        let Some(c) = self.containers.get(name) else {
+            return;
+        };
+        let (spec, dirs_base) = (c.spec.clone(), c.dirs.base.clone());
+        let (root, container) = (self.store.root().to_path_buf(), name.to_string());
+        let (vol_settings, net) = (
+            self.options.volume_plugins.clone(),
+            self.options.network.clone(),
+        );
+        let owner = Some((name.to_string(), c.run_id()));
+        let started = self.jobs.start(JobKind::Cleanup, owner, &[], move || {
+            let mut warnings: Vec<String> = Vec::new();
+            if let Some(cg) = cgroup
+                && let Err(e) = cg.remove()
+            {
+                warnings.push(e.to_string());
+            }
+            if plugins {
+                warnings.extend(volumes::unmount_volumes_with(
+                    &root,
+                    &container,
+                    &spec,
+                    &vol_settings,
+                ));
+            }
+            if cni_state.exists()
+                && let Err(e) = network::detach(&net, &container, None, &cni_state)
+            {
+                warnings.push(e.to_string());
+            }
+            if poststop {
+                let state = HookState::new(&container, HookStatus::Stopped, None, &dirs_base);
+                if let Err(e) = run_hooks("poststop", &spec.hooks.poststop, &state) {
+                    warnings.push(e);
+                }
+            }
+            json!({ "warnings": warnings })
+        });
+        if let Err(e) = started {
+            say(format_args!("container {name}: {e}"));
+            self.fire(name, Event::CleanedUp);
+        }
+    }
+
+    /// The cleanup helper answered (or died): the run is over either way.
+    pub(crate) fn cleaned_up(&mut self, done: JobDone) {
+        self.log_warnings(&done);
+        let Some((name, _)) = done.container.clone() else {
+            return;
+        };
+        if done.answer == Value::Null {
+            say(format_args!(
+                "container {name}: cleanup helper exited with code {} before it finished",
+                done.exit_code
+            ));
+        }
+        self.fire(&name, Event::CleanedUp);
+    }
+}
+
+/// Why a run ended, in the words `list` and `inspect` use: "oom_killed"
+/// when the memory cgroup killed it, "signal" for any other death by
+/// signal (code 128+N), "exited" otherwise.
+fn exit_reason(code: i32, oom_killed: bool) -> &'static str {
+    if oom_killed {
+        "oom_killed"
+    } else if code > 128 {
+        "signal"
+    } else {
+        "exited"
+    }
+}

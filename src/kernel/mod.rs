@@ -4,6 +4,7 @@
 pub mod caps;
 pub mod cgroup;
 mod child;
+pub mod command;
 pub mod config;
 mod devices;
 pub mod error;

@@ -49,7 +49,7 @@ impl Program {
         }
     }
 
-    /// argv[0]; the path when unset.
+    /// `argv[0]`; the path when unset.
     pub fn arg0(mut self, arg0: impl AsRef<OsStr>) -> Self {
         self.arg0 = Some(arg0.as_ref().to_owned());
         self

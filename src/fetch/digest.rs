@@ -30,7 +30,14 @@ impl Digest {
 
     pub fn of_bytes(bytes: &[u8]) -> Digest {
         Digest {
-            hex: hex_of(&Sha256::digest(bytes)),
+            hex: encode_hex(&Sha256::digest(bytes)),
+        }
+    }
+
+    /// The digest of everything fed to `hasher`.
+    pub fn of_hasher(hasher: Sha256) -> Digest {
+        Digest {
+            hex: encode_hex(&hasher.finalize()),
         }
     }
 
@@ -62,12 +69,16 @@ impl<'de> serde::Deserialize<'de> for Digest {
     }
 }
 
-fn hex_of(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+/// Lowercase hex, two digits a byte: the one hex encoder of berth (digests,
+/// webhook signatures). fetch/ is the lowest layer that needs one.
+pub fn encode_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
 }
 
 /// A reader (or writer) that hashes and counts every byte passing through.
@@ -87,13 +98,7 @@ impl<T> Hashing<T> {
     }
 
     pub fn finish(self) -> (Digest, u64, T) {
-        (
-            Digest {
-                hex: hex_of(&self.hasher.finalize()),
-            },
-            self.bytes,
-            self.inner,
-        )
+        (Digest::of_hasher(self.hasher), self.bytes, self.inner)
     }
 }
 
@@ -137,6 +142,15 @@ mod tests {
             d.hex(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn hex_is_lowercase_two_digits_a_byte() {
+        assert_eq!(encode_hex(&[]), "");
+        assert_eq!(encode_hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        let mut h = Sha256::new();
+        h.update(b"abc");
+        assert_eq!(Digest::of_hasher(h), Digest::of_bytes(b"abc"));
     }
 
     #[test]

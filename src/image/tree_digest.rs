@@ -16,11 +16,7 @@ use super::digest::{Digest, Hashing};
 pub fn tree_digest(root: &Path) -> io::Result<Digest> {
     let mut hasher = Sha256::new();
     walk(root, Path::new(""), &mut hasher)?;
-    Ok(Digest::from_hex(&hex(&hasher.finalize())).expect("sha256 is 64 hex digits"))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    Ok(Digest::of_hasher(hasher))
 }
 
 fn walk(root: &Path, rel: &Path, h: &mut Sha256) -> io::Result<()> {

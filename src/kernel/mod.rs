@@ -1,9 +1,11 @@
 //! Mechanism only: turns one plain [`config::ContainerConfig`] into a running,
-//! isolated process. Knows nothing of specs, JSON, images or the network.
+//! isolated process, and runs host programs under a deadline
+//! ([`command`]). Knows nothing of specs, JSON, images or the network.
 
 pub mod caps;
 pub mod cgroup;
 mod child;
+pub mod command;
 pub mod config;
 mod devices;
 pub mod error;

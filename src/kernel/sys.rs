@@ -1,5 +1,7 @@
 //! The few raw system calls nix does not wrap: a fork-like clone3 with
-//! namespace flags, and close_range.
+//! namespace flags, close_range and pidfd_open.
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -80,4 +82,22 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     } else {
         Ok(())
     }
+}
+
+/// A pidfd for `pid` (pidfd_open(2), Linux 5.3): it polls readable once the
+/// process has exited, so a child's exit can be waited for in the same
+/// poll(2) as its pipes. The descriptor is close-on-exec.
+///
+/// The caller must hold `pid` unreaped (a child not yet waited for), or the
+/// number may already name another process.
+pub fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+    // SAFETY: pidfd_open takes a pid and flags by value; no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| Errno::EBADF)?;
+    // SAFETY: the kernel just returned `fd` as a new descriptor of this
+    // process; nothing else owns it, so the OwnedFd is its only closer.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 
 use crate::supervisor::events::notifier::parse_report;
 use crate::supervisor::ops::Supervisor;
+use crate::supervisor::output::line_reader::LineReader;
 use crate::supervisor::runtime::restart::backoff_delay;
 use crate::supervisor::runtime::timers::TimerKind;
 use crate::supervisor::say;
@@ -23,7 +24,7 @@ use crate::supervisor::spec::settings::{SETTINGS_FILE, load_settings};
 pub struct NotifierProcess {
     pid: Option<Pid>,
     stderr: Option<OwnedFd>,
-    line: Vec<u8>,
+    lines: LineReader,
     failures: u32,
     started: Option<Instant>,
 }
@@ -144,31 +145,15 @@ impl Supervisor {
         else {
             return;
         };
-        let mut buf = [0u8; 4096];
-        loop {
-            match nix::unistd::read(stderr.as_fd(), &mut buf) {
-                Ok(0) => {
-                    self.notifier.stderr = None;
-                    break;
-                }
-                Ok(n) => self.notifier.line.extend_from_slice(&buf[..n]),
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break,
-            }
-            if self.notifier.line.len() > 64 * 1024 {
-                break;
-            }
+        let read = self.notifier.lines.read(stderr.as_fd());
+        if read.end.is_closed() {
+            self.notifier.stderr = None;
         }
-        while let Some(nl) = self.notifier.line.iter().position(|b| *b == b'\n') {
-            let raw: Vec<u8> = self.notifier.line.drain(..=nl).collect();
-            let text = String::from_utf8_lossy(&raw[..raw.len() - 1]).into_owned();
+        for text in read.lines {
             match parse_report(&text) {
                 Some((kind, data)) => self.emit(&kind, None, data),
                 None => eprintln!("{text}"),
             }
-        }
-        if self.notifier.line.len() > 64 * 1024 {
-            self.notifier.line.clear();
         }
     }
 }

@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::image::lookup::resolve;
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
+use crate::supervisor::output::line_reader::LineReader;
 use crate::supervisor::say;
 use crate::supervisor::spec::PullPolicy;
 
@@ -27,7 +28,7 @@ pub struct PullJob {
     /// API requests (tokens) to tell about progress and the outcome.
     pub clients: Vec<u64>,
     stdout: Option<OwnedFd>,
-    line: Vec<u8>,
+    lines: LineReader,
     /// The pull's error output, read once it has exited (it is small).
     stderr: Option<ChildStderr>,
     /// When the last pull.progress event was recorded (one a second at most).
@@ -164,7 +165,7 @@ impl Supervisor {
             waiting: Vec::new(),
             clients: Vec::new(),
             stdout,
-            line: Vec::new(),
+            lines: LineReader::default(),
             stderr: child.stderr.take(),
             last_progress_event: None,
         };
@@ -188,26 +189,15 @@ impl Supervisor {
         else {
             return;
         };
-        let mut buf = [0u8; 4096];
-        loop {
-            match nix::unistd::read(job.stdout.as_ref().expect("found by it").as_fd(), &mut buf) {
-                Ok(0) => {
-                    job.stdout = None;
-                    break;
-                }
-                Ok(n) => job.line.extend_from_slice(&buf[..n]),
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EAGAIN) => break,
-                Err(_) => {
-                    job.stdout = None;
-                    break;
-                }
-            }
+        let Some(stdout) = job.stdout.as_ref() else {
+            return;
+        };
+        let read = job.lines.read(stdout.as_fd());
+        if read.end.is_closed() {
+            job.stdout = None;
         }
         let mut last_line = None;
-        while let Some(nl) = job.line.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = job.line.drain(..=nl).collect();
-            let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+        for text in read.lines {
             last_line = Some(text.clone());
             for token in &job.clients {
                 self.pull_progress.push(PullProgress {

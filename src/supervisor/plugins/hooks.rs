@@ -4,21 +4,16 @@
 //! lifecycle's business (docs/plugins.md); no spec parsing here.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, Seek, Write};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, poll};
-use nix::sys::memfd::{MFdFlags, memfd_create};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::{Pid, pipe2};
+use nix::sys::signal::Signal;
 use serde::Serialize;
 
+use crate::kernel::SysError;
+use crate::kernel::command::{self, CommandError, Limits, Program};
 use crate::supervisor::spec::service::{HookSpec, HooksSpec};
 use crate::supervisor::spec::validate::{Problem, problem};
 
@@ -29,9 +24,6 @@ pub const MAX_HOOK_TIMEOUT_SECS: u64 = 300;
 /// Only the tail of a hook's output goes into the error: enough to show
 /// why it failed, bounded so a chatty hook cannot bloat logs or memory.
 pub const MAX_HOOK_OUTPUT_BYTES: usize = 4096;
-/// How often a running hook is checked for having exited while its output
-/// pipe stays open (a background child of the hook may hold it).
-const POLL_SLICE_MS: u16 = 50;
 
 /// The container's state as the runtime spec defines it ("State" in
 /// runtime.md), written to each hook's stdin as JSON.
@@ -75,9 +67,11 @@ impl HookState {
 #[derive(Debug, thiserror::Error)]
 enum HookError {
     #[error("cannot run: {0}")]
-    Spawn(#[source] io::Error),
+    Spawn(#[source] std::io::Error),
+    #[error("env entry {0:?} is not KEY=VALUE")]
+    BadEnv(String),
     #[error("{0}")]
-    Setup(String),
+    Exchange(#[source] SysError),
     #[error("{}{}", describe_status(*status), output_suffix(output))]
     Failed { status: ExitStatus, output: Vec<u8> },
     #[error(
@@ -119,140 +113,46 @@ pub fn run_hooks(stage: &str, hooks: &[HookSpec], state: &HookState) -> Result<(
 
 fn run_hook(hook: &HookSpec, state_json: &[u8], bundle: &Path) -> Result<(), HookError> {
     let timeout = Duration::from_secs(hook.timeout.unwrap_or(DEFAULT_HOOK_TIMEOUT_SECS));
-    let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| HookError::Setup(format!("create output pipe: {e}")))?;
-    let out_write_2 = out_write
-        .try_clone()
-        .map_err(|e| HookError::Setup(format!("duplicate output pipe: {e}")))?;
-    let mut cmd = Command::new(&hook.path);
     let (arg0, rest) = match hook.args.split_first() {
         Some((first, rest)) => (first.as_str(), rest),
         None => (hook.path.as_str(), &[][..]),
     };
-    cmd.arg0(arg0)
+    // The runtime spec gives hooks exactly `env`: nothing of berth's own
+    // environment leaks into them (the runner inherits none).
+    let mut program = Program::new(&hook.path)
+        .arg0(arg0)
         .args(rest)
-        // The runtime spec gives hooks exactly `env`: nothing of berth's
-        // own environment leaks into them.
-        .env_clear()
-        .stdin(state_file(state_json)?)
-        .stdout(Stdio::from(out_write))
-        .stderr(Stdio::from(out_write_2))
-        // Its own group, so a timeout kills whatever it forked too.
-        .process_group(0);
+        .merge_stderr();
     for entry in &hook.env {
-        let (key, value) = split_env(entry)
-            .ok_or_else(|| HookError::Setup(format!("env entry {entry:?} is not KEY=VALUE")))?;
-        cmd.env(key, value);
+        let (key, value) = split_env(entry).ok_or_else(|| HookError::BadEnv(entry.clone()))?;
+        program = program.env(key, value);
     }
     // runc and crun run hooks from the bundle directory; so does berth.
     if bundle.is_dir() {
-        cmd.current_dir(bundle);
+        program = program.current_dir(bundle);
     }
-    let mut child = cmd.spawn().map_err(HookError::Spawn)?;
-    // Drops our copies of the pipe's write end, so EOF means the hook (and
-    // anything it forked) closed its output.
-    drop(cmd);
-    let (outcome, output) = wait_with_output(&mut child, &out_read, Instant::now() + timeout);
-    match outcome {
-        Outcome::Exited(s) if s.success() => Ok(()),
-        Outcome::Exited(status) => Err(HookError::Failed { status, output }),
-        Outcome::TimedOut => Err(HookError::TimedOut {
-            after: timeout,
-            output,
+    let limits = Limits {
+        deadline: Instant::now() + timeout,
+        max_stdout_bytes: MAX_HOOK_OUTPUT_BYTES,
+        max_stderr_bytes: 0, // merged into stdout
+    };
+    match command::run(&program, state_json, &limits) {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(HookError::Failed {
+            status: out.status,
+            output: out.stdout.into_bytes(),
         }),
-        Outcome::Lost(e) => Err(HookError::Setup(format!("wait: {e}"))),
+        Err(CommandError::TimedOut { stdout, .. }) => Err(HookError::TimedOut {
+            after: timeout,
+            output: stdout.into_bytes(),
+        }),
+        Err(CommandError::Spawn { source, .. }) => Err(HookError::Spawn(source)),
+        Err(CommandError::Io { source, .. }) => Err(HookError::Exchange(source)),
     }
-}
-
-/// The state JSON in an anonymous file rather than a pipe: the hook may
-/// read it or not, and berth never blocks writing it.
-fn state_file(state_json: &[u8]) -> Result<File, HookError> {
-    let setup = |e: &dyn std::fmt::Display| HookError::Setup(format!("state file: {e}"));
-    let fd = memfd_create("berth-hook-state", MFdFlags::MFD_CLOEXEC).map_err(|e| setup(&e))?;
-    let mut file = File::from(fd);
-    file.write_all(state_json).map_err(|e| setup(&e))?;
-    file.rewind().map_err(|e| setup(&e))?;
-    Ok(file)
 }
 
 fn split_env(entry: &str) -> Option<(&str, &str)> {
     entry.split_once('=').filter(|(key, _)| !key.is_empty())
-}
-
-enum Outcome {
-    Exited(ExitStatus),
-    /// Its process group has been killed.
-    TimedOut,
-    /// Waiting failed (someone else reaped it); its group has been killed.
-    Lost(io::Error),
-}
-
-/// Collects the hook's output until it exits or `deadline` passes.
-fn wait_with_output(child: &mut Child, out: &OwnedFd, deadline: Instant) -> (Outcome, Vec<u8>) {
-    let mut output = Vec::new();
-    let mut open = true;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                // What it wrote just before exiting is still in the pipe;
-                // the deadline stops a background child that keeps writing.
-                while open
-                    && Instant::now() < deadline
-                    && read_ready(out, 0, &mut output, &mut open)
-                {}
-                return (Outcome::Exited(status), output);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                kill_group(child);
-                return (Outcome::Lost(e), output);
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            kill_group(child);
-            return (Outcome::TimedOut, output);
-        }
-        let slice =
-            u16::try_from(left.as_millis()).map_or(POLL_SLICE_MS, |ms| ms.min(POLL_SLICE_MS));
-        if open {
-            read_ready(out, slice.max(1), &mut output, &mut open);
-        } else {
-            std::thread::sleep(Duration::from_millis(u64::from(slice.max(1))));
-        }
-    }
-}
-
-/// Waits up to `ms` for output and reads one chunk of it, keeping only the
-/// last MAX_HOOK_OUTPUT_BYTES. Returns whether anything was read.
-fn read_ready(out: &OwnedFd, ms: u16, output: &mut Vec<u8>, open: &mut bool) -> bool {
-    let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLIN)];
-    if !matches!(poll(&mut fds, ms), Ok(n) if n > 0) {
-        return false;
-    }
-    let mut buf = [0u8; 4096];
-    match nix::unistd::read(out, &mut buf) {
-        Ok(0) | Err(_) => {
-            *open = false;
-            false
-        }
-        Ok(n) => {
-            output.extend_from_slice(&buf[..n]);
-            let excess = output.len().saturating_sub(MAX_HOOK_OUTPUT_BYTES);
-            output.drain(..excess);
-            true
-        }
-    }
-}
-
-fn kill_group(child: &mut Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-    // SIGKILL cannot be caught, so this wait is short; it keeps the hook
-    // from lingering as a zombie the reaper would have to explain.
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn describe_status(status: ExitStatus) -> String {

@@ -7,6 +7,7 @@ use hmac::{KeyInit, Mac};
 use sha2::Sha256;
 use ureq::Agent;
 
+use crate::fetch::digest::encode_hex;
 use crate::supervisor::events::journal::Event;
 use crate::supervisor::events::webhooks::WebhookSettings;
 
@@ -75,13 +76,7 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256=");
-    for b in digest.iter() {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    format!("sha256={}", encode_hex(&mac.finalize().into_bytes()))
 }
 
 type Hmac = hmac::Hmac<Sha256>;

@@ -76,7 +76,7 @@ pub enum PluginError {
         source: io::Error,
     },
     #[error("exchange data with the plugin: {0}")]
-    Io(#[source] io::Error),
+    Io(#[source] crate::kernel::SysError),
     #[error("no answer after {}s (killed)", .0.as_secs_f64())]
     TimedOut(Duration),
     #[error("output larger than {0} bytes")]

@@ -1,30 +1,25 @@
 //! Running one CNI plugin binary: the environment of CNI SPEC.md
 //! "Section 2", stdin in, result or error JSON out, a deadline after which
-//! the plugin's whole process group is killed. Synchronous, but it never
-//! blocks past the deadline (stdin, stdout and stderr are polled together).
+//! the plugin's whole process group is killed (kernel::command does the
+//! running; this file says what a CNI call looks like).
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use serde::Deserialize;
 
 use super::PluginError;
+use crate::kernel::command::{self, CommandError, Limits, Output, Program};
 
 /// A result or error larger than this is refused (results are a few KiB).
 const MAX_PLUGIN_OUTPUT_BYTES: usize = 1 << 20;
-/// Error text kept from stderr when stdout has no error JSON.
+/// Error text kept from the tail of stderr when stdout has no error JSON.
 const MAX_STDERR_DETAIL_BYTES: usize = 1024;
 /// libcni retries an exec that fails with "text file busy" (a plugin
 /// binary being replaced); so does berth, briefly.
 const ETXTBSY_RETRIES: u32 = 5;
+const ETXTBSY_BACKOFF: Duration = Duration::from_millis(50);
 /// Plugins exec iptables, ip6tables and IPAM plugins through PATH.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -59,202 +54,71 @@ fn join_path(dirs: &[PathBuf]) -> String {
 
 /// Runs the plugin and returns its stdout (the result; empty for DEL).
 pub(super) fn run_plugin(bin: &Path, call: &Call, stdin: &[u8]) -> Result<Vec<u8>, PluginError> {
-    let deadline = Instant::now() + call.timeout;
-    let mut child = spawn(bin, call)?;
-    let mut pipes = Pipes {
-        stdin: child.stdin.take(),
-        input: stdin,
-        written: 0,
-        stdout: child.stdout.take(),
-        out: Vec::new(),
-        stderr: child.stderr.take(),
-        err: Vec::new(),
+    let limits = Limits {
+        deadline: Instant::now() + call.timeout,
+        max_stdout_bytes: MAX_PLUGIN_OUTPUT_BYTES,
+        max_stderr_bytes: MAX_STDERR_DETAIL_BYTES,
     };
-    let status = pipes
-        .pump(deadline)
-        .and_then(|()| wait_until(&mut child, deadline));
-    let status = match status {
-        Ok(s) => s,
-        Err(e) => {
-            kill_group(&mut child);
-            return Err(match e {
-                PluginError::TimedOut(_) => PluginError::TimedOut(call.timeout),
-                other => other,
-            });
-        }
-    };
-    if status.success() {
-        return Ok(pipes.out);
+    let out = run_retrying_busy(&program(bin, call), stdin, &limits, call.timeout)?;
+    if !out.stdout.is_complete() {
+        return Err(PluginError::OutputTooLarge(MAX_PLUGIN_OUTPUT_BYTES));
     }
-    Err(failure(&pipes.out, &pipes.err, status))
+    if out.status.success() {
+        return Ok(out.stdout.into_bytes());
+    }
+    Err(failure(out.stdout.bytes(), out.stderr.bytes(), out.status))
 }
 
-fn spawn(bin: &Path, call: &Call) -> Result<Child, PluginError> {
-    let mut cmd = Command::new(bin);
-    cmd.env_clear()
-        .env(
-            "PATH",
-            std::env::var_os("PATH").unwrap_or(DEFAULT_PATH.into()),
-        )
+fn program(bin: &Path, call: &Call) -> Program {
+    let path = std::env::var_os("PATH").unwrap_or(DEFAULT_PATH.into());
+    let program = Program::new(bin)
+        .env("PATH", path)
         .env("CNI_COMMAND", call.command)
         .env("CNI_CONTAINERID", call.container_id)
         .env("CNI_IFNAME", call.ifname)
         .env("CNI_PATH", join_path(call.cni_path))
-        .current_dir("/")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own group, so a timeout also kills the IPAM plugin it runs.
-        .process_group(0);
-    if let Some(ns) = call.netns {
-        cmd.env("CNI_NETNS", ns);
+        .current_dir("/");
+    match call.netns {
+        Some(ns) => program.env("CNI_NETNS", ns),
+        None => program,
     }
+}
+
+/// Runs the plugin, retrying an exec that fails with ETXTBSY after a short
+/// pause that grows with each try. The pauses never reach past the call's
+/// deadline, so the caller is blocked no longer than `timeout` in all.
+fn run_retrying_busy(
+    program: &Program,
+    stdin: &[u8],
+    limits: &Limits,
+    timeout: Duration,
+) -> Result<Output, PluginError> {
     let mut tries = 0;
     loop {
-        match cmd.spawn() {
-            Ok(c) => return Ok(c),
-            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < ETXTBSY_RETRIES => {
+        let err = match command::run(program, stdin, limits) {
+            Ok(out) => return Ok(out),
+            Err(e) => e,
+        };
+        let left = limits.deadline.saturating_duration_since(Instant::now());
+        match err {
+            CommandError::Spawn { source, .. }
+                if source.raw_os_error() == Some(libc::ETXTBSY)
+                    && tries < ETXTBSY_RETRIES
+                    && !left.is_zero() =>
+            {
                 tries += 1;
-                std::thread::sleep(Duration::from_millis(50 * u64::from(tries)));
+                std::thread::sleep((ETXTBSY_BACKOFF * tries).min(left));
             }
-            Err(source) => {
+            CommandError::Spawn { program, source } => {
                 return Err(PluginError::Spawn {
-                    path: bin.to_path_buf(),
+                    path: program,
                     source,
                 });
             }
+            CommandError::Io { source, .. } => return Err(PluginError::Io(source)),
+            CommandError::TimedOut { .. } => return Err(PluginError::TimedOut(timeout)),
         }
     }
-}
-
-struct Pipes<'a> {
-    stdin: Option<ChildStdin>,
-    input: &'a [u8],
-    written: usize,
-    stdout: Option<ChildStdout>,
-    out: Vec<u8>,
-    stderr: Option<ChildStderr>,
-    err: Vec<u8>,
-}
-
-impl Pipes<'_> {
-    /// Feeds stdin and drains stdout and stderr until both reach EOF.
-    fn pump(&mut self, deadline: Instant) -> Result<(), PluginError> {
-        for fd in [
-            self.stdin.as_ref().map(|f| f.as_fd()),
-            self.stdout.as_ref().map(|f| f.as_fd()),
-            self.stderr.as_ref().map(|f| f.as_fd()),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            fcntl(fd, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
-                .map_err(|e| PluginError::Io(e.into()))?;
-        }
-        if self.input.is_empty() {
-            self.stdin = None;
-        }
-        while self.stdout.is_some() || self.stderr.is_some() {
-            let ready = self.wait_ready(deadline)?;
-            if ready[0] {
-                self.feed()?;
-            }
-            if ready[1] && drain(&mut self.stdout, &mut self.out, MAX_PLUGIN_OUTPUT_BYTES)? {
-                self.stdout = None;
-            }
-            if ready[2] && drain(&mut self.stderr, &mut self.err, MAX_PLUGIN_OUTPUT_BYTES)? {
-                self.stderr = None;
-            }
-        }
-        Ok(())
-    }
-
-    /// Which of stdin, stdout, stderr can make progress.
-    fn wait_ready(&self, deadline: Instant) -> Result<[bool; 3], PluginError> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(PluginError::TimedOut(Duration::ZERO));
-        }
-        let slots = [
-            (self.stdin.as_ref().map(|f| f.as_fd()), PollFlags::POLLOUT),
-            (self.stdout.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
-            (self.stderr.as_ref().map(|f| f.as_fd()), PollFlags::POLLIN),
-        ];
-        let mut which = Vec::with_capacity(3);
-        let mut fds = Vec::with_capacity(3);
-        for (i, (fd, events)) in slots.iter().enumerate() {
-            if let Some(fd) = fd {
-                which.push(i);
-                fds.push(PollFd::new(*fd, *events));
-            }
-        }
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(PluginError::Io(e.into())),
-        }
-        let mut ready = [false; 3];
-        for (i, p) in which.into_iter().zip(&fds) {
-            ready[i] = p.revents().is_some_and(|r| !r.is_empty());
-        }
-        Ok(ready)
-    }
-
-    fn feed(&mut self) -> Result<(), PluginError> {
-        let Some(w) = self.stdin.as_mut() else {
-            return Ok(());
-        };
-        match w.write(&self.input[self.written..]) {
-            Ok(n) => self.written += n,
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
-            // A plugin that exits without reading (a usage error) closes
-            // its stdin: its exit status and output tell why.
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => self.written = self.input.len(),
-            Err(e) => return Err(PluginError::Io(e)),
-        }
-        if self.written >= self.input.len() {
-            self.stdin = None; // EOF: skel reads stdin to the end
-        }
-        Ok(())
-    }
-}
-
-/// Reads what is available; true at EOF.
-fn drain<R: Read>(src: &mut Option<R>, buf: &mut Vec<u8>, max: usize) -> Result<bool, PluginError> {
-    let Some(r) = src.as_mut() else {
-        return Ok(true);
-    };
-    let mut chunk = [0u8; 8192];
-    loop {
-        match r.read(&mut chunk) {
-            Ok(0) => return Ok(true),
-            Ok(n) if buf.len() + n > max => return Err(PluginError::OutputTooLarge(max)),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(PluginError::Io(e)),
-        }
-    }
-}
-
-fn wait_until(child: &mut Child, deadline: Instant) -> Result<ExitStatus, PluginError> {
-    loop {
-        if let Some(status) = child.try_wait().map_err(PluginError::Io)? {
-            return Ok(status);
-        }
-        if Instant::now() >= deadline {
-            return Err(PluginError::TimedOut(Duration::ZERO));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn kill_group(child: &mut Child) {
-    if let Ok(pid) = i32::try_from(child.id()) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// The spec's error JSON (`code`, `msg`, `details`) if stdout holds one,
@@ -282,7 +146,8 @@ fn failure(out: &[u8], err: &[u8], status: ExitStatus) -> PluginError {
             } else {
                 err
             };
-            let text = String::from_utf8_lossy(&text[..text.len().min(MAX_STDERR_DETAIL_BYTES)]);
+            let tail = &text[text.len().saturating_sub(MAX_STDERR_DETAIL_BYTES)..];
+            let text = String::from_utf8_lossy(tail);
             PluginError::Failed {
                 code: None,
                 msg: text.trim().to_string(),
@@ -362,5 +227,40 @@ mod tests {
         let e = run_plugin(&find_plugin("hang", c.cni_path).unwrap(), &c, b"{}").unwrap_err();
         assert!(matches!(e, PluginError::TimedOut(_)), "{e}");
         assert!(t.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn too_much_output_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "chatty", "head -c 2000000 /dev/zero");
+        let c = call(dir.path(), Duration::from_secs(20));
+        let e = run_plugin(&find_plugin("chatty", c.cni_path).unwrap(), &c, b"{}").unwrap_err();
+        assert!(matches!(e, PluginError::OutputTooLarge(_)), "{e}");
+    }
+
+    #[test]
+    fn a_busy_binary_is_retried_within_the_deadline() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "busy", "exit 0");
+        // Open for writing, the binary cannot be executed (ETXTBSY).
+        let mut writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("busy"))
+            .unwrap();
+        let c = call(dir.path(), Duration::from_millis(300));
+        let bin = find_plugin("busy", c.cni_path).unwrap();
+        let t = Instant::now();
+        let e = run_plugin(&bin, &c, b"{}").unwrap_err();
+        let elapsed = t.elapsed();
+        assert!(
+            matches!(&e, PluginError::Spawn { source, .. } if source.raw_os_error() == Some(libc::ETXTBSY)),
+            "{e}"
+        );
+        assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        writer.write_all(b"\n").unwrap();
+        drop(writer);
+        run_plugin(&bin, &c, b"{}").unwrap();
     }
 }

@@ -20,6 +20,8 @@ const ACCEPT: &str = "application/vnd.docker.plugins.v1.2+json";
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 const MAX_HEADER_BYTES: usize = 64 << 10;
 /// How long a full Unix socket backlog is waited out between attempts.
+/// A sleep blocks only the process making the call, and `connect_unix`
+/// sleeps only when it ends before the call's deadline.
 const CONNECT_RETRY: Duration = Duration::from_millis(10);
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +96,8 @@ fn connect_unix(path: &Path, deadline: Instant) -> Result<UnixStream, HttpError>
                 stream.set_nonblocking(false).map_err(HttpError::Connect)?;
                 return Ok(stream);
             }
+            // Bounded: the pause ends before the deadline, and the next
+            // EAGAIN past it is a timeout.
             Err(Errno::EAGAIN) if Instant::now() + CONNECT_RETRY < deadline => {
                 std::thread::sleep(CONNECT_RETRY);
             }

@@ -45,14 +45,19 @@ pub fn ps(argv: &[String]) -> Result<i32, String> {
                 c.restarts.to_string(),
                 c.exit_code.map_or_else(dash, |e| e.to_string()),
                 c.image,
-                c.error.unwrap_or_default(),
+                match c.waiting_for {
+                    Some(w) => format!("waiting for {w}"),
+                    None => c.error.unwrap_or_default(),
+                },
             ]
         })
         .collect();
     print!(
         "{}",
         table::render(
-            &["NAME", "STATE", "PID", "RESTARTS", "EXIT", "IMAGE", "ERROR"],
+            &[
+                "NAME", "STATE", "PID", "RESTARTS", "EXIT", "IMAGE", "STATUS"
+            ],
             &rows
         )
     );

@@ -111,6 +111,7 @@ impl Supervisor {
                 },
             )
             .map_err(cannot_start)?;
+        c.waiting_for = Some("volume plugins".into());
         let image = Box::new(image);
         self.creations
             .insert(name.to_string(), Creation::Volumes { image });
@@ -220,7 +221,8 @@ impl Supervisor {
         };
         let cni = c.spec.network == NetworkMode::Cni;
         let hooks = c.spec.hooks.prestart.clone();
-        if !cni && hooks.is_empty() {
+        let hooks_wanted = !hooks.is_empty();
+        if !cni && !hooks_wanted {
             return self.release(name, paused, prepared);
         }
         let peers = if cni {
@@ -252,6 +254,14 @@ impl Supervisor {
         if let Err(e) = started {
             paused.abort();
             return Err(cannot_start(e));
+        }
+        let what = match (cni, hooks_wanted) {
+            (true, true) => "network (CNI ADD) and prestart hooks",
+            (true, false) => "network (CNI ADD)",
+            _ => "prestart hooks",
+        };
+        if let Some(c) = self.containers.get_mut(name) {
+            c.waiting_for = Some(what.into());
         }
         self.creations
             .insert(name.to_string(), Creation::Placing { paused, prepared });
@@ -360,7 +370,11 @@ impl Supervisor {
     /// The AbortCreate action: stop the helper or the paused child.
     pub(crate) fn abort_creation(&mut self, name: &str) {
         match self.creations.remove(name) {
-            Some(Creation::Volumes { .. }) => self.jobs.cancel_for(name, JobKind::MountVolumes),
+            Some(Creation::Volumes { .. }) => {
+                // No child yet: nothing else would tell the machine.
+                self.jobs.cancel_for(name, JobKind::MountVolumes);
+                self.fire(name, Event::StartFailed(EXIT_CANNOT_START));
+            }
             Some(Creation::Placing { paused, prepared }) => {
                 self.jobs.cancel_for(name, JobKind::Place);
                 paused.abort();
@@ -386,6 +400,7 @@ impl Supervisor {
         crate::supervisor::say(format_args!("container {name}: {message}"));
         self.abort_creation(name);
         if let Some(c) = self.containers.get_mut(name) {
+            c.waiting_for = None;
             let _ = c.log.write_notice(&message);
             c.error = Some(message.clone());
             c.exit_reason = Some("start_failed".into());

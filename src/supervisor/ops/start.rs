@@ -119,6 +119,7 @@ impl Supervisor {
             return;
         };
         c.ip = p.ip;
+        c.waiting_for = None;
         c.image_id = Some(p.image_id);
         c.error = None;
         c.exit_code = None;

@@ -32,6 +32,8 @@ pub struct Container {
     pub exit_code: Option<i32>,
     /// Why the last start failed, in words.
     pub error: Option<String>,
+    /// While creating: the slow step it waits for (e.g. "prestart hooks").
+    pub waiting_for: Option<String>,
     /// "exited", "signal", "oom_killed" or "start_failed".
     pub exit_reason: Option<String>,
     /// What the current (or last) run was given, for `inspect`.
@@ -77,6 +79,7 @@ impl Container {
             pid: None,
             exit_code: None,
             error: None,
+            waiting_for: None,
             exit_reason: None,
             security: None,
             image_id: None,
@@ -142,6 +145,7 @@ impl Container {
             started_at: time(self.started_at),
             finished_at: time(self.finished_at),
             error: self.error.clone(),
+            waiting_for: self.waiting_for.clone(),
         }
     }
 }
@@ -164,4 +168,7 @@ pub struct ContainerInfo {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub error: Option<String>,
+    /// While `creating`: the step it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
 }

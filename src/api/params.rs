@@ -13,7 +13,7 @@ use crate::supervisor::spec::bounds::{
     Bound, BoundValue, EVENT_SEQ, EVENTS_LIMIT, LIST_ENTRIES, LOG_TAIL_ENTRIES, NAME_BYTES,
     TEXT_BYTES,
 };
-use crate::supervisor::spec::validate::check_spec;
+use crate::supervisor::spec::validate::{check_spec, dotted_path};
 
 /// The methods with no params (`params` omitted, null or `{}`).
 const NO_PARAMS: &[&str] = &[
@@ -81,8 +81,8 @@ trait Bounded {
 fn parse<T: DeserializeOwned + Bounded>(params: Value) -> Result<T, RpcError> {
     let params = if params.is_null() { json!({}) } else { params };
     let value: T = serde_path_to_error::deserialize(params).map_err(|e| {
-        let path = e.path().to_string();
-        let message = if path == "." {
+        let path = dotted_path(e.path());
+        let message = if path.is_empty() {
             format!("invalid params: {}", e.inner())
         } else {
             format!("invalid params: {path}: {}", e.inner())

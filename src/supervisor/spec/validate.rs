@@ -88,8 +88,8 @@ fn serde_error(
     text: &str,
     e: &serde_path_to_error::Error<serde_json::Error>,
 ) -> SpecError {
-    // serde_path_to_error writes "?" for a key it never finished reading.
-    let path = e.path().to_string();
+    // "?" stands for a key serde never finished reading.
+    let path = dotted_path(e.path());
     let path = path.trim_end_matches("?").trim_end_matches('.');
     let field = (!path.is_empty()).then(|| path.to_string());
     let mut err = json_error(file, e.inner(), field.clone());
@@ -105,6 +105,22 @@ fn serde_error(
         }
     }
     err
+}
+
+/// A serde path as the semantic checks write theirs (`mounts.0.size`,
+/// not `mounts[0].size`), so every error names a field the same way.
+pub fn dotted_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let steps: Vec<String> = path
+        .iter()
+        .map(|s| match s {
+            Segment::Seq { index } => index.to_string(),
+            Segment::Map { key } => key.clone(),
+            Segment::Enum { variant } => variant.clone(),
+            Segment::Unknown => "?".into(),
+        })
+        .collect();
+    steps.join(".")
 }
 
 fn json_error(file: &Path, e: &serde_json::Error, field: Option<String>) -> SpecError {
@@ -132,6 +148,9 @@ pub fn problem(path: &[&str], message: impl Into<String>) -> Problem {
 /// Semantic checks serde cannot express.
 pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     let mut out = Vec::new();
+    // Sizes first: the API reports only the first problem, and a value out
+    // of range explains the cross-field complaints it causes.
+    crate::supervisor::spec::validate_bounds::check_spec_bounds(spec, &mut out);
     if let Err(e) = Reference::parse(&spec.image) {
         out.push(problem(&["image"], e.reason));
     }
@@ -202,7 +221,6 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
             "must name a program to run",
         ));
     }
-    crate::supervisor::spec::validate_bounds::check_spec_bounds(spec, &mut out);
     out
 }
 

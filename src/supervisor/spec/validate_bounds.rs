@@ -110,19 +110,7 @@ impl<'a> BoundsCheck<'a> {
 /// Every bound of a spec.
 pub fn check_spec_bounds(spec: &Spec, out: &mut Vec<Problem>) {
     let mut c = BoundsCheck::new(out);
-    c.text("image", &TEXT_BYTES, &spec.image);
-    for (field, argv) in [("command", &spec.command), ("entrypoint", &spec.entrypoint)] {
-        if let Some(argv) = argv {
-            c.texts(field, &ARGV_ENTRIES, &ARG_BYTES, argv);
-        }
-    }
-    if c.count("env", &ENV_ENTRIES, spec.env.len()) {
-        let mut env = c.at("env");
-        for (k, v) in &spec.env {
-            // The process sees "K=V": one string, bounded as an argument.
-            env.length(k, &ARG_BYTES, k.len() + 1 + v.len());
-        }
-    }
+    check_process_bounds(spec, &mut c);
     for (field, v) in [
         ("working_dir", &spec.working_dir),
         ("user", &spec.user),
@@ -172,6 +160,23 @@ pub fn check_spec_bounds(spec: &Spec, out: &mut Vec<Problem>) {
         }
     }
     check_hooks_bounds(&spec.hooks, &mut c.at("hooks"));
+}
+
+/// What becomes the process's argv and environment.
+fn check_process_bounds(spec: &Spec, c: &mut BoundsCheck<'_>) {
+    c.text("image", &TEXT_BYTES, &spec.image);
+    for (field, argv) in [("command", &spec.command), ("entrypoint", &spec.entrypoint)] {
+        if let Some(argv) = argv {
+            c.texts(field, &ARGV_ENTRIES, &ARG_BYTES, argv);
+        }
+    }
+    if c.count("env", &ENV_ENTRIES, spec.env.len()) {
+        let mut env = c.at("env");
+        for (k, v) in &spec.env {
+            // The process sees "K=V": one string, bounded as an argument.
+            env.length(k, &ARG_BYTES, k.len() + 1 + v.len());
+        }
+    }
 }
 
 fn check_landlock_bounds(spec: &Spec, c: &mut BoundsCheck<'_>) {
@@ -291,29 +296,7 @@ fn check_hooks_bounds(h: &HooksSpec, c: &mut BoundsCheck<'_>) {
 /// those, so the notifier applies them too).
 pub fn check_settings_bounds(s: &Settings, out: &mut Vec<Problem>) {
     let mut c = BoundsCheck::new(out);
-    if c.count("registries", &LIST_ENTRIES, s.registries.len()) {
-        for (host, r) in &s.registries {
-            let mut registries = c.at("registries");
-            let mut reg = registries.at(host);
-            reg.length("", &TEXT_BYTES, host.len());
-            reg.texts("mirrors", &LIST_ENTRIES, &TEXT_BYTES, &r.mirrors);
-            reg.text(
-                "username",
-                &TEXT_BYTES,
-                r.username.as_deref().unwrap_or_default(),
-            );
-            reg.text(
-                "password",
-                &TEXT_BYTES,
-                r.password.as_deref().unwrap_or_default(),
-            );
-            reg.length(
-                "ca_file",
-                &PATH_BYTES,
-                r.ca_file.as_deref().map_or(0, path_len),
-            );
-        }
-    }
+    check_registry_bounds(s, &mut c);
     c.text(
         "hostname",
         &TEXT_BYTES,
@@ -362,4 +345,30 @@ pub fn check_settings_bounds(s: &Settings, out: &mut Vec<Problem>) {
 
 fn path_len(p: &Path) -> usize {
     p.as_os_str().len()
+}
+
+fn check_registry_bounds(s: &Settings, c: &mut BoundsCheck<'_>) {
+    if c.count("registries", &LIST_ENTRIES, s.registries.len()) {
+        for (host, r) in &s.registries {
+            let mut registries = c.at("registries");
+            let mut reg = registries.at(host);
+            reg.length("", &TEXT_BYTES, host.len());
+            reg.texts("mirrors", &LIST_ENTRIES, &TEXT_BYTES, &r.mirrors);
+            reg.text(
+                "username",
+                &TEXT_BYTES,
+                r.username.as_deref().unwrap_or_default(),
+            );
+            reg.text(
+                "password",
+                &TEXT_BYTES,
+                r.password.as_deref().unwrap_or_default(),
+            );
+            reg.length(
+                "ca_file",
+                &PATH_BYTES,
+                r.ca_file.as_deref().map_or(0, path_len),
+            );
+        }
+    }
 }

@@ -1,10 +1,10 @@
 //! The operator's methods beyond start/stop: info, check, restart, kill,
 //! and the image store's images, rmi and prune (docs/api.md).
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::methods::{parse_params, supervisor_error, to_value};
+use super::methods::{supervisor_error, to_value};
+use super::params::{KillParams, RmiParams};
 use super::protocol::{CONTAINER_ERROR, INVALID_PARAMS, RpcError};
 use crate::image::gc;
 use crate::image::lookup::{image_id, list};
@@ -12,23 +12,6 @@ use crate::kernel::signal::parse_signal;
 use crate::supervisor::Supervisor;
 use crate::supervisor::spec::load::load_config_dir;
 use crate::supervisor::spec::settings::load_settings;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KillParams {
-    name: String,
-    /// Default SIGKILL, as docker kill.
-    #[serde(default)]
-    signal: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RmiParams {
-    reference: String,
-    #[serde(default)]
-    force: bool,
-}
 
 /// The daemon and machine at a glance.
 pub fn info(sup: &Supervisor) -> Result<Value, RpcError> {
@@ -80,16 +63,14 @@ pub fn check(sup: &Supervisor) -> Result<Value, RpcError> {
 
 /// Stops it (stop signal, SIGKILL after its timeout) and starts it again;
 /// starts it if it is not running.
-pub fn restart(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
-    let p: super::methods::NameParams = parse_params(params)?;
-    sup.restart(&p.name).map_err(supervisor_error)?;
-    to_value(sup.container(&p.name).map_err(supervisor_error)?.info())
+pub fn restart(sup: &mut Supervisor, name: &str) -> Result<Value, RpcError> {
+    sup.restart(name).map_err(supervisor_error)?;
+    to_value(sup.container(name).map_err(supervisor_error)?.info())
 }
 
 /// Sends a signal to the container's main process; its restart policy
 /// then applies to the exit as to any other.
-pub fn kill(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
-    let p: KillParams = parse_params(params)?;
+pub fn kill(sup: &mut Supervisor, p: KillParams) -> Result<Value, RpcError> {
     let text = p.signal.unwrap_or_else(|| "SIGKILL".into());
     let sig = parse_signal(&text)
         .ok_or_else(|| RpcError::new(INVALID_PARAMS, format!("unknown signal {text:?}")))?;
@@ -123,8 +104,7 @@ pub fn images(sup: &Supervisor) -> Result<Value, RpcError> {
 /// Removes an image reference and whatever nothing else uses. Runs in the
 /// loop: removing directories is quick next to a pull, and it keeps the
 /// store's lock discipline in one process.
-pub fn rmi(sup: &Supervisor, params: Value) -> Result<Value, RpcError> {
-    let p: RmiParams = parse_params(params)?;
+pub fn rmi(sup: &Supervisor, p: RmiParams) -> Result<Value, RpcError> {
     let report = gc::remove_image(sup.store(), &p.reference, p.force)
         .map_err(|e| RpcError::new(CONTAINER_ERROR, e.to_string()))?;
     to_value(report)

@@ -3,11 +3,12 @@
 
 use std::time::SystemTime;
 
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::admin_methods;
+use super::params::{
+    EventsParams, LogsParams, MethodParams, PullParams, RunParams, ShutdownParams, WaitParams,
+};
 use super::protocol::{
     CONFIG_INVALID, CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND,
     NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN,
@@ -20,8 +21,6 @@ use crate::supervisor::ops::wait::Completion;
 use crate::supervisor::output::follow::{LogCursor, parse_since, read_log_since};
 use crate::supervisor::output::logs::LogEntry;
 use crate::supervisor::runtime::container::State;
-use crate::supervisor::spec::Spec;
-use crate::supervisor::spec::validate::check_spec;
 use crate::supervisor::{Supervisor, SupervisorError};
 
 /// What a request produced: an answer now, or one that comes when the
@@ -43,141 +42,64 @@ pub struct LogFollow {
     pub cursor: LogCursor,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NameParams {
-    pub name: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogsParams {
-    name: String,
-    #[serde(default)]
-    tail: Option<usize>,
-    /// Unix seconds (number or string), RFC 3339, or a duration ago.
-    #[serde(default)]
-    since: Option<Value>,
-    #[serde(default)]
-    follow: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WaitParams {
-    name: String,
-    #[serde(default)]
-    logs: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunParams {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    rm: bool,
-    #[serde(default)]
-    wait: bool,
-    spec: Spec,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PullParams {
-    reference: String,
-    #[serde(default)]
-    platform: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NoParams {}
-
 /// Runs one method. `token` identifies this request if its answer has to
-/// wait for the supervisor.
+/// wait for the supervisor. Params are parsed and bounded first, whatever
+/// the method (params.rs).
 pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value, token: u64) -> Outcome {
-    match method {
-        "run" => run(sup, params, token),
-        "wait" => wait(sup, params, token),
-        "pull" => pull(sup, params, token),
-        "logs" => logs(sup, params).unwrap_or_else(|e| Outcome::Reply(Err(e))),
-        "events" => events(sup, params).unwrap_or_else(|e| Outcome::Reply(Err(e))),
-        _ => Outcome::Reply(dispatch_now(sup, method, params)),
-    }
-}
-
-fn dispatch_now(sup: &mut Supervisor, method: &str, params: Value) -> Result<Value, RpcError> {
-    match method {
-        "version" => {
-            parse_params::<NoParams>(params)?;
-            Ok(json!({"version": env!("CARGO_PKG_VERSION"), "api": 1}))
-        }
-        "list" => {
-            parse_params::<NoParams>(params)?;
-            to_value(sup.list())
-        }
-        "start" => {
-            let p: NameParams = parse_params(params)?;
-            sup.start(&p.name).map_err(supervisor_error)?;
-            container_state(sup, &p.name)
-        }
-        "stop" => {
-            let p: NameParams = parse_params(params)?;
-            sup.stop_by_request(&p.name).map_err(supervisor_error)?;
-            container_state(sup, &p.name)
-        }
-        "info" => {
-            parse_params::<NoParams>(params)?;
-            admin_methods::info(sup)
-        }
-        "check" => {
-            parse_params::<NoParams>(params)?;
-            admin_methods::check(sup)
-        }
-        "restart" => admin_methods::restart(sup, params),
-        "kill" => admin_methods::kill(sup, params),
-        "images" => {
-            parse_params::<NoParams>(params)?;
-            admin_methods::images(sup)
-        }
-        "rmi" => admin_methods::rmi(sup, params),
-        "prune" => {
-            parse_params::<NoParams>(params)?;
-            admin_methods::prune(sup)
-        }
-        "reload" => {
-            parse_params::<NoParams>(params)?;
-            reload(sup)
-        }
-        "inspect" => {
-            let p: NameParams = parse_params(params)?;
-            inspect(sup, &p.name)
-        }
-        "stats" => {
-            let p: NameParams = parse_params(params)?;
-            stats(sup, &p.name)
-        }
-        "shutdown" => shutdown(sup, params),
-        other => Err(RpcError::new(
-            METHOD_NOT_FOUND,
-            format!("unknown method {other:?}"),
-        )),
-    }
-}
-
-fn run(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
-    let p: RunParams = match parse_params(params) {
+    let params = match MethodParams::parse(method, params) {
         Ok(p) => p,
         Err(e) => return Outcome::Reply(Err(e)),
     };
-    if let Some((path, message)) = check_spec(&p.spec).into_iter().next() {
-        let field = format!("spec.{}", path.join("."));
-        return Outcome::Reply(Err(RpcError::new(
-            INVALID_PARAMS,
-            format!("{field}: {message}"),
-        )));
+    match params {
+        MethodParams::Run(p) => run(sup, *p, token),
+        MethodParams::Wait(p) => wait(sup, p, token),
+        MethodParams::Pull(p) => pull(sup, p, token),
+        MethodParams::Logs(p) => logs(sup, p).unwrap_or_else(|e| Outcome::Reply(Err(e))),
+        MethodParams::Events(p) => events(sup, p).unwrap_or_else(|e| Outcome::Reply(Err(e))),
+        MethodParams::Kill(p) => Outcome::Reply(admin_methods::kill(sup, p)),
+        MethodParams::Rmi(p) => Outcome::Reply(admin_methods::rmi(sup, p)),
+        MethodParams::Shutdown(p) => Outcome::Reply(shutdown(sup, p)),
+        MethodParams::Name(p) => Outcome::Reply(by_name(sup, method, &p.name)),
+        MethodParams::None => Outcome::Reply(without_params(sup, method)),
     }
+}
+
+fn by_name(sup: &mut Supervisor, method: &str, name: &str) -> Result<Value, RpcError> {
+    match method {
+        "start" => {
+            sup.start(name).map_err(supervisor_error)?;
+            container_state(sup, name)
+        }
+        "stop" => {
+            sup.stop_by_request(name).map_err(supervisor_error)?;
+            container_state(sup, name)
+        }
+        "restart" => admin_methods::restart(sup, name),
+        "inspect" => inspect(sup, name),
+        "stats" => stats(sup, name),
+        other => Err(unknown_method(other)),
+    }
+}
+
+fn without_params(sup: &mut Supervisor, method: &str) -> Result<Value, RpcError> {
+    match method {
+        "version" => Ok(json!({"version": env!("CARGO_PKG_VERSION"), "api": 1})),
+        "list" => to_value(sup.list()),
+        "info" => admin_methods::info(sup),
+        "check" => admin_methods::check(sup),
+        "images" => admin_methods::images(sup),
+        "prune" => admin_methods::prune(sup),
+        "reload" => reload(sup),
+        other => Err(unknown_method(other)),
+    }
+}
+
+/// Unreachable while params.rs and the matches above agree on the names.
+fn unknown_method(method: &str) -> RpcError {
+    RpcError::new(METHOD_NOT_FOUND, format!("unknown method {method:?}"))
+}
+
+fn run(sup: &mut Supervisor, p: RunParams, token: u64) -> Outcome {
     let wait = p.wait.then_some((token, p.rm));
     let req = RunRequest {
         name: p.name,
@@ -192,22 +114,14 @@ fn run(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
     }
 }
 
-fn wait(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
-    let p: WaitParams = match parse_params(params) {
-        Ok(p) => p,
-        Err(e) => return Outcome::Reply(Err(e)),
-    };
+fn wait(sup: &mut Supervisor, p: WaitParams, token: u64) -> Outcome {
     match sup.add_waiter(&p.name, token, p.logs) {
         Ok(()) => Outcome::Deferred,
         Err(e) => Outcome::Reply(Err(supervisor_error(e))),
     }
 }
 
-fn pull(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
-    let p: PullParams = match parse_params(params) {
-        Ok(p) => p,
-        Err(e) => return Outcome::Reply(Err(e)),
-    };
+fn pull(sup: &mut Supervisor, p: PullParams, token: u64) -> Outcome {
     if let Err(e) = crate::fetch::reference::Reference::parse(&p.reference) {
         return Outcome::Reply(Err(RpcError::new(INVALID_PARAMS, e.to_string())));
     }
@@ -219,8 +133,7 @@ fn pull(sup: &mut Supervisor, params: Value, token: u64) -> Outcome {
 
 /// `logs`: the entries (after `since`, the last `tail`), as the reply or,
 /// with `follow`, as the start of a stream.
-fn logs(sup: &Supervisor, params: Value) -> Result<Outcome, RpcError> {
-    let p: LogsParams = parse_params(params)?;
+fn logs(sup: &Supervisor, p: LogsParams) -> Result<Outcome, RpcError> {
     let since = p.since.as_ref().map(since_param).transpose()?;
     let c = sup.container(&p.name).map_err(supervisor_error)?;
     let path = c.log.path();
@@ -369,14 +282,6 @@ fn container_state(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
     to_value(c.info())
 }
 
-/// Params may be omitted when a method takes none; otherwise they must be
-/// an object with exactly the documented fields.
-pub(super) fn parse_params<T: DeserializeOwned>(params: Value) -> Result<T, RpcError> {
-    let params = if params.is_null() { json!({}) } else { params };
-    serde_json::from_value(params)
-        .map_err(|e| RpcError::new(INVALID_PARAMS, format!("invalid params: {e}")))
-}
-
 pub(super) fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
     serde_json::to_value(v).map_err(|e| RpcError::new(INTERNAL_ERROR, e.to_string()))
 }
@@ -391,19 +296,11 @@ pub(super) fn supervisor_error(e: SupervisorError) -> RpcError {
     RpcError::new(code, e.to_string())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShutdownParams {
-    #[serde(default)]
-    action: Option<crate::supervisor::daemon::pid1::ShutdownAction>,
-}
-
 /// `shutdown`: stops every container (in the supervisor's order) and then,
 /// as PID 1, powers off (default), reboots or halts; otherwise the daemon
 /// exits as on SIGTERM. The first request of a shutdown decides the action.
-fn shutdown(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
+fn shutdown(sup: &mut Supervisor, p: ShutdownParams) -> Result<Value, RpcError> {
     use crate::supervisor::daemon::pid1;
-    let p: ShutdownParams = parse_params(params)?;
     let action = pid1::request_shutdown(p.action.unwrap_or(pid1::ShutdownAction::Poweroff));
     let is_pid1 = pid1::mode().is_pid1();
     if !sup.is_shutting_down() {
@@ -420,30 +317,10 @@ fn shutdown(sup: &mut Supervisor, params: Value) -> Result<Value, RpcError> {
     Ok(json!({"action": if is_pid1 { action.name() } else { "exit" }, "pid1": is_pid1}))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventsParams {
-    /// Events with a seq above this; without it, `follow` starts from now
-    /// and a one-off read from the oldest kept.
-    #[serde(default)]
-    since: Option<u64>,
-    #[serde(default)]
-    follow: bool,
-    /// Globs on the kind, e.g. ["container.*"].
-    #[serde(default)]
-    kinds: Vec<String>,
-    #[serde(default)]
-    container: Option<String>,
-    /// At most this many events in a one-off read (default 1000).
-    #[serde(default)]
-    limit: Option<usize>,
-}
-
 /// Events from the journal: a one-off read (`{events, oldest, last_seq}`),
 /// or with `follow` a subscription (notifications `events.event`, and
 /// `events.gap` when some were lost to the journal's bound).
-fn events(sup: &mut Supervisor, params: Value) -> Result<Outcome, RpcError> {
-    let p: EventsParams = parse_params(params)?;
+fn events(sup: &mut Supervisor, p: EventsParams) -> Result<Outcome, RpcError> {
     let filter = EventFilter {
         kinds: p.kinds,
         container: p.container,
@@ -452,7 +329,7 @@ fn events(sup: &mut Supervisor, params: Value) -> Result<Outcome, RpcError> {
         let after = p.since.unwrap_or_else(|| sup.events().last_seq());
         return Ok(Outcome::Subscribe(EventSubscription { after, filter }));
     }
-    let limit = p.limit.unwrap_or(1000).min(10_000);
+    let limit = p.limit.unwrap_or(1000);
     let after = p.since.unwrap_or(0);
     let (events, oldest) = sup.events().since(after, limit);
     let matching: Vec<_> = events.into_iter().filter(|e| filter.matches(e)).collect();

@@ -5,6 +5,7 @@ pub mod access;
 mod admin_methods;
 pub mod client;
 mod methods;
+pub mod params;
 mod peer;
 pub mod protocol;
 pub mod server;

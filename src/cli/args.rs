@@ -2,6 +2,9 @@
 //! `--flag=VALUE`, boolean `--switch`, and `--` to end the flags.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::ops::RangeInclusive;
+use std::str::FromStr;
 
 /// (name without dashes, takes a value)
 pub type FlagSpec = (&'static str, bool);
@@ -83,6 +86,26 @@ impl Args {
         self.values.get(name).map_or(&[], Vec::as_slice)
     }
 
+    /// The last value of `name` as a number in `range` (None when absent):
+    /// a number the daemon would refuse, or that would overflow a deadline
+    /// here, is a usage error naming the flag.
+    pub fn number<T>(&self, name: &str, range: RangeInclusive<T>) -> Result<Option<T>, String>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        let Some(text) = self.value(name) else {
+            return Ok(None);
+        };
+        match text.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(format!(
+                "--{name} wants a number from {} to {}, not {text:?}",
+                range.start(),
+                range.end()
+            )),
+        }
+    }
+
     pub fn switch(&self, name: &str) -> bool {
         self.switches.contains(name)
     }
@@ -131,6 +154,21 @@ mod tests {
         assert!(a.switch("rm"));
         assert_eq!(a.values("env"), ["A=1", "B=2"]);
         assert_eq!(a.positional, ["img", "sh", "--rm"]);
+    }
+
+    #[test]
+    fn numbers_are_bounded() {
+        let spec = [("tail", true)];
+        let a = Args::parse(&argv(&["--tail", "5"]), &spec).unwrap();
+        assert_eq!(a.number("tail", 0..=10u64), Ok(Some(5)));
+        assert_eq!(a.number("nope", 0..=10u64), Ok(None));
+        let a = Args::parse(&argv(&["--tail", "18446744073709551615"]), &spec).unwrap();
+        assert_eq!(
+            a.number("tail", 0..=10u64).unwrap_err(),
+            "--tail wants a number from 0 to 10, not \"18446744073709551615\""
+        );
+        let a = Args::parse(&argv(&["--tail", "-1"]), &spec).unwrap();
+        assert!(a.number("tail", 0..=10u64).is_err());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use super::args::Args;
 use super::table;
 use crate::api::client::{Client, socket_path};
 use crate::supervisor::runtime::container::{ContainerInfo, State};
+use crate::supervisor::spec::bounds::{LOG_TAIL_ENTRIES, MAX_WAIT_SECS};
 
 fn connect(args: &Args) -> Result<Client, String> {
     Client::connect(&socket_path(args.value("socket"))).map_err(|e| e.to_string())
@@ -89,13 +90,7 @@ pub fn logs(argv: &[String]) -> Result<i32, String> {
     let [name] = args.expect_positional(1, usage)? else {
         unreachable!()
     };
-    let tail = args
-        .value("tail")
-        .map(|t| {
-            t.parse::<usize>()
-                .map_err(|_| format!("--tail wants a number, not {t:?}"))
-        })
-        .transpose()?;
+    let tail = args.number("tail", LOG_TAIL_ENTRIES.min..=LOG_TAIL_ENTRIES.max)?;
     let mut params = json!({"name": name, "tail": tail});
     if let Some(since) = args.value("since") {
         params["since"] = json!(since);
@@ -168,11 +163,7 @@ pub fn stop(argv: &[String]) -> Result<i32, String> {
     };
     let mut client = connect(&args)?;
     call(&mut client, "stop", json!({"name": name}))?;
-    let wait = Duration::from_secs(
-        args.value("timeout")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(60),
-    );
+    let wait = Duration::from_secs(args.number("timeout", 0..=MAX_WAIT_SECS)?.unwrap_or(60));
     let deadline = Instant::now() + wait;
     loop {
         let state = list(&mut client)?

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::args::Args;
 use crate::api::client::{Client, socket_path};
+use crate::supervisor::spec::bounds::EVENT_SEQ;
 
 const USAGE: &str =
     "berth events [--since SEQ] [-f|--follow] [--kind GLOB]... [--container NAME] [--json]";
@@ -31,13 +32,7 @@ pub fn events(argv: &[String]) -> Result<i32, String> {
         ],
     )?;
     args.expect_positional(0, USAGE)?;
-    let since = args
-        .value("since")
-        .map(|s| {
-            s.parse::<u64>()
-                .map_err(|_| format!("--since wants a sequence number, not {s:?}"))
-        })
-        .transpose()?;
+    let since = args.number("since", EVENT_SEQ.min..=EVENT_SEQ.max)?;
     let params = json!({
         "since": since,
         "follow": args.switch("follow"),

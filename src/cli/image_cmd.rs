@@ -18,6 +18,7 @@ use crate::image::lookup::{image_id, list};
 use crate::image::pull::{PullOptions, pull as image_pull};
 use crate::image::store::DEFAULT_ROOT;
 use crate::image::verify::verify;
+use crate::supervisor::spec::bounds::MAX_WAIT_SECS;
 use crate::supervisor::spec::settings::{Settings, load_settings};
 
 pub fn import(argv: &[String]) -> Result<i32, String> {
@@ -178,13 +179,8 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
         unreachable!()
     };
     let timeout = args
-        .value("timeout")
-        .map(|t| {
-            t.parse::<u64>()
-                .map(Duration::from_secs)
-                .map_err(|_| format!("--timeout wants seconds, not {t:?}"))
-        })
-        .transpose()?;
+        .number("timeout", 1..=MAX_WAIT_SECS)?
+        .map(Duration::from_secs);
     let settings = match args.value("config") {
         Some(dir) => load_settings(Path::new(dir)).map_err(|errs| {
             errs.iter()

@@ -3,6 +3,8 @@
 //! temp dirs) even when a test fails. Every test gets unique names.
 #![allow(dead_code)]
 
+pub mod examples;
+pub mod extremes;
 pub mod fault_proxy;
 pub mod layers;
 pub mod registry;

@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::supervisor::spec::bounds::{LIST_ENTRIES, TEXT_BYTES, WEBHOOK_TIMEOUT};
 use crate::supervisor::spec::service::Seconds;
 use crate::supervisor::spec::validate::{Problem, SpecError, parse_checked, problem};
 
 const MAX_NAME_CHARS: usize = 64;
-const MIN_TIMEOUT: Duration = Duration::from_millis(100);
-const MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One endpoint. It gets every event whose kind matches one of `events`
 /// (all events when the list is empty), POSTed as JSON arrays.
@@ -142,11 +141,34 @@ pub fn check_webhooks(hooks: &[WebhookSettings]) -> Vec<Problem> {
         if hook.hmac_secret.as_ref().is_some_and(String::is_empty) {
             out.push((at("hmac_secret"), "must not be empty".to_string()));
         }
-        if !(MIN_TIMEOUT..=MAX_TIMEOUT).contains(&hook.timeout.0) {
-            out.push((at("timeout"), "expected 100ms to 5m".to_string()));
+        if let Err(why) = WEBHOOK_TIMEOUT.check(hook.timeout.0) {
+            out.push((at("timeout"), why));
         }
+        check_lengths(hook, &at, &mut out);
     }
     out
+}
+
+/// How long the strings and the event list may be. A pattern is matched
+/// against every event, so both its length and the list's are bounded.
+fn check_lengths(hook: &WebhookSettings, at: &dyn Fn(&str) -> Vec<String>, out: &mut Vec<Problem>) {
+    let texts = [
+        ("url", Some(&hook.url)),
+        ("bearer_token", hook.bearer_token.as_ref()),
+        ("hmac_secret", hook.hmac_secret.as_ref()),
+    ];
+    for (field, text) in texts {
+        if let Err(why) = TEXT_BYTES.check(text.map_or(0, String::len)) {
+            out.push((at(field), format!("too long: {why}")));
+        }
+    }
+    if let Err(why) = LIST_ENTRIES.check(hook.events.len()) {
+        out.push((at("events"), format!("too many entries: {why}")));
+    } else if let Some(i) = hook.events.iter().position(|e| e.len() > TEXT_BYTES.max) {
+        let mut path = at("events");
+        path.push(i.to_string());
+        out.push((path, format!("too long: at most {} bytes", TEXT_BYTES.max)));
+    }
 }
 
 /// Names become file names (STATE/NAME.cursor): no separators, no dot

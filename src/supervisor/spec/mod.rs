@@ -2,12 +2,14 @@
 //! directory, documented field by field in docs/spec.md. Unknown fields are
 //! errors, so a typo never silently does nothing.
 
+pub mod bounds;
 pub mod hardening;
 pub mod load;
 pub mod position;
 pub mod service;
 pub mod settings;
 pub mod validate;
+pub mod validate_bounds;
 pub mod validate_hardening;
 
 use std::collections::BTreeMap;

@@ -12,6 +12,7 @@ use crate::fetch::reference::Reference;
 use crate::supervisor::daemon::pid1::{self, ShutdownAction};
 use crate::supervisor::events::webhooks::{WebhookSettings, check_webhooks};
 use crate::supervisor::spec::validate::{Problem, SpecError, parse_checked, problem};
+use crate::supervisor::spec::validate_bounds::check_settings_bounds;
 
 pub const SETTINGS_FILE: &str = "berth.json";
 
@@ -72,9 +73,6 @@ pub struct ShutdownSettings {
     #[serde(default = "default_kill_grace_secs")]
     pub kill_grace_secs: u64,
 }
-
-/// Upper bound of both delays: a typo must not hang a machine for days.
-const MAX_SHUTDOWN_DELAY_SECS: u64 = 3600;
 
 fn default_on_fatal() -> ShutdownAction {
     ShutdownAction::Poweroff
@@ -138,11 +136,17 @@ pub fn load_settings(dir: &Path) -> Result<Settings, Vec<SpecError>> {
             }]);
         }
     };
-    parse_checked(&path, &text, check_settings)
+    parse_settings(&path, &text)
+}
+
+/// Parses and checks the text of a berth.json (`file` names it in errors).
+pub fn parse_settings(file: &Path, text: &str) -> Result<Settings, Vec<SpecError>> {
+    parse_checked(file, text, check_settings)
 }
 
 fn check_settings(s: &Settings) -> Vec<Problem> {
     let mut out = check_registries(s);
+    check_settings_bounds(s, &mut out);
     out.extend(check_pid1_settings(s));
     out.extend(check_webhooks(&s.webhooks));
     out.extend(crate::supervisor::plugins::volumes::check_plugin_settings(
@@ -195,17 +199,6 @@ fn check_pid1_settings(s: &Settings) -> Vec<Problem> {
             &["shutdown", "on_fatal"],
             "expected \"poweroff\" or \"reboot\" (a halted machine needs a hand on the power switch)",
         ));
-    }
-    for (field, v) in [
-        ("fatal_delay_secs", s.shutdown.fatal_delay_secs),
-        ("kill_grace_secs", s.shutdown.kill_grace_secs),
-    ] {
-        if v > MAX_SHUTDOWN_DELAY_SECS {
-            out.push(problem(
-                &["shutdown", field],
-                format!("at most {MAX_SHUTDOWN_DELAY_SECS} seconds"),
-            ));
-        }
     }
     out
 }
@@ -307,7 +300,7 @@ mod tests {
             "modules.0: expected the absolute path of a .ko file",
             "modules.1: expected the absolute path of a .ko file",
             "shutdown.on_fatal: expected \"poweroff\" or \"reboot\"",
-            "shutdown.kill_grace_secs: at most 3600 seconds",
+            "shutdown.kill_grace_secs: expected 0 to 3600 seconds, got 99999",
         ] {
             assert!(
                 errors.iter().any(|e| e.contains(want)),

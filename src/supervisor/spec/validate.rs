@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::fetch::reference::Reference;
 use crate::kernel::signal::parse_signal;
+use crate::supervisor::spec::bounds::MAX_REPORTED_PROBLEMS;
 use crate::supervisor::spec::position::locate;
 use crate::supervisor::spec::validate_hardening::check_hardening;
 use crate::supervisor::spec::{RestartPolicy, Spec};
@@ -53,8 +54,10 @@ pub fn parse_checked<T: serde::de::DeserializeOwned>(
     if problems.is_empty() {
         return Ok(value);
     }
-    Err(problems
+    let total = problems.len();
+    let mut errors: Vec<SpecError> = problems
         .into_iter()
+        .take(MAX_REPORTED_PROBLEMS)
         .map(|(path, message)| {
             let steps: Vec<&str> = path.iter().map(String::as_str).collect();
             let (line, col) = locate(text, &steps).unwrap_or((1, 1));
@@ -66,7 +69,18 @@ pub fn parse_checked<T: serde::de::DeserializeOwned>(
                 message,
             }
         })
-        .collect())
+        .collect();
+    // Locating each problem scans the text: past the cap, one summary.
+    if total > MAX_REPORTED_PROBLEMS {
+        errors.push(SpecError {
+            file: file.to_path_buf(),
+            line: 1,
+            col: 1,
+            field: None,
+            message: format!("{} more problems not shown", total - MAX_REPORTED_PROBLEMS),
+        });
+    }
+    Err(errors)
 }
 
 fn serde_error(
@@ -74,8 +88,8 @@ fn serde_error(
     text: &str,
     e: &serde_path_to_error::Error<serde_json::Error>,
 ) -> SpecError {
-    // serde_path_to_error writes "?" for a key it never finished reading.
-    let path = e.path().to_string();
+    // "?" stands for a key serde never finished reading.
+    let path = dotted_path(e.path());
     let path = path.trim_end_matches("?").trim_end_matches('.');
     let field = (!path.is_empty()).then(|| path.to_string());
     let mut err = json_error(file, e.inner(), field.clone());
@@ -91,6 +105,22 @@ fn serde_error(
         }
     }
     err
+}
+
+/// A serde path as the semantic checks write theirs (`mounts.0.size`,
+/// not `mounts[0].size`), so every error names a field the same way.
+pub fn dotted_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let steps: Vec<String> = path
+        .iter()
+        .map(|s| match s {
+            Segment::Seq { index } => index.to_string(),
+            Segment::Map { key } => key.clone(),
+            Segment::Enum { variant } => variant.clone(),
+            Segment::Unknown => "?".into(),
+        })
+        .collect();
+    steps.join(".")
 }
 
 fn json_error(file: &Path, e: &serde_json::Error, field: Option<String>) -> SpecError {
@@ -118,6 +148,9 @@ pub fn problem(path: &[&str], message: impl Into<String>) -> Problem {
 /// Semantic checks serde cannot express.
 pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     let mut out = Vec::new();
+    // Sizes first: the API reports only the first problem, and a value out
+    // of range explains the cross-field complaints it causes.
+    crate::supervisor::spec::validate_bounds::check_spec_bounds(spec, &mut out);
     if let Err(e) = Reference::parse(&spec.image) {
         out.push(problem(&["image"], e.reason));
     }
@@ -180,21 +213,13 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     ));
     check_network(spec, &mut out);
     out.extend(crate::supervisor::plugins::hooks::check_hooks(&spec.hooks));
-    if let Some(hc) = &spec.healthcheck {
-        if hc.command.first().is_none_or(|c| c.is_empty()) {
-            out.push(problem(
-                &["healthcheck", "command"],
-                "must name a program to run",
-            ));
-        }
-        for (field, d) in [("interval", hc.interval), ("timeout", hc.timeout)] {
-            if d.0.is_zero() {
-                out.push(problem(
-                    &["healthcheck", field],
-                    "must be greater than zero",
-                ));
-            }
-        }
+    if let Some(hc) = &spec.healthcheck
+        && hc.command.first().is_none_or(|c| c.is_empty())
+    {
+        out.push(problem(
+            &["healthcheck", "command"],
+            "must name a program to run",
+        ));
     }
     out
 }
@@ -217,9 +242,6 @@ fn check_network(spec: &Spec, out: &mut Vec<Problem>) {
         let at = |f: &str| vec!["ports".to_string(), i.to_string(), f.to_string()];
         if !matches!(p.protocol.as_str(), "tcp" | "udp") {
             out.push((at("protocol"), "expected \"tcp\" or \"udp\"".into()));
-        }
-        if p.host_port == 0 || p.container_port == 0 {
-            out.push((at("host_port"), "ports must be 1-65535".into()));
         }
         if p.host_ip
             .as_deref()

@@ -51,8 +51,6 @@ const NAMESPACED_SYSCTL_PREFIXES: &[&str] = &["fs.mqueue.", "net."];
 
 const MOUNT_OPTIONS: &[&str] = &["nosuid", "suid", "nodev", "dev", "noexec", "exec"];
 const PROPAGATIONS: &[&str] = &["private", "rprivate", "slave", "rslave"];
-/// Docker's floor for a memory limit: below it a container cannot start.
-const MIN_MEMORY_BYTES: u64 = 6 << 20;
 
 pub fn check_hardening(spec: &Spec, out: &mut Vec<Problem>) {
     check_capabilities(spec, out);
@@ -79,9 +77,6 @@ pub fn check_hardening(spec: &Spec, out: &mut Vec<Problem>) {
         }
     }
     check_mounts(&spec.mounts, out);
-    if spec.shm_size.is_some_and(|s| s.0 == 0) {
-        out.push(problem(&["shm_size"], "must be greater than zero"));
-    }
     check_sysctls(spec, out);
     check_resources(&spec.resources, out);
     for (name, limit) in &spec.rlimits {
@@ -109,6 +104,10 @@ pub fn check_hardening(spec: &Spec, out: &mut Vec<Problem>) {
     }
 }
 
+/// The largest end (one past the last id) of a range: ids are u32, and
+/// u32::MAX itself is (uid_t)-1, "no id".
+const MAX_ID_END: u64 = u32::MAX as u64;
+
 /// Ranges must be non-empty, fit in 32 bits, not overlap, map the ids
 /// berth needs (root, and the tty group), and never map the host's root
 /// (that would be no isolation at all).
@@ -124,7 +123,11 @@ fn check_id_map(at: &[&str], map: &[IdMapSpec], needed: &[u32], out: &mut Vec<Pr
             .map(|s| s.to_string())
             .chain([i.to_string()])
             .collect();
-        if m.size == 0 || end(m.container_id, m.size) > 1 << 32 || end(m.host_id, m.size) > 1 << 32
+        // The kernel refuses a range whose end overflows 32 bits, and id
+        // 2^32-1 is (uid_t)-1, "no id" (user_namespaces(7)).
+        if m.size == 0
+            || end(m.container_id, m.size) > MAX_ID_END
+            || end(m.host_id, m.size) > MAX_ID_END
         {
             out.push((
                 here,
@@ -227,10 +230,7 @@ fn check_mounts(mounts: &[MountSpec], out: &mut Vec<Problem>) {
                     ));
                 }
             }
-            MountSpec::Tmpfs { size, mode, .. } => {
-                if size.is_some_and(|s| s.0 == 0) {
-                    out.push((at("size"), "must be greater than zero".into()));
-                }
+            MountSpec::Tmpfs { mode, .. } => {
                 if mode.as_deref().is_some_and(|m| parse_mode(m).is_none()) {
                     out.push((
                         at("mode"),
@@ -307,9 +307,6 @@ pub fn namespaced_sysctl(key: &str) -> bool {
 
 fn check_resources(r: &ResourcesSpec, out: &mut Vec<Problem>) {
     let at = |f: &str| vec!["resources".to_string(), f.to_string()];
-    if r.memory.is_some_and(|m| m.0 < MIN_MEMORY_BYTES) {
-        out.push((at("memory"), "must be at least 6m (6 MiB)".into()));
-    }
     if let (Some(res), Some(mem)) = (r.memory_reservation, r.memory)
         && res.0 > mem.0
     {
@@ -322,21 +319,6 @@ fn check_resources(r: &ResourcesSpec, out: &mut Vec<Problem>) {
             "is memory plus swap, so it must be at least resources.memory".into(),
         )),
         _ => {}
-    }
-    if let Some(c) = r.cpus {
-        let max = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        if !(0.01..=max).contains(&c) {
-            out.push((
-                at("cpus"),
-                format!("must be between 0.01 and {max} (this machine's CPUs)"),
-            ));
-        }
-    }
-    if r.cpu_shares.is_some_and(|s| !(2..=262_144).contains(&s)) {
-        out.push((at("cpu_shares"), "must be between 2 and 262144".into()));
-    }
-    if r.io_weight.is_some_and(|w| !(10..=1000).contains(&w)) {
-        out.push((at("io_weight"), "must be between 10 and 1000".into()));
     }
     for (f, v) in [
         ("cpuset_cpus", &r.cpuset_cpus),
@@ -416,8 +398,8 @@ mod tests {
             "mounts.1.options.0: unknown option \"bogus\"",
             "mounts.1.mode: expected octal",
             "c/web.json:5:13: sysctls.kernel.panic: not a namespaced sysctl",
-            "resources.memory: must be at least 6m",
-            "resources.cpus: must be between 0.01",
+            "resources.memory: expected 6291456 to",
+            "resources.cpus: expected 0.01 to",
             "resources.optional.0: unknown limit \"gpu\"",
             "rlimits.nofile: soft limit exceeds hard limit",
             "rlimits.nope: unknown limit",

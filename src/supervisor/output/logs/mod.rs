@@ -18,15 +18,13 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::supervisor::output::follow::read_log;
 use crate::supervisor::output::rotation::{MAX_LOG_FILES, RotationLimits, rotate_files};
+use crate::supervisor::spec::bounds::{LOG_BURST_BYTES, LOG_MAX_SIZE_BYTES, LOG_RATE_BYTES};
 use crate::supervisor::spec::service::LoggingSpec;
 
 /// Docker splits lines longer than its 16 KiB copy buffer; so do we.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
 /// One read(2) from a container's pipe.
 const PIPE_CHUNK_BYTES: usize = 16 * 1024;
-/// Validation floors (`check_logging`).
-const MIN_MAX_SIZE_BYTES: u64 = 4 * 1024;
-const MIN_RATE_BYTES: u64 = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -326,22 +324,18 @@ pub fn check_logging(spec: &LoggingSpec) -> Vec<(Vec<String>, String)> {
     let mut problem = |field: &str, message: String| {
         out.push((vec!["logging".to_string(), field.to_string()], message));
     };
-    if spec.max_size.0 < MIN_MAX_SIZE_BYTES {
-        problem(
-            "max_size",
-            format!("must be at least {MIN_MAX_SIZE_BYTES} bytes (\"4k\")"),
-        );
+    if let Err(why) = LOG_MAX_SIZE_BYTES.check(spec.max_size.0) {
+        problem("max_size", why);
     }
     if !(1..=MAX_LOG_FILES).contains(&spec.max_files) {
         problem("max_files", format!("must be 1 to {MAX_LOG_FILES}"));
     }
-    if spec.rate.0 < MIN_RATE_BYTES {
-        problem(
-            "rate",
-            format!("must be at least {MIN_RATE_BYTES} bytes per second (\"1k\")"),
-        );
+    if let Err(why) = LOG_RATE_BYTES.check(spec.rate.0) {
+        problem("rate", why);
     }
-    if spec.burst.0 < spec.rate.0 {
+    if let Err(why) = LOG_BURST_BYTES.check(spec.burst.0) {
+        problem("burst", why);
+    } else if spec.burst.0 < spec.rate.0 {
         problem(
             "burst",
             format!("must be at least the rate ({} bytes)", spec.rate.0),

@@ -41,18 +41,6 @@ impl AccessPolicy {
     }
 }
 
-/// A host group's gid, by name or as a number.
-pub fn host_group_gid(group: &str) -> Option<u32> {
-    if let Ok(gid) = group.parse() {
-        return Some(gid);
-    }
-    let text = fs::read_to_string("/etc/group").ok()?;
-    text.lines().find_map(|line| {
-        let mut f = line.split(':');
-        (f.next()? == group).then(|| f.nth(1)?.parse().ok())?
-    })
-}
-
 /// The supplementary groups of a process, from /proc/PID/status.
 pub fn process_groups(pid: i32) -> Vec<u32> {
     fs::read_to_string(format!("/proc/{pid}/status"))
@@ -82,6 +70,7 @@ mod tests {
         assert_eq!(p.decide(1000, 100, &[901]), Ok(Access::ReadOnly));
         assert!(p.decide(1000, 100, &[5]).is_err());
         assert!(AccessPolicy::default().decide(1000, 1000, &[]).is_err());
+        use crate::supervisor::spec::settings::host_group_gid;
         assert_eq!(host_group_gid("0"), Some(0));
         assert_eq!(host_group_gid("root"), Some(0));
     }

@@ -10,7 +10,7 @@ use crate::image::gc;
 use crate::image::lookup::{image_id, list};
 use crate::kernel::signal::parse_signal;
 use crate::supervisor::Supervisor;
-use crate::supervisor::spec::load::load_config_dir;
+use crate::supervisor::launch::check::load_config as load_config_dir;
 use crate::supervisor::spec::settings::load_settings;
 
 /// The daemon and machine at a glance.

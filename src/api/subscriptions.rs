@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::supervisor::Supervisor;
 use crate::supervisor::events::journal::Event;
-use crate::supervisor::events::webhooks::glob_match;
+use crate::supervisor::spec::webhooks::glob_match;
 
 /// Events read per subscriber per turn, so one far-behind subscriber
 /// cannot hold the loop.

@@ -12,9 +12,10 @@ use crate::supervisor::daemon::event_loop::{self, Host};
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
 use crate::supervisor::daemon::signals::SignalPipe;
+use crate::supervisor::launch::check::load_config as load_config_dir;
 use crate::supervisor::plugins::network::NetworkSettings;
 use crate::supervisor::say;
-use crate::supervisor::spec::load::{LoadedSpec, load_config_dir};
+use crate::supervisor::spec::load::LoadedSpec;
 use crate::supervisor::spec::settings::{Settings, load_settings};
 use crate::supervisor::{Supervisor, SupervisorOptions};
 
@@ -84,7 +85,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
             .value("cgroup-parent")
             .unwrap_or(DEFAULT_CGROUP_PARENT)
             .to_string(),
-        console_logs: settings.console_logs(),
+        console_logs: settings.console_logs(pid1::mode().is_pid1()),
         volume_plugins: settings.volume_plugins.clone(),
         network,
     };
@@ -150,7 +151,10 @@ fn load_or_report(dir: &Path) -> (Option<Settings>, Option<Vec<LoadedSpec>>) {
 /// group (the read group when there is one, since every client must be
 /// able to connect: admins then belong to it too; else the admin group).
 fn apply_api_access(server: &mut ApiServer, settings: &Settings) -> Result<(), String> {
-    let gid = |g: &Option<String>| g.as_deref().and_then(access::host_group_gid);
+    let gid = |g: &Option<String>| {
+        g.as_deref()
+            .and_then(crate::supervisor::spec::settings::host_group_gid)
+    };
     let policy = access::AccessPolicy {
         admin_gid: gid(&settings.api.admin_group),
         read_gid: gid(&settings.api.read_group),

@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 
 use super::args::Args;
 use crate::supervisor::events::notifier::{LOG_PREFIX, NotifierOptions, run_notifier};
-use crate::supervisor::events::webhooks::load_webhooks;
+use crate::supervisor::spec::webhooks::load_webhooks;
 
 /// The hidden subcommand's name.
 pub const NOTIFY_COMMAND: &str = "_notify";

@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use libc::{SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2};
-use serde::{Deserialize, Serialize};
 
-use crate::kernel::machine::{self, PowerCommand};
+use crate::kernel::machine;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::say;
 use crate::supervisor::spec::settings::{Settings, ShutdownSettings};
@@ -68,47 +67,7 @@ fn detect_mode() -> Mode {
     }
 }
 
-/// How a shutdown ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ShutdownAction {
-    Poweroff,
-    Reboot,
-    Halt,
-}
-
-impl ShutdownAction {
-    fn command(self) -> PowerCommand {
-        match self {
-            ShutdownAction::Poweroff => PowerCommand::PowerOff,
-            ShutdownAction::Reboot => PowerCommand::Restart,
-            ShutdownAction::Halt => PowerCommand::Halt,
-        }
-    }
-
-    /// The word berth.json and the API use.
-    pub fn name(self) -> &'static str {
-        match self {
-            ShutdownAction::Poweroff => "poweroff",
-            ShutdownAction::Reboot => "reboot",
-            ShutdownAction::Halt => "halt",
-        }
-    }
-
-    fn verb(self) -> &'static str {
-        match self {
-            ShutdownAction::Poweroff => "powering off",
-            ShutdownAction::Reboot => "rebooting",
-            ShutdownAction::Halt => "halting",
-        }
-    }
-
-    fn from_u8(v: u8) -> Option<ShutdownAction> {
-        [Self::Poweroff, Self::Reboot, Self::Halt]
-            .into_iter()
-            .find(|a| *a as u8 + 1 == v)
-    }
-}
+pub use crate::supervisor::spec::settings::ShutdownAction;
 
 /// busybox init's convention (init/init.c), with SIGPWR as a power-off as
 /// LXC uses it to shut a container down: SIGTERM reboots, SIGINT (what the

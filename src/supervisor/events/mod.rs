@@ -4,4 +4,3 @@
 pub mod journal;
 pub mod log;
 pub mod notifier;
-pub mod webhooks;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::supervisor::events::journal::{self, Batch, Event, kinds};
-use crate::supervisor::events::webhooks::WebhookSettings;
+use crate::supervisor::spec::webhooks::WebhookSettings;
 
 mod delivery;
 

@@ -2,6 +2,8 @@
 //! argv/env/cwd/user merge rules (Docker's), the container's directories,
 //! its stdio pipes, and the default hardening.
 
+pub mod check;
+pub mod etc_files;
 pub mod hardening;
 pub mod resources;
 pub mod user;
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
+use self::etc_files as networking;
 use self::userns as userns_setup;
 use crate::image::lookup::{ResolvedImage, read_image_file};
 use crate::image::oci::RunConfig;
@@ -26,7 +29,6 @@ use crate::kernel::config::{
 use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
 use crate::kernel::signal::parse_signal;
 use crate::supervisor::launch::user::{resolve_group, resolve_user};
-use crate::supervisor::ops::network as networking;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::service::NetworkMode;
 use caps::Capability;

@@ -8,12 +8,12 @@ use serde::Serialize;
 use crate::fetch::digest::Digest;
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::launch::ContainerDirs;
+use crate::supervisor::launch::check::load_config as load_config_dir;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::machine::{Event, State};
 use crate::supervisor::say;
 use crate::supervisor::spec::Spec;
-use crate::supervisor::spec::load::load_config_dir;
 use crate::supervisor::spec::settings::load_settings;
 use crate::supervisor::spec::validate::SpecError;
 

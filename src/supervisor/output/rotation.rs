@@ -11,7 +11,7 @@ use crate::supervisor::spec::service::LoggingSpec;
 
 /// The most files a log may keep (validation enforces it; readers stop
 /// looking there).
-pub const MAX_LOG_FILES: u32 = 100;
+pub use crate::supervisor::spec::logging::MAX_LOG_FILES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RotationLimits {

@@ -6,12 +6,11 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::supervisor::launch::hardening;
-use crate::supervisor::runtime::ordering::find_cycle;
+use crate::supervisor::spec::Spec;
+use crate::supervisor::spec::cycles::find_cycle;
 use crate::supervisor::spec::position::locate;
 use crate::supervisor::spec::service::DependCondition;
 use crate::supervisor::spec::validate::{SpecError, parse_spec, valid_container_name};
-use crate::supervisor::spec::{SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Spec};
 
 /// Spec files larger than this are refused unread.
 const MAX_SPEC_BYTES: u64 = 1 << 20;
@@ -147,37 +146,10 @@ pub fn load_spec_file(path: &Path) -> Result<LoadedSpec, Vec<SpecError>> {
         return Err(at_start(format!("larger than {MAX_SPEC_BYTES} bytes")));
     }
     let spec = parse_spec(path, &text)?;
-    check_seccomp_profile(path, &text, &spec)?;
     Ok(LoadedSpec {
         name,
         path: path.to_path_buf(),
         spec,
-    })
-}
-
-/// A profile path is read and compiled now, so a broken profile stops the
-/// whole config (and `berth check`), not one container's start later.
-/// Relative paths are relative to the config directory (the parent of
-/// containers/).
-fn check_seccomp_profile(path: &Path, text: &str, spec: &Spec) -> Result<(), Vec<SpecError>> {
-    if spec.seccomp == SECCOMP_DEFAULT || spec.seccomp == SECCOMP_UNCONFINED {
-        return Ok(());
-    }
-    let config_dir = path
-        .parent()
-        .and_then(Path::parent)
-        .unwrap_or(Path::new("."));
-    let caps = hardening::effective_capabilities(spec);
-    let result = hardening::seccomp_filters(spec, config_dir, &caps).map(drop);
-    result.map_err(|message| {
-        let (line, col) = locate(text, &["seccomp"]).unwrap_or((1, 1));
-        vec![SpecError {
-            file: path.to_path_buf(),
-            line,
-            col,
-            field: Some("seccomp".into()),
-            message,
-        }]
     })
 }
 

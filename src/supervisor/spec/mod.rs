@@ -3,14 +3,19 @@
 //! errors, so a typo never silently does nothing.
 
 pub mod bounds;
+pub mod cycles;
 pub mod hardening;
+pub mod hooks;
 pub mod load;
+pub mod logging;
+pub mod plugin_settings;
 pub mod position;
 pub mod service;
 pub mod settings;
 pub mod validate;
 pub mod validate_bounds;
 pub mod validate_hardening;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 

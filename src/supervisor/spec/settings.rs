@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fetch::reference::Reference;
-use crate::supervisor::daemon::pid1::{self, ShutdownAction};
-use crate::supervisor::events::webhooks::{WebhookSettings, check_webhooks};
+use crate::kernel::machine::PowerCommand;
 use crate::supervisor::spec::validate::{Problem, SpecError, parse_checked, problem};
 use crate::supervisor::spec::validate_bounds::check_settings_bounds;
+use crate::supervisor::spec::webhooks::{WebhookSettings, check_webhooks};
 
 pub const SETTINGS_FILE: &str = "berth.json";
 
@@ -43,7 +43,7 @@ pub struct Settings {
     pub api: ApiAccess,
     /// Docker volume plugin discovery and timeout (docs/plugins.md).
     #[serde(default)]
-    pub volume_plugins: crate::supervisor::plugins::volumes::PluginSettings,
+    pub volume_plugins: crate::supervisor::spec::plugin_settings::PluginSettings,
 }
 
 /// Groups (names or gids) whose members may use the API: `admin_group`
@@ -97,8 +97,8 @@ impl Default for ShutdownSettings {
 impl Settings {
     /// Whether container output is also copied to the console: asked for,
     /// and berth is PID 1 (a service's console is not its own to write).
-    pub fn console_logs(&self) -> bool {
-        self.console_logs && pid1::mode().is_pid1()
+    pub fn console_logs(&self, pid1: bool) -> bool {
+        self.console_logs && pid1
     }
 }
 
@@ -149,16 +149,18 @@ fn check_settings(s: &Settings) -> Vec<Problem> {
     check_settings_bounds(s, &mut out);
     out.extend(check_pid1_settings(s));
     out.extend(check_webhooks(&s.webhooks));
-    out.extend(crate::supervisor::plugins::volumes::check_plugin_settings(
-        &["volume_plugins"],
-        &s.volume_plugins,
-    ));
+    out.extend(
+        crate::supervisor::spec::plugin_settings::check_plugin_settings(
+            &["volume_plugins"],
+            &s.volume_plugins,
+        ),
+    );
     for (field, group) in [
         ("admin_group", &s.api.admin_group),
         ("read_group", &s.api.read_group),
     ] {
         if let Some(g) = group
-            && crate::api::access::host_group_gid(g).is_none()
+            && host_group_gid(g).is_none()
         {
             out.push(problem(
                 &["api", field],
@@ -239,6 +241,60 @@ fn check_registries(s: &Settings) -> Vec<Problem> {
     out
 }
 
+/// A host group's gid, by name or as a number.
+pub fn host_group_gid(group: &str) -> Option<u32> {
+    if let Ok(gid) = group.parse() {
+        return Some(gid);
+    }
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines().find_map(|line| {
+        let mut f = line.split(':');
+        (f.next()? == group).then(|| f.nth(1)?.parse().ok())?
+    })
+}
+
+/// How a shutdown ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownAction {
+    Poweroff,
+    Reboot,
+    Halt,
+}
+
+impl ShutdownAction {
+    pub fn command(self) -> PowerCommand {
+        match self {
+            ShutdownAction::Poweroff => PowerCommand::PowerOff,
+            ShutdownAction::Reboot => PowerCommand::Restart,
+            ShutdownAction::Halt => PowerCommand::Halt,
+        }
+    }
+
+    /// The word berth.json and the API use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShutdownAction::Poweroff => "poweroff",
+            ShutdownAction::Reboot => "reboot",
+            ShutdownAction::Halt => "halt",
+        }
+    }
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            ShutdownAction::Poweroff => "powering off",
+            ShutdownAction::Reboot => "rebooting",
+            ShutdownAction::Halt => "halting",
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Option<ShutdownAction> {
+        [Self::Poweroff, Self::Reboot, Self::Halt]
+            .into_iter()
+            .find(|a| *a as u8 + 1 == v)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +342,7 @@ mod tests {
             (s.shutdown.fatal_delay_secs, s.shutdown.kill_grace_secs),
             (5, 5)
         );
-        assert!(!s.console_logs(), "only in PID 1 mode");
+        assert!(!s.console_logs(false), "only in PID 1 mode");
         write(
             r#"{"hostname": "-bad_", "modules": ["overlay.ko", "/x.ko.xz"], "shutdown": {"on_fatal": "halt", "kill_grace_secs": 99999}}"#,
         );

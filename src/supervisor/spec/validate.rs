@@ -208,11 +208,11 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
         out.push(problem(&["stop_signal"], format!("unknown signal {sig:?}")));
     }
     check_hardening(spec, &mut out);
-    out.extend(crate::supervisor::output::logs::check_logging(
+    out.extend(crate::supervisor::spec::logging::check_logging(
         &spec.logging,
     ));
     check_network(spec, &mut out);
-    out.extend(crate::supervisor::plugins::hooks::check_hooks(&spec.hooks));
+    out.extend(crate::supervisor::spec::hooks::check_hooks(&spec.hooks));
     if let Some(hc) = &spec.healthcheck
         && hc.command.first().is_none_or(|c| c.is_empty())
     {

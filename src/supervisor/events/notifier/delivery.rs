@@ -9,7 +9,7 @@ use ureq::Agent;
 
 use crate::fetch::digest::encode_hex;
 use crate::supervisor::events::journal::Event;
-use crate::supervisor::events::webhooks::WebhookSettings;
+use crate::supervisor::spec::webhooks::WebhookSettings;
 
 /// The most of a response body read (and dropped): reading it lets the
 /// connection be reused; a receiver has nothing to tell us in it.

@@ -17,8 +17,7 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use serde::{Deserialize, Serialize};
 
 pub use crate::supervisor::output::follow::read_log;
-use crate::supervisor::output::rotation::{MAX_LOG_FILES, RotationLimits, rotate_files};
-use crate::supervisor::spec::bounds::{LOG_BURST_BYTES, LOG_MAX_SIZE_BYTES, LOG_RATE_BYTES};
+use crate::supervisor::output::rotation::{RotationLimits, rotate_files};
 use crate::supervisor::spec::service::LoggingSpec;
 
 /// Docker splits lines longer than its 16 KiB copy buffer; so do we.
@@ -315,33 +314,6 @@ impl ConsoleCopy {
 fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
-}
-
-/// Semantic checks of a spec's `logging`: (field path, message) pairs, as
-/// validate.rs reports them.
-pub fn check_logging(spec: &LoggingSpec) -> Vec<(Vec<String>, String)> {
-    let mut out = Vec::new();
-    let mut problem = |field: &str, message: String| {
-        out.push((vec!["logging".to_string(), field.to_string()], message));
-    };
-    if let Err(why) = LOG_MAX_SIZE_BYTES.check(spec.max_size.0) {
-        problem("max_size", why);
-    }
-    if !(1..=MAX_LOG_FILES).contains(&spec.max_files) {
-        problem("max_files", format!("must be 1 to {MAX_LOG_FILES}"));
-    }
-    if let Err(why) = LOG_RATE_BYTES.check(spec.rate.0) {
-        problem("rate", why);
-    }
-    if let Err(why) = LOG_BURST_BYTES.check(spec.burst.0) {
-        problem("burst", why);
-    } else if spec.burst.0 < spec.rate.0 {
-        problem(
-            "burst",
-            format!("must be at least the rate ({} bytes)", spec.rate.0),
-        );
-    }
-    out
 }
 
 #[cfg(test)]

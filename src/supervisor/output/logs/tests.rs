@@ -1,5 +1,6 @@
 use super::*;
 use crate::supervisor::output::rotation::log_files;
+use crate::supervisor::spec::logging::check_logging;
 
 #[test]
 fn lines_are_joined_split_and_tagged() {

@@ -170,7 +170,8 @@ pub fn stop(argv: &[String]) -> Result<i32, String> {
             .into_iter()
             .find(|c| &c.name == name)
             .map(|c| c.state);
-        if !matches!(state, Some(State::Running | State::Stopping)) {
+        // Creating, running, stopping or still releasing its resources.
+        if !state.is_some_and(State::is_live) {
             println!("{name}");
             return Ok(0);
         }

@@ -527,12 +527,11 @@ impl Lifecycle {
         }
         let mut actions = Vec::new();
         if forced {
-            self.restarts = 0;
+            // Asked for: no backoff built up by earlier crashes applies.
             self.backoff_step = 0;
             actions.push(Action::TakePendingSpec);
-        } else {
-            self.restarts = self.restarts.saturating_add(1);
         }
+        self.restarts = self.restarts.saturating_add(1);
         let delay = backoff_delay(self.backoff_step);
         self.backoff_step = self.backoff_step.saturating_add(1);
         actions.push(Action::ScheduleRestart(delay));

@@ -97,7 +97,7 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
         specs.len()
     ));
     let mut sup = Supervisor::new(store, options, specs);
-    sup.cleanup_stale_networks();
+    sup.recover_leftovers();
     sup.start_all();
     sup.start_notifier();
     pid1::report_boot_time(&sup);

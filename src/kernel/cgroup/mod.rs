@@ -230,6 +230,28 @@ impl ContainerCgroup {
         }
     }
 
+    /// The names of the cgroups directly below this one (containers' under
+    /// the daemon's parent), read from one hierarchy: v1 keeps the same
+    /// tree under every controller.
+    pub fn child_names(&self) -> Vec<String> {
+        let dir = if self.v2() {
+            Some(self.unified_dir())
+        } else {
+            self.ctl_dir(Ctl::Pids)
+                .or_else(|| self.ctl_dir(Ctl::Memory))
+        };
+        let Some(Ok(entries)) = dir.map(fs::read_dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        names
+    }
+
     pub(crate) fn v2(&self) -> bool {
         self.cg.v2()
     }
@@ -254,6 +276,44 @@ impl ContainerCgroup {
     pub(crate) fn unified_dir(&self) -> PathBuf {
         Path::new(hierarchies::UNIFIED_MOUNTPOINT).join(&self.path)
     }
+}
+
+/// What a sweep found in one leftover cgroup.
+#[derive(Debug)]
+pub struct Leftover {
+    pub name: String,
+    /// Processes that were still running in it (now killed).
+    pub killed: Vec<u64>,
+    pub removed: Result<(), CgroupError>,
+}
+
+/// Kills every process in the cgroups below `parent` and removes them:
+/// what a daemon that died left behind, before anything is started under
+/// the same names. All are killed first, then each removal waits (at most
+/// REMOVE_WAIT_MS each) for its processes to be gone.
+pub fn sweep_children(parent: &str) -> Vec<Leftover> {
+    let parent_cg = ContainerCgroup::load(parent);
+    if !parent_cg.exists() {
+        return Vec::new();
+    }
+    let children: Vec<(String, ContainerCgroup, Vec<u64>)> = parent_cg
+        .child_names()
+        .into_iter()
+        .map(|name| {
+            let cg = ContainerCgroup::load(&format!("{parent}/{name}"));
+            let pids = cg.process_ids();
+            cg.kill_all();
+            (name, cg, pids)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(name, cg, killed)| Leftover {
+            name,
+            killed,
+            removed: cg.remove(),
+        })
+        .collect()
 }
 
 /// Copies `file` from `parent` into `dir` when `dir`'s copy is empty.

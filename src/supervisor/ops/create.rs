@@ -99,17 +99,26 @@ impl Supervisor {
         let (root, spec) = (self.store.root().to_path_buf(), c.spec.clone());
         let settings = self.options.volume_plugins.clone();
         let owner = Some((name.to_string(), c.run_id()));
-        let container = name.to_string();
+        let (container, marker) = (name.to_string(), c.dirs.base.join(volumes::MOUNTED_MARKER));
+        let mount = move || {
+            // A daemon that died left them mounted: release them first so
+            // the plugin's mount count starts over.
+            let mut warnings = Vec::new();
+            if marker.exists() {
+                warnings = volumes::unmount_volumes_with(&root, &container, &spec, &settings);
+            }
+            match volumes::mount_volumes_with(&root, &container, &spec, &settings) {
+                Ok(paths) => {
+                    if let Err(e) = std::fs::write(&marker, b"") {
+                        warnings.push(format!("write {}: {e}", marker.display()));
+                    }
+                    json!({ "paths": paths, "warnings": warnings })
+                }
+                Err(e) => json!({ "error": e, "warnings": warnings }),
+            }
+        };
         self.jobs
-            .start(
-                JobKind::MountVolumes,
-                owner,
-                &[],
-                move || match volumes::mount_volumes_with(&root, &container, &spec, &settings) {
-                    Ok(paths) => json!({ "paths": paths }),
-                    Err(e) => json!({ "error": e }),
-                },
-            )
+            .start(JobKind::MountVolumes, owner, &[], mount)
             .map_err(cannot_start)?;
         c.waiting_for = Some("volume plugins".into());
         let image = Box::new(image);
@@ -123,6 +132,7 @@ impl Supervisor {
         let Some(name) = self.current_run(&done) else {
             return;
         };
+        self.log_warnings(&done);
         let Some(Creation::Volumes { image }) = self.creations.remove(&name) else {
             return;
         };

@@ -151,6 +151,7 @@ impl Supervisor {
                     &spec,
                     &vol_settings,
                 ));
+                let _ = std::fs::remove_file(dirs_base.join(volumes::MOUNTED_MARKER));
             }
             if cni_state.exists()
                 && let Err(e) = network::detach(&net, &container, None, &cni_state)

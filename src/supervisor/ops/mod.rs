@@ -11,6 +11,7 @@ pub mod network;
 pub mod notifier;
 pub mod output;
 pub mod pull;
+mod recover;
 pub mod reload;
 pub mod run;
 pub mod start;

@@ -17,6 +17,9 @@ use crate::supervisor::spec::hardening::MountSpec;
 use plugin::{Plugin, PluginError};
 
 pub const LOCAL_DRIVER: &str = "local";
+/// In a container's directory while its plugin volumes are mounted: a
+/// daemon that died leaves it, and the next mount unmounts first.
+pub const MOUNTED_MARKER: &str = "plugin-volumes.mounted";
 pub use crate::supervisor::spec::plugin_settings::{
     DEFAULT_PLUGIN_TIMEOUT_SECS, DEFAULT_SOCKET_DIR, DEFAULT_SPEC_DIRS, PluginSettings,
 };

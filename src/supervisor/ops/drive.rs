@@ -1,4 +1,4 @@
-//! The bridge between the state machine (runtime/machine.rs) and the
+//! The bridge between the state machine (runtime/machine/) and the
 //! operations: `fire` hands an event to a container's machine and carries
 //! out the actions it returns. Events raised while actions run are queued
 //! and handled in order, so no transition ever runs inside another.

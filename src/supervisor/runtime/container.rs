@@ -26,7 +26,7 @@ pub struct Container {
     pub name: String,
     pub spec: Spec,
     pub dirs: ContainerDirs,
-    /// Its state and the counters its transitions use (machine.rs).
+    /// Its state and the counters its transitions use (runtime/machine/).
     life: Lifecycle,
     pub pid: Option<Pid>,
     pub exit_code: Option<i32>,

@@ -4,6 +4,7 @@
 pub mod container;
 pub mod health;
 pub mod machine;
+
 pub mod ordering;
 pub mod restart;
 pub mod timers;

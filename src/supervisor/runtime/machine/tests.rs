@@ -1,8 +1,10 @@
 //! The state machine's tests: every state × event pair, the common lives
 //! of a container, and the table in docs/lifecycle.md.
 
+use super::table::{table, table_markdown};
 use super::*;
 use crate::supervisor::spec::RestartPolicy;
+use std::time::Duration;
 
 fn policy(policy: RestartPolicy, max_retries: Option<u32>) -> RestartSpec {
     RestartSpec {

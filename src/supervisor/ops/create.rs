@@ -6,7 +6,7 @@
 //! Each step's end is an event for the machine (Spawned, StartFailed).
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use serde_json::{Value, json};
@@ -14,14 +14,15 @@ use serde_json::{Value, json};
 use crate::image::lookup::{ResolvedImage, image_id, resolve};
 use crate::image::refs;
 use crate::image::usage::record_use;
-use crate::kernel::cgroup::ContainerCgroup;
-use crate::kernel::{PausedContainer, SpawnError, Starting, spawn_paused};
+use crate::kernel::cgroup::{ContainerCgroup, Resources};
+use crate::kernel::{PausedContainer, Starting, spawn_paused};
 use crate::supervisor::launch::{LaunchContext, SecuritySummary, prepare_launch};
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::network::attach_container;
 use crate::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
 use crate::supervisor::plugins::volumes;
+use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::health::ExecTemplate;
 use crate::supervisor::runtime::machine::{EXIT_CANNOT_START, Event};
 use crate::supervisor::spec::service::NetworkMode;
@@ -58,7 +59,7 @@ pub struct Prepared {
 }
 
 /// A failed step: the message, and the exit code recorded for it.
-type StepError = (String, i32);
+pub(crate) type StepError = (String, i32);
 
 fn cannot_start(e: impl ToString) -> StepError {
     (e.to_string(), EXIT_CANNOT_START)
@@ -169,20 +170,7 @@ impl Supervisor {
             .get_mut(name)
             .ok_or_else(|| cannot_start(format!("no container {name}")))?;
         let launch = prepare_launch(name, &c.spec, image, &c.dirs, &ctx).map_err(cannot_start)?;
-        let cgroup = ContainerCgroup::create(&cgroup_path).map_err(cannot_start)?;
-        // Limits are in place before the container's first instruction.
-        match cgroup.apply_resources(&launch.resources) {
-            Ok(warnings) => {
-                for w in warnings {
-                    crate::supervisor::say(format_args!("container {name}: warning: {w}"));
-                    let _ = c.log.write_notice(&format!("warning: {w}"));
-                }
-            }
-            Err(e) => {
-                c.cgroup = Some(cgroup);
-                return Err(cannot_start(e));
-            }
-        }
+        let cgroup = limited_cgroup(c, &cgroup_path, &launch.resources)?;
         let paused = spawn_paused(&launch.config);
         // Our copies of the container's pipe ends close with the config.
         let exec_template = ExecTemplate {
@@ -307,76 +295,6 @@ impl Supervisor {
         }
     }
 
-    fn release(
-        &mut self,
-        name: &str,
-        paused: PausedContainer,
-        prepared: Box<Prepared>,
-    ) -> Result<(), StepError> {
-        let starting = paused
-            .release()
-            .map_err(|e| (e.to_string(), e.exit_code()))?;
-        self.creations
-            .insert(name.to_string(), Creation::Starting { starting, prepared });
-        Ok(())
-    }
-
-    /// Error pipes of released children, for the poll loop.
-    pub fn starting_fds(&self) -> Vec<BorrowedFd<'_>> {
-        self.creations
-            .values()
-            .filter_map(|c| match c {
-                Creation::Starting { starting, .. } => Some(starting.fd()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// A released child's error pipe is readable: it exec'd or failed.
-    pub fn on_starting_fd(&mut self, fd: RawFd) {
-        let name = self.creations.iter().find_map(|(n, c)| match c {
-            Creation::Starting { starting, .. } if starting.fd().as_raw_fd() == fd => {
-                Some(n.clone())
-            }
-            _ => None,
-        });
-        if let Some(name) = name {
-            self.poll_starting(&name);
-        }
-    }
-
-    /// Reads a released child's verdict and fires Spawned or StartFailed.
-    /// Returns false while it is still setting up.
-    pub(crate) fn poll_starting(&mut self, name: &str) -> bool {
-        let Some(Creation::Starting { starting, .. }) = self.creations.get_mut(name) else {
-            return false;
-        };
-        match starting.poll_result() {
-            None => false,
-            Some(Ok(())) => {
-                self.fire(name, Event::Spawned);
-                true
-            }
-            Some(Err(e)) => {
-                self.creations.remove(name);
-                let code = match &e {
-                    SpawnError::Child(_) => e.exit_code(),
-                    _ => EXIT_CANNOT_START,
-                };
-                self.creation_failed(name, e.to_string(), code);
-                true
-            }
-        }
-    }
-
-    /// The RecordStart action: the container runs; its record says so.
-    pub(crate) fn record_start(&mut self, name: &str) {
-        let Some(Creation::Starting { prepared, .. }) = self.creations.remove(name) else {
-            return;
-        };
-        self.record_run(name, *prepared);
-    }
-
     /// The AbortCreate action: stop the helper or the paused child.
     pub(crate) fn abort_creation(&mut self, name: &str) {
         match self.creations.remove(name) {
@@ -434,5 +352,28 @@ impl Supervisor {
         let (name, run_id) = done.container.as_ref()?;
         let c = self.containers.get(name)?;
         (c.run_id() == *run_id).then(|| name.clone())
+    }
+}
+
+/// The container's cgroup with its limits in place before the container's
+/// first instruction. On failure the record keeps it, for the cleanup.
+fn limited_cgroup(
+    c: &mut Container,
+    path: &str,
+    resources: &Resources,
+) -> Result<ContainerCgroup, StepError> {
+    let cgroup = ContainerCgroup::create(path).map_err(cannot_start)?;
+    match cgroup.apply_resources(resources) {
+        Ok(warnings) => {
+            for w in warnings {
+                crate::supervisor::say(format_args!("container {}: warning: {w}", c.name));
+                let _ = c.log.write_notice(&format!("warning: {w}"));
+            }
+            Ok(cgroup)
+        }
+        Err(e) => {
+            c.cgroup = Some(cgroup);
+            Err(cannot_start(e))
+        }
     }
 }

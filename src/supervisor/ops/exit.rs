@@ -3,18 +3,22 @@
 //! — by a helper when a plugin or hook is involved — before the machine
 //! decides between a restart and rest.
 
+use std::path::PathBuf;
+
 use nix::unistd::Pid;
 use serde_json::{Value, json};
 
+use crate::kernel::cgroup::ContainerCgroup;
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::create::Creation;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
-use crate::supervisor::plugins::network::{self, STATE_FILE};
-use crate::supervisor::plugins::volumes;
+use crate::supervisor::plugins::network::{self, NetworkSettings, STATE_FILE};
+use crate::supervisor::plugins::volumes::{self, PluginSettings};
 use crate::supervisor::runtime::machine::{Event, State};
 use crate::supervisor::say;
+use crate::supervisor::spec::Spec;
 
 impl Supervisor {
     /// A reaped child: a container's main process, a helper, or (as PID 1)
@@ -130,42 +134,21 @@ impl Supervisor {
         let Some(c) = self.containers.get(name) else {
             return;
         };
-        let (spec, dirs_base) = (c.spec.clone(), c.dirs.base.clone());
-        let (root, container) = (self.store.root().to_path_buf(), name.to_string());
-        let (vol_settings, net) = (
-            self.options.volume_plugins.clone(),
-            self.options.network.clone(),
-        );
+        let release = Release {
+            container: name.to_string(),
+            spec: c.spec.clone(),
+            base: c.dirs.base.clone(),
+            store_root: self.store.root().to_path_buf(),
+            volume_plugins: self.options.volume_plugins.clone(),
+            network: self.options.network.clone(),
+            cgroup,
+            plugins,
+            poststop,
+        };
         let owner = Some((name.to_string(), c.run_id()));
-        let started = self.jobs.start(JobKind::Cleanup, owner, &[], move || {
-            let mut warnings: Vec<String> = Vec::new();
-            if let Some(cg) = cgroup
-                && let Err(e) = cg.remove()
-            {
-                warnings.push(e.to_string());
-            }
-            if plugins {
-                warnings.extend(volumes::unmount_volumes_with(
-                    &root,
-                    &container,
-                    &spec,
-                    &vol_settings,
-                ));
-                let _ = std::fs::remove_file(dirs_base.join(volumes::MOUNTED_MARKER));
-            }
-            if cni_state.exists()
-                && let Err(e) = network::detach(&net, &container, None, &cni_state)
-            {
-                warnings.push(e.to_string());
-            }
-            if poststop {
-                let state = HookState::new(&container, HookStatus::Stopped, None, &dirs_base);
-                if let Err(e) = run_hooks("poststop", &spec.hooks.poststop, &state) {
-                    warnings.push(e);
-                }
-            }
-            json!({ "warnings": warnings })
-        });
+        let started = self
+            .jobs
+            .start(JobKind::Cleanup, owner, &[], move || release.run());
         if let Err(e) = started {
             say(format_args!("container {name}: {e}"));
             self.fire(name, Event::CleanedUp);
@@ -185,6 +168,55 @@ impl Supervisor {
             ));
         }
         self.fire(&name, Event::CleanedUp);
+    }
+}
+
+/// What a helper releases after a run: cgroup, plugin volumes, the CNI
+/// attachment, poststop hooks. Failures are warnings.
+struct Release {
+    container: String,
+    spec: Spec,
+    base: PathBuf,
+    store_root: PathBuf,
+    volume_plugins: PluginSettings,
+    network: NetworkSettings,
+    cgroup: Option<ContainerCgroup>,
+    plugins: bool,
+    poststop: bool,
+}
+
+impl Release {
+    fn run(self) -> Value {
+        let mut warnings: Vec<String> = Vec::new();
+        if let Some(cg) = &self.cgroup
+            && let Err(e) = cg.remove()
+        {
+            warnings.push(e.to_string());
+        }
+        let (name, spec) = (&self.container, &self.spec);
+        if self.plugins {
+            let root = &self.store_root;
+            warnings.extend(volumes::unmount_volumes_with(
+                root,
+                name,
+                spec,
+                &self.volume_plugins,
+            ));
+            let _ = std::fs::remove_file(self.base.join(volumes::MOUNTED_MARKER));
+        }
+        let cni_state = self.base.join(STATE_FILE);
+        if cni_state.exists()
+            && let Err(e) = network::detach(&self.network, name, None, &cni_state)
+        {
+            warnings.push(e.to_string());
+        }
+        if self.poststop {
+            let state = HookState::new(name, HookStatus::Stopped, None, &self.base);
+            if let Err(e) = run_hooks("poststop", &spec.hooks.poststop, &state) {
+                warnings.push(e);
+            }
+        }
+        json!({ "warnings": warnings })
     }
 }
 

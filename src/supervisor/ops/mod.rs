@@ -4,6 +4,7 @@
 
 pub mod create;
 mod drive;
+pub mod exec_wait;
 pub mod exit;
 pub mod health;
 pub mod jobs;

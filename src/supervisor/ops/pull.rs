@@ -283,25 +283,29 @@ impl Supervisor {
             });
         }
         for name in job.waiting {
-            let Some(c) = self.containers.get_mut(&name) else {
-                continue;
-            };
-            c.pulled = true;
-            if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
-                self.fire(&name, Event::PullDone);
-            } else {
-                let message = error.clone().unwrap_or_default();
-                let _ = c.log.write_notice(&message);
-                c.error = Some(message.clone());
-                c.exit_reason = Some("start_failed".into());
-                c.exit_code = Some(125);
-                c.finished_at = Some(std::time::SystemTime::now());
-                let data = json!({"exit_code": 125, "reason": "start_failed", "error": message});
-                self.emit(kinds::CONTAINER_EXITED, Some(&name), data);
-                self.fire(&name, Event::PullFailed);
-            }
+            self.pull_ended_for(&name, code, error.as_deref());
         }
         true
+    }
+
+    /// A container that waited for a pull hears how it ended.
+    fn pull_ended_for(&mut self, name: &str, code: i32, error: Option<&str>) {
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
+        c.pulled = true;
+        if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
+            return self.fire(name, Event::PullDone);
+        }
+        let message = error.unwrap_or_default().to_string();
+        let _ = c.log.write_notice(&message);
+        c.error = Some(message.clone());
+        c.exit_reason = Some("start_failed".into());
+        c.exit_code = Some(125);
+        c.finished_at = Some(std::time::SystemTime::now());
+        let data = json!({"exit_code": 125, "reason": "start_failed", "error": message});
+        self.emit(kinds::CONTAINER_EXITED, Some(name), data);
+        self.fire(name, Event::PullFailed);
     }
 
     pub fn take_pull_events(&mut self) -> (Vec<PullProgress>, Vec<PullOutcome>) {

@@ -14,6 +14,7 @@ use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::machine::{Event, State};
 use crate::supervisor::say;
 use crate::supervisor::spec::Spec;
+use crate::supervisor::spec::load::LoadedSpec;
 use crate::supervisor::spec::settings::load_settings;
 use crate::supervisor::spec::validate::SpecError;
 
@@ -42,23 +43,44 @@ impl Supervisor {
         let specs = match loaded {
             Ok(s) => s,
             Err(errors) => {
-                say(format_args!(
-                    "reload rejected: {} errors in {}; the running set is unchanged",
-                    errors.len(),
-                    dir.display()
-                ));
-                for e in &errors {
-                    say(format_args!("  {e}"));
-                }
-                let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-                self.emit(
-                    kinds::CONFIG_REJECTED,
-                    None,
-                    serde_json::json!({"errors": list}),
-                );
+                self.reload_rejected(&dir, &errors);
                 return Err(errors);
             }
         };
+        let summary = self.reconcile(specs);
+        let data = serde_json::to_value(&summary).unwrap_or_default();
+        self.emit(kinds::CONFIG_RELOADED, None, data);
+        self.restart_notifier();
+        say(format_args!(
+            "reloaded: {} added, {} removed, {} changed, {} unchanged",
+            summary.added.len(),
+            summary.removed.len(),
+            summary.changed.len(),
+            summary.unchanged.len()
+        ));
+        Ok(summary)
+    }
+
+    fn reload_rejected(&mut self, dir: &std::path::Path, errors: &[SpecError]) {
+        say(format_args!(
+            "reload rejected: {} errors in {}; the running set is unchanged",
+            errors.len(),
+            dir.display()
+        ));
+        for e in errors {
+            say(format_args!("  {e}"));
+        }
+        let list: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        self.emit(
+            kinds::CONFIG_REJECTED,
+            None,
+            serde_json::json!({"errors": list}),
+        );
+    }
+
+    /// Added specs start, removed ones go, changed ones restart with the
+    /// new spec; the rest is untouched.
+    fn reconcile(&mut self, specs: Vec<LoadedSpec>) -> ReloadSummary {
         let mut summary = ReloadSummary::default();
         let wanted: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let gone: Vec<String> = self
@@ -75,18 +97,8 @@ impl Supervisor {
             let name = loaded.name.clone();
             match self.containers.get(&name) {
                 None => {
-                    let dirs = ContainerDirs::new(&self.store.containers_dir(), &name);
-                    self.containers.insert(
-                        name.clone(),
-                        Container::new(name.clone(), loaded.spec, dirs),
-                    );
-                    summary.added.push(name.clone());
-                    self.emit(
-                        kinds::CONTAINER_CREATED,
-                        Some(&name),
-                        serde_json::Value::Null,
-                    );
-                    self.fire(&name, Event::Start);
+                    self.add_from_config(loaded);
+                    summary.added.push(name);
                 }
                 Some(c) if spec_hash(&c.spec) == spec_hash(&loaded.spec) => {
                     summary.unchanged.push(name)
@@ -97,17 +109,22 @@ impl Supervisor {
                 }
             }
         }
-        let data = serde_json::to_value(&summary).unwrap_or_default();
-        self.emit(kinds::CONFIG_RELOADED, None, data);
-        self.restart_notifier();
-        say(format_args!(
-            "reloaded: {} added, {} removed, {} changed, {} unchanged",
-            summary.added.len(),
-            summary.removed.len(),
-            summary.changed.len(),
-            summary.unchanged.len()
-        ));
-        Ok(summary)
+        summary
+    }
+
+    fn add_from_config(&mut self, loaded: LoadedSpec) {
+        let name = loaded.name;
+        let dirs = ContainerDirs::new(&self.store.containers_dir(), &name);
+        self.containers.insert(
+            name.clone(),
+            Container::new(name.clone(), loaded.spec, dirs),
+        );
+        self.emit(
+            kinds::CONTAINER_CREATED,
+            Some(&name),
+            serde_json::Value::Null,
+        );
+        self.fire(&name, Event::Start);
     }
 
     /// Stops it (if running) and forgets it once it has exited.

@@ -84,7 +84,7 @@ impl Lifecycle {
         }
     }
 
-    pub(super) fn creating(&mut self, event: Event, ctx: &Context<'_>) -> Outcome {
+    pub(super) fn creating(&mut self, event: Event, _ctx: &Context<'_>) -> Outcome {
         use Event as E;
         match event {
             // Stopped while its last step ran: it never gets to run.
@@ -106,7 +106,8 @@ impl Lifecycle {
             }
             E::Remove => {
                 self.remove_requested = true;
-                self.creating(E::Stop, ctx)
+                self.ask_stop();
+                (State::Creating, vec![Action::AbortCreate])
             }
             E::Start
             | E::DependenciesPending
@@ -121,7 +122,7 @@ impl Lifecycle {
         }
     }
 
-    pub(super) fn running(&mut self, event: Event, ctx: &Context<'_>) -> Outcome {
+    pub(super) fn running(&mut self, event: Event, _ctx: &Context<'_>) -> Outcome {
         use Event as E;
         match event {
             E::Exited(code) => {
@@ -138,7 +139,8 @@ impl Lifecycle {
             }
             E::Remove => {
                 self.remove_requested = true;
-                self.running(E::Stop, ctx)
+                self.ask_stop();
+                (State::Stopping, vec![Action::SignalStop])
             }
             E::Start
             | E::DependenciesPending

@@ -2,7 +2,13 @@
 # The whole test suite, as CI runs it (.ci/run calls this). Installs what
 # the tests need, then: formatting, lints, and every test with root
 # features required (a skipped kernel test is a failure here).
+#   test.sh          the suite CI runs (keep it under 25 minutes)
+#   test.sh --long   plus the long runs: the tests marked #[ignore] (kill -9
+#                    loops), 5 minutes of fuzzing per target, the full
+#                    benchmarks with every peer, and the soak
 set -euo pipefail
+long=0
+[ "${1:-}" = "--long" ] && long=1
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 bash scripts/setup.sh --test
@@ -19,3 +25,14 @@ echo "== fuzz smoke run"
 FUZZ_SECONDS=${FUZZ_SECONDS:-5} bash scripts/fuzz.sh
 echo "== benchmarks, short mode (peers only where installed)"
 bash benches/run.sh --short --out target/bench-short
+if [ "$long" = 1 ]; then
+  echo "== long tests (#[ignore]d in the normal run)"
+  BERTH_TEST_REQUIRE_ROOT=1 BERTH_TEST_REQUIRE_VM=1 cargo test --all-targets -- --ignored 2>&1
+  echo "== fuzzing, 5 minutes per target"
+  FUZZ_SECONDS=${LONG_FUZZ_SECONDS:-300} bash scripts/fuzz.sh
+  echo "== benchmarks, full mode (all peers)"
+  bash benches/run.sh --out target/bench-full
+  echo "== soak: 50 containers for 10 minutes (RSS and CPU stay flat)"
+  bash scripts/build-release.sh
+  python3 benches/soak.py --minutes "${SOAK_MINUTES:-10}" --json target/bench-full/soak.json
+fi

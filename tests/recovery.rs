@@ -109,3 +109,64 @@ fn a_killed_daemon_leaves_nothing_that_the_next_one_keeps() -> Result<()> {
     drop(first);
     Ok(())
 }
+
+/// Long mode (`scripts/test.sh --long`): the daemon is killed with SIGKILL
+/// at 30 moments spread over starts, crash loops, prestart hooks and
+/// stops. After each kill nothing of its containers runs on; the last
+/// daemon brings every container back and, stopped cleanly, leaves no
+/// cgroup and no directory the config does not name.
+#[test]
+#[ignore = "long: run by scripts/test.sh --long"]
+fn killed_at_thirty_moments_nothing_is_left_behind() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let token = unique_name("kill-loop");
+    let hook = env.dir.path().join("hook");
+    fs::write(&hook, "#!/bin/sh\nsleep 0.3\n")?;
+    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let sh = |script: &str| json!(["sh", "-c", format!("{script}; : {token}")]);
+    env.write_spec("svc", &json!({"image": DEMO_REF, "command": sh("sleep 1000"),
+        "restart": {"policy": "always"}, "stop_timeout": 1}).to_string())?;
+    env.write_spec("crash", &json!({"image": DEMO_REF, "command": sh("exit 1"),
+        "restart": {"policy": "always"}}).to_string())?;
+    env.write_spec("hooked", &json!({"image": DEMO_REF, "command": sh("sleep 1000"),
+        "hooks": {"prestart": [{"path": hook}]}, "stop_timeout": 1}).to_string())?;
+    // Killed daemons are kept (not dropped) so their Drop, which cleans
+    // up, cannot hide what the next daemon failed to clean.
+    let mut killed = Vec::new();
+    for round in 0..30u64 {
+        let daemon = env.start_daemon_checked()?;
+        if round % 3 == 0 {
+            run_ok(env.cli(&["run", "-d", DEMO_REF, "sleep", "1000"]))?;
+        }
+        // 0 to 1.45 s into its life: starting, hooks, crash loop, running.
+        std::thread::sleep(Duration::from_millis((round * 37) % 29 * 50));
+        if round % 5 == 4 {
+            let _ = env.cli(&["stop", "svc"]).output();
+        }
+        kill(Pid::from_raw(daemon.pid()), Signal::SIGKILL)?;
+        wait_for(Duration::from_secs(5), || Ok(processes_with(&token).is_empty()))
+            .with_context(|| format!("round {round}: containers outlived their daemon"))?;
+        killed.push(daemon);
+    }
+    let mut last = env.start_daemon_checked()?;
+    env.wait_state("svc", "running", LIMIT)?;
+    env.wait_state("hooked", "running", LIMIT)?;
+    let (status, stderr) = last.signal_and_wait(Signal::SIGTERM, LIMIT)?;
+    ensure!(status.success(), "{stderr}");
+    ensure!(!stderr.contains("panicked"), "{stderr}");
+    ensure!(processes_with(&token).is_empty());
+    let left = cgroup_dirs(&env.cgroup_parent);
+    ensure!(left.is_empty(), "cgroups left: {left:?}");
+    let dirs: Vec<String> = fs::read_dir(env.root().join("containers"))?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !["svc", "crash", "hooked"].contains(&n.as_str()))
+        .collect();
+    ensure!(dirs.is_empty(), "directories left: {dirs:?}");
+    drop(killed);
+    Ok(())
+}

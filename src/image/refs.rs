@@ -59,6 +59,23 @@ pub fn lock(store: &Store, exclusive: bool) -> Result<StoreLock, ImageError> {
     Ok(StoreLock { _lock: lock })
 }
 
+/// A shared lock if one can be had now, None while a writer holds the
+/// exclusive one (a pull committing): for callers that must not wait.
+pub fn try_lock_shared(store: &Store) -> Result<Option<StoreLock>, ImageError> {
+    let lock_path = store.images_dir().join("refs.lock");
+    let lock_file: File = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(ImageError::io("open", &lock_path))?;
+    match Flock::lock(lock_file, FlockArg::LockSharedNonblock) {
+        Ok(lock) => Ok(Some(StoreLock { _lock: lock })),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, e)) => Err(ImageError::io("lock", &lock_path)(std::io::Error::from(e))),
+    }
+}
+
 /// Applies `change` to the table under an exclusive lock and saves it.
 pub fn update<T>(store: &Store, change: impl FnOnce(&mut RefTable) -> T) -> Result<T, ImageError> {
     let guard = lock(store, true)?;

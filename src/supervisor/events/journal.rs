@@ -124,16 +124,17 @@ impl JournalError {
 /// A sync of the journal, done in another process (see `take_sync`).
 #[derive(Debug)]
 pub struct SyncWork {
-    /// The live segment (a duplicate descriptor the helper inherits).
-    pub file: File,
+    /// The live segment, and segments left since the last sync with
+    /// unsynced events (duplicate descriptors the helper inherits).
+    pub files: Vec<File>,
     pub dir: Option<PathBuf>,
 }
 
 impl SyncWork {
     pub fn run(&self) -> Result<(), String> {
-        self.file
-            .sync_data()
-            .map_err(|e| format!("fdatasync: {e}"))?;
+        for file in &self.files {
+            file.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
+        }
         if let Some(dir) = &self.dir {
             File::open(dir)
                 .and_then(|d| d.sync_all())
@@ -155,6 +156,8 @@ pub struct Journal {
     last_seq: u64,
     /// Appended since the last fdatasync.
     dirty: bool,
+    /// Segments rotated out with unsynced events, for the next sync.
+    retired: Vec<File>,
     /// A segment was created since the directory was last fsynced.
     dir_dirty: bool,
     /// A failed write may have left part of a line that could not be taken
@@ -200,6 +203,7 @@ impl Journal {
             size,
             last_seq,
             dirty: false,
+            retired: Vec::new(),
             dir_dirty: false,
             poisoned: false,
             problems,
@@ -220,6 +224,7 @@ impl Journal {
             size: 0,
             last_seq: 0,
             dirty: false,
+            retired: Vec::new(),
             dir_dirty: true,
             poisoned: false,
             problems: Vec::new(),
@@ -282,8 +287,14 @@ impl Journal {
 
     /// Closes the live segment and starts one whose first event is `seq`.
     fn rotate(&mut self, seq: u64) -> Result<(), JournalError> {
-        // `sync` covers only the live file: flush this one before leaving it.
-        self.sync_live()?;
+        // The next sync must still cover this file's unsynced events: keep
+        // a descriptor for it (the loop never waits on the disk).
+        if self.dirty {
+            if let Ok(f) = self.file.try_clone() {
+                self.retired.push(f);
+            }
+            self.dirty = false;
+        }
         self.file = create_segment(&self.dir.join(segment_name(seq)))?;
         self.size = 0;
         self.poisoned = false;
@@ -328,11 +339,15 @@ impl Journal {
     /// segment's descriptor (the helper inherits it) and the directory if
     /// a segment was created. Clears the flags; the helper reports failure.
     pub fn take_sync(&mut self) -> Option<SyncWork> {
-        if !self.dirty && !self.dir_dirty {
+        if !self.dirty && !self.dir_dirty && self.retired.is_empty() {
             return None;
         }
+        let mut files = std::mem::take(&mut self.retired);
+        if self.dirty {
+            files.extend(self.file.try_clone().ok());
+        }
         let work = SyncWork {
-            file: self.file.try_clone().ok()?,
+            files,
             dir: self.dir_dirty.then(|| self.dir.clone()),
         };
         self.dirty = false;
@@ -342,6 +357,10 @@ impl Journal {
 
     /// fdatasync of the live segment, if anything was appended since.
     fn sync_live(&mut self) -> Result<(), JournalError> {
+        for f in std::mem::take(&mut self.retired) {
+            let path = self.dir.clone();
+            f.sync_data().map_err(JournalError::io("fdatasync", path))?;
+        }
         if self.dirty {
             let path = self.live_path();
             self.file

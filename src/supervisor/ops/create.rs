@@ -7,12 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
 use crate::image::lookup::{ResolvedImage, image_id, resolve};
 use crate::image::refs;
+use crate::image::store::Store;
 use crate::image::usage::record_use;
 use crate::kernel::cgroup::{ContainerCgroup, Resources};
 use crate::kernel::{PausedContainer, Starting, spawn_paused};
@@ -21,7 +22,8 @@ use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::network::attach_container;
 use crate::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
-use crate::supervisor::plugins::volumes;
+use crate::supervisor::plugins::volumes::{self, PluginSettings};
+use crate::supervisor::spec::Spec;
 use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::health::ExecTemplate;
 use crate::supervisor::runtime::machine::{EXIT_CANNOT_START, Event};
@@ -30,8 +32,9 @@ use crate::supervisor::spec::service::NetworkMode;
 /// A creation in progress: which step it waits on.
 #[derive(Debug)]
 pub enum Creation {
-    /// A helper mounts its plugin volumes.
-    Volumes { image: Box<ResolvedImage> },
+    /// A helper pins its image (when a pull holds the store's lock) and
+    /// mounts its plugin volumes.
+    Volumes { image: Option<Box<ResolvedImage>> },
     /// The child waits for "go" while a helper attaches its network and
     /// runs its prestart hooks.
     Placing {
@@ -82,12 +85,18 @@ impl Supervisor {
         c.exec_done = false;
         c.error = None;
         // Shared: a GC cannot take this image's layers away between the
-        // lookup and the record that keeps them alive.
-        let store_lock = refs::lock(&self.store, false).map_err(cannot_start)?;
-        let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
-        record_use(&c.dirs.base, &image).map_err(cannot_start)?;
-        drop(store_lock);
-        if !volumes::uses_plugins(&c.spec) {
+        // lookup and the record that keeps them alive. Held by a pull that
+        // commits: then a helper waits for it instead of the loop.
+        let pinned = match refs::try_lock_shared(&self.store).map_err(cannot_start)? {
+            Some(_lock) => {
+                let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
+                record_use(&c.dirs.base, &image).map_err(cannot_start)?;
+                Some(image)
+            }
+            None => None,
+        };
+        let plugins = volumes::uses_plugins(&c.spec);
+        if let (Some(image), false) = (&pinned, plugins) {
             let paths = volumes::mount_volumes_with(
                 self.store.root(),
                 name,
@@ -95,34 +104,31 @@ impl Supervisor {
                 &self.options.volume_plugins,
             )
             .map_err(cannot_start)?;
-            return self.spawn_step(name, &image, &paths);
+            return self.spawn_step(name, image, &paths);
         }
         let (root, spec) = (self.store.root().to_path_buf(), c.spec.clone());
         let settings = self.options.volume_plugins.clone();
         let owner = Some((name.to_string(), c.run_id()));
-        let (container, marker) = (name.to_string(), c.dirs.base.join(volumes::MOUNTED_MARKER));
+        let (container, base) = (name.to_string(), c.dirs.base.clone());
+        let store = self.store.clone();
+        let must_pin = pinned.is_none();
         let mount = move || {
-            // A daemon that died left them mounted: release them first so
-            // the plugin's mount count starts over.
-            let mut warnings = Vec::new();
-            if marker.exists() {
-                warnings = volumes::unmount_volumes_with(&root, &container, &spec, &settings);
+            if must_pin && let Err(e) = pin_image(&store, &spec.image, &base) {
+                return json!({ "error": e });
             }
-            match volumes::mount_volumes_with(&root, &container, &spec, &settings) {
-                Ok(paths) => {
-                    if let Err(e) = std::fs::write(&marker, b"") {
-                        warnings.push(format!("write {}: {e}", marker.display()));
-                    }
-                    json!({ "paths": paths, "warnings": warnings })
-                }
-                Err(e) => json!({ "error": e, "warnings": warnings }),
+            if !plugins {
+                return match volumes::mount_volumes_with(&root, &container, &spec, &settings) {
+                    Ok(paths) => json!({ "paths": paths }),
+                    Err(e) => json!({ "error": e }),
+                };
             }
+            mount_plugin_volumes(&root, &container, &spec, &settings, &base)
         };
         self.jobs
             .start(JobKind::MountVolumes, owner, &[], mount)
             .map_err(cannot_start)?;
-        c.waiting_for = Some("volume plugins".into());
-        let image = Box::new(image);
+        c.waiting_for = Some(if plugins { "volume plugins" } else { "the image store" }.into());
+        let image = pinned.map(Box::new);
         self.creations
             .insert(name.to_string(), Creation::Volumes { image });
         Ok(())
@@ -146,6 +152,15 @@ impl Supervisor {
             .cloned()
             .and_then(|p| serde_json::from_value(p).ok())
             .unwrap_or_default();
+        // Pinned by the helper: its use record keeps the layers now.
+        let image = match image {
+            Some(image) => *image,
+            None => match self.containers.get(&name).map(|c| resolve(&self.store, &c.spec.image)) {
+                Some(Ok(image)) => image,
+                Some(Err(e)) => return self.creation_failed(&name, e.to_string(), EXIT_CANNOT_START),
+                None => return,
+            },
+        };
         if let Err((message, code)) = self.spawn_step(&name, &image, &paths) {
             self.creation_failed(&name, message, code);
         }
@@ -375,5 +390,39 @@ fn limited_cgroup(
             c.cgroup = Some(cgroup);
             Err(cannot_start(e))
         }
+    }
+}
+
+/// In a helper: waits for the store's lock, then resolves the image and
+/// records its use so no GC takes its layers.
+fn pin_image(store: &Store, reference: &str, base: &Path) -> Result<(), String> {
+    let _lock = refs::lock(store, false).map_err(|e| e.to_string())?;
+    let image = resolve(store, reference).map_err(|e| e.to_string())?;
+    record_use(base, &image).map_err(|e| e.to_string())
+}
+
+/// In a helper: plugin volumes mounted. A daemon that died may have left
+/// them mounted (its marker says so): they are released first so the
+/// plugin's mount count starts over.
+fn mount_plugin_volumes(
+    root: &Path,
+    container: &str,
+    spec: &Spec,
+    settings: &PluginSettings,
+    base: &Path,
+) -> Value {
+    let marker = base.join(volumes::MOUNTED_MARKER);
+    let mut warnings = Vec::new();
+    if marker.exists() {
+        warnings = volumes::unmount_volumes_with(root, container, spec, settings);
+    }
+    match volumes::mount_volumes_with(root, container, spec, settings) {
+        Ok(paths) => {
+            if let Err(e) = std::fs::write(&marker, b"") {
+                warnings.push(format!("write {}: {e}", marker.display()));
+            }
+            json!({ "paths": paths, "warnings": warnings })
+        }
+        Err(e) => json!({ "error": e, "warnings": warnings }),
     }
 }

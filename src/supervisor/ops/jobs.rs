@@ -260,7 +260,7 @@ impl Supervisor {
         let Some(work) = self.events.take_sync() else {
             return;
         };
-        let keep = [std::os::fd::AsRawFd::as_raw_fd(&work.file)];
+        let keep: Vec<RawFd> = work.files.iter().map(AsRawFd::as_raw_fd).collect();
         let started = self.jobs.start(JobKind::SyncJournal, None, &keep, move || {
             match work.run() {
                 Ok(()) => serde_json::json!({}),

@@ -34,6 +34,13 @@ impl Digest {
         }
     }
 
+    /// The digest a running sha256 has reached.
+    pub fn from_sha256(hasher: Sha256) -> Digest {
+        Digest {
+            hex: hex_of(&hasher.finalize()),
+        }
+    }
+
     pub fn hex(&self) -> &str {
         &self.hex
     }

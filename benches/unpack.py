@@ -211,13 +211,10 @@ def tools_for(work, berth, layout, digests, name):
     blobs = [layout / "blobs/sha256" / d for d in digests]
 
     def berth_import():
-        root = work / f"unpack-berth-{name}"
-        shutil.rmtree(root, ignore_errors=True)
-        run([berth, "import", str(layout), "--root", str(root)])
+        run([berth, "import", str(layout), "--root", str(work / f"unpack-berth-{name}")])
 
     def tar_dest():
         dest = work / f"unpack-tar-{name}"
-        shutil.rmtree(dest, ignore_errors=True)
         dest.mkdir()
         return dest
 
@@ -240,12 +237,24 @@ def tools_for(work, berth, layout, digests, name):
     return tools
 
 
-def interleaved(tools, rounds):
+def settle(work):
+    """Removes every output, syncs, and waits out ext4's window in which
+    freed inodes are not reused (5 s once the inode table is clean: a file
+    system without a journal scans past them on every create, which would
+    charge one tool for the previous one's deletions)."""
+    for d in work.glob("unpack-*"):
+        shutil.rmtree(d, ignore_errors=True)
+    subprocess.run(["sync"])
+    time.sleep(6)
+
+
+def interleaved(work, tools, rounds):
     times = {k: [] for k in tools}
     for i in range(rounds):
         for name in list(tools)[i % len(tools):] + list(tools)[: i % len(tools)]:
-            subprocess.run(["sync"])
+            settle(work)
             times[name].append(timed(tools[name]))
+    settle(work)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -258,24 +267,21 @@ def measure(work, berth, short):
 
     def umoci_unpack():
         dest = work / "unpack-umoci"
-        shutil.rmtree(dest, ignore_errors=True)
         run(["umoci", "unpack", "--image", f"{layout}:latest", str(dest)])
 
     if shutil.which("umoci"):
         tools["umoci"] = umoci_unpack
     else:
         print("unpack: umoci skipped: not installed", file=sys.stderr)
-    medians = interleaved(tools, 1 if short else 5)
+    medians = interleaved(work, tools, 1 if short else 5)
     result = {"uncompressed_bytes": total, "layers": n_layers,
               **{k: {"median_s": v, "mb_per_s": total / 1e6 / v} for k, v in medians.items()}}
     if not short:
         large_digests = ensure_large_layout(work)
         large = work / "large-oci"
         blob = large / "blobs/sha256" / large_digests[0]
-        medians = interleaved(tools_for(work, berth, large, large_digests, "large"), 5)
+        medians = interleaved(work, tools_for(work, berth, large, large_digests, "large"), 5)
         result["large"] = {"gzip_bytes": blob.stat().st_size, **{k: {"median_s": v} for k, v in medians.items()}}
-    for d in work.glob("unpack-*"):
-        shutil.rmtree(d, ignore_errors=True)
     return result
 
 

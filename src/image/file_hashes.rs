@@ -56,6 +56,8 @@ impl FileHashes {
             to.write_all(&self.buf[..n])?;
             copied += n as u64;
         }
+        // Best effort: the commit's syncfs is what makes the file durable.
+        let _ = crate::kernel::start_writeback(std::os::fd::AsFd::as_fd(to), 0, 0);
         if copied == size {
             let ino = to.metadata()?.ino();
             let digest = Digest::from_sha256(hasher);

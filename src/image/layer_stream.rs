@@ -15,6 +15,7 @@ use super::digest::Digest;
 use super::error::ImageError;
 use super::unpack::UnpackReport;
 use super::unpack_helper::LayerHelper;
+use crate::kernel::start_writeback;
 
 /// Progress lines, from any thread.
 pub type Progress<'a> = &'a (dyn Fn(String) + Sync);
@@ -82,10 +83,14 @@ pub fn stream_layer(
         BlobInput::Spooled { done, .. } if done.exists() => done.clone(),
         BlobInput::Spooled { partial, .. } => partial.clone(),
     };
-    let outcome = fed
-        .map_err(|e| (e, broken))
-        .and_then(|()| check_blob(job, &digest, size).map_err(|e| (e, true)))
-        .and_then(|()| verdict.map_err(|e| (e, true)));
+    let outcome = match (fed, verdict) {
+        // The helper stopped reading: its own error says why.
+        (Err(_), Err(e)) if broken => Err((e, true)),
+        (Err(e), _) => Err((e, broken)),
+        (Ok(()), verdict) => check_blob(job, &digest, size)
+            .map_err(|e| (e, true))
+            .and_then(|()| verdict.map_err(|e| (e, true))),
+    };
     match outcome {
         Ok(report) => Ok((report, keep_spool(&job.input, &spool)?)),
         Err((e, bad_bytes)) => {
@@ -185,6 +190,8 @@ fn feed_spool(
     let mut tee = Tee {
         file: &mut file,
         feed,
+        written: have,
+        flushed: have,
     };
     fetch.fetch(&job.blob, size, have, &mut tee, progress)?;
     tee.file
@@ -255,16 +262,29 @@ impl Write for Feed<'_> {
     }
 }
 
+/// Spooled bytes are handed to writeback every this many bytes.
+const WRITEBACK_STEP_BYTES: u64 = 8 << 20;
+
 /// Fetched bytes go to the spool file first (so that what is on disk is
 /// always a prefix of what was fed), then into the feed.
 struct Tee<'a, 'p> {
     file: &'a mut File,
     feed: &'a mut Feed<'p>,
+    /// Bytes in the file, and how many of them writeback was started for.
+    written: u64,
+    flushed: u64,
 }
 
 impl Write for Tee<'_, '_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.write_all(buf)?;
+        self.written += buf.len() as u64;
+        if self.written - self.flushed >= WRITEBACK_STEP_BYTES {
+            // Best effort, so the commit's syncfs has less left to do.
+            let fd = std::os::fd::AsFd::as_fd(&*self.file);
+            let _ = start_writeback(fd, self.flushed, self.written - self.flushed);
+            self.flushed = self.written;
+        }
         self.feed.write_all(buf)?;
         Ok(buf.len())
     }

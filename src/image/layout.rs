@@ -160,6 +160,10 @@ fn choose(
         .collect()
 }
 
+/// Bytes read from a layout's blob at once (io::copy's 8 KiB would mean
+/// a pipe write, and a wake-up of the helper, per 8 KiB).
+const COPY_BUFFER_BYTES: usize = 1 << 20;
+
 /// A layout's blobs as a source for layer streams (copied into the
 /// staging area as they are unpacked).
 struct LayoutBlobs<'d> {
@@ -181,8 +185,17 @@ impl RangeFetch for LayoutBlobs<'_> {
             .map_err(ImageError::io("seek blob", &path))?;
         // One more byte than declared: a longer file is caught by the size check.
         let mut rest = file.take(size.saturating_sub(offset).saturating_add(1));
-        io::copy(&mut rest, out).map_err(ImageError::io("copy blob", &path))?;
-        Ok(())
+        let mut buf = vec![0u8; COPY_BUFFER_BYTES];
+        loop {
+            let n = match rest.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ImageError::io("read blob", &path)(e)),
+            };
+            out.write_all(&buf[..n])
+                .map_err(ImageError::io("copy blob", &path))?;
+        }
     }
 }
 

@@ -38,8 +38,9 @@ const UNPACK_CAPS: [Capability; 6] = [
 /// F_SETPIPE_SZ; the default maximum for an unprivileged pipe is 1 MiB).
 const PIPE_BYTES: i32 = 1 << 20;
 
-/// Replies are small; a longer one is a broken helper.
-const MAX_REPLY_BYTES: u64 = 1 << 20;
+/// A reply lists the layer's opaque directories, so it can be long, but
+/// not longer than this: past it the helper is taken for broken.
+const MAX_REPLY_BYTES: u64 = 16 << 20;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {

@@ -25,3 +25,4 @@ pub mod userns;
 pub use config::ContainerConfig;
 pub use error::SysError;
 pub use spawn::{SpawnError, spawn_container};
+pub use sys::start_writeback;

@@ -24,7 +24,7 @@ from tools import Berth, Docker, OciRuntime, Podman  # noqa: E402
 import pull  # noqa: E402
 import unpack  # noqa: E402
 
-PEERS = ["crun", "runc", "podman", "docker", "tar", "umoci", "skopeo+umoci"]
+PEERS = ["crun", "runc", "podman", "docker", "tar", "tar_parallel", "umoci", "skopeo+umoci"]
 
 
 def percentile(values, p):
@@ -152,20 +152,26 @@ def report(results, tools_present):
     row("binary size", {k: v["bytes"] / 1e6 for k, v in results["binary"].items()}, "MB")
     cpu = results["cpu"]
     row("CPU job overhead vs native", {k: v["overhead_pct"] for k, v in cpu.items() if k != "native"}, "%")
+    def timing_row(label, res, keys):
+        """One row of seconds (keys present in res), with berth's ratio to
+        the best peer and to the physical limit when it was measured."""
+        vals = {k: res[k]["median_s"] for k in keys if k in res}
+        _, ratio = ratio_row(vals)
+        if "limit" in res:
+            ratio += f"; {res['berth']['median_s'] / res['limit']['median_s']:.2f}× limit"
+        cells = " | ".join([f"{v:.2f} s" for v in vals.values()] + [""] * (len(cols) - len(vals)))
+        lines.append(f"| {label} ({' / '.join(vals)}) | {cells} | {ratio} |")
+
     up = results.get("unpack")
     if up:
         mb = up["uncompressed_bytes"] / 1e6
-        extra = [k for k in ("tar", "umoci") if k in up]
-        vals = {k: up[k]["median_s"] for k in ["berth"] + extra}
-        _, ratio = ratio_row(vals)
-        cells = " | ".join([f"{v:.2f} s" for v in vals.values()] + [""] * (len(cols) - len(vals)))
-        lines.append(f"| unpack {up['layers']} gzip layers, {mb:.0f} MB ({' / '.join(vals)}) | {cells} | {ratio} |")
+        timing_row(f"unpack {up['layers']} gzip layers, {mb:.0f} MB", up, ["berth", "tar", "tar_parallel", "umoci", "limit"])
+        if "large" in up:
+            big = up["large"]
+            timing_row(f"unpack one {big['gzip_bytes'] / 1e6:.0f} MB gzip layer", big, ["berth", "tar", "limit"])
     pl = results.get("pull")
     if pl:
-        vals = {k: v["median_s"] for k, v in pl.items()}
-        _, ratio = ratio_row(vals)
-        cells = " | ".join([f"{v:.2f} s" for v in vals.values()] + [""] * (len(cols) - len(vals)))
-        lines.append(f"| pull + unpack, local registry ({' / '.join(vals)}) | {cells} | {ratio} |")
+        timing_row("pull + unpack, local registry", pl, list(pl))
     return "\n".join(lines) + "\n"
 
 

@@ -96,7 +96,7 @@ pub fn run(argv: &[String]) -> i32 {
         "shutdown" => client_cmd::shutdown(rest),
         notify_cmd::NOTIFY_COMMAND => notify_cmd::notify_main(rest),
         crate::image::unpack_helper::HELPER_COMMAND => {
-            Ok(crate::image::unpack_helper::helper_main())
+            Ok(crate::image::unpack_helper::helper_main(rest))
         }
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

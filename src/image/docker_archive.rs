@@ -12,7 +12,8 @@ use serde::Deserialize;
 
 use super::digest::Digest;
 use super::error::ImageError;
-use super::import::{NamedManifest, read_json_bytes, stage_image};
+use super::import::{NamedManifest, import_workers, read_json_bytes, stage_image};
+use super::layer_stream::BlobInput;
 use super::oci::{self, Descriptor, Manifest};
 use super::staging::{Expected, Staging};
 use super::unpack::{Compression, detect_compression};
@@ -76,7 +77,16 @@ pub fn import_docker_archive(
         let bytes =
             serde_json::to_vec(&manifest).map_err(|e| ImageError::invalid(&what, e.to_string()))?;
         let manifest_digest = staging.add_blob_bytes(&bytes, "synthesised manifest")?;
-        let record = stage_image(staging, &manifest, manifest_digest, |_, _, _| Ok(()))?;
+        // The archive is read once, in order: its blobs are staged already.
+        let record = stage_image(
+            staging,
+            &manifest,
+            manifest_digest,
+            |_, _, _| Ok(()),
+            |staging, d| BlobInput::Stored(staging.blob_path(&d.digest)),
+            import_workers(),
+            &|_| {},
+        )?;
         let names: Vec<String> = match name {
             Some(n) => vec![n.to_string()],
             None => entry

@@ -6,7 +6,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -20,6 +20,8 @@ use nix::sys::stat::{
 use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
 
+use super::file_hashes::FileHashes;
+
 /// Where extraction stands, and the rules it enforces.
 pub struct LayerWriter {
     root: OwnedFd,
@@ -28,6 +30,8 @@ pub struct LayerWriter {
     dir_times: Vec<(PathBuf, i64)>,
     /// Directories marked opaque (`.wh..wh..opq`), relative to the root.
     pub opaque_dirs: Vec<PathBuf>,
+    /// What each written file holds, for the tree digest.
+    pub file_hashes: FileHashes,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +95,7 @@ impl LayerWriter {
             root_path: root.to_path_buf(),
             dir_times: Vec::new(),
             opaque_dirs: Vec::new(),
+            file_hashes: FileHashes::default(),
         })
     }
 
@@ -192,7 +197,9 @@ impl LayerWriter {
             .resolve(RESOLVE);
         let fd = openat2(&dir, name, how).map_err(|e| errno_err(rel, "create", e))?;
         let mut file = File::from(fd);
-        let copied = io::copy(&mut data.take(size), &mut file)
+        let copied = self
+            .file_hashes
+            .copy_into(data, &mut file, size)
             .map_err(|e| err(rel, format!("write: {e}")))?;
         if copied != size {
             return Err(err(

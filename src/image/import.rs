@@ -7,10 +7,12 @@ use std::path::Path;
 
 use super::docker_archive::import_docker_archive;
 use super::error::ImageError;
+use super::layer_stream::{BlobInput, Progress};
 use super::layout::import_layout;
 use super::oci::{Descriptor, ImageConfig, Manifest, parse_json, validate_config};
 use super::refs::ImageRecord;
-use super::staging::{LayerToAdd, Staging};
+use super::stage_layers::LayerToAdd;
+use super::staging::Staging;
 use super::store::Store;
 use crate::fetch::reference::Reference;
 
@@ -75,33 +77,45 @@ pub fn read_json_bytes(reader: impl Read, what: &str) -> Result<Vec<u8>, ImageEr
     Ok(bytes)
 }
 
-/// Brings one image's config and layers into `staging`, verifies the
-/// config against the manifest and unpacks every layer. `fetch` makes a
-/// blob available in staging (copying it from the source).
-pub fn stage_image(
+/// Brings one image's config and layers into `staging`: `fetch_config`
+/// makes the config blob available there, `layer_input` says where each
+/// layer's bytes come from; the config is checked against the manifest
+/// and the layers are streamed in, up to `workers` at once.
+pub fn stage_image<'a>(
     staging: &mut Staging<'_>,
     manifest: &Manifest,
     manifest_digest: super::digest::Digest,
-    mut fetch: impl FnMut(&mut Staging<'_>, &Descriptor, &str) -> Result<(), ImageError>,
+    fetch_config: impl FnOnce(&mut Staging<'_>, &Descriptor, &str) -> Result<(), ImageError>,
+    layer_input: impl Fn(&Staging<'_>, &Descriptor) -> BlobInput<'a>,
+    workers: usize,
+    progress: Progress<'_>,
 ) -> Result<ImageRecord, ImageError> {
     let config_what = format!("config {}", manifest.config.digest);
-    fetch(staging, &manifest.config, &config_what)?;
+    fetch_config(staging, &manifest.config, &config_what)?;
     let config_path = staging.blob_path(&manifest.config.digest);
     let config: ImageConfig = parse_json(&read_limited(&config_path)?, &config_what)?;
     validate_config(&config, &config_what, manifest.layers.len())?;
-    let mut layers = Vec::new();
-    for (layer, diff_id) in manifest.layers.iter().zip(&config.rootfs.diff_ids) {
-        let what = format!("layer {}", layer.digest);
-        fetch(staging, layer, &what)?;
-        layers.push(LayerToAdd {
+    let layers = manifest
+        .layers
+        .iter()
+        .zip(&config.rootfs.diff_ids)
+        .map(|(layer, diff_id)| LayerToAdd {
             blob: layer.digest.clone(),
+            size: Some(layer.size),
             diff_id: diff_id.clone(),
-            what,
-        });
-    }
-    staging.add_layers(&layers)?;
+            what: format!("layer {}", layer.digest),
+            input: layer_input(staging, layer),
+        })
+        .collect();
+    staging.add_layers(layers, workers, progress)?;
     Ok(ImageRecord {
         manifest: manifest_digest,
         config: manifest.config.digest.clone(),
     })
+}
+
+/// Layers unpacked at once by an import: decompression and hashing are
+/// CPU-bound, so one per core.
+pub fn import_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }

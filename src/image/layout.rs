@@ -2,11 +2,13 @@
 //! blobs/sha256/…), as skopeo, umoci and buildah write it.
 
 use std::fs::{self, File};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::digest::Digest;
 use super::error::ImageError;
-use super::import::{MAX_JSON_BYTES, NamedManifest, read_limited, stage_image};
+use super::import::{MAX_JSON_BYTES, NamedManifest, import_workers, read_limited, stage_image};
+use super::layer_stream::{Progress, RangeFetch};
 use super::oci::{self, Descriptor, Index, parse_json};
 use super::staging::{Expected, Staging};
 use crate::fetch::reference::Reference;
@@ -34,11 +36,15 @@ pub fn import_layout(
         let what = format!("manifest {} in {}", desc.digest, dir.display());
         let bytes = copy_blob(staging, dir, &desc, &what)?;
         let manifest = parse_json(&bytes, &what)?;
+        let source = LayoutBlobs { dir };
         let record = stage_image(
             staging,
             &manifest,
             desc.digest.clone(),
             |staging, d: &Descriptor, what: &str| copy_blob(staging, dir, d, what).map(|_| ()),
+            |staging, d: &Descriptor| staging.blob_input(&d.digest, &source),
+            import_workers(),
+            &|_| {},
         )?;
         out.push(NamedManifest { reference, record });
     }
@@ -152,6 +158,45 @@ fn choose(
             )),
         })
         .collect()
+}
+
+/// Bytes read from a layout's blob at once (io::copy's 8 KiB would mean
+/// a pipe write, and a wake-up of the helper, per 8 KiB).
+const COPY_BUFFER_BYTES: usize = 1 << 20;
+
+/// A layout's blobs as a source for layer streams (copied into the
+/// staging area as they are unpacked).
+struct LayoutBlobs<'d> {
+    dir: &'d Path,
+}
+
+impl RangeFetch for LayoutBlobs<'_> {
+    fn fetch(
+        &self,
+        blob: &Digest,
+        size: u64,
+        offset: u64,
+        out: &mut dyn Write,
+        _progress: Progress<'_>,
+    ) -> Result<(), ImageError> {
+        let path = blob_file(self.dir, blob);
+        let mut file = File::open(&path).map_err(ImageError::io("open blob", &path))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(ImageError::io("seek blob", &path))?;
+        // One more byte than declared: a longer file is caught by the size check.
+        let mut rest = file.take(size.saturating_sub(offset).saturating_add(1));
+        let mut buf = vec![0u8; COPY_BUFFER_BYTES];
+        loop {
+            let n = match rest.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(ImageError::io("read blob", &path)(e)),
+            };
+            out.write_all(&buf[..n])
+                .map_err(ImageError::io("copy blob", &path))?;
+        }
+    }
 }
 
 fn blob_file(dir: &Path, d: &Digest) -> std::path::PathBuf {

@@ -6,28 +6,18 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::digest::{Digest, Hashing};
 use super::error::ImageError;
-use super::layer_record::LayerRecord;
+use super::layer_stream::{BlobInput, RangeFetch};
 use super::refs::{self, ImageRecord};
 use super::store::{Store, sync_dir};
-use super::unpack::UnpackReport;
-use super::unpack_helper::{unpack_in_helper, verify_in_helper};
-
-/// One layer of an image being imported.
-pub struct LayerToAdd {
-    pub blob: Digest,
-    pub diff_id: Digest,
-    pub what: String,
-}
 
 pub struct Staging<'s> {
-    store: &'s Store,
-    dir: PathBuf,
-    blobs: Vec<Digest>,
-    layers: Vec<Digest>,
+    pub(super) store: &'s Store,
+    pub(super) dir: PathBuf,
+    pub(super) blobs: Vec<Digest>,
+    pub(super) layers: Vec<Digest>,
 }
 
 /// What an incoming blob must be, when the source says so up front.
@@ -51,7 +41,7 @@ impl<'s> Staging<'s> {
         })
     }
 
-    fn staged_blob_path(&self, d: &Digest) -> PathBuf {
+    pub(super) fn staged_blob_path(&self, d: &Digest) -> PathBuf {
         self.dir.join("blobs").join(d.hex())
     }
 
@@ -62,6 +52,20 @@ impl<'s> Staging<'s> {
             staged
         } else {
             self.store.blob_path(d)
+        }
+    }
+
+    /// Where a layer blob's bytes come from: the store or this staging
+    /// area when either has it, else `source`, copied into the staging
+    /// area as it streams.
+    pub(super) fn blob_input<'a>(&self, d: &Digest, source: &'a dyn RangeFetch) -> BlobInput<'a> {
+        if self.store.has_blob(d) || self.blobs.contains(d) {
+            return BlobInput::Stored(self.blob_path(d));
+        }
+        BlobInput::Spooled {
+            partial: self.dir.join("blobs").join(format!("incoming-{}", d.hex())),
+            done: self.staged_blob_path(d),
+            fetch: source,
         }
     }
 
@@ -119,78 +123,6 @@ impl<'s> Staging<'s> {
             size: Some(bytes.len() as u64),
         };
         self.add_blob(bytes, expected, what).map(|(d, _)| d)
-    }
-
-    /// Unpacks each (blob, diff_id) as a layer, helpers running in
-    /// parallel (one per core): decompression and hashing are CPU-bound.
-    /// A layer the store (or this import) already has is only checked.
-    pub fn add_layers(&mut self, layers: &[LayerToAdd]) -> Result<(), ImageError> {
-        let mut jobs = Vec::new();
-        for l in layers {
-            let known = self.store.has_layer(&l.diff_id) || self.layers.contains(&l.diff_id);
-            if !known
-                && !jobs
-                    .iter()
-                    .any(|(j, _): &(&LayerToAdd, _)| j.diff_id == l.diff_id)
-            {
-                jobs.push((l, Some(self.dir.join("layers").join(l.diff_id.hex()))));
-            } else {
-                jobs.push((l, None));
-            }
-        }
-        let blob_paths: Vec<PathBuf> = jobs.iter().map(|(l, _)| self.blob_path(&l.blob)).collect();
-        let next = AtomicUsize::new(0);
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(jobs.len().max(1));
-        let results: Vec<(usize, Result<Option<UnpackReport>, ImageError>)> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = (0..workers)
-                    .map(|_| {
-                        scope.spawn(|| {
-                            let mut done = Vec::new();
-                            loop {
-                                let i = next.fetch_add(1, Ordering::Relaxed);
-                                let Some((l, target)) = jobs.get(i) else {
-                                    return done;
-                                };
-                                let r = match target {
-                                    Some(t) => {
-                                        unpack_in_helper(&blob_paths[i], t, &l.diff_id, &l.what)
-                                            .map(Some)
-                                    }
-                                    None => verify_in_helper(&blob_paths[i], &l.diff_id, &l.what)
-                                        .map(|()| None),
-                                };
-                                done.push((i, r));
-                            }
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
-        let mut results = results;
-        results.sort_by_key(|(i, _)| *i);
-        for (i, result) in results {
-            let (l, target) = &jobs[i];
-            if let (Some(report), Some(target)) = (result?, target) {
-                let tree = report.tree.clone().ok_or_else(|| {
-                    ImageError::invalid(&l.what, "helper reported no tree digest")
-                })?;
-                let record = LayerRecord {
-                    diff_id: l.diff_id.clone(),
-                    tree,
-                    entries: report.entries,
-                    bytes: report.bytes,
-                };
-                record.write(&target.with_extension("json"))?;
-                self.layers.push(l.diff_id.clone());
-            }
-        }
-        Ok(())
     }
 
     /// Moves everything staged to its final name, then points `refs` at it.

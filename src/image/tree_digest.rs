@@ -12,33 +12,42 @@ use std::path::Path;
 use sha2::{Digest as _, Sha256};
 
 use super::digest::{Digest, Hashing};
+use super::file_hashes::FileHashes;
 
+/// The tree digest, reading every file.
 pub fn tree_digest(root: &Path) -> io::Result<Digest> {
+    tree_digest_with(root, &FileHashes::default())
+}
+
+/// The tree digest, taking a file's content digest from `known` when it
+/// holds one for that inode and size (the extraction that just wrote the
+/// tree hashed the bytes on their way in); the same result either way.
+pub fn tree_digest_with(root: &Path, known: &FileHashes) -> io::Result<Digest> {
     let mut hasher = Sha256::new();
-    walk(root, Path::new(""), &mut hasher)?;
+    walk(root, Path::new(""), &mut hasher, known)?;
     Ok(Digest::of_hasher(hasher))
 }
 
-fn walk(root: &Path, rel: &Path, h: &mut Sha256) -> io::Result<()> {
+fn walk(root: &Path, rel: &Path, h: &mut Sha256, known: &FileHashes) -> io::Result<()> {
     let dir = root.join(rel);
     let mut names: Vec<_> = fs::read_dir(&dir)?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<io::Result<_>>()?;
     names.sort();
-    describe(&dir, rel, h)?;
+    describe(&dir, rel, h, known)?;
     for name in names {
         let child = rel.join(&name);
         let meta = fs::symlink_metadata(root.join(&child))?;
         if meta.is_dir() {
-            walk(root, &child, h)?;
+            walk(root, &child, h, known)?;
         } else {
-            describe(&root.join(&child), &child, h)?;
+            describe(&root.join(&child), &child, h, known)?;
         }
     }
     Ok(())
 }
 
-fn describe(path: &Path, rel: &Path, h: &mut Sha256) -> io::Result<()> {
+fn describe(path: &Path, rel: &Path, h: &mut Sha256, known: &FileHashes) -> io::Result<()> {
     let meta = fs::symlink_metadata(path)?;
     let t = meta.file_type();
     let kind = if t.is_dir() {
@@ -67,6 +76,12 @@ fn describe(path: &Path, rel: &Path, h: &mut Sha256) -> io::Result<()> {
     ));
     if t.is_symlink() {
         h.update(fs::read_link(path)?.as_os_str().as_bytes());
+    } else if let Some(d) = t
+        .is_file()
+        .then(|| known.get(meta.ino(), meta.len()))
+        .flatten()
+    {
+        h.update(d.hex());
     } else if t.is_file() {
         let mut reader = Hashing::new(File::open(path)?);
         io::copy(&mut reader, &mut io::sink())?;

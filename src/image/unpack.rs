@@ -4,20 +4,19 @@
 //! and must equal the layer's diff_id; sizes and compression ratios are
 //! bounded. All writes go through `extract::LayerWriter`.
 
-use std::cell::Cell;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 
-use flate2::read::GzDecoder;
 use nix::sys::stat::SFlag;
 use serde::{Deserialize, Serialize};
 
-use super::digest::{Digest, Hashing};
+use super::digest::Digest;
 use super::error::ImageError;
 use super::extract::{LayerWriter, Meta, allowed_xattr, safe_relative};
+use super::inflate::{ChunkReader, Inflated, spawn_inflater};
+use super::tree_digest::tree_digest_with;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
@@ -77,66 +76,6 @@ pub struct UnpackReport {
     pub tree: Option<Digest>,
 }
 
-/// Counts bytes through a reader; with `check`, refuses to go past limits.
-struct Counted<R> {
-    inner: R,
-    count: Rc<Cell<u64>>,
-    check: Option<(Rc<Cell<u64>>, UnpackLimits)>,
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let total = self.count.get() + n as u64;
-        self.count.set(total);
-        if let Some((compressed, limits)) = &self.check {
-            if total > limits.max_bytes {
-                return Err(io::Error::other(format!(
-                    "layer expands beyond the limit of {} bytes",
-                    limits.max_bytes
-                )));
-            }
-            let ratio = total / compressed.get().max(1);
-            if total > limits.ratio_floor_bytes && ratio > limits.max_ratio {
-                return Err(io::Error::other(format!(
-                    "compression ratio over {}:1 (a decompression bomb?)",
-                    limits.max_ratio
-                )));
-            }
-        }
-        Ok(n)
-    }
-}
-
-type LayerStream = Hashing<Counted<Box<dyn Read>>>;
-
-fn open_stream(blob: &Path, limits: UnpackLimits) -> Result<LayerStream, ImageError> {
-    let file = File::open(blob).map_err(ImageError::io("open layer blob", blob))?;
-    let compressed = Rc::new(Cell::new(0));
-    let raw = Counted {
-        inner: file,
-        count: Rc::clone(&compressed),
-        check: None,
-    };
-    let mut reader = BufReader::with_capacity(256 * 1024, raw);
-    let head =
-        io::BufRead::fill_buf(&mut reader).map_err(ImageError::io("read layer blob", blob))?;
-    let decompressed: Box<dyn Read> = match detect_compression(head) {
-        Compression::None => Box::new(reader),
-        Compression::Gzip => Box::new(GzDecoder::new(reader)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(reader)
-                .map_err(ImageError::io("start zstd", blob))?,
-        ),
-    };
-    let counted = Counted {
-        inner: decompressed,
-        count: Rc::new(Cell::new(0)),
-        check: Some((compressed, limits)),
-    };
-    Ok(Hashing::new(counted))
-}
-
 /// Unpacks `blob` into the empty directory `target` and checks the
 /// uncompressed digest against `diff_id`.
 pub fn unpack_layer(
@@ -146,62 +85,111 @@ pub fn unpack_layer(
     what: &str,
     limits: UnpackLimits,
 ) -> Result<UnpackReport, ImageError> {
-    let mut stream = open_stream(blob, limits)?;
+    let file = File::open(blob).map_err(ImageError::io("open layer blob", blob))?;
+    unpack_stream(file, target, diff_id, what, limits)
+}
+
+/// Unpacks the compressed layer read from `input` into the empty
+/// directory `target`: one thread inflates and hashes, this one writes
+/// (and hashes the files it writes, for the tree digest). The layer is
+/// good only if the uncompressed stream's digest is `diff_id`.
+pub fn unpack_stream(
+    input: impl Read + Send + 'static,
+    target: &Path,
+    diff_id: &Digest,
+    what: &str,
+    limits: UnpackLimits,
+) -> Result<UnpackReport, ImageError> {
     let mut writer =
         LayerWriter::open(target).map_err(|e| ImageError::invalid(what, e.to_string()))?;
+    let (mut reader, inflater) =
+        spawn_inflater(input, limits).map_err(ImageError::io("start inflating", target))?;
     let mut report = UnpackReport::default();
-    {
-        let mut archive = tar::Archive::new(&mut stream);
-        let entries = archive.entries().map_err(|e| bad_tar(what, e))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| bad_tar(what, e))?;
-            report.entries += 1;
-            if report.entries > limits.max_entries {
-                return Err(ImageError::invalid(
-                    what,
-                    format!("more than {} entries", limits.max_entries),
-                ));
-            }
-            apply_entry(&mut writer, &mut entry, &mut report)
-                .map_err(|e| ImageError::invalid(what, e))?;
-        }
+    let extracted = extract_entries(&mut reader, &mut writer, &mut report, what, limits);
+    if extracted.is_ok() {
+        reader.drain();
     }
-    writer
-        .finish()
-        .map_err(|e| ImageError::invalid(what, e.to_string()))?;
+    drop(reader);
+    let inflated = join_inflater(inflater, what);
+    // A stream that broke explains a truncated archive better than tar does.
+    let inflated = match (extracted, inflated) {
+        (_, Err(e)) if !e.to_string().contains(READER_GONE) => return Err(e),
+        (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
+        (Ok(()), Ok(done)) => done,
+    };
+    check_diff_id(&inflated, diff_id, what)?;
+    report.bytes = inflated.bytes;
     report.opaque_dirs = std::mem::take(&mut writer.opaque_dirs);
-    report.bytes = finish_diff_id(stream, diff_id, what)?;
+    report.tree = Some(
+        tree_digest_with(target, &writer.file_hashes)
+            .map_err(ImageError::io("hash unpacked layer", target))?,
+    );
     Ok(report)
 }
 
-/// Checks that `blob` decompresses to `diff_id` without unpacking it, for
-/// a layer the store already holds.
-pub fn verify_diff_id(
-    blob: &Path,
+fn extract_entries(
+    reader: &mut ChunkReader,
+    writer: &mut LayerWriter,
+    report: &mut UnpackReport,
+    what: &str,
+    limits: UnpackLimits,
+) -> Result<(), ImageError> {
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive.entries().map_err(|e| bad_tar(what, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad_tar(what, e))?;
+        report.entries += 1;
+        if report.entries > limits.max_entries {
+            return Err(ImageError::invalid(
+                what,
+                format!("more than {} entries", limits.max_entries),
+            ));
+        }
+        apply_entry(writer, &mut entry, report).map_err(|e| ImageError::invalid(what, e))?;
+    }
+    writer
+        .finish()
+        .map_err(|e| ImageError::invalid(what, e.to_string()))
+}
+
+/// Checks that the compressed layer read from `input` decompresses to
+/// `diff_id` without unpacking it, for a layer the store already holds.
+pub fn verify_stream(
+    input: impl Read + Send + 'static,
     diff_id: &Digest,
     what: &str,
     limits: UnpackLimits,
 ) -> Result<(), ImageError> {
-    finish_diff_id(open_stream(blob, limits)?, diff_id, what).map(drop)
+    let (mut reader, inflater) = spawn_inflater(input, limits)
+        .map_err(|e| ImageError::invalid(what, format!("start inflating: {e}")))?;
+    reader.drain();
+    drop(reader);
+    check_diff_id(&join_inflater(inflater, what)?, diff_id, what)
 }
 
-/// Reads the rest of the stream (the diff_id covers all of it, tar's zero
-/// padding included) and compares its digest with `diff_id`.
-fn finish_diff_id(
-    mut stream: LayerStream,
-    diff_id: &Digest,
+/// What `inflate` says when its reader stopped early (the reader's own
+/// error is the one to report then).
+pub(super) const READER_GONE: &str = "layer reader went away";
+
+fn join_inflater(
+    handle: std::thread::JoinHandle<io::Result<Inflated>>,
     what: &str,
-) -> Result<u64, ImageError> {
-    io::copy(&mut stream, &mut io::sink()).map_err(|e| bad_tar(what, e))?;
-    let (actual, bytes, _) = stream.finish();
-    if &actual != diff_id {
+) -> Result<Inflated, ImageError> {
+    handle
+        .join()
+        .map_err(|_| ImageError::invalid(what, "the inflating thread panicked"))?
+        .map_err(|e| bad_tar(what, e))
+}
+
+fn check_diff_id(inflated: &Inflated, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
+    if &inflated.diff_id != diff_id {
         return Err(ImageError::DigestMismatch {
             what: format!("{what} (uncompressed)"),
             expected: diff_id.to_string(),
-            actual: actual.to_string(),
+            actual: inflated.diff_id.to_string(),
         });
     }
-    Ok(bytes)
+    Ok(())
 }
 
 fn bad_tar(what: &str, e: io::Error) -> ImageError {

@@ -1,12 +1,14 @@
 //! Layer unpacking runs in a helper: a child process of the same binary
-//! (`berth _unpack`), confined before it reads a byte of the layer —
-//! Landlock to the blob (read) and the target directory (write), only the
-//! capabilities extraction needs, and a seccomp filter (kernel::sandbox).
-//! A helper that crashes or is killed leaves only its staging directory.
+//! (`berth _unpack REQUEST`), confined before it reads a byte of the
+//! layer — Landlock to the target directory (write) and nothing else,
+//! only the capabilities extraction needs, and a seccomp filter
+//! (kernel::sandbox). The layer's compressed bytes arrive on its stdin as
+//! they are downloaded or read; it answers on stdout. A helper that
+//! crashes or is killed leaves only its staging directory.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 
 use caps::Capability;
 use serde::{Deserialize, Serialize};
@@ -14,8 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::digest::Digest;
 use super::error::ImageError;
 use super::extract::LayerWriter;
-use super::tree_digest::tree_digest;
-use super::unpack::{UnpackLimits, UnpackReport, unpack_layer, verify_diff_id};
+use super::unpack::{UnpackLimits, UnpackReport, unpack_stream, verify_stream};
 use crate::kernel::sandbox::{Confinement, confine};
 
 /// The hidden subcommand the helper runs as.
@@ -32,10 +33,18 @@ const UNPACK_CAPS: [Capability; 6] = [
     Capability::CAP_SETFCAP,
 ];
 
+/// The pipe to a helper holds this much, so that the feeding side and
+/// the helper do not wake each other for every 64 KiB (pipe(7),
+/// F_SETPIPE_SZ; the default maximum for an unprivileged pipe is 1 MiB).
+const PIPE_BYTES: i32 = 1 << 20;
+
+/// A reply lists the layer's opaque directories, so it can be long, but
+/// not longer than this: past it the helper is taken for broken.
+const MAX_REPLY_BYTES: u64 = 16 << 20;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Request {
-    blob: PathBuf,
-    /// None: only check the blob against `diff_id`.
+    /// None: only check the stream against `diff_id`.
     target: Option<PathBuf>,
     diff_id: Digest,
     what: String,
@@ -48,83 +57,111 @@ enum Reply {
     Failed(String),
 }
 
-/// Unpacks `blob` into the (new, empty) directory `target` in a helper,
-/// then marks its opaque directories.
-pub fn unpack_in_helper(
-    blob: &Path,
-    target: &Path,
-    diff_id: &Digest,
-    what: &str,
-) -> Result<UnpackReport, ImageError> {
-    std::fs::create_dir(target).map_err(ImageError::io("create layer directory", target))?;
-    let req = Request {
-        blob: blob.into(),
-        target: Some(target.into()),
-        diff_id: diff_id.clone(),
-        what: what.into(),
-        limits: UnpackLimits::default(),
-    };
-    let report = call_helper(&req)?;
-    let writer = LayerWriter::open(target).map_err(|e| ImageError::invalid(what, e.to_string()))?;
-    for dir in &report.opaque_dirs {
-        writer
-            .set_opaque_xattr(dir)
-            .map_err(|e| ImageError::invalid(what, e.to_string()))?;
-    }
-    Ok(report)
+/// A running helper, fed one layer's compressed bytes through `input`.
+pub struct LayerHelper {
+    child: Child,
+    input: Option<ChildStdin>,
+    target: Option<PathBuf>,
+    what: String,
 }
 
-/// Checks in a helper that `blob` decompresses to `diff_id`.
-pub fn verify_in_helper(blob: &Path, diff_id: &Digest, what: &str) -> Result<(), ImageError> {
-    let req = Request {
-        blob: blob.into(),
-        target: None,
-        diff_id: diff_id.clone(),
-        what: what.into(),
-        limits: UnpackLimits::default(),
-    };
-    call_helper(&req).map(drop)
+impl LayerHelper {
+    /// Starts a helper unpacking into the new, empty directory `target`,
+    /// or (None) only verifying the stream against `diff_id`.
+    pub fn spawn(
+        target: Option<&Path>,
+        diff_id: &Digest,
+        what: &str,
+    ) -> Result<LayerHelper, ImageError> {
+        let req = Request {
+            target: target.map(Path::to_path_buf),
+            diff_id: diff_id.clone(),
+            what: what.into(),
+            limits: UnpackLimits::default(),
+        };
+        let arg =
+            serde_json::to_string(&req).map_err(|e| ImageError::invalid(what, e.to_string()))?;
+        let exe = std::env::current_exe()
+            .map_err(ImageError::io("find own executable", "/proc/self/exe"))?;
+        let mut child = Command::new(&exe)
+            .arg(HELPER_COMMAND)
+            .arg(arg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(ImageError::io("start unpack helper", &exe))?;
+        let input = child.stdin.take();
+        if let Some(pipe) = &input {
+            // Best effort: a smaller pipe only costs more wake-ups.
+            let _ = nix::fcntl::fcntl(pipe, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_BYTES));
+        }
+        Ok(LayerHelper {
+            child,
+            input,
+            target: req.target,
+            what: req.what,
+        })
+    }
+
+    /// Where the compressed bytes go, until `finish`.
+    pub fn input(&mut self) -> Option<&mut ChildStdin> {
+        self.input.as_mut()
+    }
+
+    /// Ends the input, waits for the verdict and, for an unpacked layer,
+    /// marks its opaque directories (trusted.* needs CAP_SYS_ADMIN, which
+    /// the helper does not have).
+    pub fn finish(mut self) -> Result<UnpackReport, ImageError> {
+        drop(self.input.take());
+        let mut out = Vec::new();
+        if let Some(stdout) = self.child.stdout.take() {
+            let _ = stdout.take(MAX_REPLY_BYTES).read_to_end(&mut out);
+        }
+        let status = self
+            .child
+            .wait()
+            .map_err(ImageError::io("wait for unpack helper", "_unpack"))?;
+        let report = match serde_json::from_slice::<Reply>(&out) {
+            Ok(Reply::Done(report)) if status.success() => report,
+            Ok(Reply::Failed(message)) => return Err(ImageError::Helper(message)),
+            _ => {
+                return Err(ImageError::invalid(
+                    &self.what,
+                    format!("unpack helper died ({status})"),
+                ));
+            }
+        };
+        if let Some(target) = &self.target {
+            let writer = LayerWriter::open(target)
+                .map_err(|e| ImageError::invalid(&self.what, e.to_string()))?;
+            for dir in &report.opaque_dirs {
+                writer
+                    .set_opaque_xattr(dir)
+                    .map_err(|e| ImageError::invalid(&self.what, e.to_string()))?;
+            }
+        }
+        Ok(report)
+    }
 }
 
-fn call_helper(req: &Request) -> Result<UnpackReport, ImageError> {
-    let exe =
-        std::env::current_exe().map_err(ImageError::io("find own executable", "/proc/self/exe"))?;
-    let mut child = Command::new(&exe)
-        .arg(HELPER_COMMAND)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(ImageError::io("start unpack helper", &exe))?;
-    let input =
-        serde_json::to_vec(req).map_err(|e| ImageError::invalid(&req.what, e.to_string()))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin
-            .write_all(&input)
-            .map_err(ImageError::io("send request to unpack helper", &exe))?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(ImageError::io("wait for unpack helper", &exe))?;
-    match serde_json::from_slice::<Reply>(&out.stdout) {
-        Ok(Reply::Done(report)) if out.status.success() => Ok(report),
-        Ok(Reply::Failed(message)) => Err(ImageError::Helper(message)),
-        _ => Err(ImageError::invalid(
-            &req.what,
-            format!("unpack helper died ({})", out.status),
-        )),
+impl Drop for LayerHelper {
+    /// A helper abandoned half-way (an error on the feeding side) is
+    /// stopped rather than left to read a pipe nobody writes.
+    fn drop(&mut self) {
+        if self.input.take().is_some() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
     }
 }
 
-/// The helper's side: read the request, confine, unpack, answer.
-pub fn helper_main() -> i32 {
-    let mut input = Vec::new();
-    let reply = match std::io::stdin().take(1 << 20).read_to_end(&mut input) {
-        Err(e) => Reply::Failed(format!("read request: {e}")),
-        Ok(_) => match serde_json::from_slice::<Request>(&input) {
-            Err(e) => Reply::Failed(format!("bad request: {e}")),
-            Ok(req) => run_confined(&req),
-        },
+/// The helper's side: read the request, confine, unpack stdin, answer.
+pub fn helper_main(args: &[String]) -> i32 {
+    let reply = match args.first().map(|a| serde_json::from_str::<Request>(a)) {
+        None => Reply::Failed("unpack helper: no request".into()),
+        Some(Err(e)) => Reply::Failed(format!("unpack helper: bad request: {e}")),
+        Some(Ok(req)) => run_confined(&req),
     };
     let ok = matches!(reply, Reply::Done(_));
     let _ = serde_json::to_writer(std::io::stdout().lock(), &reply);
@@ -133,7 +170,8 @@ pub fn helper_main() -> i32 {
 
 fn run_confined(req: &Request) -> Reply {
     let confinement = Confinement {
-        read_only: vec![req.blob.clone()],
+        // The layer arrives on stdin, already open: nothing to read by path.
+        read_only: Vec::new(),
         read_write: req.target.iter().cloned().collect(),
         keep_caps: if req.target.is_some() {
             UNPACK_CAPS.to_vec()
@@ -141,18 +179,15 @@ fn run_confined(req: &Request) -> Reply {
             Vec::new()
         },
     };
+    // Before any thread exists: Landlock, the capability sets and seccomp
+    // apply to the calling thread, and threads started later inherit them.
     if let Err(e) = confine(&confinement) {
         return Reply::Failed(e.to_string());
     }
+    let input = std::io::stdin();
     let result = match &req.target {
-        Some(target) => unpack_layer(&req.blob, target, &req.diff_id, &req.what, req.limits)
-            .and_then(|mut report| {
-                report.tree = Some(
-                    tree_digest(target).map_err(ImageError::io("hash unpacked layer", target))?,
-                );
-                Ok(report)
-            }),
-        None => verify_diff_id(&req.blob, &req.diff_id, &req.what, req.limits)
+        Some(target) => unpack_stream(input, target, &req.diff_id, &req.what, req.limits),
+        None => verify_stream(input, &req.diff_id, &req.what, req.limits)
             .map(|()| UnpackReport::default()),
     };
     match result {

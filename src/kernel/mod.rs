@@ -28,3 +28,4 @@ pub mod userns;
 pub use config::ContainerConfig;
 pub use error::SysError;
 pub use spawn::{PausedContainer, SpawnError, Starting, spawn_container, spawn_paused};
+pub use sys::start_writeback;

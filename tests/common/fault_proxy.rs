@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::Result;
 
@@ -32,6 +32,8 @@ pub struct FaultProxy {
     pub saw_range: Arc<AtomicBool>,
     /// The request lines seen ("GET /v2/… HTTP/1.1").
     pub requests: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Response bytes passed on to berth (headers included), in all.
+    pub bytes: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
@@ -41,18 +43,25 @@ impl FaultProxy {
         let fired = Arc::new(AtomicBool::new(false));
         let saw_range = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (f2, r2, q2) = (
+        let bytes = Arc::new(AtomicU64::new(0));
+        let (f2, r2, q2, b2) = (
             Arc::clone(&fired),
             Arc::clone(&saw_range),
             Arc::clone(&requests),
+            Arc::clone(&bytes),
         );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let Ok(upstream) = TcpStream::connect(("127.0.0.1", upstream_port)) else {
                     continue;
                 };
-                let (f3, r3, q3) = (Arc::clone(&f2), Arc::clone(&r2), Arc::clone(&q2));
-                std::thread::spawn(move || relay(client, upstream, fault, f3, r3, q3));
+                let seen = Seen {
+                    fired: Arc::clone(&f2),
+                    saw_range: Arc::clone(&r2),
+                    requests: Arc::clone(&q2),
+                    bytes: Arc::clone(&b2),
+                };
+                std::thread::spawn(move || relay(client, upstream, fault, seen));
             }
         });
         Ok(FaultProxy {
@@ -60,18 +69,26 @@ impl FaultProxy {
             fired,
             saw_range,
             requests,
+            bytes,
         })
     }
 }
 
-fn relay(
-    client: TcpStream,
-    upstream: TcpStream,
-    fault: Fault,
+/// What one connection's relay records, shared with the test.
+struct Seen {
     fired: Arc<AtomicBool>,
     saw_range: Arc<AtomicBool>,
     requests: Arc<std::sync::Mutex<Vec<String>>>,
-) {
+    bytes: Arc<AtomicU64>,
+}
+
+fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {
+    let Seen {
+        fired,
+        saw_range,
+        requests,
+        bytes,
+    } = seen;
     if let Fault::UnavailableOnce(secs) = fault
         && !fired.swap(true, Ordering::Relaxed)
     {
@@ -144,6 +161,7 @@ fn relay(
         if c_write.write_all(chunk).is_err() {
             break;
         }
+        bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
     let _ = c_write.shutdown(Shutdown::Both);
 }

@@ -226,7 +226,7 @@ pub fn write_layout(
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "digest": format!("sha256:{manifest_hex}"), "size": manifest.len(),
-        "annotations": {"io.containerd.image.name": reference}
+        "annotations": {"io.containerd.image.name": reference, "org.opencontainers.image.ref.name": "latest"}
     }]});
     fs::write(dir.join("index.json"), serde_json::to_vec(&index)?)?;
     fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#)?;

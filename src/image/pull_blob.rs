@@ -1,0 +1,181 @@
+//! Blob bytes from a registry for the layer streams: GET with a Range
+//! from the offset the stream has reached, resumed on a new connection
+//! after a cut, a stall or a short body, a bounded number of times. Each
+//! concurrent stream borrows its own client (each with its own token).
+
+use std::io::{self, Read, Write};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::digest::Digest;
+use super::error::ImageError;
+use super::layer_stream::{Progress, RangeFetch};
+use crate::fetch::credentials::Credentials;
+use crate::fetch::reference::Reference;
+use crate::fetch::registry::{Registry, RegistryOptions};
+
+/// Connections one blob may take before the pull gives up on it.
+const MAX_BLOB_ATTEMPTS: u32 = 6;
+/// Progress is reported every this many bytes of a blob.
+const PROGRESS_STEP_BYTES: u64 = 1 << 20;
+/// Bytes read from a response body at once.
+const BODY_BUFFER_BYTES: usize = 256 * 1024;
+
+/// What it takes to open another connection to the registry that answered.
+#[derive(Clone)]
+pub struct RegistryRecipe {
+    pub reference: Reference,
+    pub options: RegistryOptions,
+    pub creds: Option<Credentials>,
+}
+
+/// The registry's blobs, with a pool of clients for concurrent streams.
+pub struct RegistryBlobs {
+    recipe: RegistryRecipe,
+    idle: Mutex<Vec<Registry>>,
+}
+
+impl RegistryBlobs {
+    /// `first` is the client that fetched the manifest (it holds a token).
+    pub fn new(recipe: RegistryRecipe, first: Registry) -> Self {
+        RegistryBlobs {
+            recipe,
+            idle: Mutex::new(vec![first]),
+        }
+    }
+
+    fn borrow(&self) -> Result<Registry, ImageError> {
+        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        match idle {
+            Some(reg) => Ok(reg),
+            None => Ok(Registry::new(
+                &self.recipe.reference,
+                self.recipe.creds.clone(),
+                &self.recipe.options,
+            )?),
+        }
+    }
+
+    fn give_back(&self, reg: Registry) {
+        if let Ok(mut v) = self.idle.lock() {
+            v.push(reg);
+        }
+    }
+
+    /// A small blob (the config) into memory, refusing more than `max`.
+    pub fn fetch_small(&self, blob: &Digest, size: u64, max: u64) -> Result<Vec<u8>, ImageError> {
+        if size > max {
+            return Err(ImageError::invalid(
+                format!("blob {blob}"),
+                format!("{size} bytes is too large for a JSON document"),
+            ));
+        }
+        let mut bytes = Vec::new();
+        self.fetch(blob, size, 0, &mut bytes, &|_| {})?;
+        Ok(bytes)
+    }
+}
+
+impl RangeFetch for RegistryBlobs {
+    fn fetch(
+        &self,
+        blob: &Digest,
+        size: u64,
+        offset: u64,
+        out: &mut dyn Write,
+        progress: Progress<'_>,
+    ) -> Result<(), ImageError> {
+        let mut reg = self.borrow()?;
+        let result = fetch_range(&mut reg, blob, size, offset, out, progress);
+        self.give_back(reg);
+        result
+    }
+}
+
+/// Why copying a body stopped.
+enum CopyError {
+    /// The connection failed after this many bytes: resume.
+    Read(io::Error, u64),
+    /// Downstream refused the bytes: give up.
+    Write(io::Error),
+}
+
+fn fetch_range(
+    reg: &mut Registry,
+    blob: &Digest,
+    size: u64,
+    mut offset: u64,
+    out: &mut dyn Write,
+    progress: Progress<'_>,
+) -> Result<(), ImageError> {
+    let what = format!("blob {blob}");
+    for attempt in 1..=MAX_BLOB_ATTEMPTS {
+        if offset >= size {
+            return Ok(());
+        }
+        let budget = reg.body_budget(size - offset);
+        let resp = reg.get(&format!("blobs/{blob}"), &[], Some(offset), Some(budget))?;
+        // A server that ignores Range sends everything again: the bytes
+        // the stream already has are skipped.
+        let skip = if resp.status().as_u16() == 206 {
+            0
+        } else {
+            offset
+        };
+        let mut body = resp.into_body().into_reader();
+        let mut report = |n: u64| progress(format!("{what}: {n}/{size} bytes"));
+        match copy_body(&mut body, skip, offset, size, out, &mut report) {
+            Ok(n) => offset += n,
+            Err(CopyError::Read(e, n)) => {
+                offset += n;
+                progress(format!("{what}: {e}; resuming"));
+                std::thread::sleep(Duration::from_millis(200 << attempt.min(5)));
+            }
+            Err(CopyError::Write(e)) => {
+                return Err(ImageError::invalid(&what, format!("stream stopped: {e}")));
+            }
+        }
+    }
+    if offset >= size {
+        return Ok(());
+    }
+    Err(ImageError::invalid(
+        what,
+        format!("download incomplete after {MAX_BLOB_ATTEMPTS} attempts"),
+    ))
+}
+
+/// Copies the body into `out` after skipping `skip` bytes, up to `size`
+/// in all; returns the bytes written.
+fn copy_body(
+    body: &mut dyn Read,
+    mut skip: u64,
+    offset: u64,
+    size: u64,
+    out: &mut dyn Write,
+    report: &mut dyn FnMut(u64),
+) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; BODY_BUFFER_BYTES];
+    let mut written: u64 = 0;
+    while offset + written < size {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e, written)),
+        };
+        let mut chunk = &buf[..n];
+        let dropped = usize::try_from(skip).unwrap_or(usize::MAX).min(chunk.len());
+        chunk = &chunk[dropped..];
+        skip -= dropped as u64;
+        let room = usize::try_from(size - offset - written).unwrap_or(usize::MAX);
+        let chunk = &chunk[..chunk.len().min(room)];
+        out.write_all(chunk).map_err(CopyError::Write)?;
+        let before = offset + written;
+        written += chunk.len() as u64;
+        if before / PROGRESS_STEP_BYTES != (offset + written) / PROGRESS_STEP_BYTES {
+            report(offset + written);
+        }
+    }
+    Ok(written)
+}

@@ -58,11 +58,28 @@ struct NsDaemon {
 
 impl NsDaemon {
     fn start(env: &TestEnv) -> Result<NsDaemon> {
+        let mut d = NsDaemon::spawn(env, &[])?;
+        let wrapper_pid = d.wrapper.as_ref().map_or(0, |w| w.id() as i32);
+        wait_for(Duration::from_secs(10), || {
+            Ok(std::os::unix::net::UnixStream::connect(env.socket()).is_ok())
+        })
+        .with_context(|| format!("socket never appeared; stderr:\n{}", d.text()))?;
+        d.berth_pid = children_of(wrapper_pid)
+            .first()
+            .map(|c| c.0)
+            .context("berth under unshare")?;
+        Ok(d)
+    }
+
+    /// Starts the namespace with `vars` added to berth's environment,
+    /// without waiting for anything.
+    fn spawn(env: &TestEnv, vars: &[(&str, &str)]) -> Result<NsDaemon> {
         let daemon = env.daemon_command();
         let mut wrapper = Command::new("unshare")
             .args(["--pid", "--fork", "--mount-proc"])
             .arg(daemon.get_program())
             .args(daemon.get_args())
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;
@@ -74,21 +91,11 @@ impl NsDaemon {
                 sink.lock().unwrap().push((Instant::now(), line));
             }
         });
-        let mut d = NsDaemon {
+        Ok(NsDaemon {
             wrapper: Some(wrapper),
             berth_pid: 0,
             lines,
-        };
-        let wrapper_pid = d.wrapper.as_ref().map_or(0, |w| w.id() as i32);
-        wait_for(Duration::from_secs(10), || {
-            Ok(std::os::unix::net::UnixStream::connect(env.socket()).is_ok())
         })
-        .with_context(|| format!("socket never appeared; stderr:\n{}", d.text()))?;
-        d.berth_pid = children_of(wrapper_pid)
-            .first()
-            .map(|c| c.0)
-            .context("berth under unshare")?;
-        Ok(d)
     }
 
     fn text(&self) -> String {
@@ -135,7 +142,10 @@ impl NsDaemon {
 impl Drop for NsDaemon {
     fn drop(&mut self) {
         if let Some(mut w) = self.wrapper.take() {
-            let _ = kill(Pid::from_raw(self.berth_pid), Signal::SIGKILL);
+            // 0 (not found yet) would mean this test's own process group.
+            if self.berth_pid > 0 {
+                let _ = kill(Pid::from_raw(self.berth_pid), Signal::SIGKILL);
+            }
             let _ = w.kill();
             let _ = w.wait();
         }
@@ -372,5 +382,59 @@ fn a_fatal_error_reboots_instead_of_exiting() -> Result<()> {
         "{stderr}"
     );
     assert!(stderr.contains("berth: rebooting"), "{stderr}");
+    Ok(())
+}
+
+/// A panic in PID 1 is printed on the console, held there for
+/// `shutdown.fatal_delay_secs`, and ends the namespace by
+/// `shutdown.on_fatal` (daemon/pid1.rs's panic hook): PID 1 never just
+/// dies, which on a machine would panic the kernel. The panic comes from a
+/// test-only trigger compiled into debug builds alone (cli/daemon_cmd.rs):
+/// with `BERTH_TEST_PANIC_AFTER_START` set, the daemon panics once its
+/// startup is done, before its first loop turn. Release builds have no such
+/// variable, so there is nothing to test in a release test run.
+#[test]
+fn a_panic_ends_the_namespace_by_on_fatal() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: the panic trigger exists only in debug builds");
+        return Ok(());
+    }
+    for (on_fatal, verb, kernel_sig) in [
+        ("reboot", "rebooting", Signal::SIGHUP),
+        ("poweroff", "powering off", Signal::SIGINT),
+    ] {
+        let env = TestEnv::new()?;
+        write_settings(
+            &env,
+            serde_json::json!({"shutdown": {"on_fatal": on_fatal, "fatal_delay_secs": 1}}),
+        )?;
+        let mut d = NsDaemon::spawn(&env, &[("BERTH_TEST_PANIC_AFTER_START", "1")])?;
+        // Bounded: a hook that hung (or a panic that went unnoticed) fails
+        // here instead of blocking the test.
+        let status = d.wait_end(Duration::from_secs(10))?;
+        let ended = Instant::now();
+        let text = d.text();
+        assert_eq!(ending(status), Some(kernel_sig), "{on_fatal}: {text}");
+        assert!(
+            text.contains("BERTH_TEST_PANIC_AFTER_START is set (a test-only trigger)"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("; {verb} in 1 s")), "{text}");
+        assert!(
+            !text.contains("berth: FATAL"),
+            "the panic took the error path: {text}"
+        );
+        let panicked = d
+            .when("berth: PANIC in PID 1: ")
+            .with_context(|| format!("no panic line in:\n{text}"))?;
+        let held = ended.duration_since(panicked);
+        assert!(
+            held >= Duration::from_millis(900) && held < Duration::from_secs(5),
+            "{on_fatal}: ended {held:?} after the panic line, not after fatal_delay_secs (1 s)\n{text}"
+        );
+    }
     Ok(())
 }

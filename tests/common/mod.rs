@@ -7,6 +7,7 @@ pub mod examples;
 pub mod extremes;
 pub mod fault_proxy;
 pub mod layers;
+pub mod probe;
 pub mod registry;
 pub mod token_server;
 

@@ -10,6 +10,7 @@ pub mod layers;
 pub mod probe;
 pub mod registry;
 pub mod token_server;
+pub mod vm;
 
 mod cgroups;
 // Not every test binary uses them all (as dead_code above).

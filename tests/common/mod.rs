@@ -3,6 +3,7 @@
 //! temp dirs) even when a test fails. Every test gets unique names.
 #![allow(dead_code)]
 
+pub mod cni;
 pub mod examples;
 pub mod extremes;
 pub mod fault_proxy;

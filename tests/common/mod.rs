@@ -7,6 +7,7 @@ pub mod cni;
 pub mod examples;
 pub mod extremes;
 pub mod fault_proxy;
+pub mod hostile_corpus;
 pub mod layers;
 pub mod probe;
 pub mod registry;

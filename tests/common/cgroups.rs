@@ -1,10 +1,13 @@
 //! Cgroups and processes a test leaves behind: finding a test's cgroup
 //! trees in every hierarchy, killing and removing them (also from a Drop
-//! guard), and finding live processes by command line.
+//! guard), finding live processes by command line, and a process's CPU
+//! time.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use anyhow::{Context, Result};
 
 /// Every cgroup directory named `parent` (or below it) in any hierarchy.
 pub fn cgroup_dirs(parent: &str) -> Vec<PathBuf> {
@@ -90,4 +93,12 @@ impl Drop for CgroupGuard {
     fn drop(&mut self) {
         remove_cgroup_tree(&self.0);
     }
+}
+
+/// A process's CPU time (user + system), in clock ticks.
+pub fn cpu_ticks(pid: i32) -> Result<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_comm = &stat[stat.rfind(')').context("stat")? + 2..];
+    let f: Vec<&str> = after_comm.split(' ').collect();
+    Ok(f[11].parse::<u64>()? + f[12].parse::<u64>()?)
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cni;
+pub mod container_logs;
 pub mod examples;
 pub mod extremes;
 pub mod fault_proxy;
@@ -17,7 +18,7 @@ pub mod vm;
 mod cgroups;
 // Not every test binary uses them all (as dead_code above).
 #[allow(unused_imports)]
-pub use cgroups::{CgroupGuard, cgroup_dirs, processes_with, remove_cgroup_tree};
+pub use cgroups::{CgroupGuard, cgroup_dirs, cpu_ticks, processes_with, remove_cgroup_tree};
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -10,6 +10,7 @@ pub mod extremes;
 pub mod fault_proxy;
 pub mod hostile_corpus;
 pub mod layers;
+pub mod ns_daemon;
 pub mod probe;
 pub mod registry;
 pub mod token_server;

@@ -10,143 +10,13 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use common::ns_daemon::{NsDaemon, children_of, ending};
 use common::*;
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-
-fn children_of(pid: i32) -> Vec<(i32, String, char)> {
-    let mut out = Vec::new();
-    for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...; comm may hold spaces, so split at ')'.
-        let Some((head, tail)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let comm = head
-            .split_once('(')
-            .map(|x| x.1.to_string())
-            .unwrap_or_default();
-        let fields: Vec<&str> = tail.split_whitespace().collect();
-        if fields.get(1).and_then(|pp| pp.parse::<i32>().ok()) == Some(pid) {
-            out.push((p, comm, fields[0].chars().next().unwrap_or('?')));
-        }
-    }
-    out
-}
-
-type Lines = Arc<Mutex<Vec<(Instant, String)>>>;
-
-/// berth as PID 1 of its own PID and mount namespaces. Dropping it kills
-/// the namespace (SIGKILL to its init) and the wrapper.
-struct NsDaemon {
-    wrapper: Option<Child>,
-    berth_pid: i32,
-    lines: Lines,
-}
-
-impl NsDaemon {
-    fn start(env: &TestEnv) -> Result<NsDaemon> {
-        let daemon = env.daemon_command();
-        let mut wrapper = Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc"])
-            .arg(daemon.get_program())
-            .args(daemon.get_args())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let lines: Lines = Arc::default();
-        let stderr = wrapper.stderr.take().context("stderr")?;
-        let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push((Instant::now(), line));
-            }
-        });
-        let mut d = NsDaemon {
-            wrapper: Some(wrapper),
-            berth_pid: 0,
-            lines,
-        };
-        let wrapper_pid = d.wrapper.as_ref().map_or(0, |w| w.id() as i32);
-        wait_for(Duration::from_secs(10), || {
-            Ok(std::os::unix::net::UnixStream::connect(env.socket()).is_ok())
-        })
-        .with_context(|| format!("socket never appeared; stderr:\n{}", d.text()))?;
-        d.berth_pid = children_of(wrapper_pid)
-            .first()
-            .map(|c| c.0)
-            .context("berth under unshare")?;
-        Ok(d)
-    }
-
-    fn text(&self) -> String {
-        let lines = self.lines.lock().unwrap();
-        lines.iter().map(|(_, l)| format!("{l}\n")).collect()
-    }
-
-    /// When a line containing `needle` arrived.
-    fn when(&self, needle: &str) -> Option<Instant> {
-        let lines = self.lines.lock().unwrap();
-        lines
-            .iter()
-            .find(|(_, l)| l.contains(needle))
-            .map(|(t, _)| *t)
-    }
-
-    fn signal(&self, sig: Signal) -> Result<()> {
-        Ok(kill(Pid::from_raw(self.berth_pid), sig)?)
-    }
-
-    /// Waits for the namespace to end; returns how the wrapper ended
-    /// (util-linux unshare re-raises the signal its child died of).
-    fn wait_end(&mut self, limit: Duration) -> Result<ExitStatus> {
-        let deadline = Instant::now() + limit;
-        let wrapper = self.wrapper.as_mut().context("already waited")?;
-        loop {
-            if let Some(status) = wrapper.try_wait()? {
-                self.wrapper = None;
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(50));
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "berth did not end within {limit:?}; stderr:\n{}",
-                    self.text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for NsDaemon {
-    fn drop(&mut self) {
-        if let Some(mut w) = self.wrapper.take() {
-            let _ = kill(Pid::from_raw(self.berth_pid), Signal::SIGKILL);
-            let _ = w.kill();
-            let _ = w.wait();
-        }
-    }
-}
-
-/// reboot(2) as seen from outside the namespace: SIGHUP = restart,
-/// SIGINT = power-off or halt.
-fn ending(status: ExitStatus) -> Option<Signal> {
-    status.signal().and_then(|s| Signal::try_from(s).ok())
-}
+use nix::sys::signal::Signal;
 
 fn write_settings(env: &TestEnv, json: serde_json::Value) -> Result<()> {
     fs::write(env.config().join("berth.json"), json.to_string())?;
@@ -372,5 +242,59 @@ fn a_fatal_error_reboots_instead_of_exiting() -> Result<()> {
         "{stderr}"
     );
     assert!(stderr.contains("berth: rebooting"), "{stderr}");
+    Ok(())
+}
+
+/// A panic in PID 1 is printed on the console, held there for
+/// `shutdown.fatal_delay_secs`, and ends the namespace by
+/// `shutdown.on_fatal` (daemon/pid1.rs's panic hook): PID 1 never just
+/// dies, which on a machine would panic the kernel. The panic comes from a
+/// test-only trigger compiled into debug builds alone (cli/daemon_cmd.rs):
+/// with `BERTH_TEST_PANIC_AFTER_START` set, the daemon panics once its
+/// startup is done, before its first loop turn. Release builds have no such
+/// variable, so there is nothing to test in a release test run.
+#[test]
+fn a_panic_ends_the_namespace_by_on_fatal() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    if !cfg!(debug_assertions) {
+        eprintln!("skipped: the panic trigger exists only in debug builds");
+        return Ok(());
+    }
+    for (on_fatal, verb, kernel_sig) in [
+        ("reboot", "rebooting", Signal::SIGHUP),
+        ("poweroff", "powering off", Signal::SIGINT),
+    ] {
+        let env = TestEnv::new()?;
+        write_settings(
+            &env,
+            serde_json::json!({"shutdown": {"on_fatal": on_fatal, "fatal_delay_secs": 1}}),
+        )?;
+        let mut d = NsDaemon::spawn(&env, &[("BERTH_TEST_PANIC_AFTER_START", "1")])?;
+        // Bounded: a hook that hung (or a panic that went unnoticed) fails
+        // here instead of blocking the test.
+        let status = d.wait_end(Duration::from_secs(10))?;
+        let ended = Instant::now();
+        let text = d.text();
+        assert_eq!(ending(status), Some(kernel_sig), "{on_fatal}: {text}");
+        assert!(
+            text.contains("BERTH_TEST_PANIC_AFTER_START is set (a test-only trigger)"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("; {verb} in 1 s")), "{text}");
+        assert!(
+            !text.contains("berth: FATAL"),
+            "the panic took the error path: {text}"
+        );
+        let panicked = d
+            .when("berth: PANIC in PID 1: ")
+            .with_context(|| format!("no panic line in:\n{text}"))?;
+        let held = ended.duration_since(panicked);
+        assert!(
+            held >= Duration::from_millis(900) && held < Duration::from_secs(5),
+            "{on_fatal}: ended {held:?} after the panic line, not after fatal_delay_secs (1 s)\n{text}"
+        );
+    }
     Ok(())
 }

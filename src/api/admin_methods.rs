@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::methods::{supervisor_error, to_value};
 use super::params::{KillParams, RmiParams};
 use super::protocol::{CONTAINER_ERROR, INVALID_PARAMS, RpcError};
+use super::reply::{supervisor_error, to_value};
 use crate::image::gc;
 use crate::image::lookup::{image_id, list};
 use crate::kernel::signal::parse_signal;

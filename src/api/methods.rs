@@ -10,10 +10,11 @@ use super::params::{
     EventsParams, LogsParams, MethodParams, PullParams, RunParams, ShutdownParams, WaitParams,
 };
 use super::protocol::{
-    CONFIG_INVALID, CONTAINER_ERROR, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND,
-    NO_SUCH_CONTAINER, RpcError, SHUTTING_DOWN,
+    CONFIG_INVALID, CONTAINER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError,
 };
+use super::reply::{supervisor_error, to_value};
 use super::subscriptions::{EventFilter, EventSubscription};
+use crate::supervisor::Supervisor;
 use crate::supervisor::ops::pull::{PullOutcome, PullProgress};
 use crate::supervisor::ops::reload::spec_hash;
 use crate::supervisor::ops::run::RunRequest;
@@ -21,7 +22,6 @@ use crate::supervisor::ops::wait::Completion;
 use crate::supervisor::output::follow::{LogCursor, parse_since, read_log_since};
 use crate::supervisor::output::logs::LogEntry;
 use crate::supervisor::runtime::container::State;
-use crate::supervisor::{Supervisor, SupervisorError};
 
 /// What a request produced: an answer now, or one that comes when the
 /// supervisor completes the request's token.
@@ -280,20 +280,6 @@ fn stats(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
 fn container_state(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
     let c = sup.container(name).map_err(supervisor_error)?;
     to_value(c.info())
-}
-
-pub(super) fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {
-    serde_json::to_value(v).map_err(|e| RpcError::new(INTERNAL_ERROR, e.to_string()))
-}
-
-pub(super) fn supervisor_error(e: SupervisorError) -> RpcError {
-    let code = match e {
-        SupervisorError::NoSuchContainer(_) => NO_SUCH_CONTAINER,
-        SupervisorError::Container { .. } => CONTAINER_ERROR,
-        SupervisorError::ShuttingDown => SHUTTING_DOWN,
-        SupervisorError::Invalid(_) => INVALID_PARAMS,
-    };
-    RpcError::new(code, e.to_string())
 }
 
 /// `shutdown`: stops every container (in the supervisor's order) and then,

@@ -8,5 +8,6 @@ mod methods;
 pub mod params;
 mod peer;
 pub mod protocol;
+mod reply;
 pub mod server;
 mod subscriptions;

@@ -38,7 +38,7 @@ pub fn daemon(argv: &[String]) -> Result<i32, String> {
     }
 }
 
-fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
+fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
     let args = Args::parse(
         argv,
         &[
@@ -49,23 +49,8 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
         ],
     )?;
     args.expect_positional(0, DAEMON_USAGE)?;
-    let config_dir = match (args.value("config"), &init) {
-        (Some(dir), _) => PathBuf::from(dir),
-        (None, Some(_)) => PathBuf::from(DEFAULT_CONFIG_DIR),
-        (None, None) => return Err(format!("daemon needs --config DIR; usage: {DAEMON_USAGE}")),
-    };
-    let (settings, specs) = load_or_report(&config_dir);
-    let mut init = init;
-    if let (Some(init), Some(settings)) = (init.as_deref_mut(), &settings) {
-        // Even when a spec is invalid: berth.json says how PID 1 fails.
-        init.set_shutdown(&settings.shutdown);
-    }
-    let (Some(settings), Some(specs)) = (settings, specs) else {
-        return Err(format!(
-            "refusing to start: invalid config in {}",
-            config_dir.display()
-        ));
-    };
+    let config_dir = config_dir(&args, init.is_some())?;
+    let (settings, specs) = load_config(&config_dir, init.as_deref_mut())?;
     // Hostname, modules (overlay), cgroups: before the first container.
     let init = init.map(|init| {
         init.configure(&settings);
@@ -78,8 +63,64 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
     let mut server =
         ApiServer::bind(&socket_path(args.value("socket"))).map_err(|e| e.to_string())?;
     apply_api_access(&mut server, &settings)?;
+    let options = supervisor_options(&args, config_dir, &settings);
+    say(format_args!(
+        "pid {}, store {}, api {}, {} containers",
+        std::process::id(),
+        store.root().display(),
+        server.path().display(),
+        specs.len()
+    ));
+    let mut sup = start_supervisor(store, options, specs);
+    let mut host = Host {
+        notifier: Notifier::from_env(),
+        init,
+    };
+    // READY=1 only now: the socket answers and the containers were started.
+    host.notifier
+        .ready(&format!("supervising {} containers", sup.container_count()));
+    #[cfg(debug_assertions)]
+    panic_if_a_test_asks();
+    Ok(event_loop::run(
+        &mut sup,
+        &mut server,
+        &mut signals,
+        &mut host,
+    ))
+}
+
+/// `--config`, or as PID 1 (nobody to pass it) the default directory.
+fn config_dir(args: &Args, is_pid1: bool) -> Result<PathBuf, String> {
+    match (args.value("config"), is_pid1) {
+        (Some(dir), _) => Ok(PathBuf::from(dir)),
+        (None, true) => Ok(PathBuf::from(DEFAULT_CONFIG_DIR)),
+        (None, false) => Err(format!("daemon needs --config DIR; usage: {DAEMON_USAGE}")),
+    }
+}
+
+/// berth.json and every spec, or the refusal to start. As PID 1,
+/// berth.json's `shutdown` is applied even when a spec is invalid: it says
+/// how PID 1 fails.
+fn load_config(
+    config_dir: &Path,
+    init: Option<&mut Init>,
+) -> Result<(Settings, Vec<LoadedSpec>), String> {
+    let (settings, specs) = load_or_report(config_dir);
+    if let (Some(init), Some(settings)) = (init, &settings) {
+        init.set_shutdown(&settings.shutdown);
+    }
+    match (settings, specs) {
+        (Some(settings), Some(specs)) => Ok((settings, specs)),
+        _ => Err(format!(
+            "refusing to start: invalid config in {}",
+            config_dir.display()
+        )),
+    }
+}
+
+fn supervisor_options(args: &Args, config_dir: PathBuf, settings: &Settings) -> SupervisorOptions {
     let network = NetworkSettings::for_config_dir(&config_dir);
-    let options = SupervisorOptions {
+    SupervisorOptions {
         config_dir,
         cgroup_parent: args
             .value("cgroup-parent")
@@ -88,32 +129,33 @@ fn serve(argv: &[String], init: Option<&mut Init>) -> Result<i32, String> {
         console_logs: settings.console_logs(pid1::mode().is_pid1()),
         volume_plugins: settings.volume_plugins.clone(),
         network,
-    };
-    say(format_args!(
-        "pid {}, store {}, api {}, {} containers",
-        std::process::id(),
-        store.root().display(),
-        server.path().display(),
-        specs.len()
-    ));
+    }
+}
+
+/// Stale networks cleaned, every container started, the webhook notifier
+/// running.
+fn start_supervisor(
+    store: Store,
+    options: SupervisorOptions,
+    specs: Vec<LoadedSpec>,
+) -> Supervisor {
     let mut sup = Supervisor::new(store, options, specs);
     sup.recover_leftovers();
     sup.start_all();
     sup.start_notifier();
     pid1::report_boot_time(&sup);
-    let mut host = Host {
-        notifier: Notifier::from_env(),
-        init,
-    };
-    // READY=1 only now: the socket answers and the containers were started.
-    host.notifier
-        .ready(&format!("supervising {} containers", sup.container_count()));
-    Ok(event_loop::run(
-        &mut sup,
-        &mut server,
-        &mut signals,
-        &mut host,
-    ))
+    sup
+}
+
+/// Test-only, compiled into debug builds alone (release builds have no
+/// such variable): with `BERTH_TEST_PANIC_AFTER_START` set, the daemon
+/// panics once its startup is done, before its first loop turn, so that
+/// tests/pid1.rs can check PID 1's panic hook (daemon/pid1.rs).
+#[cfg(debug_assertions)]
+fn panic_if_a_test_asks() {
+    if std::env::var_os("BERTH_TEST_PANIC_AFTER_START").is_some() {
+        panic!("BERTH_TEST_PANIC_AFTER_START is set (a test-only trigger)");
+    }
 }
 
 pub fn check(argv: &[String]) -> Result<i32, String> {

@@ -162,6 +162,8 @@ pub fn store(argv: &[String]) -> Result<i32, String> {
     })
 }
 
+/// `berth pull REF`: into the store itself with `--root`, else through the
+/// daemon. The options are checked either way.
 pub fn pull(argv: &[String]) -> Result<i32, String> {
     let flags = [
         ("root", true),
@@ -178,18 +180,25 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
     let [reference] = args.expect_positional(1, usage)? else {
         unreachable!()
     };
+    let opts = pull_options(&args, reference)?;
+    if args.value("root").is_none() {
+        return pull_through_daemon(reference, args.value("platform"), args.value("socket"));
+    }
+    let store = open_store(&args)?;
+    let mut view = ProgressView::new();
+    let pulled = image_pull(&store, reference, &opts, &mut |line| view.line(&line))
+        .map_err(|e| format!("pull {reference}: {e}"))?;
+    println!("{} ({})", pulled.reference, image_id(&pulled.record));
+    Ok(0)
+}
+
+/// The flags, over berth.json's `registries` (from `--config`) for the
+/// reference's registry and its mirrors.
+fn pull_options(args: &Args, reference: &str) -> Result<PullOptions, String> {
     let timeout = args
         .number("timeout", 1..=MAX_WAIT_SECS)?
         .map(Duration::from_secs);
-    let settings = match args.value("config") {
-        Some(dir) => load_settings(Path::new(dir)).map_err(|errs| {
-            errs.iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?,
-        None => Settings::default(),
-    };
+    let settings = pull_settings(args)?;
     let domain = Reference::parse(reference)
         .map_err(|e| e.to_string())?
         .domain;
@@ -209,7 +218,7 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
         .get(&domain)
         .cloned()
         .unwrap_or_default();
-    let opts = PullOptions {
+    Ok(PullOptions {
         platform: args.value("platform").map(parse_platform).transpose()?,
         auth_file: args.value("auth-file").map(PathBuf::from),
         registry: options_for(&domain),
@@ -222,16 +231,20 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
             .username
             .zip(own.password)
             .map(|(username, password)| Credentials::Basic { username, password }),
-    };
-    if args.value("root").is_none() {
-        return pull_through_daemon(reference, args.value("platform"), args.value("socket"));
+    })
+}
+
+/// berth.json from `--config DIR`, or the defaults.
+fn pull_settings(args: &Args) -> Result<Settings, String> {
+    match args.value("config") {
+        Some(dir) => load_settings(Path::new(dir)).map_err(|errs| {
+            errs.iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        }),
+        None => Ok(Settings::default()),
     }
-    let store = open_store(&args)?;
-    let mut view = ProgressView::new();
-    let pulled = image_pull(&store, reference, &opts, &mut |line| view.line(&line))
-        .map_err(|e| format!("pull {reference}: {e}"))?;
-    println!("{} ({})", pulled.reference, image_id(&pulled.record));
-    Ok(0)
 }
 
 /// `berth pull REF` with a daemon running: it pulls (in its own helper),

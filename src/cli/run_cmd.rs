@@ -13,47 +13,17 @@ use crate::supervisor::output::logs::{LogEntry, Stream};
 
 const USAGE: &str = "berth run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER] [ISOLATION FLAGS] IMAGE [COMMAND [ARG...]]";
 
+/// Flags to spec, `run` through the daemon, then the container's output
+/// and exit code (or, detached, its name).
 pub fn run(argv: &[String]) -> Result<i32, String> {
-    let mut flags = vec![
-        ("rm", false),
-        ("detach", false),
-        ("name", true),
-        ("env", true),
-        ("entrypoint", true),
-        ("workdir", true),
-        ("user", true),
-        ("socket", true),
-    ];
-    flags.extend(run_flags::VALUE_FLAGS.iter().map(|f| (*f, true)));
-    flags.extend(run_flags::SWITCHES.iter().map(|f| (*f, false)));
-    let args = Args::parse_leading(&expand_short_flags(argv), &flags)?;
+    let args = parse_run_args(argv)?;
     let Some((image, command)) = args.positional.split_first() else {
         return Err(format!(
             "usage: {USAGE}\nisolation flags: {}",
             run_flags::USAGE
         ));
     };
-    let mut env = BTreeMap::new();
-    for kv in args.values("env") {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| format!("--env wants KEY=VALUE, not {kv:?}"))?;
-        env.insert(k.to_string(), v.to_string());
-    }
-    let mut spec = json!({"image": image, "env": env});
-    if !command.is_empty() {
-        spec["command"] = json!(command);
-    }
-    if let Some(e) = args.value("entrypoint") {
-        spec["entrypoint"] = json!([e]);
-    }
-    if let Some(w) = args.value("workdir") {
-        spec["working_dir"] = json!(w);
-    }
-    if let Some(u) = args.value("user") {
-        spec["user"] = json!(u);
-    }
-    run_flags::apply(&args, &mut spec)?;
+    let spec = build_spec(&args, image, command)?;
     let detach = args.switch("detach");
     let params =
         json!({"name": args.value("name"), "rm": args.switch("rm"), "wait": !detach, "spec": spec});
@@ -75,6 +45,48 @@ pub fn run(argv: &[String]) -> Result<i32, String> {
         .as_i64()
         .and_then(|c| i32::try_from(c).ok())
         .unwrap_or(125))
+}
+
+fn parse_run_args(argv: &[String]) -> Result<Args, String> {
+    let mut flags = vec![
+        ("rm", false),
+        ("detach", false),
+        ("name", true),
+        ("env", true),
+        ("entrypoint", true),
+        ("workdir", true),
+        ("user", true),
+        ("socket", true),
+    ];
+    flags.extend(run_flags::VALUE_FLAGS.iter().map(|f| (*f, true)));
+    flags.extend(run_flags::SWITCHES.iter().map(|f| (*f, false)));
+    Args::parse_leading(&expand_short_flags(argv), &flags)
+}
+
+/// The spec the daemon validates like any spec file.
+fn build_spec(args: &Args, image: &str, command: &[String]) -> Result<Value, String> {
+    let mut env = BTreeMap::new();
+    for kv in args.values("env") {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--env wants KEY=VALUE, not {kv:?}"))?;
+        env.insert(k.to_string(), v.to_string());
+    }
+    let mut spec = json!({"image": image, "env": env});
+    if !command.is_empty() {
+        spec["command"] = json!(command);
+    }
+    if let Some(e) = args.value("entrypoint") {
+        spec["entrypoint"] = json!([e]);
+    }
+    if let Some(w) = args.value("workdir") {
+        spec["working_dir"] = json!(w);
+    }
+    if let Some(u) = args.value("user") {
+        spec["user"] = json!(u);
+    }
+    run_flags::apply(args, &mut spec)?;
+    Ok(spec)
 }
 
 /// docker's short forms, up to the image: -d, -e K=V, -w DIR, -u USER.

@@ -28,6 +28,7 @@ pub const SWITCHES: &[&str] = &["read-only"];
 
 pub const USAGE: &str = "[--cap-add CAP]... [--cap-drop CAP]... [--security-opt seccomp=PATH|unconfined] [--security-opt landlock=off] [--security-opt no-new-privileges=false] [--read-only] [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]]... [-v SRC:DST[:ro]]... [--userns auto] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]... [--shm-size SIZE] [--group-add GROUP]... [--network none|host|cni] [-p [IP:]HOST:CONTAINER[/udp]]...";
 
+/// Each flag group in its own step; a group with no flags adds nothing.
 pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     let obj = spec.as_object_mut().ok_or("spec is not an object")?;
     let caps = |name: &str| args.values(name).to_vec();
@@ -44,6 +45,23 @@ pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
         obj.insert("read_only".into(), json!(true));
     }
     resources(args, obj)?;
+    mounts(args, obj)?;
+    network(args, obj)?;
+    if let Some(u) = args.value("userns") {
+        obj.insert("userns".into(), json!(u));
+    }
+    if let Some(s) = args.value("shm-size") {
+        obj.insert("shm_size".into(), json!(s));
+    }
+    if !args.values("group-add").is_empty() {
+        obj.insert("group_add".into(), json!(args.values("group-add")));
+    }
+    sysctls(args, obj)?;
+    rlimits(args, obj)
+}
+
+/// `--tmpfs PATH[:SIZE]` and `-v SRC:DST[:ro]`, in that order.
+fn mounts(args: &Args, obj: &mut Map<String, Value>) -> Result<(), String> {
     let mut mounts = Vec::new();
     for t in args.values("tmpfs") {
         let (target, size) = t
@@ -58,6 +76,11 @@ pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     if !mounts.is_empty() {
         obj.insert("mounts".into(), Value::Array(mounts));
     }
+    Ok(())
+}
+
+/// `--network` and `-p`.
+fn network(args: &Args, obj: &mut Map<String, Value>) -> Result<(), String> {
     if let Some(n) = args.value("network") {
         obj.insert("network".into(), json!(n));
     }
@@ -68,15 +91,10 @@ pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     if !ports.is_empty() {
         obj.insert("ports".into(), Value::Array(ports));
     }
-    if let Some(u) = args.value("userns") {
-        obj.insert("userns".into(), json!(u));
-    }
-    if let Some(s) = args.value("shm-size") {
-        obj.insert("shm_size".into(), json!(s));
-    }
-    if !args.values("group-add").is_empty() {
-        obj.insert("group_add".into(), json!(args.values("group-add")));
-    }
+    Ok(())
+}
+
+fn sysctls(args: &Args, obj: &mut Map<String, Value>) -> Result<(), String> {
     let mut sysctls = Map::new();
     for kv in args.values("sysctl") {
         let (k, v) = kv
@@ -87,6 +105,10 @@ pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     if !sysctls.is_empty() {
         obj.insert("sysctls".into(), Value::Object(sysctls));
     }
+    Ok(())
+}
+
+fn rlimits(args: &Args, obj: &mut Map<String, Value>) -> Result<(), String> {
     let mut rlimits = Map::new();
     for u in args.values("ulimit") {
         let (name, limits) = u

@@ -1,10 +1,13 @@
 //! The control socket: non-blocking accept, read, dispatch and write, all
 //! from the supervisor's poll loop. Lines, connections and output buffers
 //! are bounded, so a slow or hostile client can never stall the loop.
+//! Here: binding, accepting (with each peer's access), the loop's hooks and
+//! deferred answers; a connection's requests are requests.rs's, `logs` and
+//! `events` streams streams.rs's.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -13,21 +16,19 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::PollFlags;
 
-use super::methods::{
-    Outcome, completion_result, dispatch, log_entry_line, pull_progress_line, pull_result,
-};
-use super::peer::peer_access;
-
+mod requests;
 mod streams;
-use super::protocol::{
-    INVALID_REQUEST, PERMISSION_DENIED, RpcError, error_line, parse_request, success_line,
-};
+
+use super::methods::{completion_result, pull_progress_line, pull_result};
+use super::peer::peer_access;
+use super::protocol::{INVALID_REQUEST, PERMISSION_DENIED, RpcError, error_line, success_line};
 use super::subscriptions::Subscriptions;
-use crate::api::access::{Access, AccessPolicy, READ_ONLY_METHODS};
+use crate::api::access::{Access, AccessPolicy};
 use crate::supervisor::Supervisor;
 use crate::supervisor::daemon::event_loop::ControlPlane;
 use crate::supervisor::output::follow::LogCursor;
 use crate::supervisor::say;
+use requests::{flush_output, read_requests};
 
 pub const MAX_REQUEST_LINE_BYTES: usize = 1 << 20;
 pub const MAX_CONNECTIONS: usize = 256;
@@ -260,136 +261,6 @@ impl ApiServer {
             sup.cancel_waiter(token);
         }
     }
-}
-
-fn read_requests(fd: RawFd, conn: &mut Connection, sup: &mut Supervisor, pending: &mut Pending) {
-    let mut buf = [0u8; READ_CHUNK_BYTES];
-    loop {
-        match conn.stream.read(&mut buf) {
-            Ok(0) => {
-                conn.done_reading = true;
-                break;
-            }
-            Ok(n) => {
-                conn.input.extend_from_slice(&buf[..n]);
-                handle_lines(fd, conn, sup, pending);
-                if conn.done_reading || conn.output.len() > OUTPUT_HIGH_WATER_BYTES {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(_) => {
-                conn.done_reading = true;
-                break;
-            }
-        }
-    }
-}
-
-fn handle_lines(fd: RawFd, conn: &mut Connection, sup: &mut Supervisor, pending: &mut Pending) {
-    let mut start = 0;
-    while let Some(nl) = conn.input[start..].iter().position(|b| *b == b'\n') {
-        let line = &conn.input[start..start + nl];
-        start += nl + 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        if line.len() > MAX_REQUEST_LINE_BYTES {
-            refuse_oversized(conn);
-            return;
-        }
-        let reply = handle_line(line, sup, fd, pending, conn.access);
-        conn.output.extend_from_slice(&reply);
-    }
-    conn.input.drain(..start);
-    if conn.input.len() > MAX_REQUEST_LINE_BYTES {
-        refuse_oversized(conn);
-    }
-}
-
-fn refuse_oversized(conn: &mut Connection) {
-    let err = RpcError::new(
-        INVALID_REQUEST,
-        format!("request line longer than {MAX_REQUEST_LINE_BYTES} bytes"),
-    );
-    conn.output
-        .extend_from_slice(&error_line(&serde_json::Value::Null, &err));
-    conn.input.clear();
-    conn.done_reading = true;
-}
-
-fn handle_line(
-    line: &[u8],
-    sup: &mut Supervisor,
-    fd: RawFd,
-    pending: &mut Pending,
-    access: Access,
-) -> Vec<u8> {
-    let req = match parse_request(line) {
-        Ok(req) => req,
-        Err((id, err)) => return error_line(&id, &err),
-    };
-    if access == Access::ReadOnly && !READ_ONLY_METHODS.contains(&req.method.as_str()) {
-        let err = RpcError::new(
-            PERMISSION_DENIED,
-            format!(
-                "permission denied: {:?} changes things; this client may only read",
-                req.method
-            ),
-        );
-        return req.id.map(|id| error_line(&id, &err)).unwrap_or_default();
-    }
-    pending.next_token += 1;
-    let token = pending.next_token;
-    match (dispatch(sup, &req.method, req.params, token), req.id) {
-        (Outcome::Deferred, id) => {
-            pending.by_token.insert(token, (fd, id));
-            Vec::new()
-        }
-        (Outcome::Follow(f), Some(id)) => {
-            let mut out = Vec::new();
-            for e in &f.entries {
-                out.extend_from_slice(&log_entry_line(&f.name, e));
-            }
-            pending.by_token.insert(token, (fd, Some(id.clone())));
-            let follower = Follower {
-                fd,
-                id,
-                name: f.name,
-                cursor: f.cursor,
-                allowance: out.len(),
-            };
-            pending.follows.insert(token, follower);
-            out
-        }
-        (Outcome::Follow(_), None) => Vec::new(),
-        (Outcome::Subscribe(sub), id) => {
-            // Kept like a deferred request: its connection stays open.
-            pending.by_token.insert(token, (fd, id));
-            pending.subscriptions.add(token, fd, sub);
-            Vec::new()
-        }
-        (Outcome::Reply(_), None) => Vec::new(), // a notification gets no response
-        (Outcome::Reply(Ok(v)), Some(id)) => success_line(&id, v),
-        (Outcome::Reply(Err(e)), Some(id)) => error_line(&id, &e),
-    }
-}
-
-/// Writes what it can; true when the connection is broken.
-fn flush_output(conn: &mut Connection) -> bool {
-    while !conn.output.is_empty() {
-        match conn.stream.write(&conn.output) {
-            Ok(0) => return true,
-            Ok(n) => {
-                conn.output.drain(..n);
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
-    }
-    false
 }
 
 impl ControlPlane for ApiServer {

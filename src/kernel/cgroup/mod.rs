@@ -24,8 +24,7 @@ use cgroups_rs::{Cgroup, CgroupPid, Controller, hierarchies};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-pub use limits::LIMIT_NAMES;
-pub use resources::{CpuQuota, Resources, SwapLimit};
+pub use limits::{CpuQuota, LIMIT_NAMES, Resources, SwapLimit};
 pub use stats::CgroupStats;
 
 /// How long `remove` waits for killed processes to leave the cgroup.

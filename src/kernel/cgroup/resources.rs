@@ -15,46 +15,10 @@ use cgroups_rs::memory::MemController;
 use cgroups_rs::pid::PidController;
 
 use super::limits::{
-    LIMIT_NAMES, blkio_to_io_weight, interface, is_set, memsw_first, memsw_v1, shares_to_weight,
-    swap_max_v2, validate,
+    CpuQuota, LIMIT_NAMES, Resources, SwapLimit, blkio_to_io_weight, interface, is_set,
+    memsw_first, memsw_v1, shares_to_weight, swap_max_v2, validate,
 };
 use super::{CgroupError, ContainerCgroup, Ctl, describe, io_cause};
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Resources {
-    /// Bytes: v1 memory.limit_in_bytes, v2 memory.max.
-    pub memory_limit: Option<u64>,
-    /// Bytes: v1 memory.soft_limit_in_bytes, v2 memory.low.
-    pub memory_reservation: Option<u64>,
-    /// Docker semantics: memory plus swap, so it needs `memory_limit`.
-    pub memory_swap: Option<SwapLimit>,
-    pub cpu_quota: Option<CpuQuota>,
-    /// v1 cpu.shares (2..=262144); v2 cpu.weight, converted as runc does.
-    pub cpu_shares: Option<u64>,
-    pub pids_limit: Option<u64>,
-    /// A kernel cpu list such as "0-1,3".
-    pub cpuset_cpus: Option<String>,
-    pub cpuset_mems: Option<String>,
-    /// Docker's blkio weight (10..=1000): v1 blkio.weight or
-    /// blkio.bfq.weight as is, v2 io.weight converted as runc does.
-    pub io_weight: Option<u16>,
-    /// Limits (from [`LIMIT_NAMES`]) that are skipped with a warning when
-    /// this host lacks their controller or file.
-    pub optional: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SwapLimit {
-    /// Memory plus swap, in bytes; equal to the memory limit means no swap.
-    Bytes(u64),
-    Unlimited,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CpuQuota {
-    pub quota_us: u64,
-    pub period_us: u64,
-}
 
 impl ContainerCgroup {
     /// Applies every limit set in `r`. Returns warnings for optional

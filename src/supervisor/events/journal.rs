@@ -10,9 +10,8 @@
 //! calls it once per loop turn rather than once per event.
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -25,8 +24,8 @@ mod segments;
 mod tests;
 
 pub use read::{Batch, read_range, read_since};
-use recover::scan_segment;
-use segments::{Segment, list_segments, segment_name};
+use recover::{recover_live, scan_segment};
+use segments::{create_segment, list_segments, open_append, segment_name};
 
 /// The largest event, as a JSON line with its newline. An event is a
 /// notice, not a payload: bounding it bounds every reader's memory.
@@ -396,60 +395,4 @@ impl Journal {
         let first = self.segments.back().copied().unwrap_or(1);
         self.dir.join(segment_name(first))
     }
-}
-
-/// Finds where the live segment's valid events end, cuts anything after
-/// (a torn line, zeros left by a power loss), and returns its size and the
-/// last seq written.
-fn recover_live(live: &Segment, problems: &mut Vec<String>) -> Result<(u64, u64), JournalError> {
-    let scan = scan_segment(live, None)?;
-    let kept = scan
-        .problems
-        .into_iter()
-        .filter(|(at, _)| *at < scan.valid_end);
-    problems.extend(kept.map(|(_, p)| p));
-    if scan.file_len > scan.valid_end {
-        let f = OpenOptions::new()
-            .write(true)
-            .open(&live.path)
-            .map_err(JournalError::io("open", &live.path))?;
-        f.set_len(scan.valid_end)
-            .and_then(|()| f.sync_data())
-            .map_err(JournalError::io("truncate", &live.path))?;
-        problems.push(format!(
-            "{}: cut {} bytes after the last complete event (a write cut short by a crash)",
-            live.path.display(),
-            scan.file_len - scan.valid_end
-        ));
-    }
-    // The segment is named after the first seq written to it: an empty one
-    // continues right after the previous segment.
-    let last_seq = scan.last_seq.unwrap_or(live.first_seq - 1);
-    Ok((scan.valid_end, last_seq))
-}
-
-fn open_append(path: &Path) -> Result<File, JournalError> {
-    OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(JournalError::io("open", path))
-}
-
-fn create_segment(path: &Path) -> Result<File, JournalError> {
-    let create = || {
-        OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .mode(0o640)
-            .open(path)
-    };
-    match create() {
-        // Only a segment no event reached can have this name: replace it.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(path).map_err(JournalError::io("remove", path))?;
-            create()
-        }
-        other => other,
-    }
-    .map_err(JournalError::io("create", path))
 }

@@ -13,7 +13,7 @@ use crate::kernel::caps::{DOCKER_DEFAULT, parse_capability};
 use crate::kernel::config::{MountConfig, MountFlags, Propagation, Rlimit};
 use crate::kernel::landlock::LandlockConfig;
 use crate::supervisor::spec::hardening::MountSpec;
-use crate::supervisor::spec::validate_hardening::parse_mode;
+use crate::supervisor::spec::validate_mounts::parse_mode;
 use crate::supervisor::spec::{SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Spec};
 
 /// Default size of a tmpfs mount without `size` (Docker's --tmpfs has no

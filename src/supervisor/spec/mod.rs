@@ -15,6 +15,7 @@ pub mod settings;
 pub mod validate;
 pub mod validate_bounds;
 pub mod validate_hardening;
+pub mod validate_mounts;
 pub mod webhooks;
 
 use std::collections::BTreeMap;

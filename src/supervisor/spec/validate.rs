@@ -145,12 +145,34 @@ pub fn problem(path: &[&str], message: impl Into<String>) -> Problem {
     (path.iter().map(|s| s.to_string()).collect(), message.into())
 }
 
-/// Semantic checks serde cannot express.
+/// Semantic checks serde cannot express, in the order they are reported.
 pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     let mut out = Vec::new();
     // Sizes first: the API reports only the first problem, and a value out
     // of range explains the cross-field complaints it causes.
     crate::supervisor::spec::validate_bounds::check_spec_bounds(spec, &mut out);
+    check_process(spec, &mut out);
+    check_restart_and_stop(spec, &mut out);
+    check_hardening(spec, &mut out);
+    out.extend(crate::supervisor::spec::logging::check_logging(
+        &spec.logging,
+    ));
+    check_network(spec, &mut out);
+    out.extend(crate::supervisor::spec::hooks::check_hooks(&spec.hooks));
+    if let Some(hc) = &spec.healthcheck
+        && hc.command.first().is_none_or(|c| c.is_empty())
+    {
+        out.push(problem(
+            &["healthcheck", "command"],
+            "must name a program to run",
+        ));
+    }
+    out
+}
+
+/// What runs: the image, its argv, environment, working directory, user
+/// and hostname.
+fn check_process(spec: &Spec, out: &mut Vec<Problem>) {
     if let Err(e) = Reference::parse(&spec.image) {
         out.push(problem(&["image"], e.reason));
     }
@@ -180,6 +202,10 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     {
         out.push(problem(&["working_dir"], "must be an absolute path"));
     }
+    check_user_and_hostname(spec, out);
+}
+
+fn check_user_and_hostname(spec: &Spec, out: &mut Vec<Problem>) {
     if let Some(user) = &spec.user
         && !valid_user(user)
     {
@@ -196,6 +222,9 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
             "expected 1-63 letters, digits and '-', not starting or ending with '-'",
         ));
     }
+}
+
+fn check_restart_and_stop(spec: &Spec, out: &mut Vec<Problem>) {
     if spec.restart.max_retries.is_some() && spec.restart.policy != RestartPolicy::OnFailure {
         out.push(problem(
             &["restart", "max_retries"],
@@ -207,21 +236,6 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     {
         out.push(problem(&["stop_signal"], format!("unknown signal {sig:?}")));
     }
-    check_hardening(spec, &mut out);
-    out.extend(crate::supervisor::spec::logging::check_logging(
-        &spec.logging,
-    ));
-    check_network(spec, &mut out);
-    out.extend(crate::supervisor::spec::hooks::check_hooks(&spec.hooks));
-    if let Some(hc) = &spec.healthcheck
-        && hc.command.first().is_none_or(|c| c.is_empty())
-    {
-        out.push(problem(
-            &["healthcheck", "command"],
-            "must name a program to run",
-        ));
-    }
-    out
 }
 
 fn check_network(spec: &Spec, out: &mut Vec<Problem>) {

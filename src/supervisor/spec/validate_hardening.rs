@@ -1,17 +1,13 @@
-//! Semantic checks of the isolation fields (spec_hardening.rs): names that
-//! must be known, paths that must be absolute and clean, numbers the
-//! kernel would refuse with a bare EINVAL, and sysctls that must belong to
-//! the container's own namespaces.
-
-use std::collections::BTreeSet;
-use std::path::{Component, Path};
+//! Semantic checks of the isolation fields (hardening.rs; `mounts` are
+//! validate_mounts.rs's): names that must be known, paths that must be
+//! absolute and clean, numbers the kernel would refuse with a bare EINVAL,
+//! and sysctls that must belong to the container's own namespaces.
 
 use crate::kernel::caps::parse_capability;
 use crate::kernel::cgroup::LIMIT_NAMES;
-use crate::supervisor::spec::hardening::{
-    IdMapSpec, MountSpec, ResourcesSpec, SwapSize, UsernsSpec,
-};
+use crate::supervisor::spec::hardening::{IdMapSpec, ResourcesSpec, SwapSize, UsernsSpec};
 use crate::supervisor::spec::validate::{Problem, problem};
+use crate::supervisor::spec::validate_mounts::{check_mounts, clean_absolute};
 use crate::supervisor::spec::{SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Spec};
 
 pub const RLIMIT_NAMES: &[&str] = &[
@@ -48,9 +44,6 @@ const NAMESPACED_SYSCTLS: &[&str] = &[
     "kernel.shm_rmid_forced",
 ];
 const NAMESPACED_SYSCTL_PREFIXES: &[&str] = &["fs.mqueue.", "net."];
-
-const MOUNT_OPTIONS: &[&str] = &["nosuid", "suid", "nodev", "dev", "noexec", "exec"];
-const PROPAGATIONS: &[&str] = &["private", "rprivate", "slave", "rslave"];
 
 pub fn check_hardening(spec: &Spec, out: &mut Vec<Problem>) {
     check_capabilities(spec, out);
@@ -169,105 +162,6 @@ fn check_capabilities(spec: &Spec, out: &mut Vec<Problem>) {
             }
         }
     }
-}
-
-/// Absolute, and free of "." and ".." so it names one place only.
-pub fn clean_absolute(path: &str) -> bool {
-    let p = Path::new(path);
-    p.is_absolute()
-        && !path.contains('\0')
-        && p.components()
-            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
-}
-
-fn check_mounts(mounts: &[MountSpec], out: &mut Vec<Problem>) {
-    let mut seen = BTreeSet::new();
-    for (i, m) in mounts.iter().enumerate() {
-        let at = |field: &str| vec!["mounts".to_string(), i.to_string(), field.to_string()];
-        let target = m.target();
-        if !clean_absolute(target) || target == "/" {
-            out.push((
-                at("target"),
-                "must be an absolute path other than / and without \"..\"".into(),
-            ));
-        } else if ["/proc", "/sys"]
-            .iter()
-            .any(|p| Path::new(target).starts_with(p))
-        {
-            out.push((at("target"), "cannot be under /proc or /sys".into()));
-        } else if !seen.insert(Path::new(target).to_path_buf()) {
-            out.push((
-                at("target"),
-                "is already the target of another mount".into(),
-            ));
-        }
-        for (j, o) in m.options().iter().enumerate() {
-            if !MOUNT_OPTIONS.contains(&o.as_str()) {
-                out.push((
-                    vec![
-                        "mounts".into(),
-                        i.to_string(),
-                        "options".into(),
-                        j.to_string(),
-                    ],
-                    format!("unknown option {o:?}: expected one of {MOUNT_OPTIONS:?}"),
-                ));
-            }
-        }
-        match m {
-            MountSpec::Volume { name, driver, .. } => {
-                if !crate::supervisor::spec::validate::valid_container_name(name) {
-                    out.push((
-                        at("name"),
-                        "expected letters, digits, '_', '.', '-', starting with a letter or digit"
-                            .into(),
-                    ));
-                }
-                if !crate::supervisor::spec::validate::valid_container_name(driver) {
-                    out.push((
-                        at("driver"),
-                        "expected a plugin name (letters, digits, '_', '.', '-')".into(),
-                    ));
-                }
-            }
-            MountSpec::Tmpfs { mode, .. } => {
-                if mode.as_deref().is_some_and(|m| parse_mode(m).is_none()) {
-                    out.push((
-                        at("mode"),
-                        "expected octal permissions like \"1777\"".into(),
-                    ));
-                }
-            }
-            MountSpec::Bind {
-                source,
-                propagation,
-                ..
-            } => {
-                if !clean_absolute(source) {
-                    out.push((
-                        at("source"),
-                        "must be an absolute host path without \"..\"".into(),
-                    ));
-                }
-                match propagation.as_deref() {
-                    None => {}
-                    Some(p) if PROPAGATIONS.contains(&p) => {}
-                    Some(p) if p.ends_with("shared") => out.push((
-                        at("propagation"),
-                        "shared propagation would let the container's mounts reach the host; use \"rslave\"".into(),
-                    )),
-                    Some(p) => out.push((
-                        at("propagation"),
-                        format!("unknown propagation {p:?}: expected one of {PROPAGATIONS:?}"),
-                    )),
-                }
-            }
-        }
-    }
-}
-
-pub fn parse_mode(text: &str) -> Option<u32> {
-    u32::from_str_radix(text, 8).ok().filter(|m| *m <= 0o7777)
 }
 
 fn check_sysctls(spec: &Spec, out: &mut Vec<Problem>) {

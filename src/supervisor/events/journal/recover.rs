@@ -1,6 +1,9 @@
 //! What the writer checks when it opens a journal: where the valid events
 //! of a segment end (a crash mid-append leaves a torn last line; a power
-//! loss can leave zeros after it) and which lines are corrupt.
+//! loss can leave zeros after it) and which lines are corrupt; and cutting
+//! the live segment back to its last complete event.
+
+use std::fs::OpenOptions;
 
 use super::segments::{Lines, RawLine, Segment, parse_event};
 use super::{JournalError, MAX_EVENT_BYTES};
@@ -58,4 +61,37 @@ pub(super) fn scan_segment(seg: &Segment, next_first: Option<u64>) -> Result<Sca
     }
     scan.file_len = lines.offset;
     Ok(scan)
+}
+
+/// Finds where the live segment's valid events end, cuts anything after
+/// (a torn line, zeros left by a power loss), and returns its size and the
+/// last seq written.
+pub(super) fn recover_live(
+    live: &Segment,
+    problems: &mut Vec<String>,
+) -> Result<(u64, u64), JournalError> {
+    let scan = scan_segment(live, None)?;
+    let kept = scan
+        .problems
+        .into_iter()
+        .filter(|(at, _)| *at < scan.valid_end);
+    problems.extend(kept.map(|(_, p)| p));
+    if scan.file_len > scan.valid_end {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&live.path)
+            .map_err(JournalError::io("open", &live.path))?;
+        f.set_len(scan.valid_end)
+            .and_then(|()| f.sync_data())
+            .map_err(JournalError::io("truncate", &live.path))?;
+        problems.push(format!(
+            "{}: cut {} bytes after the last complete event (a write cut short by a crash)",
+            live.path.display(),
+            scan.file_len - scan.valid_end
+        ));
+    }
+    // The segment is named after the first seq written to it: an empty one
+    // continues right after the previous segment.
+    let last_seq = scan.last_seq.unwrap_or(live.first_seq - 1);
+    Ok((scan.valid_end, last_seq))
 }

@@ -1,10 +1,12 @@
-//! Segment files: their names, listing them, and reading their lines back
-//! with a bound on line length, so that any file content (a crash, bit rot,
-//! a stranger's file) costs bounded memory and never panics. Shared by the
-//! writer's recovery and the readers; no writing here.
+//! Segment files: their names, creating and listing them, and reading
+//! their lines back with a bound on line length, so that any file content
+//! (a crash, bit rot, a stranger's file) costs bounded memory and never
+//! panics. Shared by the writer and the readers; appending events is the
+//! writer's (journal.rs).
 
-use std::fs::File;
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::{Event, JournalError, MAX_EVENT_BYTES};
@@ -155,6 +157,32 @@ pub(super) fn parse_event(line: &[u8], first_seq: u64) -> Result<Event, String> 
         ));
     }
     Ok(event)
+}
+
+pub(super) fn open_append(path: &Path) -> Result<File, JournalError> {
+    OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(JournalError::io("open", path))
+}
+
+pub(super) fn create_segment(path: &Path) -> Result<File, JournalError> {
+    let create = || {
+        OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .mode(0o640)
+            .open(path)
+    };
+    match create() {
+        // Only a segment no event reached can have this name: replace it.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(path).map_err(JournalError::io("remove", path))?;
+            create()
+        }
+        other => other,
+    }
+    .map_err(JournalError::io("create", path))
 }
 
 #[cfg(test)]

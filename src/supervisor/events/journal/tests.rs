@@ -1,5 +1,6 @@
 //! The journal's unit tests: rotation, the bound, recovery, replay.
 
+use std::fs::OpenOptions;
 use std::io::Write;
 
 use serde_json::json;

@@ -128,12 +128,24 @@ fn killed_at_thirty_moments_nothing_is_left_behind() -> Result<()> {
     fs::write(&hook, "#!/bin/sh\nsleep 0.3\n")?;
     fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let sh = |script: &str| json!(["sh", "-c", format!("{script}; : {token}")]);
-    env.write_spec("svc", &json!({"image": DEMO_REF, "command": sh("sleep 1000"),
-        "restart": {"policy": "always"}, "stop_timeout": 1}).to_string())?;
-    env.write_spec("crash", &json!({"image": DEMO_REF, "command": sh("exit 1"),
-        "restart": {"policy": "always"}}).to_string())?;
-    env.write_spec("hooked", &json!({"image": DEMO_REF, "command": sh("sleep 1000"),
-        "hooks": {"prestart": [{"path": hook}]}, "stop_timeout": 1}).to_string())?;
+    env.write_spec(
+        "svc",
+        &json!({"image": DEMO_REF, "command": sh("sleep 1000"),
+        "restart": {"policy": "always"}, "stop_timeout": 1})
+        .to_string(),
+    )?;
+    env.write_spec(
+        "crash",
+        &json!({"image": DEMO_REF, "command": sh("exit 1"),
+        "restart": {"policy": "always"}})
+        .to_string(),
+    )?;
+    env.write_spec(
+        "hooked",
+        &json!({"image": DEMO_REF, "command": sh("sleep 1000"),
+        "hooks": {"prestart": [{"path": hook}]}, "stop_timeout": 1})
+        .to_string(),
+    )?;
     // Killed daemons are kept (not dropped) so their Drop, which cleans
     // up, cannot hide what the next daemon failed to clean.
     let mut killed = Vec::new();
@@ -148,8 +160,10 @@ fn killed_at_thirty_moments_nothing_is_left_behind() -> Result<()> {
             let _ = env.cli(&["stop", "svc"]).output();
         }
         kill(Pid::from_raw(daemon.pid()), Signal::SIGKILL)?;
-        wait_for(Duration::from_secs(5), || Ok(processes_with(&token).is_empty()))
-            .with_context(|| format!("round {round}: containers outlived their daemon"))?;
+        wait_for(Duration::from_secs(5), || {
+            Ok(processes_with(&token).is_empty())
+        })
+        .with_context(|| format!("round {round}: containers outlived their daemon"))?;
         killed.push(daemon);
     }
     let mut last = env.start_daemon_checked()?;

@@ -244,10 +244,17 @@ fn a_store_lock_held_by_a_pull_stalls_nothing_else() -> Result<()> {
     let env = TestEnv::new()?;
     env.import_demo()?;
     let lock_path = env.root().join("images/refs.lock");
-    let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
     let held = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
         .map_err(|(_, e)| anyhow::anyhow!("flock: {e}"))?;
-    env.write_spec("slow", &json!({"image": DEMO_REF, "command": ["sleep", "60"], "stop_timeout": 1}).to_string())?;
+    env.write_spec(
+        "slow",
+        &json!({"image": DEMO_REF, "command": ["sleep", "60"], "stop_timeout": 1}).to_string(),
+    )?;
     env.write_spec("crash", &crash_loop_spec())?;
     let _daemon = env.start_daemon_checked()?;
     wait_for(LIMIT, || {
@@ -256,8 +263,14 @@ fn a_store_lock_held_by_a_pull_stalls_nothing_else() -> Result<()> {
     })?;
     let samples = sample_list_latency(&env)?;
     let max = percentile(&samples, 1.0);
-    eprintln!("store lock held: list max {max:.2} ms over {} samples", samples.len());
-    ensure!(percentile(&samples, 0.99) < 100.0 && max < 500.0, "list max {max:.1} ms");
+    eprintln!(
+        "store lock held: list max {max:.2} ms over {} samples",
+        samples.len()
+    );
+    ensure!(
+        percentile(&samples, 0.99) < 100.0 && max < 500.0,
+        "list max {max:.1} ms"
+    );
     // The crash-looper could not start either (same lock), but the loop
     // kept turning: it is creating too, not stuck in a blocking call.
     drop(held);

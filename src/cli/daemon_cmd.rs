@@ -127,6 +127,7 @@ fn supervisor_options(args: &Args, config_dir: PathBuf, settings: &Settings) -> 
             .unwrap_or(DEFAULT_CGROUP_PARENT)
             .to_string(),
         console_logs: settings.console_logs(pid1::mode().is_pid1()),
+        report_boot_time: pid1::mode() == pid1::Mode::Machine,
         volume_plugins: settings.volume_plugins.clone(),
         network,
     }
@@ -143,7 +144,6 @@ fn start_supervisor(
     sup.recover_leftovers();
     sup.start_all();
     sup.start_notifier();
-    pid1::report_boot_time(&sup);
     sup
 }
 

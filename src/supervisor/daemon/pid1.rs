@@ -9,12 +9,11 @@
 use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libc::{SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2};
 
 use crate::kernel::machine;
-use crate::supervisor::ops::Supervisor;
 use crate::supervisor::say;
 use crate::supervisor::spec::settings::{Settings, ShutdownSettings};
 
@@ -280,25 +279,6 @@ fn install_panic_hook(settings: &ShutdownSettings) {
         eprintln!("berth: {e}");
         park()
     }));
-}
-
-/// As the machine's init: how long after the kernel started the first
-/// container was running (from /proc/uptime, the clock of the kernel's
-/// `printk.time` stamps).
-pub fn report_boot_time(sup: &Supervisor) {
-    if mode() != Mode::Machine {
-        return;
-    }
-    let first = sup.containers().filter_map(|c| c.started_instant).min();
-    let uptime = std::fs::read_to_string("/proc/uptime")
-        .ok()
-        .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok());
-    if let (Some(first), Some(uptime)) = (first, uptime) {
-        let at = uptime - Instant::now().duration_since(first).as_secs_f64();
-        say(format_args!(
-            "first container running {at:.2} s after the kernel started"
-        ));
-    }
 }
 
 #[cfg(test)]

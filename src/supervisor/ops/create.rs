@@ -23,10 +23,10 @@ use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::network::attach_container;
 use crate::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
 use crate::supervisor::plugins::volumes::{self, PluginSettings};
-use crate::supervisor::spec::Spec;
 use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::health::ExecTemplate;
 use crate::supervisor::runtime::machine::{EXIT_CANNOT_START, Event};
+use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::service::NetworkMode;
 
 /// A creation in progress: which step it waits on.
@@ -127,7 +127,14 @@ impl Supervisor {
         self.jobs
             .start(JobKind::MountVolumes, owner, &[], mount)
             .map_err(cannot_start)?;
-        c.waiting_for = Some(if plugins { "volume plugins" } else { "the image store" }.into());
+        c.waiting_for = Some(
+            if plugins {
+                "volume plugins"
+            } else {
+                "the image store"
+            }
+            .into(),
+        );
         let image = pinned.map(Box::new);
         self.creations
             .insert(name.to_string(), Creation::Volumes { image });
@@ -155,9 +162,15 @@ impl Supervisor {
         // Pinned by the helper: its use record keeps the layers now.
         let image = match image {
             Some(image) => *image,
-            None => match self.containers.get(&name).map(|c| resolve(&self.store, &c.spec.image)) {
+            None => match self
+                .containers
+                .get(&name)
+                .map(|c| resolve(&self.store, &c.spec.image))
+            {
                 Some(Ok(image)) => image,
-                Some(Err(e)) => return self.creation_failed(&name, e.to_string(), EXIT_CANNOT_START),
+                Some(Err(e)) => {
+                    return self.creation_failed(&name, e.to_string(), EXIT_CANNOT_START);
+                }
                 None => return,
             },
         };

@@ -47,6 +47,9 @@ pub struct SupervisorOptions {
     pub console_logs: bool,
     /// Where Docker volume plugins are found, and their timeout.
     pub volume_plugins: crate::supervisor::plugins::volumes::PluginSettings,
+    /// As the machine's init: say when the first container runs, in the
+    /// kernel's clock (what the VM boot test reads).
+    pub report_boot_time: bool,
     /// The CNI network list and plugins for `network: "cni"`.
     pub network: crate::supervisor::plugins::network::NetworkSettings,
 }

@@ -163,6 +163,9 @@ impl Supervisor {
             Some(name),
             json!({"pid": pid, "image": image}),
         );
+        if std::mem::take(&mut self.options.report_boot_time) {
+            report_boot_time();
+        }
         self.health_started(name);
         self.refresh_peer_hosts();
         self.run_poststart_hooks(name);
@@ -191,5 +194,18 @@ impl Supervisor {
         if let Err(e) = started {
             say(format_args!("container {name}: warning: {e}"));
         }
+    }
+}
+
+/// How long after the kernel started the first container runs, from
+/// /proc/uptime (the clock of the kernel's `printk.time` stamps).
+fn report_boot_time() {
+    let uptime = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok());
+    if let Some(at) = uptime {
+        say(format_args!(
+            "first container running {at:.2} s after the kernel started"
+        ));
     }
 }

@@ -42,13 +42,7 @@ pub struct StoreLock {
 }
 
 pub fn lock(store: &Store, exclusive: bool) -> Result<StoreLock, ImageError> {
-    let lock_path = store.images_dir().join("refs.lock");
-    let lock_file: File = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(ImageError::io("open", &lock_path))?;
+    let (lock_path, lock_file) = open_lock_file(store)?;
     let arg = if exclusive {
         FlockArg::LockExclusive
     } else {
@@ -59,16 +53,21 @@ pub fn lock(store: &Store, exclusive: bool) -> Result<StoreLock, ImageError> {
     Ok(StoreLock { _lock: lock })
 }
 
-/// A shared lock if one can be had now, None while a writer holds the
-/// exclusive one (a pull committing): for callers that must not wait.
-pub fn try_lock_shared(store: &Store) -> Result<Option<StoreLock>, ImageError> {
+fn open_lock_file(store: &Store) -> Result<(std::path::PathBuf, File), ImageError> {
     let lock_path = store.images_dir().join("refs.lock");
-    let lock_file: File = OpenOptions::new()
+    let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
         .map_err(ImageError::io("open", &lock_path))?;
+    Ok((lock_path, file))
+}
+
+/// A shared lock if one can be had now, None while a writer holds the
+/// exclusive one (a pull committing): for callers that must not wait.
+pub fn try_lock_shared(store: &Store) -> Result<Option<StoreLock>, ImageError> {
+    let (lock_path, lock_file) = open_lock_file(store)?;
     match Flock::lock(lock_file, FlockArg::LockSharedNonblock) {
         Ok(lock) => Ok(Some(StoreLock { _lock: lock })),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),

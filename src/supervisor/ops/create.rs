@@ -7,13 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
 use crate::image::lookup::{ResolvedImage, image_id, resolve};
 use crate::image::refs;
-use crate::image::store::Store;
 use crate::image::usage::record_use;
 use crate::kernel::cgroup::{ContainerCgroup, Resources};
 use crate::kernel::{PausedContainer, Starting, spawn_paused};
@@ -22,11 +21,10 @@ use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::network::attach_container;
 use crate::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
-use crate::supervisor::plugins::volumes::{self, PluginSettings};
+use crate::supervisor::plugins::volumes;
 use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::health::ExecTemplate;
 use crate::supervisor::runtime::machine::{EXIT_CANNOT_START, Event};
-use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::service::NetworkMode;
 
 /// A creation in progress: which step it waits on.
@@ -64,7 +62,7 @@ pub struct Prepared {
 /// A failed step: the message, and the exit code recorded for it.
 pub(crate) type StepError = (String, i32);
 
-fn cannot_start(e: impl ToString) -> StepError {
+pub(crate) fn cannot_start(e: impl ToString) -> StepError {
     (e.to_string(), EXIT_CANNOT_START)
 }
 
@@ -106,82 +104,12 @@ impl Supervisor {
             .map_err(cannot_start)?;
             return self.spawn_step(name, image, &paths);
         }
-        let (root, spec) = (self.store.root().to_path_buf(), c.spec.clone());
-        let settings = self.options.volume_plugins.clone();
-        let owner = Some((name.to_string(), c.run_id()));
-        let (container, base) = (name.to_string(), c.dirs.base.clone());
-        let store = self.store.clone();
-        let must_pin = pinned.is_none();
-        let mount = move || {
-            if must_pin && let Err(e) = pin_image(&store, &spec.image, &base) {
-                return json!({ "error": e });
-            }
-            if !plugins {
-                return match volumes::mount_volumes_with(&root, &container, &spec, &settings) {
-                    Ok(paths) => json!({ "paths": paths }),
-                    Err(e) => json!({ "error": e }),
-                };
-            }
-            mount_plugin_volumes(&root, &container, &spec, &settings, &base)
-        };
-        self.jobs
-            .start(JobKind::MountVolumes, owner, &[], mount)
-            .map_err(cannot_start)?;
-        c.waiting_for = Some(
-            if plugins {
-                "volume plugins"
-            } else {
-                "the image store"
-            }
-            .into(),
-        );
-        let image = pinned.map(Box::new);
-        self.creations
-            .insert(name.to_string(), Creation::Volumes { image });
-        Ok(())
-    }
-
-    /// The volumes helper answered.
-    pub(crate) fn volumes_mounted(&mut self, done: JobDone) {
-        let Some(name) = self.current_run(&done) else {
-            return;
-        };
-        self.log_warnings(&done);
-        let Some(Creation::Volumes { image }) = self.creations.remove(&name) else {
-            return;
-        };
-        if let Some(e) = Self::job_error(&done) {
-            return self.creation_failed(&name, e, EXIT_CANNOT_START);
-        }
-        let paths: BTreeMap<String, PathBuf> = done
-            .answer
-            .get("paths")
-            .cloned()
-            .and_then(|p| serde_json::from_value(p).ok())
-            .unwrap_or_default();
-        // Pinned by the helper: its use record keeps the layers now.
-        let image = match image {
-            Some(image) => *image,
-            None => match self
-                .containers
-                .get(&name)
-                .map(|c| resolve(&self.store, &c.spec.image))
-            {
-                Some(Ok(image)) => image,
-                Some(Err(e)) => {
-                    return self.creation_failed(&name, e.to_string(), EXIT_CANNOT_START);
-                }
-                None => return,
-            },
-        };
-        if let Err((message, code)) = self.spawn_step(&name, &image, &paths) {
-            self.creation_failed(&name, message, code);
-        }
+        self.prepare_in_helper(name, pinned, plugins)
     }
 
     /// Config, cgroup with limits, and the paused clone; then placement by
     /// a helper if the network or prestart hooks need one, else "go".
-    fn spawn_step(
+    pub(crate) fn spawn_step(
         &mut self,
         name: &str,
         image: &ResolvedImage,
@@ -403,39 +331,5 @@ fn limited_cgroup(
             c.cgroup = Some(cgroup);
             Err(cannot_start(e))
         }
-    }
-}
-
-/// In a helper: waits for the store's lock, then resolves the image and
-/// records its use so no GC takes its layers.
-fn pin_image(store: &Store, reference: &str, base: &Path) -> Result<(), String> {
-    let _lock = refs::lock(store, false).map_err(|e| e.to_string())?;
-    let image = resolve(store, reference).map_err(|e| e.to_string())?;
-    record_use(base, &image).map_err(|e| e.to_string())
-}
-
-/// In a helper: plugin volumes mounted. A daemon that died may have left
-/// them mounted (its marker says so): they are released first so the
-/// plugin's mount count starts over.
-fn mount_plugin_volumes(
-    root: &Path,
-    container: &str,
-    spec: &Spec,
-    settings: &PluginSettings,
-    base: &Path,
-) -> Value {
-    let marker = base.join(volumes::MOUNTED_MARKER);
-    let mut warnings = Vec::new();
-    if marker.exists() {
-        warnings = volumes::unmount_volumes_with(root, container, spec, settings);
-    }
-    match volumes::mount_volumes_with(root, container, spec, settings) {
-        Ok(paths) => {
-            if let Err(e) = std::fs::write(&marker, b"") {
-                warnings.push(format!("write {}: {e}", marker.display()));
-            }
-            json!({ "paths": paths, "warnings": warnings })
-        }
-        Err(e) => json!({ "error": e, "warnings": warnings }),
     }
 }

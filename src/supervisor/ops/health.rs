@@ -97,14 +97,7 @@ impl Supervisor {
 
     /// The HealthTimeout timer: a check still running has failed.
     pub(crate) fn health_timeout(&mut self, name: &str) {
-        if let Some(run) = self
-            .containers
-            .get_mut(name)
-            .and_then(|c| c.health.running.as_mut())
-        {
-            run.timed_out = true;
-            let _ = kill(run.pid, Signal::SIGKILL);
-        }
+        self.health_stopped(name);
     }
 
     /// A reaped child that was a health check: true if it was one.

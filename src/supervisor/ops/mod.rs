@@ -3,6 +3,7 @@
 //! changes live in lifecycle.rs.
 
 pub mod create;
+mod create_prepare;
 mod drive;
 pub mod exec_wait;
 pub mod exit;

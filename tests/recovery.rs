@@ -152,7 +152,11 @@ fn killed_at_thirty_moments_nothing_is_left_behind() -> Result<()> {
     for round in 0..30u64 {
         let daemon = env.start_daemon_checked()?;
         if round % 3 == 0 {
-            run_ok(env.cli(&["run", "-d", DEMO_REF, "sleep", "1000"]))?;
+            let ran = run_ok(env.cli(&["run", "-d", DEMO_REF, "sleep", "1000"]));
+            if let Err(e) = ran {
+                let log = fs::read_to_string(env.dir.path().join("daemon.stderr"))?;
+                anyhow::bail!("round {round}: {e}; the daemon said:\n{log}");
+            }
         }
         // 0 to 1.45 s into its life: starting, hooks, crash loop, running.
         std::thread::sleep(Duration::from_millis((round * 37) % 29 * 50));

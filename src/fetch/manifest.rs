@@ -3,6 +3,9 @@
 
 use std::io::Read;
 
+use ureq::Body;
+use ureq::http::Response;
+
 use super::digest::Digest;
 use super::oci::{self, Index, Platform};
 use super::registry::{FetchError, Registry};
@@ -36,34 +39,7 @@ pub fn fetch_manifest(reg: &mut Registry, reference: &str) -> Result<FetchedMani
         None,
         None,
     )?;
-    let header = |n: &str| {
-        resp.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let content_type = header("content-type").unwrap_or_default();
-    let media_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let sent_digest = header("docker-content-digest");
-    let mut bytes = Vec::new();
-    resp.into_body()
-        .into_reader()
-        .take(MAX_MANIFEST_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| FetchError::Transport {
-            url: format!("manifest {reference}"),
-            reason: e.to_string(),
-        })?;
-    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(FetchError::Invalid(format!(
-            "manifest {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
-        )));
-    }
+    let (media_type, sent_digest, bytes) = read_manifest_response(resp, reference)?;
     let digest = Digest::of_bytes(&bytes);
     for expected in [
         Some(reference.to_string()).filter(|r| r.starts_with("sha256:")),
@@ -95,6 +71,44 @@ pub fn fetch_manifest(reg: &mut Registry, reference: &str) -> Result<FetchedMani
         media_type,
         bytes,
     })
+}
+
+/// The media type the registry sent (parameters dropped), its
+/// Docker-Content-Digest if any, and the body, refused past
+/// MAX_MANIFEST_BYTES.
+fn read_manifest_response(
+    resp: Response<Body>,
+    reference: &str,
+) -> Result<(String, Option<String>, Vec<u8>), FetchError> {
+    let header = |n: &str| {
+        resp.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let content_type = header("content-type").unwrap_or_default();
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let sent_digest = header("docker-content-digest");
+    let mut bytes = Vec::new();
+    resp.into_body()
+        .into_reader()
+        .take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| FetchError::Transport {
+            url: format!("manifest {reference}"),
+            reason: e.to_string(),
+        })?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(FetchError::Invalid(format!(
+            "manifest {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
+        )));
+    }
+    Ok((media_type, sent_digest, bytes))
 }
 
 fn looks_like_schema1(bytes: &[u8]) -> bool {

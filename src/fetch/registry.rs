@@ -166,22 +166,7 @@ impl Registry {
             if matches!(self.auth, Auth::Bearer { expires, .. } if Instant::now() >= expires) {
                 self.auth = Auth::None;
             }
-            let mut req = self.agent.get(&url);
-            if !accept.is_empty() {
-                req = req.header("Accept", accept.join(", "));
-            }
-            match &self.auth {
-                Auth::Basic(h) | Auth::Bearer { header: h, .. } => {
-                    req = req.header("Authorization", h)
-                }
-                Auth::None => {}
-            }
-            if let Some(off) = from.filter(|o| *o > 0) {
-                req = req.header("Range", format!("bytes={off}-"));
-            }
-            if let Some(t) = body_timeout {
-                req = req.config().timeout_recv_body(Some(t)).build();
-            }
+            let req = self.request(&url, accept, from, body_timeout);
             let resp = match req.call() {
                 Ok(r) => r,
                 Err(e) if attempt < MAX_ATTEMPTS => {
@@ -196,47 +181,84 @@ impl Registry {
                     });
                 }
             };
-            let status = resp.status().as_u16();
-            match status {
-                200..=299 => return Ok(resp),
-                401 if !reauthed => {
-                    reauthed = true;
-                    let challenges: Vec<Challenge> = resp
-                        .headers()
-                        .get_all("www-authenticate")
-                        .iter()
-                        .filter_map(|v| v.to_str().ok())
-                        .flat_map(parse_challenges)
-                        .collect();
-                    self.authenticate(&challenges)?;
-                }
-                401 | 403 => {
-                    return Err(FetchError::Unauthorized {
-                        registry: self.host.clone(),
-                        reason: error_message(resp, status),
-                    });
-                }
-                404 => {
-                    return Err(FetchError::NotFound(format!(
-                        "{}/{} {path}",
-                        self.host, self.repository
-                    )));
-                }
-                429 | 500..=599 if attempt < MAX_ATTEMPTS => {
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-                    backoff(attempt, retry_after);
-                }
-                _ => {
-                    return Err(FetchError::Status {
-                        url,
-                        status,
-                        message: error_message(resp, status),
-                    });
-                }
+            if let Some(done) = self.answer(resp, &url, path, attempt, &mut reauthed)? {
+                return Ok(done);
             }
+        }
+    }
+
+    /// One attempt's request: the current auth, and the Range a resume needs.
+    fn request(
+        &self,
+        url: &str,
+        accept: &[&str],
+        from: Option<u64>,
+        body_timeout: Option<Duration>,
+    ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let mut req = self.agent.get(url);
+        if !accept.is_empty() {
+            req = req.header("Accept", accept.join(", "));
+        }
+        match &self.auth {
+            Auth::Basic(h) | Auth::Bearer { header: h, .. } => req = req.header("Authorization", h),
+            Auth::None => {}
+        }
+        if let Some(off) = from.filter(|o| *o > 0) {
+            req = req.header("Range", format!("bytes={off}-"));
+        }
+        if let Some(t) = body_timeout {
+            req = req.config().timeout_recv_body(Some(t)).build();
+        }
+        req
+    }
+
+    /// What a response means for `get`: the response itself on success,
+    /// None to try again (after authenticating once, or after a backoff
+    /// for 429 and 5xx), or the error to give up with.
+    fn answer(
+        &mut self,
+        resp: Response<Body>,
+        url: &str,
+        path: &str,
+        attempt: u32,
+        reauthed: &mut bool,
+    ) -> Result<Option<Response<Body>>, FetchError> {
+        let status = resp.status().as_u16();
+        match status {
+            200..=299 => Ok(Some(resp)),
+            401 if !*reauthed => {
+                *reauthed = true;
+                let challenges: Vec<Challenge> = resp
+                    .headers()
+                    .get_all("www-authenticate")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(parse_challenges)
+                    .collect();
+                self.authenticate(&challenges)?;
+                Ok(None)
+            }
+            401 | 403 => Err(FetchError::Unauthorized {
+                registry: self.host.clone(),
+                reason: error_message(resp, status),
+            }),
+            404 => Err(FetchError::NotFound(format!(
+                "{}/{} {path}",
+                self.host, self.repository
+            ))),
+            429 | 500..=599 if attempt < MAX_ATTEMPTS => {
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+                backoff(attempt, retry_after);
+                Ok(None)
+            }
+            _ => Err(FetchError::Status {
+                url: url.to_string(),
+                status,
+                message: error_message(resp, status),
+            }),
         }
     }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
-use ureq::Agent;
+use ureq::http::Response;
+use ureq::{Agent, Body};
 
 use super::challenge::Challenge;
 use super::credentials::Credentials;
@@ -44,23 +45,37 @@ pub fn request_token(
         .get("service")
         .map(|s| format!("&service={}", encode(s)))
         .unwrap_or_default();
-    let sent = match creds {
+    let sent = send_token_request(agent, realm, &scope, &service, creds);
+    let resp = sent.map_err(|e| format!("token endpoint {realm}: {e}"))?;
+    read_token_reply(resp, realm)
+}
+
+/// Asks `realm` for a token in the way the credentials call for;
+/// `service` is the query suffix (`&service=…`) or empty.
+fn send_token_request(
+    agent: &Agent,
+    realm: &str,
+    scope: &str,
+    service: &str,
+    creds: Option<&Credentials>,
+) -> Result<Response<Body>, ureq::Error> {
+    match creds {
         // An identity token is an OAuth2 refresh token: POST it.
         Some(Credentials::IdentityToken { token, .. }) => {
             let form = format!(
                 "grant_type=refresh_token&client_id=berth&refresh_token={}&scope={}{service}",
                 encode(token),
-                encode(&scope)
+                encode(scope)
             );
             agent
-                .post(realm.as_str())
+                .post(realm)
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .send(form.as_bytes())
         }
         Some(Credentials::Basic { username, password }) => {
             let url = format!(
                 "{realm}?scope={}{service}&account={}",
-                encode(&scope),
+                encode(scope),
                 encode(username)
             );
             agent
@@ -69,10 +84,13 @@ pub fn request_token(
                 .call()
         }
         None => agent
-            .get(&format!("{realm}?scope={}{service}", encode(&scope)))
+            .get(&format!("{realm}?scope={}{service}", encode(scope)))
             .call(),
-    };
-    let mut resp = sent.map_err(|e| format!("token endpoint {realm}: {e}"))?;
+    }
+}
+
+/// The token in the realm's reply, and how long to use it.
+fn read_token_reply(mut resp: Response<Body>, realm: &str) -> Result<(String, Duration), String> {
     let status = resp.status().as_u16();
     if status != 200 {
         return Err(format!("token endpoint {realm} answered HTTP {status}"));

@@ -58,22 +58,7 @@ pub fn import_docker_archive(
                 )
             })
         };
-        let config = lookup(&entry.config)?;
-        let mut layers = Vec::new();
-        for l in &entry.layers {
-            let (digest, size) = lookup(l)?;
-            layers.push(descriptor(
-                layer_media_type(staging, &digest)?,
-                digest,
-                size,
-            ));
-        }
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(oci::MT_OCI_MANIFEST.into()),
-            config: descriptor(oci::MT_OCI_CONFIG, config.0, config.1),
-            layers,
-        };
+        let manifest = synthesise_manifest(staging, entry, &lookup)?;
         let bytes =
             serde_json::to_vec(&manifest).map_err(|e| ImageError::invalid(&what, e.to_string()))?;
         let manifest_digest = staging.add_blob_bytes(&bytes, "synthesised manifest")?;
@@ -87,27 +72,70 @@ pub fn import_docker_archive(
             import_workers(),
             &|_| {},
         )?;
-        let names: Vec<String> = match name {
-            Some(n) => vec![n.to_string()],
-            None => entry
-                .repo_tags
-                .iter()
-                .flatten()
-                .map(|t| Reference::parse(t).map(|r| r.to_string()))
-                .collect::<Result<_, _>>()?,
-        };
-        if names.is_empty() {
-            return Err(ImageError::invalid(
-                &what,
-                "an image in the archive has no RepoTags; pass --name REF",
-            ));
-        }
-        out.extend(names.into_iter().map(|reference| NamedManifest {
-            reference,
-            record: record.clone(),
-        }));
+        out.extend(
+            entry_names(entry, name, &what)?
+                .into_iter()
+                .map(|reference| NamedManifest {
+                    reference,
+                    record: record.clone(),
+                }),
+        );
     }
     Ok(out)
+}
+
+/// A file staged from the archive: its digest and size.
+type StagedFile = (Digest, u64);
+
+/// An OCI manifest for one manifest.json entry, its config and layers
+/// found through `lookup` among the staged files; a layer's media type
+/// is sniffed from its first bytes.
+fn synthesise_manifest(
+    staging: &Staging<'_>,
+    entry: &ArchiveEntry,
+    lookup: &dyn Fn(&str) -> Result<StagedFile, ImageError>,
+) -> Result<Manifest, ImageError> {
+    let config = lookup(&entry.config)?;
+    let mut layers = Vec::new();
+    for l in &entry.layers {
+        let (digest, size) = lookup(l)?;
+        layers.push(descriptor(
+            layer_media_type(staging, &digest)?,
+            digest,
+            size,
+        ));
+    }
+    Ok(Manifest {
+        schema_version: 2,
+        media_type: Some(oci::MT_OCI_MANIFEST.into()),
+        config: descriptor(oci::MT_OCI_CONFIG, config.0, config.1),
+        layers,
+    })
+}
+
+/// The references to record an entry under: `--name` when given, else
+/// its RepoTags, of which there must be at least one.
+fn entry_names(
+    entry: &ArchiveEntry,
+    name: Option<&Reference>,
+    what: &str,
+) -> Result<Vec<String>, ImageError> {
+    let names: Vec<String> = match name {
+        Some(n) => vec![n.to_string()],
+        None => entry
+            .repo_tags
+            .iter()
+            .flatten()
+            .map(|t| Reference::parse(t).map(|r| r.to_string()))
+            .collect::<Result<_, _>>()?,
+    };
+    if names.is_empty() {
+        return Err(ImageError::invalid(
+            what,
+            "an image in the archive has no RepoTags; pass --name REF",
+        ));
+    }
+    Ok(names)
 }
 
 fn descriptor(media_type: &str, digest: Digest, size: u64) -> Descriptor {

@@ -4,12 +4,11 @@
 //! O_NOFOLLOW | O_EXCL, and metadata is set through descriptors. A link in
 //! the layer that points anywhere (even "/") is just stored, never used.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, OpenHow, ResolveFlag, openat2};
@@ -21,6 +20,9 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{Gid, Uid, UnlinkatFlags, fchown, fchownat, linkat, symlinkat, unlinkat};
 
 use super::file_hashes::FileHashes;
+// Re-exported so `image::extract::{Meta, ...}` stays the public path
+// (layer_entry itself is private).
+pub use super::layer_entry::{Meta, allowed_xattr, safe_relative};
 
 /// Where extraction stands, and the rules it enforces.
 pub struct LayerWriter {
@@ -63,24 +65,6 @@ fn errno_err(path: &Path, op: &str, e: Errno) -> ExtractError {
 const RESOLVE: ResolveFlag = ResolveFlag::RESOLVE_BENEATH
     .union(ResolveFlag::RESOLVE_NO_SYMLINKS)
     .union(ResolveFlag::RESOLVE_NO_MAGICLINKS);
-
-/// Entry metadata as the tar header (and PAX records) give it.
-pub struct Meta {
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub mtime: i64,
-    /// Extended attributes to set (already filtered: see `allowed_xattr`).
-    pub xattrs: Vec<(OsString, Vec<u8>)>,
-}
-
-/// Xattrs a layer may carry. `trusted.*` (overlayfs's own: redirect,
-/// metacopy, opaque) and other `security.*` names are refused, so a layer
-/// cannot steer the overlay mount or an LSM.
-pub fn allowed_xattr(name: &OsStr) -> bool {
-    let n = name.as_bytes();
-    n.starts_with(b"user.") || n == b"security.capability"
-}
 
 impl LayerWriter {
     pub fn open(root: &Path) -> Result<LayerWriter, ExtractError> {
@@ -393,19 +377,4 @@ fn chown_at(dir: &OwnedFd, name: &OsStr, rel: &Path, meta: &Meta) -> Result<(), 
     let (uid, gid) = (Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)));
     fchownat(dir, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)
         .map_err(|e| errno_err(rel, "chown", e))
-}
-
-/// `p` relative to the layer root: "." and a leading "/" dropped (an
-/// absolute name means the layer's root, as Docker reads it); None when
-/// it climbs with "..".
-pub fn safe_relative(p: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir | Component::RootDir => {}
-            Component::ParentDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(out)
 }

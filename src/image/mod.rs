@@ -10,6 +10,7 @@ mod file_hashes;
 pub mod gc;
 pub mod import;
 mod inflate;
+mod layer_entry;
 pub mod layer_record;
 mod layer_stream;
 mod layout;

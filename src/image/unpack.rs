@@ -260,23 +260,49 @@ fn apply_entry<R: Read>(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if name == OPAQUE_MARKER {
-        return w
-            .mark_opaque(rel.parent().unwrap_or(Path::new("")))
-            .map_err(|e| e.to_string());
-    }
-    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-        if hidden.starts_with(WHITEOUT_PREFIX) {
-            return Ok(()); // AUFS metadata such as .wh..wh.plnk: not content
-        }
-        if hidden.is_empty() || hidden == "." || hidden == ".." {
-            return Err(format!("invalid whiteout {}", raw.display()));
-        }
-        return w
-            .whiteout(&rel.with_file_name(hidden))
-            .map_err(|e| e.to_string());
+    if let Some(done) = apply_whiteout(w, &raw, &rel, &name) {
+        return done;
     }
     let meta = entry_meta(entry)?;
+    create_entry(w, entry, &raw, &rel, &meta, report)
+}
+
+/// Handles an entry whose name makes it a whiteout or an opaque marker;
+/// None when it is ordinary content.
+fn apply_whiteout(
+    w: &mut LayerWriter,
+    raw: &Path,
+    rel: &Path,
+    name: &str,
+) -> Option<Result<(), String>> {
+    if name == OPAQUE_MARKER {
+        return Some(
+            w.mark_opaque(rel.parent().unwrap_or(Path::new("")))
+                .map_err(|e| e.to_string()),
+        );
+    }
+    let hidden = name.strip_prefix(WHITEOUT_PREFIX)?;
+    if hidden.starts_with(WHITEOUT_PREFIX) {
+        return Some(Ok(())); // AUFS metadata such as .wh..wh.plnk: not content
+    }
+    if hidden.is_empty() || hidden == "." || hidden == ".." {
+        return Some(Err(format!("invalid whiteout {}", raw.display())));
+    }
+    Some(
+        w.whiteout(&rel.with_file_name(hidden))
+            .map_err(|e| e.to_string()),
+    )
+}
+
+/// Creates what an ordinary entry describes, by its tar type.
+fn create_entry<R: Read>(
+    w: &mut LayerWriter,
+    entry: &mut tar::Entry<'_, R>,
+    raw: &Path,
+    rel: &Path,
+    meta: &Meta,
+    report: &mut UnpackReport,
+) -> Result<(), String> {
     let kind = entry.header().entry_type();
     let link = || -> Result<PathBuf, String> {
         entry
@@ -288,18 +314,18 @@ fn apply_entry<R: Read>(
     let result = match kind {
         tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
             let size = entry.size();
-            w.write_file(&rel, &meta, entry, size)
+            w.write_file(rel, meta, entry, size)
         }
-        tar::EntryType::Directory => w.make_dir(&rel, &meta),
+        tar::EntryType::Directory => w.make_dir(rel, meta),
         tar::EntryType::Symlink => {
             let target = link()?;
-            w.make_symlink(&rel, &target, &meta)
+            w.make_symlink(rel, &target, meta)
         }
         tar::EntryType::Link => {
             let target = link()?;
-            w.make_hardlink(&rel, &target)
+            w.make_hardlink(rel, &target)
         }
-        tar::EntryType::Fifo => w.make_node(&rel, SFlag::S_IFIFO, 0, 0, &meta),
+        tar::EntryType::Fifo => w.make_node(rel, SFlag::S_IFIFO, 0, 0, meta),
         tar::EntryType::Char | tar::EntryType::Block => {
             let h = entry.header();
             let (major, minor) = (
@@ -307,7 +333,7 @@ fn apply_entry<R: Read>(
                 h.device_minor().ok().flatten(),
             );
             if kind == tar::EntryType::Char && major == Some(0) && minor == Some(0) {
-                w.whiteout(&rel) // already in overlay form
+                w.whiteout(rel) // already in overlay form
             } else {
                 report.skipped_devices += 1;
                 Ok(())

@@ -155,7 +155,7 @@ def report(results, tools_present):
     def timing_row(label, res, keys):
         """One row of seconds (keys present in res), with berth's ratio to
         the best peer and to the physical limit when it was measured."""
-        vals = {k: res[k]["median_s"] for k in keys if k in res}
+        vals = {k: res[k]["median_s"] for k in keys if "median_s" in res.get(k, {})}
         _, ratio = ratio_row(vals)
         if "limit" in res:
             ratio += f"; {res['berth']['median_s'] / res['limit']['median_s']:.2f}× limit"

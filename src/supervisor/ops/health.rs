@@ -32,10 +32,11 @@ impl Supervisor {
             c.health = Health::default();
             return;
         };
-        c.health = Health {
-            status: HealthStatus::Starting,
-            ..Health::default()
-        };
+        // A new run starts its verdict over, but the last check's result
+        // stays visible in `inspect`: after an unhealthy restart it says
+        // why the container was restarted.
+        c.health.status = HealthStatus::Starting;
+        c.health.failing_streak = 0;
         let (n, run, every) = (c.name.clone(), c.run_id(), hc.interval.0);
         self.timers
             .schedule_in(Instant::now(), every, &n, run, TimerKind::Health);

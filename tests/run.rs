@@ -39,13 +39,21 @@ fn run_rm_prints_output_returns_the_exit_code_and_leaves_nothing() -> Result<()>
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi berth\n");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
     assert!(env.ps()?.is_empty(), "removed containers must leave ps");
-    let left: Vec<_> = std::fs::read_dir(env.root().join("containers"))?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
+    // The name is free at once (its directory is moved aside); the
+    // writable layer is deleted by a helper, off the daemon's loop.
+    let containers = env.root().join("containers");
+    assert!(!containers.join("run-1").exists());
+    let left = || -> Result<Vec<std::ffi::OsString>> {
+        Ok(std::fs::read_dir(&containers)?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect())
+    };
+    let gone = wait_for(Duration::from_secs(10), || Ok(left()?.is_empty()));
     assert!(
-        left.is_empty(),
-        "container directories left behind: {left:?}"
+        gone.is_ok(),
+        "container directories left behind: {:?}",
+        left()?
     );
     assert!(
         cgroup_dirs(&env.cgroup_parent)

@@ -39,32 +39,27 @@ impl Supervisor {
         else {
             return;
         };
+        let starting = self.containers.get(&name).map(|c| c.state()) == Some(State::Creating)
+            && matches!(self.creations.get(&name), Some(Creation::Starting { .. }));
+        if starting && !self.poll_starting(&name) {
+            // Released and gone before its verdict was read: it is there
+            // now. If it exec'd, its record and pipes are attached.
+            self.creations.remove(&name);
+        }
         // Whatever it wrote before exiting belongs in its log before anyone
         // waiting for the exit reads that log.
         self.drain_outputs(&name);
-        let state = self.containers.get(&name).map(|c| c.state());
         if let Some(c) = self.containers.get_mut(&name) {
             c.pid = None;
         }
-        match state {
-            // Released and gone before we read its verdict: read it now.
-            Some(State::Creating)
-                if matches!(self.creations.get(&name), Some(Creation::Starting { .. })) =>
-            {
-                if !self.poll_starting(&name) {
-                    self.creations.remove(&name);
-                }
-                if self.containers.get(&name).map(|c| c.state()) == Some(State::Running) {
-                    self.report_exit(&name, code);
-                }
-                self.fire(&name, Event::Exited(code));
-            }
-            Some(State::Running | State::Stopping) => {
-                self.report_exit(&name, code);
-                self.fire(&name, Event::Exited(code));
-            }
-            _ => self.fire(&name, Event::Exited(code)),
+        let ran = matches!(
+            self.containers.get(&name).map(|c| c.state()),
+            Some(State::Running | State::Stopping)
+        );
+        if ran {
+            self.report_exit(&name, code);
         }
+        self.fire(&name, Event::Exited(code));
     }
 
     /// Logs and journals the end of a run that had started.

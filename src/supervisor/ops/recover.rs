@@ -60,15 +60,7 @@ impl Supervisor {
             say(format_args!(
                 "container {name}: not in the config; removing what a previous daemon left"
             ));
-            self.run_counter += 1;
-            let trash = dir.join(format!(".removed-{name}-{}", self.run_counter));
-            match std::fs::rename(&base, &trash) {
-                Ok(()) => self.remove_tree(trash),
-                Err(e) => say(format_args!(
-                    "container {name}: move {}: {e}",
-                    base.display()
-                )),
-            }
+            self.discard_dir(&name, &base);
         }
     }
 }

@@ -91,20 +91,23 @@ impl Supervisor {
             Some(name),
             serde_json::Value::Null,
         );
+        self.discard_dir(name, &base);
+    }
+
+    /// Moves a container's directory aside at once (a new container may
+    /// take the name now) and deletes it in a helper (a big writable layer
+    /// takes a while).
+    pub(crate) fn discard_dir(&mut self, name: &str, base: &std::path::Path) {
         self.run_counter += 1;
         let trash = base.with_file_name(format!(".removed-{name}-{}", self.run_counter));
-        match fs::rename(&base, &trash) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(e) => {
-                say(format_args!(
-                    "container {name}: move {} aside: {e}",
-                    base.display()
-                ));
-                return;
-            }
+        match fs::rename(base, &trash) {
+            Ok(()) => self.remove_tree(trash),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => say(format_args!(
+                "container {name}: move {} aside: {e}",
+                base.display()
+            )),
         }
-        self.remove_tree(trash);
     }
 
     /// Deletes `dir` in a helper; a failure is logged when it answers.

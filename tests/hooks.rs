@@ -2,6 +2,8 @@
 //! (stdin, argv, environment) to files the tests read, fail, or hang past
 //! their timeout. Needs no root.
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -67,13 +69,9 @@ fn a_hook_gets_the_state_its_argv_and_exactly_its_env() -> Result<()> {
 fn args_default_to_the_path_and_poststop_has_no_pid() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let hook_path = dir.path().join("record");
-    fs::write(
+    common::write_executable(
         &hook_path,
         "#!/bin/sh\necho \"$0 $#\" > \"$OUT/argv\"\ncat > \"$OUT/stdin\"\n",
-    )?;
-    fs::set_permissions(
-        &hook_path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
     let hook = HookSpec {
         path: hook_path.display().to_string(),

@@ -137,9 +137,7 @@ fn hooks_get_the_oci_state_and_a_failing_prestart_stops_the_start() -> Result<()
     env.import_demo()?;
     let work = tempfile::tempdir()?;
     let record = work.path().join("record.sh");
-    fs::write(&record, "#!/bin/sh\ncat > \"$OUT/$1.json\"\n")?;
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(&record, fs::Permissions::from_mode(0o755))?;
+    write_executable(&record, "#!/bin/sh\ncat > \"$OUT/$1.json\"\n")?;
     let out = format!("OUT={}", work.path().display());
     let hook = |stage: &str| json!({"path": record, "args": [record, stage], "env": [out]});
     let hooks = json!({"hooks": {"prestart": [hook("prestart")], "poststart": [hook("poststart")], "poststop": [hook("poststop")]}});

@@ -125,8 +125,7 @@ fn killed_at_thirty_moments_nothing_is_left_behind() -> Result<()> {
     env.import_demo()?;
     let token = unique_name("kill-loop");
     let hook = env.dir.path().join("hook");
-    fs::write(&hook, "#!/bin/sh\nsleep 0.3\n")?;
-    fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    write_executable(&hook, "#!/bin/sh\nsleep 0.3\n")?;
     let sh = |script: &str| json!(["sh", "-c", format!("{script}; : {token}")]);
     env.write_spec(
         "svc",

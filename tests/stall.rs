@@ -6,7 +6,6 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -26,9 +25,7 @@ fn crash_loop_spec() -> String {
 }
 
 fn write_script(path: &Path, body: &str) -> Result<()> {
-    fs::write(path, format!("#!/bin/sh\n{body}\n"))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755))?;
-    Ok(())
+    write_executable(path, &format!("#!/bin/sh\n{body}\n"))
 }
 
 /// `list` latencies (ms) over `SAMPLE_FOR`, one request every 20 ms on

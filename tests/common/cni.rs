@@ -244,8 +244,5 @@ pub fn answer_on_localhost(port: u16) -> Result<String> {
 
 /// An executable plugin named `name` in `dir`.
 pub fn write_plugin(dir: &Path, name: &str, script: &str) -> Result<()> {
-    let path = dir.join(name);
-    fs::write(&path, script)?;
-    super::run_ok(Command::new("chmod").arg("755").arg(&path))?;
-    Ok(())
+    super::write_executable(&dir.join(name), script)
 }

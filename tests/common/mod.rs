@@ -56,6 +56,20 @@ pub fn unique_name(prefix: &str) -> String {
     )
 }
 
+/// Writes an executable script that a test runs right after. Written by a
+/// child process (`install`), never through a descriptor of this process:
+/// the test harness forks from many threads, and a fork that inherits a
+/// writable descriptor of the file makes its exec fail with ETXTBSY until
+/// that child execs.
+pub fn write_executable(path: &Path, content: &str) -> Result<()> {
+    let source = path.with_extension("source");
+    fs::write(&source, content).with_context(|| format!("write {}", source.display()))?;
+    let mut install = Command::new("install");
+    install.args(["-m", "0755"]).arg(&source).arg(path);
+    run_ok(install)?;
+    fs::remove_file(&source).with_context(|| format!("remove {}", source.display()))
+}
+
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }

@@ -1,6 +1,7 @@
 //! berth's compiled Docker default seccomp profile, run through a BPF
 //! interpreter, against what Docker's own JSON says, for every syscall of
-//! x86_64 and aarch64 with Docker's default capabilities. The expectations
+//! x86_64 and its i386 ABI, and aarch64 and its arm ABI, with Docker's
+//! default capabilities. The expectations
 //! come from tests/data/docker-seccomp-default.json read here with
 //! serde_json::Value, not from berth's parser.
 
@@ -33,36 +34,66 @@ enum Expect {
     Never,
 }
 
+/// One ABI: the host arch it runs on (which names the rules that apply)
+/// and its own audit arch and syscall table.
 struct Arch {
+    name: &'static str,
     target: TargetArch,
     go_name: &'static str,
     audit: u32,
-    foreign_audit: u32,
+    /// Audit arches no filter of this host may let run.
+    foreign_audits: [u32; 3],
     lookup: fn(&str) -> Option<u32>,
     name_of: fn(u32) -> Option<&'static str>,
     last: u32,
 }
 
-fn arches() -> [Arch; 2] {
-    use syscalls::{aarch64, x86_64};
+fn arches() -> [Arch; 4] {
+    use syscalls::{aarch64, arm, x86, x86_64};
+    let on_x86 = [AUDIT_ARCH_AARCH64, AUDIT_ARCH_ARM, 0];
+    let on_arm = [AUDIT_ARCH_X86_64, AUDIT_ARCH_I386, 0];
     [
         Arch {
+            name: "x86_64",
             target: TargetArch::x86_64,
             go_name: "amd64",
             audit: AUDIT_ARCH_X86_64,
-            foreign_audit: AUDIT_ARCH_I386,
+            foreign_audits: on_x86,
             lookup: |n| n.parse::<x86_64::Sysno>().ok().map(|s| s.id() as u32),
             name_of: |nr| x86_64::Sysno::new(nr as usize).map(|s| s.name()),
             last: x86_64::Sysno::last().id() as u32,
         },
+        // Docker's archMap: i386 runs on x86_64 hosts, filtered by the
+        // rules that apply to amd64.
         Arch {
+            name: "i386",
+            target: TargetArch::x86_64,
+            go_name: "amd64",
+            audit: AUDIT_ARCH_I386,
+            foreign_audits: on_x86,
+            lookup: |n| n.parse::<x86::Sysno>().ok().map(|s| s.id() as u32),
+            name_of: |nr| x86::Sysno::new(nr as usize).map(|s| s.name()),
+            last: x86::Sysno::last().id() as u32,
+        },
+        Arch {
+            name: "aarch64",
             target: TargetArch::aarch64,
             go_name: "arm64",
             audit: AUDIT_ARCH_AARCH64,
-            foreign_audit: AUDIT_ARCH_ARM,
+            foreign_audits: on_arm,
             lookup: |n| n.parse::<aarch64::Sysno>().ok().map(|s| s.id() as u32),
             name_of: |nr| aarch64::Sysno::new(nr as usize).map(|s| s.name()),
             last: aarch64::Sysno::last().id() as u32,
+        },
+        Arch {
+            name: "arm",
+            target: TargetArch::aarch64,
+            go_name: "arm64",
+            audit: AUDIT_ARCH_ARM,
+            foreign_audits: on_arm,
+            lookup: |n| n.parse::<arm::Sysno>().ok().map(|s| s.id() as u32),
+            name_of: |nr| arm::Sysno::new(nr as usize).map(|s| s.name()),
+            last: arm::Sysno::last().id() as u32,
         },
     ]
 }
@@ -138,7 +169,7 @@ fn the_embedded_profile_is_the_test_data_copy() {
 }
 
 #[test]
-fn every_syscall_matches_docker_on_x86_64_and_aarch64() {
+fn every_syscall_matches_docker_on_x86_64_i386_aarch64_and_arm() {
     let profile: Value = serde_json::from_str(PROFILE).unwrap();
     assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
     let caps: Vec<String> = DOCKER_DEFAULT.iter().map(ToString::to_string).collect();
@@ -169,7 +200,7 @@ fn every_syscall_matches_docker_on_x86_64_and_aarch64() {
                 assert!(
                     ok,
                     "{:?} {name} ({nr}): Docker {expect:?}, berth {got:?}",
-                    arch.target
+                    arch.name
                 );
             }
             counts[expect_index(expect)] += 1;
@@ -189,8 +220,8 @@ fn every_syscall_matches_docker_on_x86_64_and_aarch64() {
             programs: filters.clone(),
         };
         println!(
-            "{:?}: syscalls 0..={}: {} always, {} conditional, {} errno, {} never ({unassigned} unassigned); profile max {max}; {} programs, {} instructions {:?}",
-            arch.target,
+            "{}: syscalls 0..={}: {} always, {} conditional, {} errno, {} never ({unassigned} unassigned); profile max {max}; {} programs, {} instructions {:?}",
+            arch.name,
             arch.last,
             counts[0],
             counts[1],
@@ -289,10 +320,10 @@ fn check_beyond_the_profile(arch: &Arch, filters: &[Vec<seccompiler::sock_filter
             on(nr, arch.audit),
             Verdict::Errno(ENOSYS),
             "{:?} nr {nr}",
-            arch.target
+            arch.name
         );
     }
-    if arch.target == TargetArch::x86_64 {
+    if arch.audit == AUDIT_ARCH_X86_64 {
         // x32: the same audit arch, numbers with bit 30 set.
         for nr in [0, 1, 2, 59, 512, 547] {
             let got = on(0x4000_0000 | nr, arch.audit);
@@ -300,11 +331,7 @@ fn check_beyond_the_profile(arch: &Arch, filters: &[Vec<seccompiler::sock_filter
         }
     }
     for nr in [0, 1, 3, 11, 120, 190] {
-        for audit in [
-            arch.foreign_audit,
-            0,
-            AUDIT_ARCH_X86_64 ^ AUDIT_ARCH_AARCH64 ^ arch.audit,
-        ] {
+        for audit in arch.foreign_audits {
             assert_eq!(
                 on(nr, audit),
                 Verdict::Kill,

@@ -29,20 +29,26 @@
 //!    installed after it for its ENOSYS to win. It never loosens anything:
 //!    it only says ALLOW or ERRNO, and ALLOW never overrides another filter.
 //!
-//! seccompiler filters check the architecture first and KILL_PROCESS any
-//! other, so only the target's native ABI runs, although Docker's archMap
-//! also allows x86 and x32 on x86_64 (arm on aarch64): i386 calls are
-//! killed, and x32 calls (native audit arch, number bit 30 set) match no
-//! rule, so they get the default action, and ENOSYS from filter 3.
+//! Per ABI. seccompiler filters check the architecture first and
+//! KILL_PROCESS any other, and build for 64-bit targets only. Docker's
+//! archMap also covers the 32-bit ABI (i386 on x86_64, arm on aarch64), so
+//! the same stack is compiled again for it, from its own syscall numbers,
+//! and retargeted to its audit arch (`abi.rs`, `bpf.rs`). Each program of
+//! either stack lets the other ABI's calls through, so for any call only
+//! its own ABI's stack decides, in that stack's order; any third arch is
+//! killed. x32 calls (native audit arch, number bit 30 set) match no rule,
+//! so they get the default action, and ENOSYS from filter 3.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use caps::Capability;
 use seccompiler::{
     BackendError, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
-    SeccompFilter, SeccompRule, TargetArch, sock_filter,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 
+use super::abi::{self, Abi};
+use super::bpf;
 use super::profile::{Action, ArgCondition, CmpOp, Profile, Rule};
 
 /// What the filters are compiled for.
@@ -71,6 +77,10 @@ impl Filters {
 pub enum CompileError {
     #[error("compile seccomp filter: no syscall table for {0:?}")]
     UnsupportedArch(TargetArch),
+    #[error(
+        "compile seccomp filter for {0:?}: seccompiler's arch check is not where berth expects it"
+    )]
+    Layout(TargetArch),
     #[error("compile seccomp filter for {what}: {source}")]
     Filter {
         what: String,
@@ -79,27 +89,54 @@ pub enum CompileError {
     },
 }
 
-/// Compiles `profile` into the filter stack for `ctx`.
+/// Compiles `profile` into the filter stack for `ctx`: the native ABI's
+/// programs, then the compat ABI's, each skipping the other's calls.
 pub fn compile(profile: &Profile, ctx: &CompileContext) -> Result<Filters, CompileError> {
-    let lookup = syscall_lookup(ctx.arch).ok_or(CompileError::UnsupportedArch(ctx.arch))?;
+    let native = abi::native(ctx.arch).ok_or(CompileError::UnsupportedArch(ctx.arch))?;
     let applicable: Vec<&Rule> = profile
         .rules
         .iter()
         .filter(|r| rule_applies(r, ctx))
         .collect();
+    let mut programs = stack(profile, &applicable, ctx.arch, native)?;
+    if let Some(compat) = abi::compat(ctx.arch) {
+        let compat_programs = stack(profile, &applicable, ctx.arch, compat)?;
+        programs = programs
+            .into_iter()
+            .map(|p| bpf::skipping(compat.audit, p))
+            .chain(
+                compat_programs
+                    .into_iter()
+                    .map(|p| bpf::skipping(native.audit, p)),
+            )
+            .collect();
+    }
+    Ok(Filters { programs })
+}
+
+/// The stack for one ABI (see the module comment). Rules apply or not by
+/// the host's arch (moby compares `includes.arches` with GOARCH for every
+/// ABI of the archMap); their names resolve in the ABI's own table.
+fn stack(
+    profile: &Profile,
+    applicable: &[&Rule],
+    arch: TargetArch,
+    abi: Abi,
+) -> Result<Vec<BpfProgram>, CompileError> {
     let mut programs = Vec::new();
     if profile.default_action != Action::Allow {
         let every_rule =
-            syscall_rules(&applicable, lookup).map_err(failed("the default action"))?;
+            syscall_rules(applicable, abi).map_err(failed("the default action", abi))?;
         programs.push(build(
             every_rule,
             Action::Allow,
             profile.default_action,
-            ctx.arch,
+            arch,
+            abi,
         )?);
     }
     let mut actions: Vec<Action> = Vec::new();
-    for rule in &applicable {
+    for rule in applicable {
         if rule.action != Action::Allow && !actions.contains(&rule.action) {
             actions.push(rule.action);
         }
@@ -110,37 +147,17 @@ pub fn compile(profile: &Profile, ctx: &CompileContext) -> Result<Filters, Compi
             .copied()
             .filter(|r| r.action == action)
             .collect();
-        let rules = syscall_rules(&with_action, lookup).map_err(failed(&format!("{action:?}")))?;
-        // Names unknown on this arch can leave nothing to match.
+        let rules =
+            syscall_rules(&with_action, abi).map_err(failed(&format!("{action:?}"), abi))?;
+        // Names unknown on this ABI can leave nothing to match.
         if !rules.is_empty() {
-            programs.push(build(rules, action, Action::Allow, ctx.arch)?);
+            programs.push(build(rules, action, Action::Allow, arch, abi)?);
         }
     }
-    if let (Action::Errno(_), Some(max)) = (profile.default_action, highest_named(profile, lookup))
-    {
-        programs.push(enosys_above(ctx.arch, max));
+    if let (Action::Errno(_), Some(max)) = (profile.default_action, highest_named(profile, abi)) {
+        programs.push(bpf::enosys_above(abi, max));
     }
-    Ok(Filters { programs })
-}
-
-type Lookup = fn(&str) -> Option<u32>;
-
-/// Name to number for the target arch, not the host, so filters for
-/// another architecture can be built and checked here. Names the table
-/// lacks are skipped by the caller, as libseccomp does.
-fn syscall_lookup(arch: TargetArch) -> Option<Lookup> {
-    match arch {
-        TargetArch::x86_64 => Some(|name| {
-            let nr = name.parse::<syscalls::x86_64::Sysno>().ok()?;
-            u32::try_from(nr.id()).ok()
-        }),
-        TargetArch::aarch64 => Some(|name| {
-            let nr = name.parse::<syscalls::aarch64::Sysno>().ok()?;
-            u32::try_from(nr.id()).ok()
-        }),
-        // berth builds the syscalls crate for x86_64 and aarch64 only.
-        TargetArch::riscv64 => None,
-    }
+    Ok(programs)
 }
 
 /// Go's name for the arch, as `includes.arches` spells it (moby goToNative).
@@ -176,13 +193,13 @@ fn rule_applies(rule: &Rule, ctx: &CompileContext) -> bool {
 /// unconditional, which is how seccompiler spells "any arguments".
 fn syscall_rules(
     rules: &[&Rule],
-    lookup: Lookup,
+    abi: Abi,
 ) -> Result<BTreeMap<i64, Vec<SeccompRule>>, BackendError> {
     let mut conditional: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let mut unconditional = BTreeSet::new();
     for rule in rules {
         for name in &rule.names {
-            let Some(nr) = lookup(name).map(i64::from) else {
+            let Some(nr) = (abi.lookup)(name).map(i64::from) else {
                 continue;
             };
             if rule.args.is_empty() {
@@ -192,7 +209,7 @@ fn syscall_rules(
             let conditions = rule
                 .args
                 .iter()
-                .map(|a| condition(a, arg_len(name, a)))
+                .map(|a| condition(a, arg_len(name, a, abi)))
                 .collect::<Result<Vec<_>, _>>()?;
             let rule = SeccompRule::new(conditions)?;
             let chain = conditional.entry(nr).or_default();
@@ -219,20 +236,21 @@ const INT_ARGS: &[(&str, &[u8])] = &[
     ("personality", &[0]),
 ];
 
-fn arg_len(syscall: &str, arg: &ArgCondition) -> SeccompCmpArgLen {
+fn arg_len(syscall: &str, arg: &ArgCondition, abi: Abi) -> SeccompCmpArgLen {
     let is_int = INT_ARGS
         .iter()
         .any(|(name, args)| *name == syscall && args.contains(&arg.index));
     let fits = arg.value <= u64::from(u32::MAX) && arg.value_two <= u64::from(u32::MAX);
-    if is_int && fits {
+    // On a 32-bit ABI every argument is 32 bits wide (libseccomp's rule).
+    if (is_int || abi.compat) && fits {
         SeccompCmpArgLen::Dword
     } else {
         SeccompCmpArgLen::Qword
     }
 }
 
-/// Arguments compare as 64-bit values (Qword), as libseccomp does, except
-/// the `int` ones above.
+/// Arguments compare as 64-bit values (Qword), as libseccomp does on
+/// 64-bit ABIs, except the `int` ones above.
 fn condition(arg: &ArgCondition, len: SeccompCmpArgLen) -> Result<SeccompCondition, BackendError> {
     let (op, value) = match arg.op {
         CmpOp::Ne => (SeccompCmpOp::Ne, arg.value),
@@ -252,6 +270,7 @@ fn build(
     on_match: Action,
     on_mismatch: Action,
     arch: TargetArch,
+    abi: Abi,
 ) -> Result<BpfProgram, CompileError> {
     let what = if on_match == Action::Allow {
         "the default action".to_string()
@@ -259,19 +278,26 @@ fn build(
         format!("{on_match:?}")
     };
     // Note seccompiler's argument order: mismatch before match.
-    SeccompFilter::new(
+    let program = SeccompFilter::new(
         rules,
         seccomp_action(on_mismatch),
         seccomp_action(on_match),
         arch,
     )
     .and_then(BpfProgram::try_from)
-    .map_err(failed(&what))
+    .map_err(failed(&what, abi))?;
+    if !abi.compat {
+        return Ok(program);
+    }
+    // Built as the native target from the compat ABI's numbers; only the
+    // arch check differs.
+    let native = abi::native(arch).ok_or(CompileError::UnsupportedArch(arch))?;
+    bpf::retarget(program, native.audit, abi.audit).ok_or(CompileError::Layout(arch))
 }
 
-fn failed(what: &str) -> impl Fn(BackendError) -> CompileError + '_ {
+fn failed(what: &str, abi: Abi) -> impl Fn(BackendError) -> CompileError + '_ {
     move |source| CompileError::Filter {
-        what: what.to_string(),
+        what: format!("{what} ({})", abi.name),
         source,
     }
 }
@@ -288,64 +314,11 @@ fn seccomp_action(action: Action) -> SeccompAction {
     }
 }
 
-/// The highest number any rule names for this arch, applicable or not:
+/// The highest number any rule names for this ABI, applicable or not:
 /// what the profile's author knew about.
-fn highest_named(profile: &Profile, lookup: Lookup) -> Option<u32> {
+fn highest_named(profile: &Profile, abi: Abi) -> Option<u32> {
     let names = profile.rules.iter().flat_map(|r| r.names.iter());
-    names.filter_map(|n| lookup(n)).max()
-}
-
-// Classic BPF opcodes (linux/bpf_common.h) and seccomp_data offsets
-// (linux/seccomp.h) for the hand-written filter below.
-const BPF_LD_W_ABS: u16 = 0x20;
-const BPF_JEQ_K: u16 = 0x15;
-const BPF_JGT_K: u16 = 0x25;
-const BPF_JSET_K: u16 = 0x45;
-const BPF_RET_K: u16 = 0x06;
-const SECCOMP_DATA_NR: u32 = 0;
-const SECCOMP_DATA_ARCH: u32 = 4;
-/// x32 syscalls run under AUDIT_ARCH_X86_64 with this bit set in the
-/// number (arch/x86/include/uapi/asm/unistd.h).
-const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-
-/// AUDIT_ARCH_* (linux/audit.h): EM_* | 64BIT | LE.
-fn audit_arch(arch: TargetArch) -> u32 {
-    match arch {
-        TargetArch::x86_64 => 0xC000_003E,
-        TargetArch::aarch64 => 0xC000_00B7,
-        TargetArch::riscv64 => 0xC000_00F3,
-    }
-}
-
-/// Filter 3: ERRNO(ENOSYS) above `max`, ALLOW otherwise. Another arch is
-/// let through: filters 1 and 2 already kill it. x32 numbers count as
-/// above the max; the explicit bit test keeps that true whatever `max` is.
-fn enosys_above(arch: TargetArch, max: u32) -> BpfProgram {
-    let op = |code, k| sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    };
-    let jump = |code, k, jt, jf| sock_filter { code, jt, jf, k };
-    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS.unsigned_abs();
-    let x86 = arch == TargetArch::x86_64;
-    // From the arch test, skip the rest to the final ALLOW.
-    let to_allow = if x86 { 4 } else { 3 };
-    let mut program = vec![
-        op(BPF_LD_W_ABS, SECCOMP_DATA_ARCH),
-        jump(BPF_JEQ_K, audit_arch(arch), 0, to_allow),
-        op(BPF_LD_W_ABS, SECCOMP_DATA_NR),
-    ];
-    if x86 {
-        program.push(jump(BPF_JSET_K, X32_SYSCALL_BIT, 1, 0));
-    }
-    program.extend([
-        jump(BPF_JGT_K, max, 0, 1),
-        op(BPF_RET_K, enosys),
-        op(BPF_RET_K, libc::SECCOMP_RET_ALLOW),
-    ]);
-    program
+    names.filter_map(|n| (abi.lookup)(n)).max()
 }
 
 #[cfg(test)]

@@ -1,8 +1,11 @@
 //! Container seccomp filters from Docker-format JSON profiles: parsing
-//! (`profile.rs`), compiling to a stack of BPF programs in the parent
-//! (`compile.rs`), and installing them in the child (`apply.rs`).
+//! (`profile.rs`), compiling to a stack of BPF programs per ABI in the
+//! parent (`compile.rs`, `abi.rs`, `bpf.rs`), and installing them in the
+//! child (`apply.rs`).
 
+mod abi;
 mod apply;
+mod bpf;
 mod compile;
 mod profile;
 
@@ -108,6 +111,10 @@ mod tests {
             },
         )
         .expect("default profile compiles for the host");
-        assert_eq!(f.programs.len(), 3, "default, ERRNO(38) for clone3, ENOSYS");
+        assert_eq!(
+            f.programs.len(),
+            6,
+            "default, ERRNO(38) for clone3, ENOSYS; for x86_64 and i386"
+        );
     }
 }

@@ -4,6 +4,7 @@ use super::*;
 use crate::kernel::seccomp::parse_profile;
 use Capability::{CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN};
 use TargetArch::{aarch64, riscv64, x86_64};
+use seccompiler::sock_filter;
 
 fn profile(default: &str, rules: &str) -> Profile {
     let text = format!(r#"{{"defaultAction":"{default}","syscalls":[{rules}]}}"#);
@@ -72,10 +73,14 @@ fn min_kernel_compares_major_then_minor() {
 
 #[test]
 fn names_resolve_for_the_target_not_the_host() {
-    let x86 = syscall_lookup(x86_64).expect("x86_64 table");
-    let arm = syscall_lookup(aarch64).expect("aarch64 table");
+    let x86 = abi::native(x86_64).expect("x86_64 table").lookup;
+    let arm = abi::native(aarch64).expect("aarch64 table").lookup;
+    let i386 = abi::compat(x86_64).expect("i386 table").lookup;
+    let arm32 = abi::compat(aarch64).expect("arm table").lookup;
     assert_eq!((x86("read"), arm("read")), (Some(0), Some(63)));
+    assert_eq!((i386("read"), arm32("read")), (Some(3), Some(3)));
     assert_eq!((x86("open"), arm("open")), (Some(2), None));
+    assert_eq!((i386("socketcall"), x86("socketcall")), (Some(102), None));
     assert_eq!(x86("no_such_call"), None);
     let err = compile(&profile("SCMP_ACT_ERRNO", ""), &ctx(riscv64, &[]));
     assert!(matches!(err, Err(CompileError::UnsupportedArch(riscv64))));
@@ -92,9 +97,10 @@ fn the_stack_has_default_per_action_and_enosys_filters() {
     );
     for arch in [x86_64, aarch64] {
         let f = compile(&p, &ctx(arch, &[])).expect("compiles");
-        // default, ERRNO(38), KILL_PROCESS, ENOSYS; the TRAP rule names
-        // nothing this arch knows, so it gets no filter.
-        assert_eq!(f.programs.len(), 4, "{arch:?}");
+        // default, ERRNO(38), KILL_PROCESS, ENOSYS, for the native and
+        // the compat ABI; the TRAP rule names nothing either knows, so it
+        // gets no filter.
+        assert_eq!(f.programs.len(), 8, "{arch:?}");
         assert_eq!(
             f.instruction_count(),
             f.programs.iter().map(Vec::len).sum::<usize>()
@@ -110,17 +116,89 @@ fn the_stack_has_default_per_action_and_enosys_filters() {
             .expect("compiles")
             .programs
             .len(),
-        1
+        2
     );
 }
 
 #[test]
 fn enosys_filter_layout() {
-    for (arch, len) in [(x86_64, 7), (aarch64, 6)] {
-        let prog = enosys_above(arch, 466);
+    let abis = [
+        (abi::native(x86_64), 7),
+        (abi::native(aarch64), 6),
+        (abi::compat(x86_64), 6),
+    ];
+    for (abi, len) in abis {
+        let prog = bpf::enosys_above(abi.expect("known ABI"), 466);
         assert_eq!(prog.len(), len);
         assert_eq!(prog[len - 1].k, libc::SECCOMP_RET_ALLOW);
         // The arch mismatch lands on the final ALLOW.
         assert_eq!(2 + usize::from(prog[1].jf), len - 1);
     }
+}
+
+#[test]
+fn compat_programs_check_their_own_arch_and_skip_the_others() {
+    let p = profile(
+        "SCMP_ACT_ERRNO",
+        r#"{"names":["read"],"action":"SCMP_ACT_ALLOW"}"#,
+    );
+    let f = compile(&p, &ctx(x86_64, &[])).expect("compiles");
+    let (native, compat) = (abi::native(x86_64).unwrap(), abi::compat(x86_64).unwrap());
+    // default and ENOSYS for each ABI.
+    assert_eq!(f.programs.len(), 4);
+    for (i, prog) in f.programs.iter().enumerate() {
+        let (own, other) = if i < 2 {
+            (native, compat)
+        } else {
+            (compat, native)
+        };
+        // The skip prefix names the other ABI; the program after it checks
+        // its own.
+        assert_eq!(prog[1].k, other.audit, "program {i}");
+        assert_eq!(prog[4].k, own.audit, "program {i}");
+    }
+}
+
+#[test]
+fn retarget_refuses_a_program_it_does_not_recognise() {
+    let native = abi::native(x86_64).unwrap().audit;
+    let compat = abi::compat(x86_64).unwrap().audit;
+    let good = vec![
+        sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 4,
+        },
+        sock_filter {
+            code: 0x15,
+            jt: 1,
+            jf: 0,
+            k: native,
+        },
+        sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_KILL_PROCESS,
+        },
+        sock_filter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ALLOW,
+        },
+    ];
+    let patched = bpf::retarget(good.clone(), native, compat).expect("recognised");
+    assert_eq!(patched[1].k, compat);
+    assert_eq!(bpf::retarget(good[1..].to_vec(), native, compat), None);
+    assert_eq!(bpf::retarget(good.clone(), compat, native), None);
+    let mut rereads = good;
+    rereads.push(sock_filter {
+        code: 0x20,
+        jt: 0,
+        jf: 0,
+        k: 4,
+    });
+    assert_eq!(bpf::retarget(rereads, native, compat), None);
 }

@@ -43,7 +43,7 @@ const BATTERY: &[&str] = &[
     "sys_write",
     "proc_sys_write",
     "mknod_block",
-    "landlock_write",
+    "landlock_mknod",
     "umount",
 ];
 
@@ -84,7 +84,7 @@ fn escape_battery_every_attempt_fails() -> Result<()> {
 /// The attempts only seccomp refuses (no capability is involved), and the
 /// one only Landlock refuses.
 const SECCOMP_ONLY: &[&str] = &["unshare_user", "keyctl", "add_key"];
-const LANDLOCK_ONLY: &[&str] = &["landlock_write"];
+const LANDLOCK_ONLY: &[&str] = &["landlock_mknod"];
 
 /// The battery's control: with seccomp and Landlock off, the attempts that
 /// only they refuse must show as escapes, so the battery's "ok" lines come
@@ -209,7 +209,8 @@ fn capability_sets_for_root_and_non_root() -> Result<()> {
         return Ok(());
     }
     let status = ["cat", "/proc/self/status"];
-    let confined = [("NoNewPrivs", "1"), ("Seccomp", "2")];
+    // no_new_privs is off by default, as in Docker; seccomp is on.
+    let confined = [("NoNewPrivs", "0"), ("Seccomp", "2")];
     let mut failures = Vec::new();
 
     let env = probe_env()?;
@@ -274,16 +275,22 @@ fn landlock_limits_writes() -> Result<()> {
         return Ok(());
     }
     let env = probe_env()?;
-    let try_write = |path: &str| {
-        format!("if echo x > {path}; then echo '{path} written'; else echo '{path} refused'; fi")
+    let attempt = |what: &str, cmd: &str| {
+        format!("if {cmd}; then echo '{what} done'; else echo '{what} refused'; fi")
     };
     let default_script = [
-        try_write("/dev/x"),
-        try_write("/dev/null"),
-        try_write("/tmp/x"),
+        attempt("/dev/x", "echo x > /dev/x"),
+        attempt("/newdir", "mkdir /newdir"),
+        attempt("mknod /dev/null2", "mknod /dev/null2 c 1 3"),
+        attempt("mknod /tmp/null2", "mknod /tmp/null2 c 1 3"),
     ]
     .join("\n");
-    let ro_script = [try_write("/etc/x"), try_write("/tmp/x")].join("\n");
+    let ro_script = [
+        attempt("/etc/x", "echo x > /etc/x"),
+        attempt("/tmp/x", "echo x > /tmp/x"),
+        attempt("/dev/x", "echo x > /dev/x"),
+    ]
+    .join("\n");
     env.write_spec("default", &sh(&default_script, json!({})))?;
     env.write_spec(
         "readonly",
@@ -295,18 +302,19 @@ fn landlock_limits_writes() -> Result<()> {
     let _daemon = env.start_daemon_checked()?;
     let (_, out, err) = finished(&env, "default")?;
     assert_eq!(
-        out, "/dev/x refused\n/dev/null written\n/tmp/x written\n",
-        "default container: /dev is a writable tmpfs, so only Landlock can refuse a new file \
-         there; the standard nodes and the rootfs stay writable (stderr {err:?})"
+        out, "/dev/x done\n/newdir done\nmknod /dev/null2 refused\nmknod /tmp/null2 refused\n",
+        "default container: new entries anywhere Docker allows them, but no device node \
+         even with CAP_MKNOD (stderr {err:?})"
     );
-    assert!(
-        err.contains("/dev/x: Permission denied"),
-        "/dev/x must be refused by Landlock (EACCES): {err:?}"
+    assert_eq!(
+        err.matches("Permission denied").count(),
+        2,
+        "both mknods refused by Landlock (EACCES): {err:?}"
     );
     let (_, out, err) = finished(&env, "readonly")?;
     assert_eq!(
-        out, "/etc/x refused\n/tmp/x written\n",
-        "read_only rootfs with a tmpfs on /tmp (stderr {err:?})"
+        out, "/etc/x refused\n/tmp/x done\n/dev/x done\n",
+        "read_only rootfs with a tmpfs on /tmp; /dev stays a writable tmpfs (stderr {err:?})"
     );
     Ok(())
 }

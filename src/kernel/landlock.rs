@@ -33,12 +33,9 @@ pub struct LandlockConfig {
     pub read_only: Vec<PathBuf>,
     /// Every filesystem right except making device nodes.
     pub read_write: Vec<PathBuf>,
-    /// Files (device nodes, /proc entries) that may be read and written
-    /// but under which nothing can be created.
+    /// Files (/proc's entries) that may be read and written but under
+    /// which nothing can be created.
     pub read_write_files: Vec<PathBuf>,
-    /// Directories (/dev) where sockets, FIFOs and symlinks may be made and
-    /// removed (a syslog daemon's /dev/log), but no file or directory.
-    pub sockets_and_fifos: Vec<PathBuf>,
     /// `Some(ports)`: binding TCP is allowed only to these ports.
     pub bind_tcp: Option<Vec<u16>>,
     /// `Some(ports)`: connecting over TCP is allowed only to these ports.
@@ -80,10 +77,6 @@ fn file_read_write() -> BitFlags<AccessFs> {
     AccessFs::from_file(CONTAINER_ABI)
 }
 
-fn make_sockets_and_fifos() -> BitFlags<AccessFs> {
-    read_exec() | AccessFs::MakeSock | AccessFs::MakeFifo | AccessFs::MakeSym | AccessFs::RemoveFile
-}
-
 /// Restricts the calling process (and everything it will run). Paths
 /// that do not exist are skipped. Needs no_new_privs or CAP_SYS_ADMIN.
 /// Returns how much was enforced: "full", "partial" or "none".
@@ -109,7 +102,6 @@ pub fn restrict_self(cfg: &LandlockConfig) -> Result<&'static str, SysError> {
         (&cfg.read_only, read_exec()),
         (&cfg.read_write, read_write()),
         (&cfg.read_write_files, file_read_write()),
-        (&cfg.sockets_and_fifos, make_sockets_and_fifos()),
     ] {
         for path in paths.iter().filter(|p| exists(p)) {
             let fd = PathFd::new(path)

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod cni;
+pub mod compat;
 pub mod container_logs;
 pub mod examples;
 pub mod extremes;

@@ -701,21 +701,19 @@ static void try_chown_foreign(struct verdict *v)
 	judge(v, "chown", r, e, EPERM, 0);
 }
 
-/* /dev is a writable tmpfs: only Landlock (which allows the standard nodes
- * and nothing else there) refuses a new file. */
-static void try_landlock_write(struct verdict *v)
+/* A char device node the devices cgroup allows (1:3, /dev/null's) in
+ * /dev, a writable tmpfs, with CAP_MKNOD held: only Landlock (no
+ * MAKE_CHAR right anywhere) refuses it. */
+static void try_landlock_mknod(struct verdict *v)
 {
 	char path[64];
-	snprintf(path, sizeof path, "/dev/probe-x-%d", (int)getpid());
-	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-	int e = errno;
-	if (fd >= 0) {
-		close(fd);
+	snprintf(path, sizeof path, "/dev/probe-null-%d", (int)getpid());
+	if (mknod(path, S_IFCHR | 0600, makedev(1, 3)) == 0) {
 		unlink(path);
-		escaped(v, "created %s", path);
+		escaped(v, "made char device 1:3 at %s", path);
 		return;
 	}
-	judge(v, "create in /dev", fd, e, EACCES, EPERM, EROFS, 0);
+	judge(v, "mknod char 1:3 in /dev", -1, errno, EACCES, EPERM, EROFS, 0);
 }
 
 static void hold(void)
@@ -823,7 +821,7 @@ static const struct attempt ATTEMPTS[] = {
 	{"sys_write", try_sys_write, IN_CHILD | IN_ALL},
 	{"proc_sys_write", try_proc_sys_write, IN_CHILD | IN_ALL},
 	{"mknod_block", try_mknod_block, IN_CHILD | IN_ALL},
-	{"landlock_write", try_landlock_write, IN_CHILD | IN_ALL},
+	{"landlock_mknod", try_landlock_mknod, IN_CHILD | IN_ALL},
 	/* Last: if it works it unmounts /proc for the whole container. */
 	{"umount", try_umount, IN_CHILD | IN_ALL},
 	{"raw_socket", try_raw_socket, IN_CHILD},

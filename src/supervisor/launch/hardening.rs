@@ -2,7 +2,7 @@
 //! the capability set, the compiled seccomp filters, the Landlock rules,
 //! the mounts, rlimits and sysctls. Policy lives here; mechanism in kernel/.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,7 @@ use crate::kernel::caps::{DOCKER_DEFAULT, parse_capability};
 use crate::kernel::config::{MountConfig, MountFlags, Propagation, Rlimit};
 use crate::kernel::landlock::LandlockConfig;
 use crate::supervisor::spec::hardening::MountSpec;
+use crate::supervisor::spec::service::NetworkMode;
 use crate::supervisor::spec::validate_mounts::parse_mode;
 use crate::supervisor::spec::{SECCOMP_DEFAULT, SECCOMP_UNCONFINED, Spec};
 
@@ -196,46 +197,21 @@ fn bind_flags(read_only: bool, has: &dyn Fn(&str) -> bool) -> MountFlags {
     }
 }
 
-/// Device files every container may read and write (and ioctl).
-const WRITABLE_DEVICES: &[&str] = &[
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-    "/dev/ptmx",
-    "/dev/console",
-];
-
 /// Landlock rules for a container: read and execute everywhere in its
-/// tree; write in the rootfs (each top-level entry but /dev, /proc and
-/// /sys) unless it is read-only, in writable mounts, /dev/shm, /dev/pts and
-/// /dev/mqueue; read and write (no creating) of the standard device files
-/// and of /proc's files. `rootfs_entries` are the top-level names of the
-/// image and upper layer.
-pub fn landlock_config(
-    spec: &Spec,
-    mounts: &[MountConfig],
-    rootfs_entries: &BTreeSet<String>,
-) -> Option<LandlockConfig> {
+/// tree; every right but making device nodes on `/` when the root is
+/// writable (new entries at the root, as under Docker), else on `/dev`'s
+/// tmpfs (writable under Docker's `--read-only` too) and the writable
+/// mounts; read and write of /proc's files. What Landlock adds to the
+/// mounts' own flags: no device node anywhere (even with CAP_MKNOD),
+/// nothing outside the container's root (a leaked host descriptor), and
+/// the scopes.
+pub fn landlock_config(spec: &Spec, mounts: &[MountConfig]) -> Option<LandlockConfig> {
     let ll = &spec.landlock;
     if !ll.enabled {
         return None;
     }
-    let mut read_write: Vec<PathBuf> = ["/dev/shm", "/dev/pts", "/dev/mqueue"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    if !spec.read_only {
-        let special: HashSet<&str> = ["dev", "proc", "sys"].into_iter().collect();
-        read_write.extend(
-            rootfs_entries
-                .iter()
-                .filter(|n| !special.contains(n.as_str()))
-                .map(|n| Path::new("/").join(n)),
-        );
-    }
+    let root = if spec.read_only { "/dev" } else { "/" };
+    let mut read_write = vec![PathBuf::from(root)];
     read_write.extend(
         mounts
             .iter()
@@ -243,14 +219,11 @@ pub fn landlock_config(
             .map(|m| m.target().to_path_buf()),
     );
     read_write.extend(ll.read_write.iter().map(PathBuf::from));
-    let mut read_write_files: Vec<PathBuf> = WRITABLE_DEVICES.iter().map(PathBuf::from).collect();
-    read_write_files.push(PathBuf::from("/proc"));
     let net = ll.net.clone().unwrap_or_default();
     Some(LandlockConfig {
         read_only: vec![PathBuf::from("/")],
         read_write,
-        read_write_files,
-        sockets_and_fifos: vec![PathBuf::from("/dev")],
+        read_write_files: vec![PathBuf::from("/proc")],
         bind_tcp: net.bind_tcp,
         connect_tcp: net.connect_tcp,
         scope_abstract_unix_socket: ll.scope.iter().any(|s| s == "abstract_unix_socket"),
@@ -258,18 +231,23 @@ pub fn landlock_config(
     })
 }
 
-/// Top-level names in the image's layers and the container's upper layer
-/// (a whiteout's name included: Landlock skips paths that do not exist).
-pub fn rootfs_entries(layer_dirs: &[PathBuf], upper: &Path) -> BTreeSet<String> {
-    layer_dirs
-        .iter()
-        .map(PathBuf::as_path)
-        .chain([upper])
-        .filter_map(|d| fs::read_dir(d).ok())
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect()
+/// Docker's defaults for a container with its own network namespace:
+/// any user may bind ports below 1024 and open ICMP echo sockets (ping
+/// without CAP_NET_RAW). The spec's own values win; written in order.
+const OWN_NETWORK_SYSCTLS: &[(&str, &str)] = &[
+    ("net.ipv4.ip_unprivileged_port_start", "0"),
+    ("net.ipv4.ping_group_range", "0 2147483647"),
+];
+
+pub fn sysctls(spec: &Spec) -> Vec<(String, String)> {
+    let mut all = BTreeMap::new();
+    if spec.network != NetworkMode::Host {
+        for (key, value) in OWN_NETWORK_SYSCTLS {
+            all.insert(key.to_string(), value.to_string());
+        }
+    }
+    all.extend(spec.sysctls.clone());
+    all.into_iter().collect()
 }
 
 pub fn rlimits(spec: &Spec) -> Vec<Rlimit> {
@@ -367,32 +345,25 @@ mod tests {
 
     #[test]
     fn landlock_writes_follow_the_rootfs_mode() {
-        let entries: BTreeSet<String> = ["bin", "etc", "dev", "proc", "tmp"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let writable = |ll: &LandlockConfig, p: &str| ll.read_write.contains(&PathBuf::from(p));
         let s = spec(r#"{"image":"x"}"#);
-        let ll = landlock_config(&s, &[], &entries).unwrap();
-        assert!(ll.read_write.contains(&PathBuf::from("/etc")));
-        assert!(!ll.read_write.contains(&PathBuf::from("/dev")));
-        assert!(!ll.read_write.contains(&PathBuf::from("/proc")));
-        assert!(ll.scope_signal && ll.bind_tcp.is_none());
+        let ll = landlock_config(&s, &[]).unwrap();
+        assert!(
+            writable(&ll, "/"),
+            "new entries at the root, as under Docker"
+        );
+        assert!(ll.scope_signal && ll.scope_abstract_unix_socket && ll.bind_tcp.is_none());
         let s = spec(
             r#"{"image":"x","read_only":true,"mounts":[{"type":"tmpfs","target":"/tmp"}],
             "landlock":{"net":{"connect_tcp":[443]}}}"#,
         );
         let mounts = mount_configs(&s, &BTreeMap::new());
-        let ll = landlock_config(&s, &mounts, &entries).unwrap();
-        assert!(!ll.read_write.contains(&PathBuf::from("/etc")));
-        assert!(ll.read_write.contains(&PathBuf::from("/tmp")));
+        let ll = landlock_config(&s, &mounts).unwrap();
+        assert!(!writable(&ll, "/") && !writable(&ll, "/etc"));
+        assert!(writable(&ll, "/tmp") && writable(&ll, "/dev"));
+        assert_eq!(ll.read_write_files, [PathBuf::from("/proc")]);
         assert_eq!(ll.connect_tcp, Some(vec![443]));
-        assert!(
-            landlock_config(
-                &spec(r#"{"image":"x","landlock":{"enabled":false}}"#),
-                &[],
-                &entries
-            )
-            .is_none()
-        );
+        let off = spec(r#"{"image":"x","landlock":{"enabled":false}}"#);
+        assert!(landlock_config(&off, &[]).is_none());
     }
 }

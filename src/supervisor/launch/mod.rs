@@ -195,7 +195,7 @@ pub fn prepare_launch(
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
     mounts.extend(networking::etc_mounts(spec, &dirs.base, &hostname)?);
-    let (security, summary) = security_config(spec, ctx.config_dir, &mounts, image, dirs)?;
+    let (security, summary) = security_config(spec, ctx.config_dir, &mounts)?;
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
     let userns = userns_setup::userns_config(spec, name, ctx.store_root)?;
@@ -218,7 +218,7 @@ pub fn prepare_launch(
         masked_paths: MASKED_PATHS.iter().map(PathBuf::from).collect(),
         readonly_paths: READONLY_PATHS.iter().map(PathBuf::from).collect(),
         mounts,
-        sysctls: spec.sysctls.clone().into_iter().collect(),
+        sysctls: hardening::sysctls(spec),
         userns,
         host_network: spec.network == NetworkMode::Host,
         stdio,
@@ -285,13 +285,10 @@ fn security_config(
     spec: &Spec,
     config_dir: &Path,
     mounts: &[MountConfig],
-    image: &ResolvedImage,
-    dirs: &ContainerDirs,
 ) -> Result<(SecurityConfig, SecuritySummary), String> {
     let mut capabilities = hardening::effective_capabilities(spec);
     hardening::check_capabilities_held(&capabilities)?;
-    let entries = hardening::rootfs_entries(&image.layer_dirs, &dirs.upper());
-    let landlock = hardening::landlock_config(spec, mounts, &entries);
+    let landlock = hardening::landlock_config(spec, mounts);
     let landlock_abi = if landlock.is_some() {
         enforced_abi()
     } else {

@@ -69,7 +69,9 @@ pub struct Spec {
     pub group_add: Vec<String>,
     #[serde(default)]
     pub capabilities: CapabilitiesSpec,
-    #[serde(default = "default_true")]
+    /// Off by default, as in Docker and Podman: setuid binaries and file
+    /// capabilities work (seccomp and Landlock are applied either way).
+    #[serde(default)]
     pub no_new_privileges: bool,
     /// "default", "unconfined", or the path of a Docker-format profile
     /// (relative paths are relative to the config directory).
@@ -111,10 +113,6 @@ pub struct Spec {
     pub ports: Vec<PortSpec>,
     #[serde(default)]
     pub hooks: HooksSpec,
-}
-
-fn default_true() -> bool {
-    true
 }
 
 pub const SECCOMP_DEFAULT: &str = "default";

@@ -14,6 +14,7 @@ use nix::unistd::{
 
 use nix::sys::resource::setrlimit;
 
+use super::cgroupns::{self, CgroupView};
 use super::config::{ContainerConfig, ProcessConfig, Rlimit, SecurityConfig};
 use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES, Stage};
@@ -36,6 +37,8 @@ pub struct ChildPlan<'a> {
     pub envp: Vec<CString>,
     /// Absolute paths to try for argv[0], in PATH order.
     pub exec_candidates: Vec<CString>,
+    /// The cgroup filesystems to mount in a private cgroup namespace.
+    pub cgroupns: Option<&'static CgroupView>,
 }
 
 pub(super) struct Failure {
@@ -154,6 +157,9 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
     // a host path.
     rootfs::mount_kernel_filesystems(cfg.rootfs.shm_size_bytes, plan.fs_owner)
         .at(Stage::MountFilesystems)?;
+    if let Some(view) = plan.cgroupns {
+        cgroupns::enter_private(view).at(Stage::CgroupNamespace)?;
+    }
     devices::make_default_devices().at(Stage::MakeDevices)?;
     mounts::write_sysctls(&cfg.sysctls).at(Stage::Sysctls)?;
     mounts::mount_all(&cfg.mounts, binds, plan.fs_owner).at(Stage::UserMounts)?;

@@ -34,6 +34,10 @@ pub struct ContainerConfig {
     pub userns: Option<UsernsConfig>,
     /// Share the host's network namespace instead of getting a new one.
     pub host_network: bool,
+    /// A cgroup namespace of its own, with the cgroup filesystems mounted
+    /// read-only at /sys/fs/cgroup (`false`: the host's namespace, and
+    /// nothing mounted there).
+    pub private_cgroupns: bool,
     pub stdio: Stdio,
 }
 

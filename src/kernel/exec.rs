@@ -41,7 +41,8 @@ pub struct ExecHandle {
 
 /// Namespaces in the order they are joined; the user namespace last, as
 /// joining it gives up the privileges the others need.
-const NAMESPACES: [(&str, libc::c_int); 5] = [
+const NAMESPACES: [(&str, libc::c_int); 6] = [
+    ("cgroup", libc::CLONE_NEWCGROUP),
     ("ipc", libc::CLONE_NEWIPC),
     ("uts", libc::CLONE_NEWUTS),
     ("net", libc::CLONE_NEWNET),

@@ -41,10 +41,11 @@ pub enum Stage {
     Landlock,
     Seccomp,
     JoinNamespaces,
+    CgroupNamespace,
 }
 
 impl Stage {
-    const ALL: [Stage; 26] = [
+    const ALL: [Stage; 27] = [
         Stage::WaitForGo,
         Stage::Setsid,
         Stage::MountPrivate,
@@ -71,6 +72,7 @@ impl Stage {
         Stage::Landlock,
         Stage::Seccomp,
         Stage::JoinNamespaces,
+        Stage::CgroupNamespace,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -105,6 +107,7 @@ impl Stage {
             Stage::Landlock => "apply landlock",
             Stage::Seccomp => "install seccomp filter",
             Stage::JoinNamespaces => "join namespace",
+            Stage::CgroupNamespace => "set up the cgroup namespace",
         }
     }
 }

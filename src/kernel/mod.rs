@@ -4,6 +4,7 @@
 
 pub mod caps;
 pub mod cgroup;
+pub mod cgroupns;
 mod child;
 pub mod command;
 pub mod config;

@@ -303,6 +303,7 @@ fn build_plan(cfg: &ContainerConfig, userns: Option<JoinFds>) -> Result<ChildPla
         argv,
         envp,
         exec_candidates,
+        cgroupns: cfg.private_cgroupns.then(super::cgroupns::host_view),
     })
 }
 

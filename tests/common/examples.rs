@@ -40,6 +40,7 @@ pub fn spec() -> Value {
         "landlock": {"enabled": true, "net": {"bind_tcp": [80], "connect_tcp": [443]},
                      "scope": ["abstract_unix_socket", "signal"], "read_write": ["/tmp"]},
         "read_only": true,
+        "cgroupns": "host",
         "mounts": [
             {"type": "tmpfs", "target": "/scratch", "size": 16_777_216, "mode": "1777",
              "read_only": false, "options": ["noexec"]},

@@ -30,6 +30,7 @@ use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
 use crate::kernel::signal::parse_signal;
 use crate::supervisor::launch::user::{resolve_group, resolve_user};
 use crate::supervisor::spec::Spec;
+use crate::supervisor::spec::hardening::CgroupnsMode;
 use crate::supervisor::spec::service::NetworkMode;
 use caps::Capability;
 
@@ -221,6 +222,7 @@ pub fn prepare_launch(
         sysctls: hardening::sysctls(spec),
         userns,
         host_network: spec.network == NetworkMode::Host,
+        private_cgroupns: spec.cgroupns == CgroupnsMode::Private,
         stdio,
     };
     Ok(Launch {

@@ -364,3 +364,15 @@ impl Serialize for UsernsSpec {
         }
     }
 }
+
+/// Which cgroup namespace the container runs in (`--cgroupns`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupnsMode {
+    /// Its own: its cgroup is `/`, and the cgroup filesystems are mounted
+    /// read-only at /sys/fs/cgroup.
+    #[default]
+    Private,
+    /// The host's, with nothing mounted at /sys/fs/cgroup.
+    Host,
+}

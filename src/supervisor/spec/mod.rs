@@ -23,7 +23,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::supervisor::spec::hardening::{
-    ByteSize, CapabilitiesSpec, LandlockSpec, MountSpec, ResourcesSpec, Rlimits, UsernsSpec,
+    ByteSize, CapabilitiesSpec, CgroupnsMode, LandlockSpec, MountSpec, ResourcesSpec, Rlimits,
+    UsernsSpec,
 };
 use crate::supervisor::spec::service::{
     DependsOn, HealthcheckSpec, HooksSpec, LoggingSpec, NetworkMode, PortSpec,
@@ -82,6 +83,10 @@ pub struct Spec {
     /// Mount the image's root read-only.
     #[serde(default)]
     pub read_only: bool,
+    /// A cgroup namespace of its own (Docker's default on cgroup v2), or
+    /// the host's.
+    #[serde(default)]
+    pub cgroupns: CgroupnsMode,
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
     /// Size of /dev/shm (default 64m).

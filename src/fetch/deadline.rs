@@ -127,7 +127,7 @@ impl<R> Paced<R> {
         let floor = (MIN_BYTES_PER_SEC as f64 * elapsed.as_secs_f64()) as u64;
         if self.window_got < floor.min(left) {
             return Err(timed_out(format!(
-                "{} in {}, slower than the floor of 64 KiB/s (got {} of {expected})",
+                "{} in {}, slower than the floor of 64 KiB/s (got {} of {expected} bytes)",
                 bytes(self.window_got),
                 secs(elapsed),
                 self.got

@@ -185,7 +185,7 @@ fn one_connection(
     let oversized = |sent: String| {
         ImageError::invalid(
             &what,
-            format!("{sent}more bytes than the {size} the manifest gives"),
+            format!("{sent}more than the {size} bytes the manifest gives"),
         )
     };
     if let Some(n) = length.filter(|n| *n > expected) {

@@ -1,8 +1,7 @@
 //! `berth pull` through a fault-injecting TCP proxy in front of a real
 //! registry: cut connections, flipped bytes, stalls, trickles, 503s with
-//! Retry-After, and a pull killed with SIGKILL half-way. Then registries
-//! that try to hold a pull (tests/common/hostile_registry.rs): trickled,
-//! endless and oversized answers, each refused in bounded time and memory.
+//! Retry-After, and a pull killed with SIGKILL half-way. Registries that
+//! try to hold a pull on purpose are in tests/pull_hostile.rs.
 
 mod common;
 
@@ -11,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::fault_proxy::{Fault, FaultProxy};
-use common::hostile_registry::{Shape, refused};
 use common::registry::Registry;
 use common::*;
 
@@ -305,97 +303,4 @@ fn a_blob_trickled_below_the_rate_floor_is_dropped_and_resumed() -> Result<()> {
     assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
     run_ok(berth(&["store", "verify", "--root", &root]))?;
     Ok(())
-}
-
-#[test]
-fn a_manifest_trickled_one_byte_every_2_s_is_refused_at_its_deadline() -> Result<()> {
-    refused(
-        Shape::TrickledManifest,
-        "3",
-        6,
-        &["manifest from 127.0.0.1:PORT/hostile/app:1: no complete response within 3 s (got "],
-    )
-}
-
-#[test]
-fn a_token_reply_trickled_one_byte_every_2_s_is_refused_at_its_deadline() -> Result<()> {
-    refused(
-        Shape::TrickledToken,
-        "3",
-        6,
-        &[
-            "token for 127.0.0.1:PORT/hostile/app from http://127.0.0.1:PORT/token: \
-             no complete response within 3 s (got ",
-        ],
-    )
-}
-
-#[test]
-fn a_registry_that_always_trickles_a_blob_is_refused_after_six_connections() -> Result<()> {
-    if !require_root() {
-        return Ok(());
-    }
-    // Each connection fails the floor within about a second, then backs off.
-    refused(
-        Shape::TrickledBlob,
-        "1",
-        40,
-        &[
-            "from 127.0.0.1:PORT/hostile/app: download incomplete after 6 connections; \
-             the last: ",
-            "slower than the floor of 64 KiB/s",
-        ],
-    )
-}
-
-#[test]
-fn an_endless_manifest_is_refused_past_4_mib() -> Result<()> {
-    refused(
-        Shape::EndlessManifest,
-        "30",
-        5,
-        &["manifest from 127.0.0.1:PORT/hostile/app:1: more than the 4194304 bytes"],
-    )
-}
-
-#[test]
-fn a_blob_longer_than_its_size_is_refused() -> Result<()> {
-    for with_length in [true, false] {
-        let sent = if with_length { "Content-Length " } else { "" };
-        refused(
-            Shape::OversizedBlob { with_length },
-            "30",
-            5,
-            &[
-                "from 127.0.0.1:PORT/hostile/app: ",
-                sent,
-                "more than the ",
-                " bytes the manifest gives",
-            ],
-        )?;
-    }
-    Ok(())
-}
-
-#[test]
-fn a_40_mb_index_is_refused_from_its_length() -> Result<()> {
-    refused(
-        Shape::HugeIndex,
-        "30",
-        5,
-        &["manifest from 127.0.0.1:PORT/hostile/app:1: Content-Length 40000000, more than"],
-    )
-}
-
-#[test]
-fn an_endless_token_reply_is_refused_past_1_mib() -> Result<()> {
-    refused(
-        Shape::EndlessToken,
-        "30",
-        5,
-        &[
-            "token for 127.0.0.1:PORT/hostile/app from http://127.0.0.1:PORT/token: \
-             a reply of more than 1048576 bytes",
-        ],
-    )
 }

@@ -1,8 +1,8 @@
 //! Time limits of registry requests, so that no registry can hold a pull.
 //! Every request — a token, a manifest or index, a blob, the 401 that
 //! asks for a token — has one deadline for the whole exchange (connect,
-//! request, headers and body), and no single read waits longer than the
-//! timeout. A document (token, manifest, index, error body) must be
+//! request, headers and body); connecting and the response headers take
+//! at most the timeout each, and no single read waits longer. A document (token, manifest, index, error body) must be
 //! complete within the timeout; a blob within the timeout plus what a
 //! 64 KiB/s link needs for its bytes, and it must keep that rate up: in
 //! each window of one timeout, 64 KiB/s worth of bytes (or what is left of
@@ -74,11 +74,16 @@ impl Deadline {
 
     /// Why a request failed before its headers were complete, in words.
     pub fn explain(&self, e: &ureq::Error) -> String {
+        use ureq::Timeout as T;
+        let t = secs(self.timeout);
         match e {
-            ureq::Error::Timeout(ureq::Timeout::PerRead) => {
-                format!("nothing received for {}", secs(self.timeout))
+            ureq::Error::Timeout(T::PerRead) => format!("nothing received for {t}"),
+            ureq::Error::Timeout(T::Resolve | T::Connect) => format!("no connection within {t}"),
+            ureq::Error::Timeout(T::RecvResponse) => format!("no response headers within {t}"),
+            ureq::Error::Timeout(T::Global | T::PerCall) => {
+                format!("no response within {}", secs(self.limit))
             }
-            ureq::Error::Timeout(_) => format!("no response within {}", secs(self.limit)),
+            ureq::Error::Timeout(other) => format!("timed out ({other}) after {t}"),
             e => e.to_string(),
         }
     }

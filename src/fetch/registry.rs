@@ -113,10 +113,15 @@ impl Registry {
         }
         let timeout = opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
         // Each request sets its own global timeout (its Deadline's limit);
-        // this one is for any that would not.
+        // this one is for any that would not. Connecting, sending the
+        // request and receiving the headers each get the timeout even when
+        // a blob's body gets far more.
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout))
+            .timeout_send_request(Some(timeout))
+            .timeout_recv_response(Some(timeout))
             .timeout_per_read(Some(timeout))
             .timeout_per_write(Some(timeout))
             .tls_config(tls.build())

@@ -29,7 +29,9 @@ pub enum Shape {
     TrickledManifest,
     /// A 401 whose token realm (this server) answers one byte every 2 s.
     TrickledToken,
-    /// The layer blob at 1 KiB every 100 ms, far below 64 KiB/s.
+    /// The layer blob: on the first, third, … connection its headers one
+    /// byte every 200 ms; on the others its body at 1 KiB every 100 ms,
+    /// far below 64 KiB/s.
     TrickledBlob,
     /// A manifest without a length that never ends.
     EndlessManifest,
@@ -109,9 +111,12 @@ fn serve(stream: TcpStream, shape: Shape, port: u16, image: &Image, seen: &Mutex
         line.clear();
     }
     let request = request.trim().to_string();
-    if let Ok(mut s) = seen.lock() {
-        s.push(request.clone());
-    }
+    let Ok(mut requests) = seen.lock() else {
+        return;
+    };
+    requests.push(request.clone());
+    let asked = requests.iter().filter(|r| **r == request).count();
+    drop(requests);
     let path = request.split(' ').nth(1).unwrap_or("");
     let out = &stream;
     let _ = if shape == Shape::NotFound {
@@ -123,8 +128,7 @@ fn serve(stream: TcpStream, shape: Shape, port: u16, image: &Image, seen: &Mutex
     } else if path == format!("/v2/{REPO}/blobs/{}", image.config_digest) {
         config(out, shape, image)
     } else if shape == Shape::TrickledBlob && path.starts_with(&format!("/v2/{REPO}/blobs/")) {
-        reply(out, "200 OK", OCTETS, Some(LAYER_SIZE as usize), b"")
-            .and_then(|_| trickle(out, LAYER_SIZE as usize, |_| 0, 1024, 100))
+        trickled_blob(out, asked % 2 == 1)
     } else {
         reply(out, "404 Not Found", "text/plain", Some(0), b"")
     };
@@ -187,6 +191,16 @@ fn config(out: &TcpStream, shape: Shape, image: &Image) -> std::io::Result<()> {
         length = with_length.then_some(body.len());
     }
     reply(out, "200 OK", OCTETS, length, &body)
+}
+
+/// The layer, its headers or its body trickled.
+fn trickled_blob(mut out: &TcpStream, slow_headers: bool) -> std::io::Result<()> {
+    if slow_headers {
+        out.write_all(b"HTTP/1.1 200 OK\r\nX-Slow: ")?;
+        return trickle(out, usize::MAX, |_| b'a', 1, 200);
+    }
+    reply(out, "200 OK", OCTETS, Some(LAYER_SIZE as usize), b"")?;
+    trickle(out, LAYER_SIZE as usize, |_| 0, 1024, 100)
 }
 
 /// Headers (a Content-Length when `length` is given, else the body ends
@@ -253,7 +267,8 @@ fn huge_index(mut out: &TcpStream) -> std::io::Result<()> {
 /// its peak RSS.
 pub struct Measured {
     pub success: bool,
-    pub stderr: String,
+    /// The progress lines, then the error and time's line.
+    pub output: String,
     pub elapsed: Duration,
     pub peak_kib: u64,
 }
@@ -267,13 +282,14 @@ pub fn measured_pull(reference: &str, root: &str, timeout: &str) -> Result<Measu
         .context("/usr/bin/time (Debian's time package, scripts/setup.sh --test)")?;
     let elapsed = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let output = String::from_utf8_lossy(&out.stdout).into_owned() + &stderr;
     let peak_kib = stderr
         .lines()
         .find_map(|l| l.strip_prefix("berth-peak-rss-kib ")?.trim().parse().ok())
         .with_context(|| format!("no peak RSS from time: {stderr}"))?;
     Ok(Measured {
         success: out.status.success(),
-        stderr,
+        output,
         elapsed,
         peak_kib,
     })
@@ -296,15 +312,15 @@ pub fn refused(shape: Shape, timeout: &str, within_secs: u64, expected: &[&str])
         "{shape:?}: refused in {:.2} s, peak RSS {} KiB ({growth} KiB over a pull refused at once)\n{}",
         m.elapsed.as_secs_f64(),
         m.peak_kib,
-        m.stderr.trim()
+        m.output.trim()
     );
     if m.success {
-        bail!("the pull succeeded: {}", m.stderr);
+        bail!("the pull succeeded: {}", m.output);
     }
     for want in expected {
         let want = want.replace("PORT", &reg.port.to_string());
-        if !m.stderr.contains(&want) {
-            bail!("{want:?} not in: {}", m.stderr);
+        if !m.output.contains(&want) {
+            bail!("{want:?} not in: {}", m.output);
         }
     }
     if m.elapsed > within {

@@ -12,7 +12,8 @@ want_test=0
 packages=(busybox-static util-linux file ca-certificates)
 if [ "$want_test" = 1 ]; then
   # gcc and libc6-dev: the escape-battery probe is built with cc -static.
-  packages+=(socat tar gzip coreutils docker-registry skopeo apache2-utils openssl python3 gcc libc6-dev containernetworking-plugins iptables iproute2)
+  # time: GNU time measures a pull's peak RSS (tests/common/hostile_registry.rs).
+  packages+=(socat tar gzip coreutils time docker-registry skopeo apache2-utils openssl python3 gcc libc6-dev containernetworking-plugins iptables iproute2)
   # tests/vm_boot.rs boots berth as /init under qemu (TCG) with Debian's
   # cloud kernel; cpio packs the initramfs. NB: bookworm's qemu-system-x86
   # replaces a bookworm-backports qemu-utils, if one is installed.

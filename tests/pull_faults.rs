@@ -1,6 +1,7 @@
 //! `berth pull` through a fault-injecting TCP proxy in front of a real
-//! registry: cut connections, flipped bytes, stalls, 503s with
-//! Retry-After, and a pull killed with SIGKILL half-way.
+//! registry: cut connections, flipped bytes, stalls, trickles, 503s with
+//! Retry-After, and a pull killed with SIGKILL half-way. Registries that
+//! try to hold a pull on purpose are in tests/pull_hostile.rs.
 
 mod common;
 
@@ -265,5 +266,41 @@ fn a_503_with_retry_after_is_waited_out_and_retried() -> Result<()> {
         "Retry-After was not honoured: {:?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+#[test]
+fn a_blob_trickled_below_the_rate_floor_is_dropped_and_resumed() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    // 2 MB: at 5 KiB/s more than 6 minutes, and a deadline of 1 + 30 s.
+    let layer = noise_layer(&env, "trickled", 2_000_000, 0x0bad_5eed_cafe_f00d)?;
+    let layout = env.dir.path().join("trickled-oci");
+    make_image("oci", "localhost/test/trickled:latest", &layout, &[&layer])?;
+    reg.push(&layout, "test/trickled:1", false)?;
+    let proxy = FaultProxy::start(reg.port, Fault::TrickleAfter(40_000))?;
+    let root = env.root().to_string_lossy().into_owned();
+    let started = std::time::Instant::now();
+    let out = run_ok(berth(&[
+        "pull",
+        &format!("127.0.0.1:{}/test/trickled:1", proxy.port),
+        "--timeout",
+        "1",
+        "--root",
+        &root,
+    ]))?;
+    let elapsed = started.elapsed();
+    eprintln!("trickled blob dropped and resumed; the pull took {elapsed:?}");
+    assert!(proxy.fired.load(std::sync::atomic::Ordering::Relaxed));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("slower than the floor of 64 KiB/s") && stdout.contains("resuming"),
+        "{stdout}"
+    );
+    assert!(elapsed < Duration::from_secs(15), "took {elapsed:?}");
+    run_ok(berth(&["store", "verify", "--root", &root]))?;
     Ok(())
 }

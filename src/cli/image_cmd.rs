@@ -18,7 +18,7 @@ use crate::image::lookup::{image_id, list};
 use crate::image::pull::{PullOptions, pull as image_pull};
 use crate::image::store::DEFAULT_ROOT;
 use crate::image::verify::verify;
-use crate::supervisor::spec::bounds::MAX_WAIT_SECS;
+use crate::supervisor::spec::bounds::REGISTRY_TIMEOUT_SECS;
 use crate::supervisor::spec::settings::{Settings, load_settings};
 
 pub fn import(argv: &[String]) -> Result<i32, String> {
@@ -196,7 +196,10 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
 /// reference's registry and its mirrors.
 fn pull_options(args: &Args, reference: &str) -> Result<PullOptions, String> {
     let timeout = args
-        .number("timeout", 1..=MAX_WAIT_SECS)?
+        .number(
+            "timeout",
+            REGISTRY_TIMEOUT_SECS.min..=REGISTRY_TIMEOUT_SECS.max,
+        )?
         .map(Duration::from_secs);
     let settings = pull_settings(args)?;
     let domain = Reference::parse(reference)

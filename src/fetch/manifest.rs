@@ -3,12 +3,9 @@
 
 use std::io::Read;
 
-use ureq::Body;
-use ureq::http::Response;
-
 use super::digest::Digest;
 use super::oci::{self, Index, Platform};
-use super::registry::{FetchError, Registry};
+use super::registry::{FetchError, Registry, Reply};
 
 /// containerd's Accept list, newest formats first.
 pub const MANIFEST_TYPES: [&str; 4] = [
@@ -33,13 +30,14 @@ pub struct FetchedManifest {
 /// GETs a manifest by tag or digest and checks its digest: against the
 /// digest asked for, and against Docker-Content-Digest when sent.
 pub fn fetch_manifest(reg: &mut Registry, reference: &str) -> Result<FetchedManifest, FetchError> {
-    let resp = reg.get(
+    let reply = reg.get(
         &format!("manifests/{reference}"),
         &MANIFEST_TYPES,
         None,
         None,
     )?;
-    let (media_type, sent_digest, bytes) = read_manifest_response(resp, reference)?;
+    let what = reply.what.clone();
+    let (media_type, sent_digest, bytes) = read_manifest_response(reply)?;
     let digest = Digest::of_bytes(&bytes);
     for expected in [
         Some(reference.to_string()).filter(|r| r.starts_with("sha256:")),
@@ -50,7 +48,7 @@ pub fn fetch_manifest(reg: &mut Registry, reference: &str) -> Result<FetchedMani
     {
         if expected != digest.to_string() {
             return Err(FetchError::Invalid(format!(
-                "manifest {reference}: digest {digest} does not match {expected}"
+                "{what}: digest {digest} does not match {expected}"
             )));
         }
     }
@@ -74,14 +72,18 @@ pub fn fetch_manifest(reg: &mut Registry, reference: &str) -> Result<FetchedMani
 }
 
 /// The media type the registry sent (parameters dropped), its
-/// Docker-Content-Digest if any, and the body, refused past
-/// MAX_MANIFEST_BYTES.
-fn read_manifest_response(
-    resp: Response<Body>,
-    reference: &str,
-) -> Result<(String, Option<String>, Vec<u8>), FetchError> {
+/// Docker-Content-Digest if any, and the body, read within the request's
+/// deadline and refused past MAX_MANIFEST_BYTES (at once when the
+/// Content-Length says so).
+fn read_manifest_response(reply: Reply) -> Result<(String, Option<String>, Vec<u8>), FetchError> {
+    let Reply {
+        response,
+        deadline,
+        what,
+    } = reply;
     let header = |n: &str| {
-        resp.headers()
+        response
+            .headers()
             .get(n)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
@@ -94,19 +96,23 @@ fn read_manifest_response(
         .trim()
         .to_string();
     let sent_digest = header("docker-content-digest");
-    let mut bytes = Vec::new();
-    resp.into_body()
-        .into_reader()
+    let length = header("content-length").and_then(|l| l.trim().parse::<u64>().ok());
+    let too_large = |sent: String| {
+        FetchError::Invalid(format!(
+            "{what}: {sent}more than the {MAX_MANIFEST_BYTES} bytes a manifest may have"
+        ))
+    };
+    if let Some(n) = length.filter(|n| *n > MAX_MANIFEST_BYTES) {
+        return Err(too_large(format!("Content-Length {n}, ")));
+    }
+    let mut bytes = Vec::with_capacity(length.unwrap_or(0) as usize);
+    deadline
+        .read(response.into_body().into_reader(), None)
         .take(MAX_MANIFEST_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| FetchError::Transport {
-            url: format!("manifest {reference}"),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| FetchError::body(&what, e))?;
     if bytes.len() as u64 > MAX_MANIFEST_BYTES {
-        return Err(FetchError::Invalid(format!(
-            "manifest {reference} is larger than {MAX_MANIFEST_BYTES} bytes"
-        )));
+        return Err(too_large(String::new()));
     }
     Ok((media_type, sent_digest, bytes))
 }

@@ -3,7 +3,9 @@
 
 pub mod challenge;
 pub mod credentials;
+pub mod deadline;
 pub mod digest;
+pub mod error;
 pub mod manifest;
 pub mod oci;
 pub mod reference;

@@ -2,7 +2,9 @@
 //! Docker's token auth (401 → the challenge's realm → a bearer token →
 //! retry), Basic auth, retries with backoff on connection errors, 5xx and
 //! 429 (honouring Retry-After). Plain HTTP only for loopback registries or
-//! ones marked insecure. Credentials never follow a redirect.
+//! ones marked insecure. Credentials never follow a redirect. Each request
+//! has a deadline and its body a rate floor (deadline.rs); a request that
+//! ran out of time is not tried again here (a blob resumes, pull_blob.rs).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -14,13 +16,13 @@ use ureq::{Agent, Body};
 
 use super::challenge::{Challenge, parse_challenges};
 use super::credentials::Credentials;
+use super::deadline::Deadline;
+pub use super::error::FetchError;
 use super::reference::Reference;
-use super::token::{basic, request_token};
+use super::token::{TokenClient, basic, request_token};
 
 const MAX_ATTEMPTS: u32 = 5;
-/// The slowest link a blob download is allowed to look like before it is
-/// taken for stalled (and resumed on a new connection).
-const MIN_BYTES_PER_SEC: u64 = 64 * 1024;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const FIRST_BACKOFF_MS: u64 = 200;
 const MAX_BACKOFF_MS: u64 = 10_000;
 
@@ -30,32 +32,23 @@ pub struct RegistryOptions {
     pub insecure: bool,
     /// A PEM CA bundle to trust instead of the system's roots.
     pub ca_file: Option<PathBuf>,
-    /// Per-request timeout for connecting and for each read.
+    /// A request's timeout (default 30 s): the whole of a document's
+    /// exchange, the longest wait for any read, a blob's base allowance.
     pub timeout: Option<Duration>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("{registry}: authentication failed: {reason}")]
-    Unauthorized { registry: String, reason: String },
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{url}: HTTP {status}: {message}")]
-    Status {
-        url: String,
-        status: u16,
-        message: String,
-    },
-    #[error("{url}: {reason}")]
-    Transport { url: String, reason: String },
-    #[error("{0}")]
-    Invalid(String),
 }
 
 enum Auth {
     None,
     Basic(String),
     Bearer { header: String, expires: Instant },
+}
+
+/// A response to read, with the deadline its body is held to and what
+/// the request was, for errors.
+pub struct Reply {
+    pub response: Response<Body>,
+    pub deadline: Deadline,
+    pub what: String,
 }
 
 pub struct Registry {
@@ -118,12 +111,19 @@ impl Registry {
             }
             tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
         }
-        let timeout = opts.timeout.unwrap_or(Duration::from_secs(30));
+        let timeout = opts.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        // Each request sets its own global timeout (its Deadline's limit);
+        // this one is for any that would not. Connecting, sending the
+        // request and receiving the headers each get the timeout even when
+        // a blob's body gets far more.
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
+            .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout))
+            .timeout_send_request(Some(timeout))
             .timeout_recv_response(Some(timeout))
-            .timeout_recv_body(None)
+            .timeout_per_read(Some(timeout))
+            .timeout_per_write(Some(timeout))
             .tls_config(tls.build())
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -143,22 +143,30 @@ impl Registry {
         &self.host
     }
 
-    /// The time a body of `bytes` may take: the timeout plus what the
-    /// slowest acceptable link needs. Past it the transfer counts as stalled.
-    pub fn body_budget(&self, bytes: u64) -> Duration {
-        self.timeout + Duration::from_secs(bytes / MIN_BYTES_PER_SEC)
+    /// What a request for `path` is, for errors: "manifest from
+    /// host/repo:tag", "blob sha256:… from host/repo".
+    pub fn describe(&self, path: &str) -> String {
+        let repo = format!("{}/{}", self.host, self.repository);
+        match path.split_once('/') {
+            Some(("manifests", r)) if r.contains(':') => format!("manifest from {repo}@{r}"),
+            Some(("manifests", r)) => format!("manifest from {repo}:{r}"),
+            Some(("blobs", d)) => format!("blob {d} from {repo}"),
+            _ => format!("{path} from {repo}"),
+        }
     }
 
-    /// GET `/v2/<repository>/<path>`; `from` asks for a byte range (resume);
-    /// `body_timeout` bounds reading the whole body.
+    /// GET `/v2/<repository>/<path>`; `from` asks for a byte range (resume).
+    /// `body` is the size of a blob's body (its deadline grows with it and
+    /// it is held to the rate floor); None for a document.
     pub fn get(
         &mut self,
         path: &str,
         accept: &[&str],
         from: Option<u64>,
-        body_timeout: Option<Duration>,
-    ) -> Result<Response<Body>, FetchError> {
+        body: Option<u64>,
+    ) -> Result<Reply, FetchError> {
         let url = format!("{}/v2/{}/{}", self.base, self.repository, path);
+        let what = self.describe(path);
         let mut reauthed = false;
         let mut attempt = 0;
         loop {
@@ -166,12 +174,19 @@ impl Registry {
             if matches!(self.auth, Auth::Bearer { expires, .. } if Instant::now() >= expires) {
                 self.auth = Auth::None;
             }
-            let req = self.request(&url, accept, from, body_timeout);
+            let deadline = match body {
+                Some(bytes) => Deadline::body(self.timeout, bytes),
+                None => Deadline::document(self.timeout),
+            };
+            let req = self.request(&url, accept, from, deadline.limit());
             let resp = match req.call() {
                 Ok(r) => r,
-                Err(e) if attempt < MAX_ATTEMPTS => {
+                Err(e) if Deadline::is_timeout(&e) => {
+                    let reason = deadline.explain(&e);
+                    return Err(FetchError::TimedOut { what, reason });
+                }
+                Err(_) if attempt < MAX_ATTEMPTS => {
                     backoff(attempt, None);
-                    let _ = e;
                     continue;
                 }
                 Err(e) => {
@@ -181,8 +196,12 @@ impl Registry {
                     });
                 }
             };
-            if let Some(done) = self.answer(resp, &url, path, attempt, &mut reauthed)? {
-                return Ok(done);
+            if let Some(response) = self.answer(resp, &url, path, attempt, &mut reauthed)? {
+                return Ok(Reply {
+                    response,
+                    deadline,
+                    what,
+                });
             }
         }
     }
@@ -193,9 +212,14 @@ impl Registry {
         url: &str,
         accept: &[&str],
         from: Option<u64>,
-        body_timeout: Option<Duration>,
+        limit: Duration,
     ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
-        let mut req = self.agent.get(url);
+        let mut req = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(limit))
+            .build();
         if !accept.is_empty() {
             req = req.header("Accept", accept.join(", "));
         }
@@ -205,9 +229,6 @@ impl Registry {
         }
         if let Some(off) = from.filter(|o| *o > 0) {
             req = req.header("Range", format!("bytes={off}-"));
-        }
-        if let Some(t) = body_timeout {
-            req = req.config().timeout_recv_body(Some(t)).build();
         }
         req
     }
@@ -268,9 +289,13 @@ impl Registry {
             reason,
         };
         if let Some(ch) = challenges.iter().find(|c| c.scheme == "bearer") {
-            let default_scope = format!("repository:{}:pull", self.repository);
-            let (token, ttl) = request_token(&self.agent, ch, &default_scope, self.creds.as_ref())
-                .map_err(unauthorized)?;
+            let client = TokenClient {
+                agent: &self.agent,
+                host: &self.host,
+                repository: &self.repository,
+                timeout: self.timeout,
+            };
+            let (token, ttl) = request_token(&client, ch, self.creds.as_ref())?;
             self.auth = Auth::Bearer {
                 header: format!("Bearer {token}"),
                 expires: Instant::now() + ttl,

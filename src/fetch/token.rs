@@ -2,7 +2,10 @@
 //! names for a token — anonymously, with Basic credentials (GET with
 //! `account=`), or with an identity token through the OAuth2 refresh grant
 //! (POST) — and read the reply (`token` or `access_token`, `expires_in`).
+//! The whole exchange has the registry's timeout (deadline.rs), and a
+//! reply is at most 1 MiB.
 
+use std::io::Read;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -12,6 +15,27 @@ use ureq::{Agent, Body};
 
 use super::challenge::Challenge;
 use super::credentials::Credentials;
+use super::deadline::Deadline;
+use super::error::FetchError;
+
+const MAX_REPLY_BYTES: u64 = 1 << 20;
+
+/// The registry client's side of a token request.
+pub struct TokenClient<'a> {
+    pub agent: &'a Agent,
+    pub host: &'a str,
+    pub repository: &'a str,
+    pub timeout: Duration,
+}
+
+impl TokenClient<'_> {
+    fn unauthorized(&self, reason: String) -> FetchError {
+        FetchError::Unauthorized {
+            registry: self.host.to_string(),
+            reason,
+        }
+    }
+}
 
 #[derive(Deserialize)]
 struct TokenReply {
@@ -23,42 +47,73 @@ struct TokenReply {
     expires_in: Option<u64>,
 }
 
-/// A token for the challenge's scope (or `default_scope`) and how long to
-/// use it: expires_in (60 s when absent, and never less), minus a margin.
+/// A token for the challenge's scope (or pulling the client's repository)
+/// and how long to use it: expires_in (60 s when absent, and never less),
+/// minus a margin.
 pub fn request_token(
-    agent: &Agent,
+    client: &TokenClient<'_>,
     ch: &Challenge,
-    default_scope: &str,
     creds: Option<&Credentials>,
-) -> Result<(String, Duration), String> {
+) -> Result<(String, Duration), FetchError> {
     let realm = ch
         .params
         .get("realm")
-        .ok_or("bearer challenge without a realm")?;
+        .ok_or_else(|| client.unauthorized("bearer challenge without a realm".into()))?;
     let scope = ch
         .params
         .get("scope")
         .cloned()
-        .unwrap_or_else(|| default_scope.to_string());
+        .unwrap_or_else(|| format!("repository:{}:pull", client.repository));
     let service = ch
         .params
         .get("service")
         .map(|s| format!("&service={}", encode(s)))
         .unwrap_or_default();
-    let sent = send_token_request(agent, realm, &scope, &service, creds);
-    let resp = sent.map_err(|e| format!("token endpoint {realm}: {e}"))?;
-    read_token_reply(resp, realm)
+    let what = format!(
+        "token for {}/{} from {realm}",
+        client.host, client.repository
+    );
+    let deadline = Deadline::document(client.timeout);
+    let request = TokenRequest {
+        agent: client.agent,
+        realm,
+        scope: &scope,
+        service: &service,
+        limit: deadline.limit(),
+    };
+    let resp = match send_token_request(&request, creds) {
+        Ok(resp) => resp,
+        Err(e) if Deadline::is_timeout(&e) => {
+            let reason = deadline.explain(&e);
+            return Err(FetchError::TimedOut { what, reason });
+        }
+        Err(e) => return Err(client.unauthorized(format!("token endpoint {realm}: {e}"))),
+    };
+    let status = resp.status().as_u16();
+    if status != 200 {
+        return Err(client.unauthorized(format!("token endpoint {realm} answered HTTP {status}")));
+    }
+    let body = read_reply(resp, deadline, &what)?;
+    parse_token_reply(&body).map_err(|e| client.unauthorized(e))
 }
 
-/// Asks `realm` for a token in the way the credentials call for;
-/// `service` is the query suffix (`&service=…`) or empty.
+/// What one token request sends where; `service` is the query suffix
+/// (`&service=…`) or empty.
+struct TokenRequest<'a> {
+    agent: &'a Agent,
+    realm: &'a str,
+    scope: &'a str,
+    service: &'a str,
+    /// The whole exchange's budget.
+    limit: Duration,
+}
+
+/// Asks the realm for a token in the way the credentials call for.
 fn send_token_request(
-    agent: &Agent,
-    realm: &str,
-    scope: &str,
-    service: &str,
+    r: &TokenRequest<'_>,
     creds: Option<&Credentials>,
 ) -> Result<Response<Body>, ureq::Error> {
+    let (realm, scope, service) = (r.realm, r.scope, r.service);
     match creds {
         // An identity token is an OAuth2 refresh token: POST it.
         Some(Credentials::IdentityToken { token, .. }) => {
@@ -67,8 +122,11 @@ fn send_token_request(
                 encode(token),
                 encode(scope)
             );
-            agent
+            r.agent
                 .post(realm)
+                .config()
+                .timeout_global(Some(r.limit))
+                .build()
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .send(form.as_bytes())
         }
@@ -78,37 +136,52 @@ fn send_token_request(
                 encode(scope),
                 encode(username)
             );
-            agent
+            r.agent
                 .get(&url)
+                .config()
+                .timeout_global(Some(r.limit))
+                .build()
                 .header("Authorization", basic(username, password))
                 .call()
         }
-        None => agent
+        None => r
+            .agent
             .get(&format!("{realm}?scope={}{service}", encode(scope)))
+            .config()
+            .timeout_global(Some(r.limit))
+            .build()
             .call(),
     }
 }
 
-/// The token in the realm's reply, and how long to use it.
-fn read_token_reply(mut resp: Response<Body>, realm: &str) -> Result<(String, Duration), String> {
-    let status = resp.status().as_u16();
-    if status != 200 {
-        return Err(format!("token endpoint {realm} answered HTTP {status}"));
+/// The reply's body, within the deadline and at most MAX_REPLY_BYTES.
+fn read_reply(resp: Response<Body>, deadline: Deadline, what: &str) -> Result<Vec<u8>, FetchError> {
+    let mut body = Vec::new();
+    deadline
+        .read(resp.into_body().into_reader(), None)
+        .take(MAX_REPLY_BYTES + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| FetchError::body(what, e))?;
+    if body.len() as u64 > MAX_REPLY_BYTES {
+        return Err(FetchError::Invalid(format!(
+            "{what}: a reply of more than {MAX_REPLY_BYTES} bytes"
+        )));
     }
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_vec()
-        .map_err(|e| e.to_string())?;
+    Ok(body)
+}
+
+/// The token in the realm's reply, and how long to use it.
+fn parse_token_reply(body: &[u8]) -> Result<(String, Duration), String> {
     let reply: TokenReply =
-        serde_json::from_slice(&body).map_err(|e| format!("token endpoint reply: {e}"))?;
+        serde_json::from_slice(body).map_err(|e| format!("token endpoint reply: {e}"))?;
     let token = reply
         .access_token
         .or(reply.token)
         .filter(|t| !t.is_empty())
         .ok_or("token endpoint sent no token")?;
-    let ttl = reply.expires_in.unwrap_or(60).max(60);
+    // A day at most: the reply is outside data, and `now + ttl` must not
+    // overflow an Instant.
+    let ttl = reply.expires_in.unwrap_or(60).clamp(60, 24 * 60 * 60);
     Ok((token, Duration::from_secs(ttl - 10)))
 }
 

@@ -1,7 +1,9 @@
 //! Blob bytes from a registry for the layer streams: GET with a Range
 //! from the offset the stream has reached, resumed on a new connection
-//! after a cut, a stall or a short body, a bounded number of times. Each
-//! concurrent stream borrows its own client (each with its own token).
+//! after a cut, a stall (a body that missed its deadline or fell below the
+//! rate floor, fetch/deadline.rs) or a short body, a bounded number of
+//! times. A body longer than the blob's size is refused. Each concurrent
+//! stream borrows its own client (each with its own token).
 
 use std::io::{self, Read, Write};
 use std::sync::Mutex;
@@ -12,7 +14,7 @@ use super::error::ImageError;
 use super::layer_stream::{Progress, RangeFetch};
 use crate::fetch::credentials::Credentials;
 use crate::fetch::reference::Reference;
-use crate::fetch::registry::{Registry, RegistryOptions};
+use crate::fetch::registry::{FetchError, Registry, RegistryOptions, Reply};
 
 /// Connections one blob may take before the pull gives up on it.
 const MAX_BLOB_ATTEMPTS: u32 = 6;
@@ -98,6 +100,16 @@ enum CopyError {
     Read(io::Error, u64),
     /// Downstream refused the bytes: give up.
     Write(io::Error),
+    /// The body goes on past the blob's size: give up.
+    Oversized,
+}
+
+/// How one connection for a blob ended.
+enum Attempt {
+    /// The body ended (at the blob's end, or early) after this many bytes.
+    Ended(u64),
+    /// The connection failed or ran out of time after this many bytes.
+    Broken(u64, String),
 }
 
 fn fetch_range(
@@ -108,31 +120,24 @@ fn fetch_range(
     out: &mut dyn Write,
     progress: Progress<'_>,
 ) -> Result<(), ImageError> {
-    let what = format!("blob {blob}");
+    let what = reg.describe(&format!("blobs/{blob}"));
+    let mut last = String::new();
     for attempt in 1..=MAX_BLOB_ATTEMPTS {
         if offset >= size {
             return Ok(());
         }
-        let budget = reg.body_budget(size - offset);
-        let resp = reg.get(&format!("blobs/{blob}"), &[], Some(offset), Some(budget))?;
-        // A server that ignores Range sends everything again: the bytes
-        // the stream already has are skipped.
-        let skip = if resp.status().as_u16() == 206 {
-            0
-        } else {
-            offset
-        };
-        let mut body = resp.into_body().into_reader();
-        let mut report = |n: u64| progress(format!("{what}: {n}/{size} bytes"));
-        match copy_body(&mut body, skip, offset, size, out, &mut report) {
-            Ok(n) => offset += n,
-            Err(CopyError::Read(e, n)) => {
+        match one_connection(reg, blob, size, offset, out, progress)? {
+            Attempt::Ended(n) => {
                 offset += n;
-                progress(format!("{what}: {e}; resuming"));
-                std::thread::sleep(Duration::from_millis(200 << attempt.min(5)));
+                last = format!("the body ended at byte {offset} of {size}");
             }
-            Err(CopyError::Write(e)) => {
-                return Err(ImageError::invalid(&what, format!("stream stopped: {e}")));
+            Attempt::Broken(n, why) => {
+                offset += n;
+                if attempt < MAX_BLOB_ATTEMPTS {
+                    progress(format!("{what}: {why}; resuming"));
+                    std::thread::sleep(Duration::from_millis(200 << attempt.min(5)));
+                }
+                last = why;
             }
         }
     }
@@ -141,12 +146,64 @@ fn fetch_range(
     }
     Err(ImageError::invalid(
         what,
-        format!("download incomplete after {MAX_BLOB_ATTEMPTS} attempts"),
+        format!("download incomplete after {MAX_BLOB_ATTEMPTS} connections; the last: {last}"),
     ))
 }
 
+/// One GET of the blob from `offset`, its body copied into `out`.
+fn one_connection(
+    reg: &mut Registry,
+    blob: &Digest,
+    size: u64,
+    offset: u64,
+    out: &mut dyn Write,
+    progress: Progress<'_>,
+) -> Result<Attempt, ImageError> {
+    let path = format!("blobs/{blob}");
+    let reply = match reg.get(&path, &[], Some(offset), Some(size - offset)) {
+        Ok(reply) => reply,
+        Err(FetchError::TimedOut { reason, .. }) => return Ok(Attempt::Broken(0, reason)),
+        Err(e) => return Err(e.into()),
+    };
+    let Reply {
+        response,
+        deadline,
+        what,
+    } = reply;
+    // A server that ignores Range sends everything again: the bytes the
+    // stream already has are skipped.
+    let skip = if response.status().as_u16() == 206 {
+        0
+    } else {
+        offset
+    };
+    let expected = size - offset + skip;
+    let length = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let oversized = |sent: String| {
+        ImageError::invalid(
+            &what,
+            format!("{sent}more than the {size} bytes the manifest gives"),
+        )
+    };
+    if let Some(n) = length.filter(|n| *n > expected) {
+        return Err(oversized(format!("Content-Length {n}, ")));
+    }
+    let mut body = deadline.read(response.into_body().into_reader(), Some(expected));
+    let mut report = |n: u64| progress(format!("blob {blob}: {n}/{size} bytes"));
+    match copy_body(&mut body, skip, offset, size, out, &mut report) {
+        Ok(n) => Ok(Attempt::Ended(n)),
+        Err(CopyError::Read(e, n)) => Ok(Attempt::Broken(n, e.to_string())),
+        Err(CopyError::Write(e)) => Err(ImageError::invalid(&what, format!("stream stopped: {e}"))),
+        Err(CopyError::Oversized) => Err(oversized(String::new())),
+    }
+}
+
 /// Copies the body into `out` after skipping `skip` bytes, up to `size`
-/// in all; returns the bytes written.
+/// in all; returns the bytes written. A body that goes on past `size` is
+/// refused (one more read tells; a failing one is taken for the end).
 fn copy_body(
     body: &mut dyn Read,
     mut skip: u64,
@@ -169,13 +226,18 @@ fn copy_body(
         chunk = &chunk[dropped..];
         skip -= dropped as u64;
         let room = usize::try_from(size - offset - written).unwrap_or(usize::MAX);
-        let chunk = &chunk[..chunk.len().min(room)];
+        if chunk.len() > room {
+            return Err(CopyError::Oversized);
+        }
         out.write_all(chunk).map_err(CopyError::Write)?;
         let before = offset + written;
         written += chunk.len() as u64;
         if before / PROGRESS_STEP_BYTES != (offset + written) / PROGRESS_STEP_BYTES {
             report(offset + written);
         }
+    }
+    if offset + written >= size && matches!(body.read(&mut buf[..1]), Ok(n) if n > 0) {
+        return Err(CopyError::Oversized);
     }
     Ok(written)
 }

@@ -1,5 +1,6 @@
 //! A TCP proxy between berth and a registry that injects one fault into
-//! the first large response: cut the connection, or flip a byte.
+//! the first large response: cut the connection, flip a byte, stall, or
+//! trickle the rest below berth's rate floor.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -22,6 +23,9 @@ pub enum Fault {
     StallAfter(usize),
     /// Answer the first request with 503 and `Retry-After: N` seconds.
     UnavailableOnce(u64),
+    /// After this many response bytes, pass the rest of that connection
+    /// on at 512 bytes every 100 ms (5 KiB/s, far below 64 KiB/s).
+    TrickleAfter(usize),
 }
 
 pub struct FaultProxy {
@@ -147,6 +151,12 @@ fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {
                     std::thread::sleep(std::time::Duration::from_secs(120));
                     return;
                 }
+                Fault::TrickleAfter(limit) if total + n > limit => {
+                    fired.store(true, Ordering::Relaxed);
+                    let _ = c_write.write_all(&chunk[..limit - total]);
+                    trickle_rest(&chunk[limit - total..], u_read, c_write);
+                    return;
+                }
                 Fault::FlipAt(at) if total + n > at => {
                     fired.store(true, Ordering::Relaxed);
                     chunk[at - total] ^= 0xff;
@@ -164,4 +174,25 @@ fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {
         bytes.fetch_add(n as u64, Ordering::Relaxed);
     }
     let _ = c_write.shutdown(Shutdown::Both);
+}
+
+/// Sends `first`, then whatever else `upstream` sends, 512 bytes every
+/// 100 ms, until either side goes.
+fn trickle_rest(first: &[u8], mut upstream: TcpStream, mut client: TcpStream) {
+    let mut pending = first.to_vec();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        while !pending.is_empty() {
+            let n = pending.len().min(512);
+            if client.write_all(&pending[..n]).is_err() {
+                return;
+            }
+            pending.drain(..n);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        match upstream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
 }

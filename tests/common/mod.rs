@@ -10,6 +10,7 @@ pub mod examples;
 pub mod extremes;
 pub mod fault_proxy;
 pub mod hostile_corpus;
+pub mod hostile_registry;
 pub mod layers;
 pub mod ns_daemon;
 pub mod probe;

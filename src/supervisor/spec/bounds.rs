@@ -100,6 +100,10 @@ pub const WEBHOOK_TIMEOUT: Bound<Duration> = Bound::new(
     Duration::from_secs(300),
     "seconds",
 );
+/// `berth pull --timeout`: one registry request's timeout (a document's
+/// whole exchange, any one read, a blob's base allowance). An hour is far
+/// past any registry worth waiting for.
+pub const REGISTRY_TIMEOUT_SECS: Bound<u64> = Bound::new(1, 3600, "seconds");
 /// Volume plugin calls block the daemon's loop: at most 5 minutes each.
 pub const PLUGIN_TIMEOUT: Bound<Duration> =
     Bound::new(MIN_INTERVAL, Duration::from_secs(300), "seconds");

@@ -89,7 +89,10 @@ fn check_report(out: &str, db: &str, tls: &str, as_root: bool) -> Result<()> {
         ensure!(out.contains(w.as_str()), "missing {w:?} in:\n{out}");
     }
     let root_only = format!("hash root-only {}", sha256_hex(tls.as_bytes()));
-    ensure!(out.contains(&root_only) == as_root, "root-only (0400, root's):\n{out}");
+    ensure!(
+        out.contains(&root_only) == as_root,
+        "root-only (0400, root's):\n{out}"
+    );
     let mount = out.lines().find(|l| l.starts_with("mount ")).unwrap_or("");
     ensure!(
         mount.starts_with("mount tmpfs /run/secrets tmpfs ro,"),

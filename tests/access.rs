@@ -1,7 +1,8 @@
 //! Access control on the control socket with real users and groups made
 //! by the test: root and the admin group may do everything, the read
-//! group may only look, anyone else is refused at connect (and the daemon
-//! says why). Users and groups are removed afterwards, even on failure.
+//! group may only look (and sees the spec's credentials redacted), anyone
+//! else is refused at connect (and the daemon says why). Users and groups
+//! are removed afterwards, even on failure.
 
 mod common;
 
@@ -104,15 +105,7 @@ fn admins_readers_and_strangers_get_what_their_groups_allow() -> Result<()> {
         json!({"api": {"admin_group": adm, "read_group": rd}}).to_string(),
     )?;
     // Other users must be able to reach the socket's directory.
-    let mut dir = env.socket().parent().map(|p| p.to_path_buf());
-    while let Some(d) = dir {
-        if d == std::path::Path::new("/") {
-            break;
-        }
-        let mode = fs::metadata(&d)?.permissions().mode();
-        fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o011))?;
-        dir = d.parent().map(|p| p.to_path_buf());
-    }
+    open_path_to(&env.socket())?;
     let daemon = env.start_daemon_checked()?;
     env.wait_state("svc", "running", std::time::Duration::from_secs(60))?;
     let meta = fs::metadata(env.socket())?;
@@ -165,5 +158,109 @@ fn admins_readers_and_strangers_get_what_their_groups_allow() -> Result<()> {
         log.contains("refused a connection") && log.contains("is not root"),
         "{log}"
     );
+    Ok(())
+}
+
+/// The spec's credentials as `inspect` shows them: whole to an admin,
+/// `<redacted>` (names kept) to the read group, which also gets no
+/// `spec_hash` to test guesses against. `events` and `check` carry none.
+#[test]
+fn readers_see_credentials_redacted_and_admins_see_them_whole() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let tag = std::process::id() % 100_000;
+    let (adm, rd) = (format!("bxa{tag}"), format!("bxr{tag}"));
+    let (admin, reader) = (format!("bxua{tag}"), format!("bxur{tag}"));
+    let mut acc = Accounts {
+        users: vec![],
+        groups: vec![],
+    };
+    acc.group(&adm)?;
+    acc.group(&rd)?;
+    acc.user(&admin, &[&adm, &rd])?;
+    acc.user(&reader, &[&rd])?;
+    let secret = format!("hunter2-{tag}-{}", std::process::id());
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let hook = json!({"path": "/bin/true", "args": ["true", "--token", secret],
+                      "env": [format!("TOKEN={secret}")]});
+    env.write_spec(
+        "svc",
+        &json!({"image": DEMO_REF, "command": ["sleep", "60"], "stop_timeout": 1,
+                "env": {"DB_PASSWORD": secret, "MODE": "prod"},
+                "hooks": {"prestart": [hook]},
+                "mounts": [{"type": "volume", "name": "v", "target": "/v",
+                            "driver_opts": {"password": secret}}]})
+        .to_string(),
+    )?;
+    fs::write(
+        env.config().join("berth.json"),
+        json!({"api": {"admin_group": adm, "read_group": rd}}).to_string(),
+    )?;
+    open_path_to(&env.socket())?;
+    let _daemon = env.start_daemon_checked()?;
+    env.wait_state("svc", "running", std::time::Duration::from_secs(60))?;
+
+    let inspect = |user: &str| -> Result<serde_json::Value> {
+        let out = berth_as(&env, user, &["inspect", "svc"])?;
+        if !out.status.success() {
+            bail!("{user} inspect: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    };
+    let full = inspect(&admin)?;
+    let spec = &full["spec"];
+    assert_eq!(spec["env"]["DB_PASSWORD"], secret.as_str(), "{full}");
+    assert_eq!(spec["hooks"]["prestart"][0]["args"][2], secret.as_str());
+    assert_eq!(
+        spec["mounts"][0]["driver_opts"]["password"],
+        secret.as_str()
+    );
+    assert!(
+        full["spec_hash"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("sha256:"))
+    );
+
+    let seen = inspect(&reader)?;
+    let spec = &seen["spec"];
+    assert_eq!(
+        spec["env"],
+        json!({"DB_PASSWORD": "<redacted>", "MODE": "<redacted>"})
+    );
+    let hook = &spec["hooks"]["prestart"][0];
+    assert_eq!(hook["args"], json!(["true", "<redacted>", "<redacted>"]));
+    assert_eq!(hook["env"], json!(["TOKEN=<redacted>"]));
+    assert_eq!(hook["path"], "/bin/true");
+    assert_eq!(
+        spec["mounts"][0]["driver_opts"],
+        json!({"password": "<redacted>"})
+    );
+    assert_eq!(spec["command"], json!(["sleep", "60"]));
+    assert_eq!(seen["spec_hash"], "<redacted>");
+    assert_eq!(seen["state"], "running");
+    let mut everything = seen.to_string();
+    for args in [&["events", "--json"][..], &["check"], &["ps", "--json"]] {
+        let out = berth_as(&env, &reader, args)?;
+        everything += &String::from_utf8_lossy(&out.stdout);
+        everything += &String::from_utf8_lossy(&out.stderr);
+    }
+    assert!(!everything.contains(&secret), "{everything}");
+    Ok(())
+}
+
+/// Lets other users reach `socket`'s directory (the search bit on each
+/// parent).
+fn open_path_to(socket: &std::path::Path) -> Result<()> {
+    let mut dir = socket.parent().map(|p| p.to_path_buf());
+    while let Some(d) = dir {
+        if d == std::path::Path::new("/") {
+            break;
+        }
+        let mode = fs::metadata(&d)?.permissions().mode();
+        fs::set_permissions(&d, fs::Permissions::from_mode(mode | 0o011))?;
+        dir = d.parent().map(|p| p.to_path_buf());
+    }
     Ok(())
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use berth::api::client::Client;
 use common::examples::{
     api_params, check_api_text, check_settings_text, check_spec_text, maxima, runnable, settings,
-    spec,
+    spec, write_secret_files,
 };
 use common::{TestEnv, require_root};
 
@@ -52,6 +52,7 @@ fn a_daemon_runs_a_container_at_every_maximum() -> Result<()> {
     let settings = maxima(&settings(), |s| check_settings_text(&s.to_string()).is_ok());
     std::fs::write(env.config().join("berth.json"), settings.to_string())?;
     env.write_spec(NAME, &spec.to_string())?;
+    write_secret_files(&env.config())?;
     let mut daemon = env.start_daemon_checked()?;
     let exercised = exercise(&env, &spec);
     let (status, stderr) =

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
+use super::access::Access;
 use super::admin_methods;
 use super::params::{
     EventsParams, LogsParams, MethodParams, PullParams, RunParams, ShutdownParams, WaitParams,
@@ -22,6 +23,7 @@ use crate::supervisor::ops::wait::Completion;
 use crate::supervisor::output::follow::{LogCursor, parse_since, read_log_since};
 use crate::supervisor::output::logs::LogEntry;
 use crate::supervisor::runtime::container::State;
+use crate::supervisor::spec::redact::REDACTED;
 
 /// What a request produced: an answer now, or one that comes when the
 /// supervisor completes the request's token.
@@ -43,9 +45,16 @@ pub struct LogFollow {
 }
 
 /// Runs one method. `token` identifies this request if its answer has to
-/// wait for the supervisor. Params are parsed and bounded first, whatever
-/// the method (params.rs).
-pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value, token: u64) -> Outcome {
+/// wait for the supervisor; `access` decides what the answer may show
+/// (`inspect` redacts for read-only callers). Params are parsed and
+/// bounded first, whatever the method (params.rs).
+pub fn dispatch(
+    sup: &mut Supervisor,
+    method: &str,
+    params: Value,
+    token: u64,
+    access: Access,
+) -> Outcome {
     let params = match MethodParams::parse(method, params) {
         Ok(p) => p,
         Err(e) => return Outcome::Reply(Err(e)),
@@ -59,12 +68,17 @@ pub fn dispatch(sup: &mut Supervisor, method: &str, params: Value, token: u64) -
         MethodParams::Kill(p) => Outcome::Reply(admin_methods::kill(sup, p)),
         MethodParams::Rmi(p) => Outcome::Reply(admin_methods::rmi(sup, p)),
         MethodParams::Shutdown(p) => Outcome::Reply(shutdown(sup, p)),
-        MethodParams::Name(p) => Outcome::Reply(by_name(sup, method, &p.name)),
+        MethodParams::Name(p) => Outcome::Reply(by_name(sup, method, &p.name, access)),
         MethodParams::None => Outcome::Reply(without_params(sup, method)),
     }
 }
 
-fn by_name(sup: &mut Supervisor, method: &str, name: &str) -> Result<Value, RpcError> {
+fn by_name(
+    sup: &mut Supervisor,
+    method: &str,
+    name: &str,
+    access: Access,
+) -> Result<Value, RpcError> {
     match method {
         "start" => {
             sup.start(name).map_err(supervisor_error)?;
@@ -75,7 +89,7 @@ fn by_name(sup: &mut Supervisor, method: &str, name: &str) -> Result<Value, RpcE
             container_state(sup, name)
         }
         "restart" => admin_methods::restart(sup, name),
-        "inspect" => inspect(sup, name),
+        "inspect" => inspect(sup, name, access),
         "stats" => stats(sup, name),
         other => Err(unknown_method(other)),
     }
@@ -243,13 +257,19 @@ fn reload(sup: &mut Supervisor) -> Result<Value, RpcError> {
 }
 
 /// `list`'s record plus the spec, what isolation the run was given, and
-/// its cgroup.
-fn inspect(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
+/// its cgroup. A read-only caller gets the spec redacted (spec/redact.rs),
+/// and `spec_hash` too: a hash of the full spec would let it test guesses
+/// of what was redacted.
+fn inspect(sup: &Supervisor, name: &str, access: Access) -> Result<Value, RpcError> {
     let c = sup.container(name).map_err(supervisor_error)?;
     let mut v = to_value(c.info())?;
+    let (spec, hash) = match access {
+        Access::Admin => (to_value(&c.spec)?, spec_hash(&c.spec)),
+        Access::ReadOnly => (to_value(c.spec.redacted())?, REDACTED.to_string()),
+    };
     if let Value::Object(map) = &mut v {
-        map.insert("spec".into(), to_value(&c.spec)?);
-        map.insert("spec_hash".into(), Value::String(spec_hash(&c.spec)));
+        map.insert("spec".into(), spec);
+        map.insert("spec_hash".into(), Value::String(hash));
         map.insert("ip".into(), to_value(c.ip)?);
         map.insert("health_detail".into(), to_value(&c.health)?);
         map.insert("security".into(), to_value(&c.security)?);

@@ -4,6 +4,7 @@
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use caps::Capability;
 use nix::sys::resource::Resource;
@@ -120,17 +121,53 @@ pub enum MountConfig {
         flags: MountFlags,
         propagation: Propagation,
     },
+    /// A new tmpfs (nosuid, nodev, noexec) holding copies of files the
+    /// parent opened, made read-only once filled: the container sees what
+    /// the sources held at its start, never their inodes.
+    Files {
+        target: PathBuf,
+        size_bytes: u64,
+        /// Permissions of the tmpfs's root, owned by the container's root.
+        mode: u32,
+        files: Vec<FileCopy>,
+    },
 }
+
+/// One file of a [`MountConfig::Files`]: its name there (one path
+/// component), an open descriptor to copy from, and its owner (host ids)
+/// and permissions.
+#[derive(Debug, Clone)]
+pub struct FileCopy {
+    pub name: String,
+    pub source: Arc<OwnedFd>,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+/// The same copy: the same name, owner and mode from the same open file.
+impl PartialEq for FileCopy {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.name, self.uid, self.gid, self.mode)
+            == (&other.name, other.uid, other.gid, other.mode)
+            && Arc::ptr_eq(&self.source, &other.source)
+    }
+}
+
+impl Eq for FileCopy {}
 
 impl MountConfig {
     pub fn target(&self) -> &std::path::Path {
         match self {
-            MountConfig::Tmpfs { target, .. } | MountConfig::Bind { target, .. } => target,
+            MountConfig::Tmpfs { target, .. }
+            | MountConfig::Bind { target, .. }
+            | MountConfig::Files { target, .. } => target,
         }
     }
     pub fn writable(&self) -> bool {
         match self {
             MountConfig::Tmpfs { flags, .. } | MountConfig::Bind { flags, .. } => !flags.read_only,
+            MountConfig::Files { .. } => false,
         }
     }
 }

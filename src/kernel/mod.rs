@@ -24,6 +24,7 @@ pub mod seccomp;
 pub mod signal;
 pub mod spawn;
 mod sys;
+mod tmpfs_files;
 pub mod userns;
 
 pub use config::ContainerConfig;

@@ -20,6 +20,7 @@ use nix::sys::stat::fstat;
 use super::config::{MountConfig, MountFlags, Propagation};
 use super::error::SysError;
 use super::rootfs::{FsOwner, owner_options};
+use super::tmpfs_files;
 
 /// `struct mount_attr` from linux/mount.h (version 0).
 #[repr(C)]
@@ -130,7 +131,7 @@ fn mount_setattr(fd: &OwnedFd, attr: &MountAttr) -> Result<(), Errno> {
     if ret == 0 { Ok(()) } else { Err(Errno::last()) }
 }
 
-/// Mounts every tmpfs and attaches every bind opened by
+/// Mounts every tmpfs (filled ones too) and attaches every bind opened by
 /// [`open_bind_sources`], creating missing targets inside the container.
 pub fn mount_all(
     mounts: &[MountConfig],
@@ -152,6 +153,12 @@ pub fn mount_all(
                     .ok_or_else(|| SysError::at("attach bind mount", target, Errno::EBADF))?;
                 attach_bind(&fd, target)?;
             }
+            MountConfig::Files {
+                target,
+                size_bytes,
+                mode,
+                files,
+            } => tmpfs_files::mount_files(target, *size_bytes, *mode, files, owner)?,
         }
     }
     Ok(())

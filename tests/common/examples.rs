@@ -17,8 +17,9 @@ use berth::supervisor::spec::settings::parse_settings;
 use berth::supervisor::spec::validate::parse_spec;
 
 /// Every spec field, with values a real daemon can run (busybox image,
-/// host paths that exist) except `depends_on`, `network` and `ports`,
-/// which need another container and CNI: `runnable` drops those.
+/// host paths that exist; the secrets once `write_secret_files` has made
+/// them) except `depends_on`, `network` and `ports`, which need another
+/// container and CNI: `runnable` drops those.
 pub fn spec() -> Value {
     json!({
         "image": DEMO_REF,
@@ -69,8 +70,25 @@ pub fn spec() -> Value {
         "network": "cni",
         "ports": [{"host_port": 8080, "container_port": 80, "protocol": "tcp",
                    "host_ip": "127.0.0.1"}],
-        "hooks": {"prestart": [hook()], "poststart": [hook()], "poststop": [hook()]}
+        "hooks": {"prestart": [hook()], "poststart": [hook()], "poststop": [hook()]},
+        "secrets": ["db_password", {"source": "tls.key", "target": "server.key",
+                                    "uid": 1000, "gid": 1000, "mode": "0400"}]
     })
+}
+
+/// The sources of `spec`'s secrets in `config`/secrets/, root's and
+/// private, as a daemon demands them.
+pub fn write_secret_files(config: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = config.join("secrets");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    for name in ["db_password", "tls.key"] {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("{name} for the bounds test\n"))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400))?;
+    }
+    Ok(())
 }
 
 fn hook() -> Value {

@@ -102,7 +102,10 @@ fn handle_line(
     }
     pending.next_token += 1;
     let token = pending.next_token;
-    match (dispatch(sup, &req.method, req.params, token), req.id) {
+    match (
+        dispatch(sup, &req.method, req.params, token, access),
+        req.id,
+    ) {
         (Outcome::Deferred, id) => {
             pending.by_token.insert(token, (fd, id));
             Vec::new()

@@ -6,6 +6,7 @@ pub mod check;
 pub mod etc_files;
 pub mod hardening;
 pub mod resources;
+pub mod secrets;
 pub mod user;
 pub mod userns;
 pub mod userns_ranges;
@@ -167,7 +168,8 @@ pub struct SecuritySummary {
 
 /// Where a launch finds what is not in the spec.
 pub struct LaunchContext<'a> {
-    /// Relative seccomp profile paths start here.
+    /// Relative seccomp profile paths start here, and secrets are read
+    /// from its secrets/.
     pub config_dir: &'a Path,
     /// The store, which remembers automatic user namespace ranges.
     pub store_root: &'a Path,
@@ -185,21 +187,21 @@ pub fn prepare_launch(
     let run = image.config.config.clone().unwrap_or_default();
     let hostname = spec.hostname.clone().unwrap_or_else(|| name.to_string());
     let process = process_config(spec, &run, image, &hostname)?;
-    let stop_signal_text = spec
-        .stop_signal
-        .clone()
-        .or(run.stop_signal.clone())
-        .unwrap_or_else(|| "SIGTERM".into());
-    let stop_signal = parse_signal(&stop_signal_text)
-        .ok_or_else(|| format!("unknown stop signal {stop_signal_text:?}"))?;
+    let stop_signal = stop_signal(spec, &run)?;
+    let userns = userns_setup::userns_config(spec, name, ctx.store_root)?;
     let mut mounts = hardening::mount_configs(spec, ctx.volume_paths);
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
     mounts.extend(networking::etc_mounts(spec, &dirs.base, &hostname)?);
+    // Last: /run/secrets goes on top of any mount of /run.
+    mounts.extend(secrets::secrets_mount(
+        spec,
+        ctx.config_dir,
+        userns.as_ref(),
+    )?);
     let (security, summary) = security_config(spec, ctx.config_dir, &mounts)?;
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
-    let userns = userns_setup::userns_config(spec, name, ctx.store_root)?;
     userns_setup::prepare_upper(dirs, userns.as_ref())?;
     let (stdio, stdout, stderr) = container_stdio()?;
     let config = ContainerConfig {
@@ -233,6 +235,16 @@ pub fn prepare_launch(
         resources: resources::cgroup_resources(&spec.resources),
         summary,
     })
+}
+
+/// The spec's stop signal, else the image's, else SIGTERM.
+fn stop_signal(spec: &Spec, run: &RunConfig) -> Result<i32, String> {
+    let text = spec
+        .stop_signal
+        .clone()
+        .or(run.stop_signal.clone())
+        .unwrap_or_else(|| "SIGTERM".into());
+    parse_signal(&text).ok_or_else(|| format!("unknown stop signal {text:?}"))
 }
 
 /// argv, env, cwd and the user, by Docker's merge rules.

@@ -67,8 +67,9 @@ impl HookState {
 enum HookError {
     #[error("cannot run: {0}")]
     Spawn(#[source] std::io::Error),
-    #[error("env entry {0:?} is not KEY=VALUE")]
-    BadEnv(String),
+    /// By position: the entry itself may be a credential.
+    #[error("env entry {0} is not KEY=VALUE")]
+    BadEnv(usize),
     #[error("{0}")]
     Exchange(#[source] SysError),
     #[error("{}{}", describe_status(*status), output_suffix(output))]
@@ -122,8 +123,8 @@ fn run_hook(hook: &HookSpec, state_json: &[u8], bundle: &Path) -> Result<(), Hoo
         .arg0(arg0)
         .args(rest)
         .merge_stderr();
-    for entry in &hook.env {
-        let (key, value) = split_env(entry).ok_or_else(|| HookError::BadEnv(entry.clone()))?;
+    for (i, entry) in hook.env.iter().enumerate() {
+        let (key, value) = split_env(entry).ok_or(HookError::BadEnv(i))?;
         program = program.env(key, value);
     }
     // runc and crun run hooks from the bundle directory; so does berth.

@@ -133,6 +133,10 @@ pub const TMPFS_BYTES: Bound<u64> = Bound::new(MIN_TMPFS_BYTES, MAX_MEMORY_BYTES
 pub const LOG_MAX_SIZE_BYTES: Bound<u64> = Bound::new(4 << 10, 1 << 40, "bytes");
 pub const LOG_RATE_BYTES: Bound<u64> = Bound::new(1 << 10, 1 << 40, "bytes per second");
 pub const LOG_BURST_BYTES: Bound<u64> = Bound::new(1 << 10, 1 << 40, "bytes");
+/// One secret file, checked at start (Docker's and Podman's limit is
+/// 500 KiB; a CA bundle can be larger). The tmpfs holding a container's
+/// secrets is charged to its memory cgroup.
+pub const SECRET_FILE_BYTES: Bound<u64> = Bound::new(0, 1 << 20, "bytes");
 
 // ---- Kernel counts. ----
 
@@ -155,6 +159,8 @@ pub const PATH_BYTES: Bound<usize> = Bound::new(0, 4095, "bytes");
 pub const TEXT_BYTES: Bound<usize> = Bound::new(0, 4096, "bytes");
 /// A container name given to the API (real ones are at most 63).
 pub const NAME_BYTES: Bound<usize> = Bound::new(0, 255, "bytes");
+/// One path component (NAME_MAX): a secret's source and target.
+pub const FILE_NAME_BYTES: Bound<usize> = Bound::new(0, 255, "bytes");
 
 pub const ARGV_ENTRIES: Bound<usize> = Bound::new(0, 4096, "entries");
 pub const ENV_ENTRIES: Bound<usize> = Bound::new(0, 4096, "entries");

@@ -40,8 +40,10 @@ fn check_hook(hook: &HookSpec) -> Vec<(&'static str, String)> {
             "must not contain NUL bytes (nor may args or env)".into(),
         ));
     }
-    if let Some(bad) = hook.env.iter().find(|e| split_env(e).is_none()) {
-        problems.push(("env", format!("{bad:?} is not KEY=VALUE")));
+    // Named by position: the entry may be a credential missing its key,
+    // and `check` answers the API's read group too.
+    if let Some(bad) = hook.env.iter().position(|e| split_env(e).is_none()) {
+        problems.push(("env", format!("entry {bad} is not KEY=VALUE")));
     }
     // In a raw environ the first of two equal keys wins for getenv(3); the
     // hook gets one entry per key, so a duplicate would be ambiguous.

@@ -10,6 +10,8 @@ pub mod load;
 pub mod logging;
 pub mod plugin_settings;
 pub mod position;
+pub mod redact;
+pub mod secrets;
 pub mod service;
 pub mod settings;
 pub mod validate;
@@ -26,6 +28,7 @@ use crate::supervisor::spec::hardening::{
     ByteSize, CapabilitiesSpec, CgroupnsMode, LandlockSpec, MountSpec, ResourcesSpec, Rlimits,
     UsernsSpec,
 };
+use crate::supervisor::spec::secrets::SecretSpec;
 use crate::supervisor::spec::service::{
     DependsOn, HealthcheckSpec, HooksSpec, LoggingSpec, NetworkMode, PortSpec,
 };
@@ -118,6 +121,10 @@ pub struct Spec {
     pub ports: Vec<PortSpec>,
     #[serde(default)]
     pub hooks: HooksSpec,
+    /// Files from the config directory's secrets/, copied onto a
+    /// read-only tmpfs at /run/secrets at each start (spec/secrets.rs).
+    #[serde(default)]
+    pub secrets: Vec<SecretSpec>,
 }
 
 pub const SECCOMP_DEFAULT: &str = "default";

@@ -160,6 +160,7 @@ pub fn check_spec_bounds(spec: &Spec, out: &mut Vec<Problem>) {
         }
     }
     check_hooks_bounds(&spec.hooks, &mut c.at("hooks"));
+    crate::supervisor::spec::secrets::check_secret_bounds(&spec.secrets, &mut c);
 }
 
 /// What becomes the process's argv and environment.

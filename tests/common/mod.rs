@@ -8,6 +8,7 @@ pub mod container_logs;
 pub mod examples;
 pub mod extremes;
 pub mod fault_proxy;
+pub mod features;
 pub mod hostile_corpus;
 pub mod layers;
 pub mod ns_daemon;
@@ -20,6 +21,8 @@ mod cgroups;
 // Not every test binary uses them all (as dead_code above).
 #[allow(unused_imports)]
 pub use cgroups::{CgroupGuard, cgroup_dirs, cpu_ticks, processes_with, remove_cgroup_tree};
+#[allow(unused_imports)]
+pub use features::{Feature, require_feature};
 
 use std::fs;
 use std::path::{Path, PathBuf};

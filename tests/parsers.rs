@@ -189,7 +189,7 @@ fn edge_requests_parse_to_exactly_what_they_say() {
     for (line, code) in refused {
         match parse_request(line.as_bytes()) {
             Ok(r) => panic!("{line} accepted: {} {}", r.method, r.params),
-            Err((_, err)) => assert_eq!(i64::from(err.code), *code, "{line}: {err:?}"),
+            Err((_, err)) => assert_eq!(err.code, *code, "{line}: {err:?}"),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod layers;
 pub mod ns_daemon;
 pub mod probe;
 pub mod registry;
+pub mod store_oracle;
 pub mod token_server;
 pub mod vm;
 

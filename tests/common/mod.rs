@@ -319,6 +319,16 @@ impl TestEnv {
         run_ok(cmd).map(drop)
     }
 
+    /// Imports busybox plus the layer directory `layer` as
+    /// `localhost/test/NAME:1`; returns the reference.
+    pub fn import_with_layer(&self, name: &str, layer: &Path) -> Result<String> {
+        let reference = format!("localhost/test/{name}:1");
+        let layout = self.dir.path().join(format!("{name}-oci"));
+        make_image("oci", &reference, &layout, &[busybox_rootfs(), layer])?;
+        self.import_layout(&layout)?;
+        Ok(reference)
+    }
+
     /// `berth check` on the config dir, then the daemon; when either
     /// refuses, the error carries berth's own message (a spec field it
     /// does not know yet, say) instead of "socket never appeared".

@@ -15,19 +15,21 @@ bash scripts/setup.sh --test
 [ -d "$HOME/.cargo/bin" ] && export PATH="$HOME/.cargo/bin:$PATH"
 rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup component add rustfmt clippy 2>/dev/null || true
 
-echo "== cargo fmt --check"
+echo "== cargo fmt --check (berth and the fuzz crate)"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+echo "== cargo clippy (berth and the fuzz crate)"
 cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --quiet -- -D warnings
 echo "== cargo test"
-BERTH_TEST_REQUIRE_ROOT=1 BERTH_TEST_REQUIRE_VM=1 cargo test --all-targets 2>&1
+BERTH_TEST_REQUIRE_ROOT=1 BERTH_TEST_REQUIRE_VM=1 BERTH_TEST_REQUIRE_FEATURES=1 cargo test --all-targets 2>&1
 echo "== fuzz smoke run"
 FUZZ_SECONDS=${FUZZ_SECONDS:-5} bash scripts/fuzz.sh
 echo "== benchmarks, short mode (peers only where installed)"
 bash benches/run.sh --short --out target/bench-short
 if [ "$long" = 1 ]; then
   echo "== long tests (#[ignore]d in the normal run)"
-  BERTH_TEST_REQUIRE_ROOT=1 BERTH_TEST_REQUIRE_VM=1 cargo test --all-targets -- --ignored 2>&1
+  BERTH_TEST_REQUIRE_ROOT=1 BERTH_TEST_REQUIRE_VM=1 BERTH_TEST_REQUIRE_FEATURES=1 cargo test --all-targets -- --ignored 2>&1
   echo "== fuzzing, 5 minutes per target"
   FUZZ_SECONDS=${LONG_FUZZ_SECONDS:-300} bash scripts/fuzz.sh
   echo "== benchmarks, full mode (all peers)"

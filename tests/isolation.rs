@@ -34,7 +34,7 @@ fn finished(env: &TestEnv, name: &str) -> Result<(Value, String, String)> {
 
 #[test]
 fn a_userns_container_is_nobody_on_the_host() -> Result<()> {
-    if !require_root() {
+    if !require_root() || !require_feature(Feature::UserNamespaces) {
         return Ok(());
     }
     let env = TestEnv::new()?;
@@ -85,7 +85,7 @@ fn a_userns_container_is_nobody_on_the_host() -> Result<()> {
 
 #[test]
 fn a_changed_mapping_starts_a_fresh_upper_layer() -> Result<()> {
-    if !require_root() {
+    if !require_root() || !require_feature(Feature::UserNamespaces) {
         return Ok(());
     }
     let env = TestEnv::new()?;
@@ -212,7 +212,7 @@ fn a_custom_seccomp_profile_applies_and_a_broken_one_is_refused() -> Result<()> 
 
 #[test]
 fn inspect_and_stats_report_isolation_and_usage() -> Result<()> {
-    if !require_root() {
+    if !require_root() || !require_feature(Feature::LandlockAbi(1)) {
         return Ok(());
     }
     let env = TestEnv::new()?;
@@ -231,9 +231,14 @@ fn inspect_and_stats_report_isolation_and_usage() -> Result<()> {
             .starts_with("default ("),
         "{security}"
     );
-    let abi = security["landlock_abi"].as_u64().unwrap_or(0);
-    assert!(
-        abi >= 1 || !std::path::Path::new("/sys/kernel/security/landlock").exists(),
+    // What both berth and the kernel know: the kernel asked directly, and
+    // the ABI berth asks for (docs/security.md).
+    let expected =
+        common::features::landlock_abi().min(berth::kernel::landlock::CONTAINER_ABI_NUMBER);
+    assert!(expected >= 1, "no Landlock, but require_feature passed");
+    assert_eq!(
+        security["landlock_abi"].as_u64(),
+        Some(u64::from(expected)),
         "{security}"
     );
     let caps: Vec<&str> = security["capabilities"]
@@ -288,15 +293,11 @@ fn a_syslog_daemon_can_make_dev_log_but_nothing_else_appears_in_dev() -> Result<
 
 #[test]
 fn landlock_tcp_port_lists_and_shm_size_and_group_add() -> Result<()> {
-    if !require_root() {
+    if !require_root() || !require_feature(Feature::LandlockAbi(4)) {
         return Ok(());
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    if berth::kernel::landlock::kernel_abi() < 4 {
-        eprintln!("skipped: the kernel's Landlock has no TCP rules");
-        return Ok(());
-    }
     let script = "mkdir -p /tmp/www && echo page > /tmp/www/i; \
         httpd -p 127.0.0.1:8080 -h /tmp/www && echo bind-8080-ok; \
         httpd -f -p 127.0.0.1:8081 -h /tmp/www 2>&1 | head -1; \

@@ -20,7 +20,8 @@ fn pull_from_an_open_registry_and_run_it() -> Result<()> {
     }
     let env = TestEnv::new()?;
     let reg = Registry::start(&env.dir.path().join("registry"), None)?;
-    reg.push(&demo_layout(&env)?, "demo/busybox:1", false)?;
+    let layout = demo_layout(&env)?;
+    reg.push(&layout, "demo/busybox:1", false)?;
     let reference = format!("{}/demo/busybox:1", reg.host());
     let root = env.root().to_string_lossy().into_owned();
     let out = run_ok(berth(&["pull", &reference, "--root", &root]))?;
@@ -33,6 +34,10 @@ fn pull_from_an_open_registry_and_run_it() -> Result<()> {
         String::from_utf8_lossy(&again.stdout)
     );
     run_ok(berth(&["store", "verify", "--root", &root]))?;
+    // The test's own oracle: blobs hash to their names, the unpacked
+    // layer is the busybox tree it was built from.
+    let image = store_oracle::expected_image(&layout, &[busybox_rootfs()])?;
+    store_oracle::assert_store_holds(&env.root(), &image)?;
     let missing = berth(&[
         "pull",
         &format!("{}/demo/absent:1", reg.host()),

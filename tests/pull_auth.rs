@@ -105,7 +105,8 @@ fn token_auth_with_a_real_token_issuer() -> Result<()> {
         Some(("tester", "t0ken-pass")),
         Some((&realm, SERVICE, ISSUER, &tokens.cert)),
     )?;
-    reg.push(&demo_layout(&env)?, "secure/busybox:1", false)?;
+    let layout = demo_layout(&env)?;
+    reg.push(&layout, "secure/busybox:1", false)?;
     let reference = format!("{}/secure/busybox:1", reg.host());
     let root = env.root().to_string_lossy().into_owned();
     let auth = |pass: &str| -> Result<std::path::PathBuf> {
@@ -145,6 +146,8 @@ fn token_auth_with_a_real_token_issuer() -> Result<()> {
         "no token was asked for"
     );
     run_ok(berth(&["store", "verify", "--root", &root]))?;
+    let image = store_oracle::expected_image(&layout, &[busybox_rootfs()])?;
+    store_oracle::assert_store_holds(&env.root(), &image)?;
     // An identitytoken (docker login's refresh token) works through the
     // OAuth2 refresh grant, without a password.
     let identity = env.dir.path().join("auth-identity.json");
@@ -164,6 +167,7 @@ fn token_auth_with_a_real_token_issuer() -> Result<()> {
         "--auth-file",
         identity.to_str().unwrap(),
     ]))?;
+    store_oracle::assert_store_holds(std::path::Path::new(&fresh), &image)?;
     // Anonymous bearer tokens: a public repository needs no credentials.
     reg.push(&demo_layout(&env)?, "public/busybox:1", false)?;
     let anonymous = env
@@ -182,6 +186,7 @@ fn token_auth_with_a_real_token_issuer() -> Result<()> {
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_AUTH_FILE");
     run_ok(cmd)?;
+    store_oracle::assert_store_holds(std::path::Path::new(&anonymous), &image)?;
     // ...while a private one still needs them.
     let mut cmd = berth(&["pull", &reference, "--root", &anonymous]);
     cmd.env("HOME", env.dir.path())

@@ -45,7 +45,8 @@ fn a_connection_cut_mid_blob_resumes_with_a_range_request() -> Result<()> {
     }
     let env = TestEnv::new()?;
     let reg = Registry::start(&env.dir.path().join("registry"), None)?;
-    reg.push(&demo_layout(&env)?, "demo/busybox:1", false)?;
+    let layout = demo_layout(&env)?;
+    reg.push(&layout, "demo/busybox:1", false)?;
     // The busybox layer is about 1 MB; manifests and config are far smaller.
     let proxy = FaultProxy::start(reg.port, Fault::CutAfter(400_000))?;
     let reference = format!("127.0.0.1:{}/demo/busybox:1", proxy.port);
@@ -65,6 +66,8 @@ fn a_connection_cut_mid_blob_resumes_with_a_range_request() -> Result<()> {
         String::from_utf8_lossy(&out.stdout)
     );
     run_ok(berth(&["store", "verify", "--root", &root]))?;
+    let image = store_oracle::expected_image(&layout, &[busybox_rootfs()])?;
+    store_oracle::assert_store_holds(&env.root(), &image)?;
     Ok(())
 }
 
@@ -115,6 +118,8 @@ fn a_flipped_byte_is_rejected_and_the_store_is_unchanged() -> Result<()> {
         "--root",
         &root,
     ]))?;
+    let image = store_oracle::expected_image(&layout, &[&layer])?;
+    store_oracle::assert_store_holds(&env.root(), &image)?;
     Ok(())
 }
 
@@ -196,6 +201,8 @@ fn a_pull_killed_with_sigkill_resumes_without_fetching_finished_layers_again() -
         "a finished blob was fetched again: {after:?} (before: {gets_before:?}, unfinished {unfinished:?})"
     );
     run_ok(berth(&["store", "verify", "--root", &root]))?;
+    let image = store_oracle::expected_image(&layout, &[busybox_rootfs(), &noise])?;
+    store_oracle::assert_store_holds(&env.root(), &image)?;
     Ok(())
 }
 
@@ -237,6 +244,8 @@ fn a_stalled_download_times_out_and_resumes() -> Result<()> {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("resuming"));
     run_ok(berth(&["store", "verify", "--root", &root]))?;
+    let image = store_oracle::expected_image(&layout, &[&layer])?;
+    store_oracle::assert_store_holds(&env.root(), &image)?;
     Ok(())
 }
 
@@ -247,7 +256,8 @@ fn a_503_with_retry_after_is_waited_out_and_retried() -> Result<()> {
     }
     let env = TestEnv::new()?;
     let reg = Registry::start(&env.dir.path().join("registry"), None)?;
-    reg.push(&demo_layout(&env)?, "demo/busybox:1", false)?;
+    let layout = demo_layout(&env)?;
+    reg.push(&layout, "demo/busybox:1", false)?;
     let proxy = FaultProxy::start(reg.port, Fault::UnavailableOnce(2))?;
     let root = env.root().to_string_lossy().into_owned();
     let started = std::time::Instant::now();
@@ -266,6 +276,8 @@ fn a_503_with_retry_after_is_waited_out_and_retried() -> Result<()> {
         "Retry-After was not honoured: {:?}",
         started.elapsed()
     );
+    let image = store_oracle::expected_image(&layout, &[busybox_rootfs()])?;
+    store_oracle::assert_store_holds(&env.root(), &image)?;
     Ok(())
 }
 

@@ -1,6 +1,9 @@
 //! The store's lifecycle: GC that never takes what is in use, verify that
 //! finds corruption and repairs it, and imports killed with SIGKILL at
-//! arbitrary moments leaving a store that verifies clean.
+//! arbitrary moments leaving a store that verifies clean. Besides `berth
+//! store verify`, every test checks the store with its own oracle
+//! (tests/common/store_oracle.rs: its own sha256 of every blob, and each
+//! unpacked layer against the directory it was built from).
 
 mod common;
 
@@ -8,7 +11,10 @@ use std::fs;
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use common::store_oracle::{
+    assert_store_holds, blobs_match_their_names, expected_image, layer_matches,
+};
 use common::*;
 use serde_json::json;
 
@@ -90,6 +96,9 @@ fn rmi_and_prune_reclaim_only_what_nothing_uses() -> Result<()> {
     );
     let v = run_ok(berth(&["store", "verify", "--root", &root]))?;
     assert!(String::from_utf8_lossy(&v.stdout).contains("0 problems"));
+    // Independently: the demo image the container runs on is whole.
+    let demo = expected_image(&env.dir.path().join("demo-oci"), &[busybox_rootfs()])?;
+    assert_store_holds(&env.root(), &demo)?;
     Ok(())
 }
 
@@ -103,6 +112,9 @@ fn verify_finds_corruption_and_repair_lets_an_import_heal_it() -> Result<()> {
     let oci = second_image(&env, "victim")?;
     run_ok(berth(&["import", oci.to_str().unwrap(), "--root", &root]))?;
     run_ok(berth(&["store", "verify", "--root", &root]))?;
+    let layer_dir = env.dir.path().join("victim-layer");
+    let image = expected_image(&oci, &[busybox_rootfs(), &layer_dir])?;
+    assert_store_holds(&env.root(), &image)?;
 
     // One bit flipped in an unpacked file, one in a blob.
     let layer = fs::read_dir(env.root().join("layers/sha256"))?
@@ -130,6 +142,9 @@ fn verify_finds_corruption_and_repair_lets_an_import_heal_it() -> Result<()> {
         "{text}"
     );
     assert!(text.contains("content does not match its name"), "{text}");
+    // The test's own oracle sees both as well.
+    assert!(blobs_match_their_names(&env.root()).is_err());
+    assert!(assert_store_holds(&env.root(), &image).is_err());
     run_ok(berth(&["store", "verify", "--repair", "--root", &root]))?;
     let out = run_ok(berth(&["store", "verify", "--root", &root]))?;
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 problems"));
@@ -138,6 +153,7 @@ fn verify_finds_corruption_and_repair_lets_an_import_heal_it() -> Result<()> {
     let out = run_ok(berth(&["images", "--root", &root]))?;
     assert!(String::from_utf8_lossy(&out.stdout).contains("localhost/test/victim:1"));
     run_ok(berth(&["store", "verify", "--root", &root]))?;
+    assert_store_holds(&env.root(), &image)?;
     Ok(())
 }
 
@@ -163,6 +179,7 @@ fn imports_killed_at_any_moment_leave_a_store_that_verifies_clean() -> Result<()
         &oci,
         &[busybox_rootfs(), &layer],
     )?;
+    let image = expected_image(&oci, &[busybox_rootfs(), &layer])?;
     let mut seed: u64 = std::process::id().into();
     for round in 0..12 {
         seed = seed
@@ -184,6 +201,18 @@ fn imports_killed_at_any_moment_leave_a_store_that_verifies_clean() -> Result<()
             "round {round} (kill after {delay:?}): {}",
             String::from_utf8_lossy(&out.stdout)
         );
+        // Independently: whatever has a final name is whole.
+        if env.root().join("blobs/sha256").is_dir() {
+            blobs_match_their_names(&env.root())
+                .with_context(|| format!("round {round} (kill after {delay:?})"))?;
+        }
+        for (diff_id, source) in &image.layers {
+            let record = env.root().join(format!("layers/sha256/{diff_id}.json"));
+            if record.exists() {
+                layer_matches(&env.root(), diff_id, source)
+                    .with_context(|| format!("round {round} (kill after {delay:?})"))?;
+            }
+        }
     }
     run_ok(berth(&["import", oci.to_str().unwrap(), "--root", &root]))?;
     let out = run_ok(berth(&["store", "verify", "--repair", "--root", &root]))?;
@@ -194,5 +223,6 @@ fn imports_killed_at_any_moment_leave_a_store_that_verifies_clean() -> Result<()
     );
     let out = run_ok(berth(&["images", "--root", &root]))?;
     assert!(String::from_utf8_lossy(&out.stdout).contains("localhost/test/big:1"));
+    assert_store_holds(&env.root(), &image)?;
     Ok(())
 }

@@ -4,7 +4,9 @@
 //! Everything is asserted from the serial console: the early mounts, the
 //! overlay module, cgroup v2 controllers, containers started, a
 //! container's output (read back through the API from inside the VM), a
-//! cgroup v2 memory limit enforced (an OOM kill), and a clean ending:
+//! cgroup v2 memory limit enforced (an OOM kill), MKNOD dropped where
+//! neither a devices cgroup (v2 has none) nor Landlock (turned off) would
+//! stop a device node, unless the spec adds it, and a clean ending:
 //! - an API `shutdown` (a container runs the static berth client) powers off;
 //! - SIGTERM to PID 1 reboots. It must come from the machine's own PID
 //!   namespace, so the kernel starts scripts/vm/sigterm-init.sh
@@ -79,7 +81,10 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     // Waits for the OOM kill, copies hello's log (through the API) to the
     // console, then asks for the shutdown with the static berth client.
     let ctl_script = "for i in $(seq 200); do /berth ps --json | grep -q oom_killed && break; sleep 0.1; done; \
-                      /berth logs hello > /console; /berth shutdown";
+                      for i in $(seq 200); do /berth logs nomknod | grep -q mknod- && \
+                        /berth logs addmknod | grep -q mknod- && break; sleep 0.1; done; \
+                      /berth logs hello > /console; /berth logs nomknod > /console; \
+                      /berth logs addmknod > /console; /berth shutdown";
     let mut ctl = demo(&["sh", "-c", ctl_script]);
     ctl["mounts"] = json!([
         {"type": "bind", "source": "/init", "target": "/berth", "read_only": true},
@@ -88,6 +93,18 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     ]);
     let mut oom = demo(&["tail", "/dev/zero"]);
     oom["resources"] = json!({"memory": "8m"});
+    // cgroup v2 has no devices controller: with Landlock off too, berth
+    // drops MKNOD unless the spec adds it (docs/security.md, Cgroups).
+    let mknod = |tag: &str, add: &[&str]| {
+        let script = format!(
+            "grep CapEff /proc/self/status | sed 's/^/{tag} /'; \
+             mknod /tmp/n c 1 3 && echo {tag} mknod-made || echo {tag} mknod-refused"
+        );
+        let mut spec = demo(&["sh", "-c", &script]);
+        spec["landlock"] = json!({"enabled": false});
+        spec["capabilities"] = json!({"add": add});
+        spec
+    };
     let machine = Machine::new(
         &kernel,
         &[
@@ -96,6 +113,8 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
                 demo(&["sh", "-c", "echo hello from a container on berth"]),
             ),
             ("oom", oom),
+            ("nomknod", mknod("nomknod", &[])),
+            ("addmknod", mknod("addmknod", &["MKNOD"])),
             ("ctl", ctl),
         ],
     )?;
@@ -110,6 +129,12 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
             "container oom: started",
             "hello from a container on berth",
             "container oom: exited with code 137 (oom_killed)",
+            // Docker's 14 capabilities are a80425fb; without MKNOD (bit 27)
+            // a00425fb.
+            "nomknod CapEff:\t00000000a00425fb",
+            "nomknod mknod-refused",
+            "addmknod CapEff:\t00000000a80425fb",
+            "addmknod mknod-made",
             "shutdown requested through the API, then poweroff",
             "berth: all containers stopped",
             "berth: powering off",

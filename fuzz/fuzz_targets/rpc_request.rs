@@ -1,11 +1,8 @@
 //! JSON-RPC request lines from the control socket.
+//! The check itself is berth_fuzz::rpc_request (fuzz/src/lib.rs), which the
+//! main test suite replays on this target's seeds and regressions.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    match berth::api::protocol::parse_request(data) {
-        Ok(req) => assert!(req.params.is_object() || req.params.is_array() || req.params.is_null()),
-        Err((_, err)) => assert!(err.code <= -32000),
-    }
-});
+fuzz_target!(|data: &[u8]| berth_fuzz::rpc_request(data));

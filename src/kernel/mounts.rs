@@ -14,6 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag, openat2};
 use nix::mount::{MsFlags, mount};
 use nix::sys::stat::fstat;
 
@@ -39,6 +40,7 @@ const MOUNT_ATTR_NODEV: u64 = 0x4;
 const MOUNT_ATTR_NOEXEC: u64 = 0x8;
 const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 fn cpath(path: &Path) -> Result<CString, SysError> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| SysError::at("path", path, Errno::EINVAL))
@@ -203,12 +205,46 @@ fn attach_bind(fd: &OwnedFd, target: &Path) -> Result<(), SysError> {
         .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
         .map_err(|e| SysError::at("stat bind source for", target, e))?;
     create_target(target, is_dir)?;
-    attach_tree(fd, target)
+    let dest = open_in_root(target)?;
+    move_mount_to(fd, dest.as_raw_fd(), c"", MOVE_MOUNT_T_EMPTY_PATH)
+        .map_err(|e| SysError::at("attach mount", target, e))
 }
 
-/// Attaches the detached tree `fd` at `target` (which must exist).
+/// `target` opened O_PATH with the process's root (the container's, after
+/// pivot_root) as the root of the lookup: an image's symlinks are followed
+/// as the container sees them and can never lead above its root, and magic
+/// links (`/proc/self/fd/N`) are refused. move_mount(2) itself would not
+/// follow a symlink at the target at all, so a bind aimed through one
+/// failed with EINVAL while a tmpfs, mounted with mount(2), followed it.
+fn open_in_root(target: &Path) -> Result<OwnedFd, SysError> {
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| SysError::at("open", "/", e))?;
+    let how = OpenHow::new()
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(&root, target, how).map_err(|e| SysError::at("resolve mount target", target, e))
+}
+
+/// Attaches the detached tree `fd` at `target` (which must exist; a
+/// symlink there is not followed).
 pub fn attach_tree(fd: &OwnedFd, target: &Path) -> Result<(), SysError> {
     let c = cpath(target)?;
+    move_mount_to(fd, libc::AT_FDCWD, &c, 0).map_err(|e| SysError::at("attach mount", target, e))
+}
+
+/// move_mount(2) of the detached tree `fd` to `to` relative to `dir`
+/// (AT_FDCWD or a descriptor; `to_flags`: MOVE_MOUNT_T_EMPTY_PATH when
+/// `dir` is the target itself and `to` is empty).
+fn move_mount_to(
+    fd: &OwnedFd,
+    dir: RawFd,
+    to: &std::ffi::CStr,
+    to_flags: libc::c_uint,
+) -> Result<(), Errno> {
     let empty = c"";
     // SAFETY: both strings are NUL-terminated and live across the call;
     // MOVE_MOUNT_F_EMPTY_PATH makes the source the detached tree `fd`.
@@ -217,16 +253,12 @@ pub fn attach_tree(fd: &OwnedFd, target: &Path) -> Result<(), SysError> {
             libc::SYS_move_mount,
             fd.as_raw_fd(),
             empty.as_ptr(),
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH,
+            dir,
+            to.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | to_flags,
         )
     };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(SysError::at("attach mount", target, Errno::last()))
-    }
+    if ret == 0 { Ok(()) } else { Err(Errno::last()) }
 }
 
 /// A bind target must be of the source's kind: a directory for a

@@ -9,12 +9,14 @@ pub mod container_logs;
 pub mod examples;
 pub mod extremes;
 pub mod fault_proxy;
+pub mod features;
 pub mod hostile_corpus;
 pub mod hostile_registry;
 pub mod layers;
 pub mod ns_daemon;
 pub mod probe;
 pub mod registry;
+pub mod store_oracle;
 pub mod token_server;
 pub mod vm;
 
@@ -22,6 +24,8 @@ mod cgroups;
 // Not every test binary uses them all (as dead_code above).
 #[allow(unused_imports)]
 pub use cgroups::{CgroupGuard, cgroup_dirs, cpu_ticks, processes_with, remove_cgroup_tree};
+#[allow(unused_imports)]
+pub use features::{Feature, require_feature};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -315,6 +319,16 @@ impl TestEnv {
         let mut cmd = berth(&["import"]);
         cmd.arg(layout).arg("--root").arg(self.root());
         run_ok(cmd).map(drop)
+    }
+
+    /// Imports busybox plus the layer directory `layer` as
+    /// `localhost/test/NAME:1`; returns the reference.
+    pub fn import_with_layer(&self, name: &str, layer: &Path) -> Result<String> {
+        let reference = format!("localhost/test/{name}:1");
+        let layout = self.dir.path().join(format!("{name}-oci"));
+        make_image("oci", &reference, &layout, &[busybox_rootfs(), layer])?;
+        self.import_layout(&layout)?;
+        Ok(reference)
     }
 
     /// `berth check` on the config dir, then the daemon; when either

@@ -29,7 +29,8 @@
  * - fork_bomb and memory_hog are resource attacks: they run in the probe
  *   process itself (memory_hog must be what the OOM killer picks), and are
  *   not part of `all`. raw_socket and chown_foreign are allowed by Docker's
- *   default capabilities, so they are not part of `all` either.
+ *   default capabilities, so they are not part of `all` either, nor is
+ *   abstract_connect (it needs a listener the test sets up).
  *
  * Raw syscall(2) everywhere, with numbers defined here when the headers are
  * older than the call, so this builds against any glibc.
@@ -40,12 +41,14 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -716,6 +719,39 @@ static void try_landlock_mknod(struct verdict *v)
 	judge(v, "mknod char 1:3 in /dev", -1, errno, EACCES, EPERM, EROFS, 0);
 }
 
+/* connect(2) to the abstract Unix socket named by $PROBE_ABSTRACT, which
+ * a host process listens on in the same network namespace. Landlock's
+ * abstract_unix_socket scope refuses it with EPERM (the socket is outside
+ * the container's domain); ECONNREFUSED would mean no listener, which is
+ * the test's mistake, so it counts as ESCAPED too. Not part of `all`. */
+static void try_abstract_connect(struct verdict *v)
+{
+	const char *name = getenv("PROBE_ABSTRACT");
+	if (!name || !*name || strlen(name) >= sizeof(((struct sockaddr_un *)0)->sun_path) - 1) {
+		escaped(v, "PROBE_ABSTRACT names no socket");
+		return;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		judge(v, "socket(AF_UNIX)", fd, errno, EPERM, EACCES, 0);
+		return;
+	}
+	struct sockaddr_un addr;
+	memset(&addr, 0, sizeof addr);
+	addr.sun_family = AF_UNIX;
+	size_t len = strlen(name);
+	memcpy(addr.sun_path + 1, name, len);
+	socklen_t addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+	long r = connect(fd, (struct sockaddr *)&addr, addrlen);
+	int e = errno;
+	close(fd);
+	if (r == 0) {
+		escaped(v, "connect succeeded to @%s", name);
+		return;
+	}
+	judge(v, "connect to an abstract socket", r, e, EPERM, 0);
+}
+
 static void hold(void)
 {
 	if (hold_ms > 0) {
@@ -826,6 +862,7 @@ static const struct attempt ATTEMPTS[] = {
 	{"umount", try_umount, IN_CHILD | IN_ALL},
 	{"raw_socket", try_raw_socket, IN_CHILD},
 	{"chown_foreign", try_chown_foreign, IN_CHILD},
+	{"abstract_connect", try_abstract_connect, IN_CHILD},
 	{"fork_bomb", try_fork_bomb, 0},
 	{"memory_hog", try_memory_hog, 0},
 };

@@ -39,7 +39,9 @@ impl Supervisor {
             return Ok(ReloadSummary::default());
         }
         let dir = self.options.config_dir.clone();
-        let loaded = load_settings(&dir).and_then(|_| load_config_dir(&dir));
+        let loaded = load_settings(&dir)
+            .and_then(|_| load_config_dir(&dir))
+            .and_then(|specs| self.refuse_names_of_run_containers(specs));
         let specs = match loaded {
             Ok(s) => s,
             Err(errors) => {
@@ -76,6 +78,36 @@ impl Supervisor {
             None,
             serde_json::json!({"errors": list}),
         );
+    }
+
+    /// A spec file named like a container started with `berth run` would
+    /// make that container "changed" and restart it with the file's spec;
+    /// a reload never touches those, so the whole reload is refused, as
+    /// `berth run` refuses a name the config directory uses.
+    fn refuse_names_of_run_containers(
+        &self,
+        specs: Vec<LoadedSpec>,
+    ) -> Result<Vec<LoadedSpec>, Vec<SpecError>> {
+        let errors: Vec<SpecError> = specs
+            .iter()
+            .filter(|s| self.containers.get(&s.name).is_some_and(|c| c.ephemeral))
+            .map(|s| SpecError {
+                file: s.path.clone(),
+                line: 1,
+                col: 1,
+                field: None,
+                message: format!(
+                    "the name {:?} belongs to a container started with `berth run`; \
+                     remove that container first or rename this file",
+                    s.name
+                ),
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(specs)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Added specs start, removed ones go, changed ones restart with the

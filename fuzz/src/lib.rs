@@ -1,0 +1,184 @@
+//! What each fuzz target checks, one function per target, shared by the
+//! targets in fuzz_targets/ (under libFuzzer) and by the main test suite
+//! (tests/fuzz_replay.rs includes this file and replays every target's
+//! seeds and saved regressions through the same functions, on stable Rust
+//! without cargo-fuzz). A property that fails panics.
+
+use std::path::Path;
+
+use berth::image::digest::Digest;
+use berth::image::oci::{ImageConfig, Index, Manifest, parse_json, validate_config};
+use berth::image::unpack::{UnpackLimits, unpack_layer};
+use berth::kernel::caps::DOCKER_DEFAULT;
+use berth::kernel::seccomp::{CompileContext, TargetArch, compile, parse_profile};
+use berth::supervisor::events::journal::{Journal, JournalLimits, read_range};
+
+/// A target's check: panics when the input breaks a property.
+pub type Check = fn(&[u8]);
+
+/// Every target: its name (as in Cargo.toml and fuzz_targets/) and check.
+pub const TARGETS: &[(&str, Check)] = &[
+    ("spec_parse", spec_parse),
+    ("rpc_request", rpc_request),
+    ("image_reference", image_reference),
+    ("layer_unpack", layer_unpack),
+    ("www_authenticate", www_authenticate),
+    ("manifest_parse", manifest_parse),
+    ("seccomp_profile", seccomp_profile),
+    ("journal_read", journal_read),
+];
+
+/// Container spec files: any bytes must give a spec or file:line:col
+/// errors, never a panic, and the position must lie inside the text.
+pub fn spec_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(errors) = berth::supervisor::spec::validate::parse_spec(Path::new("fuzz.json"), text)
+    {
+        assert!(!errors.is_empty());
+        let lines = text.lines().count().max(1) + 1;
+        for e in errors {
+            assert!(
+                e.line >= 1 && e.line <= lines,
+                "line {} outside the text",
+                e.line
+            );
+        }
+    }
+}
+
+/// JSON-RPC request lines from the control socket.
+pub fn rpc_request(data: &[u8]) {
+    match berth::api::protocol::parse_request(data) {
+        Ok(req) => assert!(req.params.is_object() || req.params.is_array() || req.params.is_null()),
+        Err((_, err)) => assert!(err.code <= -32000),
+    }
+}
+
+/// Image references: parse, print, parse again gives the same reference.
+pub fn image_reference(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(r) = berth::fetch::reference::Reference::parse(text) {
+        let again = berth::fetch::reference::Reference::parse(&r.to_string())
+            .expect("printed reference parses");
+        assert_eq!(r, again);
+    }
+}
+
+/// The layer unpacker on arbitrary bytes (tar, gzip or zstd): it may
+/// refuse, never panic, and never create anything outside its target.
+pub fn layer_unpack(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blob = dir.path().join("blob");
+    let target = dir.path().join("layer");
+    std::fs::write(&blob, data).expect("write blob");
+    std::fs::create_dir(&target).expect("target");
+    let limits = UnpackLimits {
+        max_bytes: 64 << 20,
+        max_ratio: 100,
+        ratio_floor_bytes: 1 << 20,
+        max_entries: 10_000,
+    };
+    let _ = unpack_layer(&blob, &target, &Digest::of_bytes(data), "fuzz", limits);
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read the temp dir")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["blob", "layer"],
+        "something was written beside the layer"
+    );
+    assert!(target.is_dir());
+}
+
+/// WWW-Authenticate headers from a registry: any bytes parse to some
+/// challenges (maybe none) without panicking; schemes come out lowercased.
+pub fn www_authenticate(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    for c in berth::fetch::challenge::parse_challenges(text) {
+        assert_eq!(c.scheme, c.scheme.to_ascii_lowercase());
+        assert!(c.params.keys().all(|k| *k == k.to_ascii_lowercase()));
+    }
+}
+
+/// Manifests, indexes and configs as a registry or layout sends them:
+/// parsing and validation refuse bad documents without panicking.
+pub fn manifest_parse(data: &[u8]) {
+    if let Ok(m) = parse_json::<Manifest>(data, "fuzz manifest") {
+        let _ = serde_json::to_vec(&m).expect("a parsed manifest serialises");
+    }
+    let _ = parse_json::<Index>(data, "fuzz index");
+    if let Ok(c) = parse_json::<ImageConfig>(data, "fuzz config") {
+        let _ = validate_config(&c, "fuzz config", c.rootfs.diff_ids.len());
+    }
+}
+
+/// Seccomp profiles: any bytes must parse to a profile or give a
+/// positioned error, and any profile must compile for x86_64 and aarch64
+/// with Docker's default capabilities, or fail with an error; never panic.
+pub fn seccomp_profile(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let profile = match parse_profile(text) {
+        Ok(p) => p,
+        Err(e) => {
+            assert!(e.line >= 1, "error without a position: {e}");
+            return;
+        }
+    };
+    for arch in [TargetArch::x86_64, TargetArch::aarch64] {
+        let ctx = CompileContext {
+            arch,
+            capabilities: &DOCKER_DEFAULT,
+            kernel: (6, 1),
+        };
+        if let Ok(filters) = compile(&profile, &ctx) {
+            assert!(
+                filters
+                    .programs
+                    .iter()
+                    .all(|p| !p.is_empty() && p.len() <= 4096)
+            );
+        }
+    }
+}
+
+/// The event journal's readers on arbitrary segment bytes (a crash, bit
+/// rot, a stranger's file): `read_range` and the writer's recovery may
+/// report problems, never panic, and what they return is in seq order.
+pub fn journal_read(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The first byte splits the input into two segments, so the checks
+    // between segments (seq ranges, unterminated lines) are reached too.
+    let split = data
+        .first()
+        .map_or(0, |&b| usize::from(b) * data.len() / 256);
+    let (older, live) = data.split_at(split);
+    std::fs::write(dir.path().join("00000000000000000001.jsonl"), older).expect("write");
+    std::fs::write(dir.path().join("00000000000000000003.jsonl"), live).expect("write");
+    for after in [0, 1, 2, 5] {
+        let batch = read_range(dir.path(), after, 4).expect("read");
+        assert!(batch.events.len() <= 4);
+        assert!(batch.events.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert!(batch.events.iter().all(|e| e.seq > after));
+    }
+    let mut journal = Journal::open(dir.path(), JournalLimits::default()).expect("open");
+    let before = journal.last_seq();
+    // A segment may claim seq u64::MAX: then there is no seq left, and
+    // append says so instead of wrapping around.
+    let Ok(event) = journal.append("fuzz", None, serde_json::Value::Null) else {
+        assert_eq!(before, u64::MAX);
+        return;
+    };
+    assert_eq!(event.seq, before + 1);
+    let batch = read_range(dir.path(), before, 10).expect("read again");
+    assert_eq!(batch.events.last().map(|e| e.seq), Some(event.seq));
+}

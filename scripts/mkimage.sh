@@ -30,8 +30,10 @@ put_blob() { local h; h=$(sha "$1"); mv "$1" "$work/blobs/sha256/$h"; echo "$h";
 diff_ids=() layer_blobs=() layer_sizes=()
 for dir in "$@"; do
   # File capabilities travel as the security.capability xattr (a pax
-  # header), as in images docker builds.
+  # header), as in images docker builds. The pax options keep the layer
+  # reproducible: no pid in header names, no atime or ctime.
   tar --numeric-owner --sort=name --mtime=@0 --xattrs --xattrs-include=security.capability \
+    --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
     -C "$dir" -cf "$work/layer.tar" .
   diff_ids+=("$(sha "$work/layer.tar")")
   if [ "$format" = oci ]; then gzip -n -c "$work/layer.tar" > "$work/layer.blob"; rm "$work/layer.tar"

@@ -114,3 +114,67 @@ fn ordinary_behaviours_work_as_under_docker() -> Result<()> {
     assert_no_failures(&failures, "running what Docker runs");
     Ok(())
 }
+
+/// The same cases under podman set up with Docker's defaults (its 11
+/// default capabilities plus NET_RAW, MKNOD and AUDIT_WRITE, and Docker's
+/// two sysctls), so the expectations above are checked against a real
+/// peer, not only against Docker's documentation. Not in the normal run:
+/// it needs podman (scripts/test.sh --long runs it when installed).
+#[test]
+#[ignore = "needs podman; scripts/test.sh --long"]
+fn the_same_behaviours_under_podman_set_up_as_docker() -> Result<()> {
+    if !require_root()
+        || std::process::Command::new("podman")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("skipped: no podman");
+        return Ok(());
+    }
+    let work = tempfile::tempdir()?;
+    // This machine's root lacks CAP_SYS_RESOURCE: podman's rlimits must
+    // stay well below the hard limits it could not raise.
+    let podman = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("podman");
+        cmd.arg("--root")
+            .arg(work.path().join("root"))
+            .arg("--runroot")
+            .arg(work.path().join("run"))
+            .args(args);
+        cmd
+    };
+    let layout = format!("oci:{}", common::compat::compat_layout().display());
+    let pulled = run_ok(podman(&["pull", "-q", &layout]))?;
+    let image = String::from_utf8_lossy(&pulled.stdout).trim().to_string();
+    let mut failures = Vec::new();
+    for c in cases() {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=4096:4096",
+        ]);
+        args.extend(["--cap-add", "NET_RAW,MKNOD,AUDIT_WRITE"]);
+        args.extend(["--sysctl", "net.ipv4.ping_group_range=0 2147483647"]);
+        args.extend(["--sysctl", "net.ipv4.ip_unprivileged_port_start=0"]);
+        if let Some(user) = c.user {
+            args.extend(["--user", user]);
+        }
+        args.extend([image.as_str(), "/bin/sh", "-c", c.script]);
+        let out = podman(&args).output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if stdout != c.stdout {
+            failures.push(format!(
+                "{}: podman printed {stdout:?}, berth's expectation {:?} (stderr {:?})",
+                c.name,
+                c.stdout,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    let _ = podman(&["rmi", "-af"]).output();
+    assert_no_failures(&failures, "under podman set up as Docker");
+    Ok(())
+}

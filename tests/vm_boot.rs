@@ -4,7 +4,8 @@
 //! Everything is asserted from the serial console: the early mounts, the
 //! overlay module, cgroup v2 controllers, containers started, a
 //! container's output (read back through the API from inside the VM), a
-//! cgroup v2 memory limit enforced (an OOM kill), MKNOD dropped where
+//! cgroup v2 memory limit enforced (an OOM kill) and readable from a
+//! private cgroup namespace, MKNOD dropped where
 //! neither a devices cgroup (v2 has none) nor Landlock (turned off) would
 //! stop a device node, unless the spec adds it, and a clean ending:
 //! - an API `shutdown` (a container runs the static berth client) powers off;
@@ -82,9 +83,11 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     // console, then asks for the shutdown with the static berth client.
     let ctl_script = "for i in $(seq 200); do /berth ps --json | grep -q oom_killed && break; sleep 0.1; done; \
                       for i in $(seq 200); do /berth logs nomknod | grep -q mknod- && \
-                        /berth logs addmknod | grep -q mknod- && break; sleep 0.1; done; \
+                        /berth logs addmknod | grep -q mknod- && \
+                        /berth logs limits | grep -q cgroup && break; sleep 0.1; done; \
                       /berth logs hello > /console; /berth logs nomknod > /console; \
-                      /berth logs addmknod > /console; /berth shutdown";
+                      /berth logs addmknod > /console; /berth logs limits > /console; \
+                      /berth shutdown";
     let mut ctl = demo(&["sh", "-c", ctl_script]);
     ctl["mounts"] = json!([
         {"type": "bind", "source": "/init", "target": "/berth", "read_only": true},
@@ -105,6 +108,14 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
         spec["capabilities"] = json!({"add": add});
         spec
     };
+    // Its own cgroup namespace (the default): the container's cgroup is /,
+    // and it reads its own memory.max at /sys/fs/cgroup.
+    let mut limits = demo(&[
+        "sh",
+        "-c",
+        "echo limits memory.max $(cat /sys/fs/cgroup/memory.max); echo limits cgroup $(cat /proc/self/cgroup)",
+    ]);
+    limits["resources"] = json!({"memory": "64m"});
     let machine = Machine::new(
         &kernel,
         &[
@@ -115,6 +126,7 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
             ("oom", oom),
             ("nomknod", mknod("nomknod", &[])),
             ("addmknod", mknod("addmknod", &["MKNOD"])),
+            ("limits", limits),
             ("ctl", ctl),
         ],
     )?;
@@ -135,6 +147,8 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
             "nomknod mknod-refused",
             "addmknod CapEff:\t00000000a80425fb",
             "addmknod mknod-made",
+            "limits memory.max 67108864",
+            "limits cgroup 0::/",
             "shutdown requested through the API, then poweroff",
             "berth: all containers stopped",
             "berth: powering off",

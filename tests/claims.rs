@@ -14,18 +14,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn sh(image: &str, script: &str, extra: Value) -> String {
-    let mut s = json!({"image": image, "command": ["sh", "-c", script],
-                       "restart": {"policy": "no"}});
-    if let (Value::Object(base), Value::Object(more)) = (&mut s, extra) {
-        base.extend(more);
-    }
-    s.to_string()
-}
 
 /// A process's open descriptors, as the host sees them: fd -> target.
 fn descriptors(pid: i64) -> Result<BTreeMap<u32, String>> {
@@ -77,8 +68,8 @@ fn no_descriptor_of_the_daemon_reaches_a_container() -> Result<()> {
     let token = format!("3.{}", std::process::id());
     let check = json!({"healthcheck": {"command": ["sleep", token], "interval": "0.2s",
                                        "timeout": "30s"}});
-    env.write_spec("first", &sh(DEMO_REF, "exec sleep 60", check))?;
-    env.write_spec("later", &sh(DEMO_REF, "exec sleep 60", json!({})))?;
+    env.write_spec("first", &sh_in(DEMO_REF, "exec sleep 60", check))?;
+    env.write_spec("later", &sh_in(DEMO_REF, "exec sleep 60", json!({})))?;
     let _daemon = env.start_daemon_checked()?;
     let first = env.wait_state("first", "running", LIMIT)?;
     // With a follower and an event subscriber connected and another
@@ -147,8 +138,8 @@ fn no_new_privileges_decides_whether_a_setuid_binary_raises_privileges() -> Resu
     let image = env.import_with_layer("ids", &layer)?;
     let script = "ids; suid-ids";
     let user = |nnp: bool| json!({"user": "1000", "no_new_privileges": nnp});
-    env.write_spec("nnp-off", &sh(&image, script, user(false)))?;
-    env.write_spec("nnp-on", &sh(&image, script, user(true)))?;
+    env.write_spec("nnp-off", &sh_in(&image, script, user(false)))?;
+    env.write_spec("nnp-on", &sh_in(&image, script, user(true)))?;
     let _daemon = env.start_daemon_checked()?;
     let mut seen = BTreeMap::new();
     for name in ["nnp-off", "nnp-on"] {

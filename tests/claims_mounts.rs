@@ -14,18 +14,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn sh(image: &str, script: &str, extra: Value) -> String {
-    let mut s = json!({"image": image, "command": ["sh", "-c", script],
-                       "restart": {"policy": "no"}});
-    if let (Value::Object(base), Value::Object(more)) = (&mut s, extra) {
-        base.extend(more);
-    }
-    s.to_string()
-}
 
 const MASKED: &[&str] = &[
     "/proc/acpi",
@@ -80,13 +71,13 @@ fn every_masked_path_is_masked_even_under_a_spec_mount() -> Result<()> {
         "env": {"MASKED": MASKED.join(" ")}});
     env.write_spec(
         "plain",
-        &sh(
+        &sh_in(
             &image,
             REPORT_MASKS,
             json!({"env": {"MASKED": MASKED.join(" ")}}),
         ),
     )?;
-    env.write_spec("aimed", &sh(&image, REPORT_MASKS, mounts))?;
+    env.write_spec("aimed", &sh_in(&image, REPORT_MASKS, mounts))?;
     let _daemon = env.start_daemon_checked()?;
     for name in ["plain", "aimed"] {
         let record = env.wait_state(name, "exited", LIMIT)?;
@@ -138,7 +129,7 @@ fn no_spec_mount_may_target_a_masked_path() -> Result<()> {
             ),
         ] {
             let name = format!("m{i}-{kind}");
-            env.write_spec(&name, &sh(DEMO_REF, "true", json!({"mounts": [mount]})))?;
+            env.write_spec(&name, &sh_in(DEMO_REF, "true", json!({"mounts": [mount]})))?;
             let out = berth(&["check"]).arg(env.config()).output()?;
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(
@@ -197,13 +188,13 @@ fn an_image_symlink_cannot_aim_a_mount_at_a_host_path() -> Result<()> {
     let tmpfs = json!({"mounts": [{"type": "tmpfs", "target": "/abs"}]});
     let bind =
         json!({"mounts": [{"type": "bind", "source": host.path(), "target": "/deep/er/rel"}]});
-    env.write_spec("tmpfs", &sh(&image, &show, tmpfs))?;
-    env.write_spec("bind", &sh(&image, &show, bind))?;
+    env.write_spec("tmpfs", &sh_in(&image, &show, tmpfs))?;
+    env.write_spec("bind", &sh_in(&image, &show, bind))?;
     // "../../" from / is / itself: the container's root (a tmpfs on top
     // of it, reached only through ".."), never the host's.
     let up = json!({"mounts": [{"type": "tmpfs", "target": "/up"}]});
     let up_script = format!("echo in > /up/{marker} && ls /bin/busybox");
-    env.write_spec("up", &sh(&image, &up_script, up))?;
+    env.write_spec("up", &sh_in(&image, &up_script, up))?;
     let _daemon = env.start_daemon_checked()?;
     let record = env.wait_state("up", "exited", LIMIT)?;
     let (out, err) = env.logs("up")?;

@@ -118,6 +118,17 @@ pub fn make_image(format: &str, reference: &str, out: &Path, layers: &[&Path]) -
     run_ok(&mut cmd).map(drop)
 }
 
+/// A spec running `script` with sh in `image`, never restarted, with
+/// `extra` fields merged in.
+pub fn sh_in(image: &str, script: &str, extra: Value) -> String {
+    let mut s = serde_json::json!({"image": image, "command": ["sh", "-c", script],
+                       "restart": {"policy": "no"}});
+    if let (Value::Object(base), Value::Object(more)) = (&mut s, extra) {
+        base.extend(more);
+    }
+    s.to_string()
+}
+
 pub fn berth(args: &[&str]) -> Command {
     let mut cmd = Command::new(BERTH);
     cmd.args(args);

@@ -262,32 +262,30 @@ fn inspect_and_stats_report_isolation_and_usage() -> Result<()> {
 }
 
 #[test]
-fn a_syslog_daemon_can_make_dev_log_but_nothing_else_appears_in_dev() -> Result<()> {
+fn a_syslog_daemon_can_make_dev_log_and_dev_and_root_take_entries_as_under_docker() -> Result<()> {
     if !require_root() {
         return Ok(());
     }
     let env = TestEnv::new()?;
     env.import_demo()?;
-    let script = "syslogd -O /tmp/log; sleep 0.3; logger hello-syslog; sleep 0.3; \
-        grep -c hello-syslog /tmp/log; [ -S /dev/log ] && echo socket-ok; \
-        touch /dev/reg 2>/dev/null && echo DEV-FILE-MADE || echo dev-file-refused; \
-        mkdir /newtop 2>/dev/null && echo TOP-MADE || echo top-refused";
-    env.write_spec("sys", &sh(script, json!({})))?;
-    env.write_spec(
-        "open",
-        &sh(
-            "mkdir /newtop && echo top-made",
-            json!({"landlock": {"read_write": ["/"]}}),
-        ),
-    )?;
+    let tries = "touch /dev/reg 2>/dev/null && echo dev-file-made || echo dev-file-refused; \
+        mkdir /newtop 2>/dev/null && echo top-made || echo top-refused; \
+        mknod /dev/n c 1 3 2>/dev/null && echo NODE-MADE || echo node-refused";
+    let script = format!(
+        "syslogd -O /tmp/log; sleep 0.3; logger hello-syslog; sleep 0.3; \
+        grep -c hello-syslog /tmp/log; [ -S /dev/log ] && echo socket-ok; {tries}"
+    );
+    env.write_spec("sys", &sh(&script, json!({})))?;
+    // A read-only root keeps /dev's tmpfs writable, as Docker's --read-only.
+    env.write_spec("ro", &sh(tries, json!({"read_only": true})))?;
     let _daemon = env.start_daemon_checked()?;
     let (_, out, err) = finished(&env, "sys")?;
     assert_eq!(
-        out, "1\nsocket-ok\ndev-file-refused\ntop-refused\n",
+        out, "1\nsocket-ok\ndev-file-made\ntop-made\nnode-refused\n",
         "{err}"
     );
-    let (_, out, err) = finished(&env, "open")?;
-    assert_eq!(out, "top-made\n", "{err}");
+    let (_, out, err) = finished(&env, "ro")?;
+    assert_eq!(out, "dev-file-made\ntop-refused\nnode-refused\n", "{err}");
     Ok(())
 }
 

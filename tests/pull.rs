@@ -214,6 +214,27 @@ fn mirrors_from_berth_json_are_tried_in_order() -> Result<()> {
         "{stdout}"
     );
     assert!(stdout.contains(&format!("{reference}: pulled")), "{stdout}");
+    // The daemon's own pulls read berth.json too: this tag exists only on
+    // the mirror, whose origin does not answer.
+    mirror.push(&demo_layout(&env)?, "demo/busybox:2", false)?;
+    let image = format!("127.0.0.1:{dead}/demo/busybox:2");
+    env.write_spec(
+        "mirrored",
+        &json!({"image": image, "command": ["echo", "pulled through the mirror"]}).to_string(),
+    )?;
+    {
+        let _daemon = env.start_daemon()?;
+        wait_for(Duration::from_secs(60), || {
+            Ok(env.container("mirrored")?["state"] == "exited")
+        })?;
+        let out = run_ok(env.cli(&["logs", "mirrored"]))?;
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "pulled through the mirror\n",
+            "{}",
+            env.container("mirrored")?
+        );
+    }
     // A mistake in berth.json is reported with its position.
     fs::write(
         env.config().join("berth.json"),

@@ -143,8 +143,12 @@ impl Supervisor {
     ) -> std::io::Result<(Pid, PullJob)> {
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
+        // berth.json's registries (mirrors, credentials, CA, timeout) hold
+        // for the daemon's pulls as for `berth pull --config`.
         cmd.args(["pull", reference, "--root"])
-            .arg(self.store.root());
+            .arg(self.store.root())
+            .arg("--config")
+            .arg(&self.options.config_dir);
         if let Some(p) = platform {
             cmd.args(["--platform", p]);
         }

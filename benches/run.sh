@@ -56,3 +56,15 @@ python3 benches/hardening.py --work "$work/hardening" --berth "$berth" --rounds 
 # private dockerd's GET /containers/json beside it) and how fast events
 # reach an API subscriber and a webhook: appended likewise.
 python3 benches/api.py --work "$work/api" --berth "$berth" $([ "$short" = 1 ] && echo --short) --append-to "$out"
+if [ "$short" = 0 ]; then
+  # Full mode only: CNI start cost (podman beside berth) and a 10-minute
+  # soak (RSS and CPU stay flat), appended to the same results.
+  mkdir -p "$work/network" "$work/soak"
+  {
+    printf '\n## Start with a CNI network (network.py)\n\n'
+    python3 benches/network.py --berth "$berth" --work "$work/network"
+    printf '\n## Soak: 50 containers, %s minutes (soak.py)\n\n' "${SOAK_MINUTES:-10}"
+    python3 benches/soak.py --berth "$berth" --minutes "${SOAK_MINUTES:-10}" --work "$work/soak" \
+      --json "$out/soak.json"
+  } >> "$out/results.md"
+fi

@@ -42,6 +42,22 @@ def pids_named(comm, marker=None):
     return out
 
 
+def children_of(ppid):
+    """Pids whose parent is `ppid` (from /proc/PID/stat's fourth field)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces: fields follow the last ')'.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == ppid:
+            out.append(int(d.name))
+    return out
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True, **kw)
 
@@ -85,6 +101,8 @@ class Berth(Tool):
         self.sock = str(work / "berth.sock")
         self.env = dict(os.environ, BERTH_SOCKET=self.sock)
         self.proc = None
+        self.round = 0
+        self.sleepers = []
 
     def start(self):
         cfg = self.work / "berth-config"
@@ -109,8 +127,12 @@ class Berth(Tool):
         return [self.bin, "run", "--rm", REF, "/bin/true"]
 
     def start_sleepers(self, n):
-        for i in range(n):
-            run([self.bin, "run", "-d", "--name", f"s{i}", REF, "sleep", "3600"], env=self.env)
+        # Removed when they exit, so stopping them is the cleanup the
+        # peers do too (no daemon restart between rounds).
+        self.round += 1
+        self.sleepers = [f"s{self.round}-{i}" for i in range(n)]
+        for name in self.sleepers:
+            run([self.bin, "run", "-d", "--rm", "--name", name, REF, "sleep", "3600"], env=self.env)
         wait_until(lambda: self.running() >= n)
 
     def running(self):
@@ -118,14 +140,20 @@ class Berth(Tool):
         return sum(1 for c in json.loads(out) if c["state"] == "running")
 
     def stop_sleepers(self, n):
-        self.stop()
-        self.start()  # a fresh daemon: ephemeral containers die with the old one
+        for name in self.sleepers:
+            run([self.bin, "kill", name], env=self.env)
+        wait_until(lambda: self.running() == 0)
+        self.sleepers = []
 
     def supervisor_rss(self):
         return rss_kib(self.proc.pid)
 
     def extra_processes(self, n):
-        return 0  # containers are direct children; no shim, no monitor
+        """The daemon's children that are not containers' first processes
+        (helpers, a notifier), counted as the peers' shims are."""
+        out = subprocess.run([self.bin, "ps", "--json"], env=self.env, capture_output=True, check=True).stdout
+        firsts = {c.get("pid") for c in json.loads(out)}
+        return len([p for p in children_of(self.proc.pid) if p not in firsts]) / max(n, 1)
 
     def binary_bytes(self):
         return {"berth": os.path.getsize(self.bin)}

@@ -5,7 +5,7 @@
 #   test.sh          the suite CI runs (keep it under 25 minutes)
 #   test.sh --long   plus the long runs: the tests marked #[ignore] (kill -9
 #                    loops), 5 minutes of fuzzing per target, the full
-#                    benchmarks with every peer, and the soak
+#                    benchmarks with every peer (network and soak included)
 set -euo pipefail
 long=0
 [ "${1:-}" = "--long" ] && long=1
@@ -32,9 +32,6 @@ if [ "$long" = 1 ]; then
   BERTH_TEST_REQUIRE_ROOT=1 BERTH_TEST_REQUIRE_VM=1 BERTH_TEST_REQUIRE_FEATURES=1 cargo test --all-targets -- --ignored 2>&1
   echo "== fuzzing, 5 minutes per target"
   FUZZ_SECONDS=${LONG_FUZZ_SECONDS:-300} bash scripts/fuzz.sh
-  echo "== benchmarks, full mode (all peers)"
+  echo "== benchmarks, full mode (all peers, the CNI start bench and the 10-minute soak)"
   bash benches/run.sh --out target/bench-full
-  echo "== soak: 50 containers for 10 minutes (RSS and CPU stay flat)"
-  bash scripts/build-release.sh
-  python3 benches/soak.py --minutes "${SOAK_MINUTES:-10}" --json target/bench-full/soak.json
 fi

@@ -69,7 +69,10 @@ def burst(tools, n):
     return out
 
 
-def footprint(tools, counts):
+def footprint(tools, counts, settle):
+    """RSS of each supervisor with n sleepers, every tool given the same
+    `settle` seconds of quiet after the starts (berth gives back the pages
+    a burst left resident once idle ~2 s; the peers get the same chance)."""
     out = {}
     for t in tools:
         if not hasattr(t, "supervisor_rss"):
@@ -78,8 +81,10 @@ def footprint(tools, counts):
         for n in counts:
             if n:
                 t.start_sleepers(n)
-            time.sleep(0.5)
+            time.sleep(settle)
             rows[str(n)] = {"rss_kib": t.supervisor_rss(), "extra_processes_per_container": t.extra_processes(n) if n else 0}
+            if hasattr(t, "supervisor_memory"):
+                rows[str(n)].update(t.supervisor_memory())
             if n:
                 t.stop_sleepers(n)
         out[t.name] = rows
@@ -147,6 +152,9 @@ def report(results, tools_present):
     for count in results["footprint_counts"]:
         fp = {k: v[str(count)]["rss_kib"] / 1024 for k, v in results["footprint"].items()}
         row(f"supervisor RSS, {count} containers", fp, "MiB")
+        mem = results["footprint"].get("berth", {}).get(str(count), {})
+        if "pss_kib" in mem:
+            lines.append(f"| berth, {count} containers: PSS {mem['pss_kib'] / 1024:.2f} MiB, anonymous {mem['anonymous_kib'] / 1024:.2f} MiB | | |")
     top = str(results["footprint_counts"][-1])
     row(f"host processes per container ({top})", {k: float(v[top]["extra_processes_per_container"]) for k, v in results["footprint"].items()}, "")
     row("binary size", {k: v["bytes"] / 1e6 for k, v in results["binary"].items()}, "MB")
@@ -208,7 +216,7 @@ def main():
         counts = [0, 3] if short else [0, 10, 100]
         print("bench: footprint", file=sys.stderr)
         results["footprint_counts"] = counts
-        results["footprint"] = footprint(tools, counts)
+        results["footprint"] = footprint(tools, counts, 0.5 if short else 10)
         results["binary"] = binary_sizes(tools)
         print("bench: CPU overhead", file=sys.stderr)
         results["cpu"] = cpu_overhead(tools, work, 200_000 if short else 5_000_000, 1 if short else 7, results["start_latency"])

@@ -26,6 +26,19 @@ def rss_kib(pid):
     return 0
 
 
+def memory_kib(pid):
+    """Rss, Pss and Anonymous (KiB) from /proc/PID/smaps_rollup."""
+    out = {}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss", "Anonymous"):
+                out[key.lower() + "_kib"] = int(rest.split()[0])
+    except OSError:
+        pass
+    return out
+
+
 def pids_named(comm, marker=None):
     out = []
     for d in Path("/proc").iterdir():
@@ -147,6 +160,9 @@ class Berth(Tool):
 
     def supervisor_rss(self):
         return rss_kib(self.proc.pid)
+
+    def supervisor_memory(self):
+        return memory_kib(self.proc.pid)
 
     def extra_processes(self, n):
         """The daemon's children that are not containers' first processes

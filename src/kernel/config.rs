@@ -84,7 +84,9 @@ pub struct SecurityConfig {
     pub capabilities: Vec<Capability>,
     pub no_new_privs: bool,
     /// Seccomp filters, installed last before exec; `None` = unconfined.
-    pub seccomp: Option<Filters>,
+    /// Shared: containers with the same profile and capabilities hold one
+    /// compiled copy.
+    pub seccomp: Option<Arc<Filters>>,
     /// Landlock rules derived from the mounts; `None` = not applied.
     pub landlock: Option<LandlockConfig>,
     pub rlimits: Vec<Rlimit>,

@@ -15,6 +15,7 @@ mod handshake;
 pub mod helper;
 pub mod landlock;
 pub mod machine;
+pub mod memory;
 mod mounts;
 mod net;
 mod overlay;

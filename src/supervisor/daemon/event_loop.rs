@@ -10,6 +10,7 @@ use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::supervisor::daemon::idle_trim::IdleTrim;
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
 use crate::supervisor::daemon::reaper::reap_children;
@@ -60,9 +61,13 @@ pub fn run(
     signals: &mut SignalPipe,
     host: &mut Host,
 ) -> i32 {
+    let mut trim = IdleTrim::new(Instant::now());
     loop {
-        let watchdog = host.notifier.next_watchdog();
-        let ready = match wait_for_events(sup, control, signals, watchdog) {
+        let wake = [host.notifier.next_watchdog(), trim.deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        let ready = match wait_for_events(sup, control, signals, wake) {
             Ok(r) => r,
             Err(Errno::EINTR) => continue,
             Err(e) => {
@@ -71,6 +76,10 @@ pub fn run(
                 continue;
             }
         };
+        let idle_turn = ready.is_empty();
+        if !idle_turn {
+            trim.busy(Instant::now());
+        }
         for (fd, revents, source) in ready {
             match source {
                 Source::Signals => handle_signals(sup, signals, host.init.is_some()),
@@ -88,6 +97,10 @@ pub fn run(
         // on the disk.
         sup.sync_events();
         host.notifier.tick();
+        // Last in the turn, so nothing this turn ran is left resident.
+        if idle_turn {
+            trim.trim_if_due(Instant::now());
+        }
         if sup.is_shutting_down() {
             host.notifier.stopping();
         }
@@ -108,7 +121,7 @@ fn wait_for_events(
     sup: &Supervisor,
     control: &dyn ControlPlane,
     signals: &SignalPipe,
-    watchdog: Option<Instant>,
+    host_deadline: Option<Instant>,
 ) -> Result<Vec<(RawFd, PollFlags, Source)>, Errno> {
     let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
     let mut sources = vec![Source::Signals];
@@ -143,7 +156,7 @@ fn wait_for_events(
     let deadline = [
         sup.next_deadline(),
         sup.output_refill_deadline(now),
-        watchdog,
+        host_deadline,
         busy,
     ]
     .into_iter()

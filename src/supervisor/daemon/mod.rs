@@ -2,6 +2,7 @@
 //! sd_notify.
 
 pub mod event_loop;
+pub mod idle_trim;
 pub mod notify;
 pub mod pid1;
 pub mod reaper;

@@ -108,18 +108,31 @@ impl Store {
 /// Writes `bytes` to `path` so that after a crash `path` holds either the
 /// old content or the new, never a mix: tmp file, fsync, rename, fsync dir.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let (dir, tmp) = temporary_beside(path);
     let mut f = File::create(&tmp).map_err(ImageError::io("create", &tmp))?;
     f.write_all(bytes).map_err(ImageError::io("write", &tmp))?;
     f.sync_all().map_err(ImageError::io("fsync", &tmp))?;
     drop(f);
     fs::rename(&tmp, path).map_err(ImageError::io("rename into place", path))?;
     sync_dir(dir)
+}
+
+/// Atomic (readers see the old or the new bytes) but not durable: for
+/// files that need not survive a crash.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
+    let (_, tmp) = temporary_beside(path);
+    fs::write(&tmp, bytes).map_err(ImageError::io("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(ImageError::io("rename into place", path))
+}
+
+/// `path`'s directory and a temporary name in it, unique to this process.
+fn temporary_beside(path: &Path) -> (&Path, PathBuf) {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (dir, dir.join(format!(".{name}.tmp-{}", std::process::id())))
 }
 
 pub fn sync_dir(dir: &Path) -> Result<(), ImageError> {
@@ -131,6 +144,16 @@ pub fn sync_dir(dir: &Path) -> Result<(), ImageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replace_file_replaces_content_and_leaves_no_tmp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.json");
+        replace_file(&p, b"one").unwrap();
+        replace_file(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 
     #[test]
     fn atomic_write_replaces_content_and_leaves_no_tmp() {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::digest::Digest;
 use super::error::ImageError;
 use super::lookup::ResolvedImage;
-use super::store::{Store, write_atomic};
+use super::store::{Store, replace_file, write_atomic};
 
 const RECORD_FILE: &str = "image.json";
 
@@ -22,8 +22,17 @@ pub struct UsageRecord {
     pub layers: Vec<Digest>,
 }
 
-/// Notes that the container whose directory is `container_dir` uses `image`.
-pub fn record_use(container_dir: &Path, image: &ResolvedImage) -> Result<(), ImageError> {
+/// Notes that the container whose directory is `container_dir` uses
+/// `image`. A record already saying so is left as it is (a restart writes
+/// nothing). `durable: false` (an ephemeral `berth run`, which does not
+/// outlive the daemon) skips the fsyncs: GC reads the record through the
+/// page cache all the same, and after a crash recovery removes the
+/// container with its record.
+pub fn record_use(
+    container_dir: &Path,
+    image: &ResolvedImage,
+    durable: bool,
+) -> Result<(), ImageError> {
     fs::create_dir_all(container_dir).map_err(ImageError::io("create", container_dir))?;
     let record = UsageRecord {
         reference: image.reference.clone(),
@@ -33,7 +42,15 @@ pub fn record_use(container_dir: &Path, image: &ResolvedImage) -> Result<(), Ima
     };
     let bytes = serde_json::to_vec(&record)
         .map_err(|e| ImageError::invalid("usage record", e.to_string()))?;
-    write_atomic(&container_dir.join(RECORD_FILE), &bytes)
+    let path = container_dir.join(RECORD_FILE);
+    if fs::read(&path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    if durable {
+        write_atomic(&path, &bytes)
+    } else {
+        replace_file(&path, &bytes)
+    }
 }
 
 /// Every container's record. One that cannot be read is an error, so GC

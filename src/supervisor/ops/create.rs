@@ -88,7 +88,7 @@ impl Supervisor {
         let pinned = match refs::try_lock_shared(&self.store).map_err(cannot_start)? {
             Some(_lock) => {
                 let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
-                record_use(&c.dirs.base, &image).map_err(cannot_start)?;
+                record_use(&c.dirs.base, &image, !c.ephemeral).map_err(cannot_start)?;
                 Some(image)
             }
             None => None,

@@ -35,8 +35,9 @@ impl Supervisor {
         let (container, base) = (name.to_string(), c.dirs.base.clone());
         let store = self.store.clone();
         let must_pin = pinned.is_none();
+        let durable = !c.ephemeral;
         let work = move || {
-            if must_pin && let Err(e) = pin_image(&store, &spec.image, &base) {
+            if must_pin && let Err(e) = pin_image(&store, &spec.image, &base, durable) {
                 return json!({ "error": e });
             }
             if !plugins {
@@ -103,10 +104,10 @@ impl Supervisor {
 
 /// In a helper: waits for the store's lock, then resolves the image and
 /// records its use so no GC takes its layers.
-fn pin_image(store: &Store, reference: &str, base: &Path) -> Result<(), String> {
+fn pin_image(store: &Store, reference: &str, base: &Path, durable: bool) -> Result<(), String> {
     let _lock = refs::lock(store, false).map_err(|e| e.to_string())?;
     let image = resolve(store, reference).map_err(|e| e.to_string())?;
-    record_use(base, &image).map_err(|e| e.to_string())
+    record_use(base, &image, durable).map_err(|e| e.to_string())
 }
 
 /// In a helper: plugin volumes mounted. A daemon that died may have left

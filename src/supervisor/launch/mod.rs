@@ -199,15 +199,7 @@ pub fn prepare_launch(
     let config = ContainerConfig {
         name: name.to_string(),
         hostname,
-        rootfs: RootfsConfig {
-            lower_dirs: image.layer_dirs.clone(),
-            upper_dir: dirs.upper(),
-            work_dir: dirs.work(),
-            mount_point: dirs.rootfs(),
-            scratch_dir: dirs.lowers(),
-            shm_size_bytes: spec.shm_size.map_or(SHM_SIZE_BYTES, |s| s.0),
-            read_only: spec.read_only,
-        },
+        rootfs: rootfs_config(spec, image, dirs),
         process,
         security,
         masked_paths: kernel_paths(spec, MASKED_PATHS),
@@ -230,6 +222,19 @@ pub fn prepare_launch(
         device_rules,
         summary,
     })
+}
+
+/// The overlay of the image's layers under the container's upper layer.
+fn rootfs_config(spec: &Spec, image: &ResolvedImage, dirs: &ContainerDirs) -> RootfsConfig {
+    RootfsConfig {
+        lower_dirs: image.layer_dirs.clone(),
+        upper_dir: dirs.upper(),
+        work_dir: dirs.work(),
+        mount_point: dirs.rootfs(),
+        scratch_dir: dirs.lowers(),
+        shm_size_bytes: spec.shm_size.map_or(SHM_SIZE_BYTES, |s| s.0),
+        read_only: spec.read_only,
+    }
 }
 
 /// Masked or read-only paths: none for a privileged container (Docker's).

@@ -9,6 +9,7 @@ use caps::Capability;
 use crate::kernel::cgroup::{DeviceRule, device_rules_enforced};
 use crate::kernel::config::{MountConfig, SecurityConfig};
 use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
+use crate::kernel::seccomp::Filters;
 use crate::supervisor::launch::devices::{GivenDevice, landlock_files};
 use crate::supervisor::launch::hardening;
 use crate::supervisor::spec::Spec;
@@ -68,26 +69,9 @@ pub fn security_config(
     let summary = SecuritySummary {
         capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
         no_new_privileges: spec.no_new_privileges,
-        seccomp: match &seccomp {
-            Some(f) => format!(
-                "{} ({} filters, {} instructions)",
-                spec.seccomp,
-                f.programs.len(),
-                f.instruction_count()
-            ),
-            None if spec.privileged => "unconfined (privileged)".into(),
-            None => spec.seccomp.clone(),
-        },
+        seccomp: seccomp_words(spec, seccomp.as_ref()),
         landlock_abi,
-        landlock: match (&landlock, landlock_abi) {
-            (None, _) if spec.privileged => "disabled (privileged)".into(),
-            (None, _) => "disabled".into(),
-            (Some(_), 0) => "not supported by this kernel".into(),
-            (Some(_), abi) => format!(
-                "ABI {abi} (kernel {}, berth {CONTAINER_ABI_NUMBER})",
-                kernel_abi()
-            ),
-        },
+        landlock: landlock_words(spec, landlock.is_some(), landlock_abi),
         read_only: spec.read_only,
         privileged: spec.privileged,
         devices: devices.to_vec(),
@@ -105,4 +89,31 @@ pub fn security_config(
         rlimits: hardening::rlimits(spec),
     };
     Ok((security, summary))
+}
+
+/// "default (3 filters, 1630 instructions)", "unconfined", a profile path.
+fn seccomp_words(spec: &Spec, filters: Option<&Filters>) -> String {
+    match filters {
+        Some(f) => format!(
+            "{} ({} filters, {} instructions)",
+            spec.seccomp,
+            f.programs.len(),
+            f.instruction_count()
+        ),
+        None if spec.privileged => "unconfined (privileged)".into(),
+        None => spec.seccomp.clone(),
+    }
+}
+
+/// "ABI 6 (kernel 7, berth 6)", "disabled", "not supported by this kernel".
+fn landlock_words(spec: &Spec, wanted: bool, abi: u32) -> String {
+    match (wanted, abi) {
+        (false, _) if spec.privileged => "disabled (privileged)".into(),
+        (false, _) => "disabled".into(),
+        (true, 0) => "not supported by this kernel".into(),
+        (true, abi) => format!(
+            "ABI {abi} (kernel {}, berth {CONTAINER_ABI_NUMBER})",
+            kernel_abi()
+        ),
+    }
 }

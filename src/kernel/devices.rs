@@ -78,24 +78,24 @@ pub fn make_default_devices() -> Result<(), SysError> {
 
 /// Makes each node with its type, numbers, owner and permission bits,
 /// creating missing parent directories. A node already there for the same
-/// device (a default one) is kept; anything else but a directory there is
-/// replaced.
+/// device (a default one, or one an earlier run left in the upper layer)
+/// is kept and given this owner and mode; anything else but a directory
+/// there is replaced.
 pub fn make_device_nodes(nodes: &[DeviceNode]) -> Result<(), SysError> {
     for node in nodes {
         let path = node.path.as_path();
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|e| SysError::io("mkdir", parent, &e))?;
         }
-        if !clear_the_way(node)? {
-            continue;
+        if clear_the_way(node)? {
+            let kind = match node.kind {
+                NodeKind::Char => SFlag::S_IFCHR,
+                NodeKind::Block => SFlag::S_IFBLK,
+            };
+            let dev = makedev(u64::from(node.major), u64::from(node.minor));
+            mknod(path, kind, Mode::empty(), dev)
+                .map_err(|e| SysError::at("make device node", path, e))?;
         }
-        let kind = match node.kind {
-            NodeKind::Char => SFlag::S_IFCHR,
-            NodeKind::Block => SFlag::S_IFBLK,
-        };
-        let dev = makedev(u64::from(node.major), u64::from(node.minor));
-        mknod(path, kind, Mode::empty(), dev)
-            .map_err(|e| SysError::at("make device node", path, e))?;
         lchown(path, Some(node.uid), Some(node.gid))
             .map_err(|e| SysError::io("chown device node", path, &e))?;
         // After the chown, which may clear set-id bits; mknod's mode would

@@ -18,6 +18,9 @@ use super::error::errno_text;
 
 /// How deep a directory of devices is walked (/dev/bus/usb/001/002 is 3).
 const MAX_DEPTH: usize = 16;
+/// Entries of any kind looked at beneath one directory: a path like `/`
+/// fails in bounded time instead of walking a whole filesystem.
+const MAX_ENTRIES: usize = 1 << 16;
 
 /// Directories of /dev a privileged container does not get from the host
 /// (runc's list): it has its own pts, shm, mqueue and fd.
@@ -133,10 +136,16 @@ fn walk(
     let skipped = |names: &[&str], name: &OsStr| names.iter().any(|n| OsStr::new(n) == name);
     let mut out = Vec::new();
     let mut stack = vec![(root.to_path_buf(), 0usize)];
+    let mut seen = 0usize;
     while let Some((dir, depth)) = stack.pop() {
         let entries = fs::read_dir(&dir).map_err(|e| io_error(&dir, &e))?;
         for entry in entries {
             let entry = entry.map_err(|e| io_error(&dir, &e))?;
+            seen += 1;
+            if seen > MAX_ENTRIES {
+                let why = format!("more than {MAX_ENTRIES} entries beneath it");
+                return Err(other_error(root, why));
+            }
             let (name, path) = (entry.file_name(), entry.path());
             // A node that went away meanwhile is simply not there.
             let Ok(meta) = fs::symlink_metadata(&path) else {

@@ -106,6 +106,7 @@ fn accepted(name: &str, data: &[u8]) -> bool {
                 || parse_json::<ImageConfig>(data, "seed").is_ok()
         }
         "seccomp_profile" => berth::kernel::seccomp::parse_profile(text).is_ok(),
+        "device_rule" => berth::supervisor::spec::device_rules::parse_device_rule(text).is_ok(),
         "journal_read" => {
             let dir = tempfile::tempdir().expect("tempdir");
             fs::write(dir.path().join("00000000000000000001.jsonl"), data).expect("write");

@@ -94,6 +94,30 @@ fn nasty_json() -> Vec<(Vec<u8>, &'static str)> {
         (br#"{"image": "x", "secrets": ["k", "k"]}"#.to_vec(), "secrets.1.target: /run/secrets/k is already secrets.0's target"),
         (br#"{"image": "x", "secrets": ["k"], "mounts": [{"type": "tmpfs", "target": "/run/secrets"}]}"#.to_vec(), "mounts.0.target: is inside /run/secrets"),
         (format!("{{\"image\": \"x\", \"secrets\": [\"{}\"]}}", "k".repeat(256)).into_bytes(), "secrets.0.source: too long: expected 0 to 255 bytes, got 256"),
+        // Devices: relative and traversing paths on either side, bad
+        // permissions, too many parts, kernel filesystems as targets, bad
+        // cgroup rules (type, numbers past 12/20 bits, access letters),
+        // privileged with what it would ignore.
+        (br#"{"image": "x", "devices": ["dev/ttyUSB0"]}"#.to_vec(), "devices.0: path: must be an absolute host path"),
+        (br#"{"image": "x", "devices": ["/dev/../etc/shadow:/dev/x"]}"#.to_vec(), "devices.0: path: must be an absolute host path without \"..\""),
+        (br#"{"image": "x", "devices": ["/dev/sda:../../x:rw"]}"#.to_vec(), "devices.0: container path: must be an absolute path"),
+        (br#"{"image": "x", "devices": ["/dev/sda:/dev/../proc/x"]}"#.to_vec(), "devices.0: container path: must be an absolute path other than /"),
+        (br#"{"image": "x", "devices": ["/dev/sda:/dev/sda:rwx"]}"#.to_vec(), "devices.0: permissions: expected one or more of r, w and m"),
+        (br#"{"image": "x", "devices": ["/dev/sda:/dev/sda:rrw"]}"#.to_vec(), "devices.0: permissions: expected one or more of r, w and m, each once"),
+        (br#"{"image": "x", "devices": ["/dev/sda:/dev/sda:rw:x"]}"#.to_vec(), "devices.0: expected \"HOST[:CONTAINER[:PERMISSIONS]]\", got 4"),
+        (br#"{"image": "x", "devices": [{"path": "/dev/sda", "container_path": "/sys/x"}]}"#.to_vec(), "devices.0.container_path: cannot be under /sys"),
+        (br#"{"image": "x", "devices": [{"path": "/dev/sda", "permissions": "\u0000"}]}"#.to_vec(), "devices.0.permissions: expected one or more"),
+        (br#"{"image": "x", "devices": [{"container_path": "/dev/sda"}]}"#.to_vec(), "devices.0: missing field `path`"),
+        (br#"{"image": "x", "devices": "/dev/sda"}"#.to_vec(), "devices: invalid type: string \"/dev/sda\", expected a sequence"),
+        (br#"{"image": "x", "device_cgroup_rules": ["x 1:2 r"]}"#.to_vec(), "device_cgroup_rules.0: type \"x\": expected a, b or c"),
+        (br#"{"image": "x", "device_cgroup_rules": ["c 4096:1 r"]}"#.to_vec(), "device_cgroup_rules.0: major: expected 0 to 4095, got 4096"),
+        (br#"{"image": "x", "device_cgroup_rules": ["c 1:18446744073709551616 r"]}"#.to_vec(), "device_cgroup_rules.0: minor: expected 0 to 1048575, got a 20-digit number"),
+        (br#"{"image": "x", "device_cgroup_rules": ["c -1:* r"]}"#.to_vec(), "device_cgroup_rules.0: major \"-1\": expected a number or *"),
+        (br#"{"image": "x", "device_cgroup_rules": ["b 7:* rwx"]}"#.to_vec(), "device_cgroup_rules.0: access \"rwx\": expected one or more of r, w and m"),
+        (br#"{"image": "x", "device_cgroup_rules": ["a 7:* rw"]}"#.to_vec(), "device_cgroup_rules.0: type a covers every device"),
+        (br#"{"image": "x", "device_cgroup_rules": ["c 1:3"]}"#.to_vec(), "device_cgroup_rules.0: expected \"TYPE MAJOR:MINOR ACCESS\""),
+        (br#"{"image": "x", "privileged": "yes"}"#.to_vec(), "privileged: invalid type: string \"yes\", expected a boolean"),
+        (br#"{"image": "x", "privileged": true, "userns": "auto"}"#.to_vec(), "privileged: cannot be combined with userns"),
         (b"\xff\xfe\xfd".to_vec(), "1:1: expected value"),
         // Read as a struct given as a sequence: its first element must be
         // the image string; the depth never matters.

@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("manifest_parse", manifest_parse),
     ("seccomp_profile", seccomp_profile),
     ("journal_read", journal_read),
+    ("device_rule", device_rule),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -181,4 +182,40 @@ pub fn journal_read(data: &[u8]) {
     assert_eq!(event.seq, before + 1);
     let batch = read_range(dir.path(), before, 10).expect("read again");
     assert_eq!(batch.events.last().map(|e| e.seq), Some(event.seq));
+}
+
+/// Device cgroup rules (`"c 188:* rwm"`) and device entries
+/// (`"HOST[:CONTAINER[:PERMISSIONS]]"`), Docker's short forms: any text
+/// parses or is refused with a short message, never a panic; a rule
+/// prints back to text that parses to the same rule, in the kernel's
+/// bounds; an entry's parts are pieces of the text.
+pub fn device_rule(data: &[u8]) {
+    use berth::supervisor::spec::device_rules::parse_device_rule;
+    use berth::supervisor::spec::devices::DeviceSpec;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match parse_device_rule(text) {
+        Ok(rule) => {
+            let printed = rule.to_string();
+            let again = parse_device_rule(&printed).expect("a printed rule parses");
+            assert_eq!(again, rule, "{printed:?}");
+            assert!(rule.major.is_none_or(|m| m < 1 << 12));
+            assert!(rule.minor.is_none_or(|m| m < 1 << 20));
+            assert!(!rule.access.is_empty());
+        }
+        Err(e) => assert!(
+            e.len() < 512,
+            "an error echoes the input: {} bytes",
+            e.len()
+        ),
+    }
+    match DeviceSpec::parse_short(text) {
+        Ok(d) => {
+            assert!(text.starts_with(d.path.as_str()));
+            assert!(text.contains(d.container_path.as_str()));
+            assert!(d.short && !d.optional);
+        }
+        Err(e) => assert!(e.len() < 512),
+    }
 }

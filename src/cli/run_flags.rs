@@ -23,10 +23,12 @@ pub const VALUE_FLAGS: &[&str] = &[
     "group-add",
     "network",
     "publish",
+    "device",
+    "device-cgroup-rule",
 ];
-pub const SWITCHES: &[&str] = &["read-only"];
+pub const SWITCHES: &[&str] = &["read-only", "privileged"];
 
-pub const USAGE: &str = "[--cap-add CAP]... [--cap-drop CAP]... [--security-opt seccomp=PATH|unconfined] [--security-opt landlock=off] [--security-opt no-new-privileges=false] [--read-only] [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]]... [-v SRC:DST[:ro]]... [--userns auto] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]... [--shm-size SIZE] [--group-add GROUP]... [--network none|host|cni] [-p [IP:]HOST:CONTAINER[/udp]]...";
+pub const USAGE: &str = "[--cap-add CAP]... [--cap-drop CAP]... [--security-opt seccomp=PATH|unconfined] [--security-opt landlock=off] [--security-opt no-new-privileges=false] [--read-only] [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]]... [-v SRC:DST[:ro]]... [--userns auto] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]... [--shm-size SIZE] [--group-add GROUP]... [--network none|host|cni] [-p [IP:]HOST:CONTAINER[/udp]]... [--device HOST[:CONTAINER[:PERMS]]]... [--device-cgroup-rule \"c MAJOR:MINOR rwm\"]... [--privileged]";
 
 /// Each flag group in its own step; a group with no flags adds nothing.
 pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
@@ -44,6 +46,7 @@ pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     if args.switch("read-only") {
         obj.insert("read_only".into(), json!(true));
     }
+    devices(args, obj);
     resources(args, obj)?;
     mounts(args, obj)?;
     network(args, obj)?;
@@ -58,6 +61,22 @@ pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     }
     sysctls(args, obj)?;
     rlimits(args, obj)
+}
+
+/// `--device` (Docker's short form, read by the spec parser),
+/// `--device-cgroup-rule` and `--privileged`.
+fn devices(args: &Args, obj: &mut Map<String, Value>) {
+    for (flag, field) in [
+        ("device", "devices"),
+        ("device-cgroup-rule", "device_cgroup_rules"),
+    ] {
+        if !args.values(flag).is_empty() {
+            obj.insert(field.into(), json!(args.values(flag)));
+        }
+    }
+    if args.switch("privileged") {
+        obj.insert("privileged".into(), json!(true));
+    }
 }
 
 /// `--tmpfs PATH[:SIZE]` and `-v SRC:DST[:ro]`, in that order.
@@ -234,6 +253,13 @@ mod tests {
             "/srv:/data:ro",
             "--ulimit",
             "nofile=10:20",
+            "--device",
+            "/dev/ttyUSB0:/dev/modem:rw",
+            "--device",
+            "/dev/snd",
+            "--device-cgroup-rule",
+            "c 188:* rwm",
+            "--privileged",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -257,6 +283,12 @@ mod tests {
         );
         assert_eq!(spec["mounts"][1]["read_only"], true);
         assert_eq!(spec["rlimits"]["nofile"], json!({"soft": 10, "hard": 20}));
+        assert_eq!(
+            spec["devices"],
+            json!(["/dev/ttyUSB0:/dev/modem:rw", "/dev/snd"])
+        );
+        assert_eq!(spec["device_cgroup_rules"], json!(["c 188:* rwm"]));
+        assert_eq!(spec["privileged"], true);
         assert!(volume("a").is_err());
     }
 }

@@ -124,13 +124,14 @@ fn host_symlinks() -> Vec<(String, String)> {
 }
 
 /// In the child, once it is in its cgroup and /sys is mounted: a new
-/// cgroup namespace, and `view` mounted read-only at /sys/fs/cgroup.
-pub fn enter_private(view: &CgroupView) -> Result<(), SysError> {
+/// cgroup namespace, and `view` mounted at /sys/fs/cgroup, read-only
+/// unless `writable` (a privileged container's, as Docker mounts it).
+pub fn enter_private(view: &CgroupView, writable: bool) -> Result<(), SysError> {
     unshare(CloneFlags::CLONE_NEWCGROUP).map_err(|e| SysError::new("unshare cgroup", e))?;
     let locked = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     let single = view.mounts.iter().find(|m| m.dir.is_empty());
     if let Some(unified) = single {
-        return mount_read_only(unified, ROOT, locked);
+        return mount_cgroup(unified, ROOT, locked, writable);
     }
     if view.mounts.is_empty() {
         return Ok(());
@@ -146,11 +147,14 @@ pub fn enter_private(view: &CgroupView) -> Result<(), SysError> {
     for m in &view.mounts {
         let target = format!("{ROOT}/{}", m.dir);
         fs::create_dir(&target).map_err(|e| SysError::io("mkdir", &target, &e))?;
-        mount_read_only(m, &target, locked)?;
+        mount_cgroup(m, &target, locked, writable)?;
     }
     for (name, to) in &view.symlinks {
         let link = format!("{ROOT}/{name}");
         std::os::unix::fs::symlink(to, &link).map_err(|e| SysError::io("symlink", &link, &e))?;
+    }
+    if writable {
+        return Ok(());
     }
     let remount = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | locked;
     mount(
@@ -163,10 +167,15 @@ pub fn enter_private(view: &CgroupView) -> Result<(), SysError> {
     .map_err(|e| SysError::at("remount read-only", ROOT, e))
 }
 
-/// Mounts `m` at `target`, then makes that mount read-only: a v1
-/// hierarchy the host mounted read-write is the same superblock, so only
-/// the mount (a bind remount) can be made read-only.
-fn mount_read_only(m: &CgroupFs, target: &str, locked: MsFlags) -> Result<(), SysError> {
+/// Mounts `m` at `target`, then, unless `writable`, makes that mount
+/// read-only: a v1 hierarchy the host mounted read-write is the same
+/// superblock, so only the mount (a bind remount) can be made read-only.
+fn mount_cgroup(
+    m: &CgroupFs,
+    target: &str,
+    locked: MsFlags,
+    writable: bool,
+) -> Result<(), SysError> {
     let data = CString::new(m.options.as_str()).ok();
     mount(
         Some(m.fstype),
@@ -176,6 +185,9 @@ fn mount_read_only(m: &CgroupFs, target: &str, locked: MsFlags) -> Result<(), Sy
         data.as_deref().filter(|d| !d.is_empty()),
     )
     .map_err(|e| SysError::at("mount cgroup", target, e))?;
+    if writable {
+        return Ok(());
+    }
     let remount = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY | locked;
     mount(None::<&str>, target, None::<&str>, remount, None::<&str>)
         .map_err(|e| SysError::at("remount read-only", target, e))

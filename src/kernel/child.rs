@@ -155,12 +155,14 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
     rootfs::pivot_into(&plan.mount_point).at(Stage::PivotRoot)?;
     // After pivot_root, so the image's symlinks cannot redirect a mount to
     // a host path.
-    rootfs::mount_kernel_filesystems(cfg.rootfs.shm_size_bytes, plan.fs_owner)
+    let writable_sysfs = cfg.writable_sysfs;
+    rootfs::mount_kernel_filesystems(cfg.rootfs.shm_size_bytes, plan.fs_owner, writable_sysfs)
         .at(Stage::MountFilesystems)?;
     if let Some(view) = plan.cgroupns {
-        cgroupns::enter_private(view).at(Stage::CgroupNamespace)?;
+        cgroupns::enter_private(view, writable_sysfs).at(Stage::CgroupNamespace)?;
     }
     devices::make_default_devices().at(Stage::MakeDevices)?;
+    devices::make_device_nodes(&cfg.devices).at(Stage::MakeDevices)?;
     mounts::write_sysctls(&cfg.sysctls).at(Stage::Sysctls)?;
     mounts::mount_all(&cfg.mounts, binds, plan.fs_owner).at(Stage::UserMounts)?;
     rootfs::mask_paths(&cfg.masked_paths).at(Stage::MaskPaths)?;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use caps::Capability;
 use nix::sys::resource::Resource;
 
+use super::host_devices::NodeKind;
 use super::landlock::LandlockConfig;
 use super::seccomp::Filters;
 use super::userns::UsernsConfig;
@@ -27,6 +28,11 @@ pub struct ContainerConfig {
     pub masked_paths: Vec<PathBuf>,
     /// Paths inside the container remounted read-only.
     pub readonly_paths: Vec<PathBuf>,
+    /// Device nodes made in the container besides the default ones.
+    pub devices: Vec<DeviceNode>,
+    /// /sys, and the cgroup view at /sys/fs/cgroup, mounted read-write
+    /// (a privileged container's); otherwise read-only.
+    pub writable_sysfs: bool,
     /// Extra mounts, mounted in this order (parents before children).
     pub mounts: Vec<MountConfig>,
     /// Namespaced sysctls written under /proc/sys, e.g. ("net.ipv4.ip_forward", "1").
@@ -61,6 +67,20 @@ pub struct RootfsConfig {
     pub shm_size_bytes: u64,
     /// Remount the root read-only once everything is mounted on it.
     pub read_only: bool,
+}
+
+/// A device node to make inside the container: where, which device, its
+/// permission bits and its owner (host ids, already mapped through any
+/// user namespace).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    pub path: PathBuf,
+    pub kind: NodeKind,
+    pub major: u32,
+    pub minor: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 #[derive(Debug, Clone)]

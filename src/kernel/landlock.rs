@@ -42,6 +42,36 @@ pub struct LandlockConfig {
     pub connect_tcp: Option<Vec<u16>>,
     pub scope_abstract_unix_socket: bool,
     pub scope_signal: bool,
+    /// Device nodes the container was given: opened for reading and/or
+    /// writing (with their ioctls) wherever they sit, a read-only part of
+    /// the tree included. Nothing here allows making a node.
+    pub devices: Vec<DeviceFile>,
+}
+
+/// One device node's rights (file rights only: it is not a directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceFile {
+    pub path: PathBuf,
+    pub read: bool,
+    pub write: bool,
+}
+
+impl DeviceFile {
+    /// Reading, or writing (an `O_TRUNC` open, as a shell's `>` does,
+    /// needs Truncate), and ioctls either way.
+    fn access(&self) -> BitFlags<AccessFs> {
+        let mut access = BitFlags::empty();
+        if self.read {
+            access |= AccessFs::ReadFile;
+        }
+        if self.write {
+            access |= AccessFs::WriteFile | AccessFs::Truncate;
+        }
+        if !access.is_empty() {
+            access |= AccessFs::IoctlDev;
+        }
+        access
+    }
 }
 
 /// The Landlock ABI the running kernel offers (0 when Landlock is not
@@ -98,18 +128,24 @@ pub fn restrict_self(cfg: &LandlockConfig) -> Result<&'static str, SysError> {
         ruleset = ruleset.scope(Scope::Signal).map_err(fail)?;
     }
     let mut created = ruleset.create().map_err(fail)?;
+    let mut rules: Vec<(&Path, BitFlags<AccessFs>)> = Vec::new();
     for (paths, access) in [
         (&cfg.read_only, read_exec()),
         (&cfg.read_write, read_write()),
         (&cfg.read_write_files, file_read_write()),
     ] {
-        for path in paths.iter().filter(|p| exists(p)) {
-            let fd = PathFd::new(path)
-                .map_err(|_| SysError::at("open for landlock", path, Errno::last()))?;
-            created = created
-                .add_rule(PathBeneath::new(fd, access))
-                .map_err(|e| SysError::at(landlock_op(&e), path, Errno::EINVAL))?;
-        }
+        rules.extend(paths.iter().map(|p| (p.as_path(), access)));
+    }
+    rules.extend(cfg.devices.iter().map(|d| (d.path.as_path(), d.access())));
+    for (path, access) in rules
+        .into_iter()
+        .filter(|(p, a)| exists(p) && !a.is_empty())
+    {
+        let fd = PathFd::new(path)
+            .map_err(|_| SysError::at("open for landlock", path, Errno::last()))?;
+        created = created
+            .add_rule(PathBeneath::new(fd, access))
+            .map_err(|e| SysError::at(landlock_op(&e), path, Errno::EINVAL))?;
     }
     for (ports, access) in [
         (&cfg.bind_tcp, AccessNet::BindTcp),

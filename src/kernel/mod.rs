@@ -13,6 +13,7 @@ pub mod error;
 pub mod exec;
 mod handshake;
 pub mod helper;
+pub mod host_devices;
 pub mod landlock;
 pub mod machine;
 pub mod memory;

@@ -99,15 +99,22 @@ pub struct FsOwner {
     pub tty_gid: u32,
 }
 
+/// The kernel filesystems; `writable_sysfs` leaves /sys read-write (a
+/// privileged container's).
 pub fn mount_kernel_filesystems(
     shm_size_bytes: u64,
     owner: Option<FsOwner>,
+    writable_sysfs: bool,
 ) -> Result<(), SysError> {
     for m in KERNEL_MOUNTS {
         match (m.fstype, owner) {
             ("devpts", Some(o)) => {
                 let data = format!("newinstance,ptmxmode=0666,mode=0620,gid={}", o.tty_gid);
                 mount_at(m.source, m.target, m.fstype, m.flags, &data)?;
+            }
+            ("sysfs", _) if writable_sysfs => {
+                let flags = m.flags.difference(MsFlags::MS_RDONLY);
+                mount_at(m.source, m.target, m.fstype, flags, m.data)?;
             }
             _ => mount_at(m.source, m.target, m.fstype, m.flags, m.data)?,
         }

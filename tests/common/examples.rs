@@ -50,6 +50,11 @@ pub fn spec() -> Value {
             {"type": "volume", "name": "data", "driver": "local", "target": "/data",
              "read_only": false, "options": ["nodev"], "driver_opts": {"size": "1g"}}
         ],
+        "devices": ["/dev/null:/dev/null2:rw",
+                    {"path": "/dev/zero", "container_path": "/dev/zero2", "permissions": "r",
+                     "optional": true}],
+        "device_cgroup_rules": ["c 1:3 rwm"],
+        "privileged": false,
         "shm_size": 16_777_216,
         "sysctls": {"net.ipv4.ip_forward": "1"},
         "resources": {"memory": 67_108_864, "memory_reservation": 33_554_432,

@@ -13,6 +13,7 @@ pub mod features;
 pub mod hostile_corpus;
 pub mod hostile_registry;
 pub mod layers;
+pub mod loopdev;
 pub mod ns_daemon;
 pub mod probe;
 pub mod registry;

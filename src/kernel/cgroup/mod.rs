@@ -24,6 +24,7 @@ use cgroups_rs::{Cgroup, CgroupPid, Controller, hierarchies};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
 pub use limits::{CpuQuota, LIMIT_NAMES, Resources, SwapLimit};
 pub use stats::CgroupStats;
 
@@ -97,8 +98,14 @@ pub fn device_rules_enforced() -> bool {
 
 impl ContainerCgroup {
     /// Creates (or reuses, after a crash) the cgroup at `path`, relative to
-    /// each hierarchy's root, e.g. "berth/web".
+    /// each hierarchy's root, e.g. "berth/web", with the default device
+    /// rules only.
     pub fn create(path: &str) -> Result<Self, CgroupError> {
+        Self::create_with_devices(path, &[])
+    }
+
+    /// As `create`, with `devices` allowed beyond the defaults.
+    pub fn create_with_devices(path: &str, devices: &[DeviceRule]) -> Result<Self, CgroupError> {
         let cg = Cgroup::new(hierarchies::auto(), path)
             .map_err(|e| op_error("create", path, describe(&e)))?;
         let this = Self {
@@ -109,7 +116,7 @@ impl ContainerCgroup {
             this.check_v1_dirs()?;
             this.fill_cpusets()?;
         }
-        this.restrict_devices()?;
+        this.restrict_devices(devices)?;
         Ok(this)
     }
 

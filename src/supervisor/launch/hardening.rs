@@ -28,6 +28,11 @@ const DEFAULT_TMPFS_BYTES: u64 = 64 << 20;
 /// add `add`. "Everything" means every capability the daemon itself holds
 /// (a daemon without, say, CAP_SYS_RESOURCE cannot hand it out).
 pub fn effective_capabilities(spec: &Spec) -> Vec<Capability> {
+    if spec.privileged {
+        let mut all: Vec<Capability> = daemon_capabilities().into_iter().collect();
+        all.sort_by_key(|c| c.index());
+        return all;
+    }
     let is_all = |v: &[String]| v.iter().any(|c| c.eq_ignore_ascii_case("ALL"));
     let names = |v: &[String]| -> Vec<Capability> {
         v.iter().filter_map(|c| parse_capability(c)).collect()
@@ -85,15 +90,18 @@ pub fn check_capabilities_held(capabilities: &[Capability]) -> Result<(), String
 }
 
 /// The seccomp profile the spec names, compiled for this machine and the
-/// container's capabilities. `None` = unconfined. Docker's default
-/// profile is compiled once per capability set and shared: every start
-/// and every health-check template of such containers holds the same
-/// ~28 KiB of BPF instead of its own copy.
+/// container's capabilities. `None` = unconfined (always when privileged).
+/// Docker's default profile is compiled once per capability set and
+/// shared: every start and every health-check template of such containers
+/// holds the same ~28 KiB of BPF instead of its own copy.
 pub fn seccomp_filters(
     spec: &Spec,
     config_dir: &Path,
     capabilities: &[Capability],
 ) -> Result<Option<Arc<seccomp::Filters>>, String> {
+    if spec.privileged {
+        return Ok(None);
+    }
     let profile = match spec.seccomp.as_str() {
         SECCOMP_UNCONFINED => return Ok(None),
         SECCOMP_DEFAULT => return default_filters(capabilities).map(Some),
@@ -239,10 +247,10 @@ fn bind_flags(read_only: bool, has: &dyn Fn(&str) -> bool) -> MountFlags {
 /// mounts; read and write of /proc's files. What Landlock adds to the
 /// mounts' own flags: no device node anywhere (even with CAP_MKNOD),
 /// nothing outside the container's root (a leaked host descriptor), and
-/// the scopes.
+/// the scopes. None when disabled or privileged.
 pub fn landlock_config(spec: &Spec, mounts: &[MountConfig]) -> Option<LandlockConfig> {
     let ll = &spec.landlock;
-    if !ll.enabled {
+    if !ll.enabled || spec.privileged {
         return None;
     }
     let root = if spec.read_only { "/dev" } else { "/" };
@@ -263,6 +271,7 @@ pub fn landlock_config(spec: &Spec, mounts: &[MountConfig]) -> Option<LandlockCo
         connect_tcp: net.connect_tcp,
         scope_abstract_unix_socket: ll.scope.iter().any(|s| s == "abstract_unix_socket"),
         scope_signal: ll.scope.iter().any(|s| s == "signal"),
+        devices: Vec::new(),
     })
 }
 

@@ -3,10 +3,12 @@
 //! its stdio pipes, and the default hardening.
 
 pub mod check;
+pub mod devices;
 pub mod etc_files;
 pub mod hardening;
 pub mod resources;
 pub mod secrets;
+pub mod security;
 pub mod user;
 pub mod userns;
 pub mod userns_ranges;
@@ -23,17 +25,15 @@ use self::etc_files as networking;
 use self::userns as userns_setup;
 use crate::image::lookup::{ResolvedImage, read_image_file};
 use crate::image::oci::RunConfig;
-use crate::kernel::cgroup::{Resources, device_rules_enforced};
-use crate::kernel::config::{
-    ContainerConfig, MountConfig, ProcessConfig, RootfsConfig, SecurityConfig, Stdio,
-};
-use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
+use crate::kernel::cgroup::{DeviceRule, Resources};
+use crate::kernel::config::{ContainerConfig, ProcessConfig, RootfsConfig, Stdio};
 use crate::kernel::signal::parse_signal;
+use crate::supervisor::launch::devices::GivenDevice;
+pub use crate::supervisor::launch::security::SecuritySummary;
 use crate::supervisor::launch::user::{resolve_group, resolve_user};
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::hardening::CgroupnsMode;
 use crate::supervisor::spec::service::NetworkMode;
-use caps::Capability;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const SHM_SIZE_BYTES: u64 = 64 << 20;
@@ -118,6 +118,8 @@ pub struct Launch {
     pub stop_signal: i32,
     /// Limits for the container's cgroup, set before it joins.
     pub resources: Resources,
+    /// Device rules for its cgroup beyond the default allow-list.
+    pub device_rules: Vec<DeviceRule>,
     pub summary: SecuritySummary,
 }
 
@@ -152,20 +154,6 @@ pub fn effective_env(spec: &Spec, image: &RunConfig, hostname: &str, home: &str)
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-/// What a container was given, for `inspect` and the start log line.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct SecuritySummary {
-    pub capabilities: Vec<String>,
-    pub no_new_privileges: bool,
-    /// "default", "unconfined" or the profile path, with the number of
-    /// filters and BPF instructions installed.
-    pub seccomp: String,
-    /// The Landlock ABI enforced (0 = none), and what berth asked for.
-    pub landlock_abi: u32,
-    pub landlock: String,
-    pub read_only: bool,
-}
-
 /// Where a launch finds what is not in the spec.
 pub struct LaunchContext<'a> {
     /// Relative seccomp profile paths start here, and secrets are read
@@ -175,6 +163,8 @@ pub struct LaunchContext<'a> {
     pub store_root: &'a Path,
     /// Host paths of the spec's volumes, by name, from their drivers.
     pub volume_paths: &'a BTreeMap<String, PathBuf>,
+    /// The spec's devices as a helper found them on the host.
+    pub devices: &'a [GivenDevice],
 }
 
 pub fn prepare_launch(
@@ -199,7 +189,9 @@ pub fn prepare_launch(
         ctx.config_dir,
         userns.as_ref(),
     )?);
-    let (security, summary) = security_config(spec, ctx.config_dir, &mounts)?;
+    let device_rules = devices::cgroup_rules(spec, ctx.devices)?;
+    let (security, summary) =
+        security::security_config(spec, ctx.config_dir, &mounts, ctx.devices, &device_rules)?;
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
     userns_setup::prepare_upper(dirs, userns.as_ref())?;
@@ -207,19 +199,13 @@ pub fn prepare_launch(
     let config = ContainerConfig {
         name: name.to_string(),
         hostname,
-        rootfs: RootfsConfig {
-            lower_dirs: image.layer_dirs.clone(),
-            upper_dir: dirs.upper(),
-            work_dir: dirs.work(),
-            mount_point: dirs.rootfs(),
-            scratch_dir: dirs.lowers(),
-            shm_size_bytes: spec.shm_size.map_or(SHM_SIZE_BYTES, |s| s.0),
-            read_only: spec.read_only,
-        },
+        rootfs: rootfs_config(spec, image, dirs),
         process,
         security,
-        masked_paths: MASKED_PATHS.iter().map(PathBuf::from).collect(),
-        readonly_paths: READONLY_PATHS.iter().map(PathBuf::from).collect(),
+        masked_paths: kernel_paths(spec, MASKED_PATHS),
+        readonly_paths: kernel_paths(spec, READONLY_PATHS),
+        devices: devices::nodes(ctx.devices, userns.as_ref()),
+        writable_sysfs: spec.privileged,
         mounts,
         sysctls: hardening::sysctls(spec),
         userns,
@@ -233,8 +219,30 @@ pub fn prepare_launch(
         stderr,
         stop_signal,
         resources: resources::cgroup_resources(&spec.resources),
+        device_rules,
         summary,
     })
+}
+
+/// The overlay of the image's layers under the container's upper layer.
+fn rootfs_config(spec: &Spec, image: &ResolvedImage, dirs: &ContainerDirs) -> RootfsConfig {
+    RootfsConfig {
+        lower_dirs: image.layer_dirs.clone(),
+        upper_dir: dirs.upper(),
+        work_dir: dirs.work(),
+        mount_point: dirs.rootfs(),
+        scratch_dir: dirs.lowers(),
+        shm_size_bytes: spec.shm_size.map_or(SHM_SIZE_BYTES, |s| s.0),
+        read_only: spec.read_only,
+    }
+}
+
+/// Masked or read-only paths: none for a privileged container (Docker's).
+fn kernel_paths(spec: &Spec, paths: &[&str]) -> Vec<PathBuf> {
+    if spec.privileged {
+        return Vec::new();
+    }
+    paths.iter().map(PathBuf::from).collect()
 }
 
 /// The spec's stop signal, else the image's, else SIGTERM.
@@ -293,61 +301,6 @@ fn process_config(
         gid: user.gid,
         additional_gids: user.additional_gids,
     })
-}
-
-fn security_config(
-    spec: &Spec,
-    config_dir: &Path,
-    mounts: &[MountConfig],
-) -> Result<(SecurityConfig, SecuritySummary), String> {
-    let mut capabilities = hardening::effective_capabilities(spec);
-    hardening::check_capabilities_held(&capabilities)?;
-    let landlock = hardening::landlock_config(spec, mounts);
-    let landlock_abi = if landlock.is_some() {
-        enforced_abi()
-    } else {
-        0
-    };
-    // Without a devices cgroup (v2) and without Landlock, CAP_MKNOD would
-    // let the container make and open any host device node.
-    if landlock_abi == 0
-        && !device_rules_enforced()
-        && !hardening::explicitly_added(spec, Capability::CAP_MKNOD)
-    {
-        capabilities.retain(|c| *c != Capability::CAP_MKNOD);
-    }
-    let seccomp = hardening::seccomp_filters(spec, config_dir, &capabilities)?;
-    let summary = SecuritySummary {
-        capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
-        no_new_privileges: spec.no_new_privileges,
-        seccomp: match &seccomp {
-            Some(f) => format!(
-                "{} ({} filters, {} instructions)",
-                spec.seccomp,
-                f.programs.len(),
-                f.instruction_count()
-            ),
-            None => spec.seccomp.clone(),
-        },
-        landlock_abi,
-        landlock: match (&landlock, landlock_abi) {
-            (None, _) => "disabled".into(),
-            (Some(_), 0) => "not supported by this kernel".into(),
-            (Some(_), abi) => format!(
-                "ABI {abi} (kernel {}, berth {CONTAINER_ABI_NUMBER})",
-                kernel_abi()
-            ),
-        },
-        read_only: spec.read_only,
-    };
-    let security = SecurityConfig {
-        capabilities,
-        no_new_privs: spec.no_new_privileges,
-        seccomp,
-        landlock,
-        rlimits: hardening::rlimits(spec),
-    };
-    Ok((security, summary))
 }
 
 /// /dev/null for stdin, and a pipe each for stdout and stderr. Returns the

@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 use crate::image::lookup::{ResolvedImage, image_id, resolve};
 use crate::image::refs;
 use crate::image::usage::record_use;
-use crate::kernel::cgroup::{ContainerCgroup, Resources};
+use crate::kernel::cgroup::ContainerCgroup;
 use crate::kernel::{PausedContainer, Starting, spawn_paused};
-use crate::supervisor::launch::{LaunchContext, SecuritySummary, prepare_launch};
+use crate::supervisor::launch::devices::{GivenDevice, needs_lookup};
+use crate::supervisor::launch::{Launch, LaunchContext, SecuritySummary, prepare_launch};
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::network::attach_container;
@@ -94,7 +95,10 @@ impl Supervisor {
             None => None,
         };
         let plugins = volumes::uses_plugins(&c.spec);
-        if let (Some(image), false) = (&pinned, plugins) {
+        // Host devices may sit on any filesystem (and privileged walks all
+        // of /dev): a helper looks them up.
+        let devices = needs_lookup(&c.spec);
+        if let (Some(image), false, false) = (&pinned, plugins, devices) {
             let paths = volumes::mount_volumes_with(
                 self.store.root(),
                 name,
@@ -102,7 +106,7 @@ impl Supervisor {
                 &self.options.volume_plugins,
             )
             .map_err(cannot_start)?;
-            return self.spawn_step(name, image, &paths);
+            return self.spawn_step(name, image, &paths, &[]);
         }
         self.prepare_in_helper(name, pinned, plugins)
     }
@@ -114,11 +118,13 @@ impl Supervisor {
         name: &str,
         image: &ResolvedImage,
         volume_paths: &BTreeMap<String, PathBuf>,
+        devices: &[GivenDevice],
     ) -> Result<(), StepError> {
         let ctx = LaunchContext {
             config_dir: &self.options.config_dir,
             store_root: self.store.root(),
             volume_paths,
+            devices,
         };
         let cgroup_path = format!("{}/{name}", self.options.cgroup_parent);
         let c = self
@@ -126,7 +132,7 @@ impl Supervisor {
             .get_mut(name)
             .ok_or_else(|| cannot_start(format!("no container {name}")))?;
         let launch = prepare_launch(name, &c.spec, image, &c.dirs, &ctx).map_err(cannot_start)?;
-        let cgroup = limited_cgroup(c, &cgroup_path, &launch.resources)?;
+        let cgroup = limited_cgroup(c, &cgroup_path, &launch)?;
         let paused = spawn_paused(&launch.config);
         // Our copies of the container's pipe ends close with the config.
         let exec_template = ExecTemplate {
@@ -311,15 +317,17 @@ impl Supervisor {
     }
 }
 
-/// The container's cgroup with its limits in place before the container's
-/// first instruction. On failure the record keeps it, for the cleanup.
+/// The container's cgroup with its device rules and limits in place
+/// before the container's first instruction. On failure the record keeps
+/// it, for the cleanup.
 fn limited_cgroup(
     c: &mut Container,
     path: &str,
-    resources: &Resources,
+    launch: &Launch,
 ) -> Result<ContainerCgroup, StepError> {
-    let cgroup = ContainerCgroup::create(path).map_err(cannot_start)?;
-    match cgroup.apply_resources(resources) {
+    let cgroup =
+        ContainerCgroup::create_with_devices(path, &launch.device_rules).map_err(cannot_start)?;
+    match cgroup.apply_resources(&launch.resources) {
         Ok(warnings) => {
             for w in warnings {
                 crate::supervisor::say(format_args!("container {}: warning: {w}", c.name));

@@ -1,6 +1,6 @@
 //! The creation step that may wait: pinning the image while a pull holds
-//! the store's lock, and mounting plugin volumes. Both run in one helper;
-//! its answer continues the creation (create.rs).
+//! the store's lock, looking up host devices, and mounting plugin volumes.
+//! All run in one helper; its answer continues the creation (create.rs).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use crate::image::lookup::{ResolvedImage, resolve};
 use crate::image::refs;
 use crate::image::store::Store;
 use crate::image::usage::record_use;
+use crate::supervisor::launch::devices::{FoundDevices, GivenDevice, find_devices, needs_lookup};
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::create::{Creation, StepError, cannot_start};
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
@@ -40,21 +41,30 @@ impl Supervisor {
             if must_pin && let Err(e) = pin_image(&store, &spec.image, &base, durable) {
                 return json!({ "error": e });
             }
-            if !plugins {
-                return match volumes::mount_volumes_with(&root, &container, &spec, &settings) {
+            // Before any volume is mounted, so a missing device undoes nothing.
+            let found = match needs_lookup(&spec).then(|| find_devices(&spec)) {
+                Some(Err(e)) => return json!({ "error": e }),
+                Some(Ok(found)) => found,
+                None => FoundDevices::default(),
+            };
+            let mut answer = if plugins {
+                mount_plugin_volumes(&root, &container, &spec, &settings, &base)
+            } else {
+                match volumes::mount_volumes_with(&root, &container, &spec, &settings) {
                     Ok(paths) => json!({ "paths": paths }),
                     Err(e) => json!({ "error": e }),
-                };
-            }
-            mount_plugin_volumes(&root, &container, &spec, &settings, &base)
+                }
+            };
+            with_devices(&mut answer, found);
+            answer
         };
         self.jobs
             .start(JobKind::MountVolumes, owner, &[], work)
             .map_err(cannot_start)?;
-        let what = if plugins {
-            "volume plugins"
-        } else {
-            "the image store"
+        let what = match (plugins, needs_lookup(&c.spec)) {
+            (true, _) => "volume plugins",
+            (false, true) => "host devices",
+            (false, false) => "the image store",
         };
         c.waiting_for = Some(what.into());
         let image = pinned.map(Box::new);
@@ -81,6 +91,16 @@ impl Supervisor {
             .cloned()
             .and_then(|p| serde_json::from_value(p).ok())
             .unwrap_or_default();
+        let devices: Vec<GivenDevice> = match done.answer.get("devices").cloned() {
+            None => Vec::new(),
+            Some(d) => match serde_json::from_value(d) {
+                Ok(d) => d,
+                Err(e) => {
+                    let why = format!("host devices: the helper's answer is unreadable: {e}");
+                    return self.creation_failed(&name, why, EXIT_CANNOT_START);
+                }
+            },
+        };
         // Pinned by the helper: its use record keeps the layers now.
         let image = match image {
             Some(image) => *image,
@@ -96,9 +116,27 @@ impl Supervisor {
                 None => return,
             },
         };
-        if let Err((message, code)) = self.spawn_step(&name, &image, &paths) {
+        if let Err((message, code)) = self.spawn_step(&name, &image, &paths, &devices) {
             self.creation_failed(&name, message, code);
         }
+    }
+}
+
+/// Adds the devices found to a helper's answer (none on an error) and the
+/// optional ones skipped to its warnings.
+fn with_devices(answer: &mut Value, found: FoundDevices) {
+    let Value::Object(map) = answer else {
+        return;
+    };
+    if !map.contains_key("error") && !found.devices.is_empty() {
+        map.insert("devices".into(), json!(found.devices));
+    }
+    if found.warnings.is_empty() {
+        return;
+    }
+    let warnings = map.entry("warnings").or_insert_with(|| json!([]));
+    if let Value::Array(list) = warnings {
+        list.extend(found.warnings.into_iter().map(Value::String));
     }
 }
 

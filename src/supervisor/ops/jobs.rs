@@ -22,7 +22,8 @@ const MAX_ANSWER_BYTES: usize = 1 << 20;
 /// What a job does, and so where its answer goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
-    /// Create and mount a container's plugin volumes.
+    /// Pin a container's image while a pull holds the store, look up its
+    /// host devices, create and mount its volumes.
     MountVolumes,
     /// Attach the paused container's network and run its prestart hooks.
     Place,
@@ -39,7 +40,7 @@ pub enum JobKind {
 impl JobKind {
     fn name(self) -> &'static str {
         match self {
-            JobKind::MountVolumes => "mount volumes",
+            JobKind::MountVolumes => "image, devices and volumes",
             JobKind::Place => "network and prestart hooks",
             JobKind::Cleanup => "cleanup",
             JobKind::PostStart => "poststart hooks",

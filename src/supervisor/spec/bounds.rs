@@ -36,11 +36,15 @@ impl<T: BoundValue> Bound<T> {
         if self.contains(value) {
             return Ok(());
         }
+        let unit = if self.unit.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", self.unit)
+        };
         Err(format!(
-            "expected {} to {} {}, got {}",
+            "expected {} to {}{unit}, got {}",
             Show(self.min),
             Show(self.max),
-            self.unit,
             Show(value)
         ))
     }
@@ -147,6 +151,18 @@ pub const CPU_SHARES: Bound<u64> = Bound::new(2, 262_144, "shares");
 /// blkio.weight's range (Docker's --blkio-weight).
 pub const IO_WEIGHT: Bound<u16> = Bound::new(10, 1000, "");
 pub const PORT: Bound<u16> = Bound::new(1, 65_535, "");
+
+// ---- Devices. ----
+
+/// A device's major number: 12 bits of the kernel's dev_t.
+pub const DEVICE_MAJOR: Bound<u64> = Bound::new(0, (1 << 12) - 1, "");
+/// Its minor number: 20 bits.
+pub const DEVICE_MINOR: Bound<u64> = Bound::new(0, (1 << 20) - 1, "");
+/// Device nodes one container gets, its `devices`' directories walked (or
+/// a privileged container's whole /dev): each is a node made, a cgroup
+/// rule and a Landlock rule in the child before exec, and the list passes
+/// through a helper's answer (1 MiB at most).
+pub const DEVICE_NODES: Bound<usize> = Bound::new(0, 4096, "device nodes");
 
 // ---- Lengths and counts of lists (a spec file is at most 1 MiB anyway;
 // these keep each field sane and the work per field small). ----

@@ -4,6 +4,8 @@
 
 pub mod bounds;
 pub mod cycles;
+pub mod device_rules;
+pub mod devices;
 pub mod hardening;
 pub mod hooks;
 pub mod load;
@@ -24,6 +26,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::supervisor::spec::devices::DeviceSpec;
 use crate::supervisor::spec::hardening::{
     ByteSize, CapabilitiesSpec, CgroupnsMode, LandlockSpec, MountSpec, ResourcesSpec, Rlimits,
     UsernsSpec,
@@ -92,6 +95,17 @@ pub struct Spec {
     pub cgroupns: CgroupnsMode,
     #[serde(default)]
     pub mounts: Vec<MountSpec>,
+    /// Host devices the container may use: `"HOST[:CONTAINER[:PERMS]]"`
+    /// or `{"path", "container_path", "permissions", "optional"}`.
+    #[serde(default)]
+    pub devices: Vec<DeviceSpec>,
+    /// Extra cgroup device rules in Docker's form, e.g. "c 188:* rwm".
+    #[serde(default)]
+    pub device_cgroup_rules: Vec<String>,
+    /// Docker's --privileged: every capability the daemon holds, no
+    /// seccomp, no Landlock, every host device, /sys and /proc writable.
+    #[serde(default)]
+    pub privileged: bool,
     /// Size of /dev/shm (default 64m).
     #[serde(default)]
     pub shm_size: Option<ByteSize>,

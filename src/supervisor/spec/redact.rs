@@ -51,6 +51,9 @@ impl Spec {
             network: _,
             ports: _,
             secrets: _,
+            devices: _,
+            device_cgroup_rules: _,
+            privileged: _,
         } = &mut out;
         env.values_mut().for_each(|v| *v = REDACTED.into());
         redact_hooks(hooks);

@@ -160,6 +160,7 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     check_network(spec, &mut out);
     out.extend(crate::supervisor::spec::hooks::check_hooks(&spec.hooks));
     out.extend(crate::supervisor::spec::secrets::check_secrets(spec));
+    out.extend(crate::supervisor::spec::devices::check_devices(spec));
     if let Some(hc) = &spec.healthcheck
         && hc.command.first().is_none_or(|c| c.is_empty())
     {

@@ -161,6 +161,7 @@ pub fn check_spec_bounds(spec: &Spec, out: &mut Vec<Problem>) {
     }
     check_hooks_bounds(&spec.hooks, &mut c.at("hooks"));
     crate::supervisor::spec::secrets::check_secret_bounds(&spec.secrets, &mut c);
+    crate::supervisor::spec::devices::check_device_bounds(spec, &mut c);
 }
 
 /// What becomes the process's argv and environment.

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::supervisor::launch::hardening;
+use crate::supervisor::launch::{hardening, seccomp};
 use crate::supervisor::spec::load::{LoadedSpec, load_config_dir};
 use crate::supervisor::spec::position::locate;
 use crate::supervisor::spec::validate::SpecError;
@@ -42,7 +42,7 @@ fn check_seccomp_profile(path: &Path, text: &str, spec: &Spec) -> Result<(), Vec
         .and_then(Path::parent)
         .unwrap_or(Path::new("."));
     let caps = hardening::effective_capabilities(spec);
-    let result = hardening::seccomp_filters(spec, config_dir, &caps).map(drop);
+    let result = seccomp::seccomp_filters(spec, config_dir, &caps).map(drop);
     result.map_err(|message| {
         let (line, col) = locate(text, &["seccomp"]).unwrap_or((1, 1));
         vec![SpecError {

@@ -7,6 +7,7 @@ pub mod devices;
 pub mod etc_files;
 pub mod hardening;
 pub mod resources;
+pub mod seccomp;
 pub mod secrets;
 pub mod security;
 pub mod user;

@@ -11,7 +11,7 @@ use crate::kernel::config::{MountConfig, SecurityConfig};
 use crate::kernel::landlock::{CONTAINER_ABI_NUMBER, enforced_abi, kernel_abi};
 use crate::kernel::seccomp::Filters;
 use crate::supervisor::launch::devices::{GivenDevice, landlock_files};
-use crate::supervisor::launch::hardening;
+use crate::supervisor::launch::{hardening, seccomp};
 use crate::supervisor::spec::Spec;
 
 /// What a container was given, for `inspect` and the start log line.
@@ -65,7 +65,7 @@ pub fn security_config(
     {
         capabilities.retain(|c| *c != Capability::CAP_MKNOD);
     }
-    let seccomp = hardening::seccomp_filters(spec, config_dir, &capabilities)?;
+    let seccomp = seccomp::seccomp_filters(spec, config_dir, &capabilities)?;
     let summary = SecuritySummary {
         capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
         no_new_privileges: spec.no_new_privileges,

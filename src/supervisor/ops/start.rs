@@ -154,6 +154,11 @@ impl Supervisor {
         c.exec_template = Some(p.exec_template);
         let pid = c.pid.map(|p| p.as_raw());
         let image = c.spec.image.clone();
+        let stages: serde_json::Map<String, serde_json::Value> = p
+            .start_stages
+            .iter()
+            .map(|(stage, d)| (stage.to_string(), json!(d.as_micros() as u64)))
+            .collect();
         say(format_args!(
             "container {name}: started (pid {}{security})",
             pid.unwrap_or_default()
@@ -161,7 +166,7 @@ impl Supervisor {
         self.emit(
             kinds::CONTAINER_STARTED,
             Some(name),
-            json!({"pid": pid, "image": image}),
+            json!({"pid": pid, "image": image, "start_us": stages}),
         );
         if std::mem::take(&mut self.options.report_boot_time) {
             report_boot_time();

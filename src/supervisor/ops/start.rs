@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::json;
 
+use crate::kernel::machine::boot_steps::{self, BootStep};
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::create::Prepared;
 use crate::supervisor::ops::jobs::JobKind;
@@ -202,9 +203,11 @@ impl Supervisor {
     }
 }
 
-/// How long after the kernel started the first container runs, from
-/// /proc/uptime (the clock of the kernel's `printk.time` stamps).
+/// As the machine's init: how long after the kernel started the first
+/// container runs (/proc/uptime, the clock of the kernel's `printk.time`
+/// stamps), and the share of each of berth's boot steps in it.
 fn report_boot_time() {
+    boot_steps::stamp(BootStep::FirstContainer);
     let uptime = std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok());
@@ -212,5 +215,8 @@ fn report_boot_time() {
         say(format_args!(
             "first container running {at:.2} s after the kernel started"
         ));
+    }
+    if let Some(report) = boot_steps::report() {
+        say(format_args!("{report}"));
     }
 }

@@ -52,6 +52,14 @@ pub struct PullOutcome {
     pub error: Option<String>,
 }
 
+/// A pull's use of the link, over berth.json's `pull` section (the
+/// API's `pull` may set them; the flags of the helper's `berth pull`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkOptions {
+    pub max_rate: Option<u64>,
+    pub max_parallel: Option<u64>,
+}
+
 impl Supervisor {
     /// True when the container's image must be pulled before it starts
     /// (the CheckGates action asks).
@@ -76,7 +84,7 @@ impl Supervisor {
         let Some(reference) = self.containers.get(name).map(|c| c.spec.image.clone()) else {
             return;
         };
-        match self.join_or_start_pull(&reference, None) {
+        match self.join_or_start_pull(&reference, None, &LinkOptions::default()) {
             Ok(job) => job.waiting.push(name.to_string()),
             Err(e) => {
                 let message = format!("cannot start a pull of {reference}: {e}");
@@ -96,18 +104,20 @@ impl Supervisor {
         }
     }
 
-    /// API `pull`: progress and the outcome go to `token`.
+    /// API `pull`: progress and the outcome go to `token`. Joining a pull
+    /// of the same reference already running keeps that pull's options.
     pub fn pull_for_client(
         &mut self,
         reference: &str,
         platform: Option<&str>,
+        link: &LinkOptions,
         token: u64,
     ) -> Result<(), SupervisorError> {
         if self.shutting_down {
             return Err(SupervisorError::ShuttingDown);
         }
         let job = self
-            .join_or_start_pull(reference, platform)
+            .join_or_start_pull(reference, platform, link)
             .map_err(|e| SupervisorError::Invalid(format!("cannot start a pull: {e}")))?;
         job.clients.push(token);
         Ok(())
@@ -117,6 +127,7 @@ impl Supervisor {
         &mut self,
         reference: &str,
         platform: Option<&str>,
+        link: &LinkOptions,
     ) -> std::io::Result<&mut PullJob> {
         let existing = self
             .pulls
@@ -126,7 +137,7 @@ impl Supervisor {
         let pid = match existing {
             Some(pid) => pid,
             None => {
-                let (pid, job) = self.spawn_pull(reference, platform)?;
+                let (pid, job) = self.spawn_pull(reference, platform, link)?;
                 say(format_args!("pulling {reference} (pid {pid})"));
                 self.pulls.insert(pid, job);
                 self.emit(kinds::PULL_STARTED, None, json!({"reference": reference}));
@@ -140,6 +151,7 @@ impl Supervisor {
         &self,
         reference: &str,
         platform: Option<&str>,
+        link: &LinkOptions,
     ) -> std::io::Result<(Pid, PullJob)> {
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
@@ -151,6 +163,12 @@ impl Supervisor {
             .arg(&self.options.config_dir);
         if let Some(p) = platform {
             cmd.args(["--platform", p]);
+        }
+        if let Some(rate) = link.max_rate {
+            cmd.arg("--max-rate").arg(rate.to_string());
+        }
+        if let Some(n) = link.max_parallel {
+            cmd.arg("--max-parallel").arg(n.to_string());
         }
         let mut child = cmd
             .stdin(Stdio::null())

@@ -148,6 +148,7 @@ fn start_supervisor(
 ) -> Supervisor {
     let mut sup = Supervisor::new(store, options, specs);
     sup.recover_leftovers();
+    sup.import_airgap_images();
     sup.start_all();
     sup.start_notifier();
     sup

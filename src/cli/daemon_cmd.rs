@@ -59,8 +59,9 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         init.clone()
     });
     stamp(BootStep::Machine);
-    let store =
-        Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
+    let store = Store::open(args.value("root").unwrap_or(DEFAULT_ROOT))
+        .map_err(|e| e.to_string())?
+        .with_reserve(settings.store.reserve_bytes());
     stamp(BootStep::Store);
     // Installed before any container starts, so no SIGCHLD is missed.
     let mut signals = SignalPipe::install().map_err(|e| format!("install signal handlers: {e}"))?;

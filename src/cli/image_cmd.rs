@@ -196,7 +196,8 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
             link,
         );
     }
-    let store = open_store(&args)?;
+    let reserve = pull_settings(&args)?.store.reserve_bytes();
+    let store = open_store(&args)?.with_reserve(reserve);
     let mut view = ProgressView::new();
     let pulled = image_pull(&store, reference, &opts, &mut |line| view.line(&line))
         .map_err(|e| format!("pull {reference}: {e}"))?;
@@ -252,6 +253,7 @@ fn pull_options(args: &Args, reference: &str) -> Result<PullOptions, String> {
         max_parallel: link_flag(args, "max-parallel", &PULL_MAX_PARALLEL, |t| t.parse().ok())?
             .or(settings.pull.max_parallel.map(u64::from))
             .map(|n| n as usize),
+        auto_prune: settings.store.auto_prune,
     })
 }
 

@@ -48,6 +48,28 @@ pub struct Settings {
     /// How pulls use the link (docs/config.md).
     #[serde(default)]
     pub pull: PullSettings,
+    /// The image store's disk guard (docs/config.md).
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+/// Free space the store keeps, and whether a pull may prune to find it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// Bytes left free on the store's filesystem (default 64 MiB).
+    #[serde(default)]
+    pub reserve: Option<ByteSize>,
+    /// Before refusing a pull for want of space, remove what nothing uses.
+    #[serde(default)]
+    pub auto_prune: bool,
+}
+
+impl StoreSettings {
+    pub fn reserve_bytes(&self) -> u64 {
+        self.reserve
+            .map_or(crate::image::space::DEFAULT_RESERVE_BYTES, |r| r.0)
+    }
 }
 
 /// Pulls over a slow or metered link.

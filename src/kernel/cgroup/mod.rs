@@ -1,8 +1,13 @@
 //! One cgroup per container, on cgroup v1 (every mounted controller) or v2,
 //! through cgroups-rs: creation, placement, killing what is left, removal.
-//! Device rules (`devices.rs`), limits (`limits.rs`, `resources.rs`) and
-//! statistics (`stats.rs`) live in the submodules.
+//! Device rules (`devices.rs`: v1 in `device_rules_v1.rs`, v2's BPF
+//! program in `device_filter.rs` and `device_bpf.rs`), limits
+//! (`limits.rs`, `resources.rs`) and statistics (`stats.rs`) live in the
+//! submodules.
 
+mod device_bpf;
+mod device_filter;
+mod device_rules_v1;
 mod devices;
 mod limits;
 mod resources;
@@ -24,7 +29,8 @@ use cgroups_rs::{Cgroup, CgroupPid, Controller, hierarchies};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
+pub use device_bpf::{BpfError, device_programs_of};
+pub use devices::{DeviceAccess, DeviceKind, DeviceRule, install_device_filter};
 pub use limits::{CpuQuota, LIMIT_NAMES, Resources, SwapLimit};
 pub use stats::CgroupStats;
 
@@ -90,10 +96,23 @@ pub struct ContainerCgroup {
 }
 
 /// Whether containers get a devices allow-list: cgroup v1's devices
-/// controller. cgroup v2 needs a BPF program for that, which berth does
-/// not load yet.
+/// controller, or on cgroup v2 a BPF device program (the kernel loads
+/// one: CONFIG_CGROUP_BPF, and berth may).
 pub fn device_rules_enforced() -> bool {
-    !cgroups_rs::hierarchies::is_cgroup2_unified_mode()
+    if cgroup_v2() {
+        device_bpf::device_filter_supported()
+    } else {
+        hierarchies::auto()
+            .subsystems()
+            .iter()
+            .any(|s| matches!(s, cgroups_rs::Subsystem::Devices(_)))
+    }
+}
+
+/// Whether the host uses cgroup v2 alone (the unified hierarchy at
+/// /sys/fs/cgroup), rather than v1 or v1 beside a v2 mount (hybrid).
+pub fn cgroup_v2() -> bool {
+    hierarchies::is_cgroup2_unified_mode()
 }
 
 impl ContainerCgroup {

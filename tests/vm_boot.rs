@@ -5,9 +5,11 @@
 //! overlay module, cgroup v2 controllers, containers started, a
 //! container's output (read back through the API from inside the VM), a
 //! cgroup v2 memory limit enforced (an OOM kill) and readable from a
-//! private cgroup namespace, MKNOD dropped where
-//! neither a devices cgroup (v2 has none) nor Landlock (turned off) would
-//! stop a device node, unless the spec adds it, and a clean ending:
+//! private cgroup namespace, cgroup v2's BPF device filter (the machine
+//! has an NVMe disk: a container that sees it through a `dev` bind of /dev,
+//! or makes its node with MKNOD and Landlock off, cannot open it; one
+//! given it in `devices` reads it, and so does a privileged one), and a
+//! clean ending:
 //! - an API `shutdown` (a container runs the static berth client) powers off;
 //! - SIGTERM to PID 1 reboots. It must come from the machine's own PID
 //!   namespace, so the kernel starts scripts/vm/sigterm-init.sh
@@ -59,6 +61,9 @@ fn boot_to_first_container(console: &str) -> Option<f64> {
         .ok()
 }
 
+/// The first bytes of the machine's NVMe disk.
+const DISK_MARKER: &str = "berth-nvme-disk!";
+
 fn demo(command: &[&str]) -> Value {
     json!({"image": DEMO_REF, "command": command})
 }
@@ -79,16 +84,19 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     if !require_root() {
         return Ok(());
     }
-    // Waits for the OOM kill, copies hello's log (through the API) to the
-    // console, then asks for the shutdown with the static berth client.
-    let ctl_script = "for i in $(seq 200); do /berth ps --json | grep -q oom_killed && break; sleep 0.1; done; \
-                      for i in $(seq 200); do /berth logs nomknod | grep -q mknod- && \
-                        /berth logs addmknod | grep -q mknod- && \
-                        /berth logs limits | grep -q cgroup && break; sleep 0.1; done; \
-                      /berth logs hello > /console; /berth logs nomknod > /console; \
-                      /berth logs addmknod > /console; /berth logs limits > /console; \
-                      /berth shutdown";
-    let mut ctl = demo(&["sh", "-c", ctl_script]);
+    // Waits for the OOM kill and the others' output, copies their logs
+    // (through the API) to the console, then asks for the shutdown with
+    // the static berth client.
+    let logged = ["hello", "hostdev", "givendisk", "privdisk", "limits"];
+    let ctl_script = format!(
+        "for i in $(seq 200); do /berth ps --json | grep -q oom_killed && break; sleep 0.1; done; \
+         for i in $(seq 200); do /berth logs hostdev | grep -q tmp/disk && \
+           /berth logs givendisk | grep -q givendisk && /berth logs privdisk | grep -q privdisk && \
+           /berth logs limits | grep -q cgroup && break; sleep 0.1; done; \
+         for c in {}; do /berth logs $c > /console; done; /berth shutdown",
+        logged.join(" ")
+    );
+    let mut ctl = demo(&["sh", "-c", &ctl_script]);
     ctl["mounts"] = json!([
         {"type": "bind", "source": "/init", "target": "/berth", "read_only": true},
         {"type": "bind", "source": "/run/berth", "target": "/run/berth"},
@@ -96,18 +104,30 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     ]);
     let mut oom = demo(&["tail", "/dev/zero"]);
     oom["resources"] = json!({"memory": "8m"});
-    // cgroup v2 has no devices controller: with Landlock off too, berth
-    // drops MKNOD unless the spec adds it (docs/security.md, Cgroups).
-    let mknod = |tag: &str, add: &[&str]| {
-        let script = format!(
-            "grep CapEff /proc/self/status | sed 's/^/{tag} /'; \
-             mknod /tmp/n c 1 3 && echo {tag} mknod-made || echo {tag} mknod-refused"
-        );
-        let mut spec = demo(&["sh", "-c", &script]);
-        spec["landlock"] = json!({"enabled": false});
-        spec["capabilities"] = json!({"add": add});
-        spec
-    };
+    // The disk's first 16 bytes, or why not, tagged with the container.
+    let read_disk = |tag: &str, path: &str| format!("echo \"{tag} $(head -c 16 {path} 2>&1)\"; ");
+    // Every node of the machine's /dev usable, and Landlock off: only the
+    // device filter stands between it and the disk, whether reached
+    // through the bind or through a node it makes itself (it keeps MKNOD,
+    // as on v1, since the filter decides what opens).
+    let mut hostdev = demo(&[
+        "sh",
+        "-c",
+        &format!(
+            "grep CapEff /proc/self/status | sed 's/^/hostdev /'; {}\
+             dev=$(cat /sys/class/block/nvme0n1/dev); \
+             mknod /tmp/disk b ${{dev%:*}} ${{dev#*:}} && echo hostdev mknod-made; {}",
+            read_disk("hostdev", "/hostdev/nvme0n1"),
+            read_disk("hostdev", "/tmp/disk")
+        ),
+    ]);
+    hostdev["landlock"] = json!({"enabled": false});
+    hostdev["mounts"] =
+        json!([{"type": "bind", "source": "/dev", "target": "/hostdev", "options": ["dev"]}]);
+    let mut givendisk = demo(&["sh", "-c", &read_disk("givendisk", "/dev/nvme0n1")]);
+    givendisk["devices"] = json!(["/dev/nvme0n1"]);
+    let mut privdisk = demo(&["sh", "-c", &read_disk("privdisk", "/dev/nvme0n1")]);
+    privdisk["privileged"] = json!(true);
     // Its own cgroup namespace (the default): the container's cgroup is /,
     // and it reads its own memory.max at /sys/fs/cgroup.
     let mut limits = demo(&[
@@ -124,13 +144,27 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
                 demo(&["sh", "-c", "echo hello from a container on berth"]),
             ),
             ("oom", oom),
-            ("nomknod", mknod("nomknod", &[])),
-            ("addmknod", mknod("addmknod", &["MKNOD"])),
+            ("hostdev", hostdev),
+            ("givendisk", givendisk),
+            ("privdisk", privdisk),
             ("limits", limits),
             ("ctl", ctl),
         ],
     )?;
-    let console = machine.boot(&[], |_| {})?;
+    let disk = machine.env.dir.path().join("nvme.raw");
+    let mut content = vec![0u8; 1 << 20];
+    content[..16].copy_from_slice(DISK_MARKER.as_bytes());
+    std::fs::write(&disk, content)?;
+    let drive = format!("file={},format=raw,if=none,id=disk0", disk.display());
+    let console = machine.boot(
+        &[
+            "-drive",
+            &drive,
+            "-device",
+            "nvme,serial=berth0,drive=disk0",
+        ],
+        |_| {},
+    )?;
     assert_lines(
         &console,
         &[
@@ -141,12 +175,13 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
             "container oom: started",
             "hello from a container on berth",
             "container oom: exited with code 137 (oom_killed)",
-            // Docker's 14 capabilities are a80425fb; without MKNOD (bit 27)
-            // a00425fb.
-            "nomknod CapEff:\t00000000a00425fb",
-            "nomknod mknod-refused",
-            "addmknod CapEff:\t00000000a80425fb",
-            "addmknod mknod-made",
+            // Docker's 14 capabilities, MKNOD (bit 27) among them.
+            "hostdev CapEff:\t00000000a80425fb",
+            "hostdev head: /hostdev/nvme0n1: Operation not permitted",
+            "hostdev mknod-made",
+            "hostdev head: /tmp/disk: Operation not permitted",
+            &format!("givendisk {DISK_MARKER}"),
+            &format!("privdisk {DISK_MARKER}"),
             "limits memory.max 67108864",
             "limits cgroup 0::/",
             "shutdown requested through the API, then poweroff",

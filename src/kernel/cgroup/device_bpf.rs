@@ -219,10 +219,17 @@ fn load_program(program: &[Insn]) -> Result<OwnedFd, BpfError> {
     if let Ok(fd) = unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
         return Ok(owned_fd(fd));
     }
+    let detail = match errno {
+        // No verifier log for a refusal before the verifier runs.
+        Errno::EPERM => "needs CAP_SYS_ADMIN or CAP_BPF; kernels before 5.11 also \
+                         count programs against RLIMIT_MEMLOCK"
+            .to_string(),
+        _ => last_log_lines(&log),
+    };
     Err(BpfError {
         call: "bpf(BPF_PROG_LOAD)",
         errno,
-        detail: last_log_lines(&log),
+        detail,
     })
 }
 

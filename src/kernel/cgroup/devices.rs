@@ -12,8 +12,6 @@ use std::path::Path;
 use cgroups_rs::devices::{DevicePermissions, DevicesController};
 
 use super::device_filter::device_program;
-#[cfg(doc)]
-use super::device_rules_enforced;
 use super::{CgroupError, ContainerCgroup, device_bpf};
 
 /// Which devices a rule covers: every device, or character or block ones.
@@ -120,6 +118,20 @@ impl fmt::Display for DeviceRule {
             number(self.minor),
             self.access
         )
+    }
+}
+
+/// Whether containers get a devices allow-list: cgroup v1's devices
+/// controller, or on cgroup v2 a BPF device program (the kernel loads
+/// one: CONFIG_CGROUP_BPF, and berth may).
+pub fn device_rules_enforced() -> bool {
+    if super::cgroup_v2() {
+        device_bpf::device_filter_supported()
+    } else {
+        cgroups_rs::hierarchies::auto()
+            .subsystems()
+            .iter()
+            .any(|s| matches!(s, cgroups_rs::Subsystem::Devices(_)))
     }
 }
 

@@ -30,7 +30,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 pub use device_bpf::{BpfError, device_programs_of};
-pub use devices::{DeviceAccess, DeviceKind, DeviceRule, install_device_filter};
+pub use devices::{
+    DeviceAccess, DeviceKind, DeviceRule, device_rules_enforced, install_device_filter,
+};
 pub use limits::{CpuQuota, LIMIT_NAMES, Resources, SwapLimit};
 pub use stats::CgroupStats;
 
@@ -93,20 +95,6 @@ impl std::fmt::Debug for ContainerCgroup {
 pub struct ContainerCgroup {
     cg: Cgroup,
     path: String,
-}
-
-/// Whether containers get a devices allow-list: cgroup v1's devices
-/// controller, or on cgroup v2 a BPF device program (the kernel loads
-/// one: CONFIG_CGROUP_BPF, and berth may).
-pub fn device_rules_enforced() -> bool {
-    if cgroup_v2() {
-        device_bpf::device_filter_supported()
-    } else {
-        hierarchies::auto()
-            .subsystems()
-            .iter()
-            .any(|s| matches!(s, cgroups_rs::Subsystem::Devices(_)))
-    }
 }
 
 /// Whether the host uses cgroup v2 alone (the unified hierarchy at

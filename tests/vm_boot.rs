@@ -6,10 +6,10 @@
 //! container's output (read back through the API from inside the VM), a
 //! cgroup v2 memory limit enforced (an OOM kill) and readable from a
 //! private cgroup namespace, cgroup v2's BPF device filter (the machine
-//! has an NVMe disk: a container that sees it through a `dev` bind of /dev,
-//! or makes its node with MKNOD and Landlock off, cannot open it; one
-//! given it in `devices` reads it, and so does a privileged one), and a
-//! clean ending:
+//! has two NVMe disks: a container given the first in `devices` reads it,
+//! but cannot open the second, neither through a `dev` bind of /dev nor
+//! through a node it makes with MKNOD and Landlock off; a privileged one
+//! reads the second), and a clean ending:
 //! - an API `shutdown` (a container runs the static berth client) powers off;
 //! - SIGTERM to PID 1 reboots. It must come from the machine's own PID
 //!   namespace, so the kernel starts scripts/vm/sigterm-init.sh
@@ -61,8 +61,8 @@ fn boot_to_first_container(console: &str) -> Option<f64> {
         .ok()
 }
 
-/// The first bytes of the machine's NVMe disk.
-const DISK_MARKER: &str = "berth-nvme-disk!";
+/// The first bytes of the machine's two NVMe disks.
+const DISK_MARKERS: [&str; 2] = ["berth-nvme-disk1", "berth-nvme-disk2"];
 
 fn demo(command: &[&str]) -> Value {
     json!({"image": DEMO_REF, "command": command})
@@ -87,11 +87,11 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     // Waits for the OOM kill and the others' output, copies their logs
     // (through the API) to the console, then asks for the shutdown with
     // the static berth client.
-    let logged = ["hello", "hostdev", "givendisk", "privdisk", "limits"];
+    let logged = ["hello", "disks", "privdisk", "limits"];
     let ctl_script = format!(
         "for i in $(seq 200); do /berth ps --json | grep -q oom_killed && break; sleep 0.1; done; \
-         for i in $(seq 200); do /berth logs hostdev | grep -q tmp/disk && \
-           /berth logs givendisk | grep -q givendisk && /berth logs privdisk | grep -q privdisk && \
+         for i in $(seq 200); do /berth logs disks | grep -q tmp/disk && \
+           /berth logs privdisk | grep -q privdisk && \
            /berth logs limits | grep -q cgroup && break; sleep 0.1; done; \
          for c in {}; do /berth logs $c > /console; done; /berth shutdown",
         logged.join(" ")
@@ -104,29 +104,30 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     ]);
     let mut oom = demo(&["tail", "/dev/zero"]);
     oom["resources"] = json!({"memory": "8m"});
-    // The disk's first 16 bytes, or why not, tagged with the container.
+    // A disk's first 16 bytes, or why not, tagged.
     let read_disk = |tag: &str, path: &str| format!("echo \"{tag} $(head -c 16 {path} 2>&1)\"; ");
-    // Every node of the machine's /dev usable, and Landlock off: only the
-    // device filter stands between it and the disk, whether reached
-    // through the bind or through a node it makes itself (it keeps MKNOD,
-    // as on v1, since the filter decides what opens).
-    let mut hostdev = demo(&[
+    // Given the first disk; every node of the machine's /dev usable
+    // through the bind, and Landlock off: only the device filter stands
+    // between it and the second disk, whether reached through the bind or
+    // through a node it makes itself (it keeps MKNOD, as on v1, since the
+    // filter decides what opens).
+    let mut disks = demo(&[
         "sh",
         "-c",
         &format!(
-            "grep CapEff /proc/self/status | sed 's/^/hostdev /'; {}\
-             dev=$(cat /sys/class/block/nvme0n1/dev); \
-             mknod /tmp/disk b ${{dev%:*}} ${{dev#*:}} && echo hostdev mknod-made; {}",
-            read_disk("hostdev", "/hostdev/nvme0n1"),
-            read_disk("hostdev", "/tmp/disk")
+            "grep CapEff /proc/self/status | sed 's/^/disks /'; {}{}\
+             dev=$(cat /sys/class/block/nvme0n2/dev); \
+             mknod /tmp/disk b ${{dev%:*}} ${{dev#*:}} && echo disks mknod-made; {}",
+            read_disk("disks given", "/dev/nvme0n1"),
+            read_disk("disks bind", "/hostdev/nvme0n2"),
+            read_disk("disks made", "/tmp/disk")
         ),
     ]);
-    hostdev["landlock"] = json!({"enabled": false});
-    hostdev["mounts"] =
+    disks["devices"] = json!(["/dev/nvme0n1"]);
+    disks["landlock"] = json!({"enabled": false});
+    disks["mounts"] =
         json!([{"type": "bind", "source": "/dev", "target": "/hostdev", "options": ["dev"]}]);
-    let mut givendisk = demo(&["sh", "-c", &read_disk("givendisk", "/dev/nvme0n1")]);
-    givendisk["devices"] = json!(["/dev/nvme0n1"]);
-    let mut privdisk = demo(&["sh", "-c", &read_disk("privdisk", "/dev/nvme0n1")]);
+    let mut privdisk = demo(&["sh", "-c", &read_disk("privdisk", "/dev/nvme0n2")]);
     privdisk["privileged"] = json!(true);
     // Its own cgroup namespace (the default): the container's cgroup is /,
     // and it reads its own memory.max at /sys/fs/cgroup.
@@ -144,27 +145,30 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
                 demo(&["sh", "-c", "echo hello from a container on berth"]),
             ),
             ("oom", oom),
-            ("hostdev", hostdev),
-            ("givendisk", givendisk),
+            ("disks", disks),
             ("privdisk", privdisk),
             ("limits", limits),
             ("ctl", ctl),
         ],
     )?;
-    let disk = machine.env.dir.path().join("nvme.raw");
-    let mut content = vec![0u8; 1 << 20];
-    content[..16].copy_from_slice(DISK_MARKER.as_bytes());
-    std::fs::write(&disk, content)?;
-    let drive = format!("file={},format=raw,if=none,id=disk0", disk.display());
-    let console = machine.boot(
-        &[
-            "-drive",
-            &drive,
-            "-device",
-            "nvme,serial=berth0,drive=disk0",
-        ],
-        |_| {},
-    )?;
+    // One NVMe controller with two namespaces: nvme0n1 and nvme0n2, in
+    // that order (two controllers could be numbered either way).
+    let mut qemu_args = vec!["-device".to_string(), "nvme,serial=berth0".to_string()];
+    for (n, marker) in DISK_MARKERS.iter().enumerate() {
+        let disk = machine.env.dir.path().join(format!("nvme{n}.raw"));
+        let mut content = vec![0u8; 1 << 20];
+        content[..16].copy_from_slice(marker.as_bytes());
+        std::fs::write(&disk, content)?;
+        qemu_args.push("-drive".into());
+        qemu_args.push(format!(
+            "file={},format=raw,if=none,id=disk{n}",
+            disk.display()
+        ));
+        qemu_args.push("-device".into());
+        qemu_args.push(format!("nvme-ns,drive=disk{n},nsid={}", n + 1));
+    }
+    let qemu_args: Vec<&str> = qemu_args.iter().map(String::as_str).collect();
+    let console = machine.boot(&qemu_args, |_| {})?;
     assert_lines(
         &console,
         &[
@@ -176,12 +180,12 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
             "hello from a container on berth",
             "container oom: exited with code 137 (oom_killed)",
             // Docker's 14 capabilities, MKNOD (bit 27) among them.
-            "hostdev CapEff:\t00000000a80425fb",
-            "hostdev head: /hostdev/nvme0n1: Operation not permitted",
-            "hostdev mknod-made",
-            "hostdev head: /tmp/disk: Operation not permitted",
-            &format!("givendisk {DISK_MARKER}"),
-            &format!("privdisk {DISK_MARKER}"),
+            "disks CapEff:\t00000000a80425fb",
+            &format!("disks given {}", DISK_MARKERS[0]),
+            "disks bind head: /hostdev/nvme0n2: Operation not permitted",
+            "disks mknod-made",
+            "disks made head: /tmp/disk: Operation not permitted",
+            &format!("privdisk {}", DISK_MARKERS[1]),
             "limits memory.max 67108864",
             "limits cgroup 0::/",
             "shutdown requested through the API, then poweroff",

@@ -184,7 +184,7 @@ impl ContainerCgroup {
     /// program attached to the cgroup (`device_bpf.rs`) in place of any
     /// left there. Where neither exists (no devices hierarchy mounted, a
     /// kernel without cgroup BPF), nothing: [`device_rules_enforced`] says
-    /// so and the container loses CAP_MKNOD instead.
+    /// so, and launch drops CAP_MKNOD where Landlock is off too.
     pub(super) fn restrict_devices(&self, extra: &[DeviceRule]) -> Result<(), CgroupError> {
         if let Some(devices) = self.cg.controller_of::<DevicesController>() {
             return self.reset_v1_rules(devices, extra);
@@ -196,7 +196,8 @@ impl ContainerCgroup {
     }
 
     /// Changes a running container's device rules to the defaults plus
-    /// `extra` (a hotplugged device, a device gone), without a moment in
+    /// `extra`, its whole list as `create_with_devices` took it (with a
+    /// hotplugged device added or a removed one gone), without a moment in
     /// which the container has no rules or loses one it keeps: on v1 what
     /// is new is allowed before what was dropped is denied; on v2 the new
     /// program is attached before the old one is detached.

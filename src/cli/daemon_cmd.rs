@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::args::Args;
+use super::commands::{CHECK, DAEMON};
 use crate::api::access;
 use crate::api::client::socket_path;
 use crate::api::server::ApiServer;
@@ -40,15 +41,7 @@ pub fn daemon(argv: &[String]) -> Result<i32, String> {
 }
 
 fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
-    let args = Args::parse(
-        argv,
-        &[
-            ("config", true),
-            ("root", true),
-            ("socket", true),
-            ("cgroup-parent", true),
-        ],
-    )?;
+    let args = Args::parse(argv, DAEMON.options)?;
     args.expect_positional(0, DAEMON_USAGE)?;
     let config_dir = config_dir(&args, init.is_some())?;
     let (settings, specs) = load_config(&config_dir, init.as_deref_mut())?;
@@ -167,7 +160,7 @@ fn panic_if_a_test_asks() {
 }
 
 pub fn check(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[])?;
+    let args = Args::parse(argv, CHECK.options)?;
     let [dir] = args.expect_positional(1, "berth check DIR")? else {
         unreachable!()
     };

@@ -14,6 +14,7 @@ pub mod exec;
 mod handshake;
 pub mod helper;
 pub mod host_devices;
+pub mod hotplug_node;
 pub mod landlock;
 pub mod machine;
 pub mod memory;
@@ -26,7 +27,9 @@ pub mod seccomp;
 pub mod signal;
 pub mod spawn;
 mod sys;
+pub mod sysfs_devices;
 mod tmpfs_files;
+pub mod uevent;
 pub mod userns;
 
 pub use config::ContainerConfig;

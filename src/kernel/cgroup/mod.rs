@@ -3,6 +3,7 @@
 //! Device rules (`devices.rs`), limits (`limits.rs`, `resources.rs`) and
 //! statistics (`stats.rs`) live in the submodules.
 
+mod device_update;
 mod devices;
 mod limits;
 mod resources;

@@ -14,6 +14,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::supervisor::spec::bounds::{LIST_ENTRIES, PATH_BYTES, TEXT_BYTES};
+use crate::supervisor::spec::device_match::DeviceMatch;
 use crate::supervisor::spec::device_rules::{parse_device_rule, parse_permissions};
 use crate::supervisor::spec::hardening::LandlockSpec;
 use crate::supervisor::spec::validate::Problem;
@@ -42,6 +43,10 @@ pub struct DeviceSpec {
     /// A missing device is skipped with a warning instead of failing the
     /// start.
     pub optional: bool,
+    /// Instead of `path`: the device whose properties these are
+    /// (device_match.rs).
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub device_match: Option<DeviceMatch>,
     /// Written in the short form: its problems are reported at the entry.
     #[serde(skip)]
     pub short: bool,
@@ -50,6 +55,7 @@ pub struct DeviceSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LongForm {
+    #[serde(default)]
     path: String,
     #[serde(default)]
     container_path: Option<String>,
@@ -57,6 +63,8 @@ struct LongForm {
     permissions: String,
     #[serde(default)]
     optional: bool,
+    #[serde(default, rename = "match")]
+    device_match: Option<DeviceMatch>,
 }
 
 fn default_permissions() -> String {
@@ -85,6 +93,7 @@ impl DeviceSpec {
             container_path: container.into(),
             permissions: permissions.into(),
             optional: false,
+            device_match: None,
             short: true,
         })
     }
@@ -96,7 +105,7 @@ impl<'de> Deserialize<'de> for DeviceSpec {
         impl<'de> Visitor<'de> for V {
             type Value = DeviceSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"HOST[:CONTAINER[:PERMISSIONS]]\", or {\"path\", \"container_path\", \"permissions\", \"optional\"}")
+                f.write_str("\"HOST[:CONTAINER[:PERMISSIONS]]\", or {\"path\" or \"match\", \"container_path\", \"permissions\", \"optional\"}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<DeviceSpec, E> {
                 DeviceSpec::parse_short(v).map_err(E::custom)
@@ -108,6 +117,7 @@ impl<'de> Deserialize<'de> for DeviceSpec {
                     path: l.path,
                     permissions: l.permissions,
                     optional: l.optional,
+                    device_match: l.device_match,
                     short: false,
                 })
             }
@@ -151,7 +161,9 @@ pub fn check_devices(spec: &Spec) -> Vec<Problem> {
             path.push(field.to_string());
             (path, why)
         };
-        if !clean_absolute(&d.path) {
+        if let Some(m) = &d.device_match {
+            out.extend(match_problems(i, &d.path, m));
+        } else if !clean_absolute(&d.path) {
             let why = "must be an absolute host path without \"..\"".into();
             out.push(at("path", why));
         }
@@ -173,6 +185,25 @@ pub fn check_devices(spec: &Spec) -> Vec<Problem> {
     }
     if spec.privileged {
         out.extend(privileged_conflicts(spec));
+    }
+    out
+}
+
+/// A `match` entry: no `path` beside it, and valid keys.
+fn match_problems(i: usize, path: &str, m: &DeviceMatch) -> Vec<Problem> {
+    let at = |key: &str| {
+        let mut p = vec!["devices".to_string(), i.to_string(), "match".to_string()];
+        p.extend((!key.is_empty()).then(|| key.to_string()));
+        p
+    };
+    let mut out: Vec<Problem> = m
+        .problems()
+        .into_iter()
+        .map(|(k, why)| (at(k), why))
+        .collect();
+    if !path.is_empty() {
+        let why = "give path or match, not both".to_string();
+        out.push((vec!["devices".into(), i.to_string(), "path".into()], why));
     }
     out
 }

@@ -108,8 +108,9 @@ impl Supervisor {
     pub fn on_device_links(&mut self) {
         let seen = Instant::now();
         self.sync_hotplug();
-        let links = self.read_device_links();
-        self.sync_device_watches();
+        let mut links = self.read_device_links();
+        let fresh = self.sync_device_watches();
+        links.extend(self.entries_in(&fresh));
         let names: Vec<String> = self.hotplug.runs.keys().cloned().collect();
         for link in links {
             for container in &names {

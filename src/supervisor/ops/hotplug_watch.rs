@@ -144,14 +144,15 @@ impl Supervisor {
             runs.insert(name, run);
         }
         self.hotplug.runs = runs;
-        self.sync_device_watches();
+        let _ = self.sync_device_watches();
     }
 
     /// Watches the parent directory of every path entry of the running
-    /// containers (or its nearest existing ancestor), and no other.
-    pub(crate) fn sync_device_watches(&mut self) {
+    /// containers (or its nearest existing ancestor), and no other;
+    /// returns the directories newly watched.
+    pub(crate) fn sync_device_watches(&mut self) -> Vec<PathBuf> {
         let Some(inotify) = &self.hotplug.inotify else {
-            return;
+            return Vec::new();
         };
         let mut wanted: Vec<PathBuf> = Vec::new();
         for name in self.hotplug.runs.keys() {
@@ -178,17 +179,46 @@ impl Supervisor {
             }
             keep
         });
+        let mut fresh = Vec::new();
         for dir in wanted {
             if watches.values().any(|d| *d == dir) {
                 continue;
             }
             match inotify.add_watch(&dir, flags) {
                 Ok(wd) => {
-                    watches.insert(wd, dir);
+                    watches.insert(wd, dir.clone());
+                    fresh.push(dir);
                 }
                 Err(e) => say(format_args!("hotplug: watch {}: {e}", dir.display())),
             }
         }
+        fresh
+    }
+
+    /// The path entries in `dirs`: what a directory that appeared may
+    /// already hold (udev makes the directory and its first link back to
+    /// back, before its watch is in place).
+    pub(crate) fn entries_in(&self, dirs: &[PathBuf]) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = Vec::new();
+        for name in self.hotplug.runs.keys() {
+            let Some(c) = self.containers.get(name) else {
+                continue;
+            };
+            let paths = c
+                .spec
+                .devices
+                .iter()
+                .filter(|d| d.device_match.is_none())
+                .map(|d| PathBuf::from(&d.path))
+                .filter(|p| {
+                    p.parent()
+                        .is_some_and(|parent| dirs.iter().any(|d| d == parent))
+                });
+            out.extend(paths);
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Paths that appeared in the watched directories.

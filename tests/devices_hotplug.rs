@@ -1,0 +1,431 @@
+//! Hotplug on the real kernel, with loop devices made and removed through
+//! /dev/loop-control (LOOP_CTL_ADD and LOOP_CTL_REMOVE send the kernel's
+//! add and remove uevents; detaching alone keeps the node) at numbers far
+//! above what `losetup -f` hands the other tests: a device covered by a
+//! `device_cgroup_rules` entry appears in a running container within 1 s,
+//! is readable and writable there, and goes when removed (with the
+//! median latency of 20 rounds printed); an `optional` entry and a
+//! `match` entry absent at start are filled when their device appears,
+//! with their cgroup rule, and emptied again; a symlink that appears later
+//! in a watched directory gives its node; device.added and
+//! device.removed are journalled.
+
+mod common;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileTypeExt, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use common::*;
+use serde_json::{Value, json};
+
+const LIMIT: Duration = Duration::from_secs(60);
+/// The issue's promise: the node is there within a second.
+const HOTPLUG_LIMIT: Duration = Duration::from_secs(1);
+const LOOP_CTL_ADD: libc::c_ulong = 0x4C80;
+const LOOP_CTL_REMOVE: libc::c_ulong = 0x4C81;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A loop device number nobody uses: far above `losetup -f`'s, spread by
+/// pid so parallel test binaries do not meet.
+fn free_number() -> u32 {
+    let base = 3000 + (std::process::id() % 2000) * 20;
+    loop {
+        let n = base + NEXT.fetch_add(1, Ordering::SeqCst);
+        let taken = Path::new(&format!("/dev/loop{n}")).exists()
+            || Path::new(&format!("/sys/block/loop{n}")).exists();
+        if !taken {
+            return n;
+        }
+    }
+}
+
+fn loop_control(request: libc::c_ulong, n: u32) -> std::io::Result<()> {
+    let ctl = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/loop-control")?;
+    // SAFETY: LOOP_CTL_ADD/REMOVE take the device number by value; the
+    // descriptor is open for the whole call.
+    let rc = unsafe { libc::ioctl(ctl.as_raw_fd(), request, libc::c_ulong::from(n)) };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// /dev/loopN made with LOOP_CTL_ADD, optionally backed by a 1 MiB file
+/// starting with a marker; detached and removed when dropped.
+struct HotLoop {
+    n: u32,
+    removed: bool,
+    _backing: Option<tempfile::NamedTempFile>,
+}
+
+impl HotLoop {
+    fn add(n: u32) -> Result<HotLoop> {
+        loop_control(LOOP_CTL_ADD, n).with_context(|| format!("LOOP_CTL_ADD {n}"))?;
+        Ok(HotLoop {
+            n,
+            removed: false,
+            _backing: None,
+        })
+    }
+
+    fn path(&self) -> String {
+        format!("/dev/loop{}", self.n)
+    }
+
+    /// Attaches a backing file whose first 8 bytes are `marker`.
+    fn attach(&mut self, marker: &str) -> Result<()> {
+        let backing = tempfile::Builder::new().prefix("berth-hot-").tempfile()?;
+        let mut content = vec![0u8; 1 << 20];
+        content[..marker.len()].copy_from_slice(marker.as_bytes());
+        fs::write(backing.path(), &content)?;
+        let node = self.path();
+        wait_for(Duration::from_secs(5), || Ok(Path::new(&node).exists()))?;
+        let mut cmd = std::process::Command::new("losetup");
+        cmd.arg(&node).arg(backing.path());
+        run_ok(cmd)?;
+        self._backing = Some(backing);
+        Ok(())
+    }
+
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = fs::File::open(self.path())?;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut buf = vec![0u8; len];
+        f.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Detach, then LOOP_CTL_REMOVE (retried while something still holds
+    /// the device open).
+    fn remove(&mut self) -> Result<()> {
+        if self._backing.is_some() {
+            let _ = std::process::Command::new("losetup")
+                .args(["-d", &self.path()])
+                .output();
+        }
+        let n = self.n;
+        let mut last = None;
+        let removed = wait_for(Duration::from_secs(5), || {
+            match loop_control(LOOP_CTL_REMOVE, n) {
+                Ok(()) => Ok(true),
+                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(true),
+                Err(e) => {
+                    last = Some(e);
+                    Ok(false)
+                }
+            }
+        });
+        self.removed = true;
+        removed.with_context(|| format!("LOOP_CTL_REMOVE {n}: {last:?}"))
+    }
+}
+
+impl Drop for HotLoop {
+    fn drop(&mut self) {
+        if !self.removed {
+            let _ = self.remove();
+        }
+    }
+}
+
+/// The container's own view of `path` (through its init's root).
+fn inside(pid: i64, path: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/root{path}"))
+}
+
+fn is_block(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_block_device())
+}
+
+/// How long until `path` (inside) is a block node (`present`) or gone.
+fn time_until(path: &Path, present: bool) -> Result<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if is_block(path) == present {
+            return Ok(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    bail!(
+        "{} still {}",
+        path.display(),
+        if present { "missing" } else { "there" }
+    )
+}
+
+fn running_pid(env: &TestEnv, name: &str) -> Result<i64> {
+    let record = env.wait_state(name, "running", LIMIT)?;
+    record["pid"].as_i64().context("no pid")
+}
+
+fn events_of(env: &TestEnv, name: &str) -> Result<Vec<Value>> {
+    let out = run_ok(env.cli(&["events", "--json"]))?;
+    let all: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    Ok(all
+        .into_iter()
+        .filter(|e| {
+            e["container"] == name && e["kind"].as_str().is_some_and(|k| k.starts_with("device."))
+        })
+        .collect())
+}
+
+fn devices_list(env: &TestEnv, name: &str) -> Option<String> {
+    if !berth::kernel::cgroup::device_rules_enforced() {
+        return None;
+    }
+    let list = format!(
+        "/sys/fs/cgroup/devices/{}/{name}/devices.list",
+        env.cgroup_parent
+    );
+    fs::read_to_string(list).ok()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Waits in the container until `dev` is a 1 MiB disk, then reads its
+/// marker and writes `stamp` at block 1.
+fn use_when_attached(dev: &str, stamp: &str) -> String {
+    format!(
+        "i=0; until [ \"$(blockdev --getsize64 {dev} 2>/dev/null)\" = 1048576 ]; do \
+           sleep 0.05 2>/dev/null || sleep 1; i=$((i+1)); [ $i -gt 400 ] && echo timeout && exit 3; done; \
+         head -c 8 {dev}; echo ' read'; \
+         printf {stamp} | dd of={dev} bs=512 seek=1 conv=notrunc 2>&1 && sync && echo wrote; \
+         while :; do sleep 1; done"
+    )
+}
+
+fn wait_for_log(env: &TestEnv, name: &str, want: &str) -> Result<String> {
+    let mut text = String::new();
+    let found = wait_for(Duration::from_secs(30), || {
+        let (out, err) = env.logs(name)?;
+        text = format!("{out}{err}");
+        Ok(text.contains(want) || text.contains("timeout"))
+    });
+    found.with_context(|| format!("{want:?} not in {name}'s log:\n{text}"))?;
+    ensure!(text.contains(want), "{name}: {text}");
+    Ok(text)
+}
+
+#[test]
+fn a_rule_lets_a_loop_device_made_later_in_and_out_within_a_second() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let n = free_number();
+    let node = format!("/dev/loop{n}");
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let extra = json!({"device_cgroup_rules": ["b 7:* rw"]});
+    let spec = sh_in(DEMO_REF, &use_when_attached(&node, "HOTPLUG1"), extra);
+    env.write_spec("rule", &spec)?;
+    let _daemon = env.start_daemon_checked()?;
+    let pid = running_pid(&env, "rule")?;
+    let there = inside(pid, &node);
+    ensure!(!is_block(&there), "{node} was there before it was made");
+    let mut dev = HotLoop::add(n)?;
+    let appeared = time_until(&there, true)?;
+    ensure!(appeared <= HOTPLUG_LIMIT, "{node} took {appeared:?}");
+    dev.attach("MARKER01")?;
+    let log = wait_for_log(&env, "rule", "wrote")?;
+    ensure!(log.contains("MARKER01 read"), "{log}");
+    assert_eq!(dev.read_at(512, 8)?, b"HOTPLUG1", "{log}");
+    let inspected: Value = serde_json::from_slice(&run_ok(env.cli(&["inspect", "rule"]))?.stdout)?;
+    let devices = &inspected["security"]["devices"];
+    let shown = devices.as_array().context("devices")?;
+    ensure!(
+        shown
+            .iter()
+            .any(|d| d["container_path"] == node.as_str() && d["minor"] == n),
+        "inspect: {devices:#}"
+    );
+    dev.remove()?;
+    let gone = time_until(&there, false)?;
+    ensure!(gone <= HOTPLUG_LIMIT, "{node} stayed {gone:?}");
+    // The rule covers every loop device, the other tests' too: this one's.
+    let evs: Vec<Value> = events_of(&env, "rule")?
+        .into_iter()
+        .filter(|e| e["data"]["minor"] == n)
+        .collect();
+    let kinds: Vec<&str> = evs.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["device.added", "device.removed"], "{evs:#?}");
+    let data = &evs[0]["data"];
+    assert_eq!(
+        (
+            &data["container_path"],
+            &data["type"],
+            &data["major"],
+            &data["minor"]
+        ),
+        (&json!(node), &json!("b"), &json!(7), &json!(n)),
+        "{data}"
+    );
+    // Latency: 20 rounds of add and remove, measured from the ioctl's
+    // return to the node inside (the daemon logs its own share).
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let mut d = HotLoop::add(n)?;
+        added.push(time_until(&there, true)?);
+        d.remove()?;
+        removed.push(time_until(&there, false)?);
+    }
+    let worst = added
+        .iter()
+        .chain(&removed)
+        .max()
+        .copied()
+        .unwrap_or_default();
+    println!(
+        "hotplug latency over 20 rounds: add median {:?}, remove median {:?}, worst {worst:?}",
+        median(added),
+        median(removed)
+    );
+    ensure!(worst <= HOTPLUG_LIMIT, "a round took {worst:?}");
+    let stderr = fs::read_to_string(env.dir.path().join("daemon.stderr"))?;
+    let inner: Vec<u64> = stderr
+        .lines()
+        .filter(|l| l.contains("device added"))
+        .filter_map(|l| l.rsplit_once('(')?.1.strip_suffix(" µs)")?.parse().ok())
+        .collect();
+    ensure!(inner.len() >= 21, "{stderr}");
+    let mut sorted = inner.clone();
+    sorted.sort_unstable();
+    println!(
+        "daemon: uevent read to node made, median {} µs",
+        sorted[sorted.len() / 2]
+    );
+    Ok(())
+}
+
+#[test]
+fn optional_and_match_entries_absent_at_start_are_filled_and_emptied() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let (late, matched) = (free_number(), free_number());
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let extra = json!({"devices": [
+        {"path": format!("/dev/loop{late}"), "container_path": "/dev/late",
+         "permissions": "rw", "optional": true},
+        {"match": {"subsystem": "block", "name": format!("loop{matched}")},
+         "container_path": "/dev/matched", "permissions": "r", "optional": true}]});
+    env.write_spec(
+        "late",
+        &sh_in(DEMO_REF, &use_when_attached("/dev/late", "HOTPLUG2"), extra),
+    )?;
+    let _daemon = env.start_daemon_checked()?;
+    let pid = running_pid(&env, "late")?;
+    let (late_in, matched_in) = (inside(pid, "/dev/late"), inside(pid, "/dev/matched"));
+    ensure!(
+        !is_block(&late_in) && !is_block(&matched_in),
+        "made before the devices"
+    );
+    let late_rule = format!("b 7:{late} rw");
+    if let Some(list) = devices_list(&env, "late") {
+        ensure!(!list.contains(&late_rule), "{list}");
+    }
+    let mut a = HotLoop::add(late)?;
+    ensure!(time_until(&late_in, true)? <= HOTPLUG_LIMIT);
+    a.attach("LATEDEV1")?;
+    let log = wait_for_log(&env, "late", "wrote")?;
+    ensure!(log.contains("LATEDEV1 read"), "{log}");
+    assert_eq!(a.read_at(512, 8)?, b"HOTPLUG2", "{log}");
+    ensure!(
+        !is_block(&matched_in),
+        "the match entry took another loop device"
+    );
+    let mut b = HotLoop::add(matched)?;
+    ensure!(time_until(&matched_in, true)? <= HOTPLUG_LIMIT);
+    let matched_rule = format!("b 7:{matched} r");
+    if let Some(list) = devices_list(&env, "late") {
+        for want in [&late_rule, &matched_rule, "c 1:3 rwm", "c 136:* rwm"] {
+            ensure!(list.lines().any(|l| l == want), "{want} not in\n{list}");
+        }
+    }
+    a.remove()?;
+    ensure!(time_until(&late_in, false)? <= HOTPLUG_LIMIT);
+    ensure!(is_block(&matched_in), "the other device went too");
+    if let Some(list) = devices_list(&env, "late") {
+        ensure!(
+            !list.lines().any(|l| l == late_rule),
+            "a dropped rule stayed:\n{list}"
+        );
+        ensure!(list.lines().any(|l| l == matched_rule), "{list}");
+    }
+    b.remove()?;
+    ensure!(time_until(&matched_in, false)? <= HOTPLUG_LIMIT);
+    let evs = events_of(&env, "late")?;
+    let paths: Vec<String> = evs
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["kind"].as_str().unwrap_or(""),
+                e["data"]["container_path"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "device.added /dev/late",
+            "device.added /dev/matched",
+            "device.removed /dev/late",
+            "device.removed /dev/matched"
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn a_symlink_that_appears_later_in_a_watched_directory_gives_its_node() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let n = free_number();
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    // by-id does not exist yet: its parent is watched until it does.
+    let links = env.dir.path().join("serial");
+    fs::create_dir_all(&links)?;
+    let link = links.join("by-id/usb-FAKE_Modem_A10K-if00");
+    let extra = json!({"devices": [{"path": link, "container_path": "/dev/modem",
+        "permissions": "rw", "optional": true}]});
+    env.write_spec(
+        "links",
+        &sh_in(DEMO_REF, "while :; do sleep 1; done", extra),
+    )?;
+    let _daemon = env.start_daemon_checked()?;
+    let pid = running_pid(&env, "links")?;
+    let modem = inside(pid, "/dev/modem");
+    let mut dev = HotLoop::add(n)?;
+    std::thread::sleep(Duration::from_millis(300));
+    ensure!(!is_block(&modem), "made before its link existed");
+    // As udev does it: the directory, then the link, back to back.
+    fs::create_dir_all(links.join("by-id"))?;
+    symlink(dev.path(), &link)?;
+    let took = time_until(&modem, true)?;
+    ensure!(took <= HOTPLUG_LIMIT, "the link's node took {took:?}");
+    if let Some(list) = devices_list(&env, "links") {
+        ensure!(list.lines().any(|l| l == format!("b 7:{n} rw")), "{list}");
+    }
+    dev.remove()?;
+    ensure!(time_until(&modem, false)? <= HOTPLUG_LIMIT);
+    Ok(())
+}

@@ -157,6 +157,54 @@ mod tests {
         assert!(by_name.matches(&ftdi()) && !by_name.wants_usb());
     }
 
+    fn errors(devices: &str) -> Vec<String> {
+        let text = format!("{{\"image\": \"x\",\n \"devices\": {devices}}}");
+        match crate::supervisor::spec::validate::parse_spec(std::path::Path::new("m.json"), &text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_match_is_checked_at_load_with_its_position() {
+        let ok = r#"[{"match": {"subsystem": "tty", "vendor": "0403", "product": "6001",
+            "serial": "A10K"}, "container_path": "/dev/modem", "optional": true}]"#;
+        assert_eq!(errors(ok), Vec::<String>::new());
+        let unknown = errors(
+            r#"[{"match": {"vendor": "0403", "idVendor": "x"}, "container_path": "/dev/m"}]"#,
+        );
+        assert!(
+            unknown.len() == 1
+                && unknown[0].starts_with("m.json:2:")
+                && unknown[0].contains("idVendor"),
+            "{unknown:?}"
+        );
+        let bad = errors(r#"[{"match": {"vendor": "403"}, "container_path": "/dev/m"}]"#);
+        assert!(bad.len() == 1 && bad[0].starts_with("m.json:2:"), "{bad:?}");
+        assert!(
+            bad[0].contains("devices.0.match.vendor") && bad[0].contains("4 hex digits"),
+            "{bad:?}"
+        );
+        let both = errors(
+            r#"[{"path": "/dev/ttyUSB0", "match": {"name": "ttyUSB0"}, "container_path": "/dev/m"}]"#,
+        );
+        assert!(
+            both.iter()
+                .any(|e| e.contains("give path or match, not both")),
+            "{both:?}"
+        );
+        let empty = errors(r#"[{"match": {}, "container_path": "/dev/m"}]"#);
+        assert!(
+            empty.iter().any(|e| e.contains("at least one")),
+            "{empty:?}"
+        );
+        let nowhere = errors(r#"[{"match": {"name": "ttyUSB0"}}]"#);
+        assert!(
+            nowhere.iter().any(|e| e.contains("container_path")),
+            "{nowhere:?}"
+        );
+    }
+
     #[test]
     fn bad_keys_are_named() {
         assert_eq!(DeviceMatch::default().problems().len(), 1);

@@ -26,7 +26,9 @@ use crate::supervisor::launch::hotplug::{
     Arrival, Placement, given_device, needs_own_rule, placements, rules_now,
 };
 use crate::supervisor::ops::Supervisor;
+use crate::supervisor::runtime::container::Container;
 use crate::supervisor::say;
+use crate::supervisor::spec::devices::DeviceSpec;
 
 /// Uevents read per loop turn at most; the rest wait for the next turn.
 const UEVENTS_PER_TURN: usize = 256;
@@ -122,26 +124,7 @@ impl Supervisor {
                     .devices
                     .iter()
                     .filter(|d| d.device_match.is_none() && Path::new(&d.path) == link)
-                    .filter_map(|d| {
-                        let Ok(Found::Node(n)) = host_devices::find(&link, 1) else {
-                            return None;
-                        };
-                        let place = Placement {
-                            container_path: PathBuf::from(&d.container_path),
-                            permissions: d.permissions.clone(),
-                        };
-                        let arrival = Arrival {
-                            kind: n.kind,
-                            major: n.major,
-                            minor: n.minor,
-                            host_path: n.path.clone(),
-                            mode: n.mode,
-                            uid: n.uid,
-                            gid: n.gid,
-                            properties: Default::default(),
-                        };
-                        Some(given_device(&arrival, &place))
-                    })
+                    .filter_map(|d| linked_device(&link, d))
                     .collect();
                 for d in found {
                     self.add_device(container, d, seen);
@@ -153,43 +136,25 @@ impl Supervisor {
     /// Gives `d` to the running container: its rule first (so the node
     /// is never there without it), then the node.
     fn add_device(&mut self, name: &str, d: GivenDevice, seen: Instant) {
-        let Some(run) = self.hotplug.runs.get(name).cloned() else {
+        let Some(run) = self.hotplug.runs.get_mut(name) else {
             return;
         };
         let Some(c) = self.containers.get_mut(name) else {
             return;
         };
-        let Some(security) = c.security.as_mut() else {
+        let Some(had) = c.security.as_ref().map(|s| s.devices.clone()) else {
             return;
         };
-        if security
-            .devices
-            .iter()
-            .any(|g| g.container_path == d.container_path)
-        {
+        if had.iter().any(|g| g.container_path == d.container_path) {
             return;
         }
-        let mut devices = security.devices.clone();
+        let mut devices = had.clone();
         devices.push(d.clone());
-        if needs_own_rule(&c.spec, &d) {
-            let applied = rules_now(&c.spec, &devices).and_then(|rules| {
-                let cgroup = c.cgroup.as_ref().ok_or("no cgroup")?;
-                cgroup
-                    .replace_device_rules(&rules)
-                    .map_err(|e| e.to_string())?;
-                Ok(rules)
-            });
-            match applied {
-                Ok(rules) if device_rules_enforced() => {
-                    security.device_rules = rules.iter().map(|r| r.to_string()).collect();
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let at = d.container_path.display();
-                    say(format_args!("container {name}: device {at}: rules: {e}"));
-                    return;
-                }
-            }
+        let own_rule = needs_own_rule(&c.spec, &d);
+        if own_rule && let Err(e) = set_device_rules(c, &devices) {
+            let at = d.container_path.display();
+            say(format_args!("container {name}: device {at}: {e}"));
+            return;
         }
         let made = nodes(std::slice::from_ref(&d), run.userns.as_ref())
             .first()
@@ -199,18 +164,23 @@ impl Supervisor {
                 make_node_in_root(&root, node).map_err(|e| e.to_string())
             });
         match made {
-            Ok(Made::Created | Made::AlreadyThere) => {}
+            Ok(Made::Created) => {}
+            Ok(Made::AlreadyThere) => run.not_ours.push(d.container_path.clone()),
             Err(e) => {
                 say(format_args!("container {name}: hotplug: {e}"));
+                if own_rule && let Err(e) = set_device_rules(c, &had) {
+                    say(format_args!("container {name}: {e}"));
+                }
                 return;
             }
         }
-        security.devices = devices;
-        let took = seen.elapsed();
+        if let Some(security) = c.security.as_mut() {
+            security.devices = devices;
+        }
         let what = describe(&d);
+        let took = seen.elapsed().as_micros();
         say(format_args!(
-            "container {name}: device added: {what} ({} µs)",
-            took.as_micros()
+            "container {name}: device added: {what} ({took} µs)"
         ));
         let _ = c.log.write_notice(&format!("device added: {what}"));
         self.emit(kinds::DEVICE_ADDED, Some(name), device_data(&d));
@@ -228,8 +198,8 @@ impl Supervisor {
         }
     }
 
-    /// Removes the container's nodes of (kind, major, minor) and their
-    /// rule; returns the devices it had.
+    /// Removes the container's nodes of (kind, major, minor) that berth
+    /// made, and their rule; returns the devices it had.
     fn drop_device(
         &mut self,
         name: &str,
@@ -237,23 +207,27 @@ impl Supervisor {
         major: u32,
         minor: u32,
     ) -> Vec<GivenDevice> {
-        let Some(run) = self.hotplug.runs.get(name).cloned() else {
+        let Some(run) = self.hotplug.runs.get_mut(name) else {
             return Vec::new();
         };
         let Some(c) = self.containers.get_mut(name) else {
             return Vec::new();
         };
-        let Some(security) = c.security.as_mut() else {
+        let Some(had) = c.security.as_ref().map(|s| s.devices.clone()) else {
             return Vec::new();
         };
         let same = |g: &GivenDevice| g.kind == kind && g.major == major && g.minor == minor;
-        let (gone, kept): (Vec<GivenDevice>, Vec<GivenDevice>) =
-            security.devices.iter().cloned().partition(|g| same(g));
+        let (gone, kept): (Vec<GivenDevice>, Vec<GivenDevice>) = had.into_iter().partition(same);
         if gone.is_empty() {
             return gone;
         }
         let root = open_container_root(run.pid).map_err(|e| e.to_string());
         for d in &gone {
+            // A node that was there before berth's is the container's.
+            if let Some(i) = run.not_ours.iter().position(|p| *p == d.container_path) {
+                run.not_ours.swap_remove(i);
+                continue;
+            }
             let removed = root.as_ref().map_err(Clone::clone).and_then(|root| {
                 remove_node_in_root(root, &d.container_path, kind, major, minor)
                     .map_err(|e| e.to_string())
@@ -262,23 +236,13 @@ impl Supervisor {
                 say(format_args!("container {name}: hotplug: {e}"));
             }
         }
-        security.devices = kept;
-        if gone.iter().any(|d| needs_own_rule(&c.spec, d)) {
-            let applied = rules_now(&c.spec, &security.devices).and_then(|rules| {
-                if let Some(cgroup) = &c.cgroup {
-                    cgroup
-                        .replace_device_rules(&rules)
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(rules)
-            });
-            match applied {
-                Ok(rules) if device_rules_enforced() => {
-                    security.device_rules = rules.iter().map(|r| r.to_string()).collect();
-                }
-                Ok(_) => {}
-                Err(e) => say(format_args!("container {name}: device rules: {e}")),
-            }
+        if gone.iter().any(|d| needs_own_rule(&c.spec, d))
+            && let Err(e) = set_device_rules(c, &kept)
+        {
+            say(format_args!("container {name}: {e}"));
+        }
+        if let Some(security) = c.security.as_mut() {
+            security.devices = kept;
         }
         for d in &gone {
             let what = describe(d);
@@ -287,6 +251,46 @@ impl Supervisor {
         }
         gone
     }
+}
+
+/// The container's cgroup rules for `devices` (allows first, then
+/// denies; see ContainerCgroup::replace_device_rules), and what
+/// `inspect` shows of them.
+fn set_device_rules(c: &mut Container, devices: &[GivenDevice]) -> Result<(), String> {
+    let rules = rules_now(&c.spec, devices).map_err(|e| format!("device rules: {e}"))?;
+    if let Some(cgroup) = &c.cgroup {
+        cgroup
+            .replace_device_rules(&rules)
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(security) = c.security.as_mut()
+        && device_rules_enforced()
+    {
+        security.device_rules = rules.iter().map(|r| r.to_string()).collect();
+    }
+    Ok(())
+}
+
+/// The device node `link` leads to, for entry `d`.
+fn linked_device(link: &Path, d: &DeviceSpec) -> Option<GivenDevice> {
+    let Ok(Found::Node(n)) = host_devices::find(link, 1) else {
+        return None;
+    };
+    let place = Placement {
+        container_path: PathBuf::from(&d.container_path),
+        permissions: d.permissions.clone(),
+    };
+    let arrival = Arrival {
+        kind: n.kind,
+        major: n.major,
+        minor: n.minor,
+        host_path: n.path.clone(),
+        mode: n.mode,
+        uid: n.uid,
+        gid: n.gid,
+        properties: Default::default(),
+    };
+    Some(given_device(&arrival, &place))
 }
 
 fn describe(d: &GivenDevice) -> String {

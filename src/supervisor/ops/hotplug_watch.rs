@@ -29,6 +29,9 @@ pub struct RunDevices {
     pub run_id: u64,
     pub pid: Pid,
     pub userns: Option<UsernsConfig>,
+    /// Container paths where the device's node was there already (not
+    /// berth's: never removed).
+    pub not_ours: Vec<PathBuf>,
 }
 
 /// The supervisor's hotplug state.
@@ -136,6 +139,7 @@ impl Supervisor {
             let run = kept.unwrap_or_else(|| RunDevices {
                 run_id,
                 pid,
+                not_ours: Vec::new(),
                 userns: self
                     .containers
                     .get(&name)

@@ -85,11 +85,11 @@ impl DeviceMatch {
                 out.push(("subsystem", why));
             }
         }
-        if let Some(n) = &self.name {
-            if !crate::kernel::uevent::clean_devname(n) || n.len() > MAX_NAME_BYTES {
-                let why = "expected a node name beneath /dev without \"..\" (e.g. \"ttyUSB0\")";
-                out.push(("name", why.into()));
-            }
+        if let Some(n) = &self.name
+            && (!crate::kernel::uevent::clean_devname(n) || n.len() > MAX_NAME_BYTES)
+        {
+            let why = "expected a node name beneath /dev without \"..\" (e.g. \"ttyUSB0\")";
+            out.push(("name", why.into()));
         }
         for (key, id) in [("vendor", &self.vendor), ("product", &self.product)] {
             let hex4 = |s: &str| s.len() == 4 && s.chars().all(|c| c.is_ascii_hexdigit());
@@ -97,12 +97,11 @@ impl DeviceMatch {
                 out.push((key, "expected 4 hex digits (USB id, e.g. \"0403\")".into()));
             }
         }
-        if let Some(s) = &self.serial {
-            if s.is_empty() || s.len() > MAX_SERIAL_BYTES || s.chars().any(char::is_control) {
-                let why =
-                    format!("expected 1 to {MAX_SERIAL_BYTES} bytes without control characters");
-                out.push(("serial", why));
-            }
+        if let Some(s) = &self.serial
+            && (s.is_empty() || s.len() > MAX_SERIAL_BYTES || s.chars().any(char::is_control))
+        {
+            let why = format!("expected 1 to {MAX_SERIAL_BYTES} bytes without control characters");
+            out.push(("serial", why));
         }
         out
     }

@@ -317,3 +317,69 @@ fn a_symlink_that_appears_later_in_a_watched_directory_gives_its_node() -> Resul
     ensure!(time_until(&modem, false)? <= HOTPLUG_LIMIT);
     Ok(())
 }
+
+#[test]
+fn a_symlink_planted_by_the_container_cannot_aim_a_hotplugged_node_at_the_host() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let n = free_number();
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    // A host directory an escape would land in, at the same path inside.
+    let target = env.dir.path().join("escape");
+    fs::create_dir_all(&target)?;
+    let t = target.display();
+    let script = format!(
+        "mkdir -p {t} && ln -s {t} /dev/planted && echo planted; while :; do sleep 1; done"
+    );
+    let extra = json!({"devices": [{"path": format!("/dev/loop{n}"),
+        "container_path": "/dev/planted/late", "optional": true}]});
+    env.write_spec("planted", &sh_in(DEMO_REF, &script, extra))?;
+    let _daemon = env.start_daemon_checked()?;
+    let pid = running_pid(&env, "planted")?;
+    wait_for_log(&env, "planted", "planted")?;
+    let mut dev = HotLoop::add(n)?;
+    let in_container = inside(pid, &format!("{t}/late"));
+    ensure!(time_until(&in_container, true)? <= HOTPLUG_LIMIT);
+    ensure!(
+        !target.join("late").exists(),
+        "the node was made on the host"
+    );
+    dev.remove()?;
+    ensure!(time_until(&in_container, false)? <= HOTPLUG_LIMIT);
+    Ok(())
+}
+
+#[test]
+fn a_match_entry_is_resolved_at_start_from_sysfs() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let n = free_number();
+    let _dev = HotLoop::add(n)?;
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let extra = json!({"devices": [{"match": {"subsystem": "block", "name": format!("loop{n}")},
+        "container_path": "/dev/found", "permissions": "r"}]});
+    env.write_spec(
+        "found",
+        &sh_in(DEMO_REF, "stat -c '%F %t:%T' /dev/found", extra),
+    )?;
+    let _daemon = env.start_daemon_checked()?;
+    env.wait_state("found", "exited", LIMIT)?;
+    let (out, err) = env.logs("found")?;
+    let want = format!("block special file 7:{n:x}");
+    ensure!(out.contains(&want), "{out}{err}");
+    let extra = json!({"devices": [{"match": {"name": "berth-no-such-device"},
+        "container_path": "/dev/none"}]});
+    env.write_spec("none", &sh_in(DEMO_REF, "true", extra))?;
+    run_ok(env.cli(&["reload"]))?;
+    let record = env.wait_state("none", "exited", LIMIT)?;
+    let error = record["error"].as_str().unwrap_or_default();
+    ensure!(
+        error.contains("berth-no-such-device") && error.contains("no such device"),
+        "{record}"
+    );
+    Ok(())
+}

@@ -141,3 +141,39 @@ fn the_socket_opens_and_reads_without_blocking() {
     // Whatever the host sends meanwhile, the read returns at once.
     let _ = s.read_pending(4);
 }
+
+#[test]
+fn a_message_from_a_process_is_dropped() {
+    use nix::sys::socket::{MsgFlags, getsockname, sendto};
+    use std::os::fd::AsRawFd;
+    if !nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let s = UeventSocket::open().expect("open");
+    let me: NetlinkAddr = getsockname(s.fd().as_raw_fd()).expect("getsockname");
+    assert_ne!(me.pid(), 0, "the kernel picked a port");
+    let forger = socket(
+        AddressFamily::Netlink,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkKObjectUEvent,
+    )
+    .expect("socket");
+    let forged = message("add@/devices/virtual/block/loop7", LOOP_ADD);
+    assert!(
+        parse_uevent(&forged).is_some(),
+        "well formed, only its sender is wrong"
+    );
+    let to = NetlinkAddr::new(me.pid(), 0);
+    sendto(forger.as_raw_fd(), &forged, &to, MsgFlags::empty()).expect("sendto");
+    // Whatever the kernel sends meanwhile may come through; not the forgery.
+    let batch = s.read_pending(64);
+    assert!(
+        batch
+            .events
+            .iter()
+            .all(|e| e.devpath != "/devices/virtual/block/loop7" || e.numbers != Some((7, 7))),
+        "a forged uevent was accepted: {:?}",
+        batch.events
+    );
+}

@@ -34,7 +34,8 @@ const NO_DEVICE_UNDER: &[&str] = &["/proc", "/sys", "/dev/pts", "/dev/shm", "/de
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeviceSpec {
     /// The host path: a device node, a symlink to one, or a directory of
-    /// them.
+    /// them (empty for a `match` entry).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// Where it appears in the container; defaults to `path` as written.
     pub container_path: String,
@@ -56,7 +57,7 @@ pub struct DeviceSpec {
 #[serde(deny_unknown_fields)]
 struct LongForm {
     #[serde(default)]
-    path: String,
+    path: Option<String>,
     #[serde(default)]
     container_path: Option<String>,
     #[serde(default = "default_permissions")]
@@ -112,9 +113,13 @@ impl<'de> Deserialize<'de> for DeviceSpec {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DeviceSpec, A::Error> {
                 let l = LongForm::deserialize(MapAccessDeserializer::new(map))?;
+                if l.path.is_none() && l.device_match.is_none() {
+                    return Err(de::Error::missing_field("path"));
+                }
+                let path = l.path.unwrap_or_default();
                 Ok(DeviceSpec {
-                    container_path: l.container_path.unwrap_or_else(|| l.path.clone()),
-                    path: l.path,
+                    container_path: l.container_path.unwrap_or_else(|| path.clone()),
+                    path,
                     permissions: l.permissions,
                     optional: l.optional,
                     device_match: l.device_match,

@@ -90,7 +90,7 @@ pub fn placements(
             });
         }
     }
-    if !out.is_empty() {
+    if !out.is_empty() || own_to_the_container(host) {
         return out;
     }
     let by_rule = rules_access(spec, dev.kind, dev.major, dev.minor).map(|a| a.to_string());
@@ -106,6 +106,16 @@ pub fn placements(
         })
         .into_iter()
         .collect()
+}
+
+/// Nodes the container has its own of (as for a privileged start,
+/// host_devices.rs): never replaced by the host's at their own name.
+fn own_to_the_container(host: &Path) -> bool {
+    let rel = host.strip_prefix("/dev").unwrap_or(host);
+    ["console", "ptmx"].iter().any(|n| rel == Path::new(n))
+        || ["pts", "shm", "mqueue", "fd"]
+            .iter()
+            .any(|d| rel.starts_with(d))
 }
 
 fn path_entry_place(

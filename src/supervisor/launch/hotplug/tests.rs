@@ -94,6 +94,10 @@ fn rules_and_privileged_place_it_at_its_own_name() {
         "a rule's type counts"
     );
     let p = spec(r#"{"image": "x", "privileged": true}"#);
+    for own in ["console", "ptmx", "pts/3"] {
+        let dev = arrival(NodeKind::Char, 5, 1, own, "tty");
+        assert!(placements(&p, &dev, &no_links).is_empty(), "{own}");
+    }
     assert_eq!(
         paths(&placements(&p, &tty, &no_links)),
         [("/dev/vcs9".into(), "rwm".into())]

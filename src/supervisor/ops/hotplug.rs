@@ -62,7 +62,7 @@ impl Supervisor {
         };
         match e.action {
             UeventAction::Add => self.on_device_added(e, name, kind, major, minor),
-            UeventAction::Remove => self.on_device_removed(kind, major, minor),
+            UeventAction::Remove => self.on_device_removed(kind, major, minor, Instant::now()),
             UeventAction::Other => {}
         }
     }
@@ -189,10 +189,10 @@ impl Supervisor {
     /// A device went: every container that has it loses its node (only a
     /// node that is still that device's, so never one of the
     /// container's own files) and the rule that came with it.
-    fn on_device_removed(&mut self, kind: NodeKind, major: u32, minor: u32) {
+    fn on_device_removed(&mut self, kind: NodeKind, major: u32, minor: u32, seen: Instant) {
         let names: Vec<String> = self.hotplug.runs.keys().cloned().collect();
         for name in names {
-            for d in self.drop_device(&name, kind, major, minor) {
+            for d in self.drop_device(&name, (kind, major, minor), seen) {
                 self.emit(kinds::DEVICE_REMOVED, Some(&name), device_data(&d));
             }
         }
@@ -203,9 +203,8 @@ impl Supervisor {
     fn drop_device(
         &mut self,
         name: &str,
-        kind: NodeKind,
-        major: u32,
-        minor: u32,
+        (kind, major, minor): (NodeKind, u32, u32),
+        seen: Instant,
     ) -> Vec<GivenDevice> {
         let Some(run) = self.hotplug.runs.get_mut(name) else {
             return Vec::new();
@@ -246,7 +245,10 @@ impl Supervisor {
         }
         for d in &gone {
             let what = describe(d);
-            say(format_args!("container {name}: device removed: {what}"));
+            let took = seen.elapsed().as_micros();
+            say(format_args!(
+                "container {name}: device removed: {what} ({took} µs)"
+            ));
             let _ = c.log.write_notice(&format!("device removed: {what}"));
         }
         gone

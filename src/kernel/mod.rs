@@ -26,6 +26,7 @@ pub mod sandbox;
 pub mod seccomp;
 pub mod signal;
 pub mod spawn;
+pub mod start_clock;
 mod sys;
 pub mod sysfs_devices;
 mod tmpfs_files;

@@ -27,6 +27,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("seccomp_profile", seccomp_profile),
     ("journal_read", journal_read),
     ("device_rule", device_rule),
+    ("uevent_parse", uevent_parse),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -219,4 +220,22 @@ pub fn device_rule(data: &[u8]) {
         }
         Err(e) => assert!(e.len() < 512),
     }
+}
+
+/// A kernel uevent message (NUL-separated KEY=VALUE after "ACTION@DEVPATH"):
+/// any bytes parse or are dropped, never a panic; what parses is bounded
+/// and names nothing outside /sys and /dev.
+pub fn uevent_parse(data: &[u8]) {
+    use berth::kernel::uevent::{MAX_UEVENT_BYTES, clean_devname, parse_uevent};
+    let Some(e) = parse_uevent(data) else {
+        return;
+    };
+    assert!(data.len() <= MAX_UEVENT_BYTES);
+    assert!(e.devpath.starts_with('/') && !e.devpath.split('/').any(|c| c == ".."));
+    assert!(e.devname.as_deref().is_none_or(clean_devname));
+    assert!(e.devname.as_deref().is_none_or(|n| !n.starts_with('/')));
+    if let Some((major, minor)) = e.numbers {
+        assert!(major < 1 << 12 && minor < 1 << 20);
+    }
+    assert!(!e.subsystem.contains('/'));
 }

@@ -53,6 +53,8 @@ pub mod kinds {
     pub const SUBSCRIBER_DROPPED: &str = "subscriber.dropped";
     pub const WEBHOOK_FAILING: &str = "webhook.failing";
     pub const WEBHOOK_RECOVERED: &str = "webhook.recovered";
+    pub const DEVICE_ADDED: &str = "device.added";
+    pub const DEVICE_REMOVED: &str = "device.removed";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,9 +3,11 @@
 //! its stdio pipes, and the default hardening.
 
 pub mod check;
+pub mod device_match;
 pub mod devices;
 pub mod etc_files;
 pub mod hardening;
+pub mod hotplug;
 pub mod resources;
 pub mod seccomp;
 pub mod secrets;

@@ -9,6 +9,8 @@ mod drive;
 pub mod exec_wait;
 pub mod exit;
 pub mod health;
+mod hotplug;
+pub mod hotplug_watch;
 pub mod jobs;
 pub mod network;
 pub mod notifier;
@@ -23,6 +25,7 @@ mod timer;
 pub mod wait;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -93,6 +96,8 @@ pub struct Supervisor {
     dispatching: bool,
     /// The config's images/ being imported at start (airgap.rs).
     airgap: airgap::Airgap,
+    /// Devices that come and go while containers run.
+    hotplug: hotplug_watch::Hotplug,
 }
 
 impl Supervisor {
@@ -126,6 +131,7 @@ impl Supervisor {
             queued: VecDeque::new(),
             dispatching: false,
             airgap: airgap::Airgap::default(),
+            hotplug: hotplug_watch::Hotplug::off(),
         };
         for name in names {
             sup.emit(
@@ -135,6 +141,18 @@ impl Supervisor {
             );
         }
         sup
+    }
+
+    /// Follows devices that come and go (the daemon's loop; a supervisor
+    /// used otherwise leaves it off).
+    pub fn enable_hotplug(&mut self) {
+        self.hotplug = hotplug_watch::Hotplug::open();
+    }
+
+    /// The hotplug sources to poll: the uevent socket, the inotify
+    /// descriptor.
+    pub fn hotplug_fds(&self) -> (Option<BorrowedFd<'_>>, Option<BorrowedFd<'_>>) {
+        (self.hotplug.uevent_fd(), self.hotplug.inotify_fd())
     }
 
     pub fn containers(&self) -> impl Iterator<Item = &Container> {

@@ -4,6 +4,7 @@
 
 pub mod bounds;
 pub mod cycles;
+pub mod device_match;
 pub mod device_rules;
 pub mod devices;
 pub mod hardening;

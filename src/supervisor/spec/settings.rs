@@ -44,6 +44,9 @@ pub struct Settings {
     /// Docker volume plugin discovery and timeout (docs/plugins.md).
     #[serde(default)]
     pub volume_plugins: crate::supervisor::spec::plugin_settings::PluginSettings,
+    /// Where CDI spec files are read from (docs/config.md).
+    #[serde(default)]
+    pub cdi: crate::supervisor::spec::cdi::CdiSettings,
 }
 
 /// Groups (names or gids) whose members may use the API: `admin_group`
@@ -155,6 +158,7 @@ fn check_settings(s: &Settings) -> Vec<Problem> {
             &s.volume_plugins,
         ),
     );
+    out.extend(crate::supervisor::spec::cdi::check_cdi_settings(&s.cdi));
     for (field, group) in [
         ("admin_group", &s.api.admin_group),
         ("read_group", &s.api.read_group),

@@ -167,6 +167,7 @@ pub fn check_devices(spec: &Spec) -> Vec<Problem> {
     for (i, d) in spec.devices.iter().enumerate() {
         if d.cdi {
             if let Err(why) = parse_cdi_name(&d.path) {
+                let why = format!("CDI device {:?}: {why}", d.path);
                 out.push((vec!["devices".into(), i.to_string()], why));
             }
             continue;

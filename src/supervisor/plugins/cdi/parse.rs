@@ -142,7 +142,8 @@ fn decode_yaml(text: &str) -> Result<CdiSpec, CdiFileError> {
         let at = e.location().map(|l| (l.line(), l.column()));
         let at = at.filter(|(line, _)| *line > 0);
         let message = e.to_string();
-        decode_error(at, field.into_inner(), first_line(&message))
+        let message = strip_position(&first_line(&message));
+        decode_error(at, field.into_inner(), message)
     })
 }
 
@@ -161,7 +162,8 @@ fn decode_error(at: Option<(u64, u64)>, field: String, message: String) -> CdiFi
     }
 }
 
-/// serde_json appends " at line L column C"; the error says it up front.
+/// Both decoders append " at line L column C" (serde-saphyr with a
+/// comma); the error says it up front.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),

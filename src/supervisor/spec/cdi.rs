@@ -179,6 +179,24 @@ mod tests {
     }
 
     #[test]
+    fn a_cdi_entry_in_a_spec_is_checked_at_load_with_its_position() {
+        use crate::supervisor::spec::devices::DeviceSpec;
+        use crate::supervisor::spec::validate::parse_spec;
+        let d = DeviceSpec::parse_short("vendor.com/dev=a").unwrap();
+        assert!(d.cdi && d.path == "vendor.com/dev=a");
+        let text = r#"{"image": "x", "devices": ["/dev/null", "vendor.com/dev=a", "v/=b"]}"#;
+        let errors = parse_spec(std::path::Path::new("s.json"), text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let shown = errors[0].to_string();
+        assert!(
+            shown.starts_with("s.json:1:61: devices.2: CDI device \"v/=b\""),
+            "{shown}"
+        );
+        let ok = r#"{"image": "x", "devices": ["vendor.com/dev=a", "vendor.com/dev=all"]}"#;
+        assert!(parse_spec(std::path::Path::new("s.json"), ok).is_ok());
+    }
+
+    #[test]
     fn only_entries_with_an_equals_sign_and_no_leading_slash_are_cdi() {
         assert!(looks_like_cdi_name("vendor.com/dev=a"));
         assert!(looks_like_cdi_name("garbage=x"));

@@ -87,7 +87,10 @@ pub fn resolve(
     let mut chosen: BTreeMap<(usize, String), usize> = BTreeMap::new();
     for name in names {
         for f in find(specs, name, dirs)? {
-            chosen.insert((f.spec, f.device.name.clone()), chosen.len());
+            let next = chosen.len();
+            chosen
+                .entry((f.spec, f.device.name.clone()))
+                .or_insert(next);
         }
     }
     let mut order: Vec<(&(usize, String), &usize)> = chosen.iter().collect();

@@ -21,10 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tools import Berth, Docker, OciRuntime, Podman  # noqa: E402
+from equal_work import CrunEqualWork, paired  # noqa: E402
 import pull  # noqa: E402
+import scale  # noqa: E402
 import unpack  # noqa: E402
 
-PEERS = ["crun", "runc", "podman", "docker", "tar", "tar_parallel", "umoci", "skopeo+umoci"]
+PEERS = ["crun", "crun_equal", "runc", "podman", "docker", "tar", "tar_parallel", "umoci", "skopeo+umoci"]
 
 
 def percentile(values, p):
@@ -50,10 +52,20 @@ def start_latency(tools, runs):
         # another one is cheaper, so a fixed order would favour one tool.
         k = i % len(tools)
         for t in tools[k:] + tools[:k]:
-            dt = timed(t.true_cmd(i), t.env)
+            dt = t.run_true(i)
             if i >= 3:  # warm-up runs are not counted
                 times[t.name].append(dt * 1000)
     return {n: {"median_ms": statistics.median(v), "p95_ms": percentile(v, 95), "runs": len(v)} for n, v in times.items()}
+
+
+def start_pairs(tools, pairs):
+    """berth against crun given the same work, and against crun's bare
+    default: `pairs` interleaved pairs each, the median of the per-pair
+    ratios with its 95 % interval (single runs here swing 0.8–1.5×)."""
+    by = {t.name: t for t in tools}
+    if "berth" not in by:
+        return {}
+    return {peer: paired(by["berth"].run_true, by[peer].run_true, pairs) for peer in ("crun_equal", "crun") if peer in by}
 
 
 def burst(tools, n):
@@ -134,6 +146,38 @@ def fmt(v, unit):
     return f"{v} {unit}".strip()
 
 
+def environment(berth):
+    """What the numbers were measured on: results mean little without it."""
+    def first_line(cmd):
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+            return (r.stdout or r.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return None
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "?")
+    mem = Path("/proc/meminfo").read_text().split()[1]
+    cgroup = "v2" if Path("/sys/fs/cgroup/cgroup.controllers").exists() else "v1 (hybrid)"
+    versions = {name: first_line(cmd) for name, cmd in {
+        "berth": ["git", "-C", str(Path(__file__).resolve().parent.parent), "log", "-1", "--format=berth at commit %h (%cs)"], "crun": ["crun", "--version"], "runc": ["runc", "--version"],
+        "podman": ["podman", "--version"], "docker": ["dockerd", "--version"], "tar": ["tar", "--version"],
+        "umoci": ["umoci", "--version"], "skopeo": ["skopeo", "--version"]}.items()}
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "kernel": os.uname().release, "cpu": cpu, "nproc": os.cpu_count(),
+        "memory_gib": round(int(mem) / 1024 / 1024, 1), "cgroup": cgroup,
+        "versions": {k: v for k, v in versions.items() if v},
+    }
+
+
+def header(results):
+    env = results["environment"]
+    lines = [f"Measured {env['date']} ({results['mode']} mode) on {env['cpu']}, {env['nproc']} CPUs, "
+             f"{env['memory_gib']} GiB, Linux {env['kernel']}, cgroup {env['cgroup']}.", ""]
+    lines += [f"- {k}: {v}" for k, v in env["versions"].items()]
+    return "\n".join(lines) + "\n\n"
+
+
 def report(results, tools_present):
     cols = ["berth"] + [p for p in PEERS if p in tools_present]
     lines = [f"| metric | {' | '.join(cols)} | berth ÷ best peer |", "|---" * (len(cols) + 2) + "|"]
@@ -145,6 +189,16 @@ def report(results, tools_present):
     sl = results["start_latency"]
     row("start latency, median", {k: v["median_ms"] for k, v in sl.items()}, "ms")
     row("start latency, p95", {k: v["p95_ms"] for k, v in sl.items()}, "ms")
+    for peer, pr in results.get("start_pairs", {}).items():
+        lo, hi = pr["ratio_ci95"]
+        verdict = "≤ 1.0: met" if pr["met"] else "above 1.0"
+        lines.append(f"| start latency, {pr['pairs']} interleaved pairs with {peer}: berth {pr['berth_median_ms']:.1f} ms, "
+                     f"{peer} {pr['peer_median_ms']:.1f} ms | | median of ratios {pr['ratio_median']:.2f}×, "
+                     f"95 % CI {lo:.2f}–{hi:.2f} ({verdict}) |")
+    stages = results.get("start_stages_us")
+    if stages:
+        parts = ", ".join(f"{k} {v['median_us'] / 1000:.2f}" for k, v in stages.items())
+        lines.append(f"| berth's start by stage (median ms over {max(v['starts'] for v in stages.values())} starts): {parts} | | |")
     b = results["burst"]
     n = next(iter(b.values()))["containers"] if b else 0
     row(f"burst: {n} containers running", {k: v["seconds"] for k, v in b.items()}, "s")
@@ -198,7 +252,7 @@ def main():
     out = (a.out or work).resolve()
     out.mkdir(parents=True, exist_ok=True)
     short = a.short
-    candidates = [Berth(a.berth, work), OciRuntime("crun", work), OciRuntime("runc", work), Podman(work), Docker(work)]
+    candidates = [Berth(a.berth, work), OciRuntime("crun", work), CrunEqualWork(work), OciRuntime("runc", work), Podman(work), Docker(work)]
     tools = []
     for t in candidates:
         if t.available():
@@ -208,9 +262,12 @@ def main():
     try:
         for t in tools:
             t.start()
-        results = {"mode": "short" if short else "full", "machine": os.uname().release, "nproc": os.cpu_count()}
+        results = {"mode": "short" if short else "full", "environment": environment(a.berth)}
         print("bench: start latency", file=sys.stderr)
         results["start_latency"] = start_latency(tools, 5 if short else 50)
+        results["start_pairs"] = start_pairs(tools, 5 if short else 200)
+        berth = next((t for t in tools if t.name == "berth"), None)
+        results["start_stages_us"] = berth.start_stages() if berth else {}
         print("bench: burst", file=sys.stderr)
         results["burst"] = burst(tools, 5 if short else 50)
         counts = [0, 3] if short else [0, 10, 100]
@@ -218,6 +275,8 @@ def main():
         results["footprint_counts"] = counts
         results["footprint"] = footprint(tools, counts, 0.5 if short else 10)
         results["binary"] = binary_sizes(tools)
+        print("bench: scale", file=sys.stderr)
+        results["scale"] = scale.measure(tools, 10 if short else 200)
         print("bench: CPU overhead", file=sys.stderr)
         results["cpu"] = cpu_overhead(tools, work, 200_000 if short else 5_000_000, 1 if short else 7, results["start_latency"])
         print("bench: unpack", file=sys.stderr)
@@ -232,7 +291,8 @@ def main():
                 t.stop()
             except Exception as e:  # keep stopping the others
                 print(f"bench: stopping {t.name}: {e}", file=sys.stderr)
-    table = report(results, [t.name for t in tools])
+    table = header(results) + report(results, [t.name for t in tools])
+    table += scale.report(results["scale"], 10 if short else 200)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     (out / "results.md").write_text(table)
     print(table)

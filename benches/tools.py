@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -102,8 +103,18 @@ class Tool:
     def true_cmd(self, i):
         raise NotImplementedError
 
-    def true_cleanup(self, i):
-        pass
+    def run_true(self, i):
+        """Seconds from asking for a /bin/true container until it has run
+        and been cleaned up."""
+        t0 = time.perf_counter()
+        r = subprocess.run(self.true_cmd(i), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        dt = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError(f"{self.name} failed ({r.returncode}): {r.stderr.decode(errors='replace')[-500:]}")
+        return dt
+
+    def version(self):
+        return ""
 
 
 class Berth(Tool):
@@ -142,11 +153,17 @@ class Berth(Tool):
     def start_sleepers(self, n):
         # Removed when they exit, so stopping them is the cleanup the
         # peers do too (no daemon restart between rounds).
-        self.round += 1
-        self.sleepers = [f"s{self.round}-{i}" for i in range(n)]
-        for name in self.sleepers:
-            run([self.bin, "run", "-d", "--rm", "--name", name, REF, "sleep", "3600"], env=self.env)
+        for i in range(n):
+            run(self.sleeper_cmd(i), env=self.env)
         wait_until(lambda: self.running() >= n)
+
+    def sleeper_cmd(self, i):
+        if i == 0:
+            self.round += 1
+            self.sleepers = []
+        name = f"s{self.round}-{i}"
+        self.sleepers.append(name)
+        return [self.bin, "run", "-d", "--rm", "--name", name, REF, "sleep", "3600"]
 
     def running(self):
         out = subprocess.run([self.bin, "ps", "--json"], env=self.env, capture_output=True, check=True).stdout
@@ -160,6 +177,17 @@ class Berth(Tool):
 
     def supervisor_rss(self):
         return rss_kib(self.proc.pid)
+
+    def start_stages(self):
+        """Median µs of each start stage over every start so far, from the
+        `start_us` the daemon puts in each container.started event."""
+        out = subprocess.run([self.bin, "events", "--json", "--since", "0", "--kind", "container.started"],
+                             env=self.env, capture_output=True, check=True, text=True).stdout
+        per = {}
+        for line in out.splitlines():
+            for stage, us in json.loads(line).get("data", {}).get("start_us", {}).items():
+                per.setdefault(stage, []).append(us)
+        return {k: {"median_us": statistics.median(v), "starts": len(v)} for k, v in per.items()}
 
     def supervisor_memory(self):
         return memory_kib(self.proc.pid)
@@ -232,7 +260,14 @@ class Podman(Tool):
 
     def start_sleepers(self, n):
         for i in range(n):
-            run(self.run_args + ["-d", REF, "sleep", "3600"], env=self.env)
+            run(self.sleeper_cmd(i), env=self.env)
+
+    def sleeper_cmd(self, i):
+        return self.run_args + ["-d", REF, "sleep", "3600"]
+
+    def running(self):
+        out = subprocess.run(self.base + ["ps", "-q"], env=self.env, capture_output=True, text=True, check=True)
+        return len(out.stdout.split())
 
     def stop_sleepers(self, n):
         try:
@@ -275,7 +310,14 @@ class Docker(Tool):
 
     def start_sleepers(self, n):
         for i in range(n):
-            run(["docker", "run", "-d", "--network", "none", REF, "sleep", "3600"], env=self.env)
+            run(self.sleeper_cmd(i), env=self.env)
+
+    def sleeper_cmd(self, i):
+        return ["docker", "run", "-d", "--network", "none", REF, "sleep", "3600"]
+
+    def running(self):
+        out = subprocess.run(["docker", "ps", "-q"], env=self.env, capture_output=True, text=True, check=True)
+        return len(out.stdout.split())
 
     def stop_sleepers(self, n):
         ids = subprocess.run(["docker", "ps", "-aq"], env=self.env, capture_output=True, text=True).stdout.split()

@@ -54,6 +54,26 @@ fn the_journal_survives_a_restart_and_replays_in_order() -> Result<()> {
         ]),
         "{before:?}"
     );
+    // The started event says where the start spent its time, every stage
+    // from the config to the exec.
+    let stages = before[1]["data"]["start_us"]
+        .as_object()
+        .context("start_us in the started event")?;
+    for stage in [
+        "config_and_cgroup",
+        "clone",
+        "place",
+        "wake",
+        "filesystem",
+        "identity",
+        "exec",
+    ] {
+        let us = stages.get(stage).and_then(Value::as_u64);
+        assert!(
+            us.is_some_and(|us| us < 60_000_000),
+            "stage {stage}: {stages:?}"
+        );
+    }
     let last = before
         .last()
         .and_then(|e| e["seq"].as_u64())

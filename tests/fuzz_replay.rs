@@ -129,6 +129,7 @@ fn accepted(name: &str, data: &[u8]) -> bool {
                 max_ratio: 100,
                 ratio_floor_bytes: 1 << 20,
                 max_entries: 10_000,
+                reserve_bytes: 0,
             };
             // The target passes the blob's own digest as the diff_id, so a
             // plain tar seed is unpacked to the end.

@@ -83,6 +83,7 @@ pub fn layer_unpack(data: &[u8]) {
         max_ratio: 100,
         ratio_floor_bytes: 1 << 20,
         max_entries: 10_000,
+        reserve_bytes: 0,
     };
     let _ = unpack_layer(&blob, &target, &Digest::of_bytes(data), "fuzz", limits);
     let mut names: Vec<_> = std::fs::read_dir(dir.path())

@@ -16,7 +16,7 @@ use super::protocol::{
 use super::reply::{supervisor_error, to_value};
 use super::subscriptions::{EventFilter, EventSubscription};
 use crate::supervisor::Supervisor;
-use crate::supervisor::ops::pull::{PullOutcome, PullProgress};
+use crate::supervisor::ops::pull::{LinkOptions, PullOutcome, PullProgress};
 use crate::supervisor::ops::reload::spec_hash;
 use crate::supervisor::ops::run::RunRequest;
 use crate::supervisor::ops::wait::Completion;
@@ -139,7 +139,11 @@ fn pull(sup: &mut Supervisor, p: PullParams, token: u64) -> Outcome {
     if let Err(e) = crate::fetch::reference::Reference::parse(&p.reference) {
         return Outcome::Reply(Err(RpcError::new(INVALID_PARAMS, e.to_string())));
     }
-    match sup.pull_for_client(&p.reference, p.platform.as_deref(), token) {
+    let link = LinkOptions {
+        max_rate: p.max_rate,
+        max_parallel: p.max_parallel,
+    };
+    match sup.pull_for_client(&p.reference, p.platform.as_deref(), &link, token) {
         Ok(()) => Outcome::Deferred,
         Err(e) => Outcome::Reply(Err(supervisor_error(e))),
     }

@@ -11,7 +11,7 @@ use crate::supervisor::daemon::pid1::ShutdownAction;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::bounds::{
     Bound, BoundValue, EVENT_SEQ, EVENTS_LIMIT, LIST_ENTRIES, LOG_TAIL_ENTRIES, NAME_BYTES,
-    TEXT_BYTES,
+    PULL_MAX_PARALLEL, PULL_MAX_RATE, TEXT_BYTES,
 };
 use crate::supervisor::spec::validate::{check_spec, dotted_path};
 
@@ -260,6 +260,12 @@ pub struct PullParams {
     pub reference: String,
     #[serde(default)]
     pub platform: Option<String>,
+    /// Bytes per second, all layers together (berth.json `pull.max_rate`).
+    #[serde(default)]
+    pub max_rate: Option<u64>,
+    /// Layers at once (berth.json `pull.max_parallel`).
+    #[serde(default)]
+    pub max_parallel: Option<u64>,
 }
 
 impl Bounded for PullParams {
@@ -267,6 +273,14 @@ impl Bounded for PullParams {
         let mut out = Vec::new();
         text(&mut out, "reference", &TEXT_BYTES, Some(&self.reference));
         text(&mut out, "platform", &TEXT_BYTES, self.platform.as_deref());
+        for (field, bound, v) in [
+            ("max_rate", &PULL_MAX_RATE, self.max_rate),
+            ("max_parallel", &PULL_MAX_PARALLEL, self.max_parallel),
+        ] {
+            if let Some(Err(e)) = v.map(|v| bound.check(v)) {
+                out.push((field.to_string(), e));
+            }
+        }
         out
     }
 }

@@ -8,6 +8,7 @@ use crate::api::client::socket_path;
 use crate::api::server::ApiServer;
 use crate::image::Store;
 use crate::image::store::DEFAULT_ROOT;
+use crate::kernel::machine::boot_steps::{BootStep, stamp};
 use crate::supervisor::daemon::event_loop::{self, Host};
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
@@ -52,18 +53,23 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
     args.expect_positional(0, DAEMON_USAGE)?;
     let config_dir = config_dir(&args, init.is_some())?;
     let (settings, specs) = load_config(&config_dir, init.as_deref_mut())?;
+    stamp(BootStep::Config);
     // Hostname, modules (overlay), cgroups: before the first container.
     let init = init.map(|init| {
         init.configure(&settings);
         init.clone()
     });
-    let store =
-        Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
+    stamp(BootStep::Machine);
+    let store = Store::open(args.value("root").unwrap_or(DEFAULT_ROOT))
+        .map_err(|e| e.to_string())?
+        .with_reserve(settings.store.reserve_bytes());
+    stamp(BootStep::Store);
     // Installed before any container starts, so no SIGCHLD is missed.
     let mut signals = SignalPipe::install().map_err(|e| format!("install signal handlers: {e}"))?;
     let mut server =
         ApiServer::bind(&socket_path(args.value("socket"))).map_err(|e| e.to_string())?;
     apply_api_access(&mut server, &settings)?;
+    stamp(BootStep::Api);
     let options = supervisor_options(&args, config_dir, &settings);
     say(format_args!(
         "pid {}, store {}, api {}, {} containers",
@@ -73,6 +79,7 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         specs.len()
     ));
     let mut sup = start_supervisor(store, options, specs);
+    stamp(BootStep::Supervisor);
     let mut host = Host {
         notifier: Notifier::from_env(),
         init,
@@ -144,6 +151,7 @@ fn start_supervisor(
 ) -> Supervisor {
     let mut sup = Supervisor::new(store, options, specs);
     sup.recover_leftovers();
+    sup.import_airgap_images();
     sup.start_all();
     sup.start_notifier();
     sup

@@ -18,7 +18,10 @@ use crate::image::lookup::{image_id, list};
 use crate::image::pull::{PullOptions, pull as image_pull};
 use crate::image::store::DEFAULT_ROOT;
 use crate::image::verify::verify;
-use crate::supervisor::spec::bounds::REGISTRY_TIMEOUT_SECS;
+use crate::supervisor::spec::bounds::{
+    Bound, PULL_MAX_PARALLEL, PULL_MAX_RATE, REGISTRY_TIMEOUT_SECS,
+};
+use crate::supervisor::spec::hardening::parse_byte_size;
 use crate::supervisor::spec::settings::{Settings, load_settings};
 
 pub fn import(argv: &[String]) -> Result<i32, String> {
@@ -174,17 +177,27 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
         ("timeout", true),
         ("socket", true),
         ("config", true),
+        ("max-rate", true),
+        ("max-parallel", true),
     ];
     let args = Args::parse(argv, &flags)?;
-    let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--timeout SECS] [--config DIR] [--root DIR | --socket PATH]";
+    let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--timeout SECS] [--max-rate BYTES/S] [--max-parallel N] [--config DIR] [--root DIR | --socket PATH]";
     let [reference] = args.expect_positional(1, usage)? else {
         unreachable!()
     };
     let opts = pull_options(&args, reference)?;
     if args.value("root").is_none() {
-        return pull_through_daemon(reference, args.value("platform"), args.value("socket"));
+        let link = serde_json::json!({"max_rate": args.value("max-rate").map(|_| opts.max_rate),
+            "max_parallel": args.value("max-parallel").map(|_| opts.max_parallel)});
+        return pull_through_daemon(
+            reference,
+            args.value("platform"),
+            args.value("socket"),
+            link,
+        );
     }
-    let store = open_store(&args)?;
+    let reserve = pull_settings(&args)?.store.reserve_bytes();
+    let store = open_store(&args)?.with_reserve(reserve);
     let mut view = ProgressView::new();
     let pulled = image_pull(&store, reference, &opts, &mut |line| view.line(&line))
         .map_err(|e| format!("pull {reference}: {e}"))?;
@@ -214,6 +227,7 @@ fn pull_options(args: &Args, reference: &str) -> Result<PullOptions, String> {
                 .map(PathBuf::from)
                 .or_else(|| s.and_then(|s| s.ca_file.clone())),
             timeout,
+            slowest_bytes_per_sec: None,
         }
     };
     let own = settings
@@ -234,7 +248,29 @@ fn pull_options(args: &Args, reference: &str) -> Result<PullOptions, String> {
             .username
             .zip(own.password)
             .map(|(username, password)| Credentials::Basic { username, password }),
+        max_rate: link_flag(args, "max-rate", &PULL_MAX_RATE, parse_byte_size)?
+            .or(settings.pull.max_rate.map(|r| r.0)),
+        max_parallel: link_flag(args, "max-parallel", &PULL_MAX_PARALLEL, |t| t.parse().ok())?
+            .or(settings.pull.max_parallel.map(u64::from))
+            .map(|n| n as usize),
+        auto_prune: settings.store.auto_prune,
     })
+}
+
+/// `--max-rate 1m` or `--max-parallel 1`: parsed and held to the same
+/// bounds as berth.json's `pull` section.
+fn link_flag(
+    args: &Args,
+    flag: &str,
+    bound: &Bound<u64>,
+    parse: impl Fn(&str) -> Option<u64>,
+) -> Result<Option<u64>, String> {
+    let Some(text) = args.value(flag) else {
+        return Ok(None);
+    };
+    let n = parse(text).ok_or_else(|| format!("--{flag}: not a number: {text:?}"))?;
+    bound.check(n).map_err(|e| format!("--{flag}: {e}"))?;
+    Ok(Some(n))
 }
 
 /// berth.json from `--config DIR`, or the defaults.
@@ -256,11 +292,17 @@ fn pull_through_daemon(
     reference: &str,
     platform: Option<&str>,
     socket: Option<&str>,
+    link: serde_json::Value,
 ) -> Result<i32, String> {
     let mut view = ProgressView::new();
     let mut client = Client::connect(&socket_path(socket))
         .map_err(|e| format!("{e} (or pass --root DIR to pull without a daemon)"))?;
-    let params = serde_json::json!({"reference": reference, "platform": platform});
+    let mut params = serde_json::json!({"reference": reference, "platform": platform});
+    for key in ["max_rate", "max_parallel"] {
+        if !link[key].is_null() {
+            params[key] = link[key].clone();
+        }
+    }
     let result = client
         .call_streaming("pull", params, |n| {
             if let Some(line) = n["params"]["line"].as_str() {

@@ -26,6 +26,9 @@ pub struct Deadline {
     limit: Duration,
     /// The longest one read may wait; also the rate floor's window.
     timeout: Duration,
+    /// Bytes per second a body must keep up (MIN_BYTES_PER_SEC unless a
+    /// rate cap leaves a stream less).
+    floor: u64,
 }
 
 impl Deadline {
@@ -35,17 +38,20 @@ impl Deadline {
             sent: Instant::now(),
             limit: timeout.min(MAX_LIMIT),
             timeout,
+            floor: MIN_BYTES_PER_SEC,
         }
     }
 
     /// A body of `bytes` (a blob): `timeout` plus what the slowest
-    /// acceptable link needs for them.
-    pub fn body(timeout: Duration, bytes: u64) -> Deadline {
-        let slow = Duration::from_secs(bytes / MIN_BYTES_PER_SEC);
+    /// acceptable link (`floor` bytes per second) needs for them.
+    pub fn body(timeout: Duration, bytes: u64, floor: u64) -> Deadline {
+        let floor = floor.max(1);
+        let slow = Duration::from_secs(bytes / floor);
         Deadline {
             sent: Instant::now(),
             limit: timeout.saturating_add(slow).min(MAX_LIMIT),
             timeout,
+            floor,
         }
     }
 
@@ -129,12 +135,13 @@ impl<R> Paced<R> {
             return Ok(());
         }
         let left = expected.saturating_sub(self.got - self.window_got);
-        let floor = (MIN_BYTES_PER_SEC as f64 * elapsed.as_secs_f64()) as u64;
+        let floor = (self.deadline.floor as f64 * elapsed.as_secs_f64()) as u64;
         if self.window_got < floor.min(left) {
             return Err(timed_out(format!(
-                "{} in {}, slower than the floor of 64 KiB/s (got {} of {expected} bytes)",
+                "{} in {}, slower than the floor of {} (got {} of {expected} bytes)",
                 bytes(self.window_got),
                 secs(elapsed),
+                rate(self.deadline.floor),
                 self.got
             )));
         }
@@ -189,6 +196,15 @@ pub fn secs(d: Duration) -> String {
         format!("{s} s")
     } else {
         format!("{s:.1} s")
+    }
+}
+
+/// "64 KiB/s", "1000 bytes/s".
+fn rate(bytes_per_sec: u64) -> String {
+    if bytes_per_sec >= 1024 && bytes_per_sec.is_multiple_of(1024) {
+        format!("{} KiB/s", bytes_per_sec / 1024)
+    } else {
+        format!("{bytes_per_sec} bytes/s")
     }
 }
 
@@ -257,7 +273,7 @@ mod tests {
     #[test]
     fn a_trickled_blob_fails_the_floor_long_before_its_deadline() {
         // 100 MiB: a deadline of about half an hour; the floor ends it at once.
-        let d = Deadline::body(Duration::from_millis(200), 100 << 20);
+        let d = Deadline::body(Duration::from_millis(200), 100 << 20, MIN_BYTES_PER_SEC);
         assert!(d.limit() > Duration::from_secs(1500));
         let mut r = d.read(trickle(50, 1), Some(100 << 20));
         let started = Instant::now();
@@ -273,7 +289,7 @@ mod tests {
     fn a_body_above_the_floor_is_read_to_its_end() {
         // 64 KiB every 20 ms (about 3 MiB/s) through several windows.
         let size = 512 << 10;
-        let d = Deadline::body(Duration::from_millis(100), size);
+        let d = Deadline::body(Duration::from_millis(100), size, MIN_BYTES_PER_SEC);
         let mut r = d.read(trickle(20, 64 << 10), Some(size)).take(size);
         assert_eq!(drain(&mut r).unwrap(), size);
     }
@@ -281,7 +297,7 @@ mod tests {
     #[test]
     fn huge_sizes_do_not_overflow() {
         assert_eq!(
-            Deadline::body(Duration::from_secs(3600), u64::MAX).limit(),
+            Deadline::body(Duration::from_secs(3600), u64::MAX, MIN_BYTES_PER_SEC).limit(),
             MAX_LIMIT
         );
         assert_eq!(secs(Duration::from_millis(1500)), "1.5 s");

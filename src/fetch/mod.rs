@@ -8,6 +8,7 @@ pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod oci;
+pub mod rate;
 pub mod reference;
 pub mod registry;
 pub mod token;

@@ -16,7 +16,7 @@ use ureq::{Agent, Body};
 
 use super::challenge::{Challenge, parse_challenges};
 use super::credentials::Credentials;
-use super::deadline::Deadline;
+use super::deadline::{Deadline, MIN_BYTES_PER_SEC};
 pub use super::error::FetchError;
 use super::reference::Reference;
 use super::token::{TokenClient, basic, request_token};
@@ -35,6 +35,10 @@ pub struct RegistryOptions {
     /// A request's timeout (default 30 s): the whole of a document's
     /// exchange, the longest wait for any read, a blob's base allowance.
     pub timeout: Option<Duration>,
+    /// The slowest a blob's body may arrive before it counts as stalled
+    /// (default 64 KiB/s); a pull with a rate cap lowers it to what the cap
+    /// leaves each stream, so berth's own throttling is never a stall.
+    pub slowest_bytes_per_sec: Option<u64>,
 }
 
 enum Auth {
@@ -54,6 +58,8 @@ pub struct Reply {
 pub struct Registry {
     agent: Agent,
     timeout: Duration,
+    /// Bytes per second a body must keep up (fetch/deadline.rs).
+    floor: u64,
     base: String,
     host: String,
     pub repository: String,
@@ -131,6 +137,10 @@ impl Registry {
         Ok(Registry {
             agent,
             timeout,
+            floor: opts
+                .slowest_bytes_per_sec
+                .unwrap_or(MIN_BYTES_PER_SEC)
+                .clamp(1, MIN_BYTES_PER_SEC),
             base: format!("{scheme}://{host}"),
             host,
             repository: r.path.clone(),
@@ -175,7 +185,7 @@ impl Registry {
                 self.auth = Auth::None;
             }
             let deadline = match body {
-                Some(bytes) => Deadline::body(self.timeout, bytes),
+                Some(bytes) => Deadline::body(self.timeout, bytes, self.floor),
                 None => Deadline::document(self.timeout),
             };
             let req = self.request(&url, accept, from, deadline.limit());

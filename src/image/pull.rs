@@ -17,14 +17,16 @@ use super::oci::{Descriptor, Manifest, Platform, host_platform, parse_json};
 use super::pull_blob::{RegistryBlobs, RegistryRecipe};
 use super::staging::{Expected, Staging};
 use super::store::Store;
+use super::{gc, space};
 use crate::fetch::credentials::{Credentials, auth_file_candidates, lookup};
 use crate::fetch::manifest::{FetchedManifest, resolve_image_manifest};
+use crate::fetch::rate::RateLimit;
 use crate::fetch::reference::Reference;
 use crate::fetch::registry::{Registry, RegistryOptions};
 
 /// Layers streamed at once, each with its own connection: layers are
 /// independent, and one slow layer should not hold up the rest.
-const DOWNLOAD_WORKERS: usize = 3;
+pub const DOWNLOAD_WORKERS: usize = 3;
 
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
@@ -35,6 +37,34 @@ pub struct PullOptions {
     pub mirrors: Vec<(String, RegistryOptions)>,
     /// Credentials for the registry itself, instead of a config.json's.
     pub credentials: Option<Credentials>,
+    /// A cap on the download rate, all streams together (bytes/s).
+    pub max_rate: Option<u64>,
+    /// Layers downloaded at once (default DOWNLOAD_WORKERS; 1 suits a
+    /// metered link: one layer completes before the next begins).
+    pub max_parallel: Option<usize>,
+    /// Prune what nothing uses when the pull would not fit otherwise.
+    pub auto_prune: bool,
+}
+
+impl PullOptions {
+    fn workers(&self) -> usize {
+        self.max_parallel.unwrap_or(DOWNLOAD_WORKERS).max(1)
+    }
+
+    /// With a rate cap, each stream may get as little as its share of it:
+    /// the stall floor drops to half that, so berth's own throttling never
+    /// looks like a stalled registry.
+    fn with_rate_floor(&self) -> PullOptions {
+        let mut opts = self.clone();
+        if let Some(rate) = self.max_rate {
+            let floor = Some((rate / self.workers() as u64 / 2).max(1));
+            opts.registry.slowest_bytes_per_sec = floor;
+            for (_, m) in &mut opts.mirrors {
+                m.slowest_bytes_per_sec = floor;
+            }
+        }
+        opts
+    }
 }
 
 /// Pulls `reference` into the store; `progress` gets one line per event.
@@ -45,6 +75,7 @@ pub fn pull(
     progress: &mut dyn FnMut(String),
 ) -> Result<NamedManifest, ImageError> {
     let r = Reference::parse(reference)?;
+    let opts = &opts.with_rate_floor();
     let platform = opts.platform.clone().unwrap_or_else(host_platform);
     let target = r
         .digest
@@ -54,9 +85,10 @@ pub fn pull(
     let (reg, fetched, recipe) = first_answering_registry(&r, opts, &target, &platform, progress)?;
     progress(format!("{}: manifest {}", r, fetched.digest));
     let manifest: Manifest = parse_json(&fetched.bytes, &format!("manifest {}", fetched.digest))?;
+    ensure_room(store, &manifest, opts.auto_prune, &r.to_string(), progress)?;
     let downloads = store.tmp_dir().join("downloads");
     fs::create_dir_all(&downloads).map_err(ImageError::io("create", &downloads))?;
-    let blobs = RegistryBlobs::new(recipe, reg);
+    let blobs = RegistryBlobs::new(recipe, reg, opts.max_rate.map(RateLimit::new));
     let mut staging = Staging::new(store)?;
     let manifest_digest = staging.add_blob_bytes(&fetched.bytes, "manifest")?;
     // Layer streams report from their own threads; this one prints.
@@ -73,7 +105,7 @@ pub fn pull(
                 manifest_digest,
                 |staging, desc, what| fetch_config(blobs, downloads, staging, desc, what),
                 |_, desc| layer_input(store, downloads, desc, blobs),
-                DOWNLOAD_WORKERS,
+                opts.workers(),
                 &send,
             )
         });
@@ -92,6 +124,38 @@ pub fn pull(
         reference: name,
         record,
     })
+}
+
+/// Refuses a pull whose new blobs and their unpacked layers would not
+/// fit above the store's reserve — after pruning unused content, when
+/// `auto_prune` allows it — before a byte of a layer is fetched.
+fn ensure_room(
+    store: &Store,
+    manifest: &Manifest,
+    auto_prune: bool,
+    what: &str,
+    progress: &mut dyn FnMut(String),
+) -> Result<(), ImageError> {
+    let new_bytes: u64 = manifest
+        .layers
+        .iter()
+        .chain([&manifest.config])
+        .filter(|d| !store.blob_path(&d.digest).exists())
+        .map(|d| d.size)
+        .sum();
+    let need = space::estimate_need(new_bytes);
+    let first = space::check_room(store.root(), need, store.reserve(), what);
+    if first.is_ok() || !auto_prune {
+        return first;
+    }
+    let freed = gc::prune(store)?;
+    progress(format!(
+        "{what}: pruned {} blobs and {} layers ({}) to make room",
+        freed.blobs,
+        freed.layers,
+        space::mib(freed.bytes)
+    ));
+    space::check_room(store.root(), need, store.reserve(), what)
 }
 
 /// The config is small: fetched into memory and kept under `downloads`

@@ -13,6 +13,7 @@ use super::digest::Digest;
 use super::error::ImageError;
 use super::layer_stream::{Progress, RangeFetch};
 use crate::fetch::credentials::Credentials;
+use crate::fetch::rate::RateLimit;
 use crate::fetch::reference::Reference;
 use crate::fetch::registry::{FetchError, Registry, RegistryOptions, Reply};
 
@@ -35,14 +36,17 @@ pub struct RegistryRecipe {
 pub struct RegistryBlobs {
     recipe: RegistryRecipe,
     idle: Mutex<Vec<Registry>>,
+    /// The pull's rate cap, shared by its streams.
+    limit: Option<RateLimit>,
 }
 
 impl RegistryBlobs {
     /// `first` is the client that fetched the manifest (it holds a token).
-    pub fn new(recipe: RegistryRecipe, first: Registry) -> Self {
+    pub fn new(recipe: RegistryRecipe, first: Registry, limit: Option<RateLimit>) -> Self {
         RegistryBlobs {
             recipe,
             idle: Mutex::new(vec![first]),
+            limit,
         }
     }
 
@@ -88,10 +92,23 @@ impl RangeFetch for RegistryBlobs {
         progress: Progress<'_>,
     ) -> Result<(), ImageError> {
         let mut reg = self.borrow()?;
-        let result = fetch_range(&mut reg, blob, size, offset, out, progress);
+        let sink = Sink {
+            out,
+            progress,
+            limit: self.limit.as_ref(),
+        };
+        let result = fetch_range(&mut reg, blob, size, offset, sink);
         self.give_back(reg);
         result
     }
+}
+
+/// Where a blob's bytes go: the stream, its progress lines, and the rate
+/// cap they are charged to.
+struct Sink<'a, 'p> {
+    out: &'a mut dyn Write,
+    progress: Progress<'p>,
+    limit: Option<&'a RateLimit>,
 }
 
 /// Why copying a body stopped.
@@ -117,8 +134,7 @@ fn fetch_range(
     blob: &Digest,
     size: u64,
     mut offset: u64,
-    out: &mut dyn Write,
-    progress: Progress<'_>,
+    mut sink: Sink<'_, '_>,
 ) -> Result<(), ImageError> {
     let what = reg.describe(&format!("blobs/{blob}"));
     let mut last = String::new();
@@ -126,7 +142,7 @@ fn fetch_range(
         if offset >= size {
             return Ok(());
         }
-        match one_connection(reg, blob, size, offset, out, progress)? {
+        match one_connection(reg, blob, size, offset, &mut sink)? {
             Attempt::Ended(n) => {
                 offset += n;
                 last = format!("the body ended at byte {offset} of {size}");
@@ -134,7 +150,7 @@ fn fetch_range(
             Attempt::Broken(n, why) => {
                 offset += n;
                 if attempt < MAX_BLOB_ATTEMPTS {
-                    progress(format!("{what}: {why}; resuming"));
+                    (sink.progress)(format!("{what}: {why}; resuming"));
                     std::thread::sleep(Duration::from_millis(200 << attempt.min(5)));
                 }
                 last = why;
@@ -156,8 +172,7 @@ fn one_connection(
     blob: &Digest,
     size: u64,
     offset: u64,
-    out: &mut dyn Write,
-    progress: Progress<'_>,
+    sink: &mut Sink<'_, '_>,
 ) -> Result<Attempt, ImageError> {
     let path = format!("blobs/{blob}");
     let reply = match reg.get(&path, &[], Some(offset), Some(size - offset)) {
@@ -192,8 +207,7 @@ fn one_connection(
         return Err(oversized(format!("Content-Length {n}, ")));
     }
     let mut body = deadline.read(response.into_body().into_reader(), Some(expected));
-    let mut report = |n: u64| progress(format!("blob {blob}: {n}/{size} bytes"));
-    match copy_body(&mut body, skip, offset, size, out, &mut report) {
+    match copy_body(&mut body, skip, (offset, size), blob, sink) {
         Ok(n) => Ok(Attempt::Ended(n)),
         Err(CopyError::Read(e, n)) => Ok(Attempt::Broken(n, e.to_string())),
         Err(CopyError::Write(e)) => Err(ImageError::invalid(&what, format!("stream stopped: {e}"))),
@@ -201,18 +215,21 @@ fn one_connection(
     }
 }
 
-/// Copies the body into `out` after skipping `skip` bytes, up to `size`
-/// in all; returns the bytes written. A body that goes on past `size` is
-/// refused (one more read tells; a failing one is taken for the end).
+/// Copies the body into the sink after skipping `skip` bytes, from
+/// `offset` up to `size` in all; returns the bytes written. A body that
+/// goes on past `size` is refused (one more read tells; a failing one is
+/// taken for the end). Under a rate cap, every byte read is charged to it.
 fn copy_body(
     body: &mut dyn Read,
     mut skip: u64,
-    offset: u64,
-    size: u64,
-    out: &mut dyn Write,
-    report: &mut dyn FnMut(u64),
+    (offset, size): (u64, u64),
+    blob: &Digest,
+    sink: &mut Sink<'_, '_>,
 ) -> Result<u64, CopyError> {
-    let mut buf = vec![0u8; BODY_BUFFER_BYTES];
+    let read_size = sink
+        .limit
+        .map_or(BODY_BUFFER_BYTES, |l| l.read_size(BODY_BUFFER_BYTES));
+    let mut buf = vec![0u8; read_size];
     let mut written: u64 = 0;
     while offset + written < size {
         let n = match body.read(&mut buf) {
@@ -221,6 +238,9 @@ fn copy_body(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CopyError::Read(e, written)),
         };
+        if let Some(limit) = sink.limit {
+            limit.charge(n);
+        }
         let mut chunk = &buf[..n];
         let dropped = usize::try_from(skip).unwrap_or(usize::MAX).min(chunk.len());
         chunk = &chunk[dropped..];
@@ -229,11 +249,11 @@ fn copy_body(
         if chunk.len() > room {
             return Err(CopyError::Oversized);
         }
-        out.write_all(chunk).map_err(CopyError::Write)?;
+        sink.out.write_all(chunk).map_err(CopyError::Write)?;
         let before = offset + written;
         written += chunk.len() as u64;
         if before / PROGRESS_STEP_BYTES != (offset + written) / PROGRESS_STEP_BYTES {
-            report(offset + written);
+            (sink.progress)(format!("blob {blob}: {}/{size} bytes", offset + written));
         }
     }
     if offset + written >= size && matches!(body.read(&mut buf[..1]), Ok(n) if n > 0) {

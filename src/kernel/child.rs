@@ -20,6 +20,7 @@ use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES, Stage};
 use super::overlay::{OverlayPlan, mount_overlay};
 use super::rootfs::FsOwner;
+use super::start_clock::{Mark, StartClock};
 use super::userns::JoinFds;
 use super::{caps, devices, landlock, mounts, net, rootfs, seccomp, sys, userns};
 
@@ -39,6 +40,8 @@ pub struct ChildPlan<'a> {
     pub exec_candidates: Vec<CString>,
     /// The cgroup filesystems to mount in a private cgroup namespace.
     pub cgroupns: Option<&'static CgroupView>,
+    /// Where the child stamps its stages for the parent.
+    pub clock: &'a StartClock,
 }
 
 pub(super) struct Failure {
@@ -109,12 +112,14 @@ fn run_steps(
 ) -> Result<std::convert::Infallible, Failure> {
     prepare_process(plan, sync_pipe)?;
     build_filesystem(plan)?;
+    plan.clock.mark(Mark::ChildFilesystem);
     // After the last mount: the mount namespace stays the host's, so
     // nothing the container does with its namespaced privileges mounts.
     if let Some(fds) = &plan.userns {
         userns::join_user_namespace(fds).at(Stage::JoinNamespaces)?;
     }
     set_identity(&plan.cfg.process, &plan.cfg.security)?;
+    plan.clock.mark(Mark::ChildIdentity);
     exec_process(&plan.argv, &plan.envp, &plan.exec_candidates)
 }
 
@@ -132,6 +137,7 @@ fn prepare_process(plan: &ChildPlan<'_>, sync_pipe: &OwnedFd) -> Result<(), Fail
         Ok(_) => return Err(Errno::ECANCELED).at(Stage::WaitForGo),
         Err(e) => return Err(e).at(Stage::WaitForGo),
     }
+    plan.clock.mark(Mark::ChildGo);
     setsid().at(Stage::Setsid)?;
     let stdio = &plan.cfg.stdio;
     dup2_stdin(&stdio.stdin).at(Stage::Stdio)?;

@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod seccomp;
 pub mod signal;
 pub mod spawn;
+pub mod start_clock;
 mod sys;
 mod tmpfs_files;
 pub mod userns;

@@ -20,6 +20,7 @@ use super::error::SysError;
 use super::handshake::{ErrorRecord, GO_BYTE, RECORD_BUF_BYTES};
 use super::overlay::plan_overlay;
 use super::rootfs::FsOwner;
+use super::start_clock::{Mark, StartClock};
 use super::sys::{CloneResult, clone_process};
 use super::userns::{JoinFds, NamespaceHolder, UsernsConfig};
 
@@ -93,6 +94,7 @@ pub struct Starting {
     record: Vec<u8>,
     /// Lives until the child has exec'd, i.e. joined every namespace.
     holder: Option<NamespaceHolder>,
+    clock: StartClock,
 }
 
 /// Clones the container described by `cfg` into its namespaces and leaves
@@ -101,11 +103,13 @@ pub struct Starting {
 ///
 /// Must be called from a single-threaded process (the supervisor is one).
 pub fn spawn_paused(cfg: &ContainerConfig) -> Result<PausedContainer, SpawnError> {
+    let clock = StartClock::new().map_err(|e| SpawnError::Setup(SysError::new("mmap", e)))?;
+    clock.mark(Mark::Spawn);
     let holder = match &cfg.userns {
         Some(u) => Some(NamespaceHolder::create(u).map_err(SpawnError::Setup)?),
         None => None,
     };
-    let plan = build_plan(cfg, holder.as_ref().map(NamespaceHolder::raw))?;
+    let plan = build_plan(cfg, holder.as_ref().map(NamespaceHolder::raw), &clock)?;
     let mut namespaces = if holder.is_some() {
         USERNS_CONTAINER_NAMESPACES
     } else {
@@ -128,6 +132,7 @@ pub fn spawn_paused(cfg: &ContainerConfig) -> Result<PausedContainer, SpawnError
             child::run(&plan, sync_read, err_write)
         }
         CloneResult::Parent(pid) => {
+            clock.mark(Mark::Cloned);
             drop(sync_read);
             drop(err_write);
             if let Err(e) = fcntl(&err_read, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)) {
@@ -143,6 +148,7 @@ pub fn spawn_paused(cfg: &ContainerConfig) -> Result<PausedContainer, SpawnError
                     err_read,
                     record: Vec::new(),
                     holder,
+                    clock,
                 },
             })
         }
@@ -154,6 +160,11 @@ impl PausedContainer {
         self.pid
     }
 
+    /// The start's stamps, for the caller's own marks (`Mark::Begin`).
+    pub fn clock(&self) -> &StartClock {
+        &self.starting.clock
+    }
+
     /// Says "go": the child mounts, pivots, drops privileges and execs.
     pub fn release(self) -> Result<Starting, SpawnError> {
         if let Err(e) = write(self.sync_write.as_fd(), &[GO_BYTE]) {
@@ -163,6 +174,7 @@ impl PausedContainer {
                 e,
             )));
         }
+        self.starting.clock.mark(Mark::Released);
         Ok(self.starting)
     }
 
@@ -181,6 +193,11 @@ impl Starting {
     /// exec'd (EOF).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.err_read.as_fd()
+    }
+
+    /// Where the start spent its time, once it has exec'd.
+    pub fn stages(&self) -> Vec<(&'static str, std::time::Duration)> {
+        self.clock.stages()
     }
 
     /// Reads what the child wrote so far: None while it is still setting
@@ -203,6 +220,7 @@ impl Starting {
         }
         self.holder = None;
         if self.record.is_empty() {
+            self.clock.mark(Mark::Exec);
             return Some(Ok(()));
         }
         Some(Err(match ErrorRecord::decode(&self.record) {
@@ -282,7 +300,11 @@ pub(super) fn exec_strings(p: &ProcessConfig) -> Result<ExecStrings, SpawnError>
     })
 }
 
-fn build_plan(cfg: &ContainerConfig, userns: Option<JoinFds>) -> Result<ChildPlan<'_>, SpawnError> {
+fn build_plan<'a>(
+    cfg: &'a ContainerConfig,
+    userns: Option<JoinFds>,
+    clock: &'a StartClock,
+) -> Result<ChildPlan<'a>, SpawnError> {
     let ExecStrings {
         argv,
         envp,
@@ -304,6 +326,7 @@ fn build_plan(cfg: &ContainerConfig, userns: Option<JoinFds>) -> Result<ChildPla
         envp,
         exec_candidates,
         cgroupns: cfg.private_cgroupns.then(super::cgroupns::host_view),
+        clock,
     })
 }
 

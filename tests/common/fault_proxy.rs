@@ -26,6 +26,9 @@ pub enum Fault {
     /// After this many response bytes, pass the rest of that connection
     /// on at 512 bytes every 100 ms (5 KiB/s, far below 64 KiB/s).
     TrickleAfter(usize),
+    /// Cut every connection after this many response bytes, this many
+    /// times in all (later connections pass).
+    CutEachAfter(usize, u64),
 }
 
 pub struct FaultProxy {
@@ -38,6 +41,8 @@ pub struct FaultProxy {
     pub requests: Arc<std::sync::Mutex<Vec<String>>>,
     /// Response bytes passed on to berth (headers included), in all.
     pub bytes: Arc<AtomicU64>,
+    /// Connections cut so far (CutEachAfter).
+    pub cuts: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
@@ -48,11 +53,13 @@ impl FaultProxy {
         let saw_range = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
         let bytes = Arc::new(AtomicU64::new(0));
-        let (f2, r2, q2, b2) = (
+        let cuts = Arc::new(AtomicU64::new(0));
+        let (f2, r2, q2, b2, c2) = (
             Arc::clone(&fired),
             Arc::clone(&saw_range),
             Arc::clone(&requests),
             Arc::clone(&bytes),
+            Arc::clone(&cuts),
         );
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -64,6 +71,7 @@ impl FaultProxy {
                     saw_range: Arc::clone(&r2),
                     requests: Arc::clone(&q2),
                     bytes: Arc::clone(&b2),
+                    cuts: Arc::clone(&c2),
                 };
                 std::thread::spawn(move || relay(client, upstream, fault, seen));
             }
@@ -74,6 +82,7 @@ impl FaultProxy {
             saw_range,
             requests,
             bytes,
+            cuts,
         })
     }
 }
@@ -84,6 +93,21 @@ struct Seen {
     saw_range: Arc<AtomicBool>,
     requests: Arc<std::sync::Mutex<Vec<String>>>,
     bytes: Arc<AtomicU64>,
+    cuts: Arc<AtomicU64>,
+}
+
+/// Whether this connection is to be cut now (CutEachAfter), counted.
+fn cut_now(fault: Fault, total: usize, n: usize, cuts: &AtomicU64) -> Option<usize> {
+    let Fault::CutEachAfter(limit, times) = fault else {
+        return None;
+    };
+    let due = total + n > limit
+        && cuts
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                (c < times).then_some(c + 1)
+            })
+            .is_ok();
+    due.then_some(limit - total)
 }
 
 fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {
@@ -92,6 +116,7 @@ fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {
         saw_range,
         requests,
         bytes,
+        cuts,
     } = seen;
     if let Fault::UnavailableOnce(secs) = fault
         && !fired.swap(true, Ordering::Relaxed)
@@ -136,6 +161,13 @@ fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {
             break;
         }
         let chunk = &mut buf[..n];
+        if let Some(keep) = cut_now(fault, total, n, &cuts) {
+            fired.store(true, Ordering::Relaxed);
+            let _ = c_write.write_all(&chunk[..keep]);
+            let _ = c_write.shutdown(Shutdown::Both);
+            let _ = u_read.shutdown(Shutdown::Both);
+            return;
+        }
         if !fired.load(Ordering::Relaxed) {
             match fault {
                 Fault::CutAfter(limit) if total + n > limit => {

@@ -19,6 +19,7 @@ use nix::unistd::{chdir, chroot, dup2_stderr, dup2_stdin, dup2_stdout};
 
 use crate::kernel::error::SysError;
 
+pub mod boot_steps;
 mod shutdown;
 
 pub use shutdown::{

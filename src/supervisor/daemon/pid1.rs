@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use libc::{SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2};
 
-use crate::kernel::machine;
+use crate::kernel::machine::{self, boot_steps, boot_steps::BootStep};
 use crate::supervisor::say;
 use crate::supervisor::spec::settings::{Settings, ShutdownSettings};
 
@@ -114,6 +114,7 @@ impl Init {
     /// filesystems and attaches the console, before anything opens a file,
     /// and installs the panic hook with the default settings.
     pub fn enter() -> Option<Init> {
+        boot_steps::stamp(BootStep::Exec);
         let mode = mode();
         if mode == Mode::Service {
             return None;
@@ -121,6 +122,7 @@ impl Init {
         if mode == Mode::Machine {
             bring_up_machine();
         }
+        boot_steps::stamp(BootStep::EarlyMounts);
         let init = Init {
             mode,
             shutdown: ShutdownSettings::default(),

@@ -15,6 +15,7 @@ use crate::image::lookup::{ResolvedImage, image_id, resolve};
 use crate::image::refs;
 use crate::image::usage::record_use;
 use crate::kernel::cgroup::ContainerCgroup;
+use crate::kernel::start_clock::{Mark, monotonic_ns};
 use crate::kernel::{PausedContainer, Starting, spawn_paused};
 use crate::supervisor::launch::devices::{GivenDevice, needs_lookup};
 use crate::supervisor::launch::{Launch, LaunchContext, SecuritySummary, prepare_launch};
@@ -59,6 +60,9 @@ pub struct Prepared {
     pub(crate) cgroup: ContainerCgroup,
     pub(crate) exec_template: ExecTemplate,
     pub(crate) ip: Option<std::net::IpAddr>,
+    /// Where the start spent its time (kernel/start_clock.rs), filled in
+    /// once the child has exec'd; the started event carries it.
+    pub(crate) start_stages: Vec<(&'static str, std::time::Duration)>,
 }
 
 /// A failed step: the message, and the exit code recorded for it.
@@ -122,6 +126,7 @@ impl Supervisor {
         devices: &[GivenDevice],
         cdi: &CdiEdits,
     ) -> Result<(), StepError> {
+        let begin = monotonic_ns();
         let ctx = LaunchContext {
             config_dir: &self.options.config_dir,
             store_root: self.store.root(),
@@ -152,6 +157,7 @@ impl Supervisor {
                 return Err((e.to_string(), e.exit_code()));
             }
         };
+        paused.clock().mark_at(Mark::Begin, begin);
         c.pid = Some(paused.pid());
         let joined = cgroup.add_process(paused.pid());
         let prepared = Box::new(Prepared {
@@ -163,6 +169,7 @@ impl Supervisor {
             cgroup,
             exec_template,
             ip: None,
+            start_stages: Vec::new(),
         });
         if let Err(e) = joined {
             paused.abort();

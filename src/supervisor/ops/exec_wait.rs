@@ -74,9 +74,14 @@ impl Supervisor {
 
     /// The RecordStart action: the container runs; its record says so.
     pub(crate) fn record_start(&mut self, name: &str) {
-        let Some(Creation::Starting { prepared, .. }) = self.creations.remove(name) else {
+        let Some(Creation::Starting {
+            starting,
+            mut prepared,
+        }) = self.creations.remove(name)
+        else {
             return;
         };
+        prepared.start_stages = starting.stages();
         self.record_run(name, *prepared);
     }
 }

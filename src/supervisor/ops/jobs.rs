@@ -35,6 +35,8 @@ pub enum JobKind {
     SyncJournal,
     /// Delete a directory tree (a removed container's).
     RemoveTree,
+    /// Import the config's images/ at daemon start (ops/airgap.rs).
+    ImportImages,
 }
 
 impl JobKind {
@@ -46,6 +48,7 @@ impl JobKind {
             JobKind::PostStart => "poststart hooks",
             JobKind::SyncJournal => "journal sync",
             JobKind::RemoveTree => "remove",
+            JobKind::ImportImages => "image import",
         }
     }
 }
@@ -200,6 +203,7 @@ impl Supervisor {
             JobKind::Cleanup => self.cleaned_up(done),
             JobKind::PostStart => self.hooks_warned(done),
             JobKind::SyncJournal => self.journal_synced(done),
+            JobKind::ImportImages => self.airgap_imported(done),
             JobKind::RemoveTree => {
                 if let Some(e) = done.answer.get("error").and_then(Value::as_str) {
                     say(format_args!("{e}"));

@@ -2,6 +2,7 @@
 //! their images come from, and the timer queue. Queries live here; state
 //! changes live in lifecycle.rs.
 
+pub mod airgap;
 pub mod create;
 mod create_prepare;
 mod drive;
@@ -93,6 +94,8 @@ pub struct Supervisor {
     /// Events raised while another was being handled (drive.rs).
     queued: VecDeque<(String, Event)>,
     dispatching: bool,
+    /// The config's images/ being imported at start (airgap.rs).
+    airgap: airgap::Airgap,
 }
 
 impl Supervisor {
@@ -125,6 +128,7 @@ impl Supervisor {
             creations: BTreeMap::new(),
             queued: VecDeque::new(),
             dispatching: false,
+            airgap: airgap::Airgap::default(),
         };
         for name in names {
             sup.emit(

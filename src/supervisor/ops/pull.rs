@@ -52,6 +52,14 @@ pub struct PullOutcome {
     pub error: Option<String>,
 }
 
+/// A pull's use of the link, over berth.json's `pull` section (the
+/// API's `pull` may set them; the flags of the helper's `berth pull`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkOptions {
+    pub max_rate: Option<u64>,
+    pub max_parallel: Option<u64>,
+}
+
 impl Supervisor {
     /// True when the container's image must be pulled before it starts
     /// (the CheckGates action asks).
@@ -62,7 +70,14 @@ impl Supervisor {
         // Only "missing" needs to look in the store; the creation that
         // follows resolves the image anyway.
         match c.spec.pull {
-            PullPolicy::Never => false,
+            // Unless the config's images/ are still being imported.
+            PullPolicy::Never => {
+                self.airgap_importing()
+                    && matches!(
+                        resolve(&self.store, &c.spec.image),
+                        Err(crate::image::ImageError::NotFound(_))
+                    )
+            }
             PullPolicy::Missing => matches!(
                 resolve(&self.store, &c.spec.image),
                 Err(crate::image::ImageError::NotFound(_))
@@ -73,10 +88,13 @@ impl Supervisor {
 
     /// The StartPull action: join the pull of its image, or start one.
     pub(crate) fn start_pull_for(&mut self, name: &str) {
+        if self.airgap_importing() {
+            return self.wait_for_airgap(name);
+        }
         let Some(reference) = self.containers.get(name).map(|c| c.spec.image.clone()) else {
             return;
         };
-        match self.join_or_start_pull(&reference, None) {
+        match self.join_or_start_pull(&reference, None, &LinkOptions::default()) {
             Ok(job) => job.waiting.push(name.to_string()),
             Err(e) => {
                 let message = format!("cannot start a pull of {reference}: {e}");
@@ -94,20 +112,23 @@ impl Supervisor {
         for job in self.pulls.values_mut() {
             job.waiting.retain(|n| n != name);
         }
+        self.leave_airgap(name);
     }
 
-    /// API `pull`: progress and the outcome go to `token`.
+    /// API `pull`: progress and the outcome go to `token`. Joining a pull
+    /// of the same reference already running keeps that pull's options.
     pub fn pull_for_client(
         &mut self,
         reference: &str,
         platform: Option<&str>,
+        link: &LinkOptions,
         token: u64,
     ) -> Result<(), SupervisorError> {
         if self.shutting_down {
             return Err(SupervisorError::ShuttingDown);
         }
         let job = self
-            .join_or_start_pull(reference, platform)
+            .join_or_start_pull(reference, platform, link)
             .map_err(|e| SupervisorError::Invalid(format!("cannot start a pull: {e}")))?;
         job.clients.push(token);
         Ok(())
@@ -117,6 +138,7 @@ impl Supervisor {
         &mut self,
         reference: &str,
         platform: Option<&str>,
+        link: &LinkOptions,
     ) -> std::io::Result<&mut PullJob> {
         let existing = self
             .pulls
@@ -126,7 +148,7 @@ impl Supervisor {
         let pid = match existing {
             Some(pid) => pid,
             None => {
-                let (pid, job) = self.spawn_pull(reference, platform)?;
+                let (pid, job) = self.spawn_pull(reference, platform, link)?;
                 say(format_args!("pulling {reference} (pid {pid})"));
                 self.pulls.insert(pid, job);
                 self.emit(kinds::PULL_STARTED, None, json!({"reference": reference}));
@@ -140,6 +162,7 @@ impl Supervisor {
         &self,
         reference: &str,
         platform: Option<&str>,
+        link: &LinkOptions,
     ) -> std::io::Result<(Pid, PullJob)> {
         let exe = std::env::current_exe()?;
         let mut cmd = Command::new(exe);
@@ -151,6 +174,12 @@ impl Supervisor {
             .arg(&self.options.config_dir);
         if let Some(p) = platform {
             cmd.args(["--platform", p]);
+        }
+        if let Some(rate) = link.max_rate {
+            cmd.arg("--max-rate").arg(rate.to_string());
+        }
+        if let Some(n) = link.max_parallel {
+            cmd.arg("--max-parallel").arg(n.to_string());
         }
         let mut child = cmd
             .stdin(Stdio::null())
@@ -301,7 +330,15 @@ impl Supervisor {
         if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
             return self.fire(name, Event::PullDone);
         }
-        let message = error.unwrap_or_default().to_string();
+        self.fail_without_image(name, error.unwrap_or_default().to_string());
+    }
+
+    /// A container whose image could not be had: it ends as a failed start
+    /// (exit 125, Docker's code for it), with the reason in its log.
+    pub(crate) fn fail_without_image(&mut self, name: &str, message: String) {
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
         let _ = c.log.write_notice(&message);
         c.error = Some(message.clone());
         c.exit_reason = Some("start_failed".into());

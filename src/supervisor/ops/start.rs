@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::json;
 
+use crate::kernel::machine::boot_steps::{self, BootStep};
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::create::Prepared;
 use crate::supervisor::ops::jobs::JobKind;
@@ -154,6 +155,11 @@ impl Supervisor {
         c.exec_template = Some(p.exec_template);
         let pid = c.pid.map(|p| p.as_raw());
         let image = c.spec.image.clone();
+        let stages: serde_json::Map<String, serde_json::Value> = p
+            .start_stages
+            .iter()
+            .map(|(stage, d)| (stage.to_string(), json!(d.as_micros() as u64)))
+            .collect();
         say(format_args!(
             "container {name}: started (pid {}{security})",
             pid.unwrap_or_default()
@@ -161,7 +167,7 @@ impl Supervisor {
         self.emit(
             kinds::CONTAINER_STARTED,
             Some(name),
-            json!({"pid": pid, "image": image}),
+            json!({"pid": pid, "image": image, "start_us": stages}),
         );
         if std::mem::take(&mut self.options.report_boot_time) {
             report_boot_time();
@@ -197,9 +203,11 @@ impl Supervisor {
     }
 }
 
-/// How long after the kernel started the first container runs, from
-/// /proc/uptime (the clock of the kernel's `printk.time` stamps).
+/// As the machine's init: how long after the kernel started the first
+/// container runs (/proc/uptime, the clock of the kernel's `printk.time`
+/// stamps), and the share of each of berth's boot steps in it.
 fn report_boot_time() {
+    boot_steps::stamp(BootStep::FirstContainer);
     let uptime = std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok());
@@ -207,5 +215,8 @@ fn report_boot_time() {
         say(format_args!(
             "first container running {at:.2} s after the kernel started"
         ));
+    }
+    if let Some(report) = boot_steps::report() {
+        say(format_args!("{report}"));
     }
 }

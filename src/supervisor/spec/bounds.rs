@@ -108,6 +108,12 @@ pub const WEBHOOK_TIMEOUT: Bound<Duration> = Bound::new(
 /// whole exchange, any one read, a blob's base allowance). An hour is far
 /// past any registry worth waiting for.
 pub const REGISTRY_TIMEOUT_SECS: Bound<u64> = Bound::new(1, 3600, "seconds");
+/// A pull's rate cap: from a poor GPRS link up to far beyond any NIC.
+pub const PULL_MAX_RATE: Bound<u64> = Bound::new(1 << 10, 1 << 40, "bytes per second");
+/// The store's reserve of free space: none, up to 1 TiB.
+pub const STORE_RESERVE: Bound<u64> = Bound::new(0, 1 << 40, "bytes");
+/// Layers downloaded at once.
+pub const PULL_MAX_PARALLEL: Bound<u64> = Bound::new(1, 16, "layers");
 /// Volume plugin calls block the daemon's loop: at most 5 minutes each.
 pub const PLUGIN_TIMEOUT: Bound<Duration> =
     Bound::new(MIN_INTERVAL, Duration::from_secs(300), "seconds");

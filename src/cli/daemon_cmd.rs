@@ -14,7 +14,8 @@ use crate::supervisor::daemon::event_loop::{self, Host};
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
 use crate::supervisor::daemon::signals::SignalPipe;
-use crate::supervisor::launch::check::load_config as load_config_dir;
+use crate::supervisor::launch::check::{check_cdi_devices, load_config as load_config_dir};
+use crate::supervisor::plugins::cdi;
 use crate::supervisor::plugins::network::NetworkSettings;
 use crate::supervisor::say;
 use crate::supervisor::spec::load::LoadedSpec;
@@ -129,6 +130,7 @@ fn supervisor_options(args: &Args, config_dir: PathBuf, settings: &Settings) -> 
         console_logs: settings.console_logs(pid1::mode().is_pid1()),
         report_boot_time: pid1::mode() == pid1::Mode::Machine,
         volume_plugins: settings.volume_plugins.clone(),
+        cdi_spec_dirs: cdi::spec_dirs(settings.cdi.spec_dirs.as_deref()),
         network,
     }
 }
@@ -165,7 +167,13 @@ pub fn check(argv: &[String]) -> Result<i32, String> {
         unreachable!()
     };
     match load_or_report(Path::new(dir)) {
-        (Some(_), Some(specs)) => {
+        (Some(settings), Some(specs)) => {
+            let dirs = cdi::spec_dirs(settings.cdi.spec_dirs.as_deref());
+            let errors = check_cdi_devices(&specs, &dirs);
+            if !errors.is_empty() {
+                errors.iter().for_each(|e| eprintln!("{e}"));
+                return Ok(1);
+            }
             println!("{}: {} container specs are valid", dir, specs.len());
             Ok(0)
         }

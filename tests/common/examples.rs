@@ -126,7 +126,8 @@ pub fn settings() -> Value {
                       "hmac_secret": "s3cret", "timeout": 5}],
         "api": {"admin_group": "root", "read_group": "root"},
         "volume_plugins": {"socket_dir": "/run/docker/plugins",
-                           "spec_dirs": ["/etc/docker/plugins"], "timeout": 10}
+                           "spec_dirs": ["/etc/docker/plugins"], "timeout": 10},
+        "cdi": {"spec_dirs": ["/etc/cdi", "/var/run/cdi"]}
     })
 }
 

@@ -15,6 +15,8 @@ use crate::kernel::host_devices::{self, Found, HostNode, NodeKind};
 use crate::kernel::landlock::DeviceFile;
 use crate::kernel::userns::UsernsConfig;
 use crate::supervisor::launch::device_match;
+use crate::supervisor::launch::cdi::find_cdi_devices;
+use crate::supervisor::plugins::cdi::CdiEdits;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::bounds::DEVICE_NODES;
 use crate::supervisor::spec::device_match::DeviceMatch;
@@ -47,6 +49,9 @@ pub struct GivenDevice {
 pub struct FoundDevices {
     pub devices: Vec<GivenDevice>,
     pub warnings: Vec<String>,
+    /// What the CDI devices add beyond their nodes (launch/cdi.rs).
+    #[serde(default)]
+    pub cdi: CdiEdits,
 }
 
 /// Whether starting `spec` means looking at the host's devices.
@@ -58,7 +63,7 @@ pub fn needs_lookup(spec: &Spec) -> bool {
 /// host node first): a missing one fails with its path named, unless it
 /// is `optional`; a later entry for a container path wins. Blocking: run
 /// it in a helper.
-pub fn find_devices(spec: &Spec) -> Result<FoundDevices, String> {
+pub fn find_devices(spec: &Spec, cdi_dirs: &[PathBuf]) -> Result<FoundDevices, String> {
     let limit = DEVICE_NODES.max;
     let mut found = FoundDevices::default();
     if spec.privileged {
@@ -70,7 +75,7 @@ pub fn find_devices(spec: &Spec) -> Result<FoundDevices, String> {
                 .map(|n| given(n.path.clone(), n, DEFAULT_PERMISSIONS)),
         );
     }
-    for d in &spec.devices {
+    for d in spec.devices.iter().filter(|d| !d.cdi) {
         let room = limit.saturating_sub(found.devices.len());
         if let Some(m) = &d.device_match {
             find_by_match(d, m, room, &mut found)?;
@@ -97,6 +102,7 @@ pub fn find_devices(spec: &Spec) -> Result<FoundDevices, String> {
             Err(e) => return Err(format!("device {e}")),
         }
     }
+    find_cdi_devices(spec, cdi_dirs, &mut found)?;
     found.devices = last_per_container_path(found.devices);
     Ok(found)
 }

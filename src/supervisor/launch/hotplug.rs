@@ -75,7 +75,8 @@ pub fn placements(
 ) -> Vec<Placement> {
     let mut out: Vec<Placement> = Vec::new();
     let host = dev.host_path.as_path();
-    for d in &spec.devices {
+    // CDI names come from the host's spec files at start, not from paths.
+    for d in spec.devices.iter().filter(|d| !d.cdi) {
         let at = match &d.device_match {
             Some(m) if m.matches(&dev.properties) => Some(PathBuf::from(&d.container_path)),
             Some(_) => None,

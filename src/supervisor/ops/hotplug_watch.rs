@@ -167,7 +167,7 @@ impl Supervisor {
                 .spec
                 .devices
                 .iter()
-                .filter(|d| d.device_match.is_none())
+                .filter(|d| d.device_match.is_none() && !d.cdi)
                 .filter_map(|d| Path::new(&d.path).parent().and_then(watchable));
             wanted.extend(parents);
         }

@@ -55,6 +55,9 @@ pub struct SupervisorOptions {
     /// As the machine's init: say when the first container runs, in the
     /// kernel's clock (what the VM boot test reads).
     pub report_boot_time: bool,
+    /// CDI spec directories, the later winning (berth.json's
+    /// `cdi.spec_dirs`, else /etc/cdi and /var/run/cdi).
+    pub cdi_spec_dirs: Vec<PathBuf>,
     /// The CNI network list and plugins for `network: "cni"`.
     pub network: crate::supervisor::plugins::network::NetworkSettings,
 }

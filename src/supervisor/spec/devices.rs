@@ -3,7 +3,8 @@
 //! (`"HOST[:CONTAINER[:PERMISSIONS]]"`) or as `{"path", "container_path",
 //! "permissions", "optional"}`; extra cgroup rules; Docker's
 //! `--privileged`. Here the model and the checks that need no host; the
-//! devices are looked up at each start (launch/devices.rs).
+//! devices are looked up at each start (launch/devices.rs). A short entry
+//! that is a CDI name (`vendor.com/class=name`) is one (spec/cdi.rs).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::supervisor::spec::bounds::{LIST_ENTRIES, PATH_BYTES, TEXT_BYTES};
 use crate::supervisor::spec::device_match::DeviceMatch;
+use crate::supervisor::spec::cdi::{looks_like_cdi_name, parse_cdi_name};
 use crate::supervisor::spec::device_rules::{parse_device_rule, parse_permissions};
 use crate::supervisor::spec::hardening::LandlockSpec;
 use crate::supervisor::spec::validate::Problem;
@@ -51,6 +53,10 @@ pub struct DeviceSpec {
     /// Written in the short form: its problems are reported at the entry.
     #[serde(skip)]
     pub short: bool,
+    /// A CDI device name (`vendor.com/class=name`, in `path`): its nodes
+    /// and edits come from the host's CDI spec files (plugins/cdi/).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cdi: bool,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +82,9 @@ impl DeviceSpec {
     /// Docker's reading of `HOST[:CONTAINER[:PERMISSIONS]]`: a second part
     /// that is valid permissions is the permissions (`/dev/sda:rw`).
     pub fn parse_short(text: &str) -> Result<DeviceSpec, String> {
+        if looks_like_cdi_name(text) {
+            return Ok(DeviceSpec::cdi(text));
+        }
         let parts: Vec<&str> = text.split(':').collect();
         let (host, container, permissions) = match parts.as_slice() {
             [h] => (*h, *h, DEFAULT_PERMISSIONS),
@@ -96,7 +105,21 @@ impl DeviceSpec {
             optional: false,
             device_match: None,
             short: true,
+            cdi: false,
         })
+    }
+
+    /// A CDI name, checked at load (check_devices).
+    fn cdi(name: &str) -> DeviceSpec {
+        DeviceSpec {
+            path: name.into(),
+            container_path: name.into(),
+            permissions: DEFAULT_PERMISSIONS.into(),
+            optional: false,
+            device_match: None,
+            short: true,
+            cdi: true,
+        }
     }
 }
 
@@ -124,6 +147,7 @@ impl<'de> Deserialize<'de> for DeviceSpec {
                     optional: l.optional,
                     device_match: l.device_match,
                     short: false,
+                    cdi: false,
                 })
             }
         }
@@ -157,6 +181,13 @@ pub fn check_devices(spec: &Spec) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, d) in spec.devices.iter().enumerate() {
+        if d.cdi {
+            if let Err(why) = parse_cdi_name(&d.path) {
+                let why = format!("CDI device {:?}: {why}", d.path);
+                out.push((vec!["devices".into(), i.to_string()], why));
+            }
+            continue;
+        }
         let at = |field: &str, why: String| -> Problem {
             let mut path = vec!["devices".to_string(), i.to_string()];
             if d.short {

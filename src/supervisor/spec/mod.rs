@@ -3,6 +3,7 @@
 //! errors, so a typo never silently does nothing.
 
 pub mod bounds;
+pub mod cdi;
 pub mod cycles;
 pub mod device_match;
 pub mod device_rules;

@@ -45,6 +45,9 @@ pub struct Settings {
     /// Docker volume plugin discovery and timeout (docs/plugins.md).
     #[serde(default)]
     pub volume_plugins: crate::supervisor::spec::plugin_settings::PluginSettings,
+    /// Where CDI spec files are read from (docs/config.md).
+    #[serde(default)]
+    pub cdi: crate::supervisor::spec::cdi::CdiSettings,
     /// How pulls use the link (docs/config.md).
     #[serde(default)]
     pub pull: PullSettings,
@@ -194,6 +197,7 @@ fn check_settings(s: &Settings) -> Vec<Problem> {
             &s.volume_plugins,
         ),
     );
+    out.extend(crate::supervisor::spec::cdi::check_cdi_settings(&s.cdi));
     for (field, group) in [
         ("admin_group", &s.api.admin_group),
         ("read_group", &s.api.read_group),

@@ -15,8 +15,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::supervisor::spec::bounds::{LIST_ENTRIES, PATH_BYTES, TEXT_BYTES};
-use crate::supervisor::spec::device_match::DeviceMatch;
 use crate::supervisor::spec::cdi::{looks_like_cdi_name, parse_cdi_name};
+use crate::supervisor::spec::device_match::DeviceMatch;
 use crate::supervisor::spec::device_rules::{parse_device_rule, parse_permissions};
 use crate::supervisor::spec::hardening::LandlockSpec;
 use crate::supervisor::spec::validate::Problem;

@@ -14,6 +14,7 @@ pub mod load;
 pub mod logging;
 pub mod plugin_settings;
 pub mod position;
+pub mod pull_settings;
 pub mod redact;
 pub mod secrets;
 pub mod service;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fetch::reference::Reference;
 use crate::kernel::machine::PowerCommand;
-use crate::supervisor::spec::hardening::ByteSize;
+use crate::supervisor::spec::pull_settings::{PullSettings, StoreSettings};
 use crate::supervisor::spec::validate::{Problem, SpecError, parse_checked, problem};
 use crate::supervisor::spec::validate_bounds::check_settings_bounds;
 use crate::supervisor::spec::webhooks::{WebhookSettings, check_webhooks};
@@ -54,38 +54,6 @@ pub struct Settings {
     /// The image store's disk guard (docs/config.md).
     #[serde(default)]
     pub store: StoreSettings,
-}
-
-/// Free space the store keeps, and whether a pull may prune to find it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreSettings {
-    /// Bytes left free on the store's filesystem (default 64 MiB).
-    #[serde(default)]
-    pub reserve: Option<ByteSize>,
-    /// Before refusing a pull for want of space, remove what nothing uses.
-    #[serde(default)]
-    pub auto_prune: bool,
-}
-
-impl StoreSettings {
-    pub fn reserve_bytes(&self) -> u64 {
-        self.reserve
-            .map_or(crate::image::space::DEFAULT_RESERVE_BYTES, |r| r.0)
-    }
-}
-
-/// Pulls over a slow or metered link.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PullSettings {
-    /// A cap on the download rate, all layers together, in bytes per
-    /// second ("1m" is 1 MiB/s).
-    #[serde(default)]
-    pub max_rate: Option<ByteSize>,
-    /// Layers downloaded at once (default 3; 1 on a metered link).
-    #[serde(default)]
-    pub max_parallel: Option<u32>,
 }
 
 /// Groups (names or gids) whose members may use the API: `admin_group`

@@ -263,7 +263,10 @@ fn ctrl_alt_del_reaches_berth_as_sigint_and_reboots() -> Result<()> {
     // The connection stays open until qemu exits: qemu drops a command
     // whose client has already gone.
     let mut session = None;
-    let console = machine.boot(&["-monitor", &monitor_arg], |line| {
+    // No battery-backed clock either: the machine believes it is 1970
+    // until berth sets its clock forward to its own build time.
+    let qemu = ["-monitor", &monitor_arg, "-rtc", "base=1970-01-01"];
+    let console = machine.boot(&qemu, |line| {
         if session.is_none() && line.contains("first container running") {
             let sent = std::os::unix::net::UnixStream::connect(&monitor).and_then(|mut m| {
                 m.write_all(b"sendkey ctrl-alt-delete\n")?;
@@ -282,6 +285,8 @@ fn ctrl_alt_del_reaches_berth_as_sigint_and_reboots() -> Result<()> {
     assert_lines(
         &console,
         &[
+            "clock: the system time 1970-01-01",
+            "set forward to it until the clock is synchronized",
             "SIGINT: shutting down, then reboot",
             "berth: rebooting",
             "reboot: Restarting system",

@@ -10,6 +10,7 @@ use crate::api::server::ApiServer;
 use crate::image::Store;
 use crate::image::store::DEFAULT_ROOT;
 use crate::kernel::machine::boot_steps::{BootStep, stamp};
+use crate::supervisor::daemon::clock_floor;
 use crate::supervisor::daemon::event_loop::{self, Host};
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
@@ -57,6 +58,11 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         .map_err(|e| e.to_string())?
         .with_reserve(settings.store.reserve_bytes());
     stamp(BootStep::Store);
+    // Before the first event or record is stamped with a 1970 time.
+    clock_floor::apply_clock_floor(
+        &store.root().join("events"),
+        pid1::mode() == pid1::Mode::Machine,
+    );
     // Installed before any container starts, so no SIGCHLD is missed.
     let mut signals = SignalPipe::install().map_err(|e| format!("install signal handlers: {e}"))?;
     let mut server =

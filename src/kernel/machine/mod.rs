@@ -280,6 +280,22 @@ pub fn delegate_cgroup_controllers(
     Ok((enabled, refused))
 }
 
+/// Steps the real-time clock to `t` (CLOCK_REALTIME; needs CAP_SYS_TIME).
+pub fn set_realtime(t: std::time::SystemTime) -> Result<(), SysError> {
+    let since = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| SysError::new("clock_settime", nix::errno::Errno::EINVAL))?;
+    let ts = libc::timespec {
+        tv_sec: since.as_secs() as libc::time_t,
+        tv_nsec: since.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: clock_settime reads one timespec we own.
+    if unsafe { libc::clock_settime(libc::CLOCK_REALTIME, &ts) } != 0 {
+        return Err(SysError::new("clock_settime", nix::errno::Errno::last()));
+    }
+    Ok(())
+}
+
 pub fn set_hostname(name: &str) -> Result<(), SysError> {
     nix::unistd::sethostname(name).map_err(|e| SysError::new("sethostname", e))
 }

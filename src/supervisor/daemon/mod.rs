@@ -1,6 +1,7 @@
 //! The daemon shell: the poll loop, signals, reaping, PID 1 duties and
 //! sd_notify.
 
+pub mod clock_floor;
 pub mod event_loop;
 pub mod idle_trim;
 pub mod notify;

@@ -39,6 +39,7 @@ pub fn info(sup: &Supervisor) -> Result<Value, RpcError> {
         "states": states,
         "images": images,
         "last_event_seq": sup.events().last_seq(),
+        "watchdog": sup.watchdog_info(),
     }))
 }
 

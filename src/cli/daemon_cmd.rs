@@ -12,6 +12,7 @@ use crate::image::store::DEFAULT_ROOT;
 use crate::kernel::machine::boot_steps::{BootStep, stamp};
 use crate::supervisor::daemon::clock_floor;
 use crate::supervisor::daemon::event_loop::{self, Host};
+use crate::supervisor::daemon::hw_watchdog::HardwareWatchdog;
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
 use crate::supervisor::daemon::signals::SignalPipe;
@@ -79,9 +80,12 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
     ));
     let mut sup = start_supervisor(store, options, specs);
     stamp(BootStep::Supervisor);
+    let watchdog = settings.watchdog.as_ref().and_then(HardwareWatchdog::arm);
+    sup.set_watchdog_info(watchdog.as_ref().map(HardwareWatchdog::info));
     let mut host = Host {
         notifier: Notifier::from_env(),
         init,
+        watchdog,
     };
     // READY=1 only now: the socket answers and the containers were started.
     host.notifier

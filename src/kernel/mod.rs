@@ -32,6 +32,7 @@ pub mod sysfs_devices;
 mod tmpfs_files;
 pub mod uevent;
 pub mod userns;
+pub mod watchdog;
 
 pub use config::ContainerConfig;
 pub use error::SysError;

@@ -90,13 +90,25 @@ pub struct Machine {
 
 impl Machine {
     pub fn new(kernel: &Path, containers: &[(&str, Value)]) -> Result<Machine> {
+        Self::with_settings(kernel, containers, json!({}))
+    }
+
+    /// `new` with berth.json's fields in `extra` set over the defaults.
+    pub fn with_settings(
+        kernel: &Path,
+        containers: &[(&str, Value)],
+        extra: Value,
+    ) -> Result<Machine> {
         let env = TestEnv::new()?;
-        let settings = json!({
+        let mut settings = json!({
             "hostname": "berth-vm",
             "modules": ["/lib/modules/overlay.ko"],
             "console_logs": true,
             "shutdown": {"on_fatal": "poweroff", "fatal_delay_secs": 1, "kill_grace_secs": 2}
         });
+        if let (Value::Object(base), Value::Object(more)) = (&mut settings, extra) {
+            base.extend(more);
+        }
         std::fs::write(env.config().join("berth.json"), settings.to_string())?;
         for (name, spec) in containers {
             env.write_spec(name, &spec.to_string())?;

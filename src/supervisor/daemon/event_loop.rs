@@ -10,6 +10,7 @@ use libc::{SIGCHLD, SIGHUP, SIGINT, SIGPWR, SIGTERM, SIGUSR1, SIGUSR2};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use crate::supervisor::daemon::hw_watchdog::HardwareWatchdog;
 use crate::supervisor::daemon::idle_trim::IdleTrim;
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
@@ -40,6 +41,8 @@ pub trait ControlPlane {
 pub struct Host {
     pub notifier: Notifier,
     pub init: Option<Init>,
+    /// berth.json's hardware watchdog, petted every turn when due.
+    pub watchdog: Option<HardwareWatchdog>,
 }
 
 #[derive(Clone, Copy)]
@@ -66,7 +69,8 @@ pub fn run(
     let mut trim = IdleTrim::new(Instant::now());
     sup.enable_hotplug();
     loop {
-        let wake = [host.notifier.next_watchdog(), trim.deadline()]
+        let dog = host.watchdog.as_ref().map(HardwareWatchdog::deadline);
+        let wake = [host.notifier.next_watchdog(), trim.deadline(), dog]
             .into_iter()
             .flatten()
             .min();
@@ -103,6 +107,9 @@ pub fn run(
         // on the disk.
         sup.sync_events();
         host.notifier.tick();
+        if let Some(dog) = &mut host.watchdog {
+            dog.tick(Instant::now());
+        }
         // Last in the turn, so nothing this turn ran is left resident.
         if idle_turn {
             trim.trim_if_due(Instant::now());
@@ -113,6 +120,9 @@ pub fn run(
         if sup.shutdown_complete() {
             sup.finish_shutdown();
             sup.sync_events_now();
+            if let Some(dog) = host.watchdog.take() {
+                dog.disarm();
+            }
             if let Some(init) = &host.init {
                 say(format_args!("all containers stopped"));
                 init.finish(pid1::requested_shutdown());

@@ -3,6 +3,7 @@
 
 pub mod clock_floor;
 pub mod event_loop;
+pub mod hw_watchdog;
 pub mod idle_trim;
 pub mod notify;
 pub mod pid1;

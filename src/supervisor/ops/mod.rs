@@ -99,6 +99,8 @@ pub struct Supervisor {
     dispatching: bool,
     /// The config's images/ being imported at start (airgap.rs).
     airgap: airgap::Airgap,
+    /// The hardware watchdog the loop pets, for `info`.
+    watchdog_info: Option<crate::kernel::watchdog::WatchdogInfo>,
     /// Devices that come and go while containers run.
     hotplug: hotplug_watch::Hotplug,
 }
@@ -134,6 +136,7 @@ impl Supervisor {
             queued: VecDeque::new(),
             dispatching: false,
             airgap: airgap::Airgap::default(),
+            watchdog_info: None,
             hotplug: hotplug_watch::Hotplug::off(),
         };
         for name in names {
@@ -168,6 +171,14 @@ impl Supervisor {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn set_watchdog_info(&mut self, info: Option<crate::kernel::watchdog::WatchdogInfo>) {
+        self.watchdog_info = info;
+    }
+
+    pub fn watchdog_info(&self) -> Option<&crate::kernel::watchdog::WatchdogInfo> {
+        self.watchdog_info.as_ref()
     }
 
     pub fn options(&self) -> &SupervisorOptions {

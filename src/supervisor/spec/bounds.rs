@@ -112,6 +112,9 @@ pub const REGISTRY_TIMEOUT_SECS: Bound<u64> = Bound::new(1, 3600, "seconds");
 pub const PULL_MAX_RATE: Bound<u64> = Bound::new(1 << 10, 1 << 40, "bytes per second");
 /// The store's reserve of free space: none, up to 1 TiB.
 pub const STORE_RESERVE: Bound<u64> = Bound::new(0, 1 << 40, "bytes");
+/// A hardware watchdog's timeout (drivers take 1 s to minutes).
+pub const WATCHDOG_TIMEOUT: Bound<Duration> =
+    Bound::new(Duration::from_secs(1), Duration::from_secs(3600), "seconds");
 /// Layers downloaded at once.
 pub const PULL_MAX_PARALLEL: Bound<u64> = Bound::new(1, 16, "layers");
 /// Volume plugin calls block the daemon's loop: at most 5 minutes each.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fetch::reference::Reference;
 use crate::kernel::machine::PowerCommand;
-use crate::supervisor::spec::pull_settings::{PullSettings, StoreSettings};
+use crate::supervisor::spec::machine_settings::{PullSettings, StoreSettings, WatchdogSettings};
 use crate::supervisor::spec::validate::{Problem, SpecError, parse_checked, problem};
 use crate::supervisor::spec::validate_bounds::check_settings_bounds;
 use crate::supervisor::spec::webhooks::{WebhookSettings, check_webhooks};
@@ -54,6 +54,9 @@ pub struct Settings {
     /// The image store's disk guard (docs/config.md).
     #[serde(default)]
     pub store: StoreSettings,
+    /// A hardware watchdog to keep alive (docs/pid1.md).
+    #[serde(default)]
+    pub watchdog: Option<WatchdogSettings>,
 }
 
 /// Groups (names or gids) whose members may use the API: `admin_group`

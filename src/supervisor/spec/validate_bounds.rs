@@ -13,7 +13,7 @@ use crate::supervisor::spec::bounds::{
     MEMORY_BYTES, MEMORY_RESERVATION_BYTES, MEMORY_SWAP_BYTES, MOUNT_ENTRIES, PATH_BYTES,
     PIDS_LIMIT, PLUGIN_TIMEOUT, PORT, PORT_LIST_ENTRIES, PULL_MAX_PARALLEL, PULL_MAX_RATE,
     RESTART_MAX_RETRIES, SHUTDOWN_DELAY_SECS, STOP_TIMEOUT_SECS, STORE_RESERVE, TEXT_BYTES,
-    TMPFS_BYTES, WEBHOOK_ENTRIES,
+    TMPFS_BYTES, WATCHDOG_TIMEOUT, WEBHOOK_ENTRIES,
 };
 use crate::supervisor::spec::hardening::{MountSpec, ResourcesSpec, SwapSize};
 use crate::supervisor::spec::service::{HealthcheckSpec, HooksSpec};
@@ -353,6 +353,11 @@ pub fn check_settings_bounds(s: &Settings, out: &mut Vec<Problem>) {
     }
     if let Some(r) = s.store.reserve {
         c.at("store").value("reserve", &STORE_RESERVE, r.0);
+    }
+    if let Some(w) = &s.watchdog {
+        let mut dog = c.at("watchdog");
+        dog.value("timeout", &WATCHDOG_TIMEOUT, w.timeout.0);
+        dog.length("device", &PATH_BYTES, path_len(&w.device));
     }
 }
 

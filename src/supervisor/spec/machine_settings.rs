@@ -1,6 +1,6 @@
-//! berth.json's `pull` and `store` sections: how pulls use a slow or
-//! metered link, and the free space the image store keeps
-//! (docs/config.md).
+//! berth.json's `pull`, `store` and `watchdog` sections: how pulls use a
+//! slow or metered link, the free space the image store keeps, and the
+//! hardware watchdog (docs/config.md).
 
 use serde::{Deserialize, Serialize};
 
@@ -36,4 +36,23 @@ pub struct PullSettings {
     /// Layers downloaded at once (default 3; 1 on a metered link).
     #[serde(default)]
     pub max_parallel: Option<u32>,
+}
+
+/// A hardware watchdog berth pets while its loop turns (docs/pid1.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchdogSettings {
+    #[serde(default = "default_watchdog_device")]
+    pub device: std::path::PathBuf,
+    /// Seconds without a sign of life before the machine resets.
+    #[serde(default = "default_watchdog_timeout")]
+    pub timeout: crate::supervisor::spec::service::Seconds,
+}
+
+fn default_watchdog_device() -> std::path::PathBuf {
+    "/dev/watchdog".into()
+}
+
+fn default_watchdog_timeout() -> crate::supervisor::spec::service::Seconds {
+    crate::supervisor::spec::service::Seconds(std::time::Duration::from_secs(30))
 }

@@ -12,6 +12,7 @@ mod progress;
 mod run_cmd;
 mod run_flags;
 mod table;
+mod update_cmd;
 
 const USAGE: &str = "usage: berth COMMAND [OPTIONS]
 
@@ -50,6 +51,9 @@ Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/b
   kill NAME [--signal SIG]    send a signal (default SIGKILL) to the container's process
   info [--json]               the daemon, the machine, container and image counts
   stop NAME                   stop a container (its stop signal, then SIGKILL)
+  update NAME|--all [--check] [--json]
+                              check the image's tag in its registry now and, unless --check,
+                              update (and roll back if the new image fails): docs/update.md
   reload [--json]             re-read the config directory: start new, stop removed, restart changed
   events [--since SEQ] [-f] [--kind GLOB]... [--container NAME] [--json]
                               lifecycle events from the journal, replayed and followed
@@ -86,6 +90,7 @@ pub fn run(argv: &[String]) -> i32 {
         "inspect" => client_cmd::inspect(rest),
         "stats" => client_cmd::stats(rest),
         "reload" => client_cmd::reload(rest),
+        "update" => update_cmd::update(rest),
         "events" => events_cmd::events(rest),
         "info" => admin_cmd::info(rest),
         "restart" => admin_cmd::restart(rest),

@@ -31,6 +31,7 @@ impl Supervisor {
             return Err(cannot_start(format!("no container {name}")));
         };
         let (root, spec) = (self.store.root().to_path_buf(), c.spec.clone());
+        let image_ref = c.image_ref().to_string();
         let settings = self.options.volume_plugins.clone();
         let owner = Some((name.to_string(), c.run_id()));
         let (container, base) = (name.to_string(), c.dirs.base.clone());
@@ -38,7 +39,7 @@ impl Supervisor {
         let must_pin = pinned.is_none();
         let durable = !c.ephemeral;
         let work = move || {
-            if must_pin && let Err(e) = pin_image(&store, &spec.image, &base, durable) {
+            if must_pin && let Err(e) = pin_image(&store, &image_ref, &base, durable) {
                 return json!({ "error": e });
             }
             // Before any volume is mounted, so a missing device undoes nothing.
@@ -107,7 +108,7 @@ impl Supervisor {
             None => match self
                 .containers
                 .get(&name)
-                .map(|c| resolve(&self.store, &c.spec.image))
+                .map(|c| resolve(&self.store, c.image_ref()))
             {
                 Some(Ok(image)) => image,
                 Some(Err(e)) => {

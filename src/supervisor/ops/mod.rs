@@ -19,6 +19,10 @@ pub mod run;
 pub mod start;
 pub mod stop;
 mod timer;
+pub mod update;
+mod update_check;
+pub mod update_request;
+mod update_watch;
 pub mod wait;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -90,6 +94,8 @@ pub struct Supervisor {
     /// Events raised while another was being handled (drive.rs).
     queued: VecDeque<(String, Event)>,
     dispatching: bool,
+    /// `update` API calls waiting for their checks.
+    update_requests: crate::supervisor::ops::update_request::UpdateRequests,
 }
 
 impl Supervisor {
@@ -122,6 +128,7 @@ impl Supervisor {
             creations: BTreeMap::new(),
             queued: VecDeque::new(),
             dispatching: false,
+            update_requests: Default::default(),
         };
         for name in names {
             sup.emit(
@@ -166,6 +173,11 @@ impl Supervisor {
 
     /// Records one event (journal + live subscribers).
     pub fn emit(&mut self, kind: &str, container: Option<&str>, data: serde_json::Value) {
+        if let Some(name) = container
+            && kind.starts_with("container.")
+        {
+            self.observe_for_update(kind, name, &data);
+        }
         self.events.append(kind, container, data);
     }
 

@@ -72,7 +72,7 @@ impl Supervisor {
         match c.spec.pull {
             PullPolicy::Never => false,
             PullPolicy::Missing => matches!(
-                resolve(&self.store, &c.spec.image),
+                resolve(&self.store, c.image_ref()),
                 Err(crate::image::ImageError::NotFound(_))
             ),
             PullPolicy::Always => !c.pulled,
@@ -81,7 +81,7 @@ impl Supervisor {
 
     /// The StartPull action: join the pull of its image, or start one.
     pub(crate) fn start_pull_for(&mut self, name: &str) {
-        let Some(reference) = self.containers.get(name).map(|c| c.spec.image.clone()) else {
+        let Some(reference) = self.containers.get(name).map(|c| c.image_ref().to_string()) else {
             return;
         };
         match self.join_or_start_pull(&reference, None, &LinkOptions::default()) {
@@ -123,7 +123,7 @@ impl Supervisor {
         Ok(())
     }
 
-    fn join_or_start_pull(
+    pub(crate) fn join_or_start_pull(
         &mut self,
         reference: &str,
         platform: Option<&str>,
@@ -307,6 +307,7 @@ impl Supervisor {
         for name in job.waiting {
             self.pull_ended_for(&name, code, error.as_deref());
         }
+        self.update_pull_ended(&job.reference, error.as_deref());
         true
     }
 
@@ -316,7 +317,7 @@ impl Supervisor {
             return;
         };
         c.pulled = true;
-        if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
+        if code == 0 || resolve(&self.store, c.image_ref()).is_ok() {
             return self.fire(name, Event::PullDone);
         }
         let message = error.unwrap_or_default().to_string();

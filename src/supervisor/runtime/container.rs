@@ -62,6 +62,8 @@ pub struct Container {
     pub pending_spec: Option<Spec>,
     /// Its address on the CNI network while it runs.
     pub ip: Option<std::net::IpAddr>,
+    /// Its auto-update (docs/update.md).
+    pub update: super::update::UpdateState,
 }
 
 impl Container {
@@ -99,7 +101,14 @@ impl Container {
             exec_done: false,
             pending_spec: None,
             ip: None,
+            update: super::update::UpdateState::default(),
         }
+    }
+
+    /// The image its next run starts from: the spec's, or the digest an
+    /// update rollback pinned it to.
+    pub fn image_ref(&self) -> &str {
+        self.update.pin.as_deref().unwrap_or(&self.spec.image)
     }
 
     pub fn state(&self) -> State {

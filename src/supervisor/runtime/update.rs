@@ -1,0 +1,161 @@
+//! A container's auto-update record (docs/update.md): where its update
+//! stands, the digests it ran and runs, the last registry answer, the
+//! image it is pinned to after a rollback, and the last outcome. Plain
+//! data: ops/update.rs and ops/update_watch.rs drive it.
+
+use std::fs::File;
+use std::time::Instant;
+
+use nix::fcntl::Flock;
+use serde::Serialize;
+
+/// A manifest digest, "sha256:…" (runtime/ holds no fetch types).
+pub type Digest = String;
+
+/// The registry's answer: the tag's top document (an index or a manifest)
+/// and this platform's manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TagDigest {
+    pub top: Digest,
+    pub platform: Digest,
+}
+
+/// Where an update stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    Idle,
+    /// A helper asks the registry.
+    Checking,
+    /// The new image is being pulled (a `berth pull` child).
+    Pulling {
+        to: Digest,
+    },
+    /// The app holds its update lock: tried again each retry.
+    Deferred {
+        to: Digest,
+        since: Instant,
+    },
+    /// The new image runs (or starts) and is watched for `stable_for`;
+    /// `old_run` is the run it replaces (its exit is expected).
+    Replacing {
+        from: Option<Digest>,
+        to: Digest,
+        old_run: u64,
+        since: Instant,
+    },
+    /// The previous image is starting again.
+    RollingBack {
+        since: Instant,
+    },
+}
+
+/// The last update's end, for `inspect`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UpdateOutcome {
+    /// RFC 3339.
+    pub time: String,
+    /// "done", "rolled_back", "failed", "deferred" or "unchanged".
+    pub result: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Digest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<Digest>,
+}
+
+/// A client of the `update` method waiting for a check's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckWaiter {
+    pub token: u64,
+    /// Only report: change nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug)]
+pub struct UpdateState {
+    pub phase: Phase,
+    /// The manifest the current run's image came from.
+    pub current: Option<Digest>,
+    /// The manifest it ran before the last update.
+    pub previous: Option<Digest>,
+    /// The registry's last answer for the tag.
+    pub seen: Option<TagDigest>,
+    /// A digest that was rolled back: not tried again while the tag
+    /// still names it.
+    pub failed: Option<Digest>,
+    /// Started from this reference (`repo@sha256:…`) instead of the
+    /// spec's tag, after a rollback.
+    pub pin: Option<String>,
+    pub last: Option<UpdateOutcome>,
+    /// A check timer is queued.
+    pub armed: bool,
+    /// The update lock, held by berth from before the stop until the new
+    /// run is judged.
+    pub lock: Option<Flock<File>>,
+    /// The `update` method's callers waiting for this check.
+    pub waiters: Vec<CheckWaiter>,
+    /// When the new run under watch started.
+    pub run_started: Option<Instant>,
+    /// Why the new run under watch failed, noted when it was seen (an
+    /// exit, an unhealthy verdict) and acted on by the next timer turn.
+    pub verdict: Option<String>,
+    /// When the registry was last asked, and what it cost (ms, top
+    /// document fetched).
+    pub last_check: Option<(String, u64, bool)>,
+}
+
+impl Default for UpdateState {
+    fn default() -> Self {
+        UpdateState {
+            phase: Phase::Idle,
+            current: None,
+            previous: None,
+            seen: None,
+            failed: None,
+            pin: None,
+            last: None,
+            armed: false,
+            lock: None,
+            waiters: Vec::new(),
+            run_started: None,
+            verdict: None,
+            last_check: None,
+        }
+    }
+}
+
+impl UpdateState {
+    pub fn phase_name(&self) -> &'static str {
+        match self.phase {
+            Phase::Idle => "idle",
+            Phase::Checking => "checking",
+            Phase::Pulling { .. } => "pulling",
+            Phase::Deferred { .. } => "deferred",
+            Phase::Replacing { .. } => "replacing",
+            Phase::RollingBack { .. } => "rolling_back",
+        }
+    }
+
+    /// What `inspect` shows.
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "phase": self.phase_name(),
+            "current_digest": self.current,
+            "previous_digest": self.previous,
+            "available_digest": self.seen.as_ref().map(|s| &s.platform),
+            "pinned": self.pin,
+            "failed_digest": self.failed,
+            "lock_held_by_berth": self.lock.is_some(),
+            "last_check": self.last_check.as_ref().map(|(t, ms, fetched)| serde_json::json!({
+                "time": t, "ms": ms, "fetched_index": fetched,
+            })),
+            "last": self.last,
+        })
+    }
+}
+
+/// `repo@digest` for a tag reference's repository.
+pub fn pinned_reference(repository: &str, digest: &str) -> String {
+    format!("{repository}@{digest}")
+}

@@ -1,0 +1,368 @@
+//! Auto-update against a real registry (Debian's docker-registry on
+//! 127.0.0.1, images pushed with skopeo), through a counting proxy:
+//! v1 → v2 (healthy) is replaced, v3 (unhealthy) rolls back to v2, v2
+//! survives prune while it is the rollback target; a held update lock
+//! defers an update until released; a new index whose only change is
+//! another architecture's manifest restarts nothing. Prints what a
+//! no-change check costs and how long an update and a rollback take.
+
+mod common;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use common::fault_proxy::{Fault, FaultProxy};
+use common::registry::Registry;
+use common::*;
+use serde_json::{Value, json};
+
+/// busybox plus a layer with /version (and /healthy when it should be).
+fn version_layout(env: &TestEnv, n: u32, healthy: bool) -> Result<PathBuf> {
+    let extra = env.dir.path().join(format!("v{n}-layer"));
+    fs::create_dir_all(&extra)?;
+    fs::write(extra.join("version"), format!("{n}\n"))?;
+    if healthy {
+        fs::write(extra.join("healthy"), "yes\n")?;
+    }
+    let layout = env.dir.path().join(format!("v{n}-oci"));
+    make_image(
+        "oci",
+        "localhost/app:latest",
+        &layout,
+        &[busybox_rootfs(), &extra],
+    )?;
+    Ok(layout)
+}
+
+/// The manifest digest of a pushed tag, as the registry names it.
+fn registry_digest(reg: &Registry, repo_tag: &str) -> Result<String> {
+    let out = run_ok(std::process::Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/{repo_tag}", reg.host()),
+    ]))?;
+    Ok(format!("sha256:{}", layers::sha256_hex(&out.stdout)))
+}
+
+fn inspect(env: &TestEnv, name: &str) -> Result<Value> {
+    let out = run_ok(env.cli(&["inspect", name]))?;
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn events(env: &TestEnv, glob: &str) -> Result<Vec<Value>> {
+    let out = run_ok(env.cli(&["events", "--json", "--kind", glob]))?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| Ok(serde_json::from_str(l)?))
+        .collect()
+}
+
+fn spec(image: &str, extra: Value) -> String {
+    let health = json!({"command": ["test", "-f", "/healthy"], "interval": 0.2, "retries": 2});
+    let mut s = json!({
+        "image": image,
+        "command": ["sh", "-c", "trap 'exit 0' TERM; echo version $(cat /version); \
+                    test -f /run/berth-lock/updates.lock && echo lock-visible; \
+                    while :; do sleep 0.1; done"],
+        "restart": {"policy": "always"},
+        "healthcheck": health,
+        "update": {"policy": "digest", "interval": 0.3, "jitter": 0, "stable_for": 2},
+    });
+    if let (Value::Object(base), Value::Object(more)) = (&mut s, extra) {
+        base.extend(more);
+    }
+    s.to_string()
+}
+
+/// The registry behind a proxy that counts what berth receives.
+fn registry_and_proxy(env: &TestEnv) -> Result<(Registry, FaultProxy)> {
+    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
+    let proxy = FaultProxy::start(reg.port, Fault::CutAfter(usize::MAX))?;
+    Ok((reg, proxy))
+}
+
+fn current(env: &TestEnv, name: &str) -> Result<Option<String>> {
+    Ok(inspect(env, name)?["update"]["current_digest"]
+        .as_str()
+        .map(String::from))
+}
+
+#[test]
+fn a_new_digest_replaces_and_an_unhealthy_one_rolls_back() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let (reg, proxy) = registry_and_proxy(&env)?;
+    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
+    let d1 = registry_digest(&reg, "app:stable")?;
+    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    env.write_spec("app", &spec(&image, json!({})))?;
+    let _daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
+    })?;
+    measure_no_change_check(&env, &proxy)?;
+
+    // v2, healthy: replaced, and done after stable_for.
+    reg.push(&version_layout(&env, 2, true)?, "app:stable", false)?;
+    let pushed = Instant::now();
+    let d2 = registry_digest(&reg, "app:stable")?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d2.as_str()))
+    })?;
+    let to_running = pushed.elapsed();
+    wait_for(Duration::from_secs(30), || {
+        Ok(inspect(&env, "app")?["update"]["last"]["result"] == "done")
+    })?;
+    let u = inspect(&env, "app")?["update"].clone();
+    assert_eq!(u["previous_digest"], json!(d1), "{u}");
+    assert_eq!(u["current_digest"], json!(d2), "{u}");
+    let (logs, _) = env.logs("app")?;
+    assert!(
+        logs.contains("version 2") && logs.contains("lock-visible"),
+        "{logs}"
+    );
+    // v1 is no rollback target any more: its pin is gone.
+    wait_for(Duration::from_secs(10), || Ok(!images(&env)?.contains(&d1)))?;
+
+    // v3, unhealthy: rolled back to v2, pinned by digest.
+    reg.push(&version_layout(&env, 3, false)?, "app:stable", false)?;
+    let pushed = Instant::now();
+    let d3 = registry_digest(&reg, "app:stable")?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(!events(&env, "update.started")?
+            .iter()
+            .all(|e| e["data"]["to"] != json!(d3)))
+    })?;
+    // While v3 is on trial, v2 lives only through its pin: prune keeps it.
+    run_ok(env.cli(&["prune"]))?;
+    assert!(blob_exists(&env, &d2), "prune took the rollback target");
+    wait_for(Duration::from_secs(30), || {
+        Ok(!events(&env, "update.rolled_back")?.is_empty())
+    })?;
+    let detected = pushed.elapsed();
+    let rolled: Vec<Value> = events(&env, "update.rolled_back")?;
+    let rolled_at = Instant::now();
+    assert_eq!(rolled[0]["data"]["reason"], "unhealthy", "{}", rolled[0]);
+    assert_eq!(rolled[0]["data"]["to"], json!(d2));
+    wait_for(Duration::from_secs(30), || {
+        let c = inspect(&env, "app")?;
+        Ok(c["state"] == "running" && c["update"]["current_digest"] == json!(d2))
+    })?;
+    let back = rolled_at.elapsed();
+    let u = inspect(&env, "app")?["update"].clone();
+    assert_eq!(u["failed_digest"], json!(d3), "{u}");
+    assert_eq!(u["last"]["result"], "rolled_back", "{u}");
+    assert!(u["pinned"].as_str().unwrap_or("").ends_with(&d2), "{u}");
+    run_ok(env.cli(&["prune"]))?;
+    assert!(blob_exists(&env, &d2));
+    // The tag still names v3: the next checks do not try it again.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(events(&env, "update.started")?.len(), 2);
+    println!(
+        "update: push -> v2 running {} ms; push v3 -> rollback decided {} ms; \
+         rollback -> v2 running again {} ms",
+        to_running.as_millis(),
+        detected.as_millis(),
+        back.as_millis()
+    );
+    Ok(())
+}
+
+/// Bytes and time of checks on an unchanged tag, from the proxy's count
+/// and the `update --check` answer.
+fn measure_no_change_check(env: &TestEnv, proxy: &FaultProxy) -> Result<()> {
+    let out = run_ok(env.cli(&["update", "app", "--check", "--json"]))?;
+    let answer: Value = serde_json::from_slice(&out.stdout)?;
+    let c = &answer["containers"][0];
+    assert_eq!(c["changed"], false, "{answer}");
+    assert_eq!(c["action"], "none", "{answer}");
+    let (b0, r0) = (proxy.bytes.load(Ordering::Relaxed), requests(proxy));
+    std::thread::sleep(Duration::from_secs(3));
+    let (b1, r1) = (proxy.bytes.load(Ordering::Relaxed), requests(proxy));
+    let new: Vec<String> = proxy.requests.lock().unwrap()[r0..r1].to_vec();
+    assert!(!new.is_empty(), "no check in 3 s");
+    assert!(
+        new.iter()
+            .all(|r| r.starts_with("HEAD /v2/app/manifests/stable")),
+        "{new:?}"
+    );
+    println!(
+        "no-change check: {} requests in 3 s, {} response bytes each (headers included), {} ms",
+        new.len(),
+        (b1 - b0) / new.len() as u64,
+        c["check_ms"]
+    );
+    Ok(())
+}
+
+fn requests(proxy: &FaultProxy) -> usize {
+    proxy.requests.lock().unwrap().len()
+}
+
+fn images(env: &TestEnv) -> Result<String> {
+    let out = run_ok(berth(&[
+        "images",
+        "--json",
+        "--root",
+        env.root().to_str().unwrap(),
+    ]))?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn blob_exists(env: &TestEnv, digest: &str) -> bool {
+    let hex = digest.trim_start_matches("sha256:");
+    env.root().join("blobs/sha256").join(hex).exists()
+}
+
+#[test]
+fn a_held_update_lock_defers_the_update_until_released() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let (reg, proxy) = registry_and_proxy(&env)?;
+    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
+    let d1 = registry_digest(&reg, "app:stable")?;
+    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    env.write_spec("app", &spec(&image, json!({})))?;
+    let _daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
+    })?;
+    // The app's lock, taken from outside (the same file the container
+    // sees at /run/berth-lock/updates.lock).
+    let lock_path = env.root().join("containers/app/update-lock/updates.lock");
+    let held = hold_lock(&lock_path)?;
+    reg.push(&version_layout(&env, 2, true)?, "app:stable", false)?;
+    let d2 = registry_digest(&reg, "app:stable")?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(!events(&env, "update.deferred")?.is_empty())
+    })?;
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        events(&env, "update.started")?.is_empty(),
+        "updated under the lock"
+    );
+    assert_eq!(inspect(&env, "app")?["update"]["phase"], "deferred");
+    assert_eq!(current(&env, "app")?, Some(d1));
+    drop(held);
+    let released = Instant::now();
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d2.as_str()))
+    })?;
+    println!(
+        "lock released -> new version running: {} ms",
+        released.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+fn hold_lock(path: &Path) -> Result<fs::File> {
+    let f = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    anyhow::ensure!(rc == 0, "flock {}", path.display());
+    Ok(f)
+}
+
+/// An index of this machine's image and a fake arm64 manifest.
+fn push_index(env: &TestEnv, reg: &Registry, amd: &Path, arm_marker: &str) -> Result<()> {
+    let arm = env.dir.path().join(format!("arm-{arm_marker}"));
+    fs::create_dir_all(&arm)?;
+    fs::write(arm.join("marker"), arm_marker)?;
+    let arm_layout = env.dir.path().join(format!("arm-oci-{arm_marker}"));
+    make_image("oci", "localhost/arm:1", &arm_layout, &[&arm])?;
+    let layout = env.dir.path().join(format!("index-{arm_marker}"));
+    let _ = fs::remove_dir_all(&layout);
+    run_ok(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(amd)
+            .arg(&layout),
+    )?;
+    for e in fs::read_dir(arm_layout.join("blobs/sha256"))? {
+        let e = e?;
+        fs::copy(e.path(), layout.join("blobs/sha256").join(e.file_name()))?;
+    }
+    let idx: Value = serde_json::from_slice(&fs::read(layout.join("index.json"))?)?;
+    let arm_idx: Value = serde_json::from_slice(&fs::read(arm_layout.join("index.json"))?)?;
+    let mut host = idx["manifests"][0].clone();
+    host["platform"] = json!({"os": "linux", "architecture": host_arch()});
+    host.as_object_mut().unwrap().remove("annotations");
+    let mut other = arm_idx["manifests"][0].clone();
+    other["platform"] = json!({"os": "linux", "architecture": other_arch()});
+    other.as_object_mut().unwrap().remove("annotations");
+    let inner = serde_json::to_vec(&json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [host, other]}))?;
+    let inner_hex = layers::sha256_hex(&inner);
+    fs::write(layout.join("blobs/sha256").join(&inner_hex), &inner)?;
+    let top = json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": format!("sha256:{inner_hex}"), "size": inner.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]});
+    fs::write(layout.join("index.json"), top.to_string())?;
+    reg.push(&layout, "multi:stable", true)
+}
+
+fn host_arch() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "arm64"
+    } else {
+        "amd64"
+    }
+}
+fn other_arch() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "amd64"
+    } else {
+        "arm64"
+    }
+}
+
+#[test]
+fn an_index_changed_only_for_another_architecture_restarts_nothing() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let (reg, proxy) = registry_and_proxy(&env)?;
+    let amd = version_layout(&env, 1, true)?;
+    push_index(&env, &reg, &amd, "a")?;
+    let image = format!("127.0.0.1:{}/multi:stable", proxy.port);
+    env.write_spec("app", &spec(&image, json!({})))?;
+    let _daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(30), || {
+        let u = inspect(&env, "app")?["update"].clone();
+        Ok(u["current_digest"].is_string() && u["available_digest"] == u["current_digest"])
+    })?;
+    let before = inspect(&env, "app")?;
+    let first_top = registry_digest(&reg, "multi:stable")?;
+    push_index(&env, &reg, &amd, "b")?;
+    assert_ne!(registry_digest(&reg, "multi:stable")?, first_top);
+    let r0 = requests(&proxy);
+    std::thread::sleep(Duration::from_secs(3));
+    let after = inspect(&env, "app")?;
+    assert_eq!(after["pid"], before["pid"], "restarted");
+    assert_eq!(
+        after["update"]["current_digest"],
+        before["update"]["current_digest"]
+    );
+    assert!(
+        events(&env, "update.*")?.is_empty(),
+        "{:?}",
+        events(&env, "update.*")
+    );
+    // One GET of the new index, then HEADs again; never a platform
+    // manifest or a blob.
+    let new: Vec<String> = proxy.requests.lock().unwrap()[r0..].to_vec();
+    let gets: Vec<&String> = new.iter().filter(|r| r.starts_with("GET")).collect();
+    assert_eq!(gets.len(), 1, "{new:?}");
+    assert!(gets[0].contains("/manifests/stable"), "{new:?}");
+    Ok(())
+}

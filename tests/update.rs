@@ -103,7 +103,7 @@ fn a_new_digest_replaces_and_an_unhealthy_one_rolls_back() -> Result<()> {
     let d1 = registry_digest(&reg, "app:stable")?;
     let image = format!("127.0.0.1:{}/app:stable", proxy.port);
     env.write_spec("app", &spec(&image, json!({})))?;
-    let _daemon = env.start_daemon_checked()?;
+    let daemon = env.start_daemon_checked()?;
     wait_for(Duration::from_secs(30), || {
         Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
     })?;
@@ -164,6 +164,17 @@ fn a_new_digest_replaces_and_an_unhealthy_one_rolls_back() -> Result<()> {
     assert!(blob_exists(&env, &d2));
     // The tag still names v3: the next checks do not try it again.
     std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(events(&env, "update.started")?.len(), 2);
+    // A restart of the daemon (a power cut) boots the pinned v2, not the
+    // tag's v3.
+    drop(daemon);
+    let _daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(30), || {
+        let c = inspect(&env, "app")?;
+        Ok(c["state"] == "running" && c["update"]["current_digest"] == json!(d2))
+    })?;
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(current(&env, "app")?, Some(d2.clone()));
     assert_eq!(events(&env, "update.started")?.len(), 2);
     println!(
         "update: push -> v2 running {} ms; push v3 -> rollback decided {} ms; \

@@ -131,6 +131,7 @@ impl Supervisor {
             update_requests: Default::default(),
         };
         for name in names {
+            sup.load_update_record(&name);
             sup.emit(
                 crate::supervisor::events::journal::kinds::CONTAINER_CREATED,
                 Some(&name),

@@ -90,7 +90,8 @@ impl Supervisor {
             return;
         };
         let running = read_use(&c.dirs.base).map(|u| u.manifest.to_string());
-        if running.is_some() && running != c.update.current {
+        let moved = running.is_some() && running != c.update.current;
+        if moved {
             c.update.previous = c.update.current.take();
             c.update.current = running;
         }
@@ -115,6 +116,9 @@ impl Supervisor {
                 c.update.lock = None;
             }
             _ => {}
+        }
+        if moved {
+            self.save_update_record(name);
         }
         self.arm_update_check(name);
     }
@@ -185,6 +189,7 @@ impl Supervisor {
         let old_pin = from.as_deref().and_then(|d| pin_name(&c.spec.image, d));
         let data = json!({"from": from, "to": to});
         self.emit(kinds::UPDATE_DONE, Some(name), data);
+        self.save_update_record(name);
         if let Some(pin) = old_pin {
             let store = self.store.clone();
             let started = self
@@ -214,6 +219,7 @@ impl Supervisor {
             "container {name}: update to {to} failed ({why}); rolling back to {from}"
         ));
         c.update.pin = Some(pin);
+        c.update.pin_for = Some(c.spec.image.clone());
         c.update.failed = Some(to.clone());
         c.update.phase = Phase::RollingBack {
             since: Instant::now(),
@@ -226,6 +232,7 @@ impl Supervisor {
         ));
         let data = json!({"from": to, "to": from, "reason": why});
         self.emit(kinds::UPDATE_ROLLED_BACK, Some(name), data);
+        self.save_update_record(name);
         self.fire(name, Event::Restart);
     }
 }

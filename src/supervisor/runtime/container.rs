@@ -108,7 +108,12 @@ impl Container {
     /// The image its next run starts from: the spec's, or the digest an
     /// update rollback pinned it to.
     pub fn image_ref(&self) -> &str {
-        self.update.pin.as_deref().unwrap_or(&self.spec.image)
+        let pinned = self.spec.update.enabled()
+            && self.update.pin_for.as_deref() == Some(self.spec.image.as_str());
+        match &self.update.pin {
+            Some(pin) if pinned => pin,
+            _ => &self.spec.image,
+        }
     }
 
     pub fn state(&self) -> State {

@@ -7,14 +7,14 @@ use std::fs::File;
 use std::time::Instant;
 
 use nix::fcntl::Flock;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A manifest digest, "sha256:…" (runtime/ holds no fetch types).
 pub type Digest = String;
 
 /// The registry's answer: the tag's top document (an index or a manifest)
 /// and this platform's manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagDigest {
     pub top: Digest,
     pub platform: Digest,
@@ -50,7 +50,7 @@ pub enum Phase {
 }
 
 /// The last update's end, for `inspect`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateOutcome {
     /// RFC 3339.
     pub time: String,
@@ -87,6 +87,9 @@ pub struct UpdateState {
     /// Started from this reference (`repo@sha256:…`) instead of the
     /// spec's tag, after a rollback.
     pub pin: Option<String>,
+    /// The spec's image when it was pinned: a spec naming another image
+    /// (a reload) is not pinned.
+    pub pin_for: Option<String>,
     pub last: Option<UpdateOutcome>,
     /// A check timer is queued.
     pub armed: bool,
@@ -114,6 +117,7 @@ impl Default for UpdateState {
             seen: None,
             failed: None,
             pin: None,
+            pin_for: None,
             last: None,
             armed: false,
             lock: None,
@@ -152,6 +156,47 @@ impl UpdateState {
             })),
             "last": self.last,
         })
+    }
+}
+
+/// What survives a restart of the daemon (containers/NAME/update.json):
+/// the digests, the pin and the failed digest, the last outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRecord {
+    pub image: String,
+    pub current: Option<Digest>,
+    pub previous: Option<Digest>,
+    pub seen: Option<TagDigest>,
+    pub failed: Option<Digest>,
+    pub pin: Option<String>,
+    pub last: Option<UpdateOutcome>,
+}
+
+impl UpdateState {
+    pub fn record(&self, image: &str) -> UpdateRecord {
+        UpdateRecord {
+            image: image.to_string(),
+            current: self.current.clone(),
+            previous: self.previous.clone(),
+            seen: self.seen.clone(),
+            failed: self.failed.clone(),
+            pin: self.pin.clone(),
+            last: self.last.clone(),
+        }
+    }
+
+    /// Takes a saved record back, if it was saved for `image`.
+    pub fn restore(&mut self, r: UpdateRecord, image: &str) {
+        if r.image != image {
+            return;
+        }
+        self.current = r.current;
+        self.previous = r.previous;
+        self.seen = r.seen;
+        self.failed = r.failed;
+        self.pin_for = r.pin.as_ref().map(|_| r.image.clone());
+        self.pin = r.pin;
+        self.last = r.last;
     }
 }
 

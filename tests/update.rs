@@ -22,11 +22,17 @@ use serde_json::{Value, json};
 
 /// busybox plus a layer with /version (and /healthy when it should be).
 fn version_layout(env: &TestEnv, n: u32, healthy: bool) -> Result<PathBuf> {
+    let files: &[&str] = if healthy { &["healthy"] } else { &[] };
+    layout_with(env, n, files)
+}
+
+/// busybox plus a layer with /version and each of `files`.
+fn layout_with(env: &TestEnv, n: u32, files: &[&str]) -> Result<PathBuf> {
     let extra = env.dir.path().join(format!("v{n}-layer"));
     fs::create_dir_all(&extra)?;
     fs::write(extra.join("version"), format!("{n}\n"))?;
-    if healthy {
-        fs::write(extra.join("healthy"), "yes\n")?;
+    for f in files {
+        fs::write(extra.join(f), "yes\n")?;
     }
     let layout = env.dir.path().join(format!("v{n}-oci"));
     make_image(
@@ -68,7 +74,7 @@ fn spec(image: &str, extra: Value) -> String {
         "image": image,
         "command": ["sh", "-c", "trap 'exit 0' TERM; echo version $(cat /version); \
                     test -f /run/berth-lock/updates.lock && echo lock-visible; \
-                    while :; do sleep 0.1; done"],
+                    test -f /crash && exit 3; while :; do sleep 0.1; done"],
         "restart": {"policy": "always"},
         "healthcheck": health,
         "update": {"policy": "digest", "interval": 0.3, "jitter": 0, "stable_for": 2},
@@ -375,5 +381,85 @@ fn an_index_changed_only_for_another_architecture_restarts_nothing() -> Result<(
     let gets: Vec<&String> = new.iter().filter(|r| r.starts_with("GET")).collect();
     assert_eq!(gets.len(), 1, "{new:?}");
     assert!(gets[0].contains("/manifests/stable"), "{new:?}");
+    Ok(())
+}
+
+#[test]
+fn an_exiting_new_image_rolls_back_with_its_exit_code() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let (reg, proxy) = registry_and_proxy(&env)?;
+    reg.push(&layout_with(&env, 1, &[])?, "app:stable", false)?;
+    let d1 = registry_digest(&reg, "app:stable")?;
+    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    // No healthcheck: running for stable_for is enough, an exit is not.
+    // A long interval: this update is asked for with `berth update`.
+    let update = json!({"update": {"policy": "digest", "interval": "1h", "stable_for": 2}});
+    let mut s: Value = serde_json::from_str(&spec(&image, update))?;
+    s.as_object_mut().unwrap().remove("healthcheck");
+    env.write_spec("app", &s.to_string())?;
+    let _daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
+    })?;
+    reg.push(&layout_with(&env, 2, &["crash"])?, "app:stable", false)?;
+    let out = run_ok(env.cli(&["update", "app"]))?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("updating"), "{said}");
+    wait_for(Duration::from_secs(30), || {
+        Ok(!events(&env, "update.rolled_back")?.is_empty())
+    })?;
+    let rolled = events(&env, "update.rolled_back")?;
+    assert_eq!(
+        rolled[0]["data"]["reason"], "exited with code 3",
+        "{}",
+        rolled[0]
+    );
+    wait_for(Duration::from_secs(30), || {
+        let c = inspect(&env, "app")?;
+        Ok(c["state"] == "running" && c["update"]["current_digest"] == json!(d1))
+    })?;
+    Ok(())
+}
+
+#[test]
+fn max_defer_ends_the_wait_for_a_lock_that_is_never_released() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let (reg, proxy) = registry_and_proxy(&env)?;
+    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
+    let d1 = registry_digest(&reg, "app:stable")?;
+    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    let update = json!({"update": {"policy": "digest", "interval": 0.3, "jitter": 0,
+                                   "stable_for": 1, "max_defer": 2}});
+    env.write_spec("app", &spec(&image, update))?;
+    let _daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
+    })?;
+    let _held = hold_lock(&env.root().join("containers/app/update-lock/updates.lock"))?;
+    reg.push(&version_layout(&env, 2, true)?, "app:stable", false)?;
+    let d2 = registry_digest(&reg, "app:stable")?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(!events(&env, "update.deferred")?.is_empty())
+    })?;
+    let deferred_at = Instant::now();
+    wait_for(Duration::from_secs(30), || {
+        Ok(!events(&env, "update.started")?.is_empty())
+    })?;
+    assert!(deferred_at.elapsed() >= Duration::from_millis(1500));
+    let started = events(&env, "update.started")?;
+    assert_eq!(
+        started[0]["data"]["lock_overridden"], true,
+        "{}",
+        started[0]
+    );
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d2.as_str()))
+    })?;
     Ok(())
 }

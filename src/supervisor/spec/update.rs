@@ -115,4 +115,22 @@ mod tests {
         assert!(serde_json::from_str::<UpdateSpec>(r#"{"intervall": 1}"#).is_err());
         assert!(!UpdateSpec::default().enabled());
     }
+
+    #[test]
+    fn durations_out_of_range_are_named() {
+        let spec: crate::supervisor::spec::Spec = serde_json::from_str(
+            r#"{"image": "x:1", "update": {"policy": "digest", "interval": "10ms", "stable_for": "2d"}}"#,
+        )
+        .unwrap();
+        let problems = crate::supervisor::spec::validate::check_spec(&spec);
+        let fields: Vec<String> = problems.iter().map(|p| p.0.join(".")).collect();
+        assert!(
+            fields.contains(&"update.interval".to_string()),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&"update.stable_for".to_string()),
+            "{fields:?}"
+        );
+    }
 }

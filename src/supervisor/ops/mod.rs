@@ -21,6 +21,7 @@ pub mod stop;
 mod timer;
 pub mod update;
 mod update_check;
+mod update_record;
 pub mod update_request;
 mod update_watch;
 pub mod wait;

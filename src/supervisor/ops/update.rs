@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use crate::image::lookup::resolve;
-use crate::image::store::write_atomic;
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::launch::update_lock::lock_file;
 use crate::supervisor::ops::Supervisor;
@@ -17,7 +16,7 @@ use crate::supervisor::ops::pull::LinkOptions;
 use crate::supervisor::ops::update_check::CheckWork;
 use crate::supervisor::runtime::machine::State;
 use crate::supervisor::runtime::timers::TimerKind;
-use crate::supervisor::runtime::update::{Phase, TagDigest, UpdateOutcome, UpdateRecord};
+use crate::supervisor::runtime::update::{Phase, TagDigest, UpdateOutcome};
 use crate::supervisor::say;
 
 /// How often a held update lock is tried again.
@@ -202,6 +201,20 @@ impl Supervisor {
         let Some(c) = self.containers.get_mut(name) else {
             return;
         };
+        if self.shutting_down {
+            return;
+        }
+        // Stopped by request meanwhile: an update must not start it.
+        let waiting = matches!(
+            c.update.phase,
+            Phase::Pulling { .. } | Phase::Deferred { .. }
+        );
+        if c.stop_requested() && waiting {
+            let why = "the container was stopped".to_string();
+            c.update.phase = Phase::Idle;
+            c.update.last = Some(outcome("failed", Some(why), c.update.current.clone(), None));
+            return;
+        }
         let (to, since) = match &c.update.phase {
             Phase::Pulling { to } => (to.clone(), Instant::now()),
             Phase::Deferred { to, since } => (to.clone(), *since),
@@ -300,57 +313,6 @@ impl Supervisor {
         self.save_update_record(name);
     }
 }
-
-impl Supervisor {
-    /// Writes the container's update record (tmp, fsync, rename: a power
-    /// cut after a rollback must not boot the failed image). Small, and
-    /// only at an update's steps.
-    pub(crate) fn save_update_record(&mut self, name: &str) {
-        let Some(c) = self.containers.get(name) else {
-            return;
-        };
-        if c.ephemeral {
-            return;
-        }
-        let path = c.dirs.base.join(UPDATE_RECORD_FILE);
-        let saved = serde_json::to_vec(&c.update.record(&c.spec.image))
-            .map_err(|e| e.to_string())
-            .and_then(|bytes| {
-                std::fs::create_dir_all(&c.dirs.base).map_err(|e| e.to_string())?;
-                write_atomic(&path, &bytes).map_err(|e| e.to_string())
-            });
-        if let Err(e) = saved {
-            say(format_args!(
-                "container {name}: save {}: {e}",
-                path.display()
-            ));
-        }
-    }
-
-    /// Reads the record saved by an earlier daemon, if any.
-    pub(crate) fn load_update_record(&mut self, name: &str) {
-        let Some(c) = self.containers.get_mut(name) else {
-            return;
-        };
-        let path = c.dirs.base.join(UPDATE_RECORD_FILE);
-        let Ok(bytes) = std::fs::read(&path) else {
-            return;
-        };
-        match serde_json::from_slice::<UpdateRecord>(&bytes) {
-            Ok(r) => {
-                let image = c.spec.image.clone();
-                c.update.restore(r, &image);
-            }
-            Err(e) => say(format_args!(
-                "container {name}: {}: {e}; ignored",
-                path.display()
-            )),
-        }
-    }
-}
-
-/// Where a container's update record is kept, in its directory.
-const UPDATE_RECORD_FILE: &str = "update.json";
 
 /// Tries the container's update lock without waiting: Some(lock) when
 /// berth has it now, None while the app holds it.

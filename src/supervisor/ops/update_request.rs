@@ -93,6 +93,9 @@ impl Supervisor {
                 c.update.phase_name()
             ));
         }
+        if !dry_run && !c.spec.update.enabled() {
+            return Some("its update.policy is \"none\" (--check only reports)".into());
+        }
         c.update.waiters.push(CheckWaiter { token, dry_run });
         if self.start_update_check(name) {
             return None;

@@ -46,7 +46,10 @@ impl Supervisor {
             "container {name}: update started: {} -> {to}",
             from.as_deref().unwrap_or("?")
         ));
+        let limit = start_limit(c);
         let data = json!({"from": from, "to": to, "lock_overridden": lock_overridden});
+        self.timers
+            .schedule_in(Instant::now(), limit, name, 0, TimerKind::UpdateRetry);
         self.emit(kinds::UPDATE_STARTED, Some(name), data);
         self.fire(name, Event::Restart);
     }
@@ -62,6 +65,19 @@ impl Supervisor {
         }
         let new_run = match &c.update.phase {
             Phase::Replacing { old_run, .. } => c.run_id() != *old_run,
+            // The previous image could not start again either: give up
+            // the lock and the watch; its restart policy decides.
+            Phase::RollingBack { failed_run, .. }
+                if kind == kinds::CONTAINER_EXITED && c.run_id() != *failed_run =>
+            {
+                say(format_args!(
+                    "container {name}: the previous image failed too: {}",
+                    exit_reason(data)
+                ));
+                c.update.phase = Phase::Idle;
+                c.update.lock = None;
+                return;
+            }
             _ => false,
         };
         let why = match kind {
@@ -107,7 +123,7 @@ impl Supervisor {
                     TimerKind::UpdateStable,
                 );
             }
-            Phase::RollingBack { since } => {
+            Phase::RollingBack { since, .. } => {
                 say(format_args!(
                     "container {name}: rolled back, running again after {} ms",
                     since.elapsed().as_millis()
@@ -141,7 +157,16 @@ impl Supervisor {
         }
         let stable_for = c.spec.update.stable_for.0;
         let Some(ran) = c.update.run_started.map(|t| t.elapsed()) else {
-            return; // not started yet: its start or its failure comes
+            // Not started yet: its start or its failure comes, unless a
+            // slow step never ends.
+            let limit = start_limit(c);
+            if let Phase::Replacing { since, .. } = c.update.phase
+                && since.elapsed() >= limit
+            {
+                let why = format!("did not start within {limit:?}");
+                return self.new_run_failed(name, why);
+            }
+            return;
         };
         if c.state() != State::Running || ran < stable_for {
             return;
@@ -223,6 +248,7 @@ impl Supervisor {
         c.update.failed = Some(to.clone());
         c.update.phase = Phase::RollingBack {
             since: Instant::now(),
+            failed_run: c.run_id(),
         };
         c.update.last = Some(outcome(
             "rolled_back",
@@ -235,6 +261,14 @@ impl Supervisor {
         self.save_update_record(name);
         self.fire(name, Event::Restart);
     }
+}
+
+/// How long a replacement may take to start the new run: the old run's
+/// stop timeout, then as long as a run is judged.
+fn start_limit(c: &crate::supervisor::runtime::container::Container) -> Duration {
+    Duration::from_secs(c.spec.stop_timeout)
+        .saturating_add(c.spec.update.stable_for.0)
+        .saturating_add(HEALTH_GRACE)
 }
 
 /// An exit event's words: "exited with code N", "did not start: …".

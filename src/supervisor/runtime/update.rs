@@ -43,9 +43,11 @@ pub enum Phase {
         old_run: u64,
         since: Instant,
     },
-    /// The previous image is starting again.
+    /// The previous image is starting again; `failed_run` is the run
+    /// being stopped (its exit is expected).
     RollingBack {
         since: Instant,
+        failed_run: u64,
     },
 }
 

@@ -274,8 +274,12 @@ impl Bounded for UpdateParams {
     fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         text(&mut out, "name", &NAME_BYTES, self.name.as_deref());
-        if self.name.is_some() == self.all {
-            out.push(("name".into(), "give a container's name or all: true".into()));
+        match (&self.name, self.all) {
+            (Some(_), true) => {
+                out.push(("all".into(), "give a name or all: true, not both".into()))
+            }
+            (None, false) => out.push(("name".into(), "missing: give a name or all: true".into())),
+            _ => {}
         }
         out
     }

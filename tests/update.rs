@@ -134,8 +134,11 @@ fn a_new_digest_replaces_and_an_unhealthy_one_rolls_back() -> Result<()> {
         logs.contains("version 2") && logs.contains("lock-visible"),
         "{logs}"
     );
-    // v1 is no rollback target any more: its pin is gone.
+    // v1 is no rollback target any more: its pin is gone, and checks of
+    // the unchanged tag pin nothing.
     wait_for(Duration::from_secs(10), || Ok(!images(&env)?.contains(&d1)))?;
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!images(&env)?.contains("app@sha256:"), "{}", images(&env)?);
 
     // v3, unhealthy: rolled back to v2, pinned by digest.
     reg.push(&version_layout(&env, 3, false)?, "app:stable", false)?;

@@ -89,6 +89,8 @@ impl Supervisor {
             reference: c.spec.image.clone(),
             known: c.update.seen.clone(),
             pin: !dry_run && c.update.current.is_some(),
+            current: c.update.current.clone(),
+            failed: c.update.failed.clone(),
             store: self.store.clone(),
             container_dir: c.dirs.base.clone(),
         };
@@ -127,7 +129,8 @@ impl Supervisor {
         }
         let text = |k: &str| done.answer.get(k).and_then(Value::as_str).map(String::from);
         let (Some(top), Some(available)) = (text("top"), text("platform")) else {
-            return;
+            let reply = json!({"name": name, "error": "the update check answered nothing"});
+            return self.answer_update_waiters(&waiters, reply);
         };
         let ms = done.answer.get("ms").and_then(Value::as_u64).unwrap_or(0);
         let fetched = done.answer.get("fetched").and_then(Value::as_bool) == Some(true);

@@ -28,6 +28,10 @@ pub struct CheckWork {
     pub known: Option<update::TagDigest>,
     /// Pin the running image when the tag moved (not on a dry run).
     pub pin: bool,
+    /// The digest the container runs, and one rolled back before: the
+    /// tag naming either is no move worth a pin.
+    pub current: Option<String>,
+    pub failed: Option<String>,
     pub store: Store,
     pub container_dir: std::path::PathBuf,
 }
@@ -39,7 +43,10 @@ impl CheckWork {
         match self.check() {
             Ok((digest, fetched)) => {
                 let mut pinned = Value::Null;
-                if self.pin {
+                let platform = digest.platform.to_string();
+                let moved = self.current.as_deref() != Some(platform.as_str())
+                    && self.failed.as_deref() != Some(platform.as_str());
+                if self.pin && moved {
                     pinned = match pin_running(&self.store, &self.container_dir, &self.reference) {
                         Ok(p) => json!(p),
                         Err(e) => return json!({ "error": e }),

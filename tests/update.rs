@@ -364,6 +364,9 @@ fn an_index_changed_only_for_another_architecture_restarts_nothing() -> Result<(
         let u = inspect(&env, "app")?["update"].clone();
         Ok(u["current_digest"].is_string() && u["available_digest"] == u["current_digest"])
     })?;
+    let out = run_ok(env.cli(&["update", "--all", "--check", "--json"]))?;
+    let answer: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(answer["containers"][0]["action"], "none", "{answer}");
     let before = inspect(&env, "app")?;
     let first_top = registry_digest(&reg, "multi:stable")?;
     push_index(&env, &reg, &amd, "b")?;

@@ -206,3 +206,29 @@ impl UpdateState {
 pub fn pinned_reference(repository: &str, digest: &str) -> String {
     format!("{repository}@{digest}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_comes_back_only_for_the_image_it_was_saved_for() {
+        let mut state = UpdateState {
+            current: Some("sha256:aa".into()),
+            pin: Some("r.io/app@sha256:aa".into()),
+            failed: Some("sha256:bb".into()),
+            ..UpdateState::default()
+        };
+        state.pin_for = Some("r.io/app:1".into());
+        let record = state.record("r.io/app:1");
+        let mut back = UpdateState::default();
+        back.restore(record.clone(), "r.io/other:1");
+        assert_eq!(back.pin, None);
+        back.restore(record, "r.io/app:1");
+        assert_eq!(back.pin.as_deref(), Some("r.io/app@sha256:aa"));
+        assert_eq!(back.pin_for.as_deref(), Some("r.io/app:1"));
+        assert_eq!(back.failed.as_deref(), Some("sha256:bb"));
+        assert_eq!(back.phase, Phase::Idle);
+        assert_eq!(back.view()["pinned"], "r.io/app@sha256:aa");
+    }
+}

@@ -472,3 +472,42 @@ fn max_defer_ends_the_wait_for_a_lock_that_is_never_released() -> Result<()> {
     })?;
     Ok(())
 }
+
+#[test]
+fn a_daemon_killed_mid_trial_judges_the_new_image_after_its_restart() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    let (reg, proxy) = registry_and_proxy(&env)?;
+    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
+    let d1 = registry_digest(&reg, "app:stable")?;
+    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    // A slow verdict (3 failures 1 s apart): time to kill the daemon
+    // while v2 is on trial.
+    let slow = json!({"healthcheck": {"command": ["test", "-f", "/healthy"],
+                                      "interval": 1, "retries": 3}});
+    env.write_spec("app", &spec(&image, slow))?;
+    let daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
+    })?;
+    reg.push(&version_layout(&env, 2, false)?, "app:stable", false)?;
+    let d2 = registry_digest(&reg, "app:stable")?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(&env, "app")?.as_deref() == Some(d2.as_str()))
+    })?;
+    assert!(events(&env, "update.rolled_back")?.is_empty());
+    drop(daemon); // SIGKILL, mid-trial
+    let _daemon = env.start_daemon_checked()?;
+    wait_for(Duration::from_secs(30), || {
+        Ok(!events(&env, "update.rolled_back")?.is_empty())
+    })?;
+    let rolled = events(&env, "update.rolled_back")?;
+    assert_eq!(rolled[0]["data"]["reason"], "unhealthy", "{}", rolled[0]);
+    wait_for(Duration::from_secs(30), || {
+        let c = inspect(&env, "app")?;
+        Ok(c["state"] == "running" && c["update"]["current_digest"] == json!(d1))
+    })?;
+    Ok(())
+}

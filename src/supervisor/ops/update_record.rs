@@ -5,7 +5,11 @@
 
 use crate::image::store::write_atomic;
 use crate::supervisor::ops::Supervisor;
-use crate::supervisor::runtime::update::UpdateRecord;
+use std::time::Instant;
+
+use crate::supervisor::ops::update_watch::start_limit;
+use crate::supervisor::runtime::timers::TimerKind;
+use crate::supervisor::runtime::update::{Phase, UpdateRecord};
 use crate::supervisor::say;
 
 impl Supervisor {
@@ -47,6 +51,14 @@ impl Supervisor {
             Ok(r) => {
                 let image = c.spec.image.clone();
                 c.update.restore(r, &image);
+                if matches!(c.update.phase, Phase::Replacing { .. }) {
+                    say(format_args!(
+                        "container {name}: an update was on trial; judging it again"
+                    ));
+                    let limit = start_limit(c);
+                    self.timers
+                        .schedule_in(Instant::now(), limit, name, 0, TimerKind::UpdateRetry);
+                }
             }
             Err(e) => say(format_args!(
                 "container {name}: {}: {e}; ignored",

@@ -50,6 +50,9 @@ impl Supervisor {
         let data = json!({"from": from, "to": to, "lock_overridden": lock_overridden});
         self.timers
             .schedule_in(Instant::now(), limit, name, 0, TimerKind::UpdateRetry);
+        // On disk before the stop: a daemon that dies now judges the
+        // new image after its restart.
+        self.save_update_record(name);
         self.emit(kinds::UPDATE_STARTED, Some(name), data);
         self.fire(name, Event::Restart);
     }
@@ -265,7 +268,7 @@ impl Supervisor {
 
 /// How long a replacement may take to start the new run: the old run's
 /// stop timeout, then as long as a run is judged.
-fn start_limit(c: &crate::supervisor::runtime::container::Container) -> Duration {
+pub(crate) fn start_limit(c: &crate::supervisor::runtime::container::Container) -> Duration {
     Duration::from_secs(c.spec.stop_timeout)
         .saturating_add(c.spec.update.stable_for.0)
         .saturating_add(HEALTH_GRACE)

@@ -172,10 +172,17 @@ pub struct UpdateRecord {
     pub failed: Option<Digest>,
     pub pin: Option<String>,
     pub last: Option<UpdateOutcome>,
+    /// A replacement on trial when the record was saved: (from, to).
+    #[serde(default)]
+    pub trial: Option<(Option<Digest>, Digest)>,
 }
 
 impl UpdateState {
     pub fn record(&self, image: &str) -> UpdateRecord {
+        let trial = match &self.phase {
+            Phase::Replacing { from, to, .. } => Some((from.clone(), to.clone())),
+            _ => None,
+        };
         UpdateRecord {
             image: image.to_string(),
             current: self.current.clone(),
@@ -184,6 +191,7 @@ impl UpdateState {
             failed: self.failed.clone(),
             pin: self.pin.clone(),
             last: self.last.clone(),
+            trial,
         }
     }
 
@@ -199,6 +207,16 @@ impl UpdateState {
         self.pin_for = r.pin.as_ref().map(|_| r.image.clone());
         self.pin = r.pin;
         self.last = r.last;
+        // A daemon that died mid-trial: the run it starts now (from the
+        // tag, the new image) is the trial's, judged as any.
+        if let Some((from, to)) = r.trial {
+            self.phase = Phase::Replacing {
+                from,
+                to,
+                old_run: 0,
+                since: Instant::now(),
+            };
+        }
     }
 }
 

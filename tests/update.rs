@@ -1,102 +1,26 @@
 //! Auto-update against a real registry (Debian's docker-registry on
 //! 127.0.0.1, images pushed with skopeo), through a counting proxy:
 //! v1 → v2 (healthy) is replaced, v3 (unhealthy) rolls back to v2, v2
-//! survives prune while it is the rollback target; a held update lock
-//! defers an update until released; a new index whose only change is
+//! survives prune while it is the rollback target, and a restart of the
+//! daemon keeps it; an exiting new image rolls back too, as does one on
+//! trial when the daemon is killed; a new index whose only change is
 //! another architecture's manifest restarts nothing. Prints what a
 //! no-change check costs and how long an update and a rollback take.
+//! The update lock: tests/update_lock.rs.
 
 mod common;
 
 use std::fs;
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use common::fault_proxy::{Fault, FaultProxy};
+use anyhow::Result;
+use common::fault_proxy::FaultProxy;
 use common::registry::Registry;
+use common::updates::*;
 use common::*;
 use serde_json::{Value, json};
-
-/// busybox plus a layer with /version (and /healthy when it should be).
-fn version_layout(env: &TestEnv, n: u32, healthy: bool) -> Result<PathBuf> {
-    let files: &[&str] = if healthy { &["healthy"] } else { &[] };
-    layout_with(env, n, files)
-}
-
-/// busybox plus a layer with /version and each of `files`.
-fn layout_with(env: &TestEnv, n: u32, files: &[&str]) -> Result<PathBuf> {
-    let extra = env.dir.path().join(format!("v{n}-layer"));
-    fs::create_dir_all(&extra)?;
-    fs::write(extra.join("version"), format!("{n}\n"))?;
-    for f in files {
-        fs::write(extra.join(f), "yes\n")?;
-    }
-    let layout = env.dir.path().join(format!("v{n}-oci"));
-    make_image(
-        "oci",
-        "localhost/app:latest",
-        &layout,
-        &[busybox_rootfs(), &extra],
-    )?;
-    Ok(layout)
-}
-
-/// The manifest digest of a pushed tag, as the registry names it.
-fn registry_digest(reg: &Registry, repo_tag: &str) -> Result<String> {
-    let out = run_ok(std::process::Command::new("skopeo").args([
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        &format!("docker://{}/{repo_tag}", reg.host()),
-    ]))?;
-    Ok(format!("sha256:{}", layers::sha256_hex(&out.stdout)))
-}
-
-fn inspect(env: &TestEnv, name: &str) -> Result<Value> {
-    let out = run_ok(env.cli(&["inspect", name]))?;
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-fn events(env: &TestEnv, glob: &str) -> Result<Vec<Value>> {
-    let out = run_ok(env.cli(&["events", "--json", "--kind", glob]))?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| Ok(serde_json::from_str(l)?))
-        .collect()
-}
-
-fn spec(image: &str, extra: Value) -> String {
-    let health = json!({"command": ["test", "-f", "/healthy"], "interval": 0.2, "retries": 2});
-    let mut s = json!({
-        "image": image,
-        "command": ["sh", "-c", "trap 'exit 0' TERM; echo version $(cat /version); \
-                    test -f /run/berth-lock/updates.lock && echo lock-visible; \
-                    test -f /crash && exit 3; while :; do sleep 0.1; done"],
-        "restart": {"policy": "always"},
-        "healthcheck": health,
-        "update": {"policy": "digest", "interval": 0.3, "jitter": 0, "stable_for": 2},
-    });
-    if let (Value::Object(base), Value::Object(more)) = (&mut s, extra) {
-        base.extend(more);
-    }
-    s.to_string()
-}
-
-/// The registry behind a proxy that counts what berth receives.
-fn registry_and_proxy(env: &TestEnv) -> Result<(Registry, FaultProxy)> {
-    let reg = Registry::start(&env.dir.path().join("registry"), None)?;
-    let proxy = FaultProxy::start(reg.port, Fault::CutAfter(usize::MAX))?;
-    Ok((reg, proxy))
-}
-
-fn current(env: &TestEnv, name: &str) -> Result<Option<String>> {
-    Ok(inspect(env, name)?["update"]["current_digest"]
-        .as_str()
-        .map(String::from))
-}
 
 #[test]
 fn a_new_digest_replaces_and_an_unhealthy_one_rolls_back() -> Result<()> {
@@ -223,76 +147,6 @@ fn measure_no_change_check(env: &TestEnv, proxy: &FaultProxy) -> Result<()> {
         c["check_ms"]
     );
     Ok(())
-}
-
-fn requests(proxy: &FaultProxy) -> usize {
-    proxy.requests.lock().unwrap().len()
-}
-
-fn images(env: &TestEnv) -> Result<String> {
-    let out = run_ok(berth(&[
-        "images",
-        "--json",
-        "--root",
-        env.root().to_str().unwrap(),
-    ]))?;
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn blob_exists(env: &TestEnv, digest: &str) -> bool {
-    let hex = digest.trim_start_matches("sha256:");
-    env.root().join("blobs/sha256").join(hex).exists()
-}
-
-#[test]
-fn a_held_update_lock_defers_the_update_until_released() -> Result<()> {
-    if !require_root() {
-        return Ok(());
-    }
-    let env = TestEnv::new()?;
-    let (reg, proxy) = registry_and_proxy(&env)?;
-    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
-    let d1 = registry_digest(&reg, "app:stable")?;
-    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
-    env.write_spec("app", &spec(&image, json!({})))?;
-    let _daemon = env.start_daemon_checked()?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
-    })?;
-    // The app's lock, taken from outside (the same file the container
-    // sees at /run/berth-lock/updates.lock).
-    let lock_path = env.root().join("containers/app/update-lock/updates.lock");
-    let held = hold_lock(&lock_path)?;
-    reg.push(&version_layout(&env, 2, true)?, "app:stable", false)?;
-    let d2 = registry_digest(&reg, "app:stable")?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(!events(&env, "update.deferred")?.is_empty())
-    })?;
-    std::thread::sleep(Duration::from_secs(2));
-    assert!(
-        events(&env, "update.started")?.is_empty(),
-        "updated under the lock"
-    );
-    assert_eq!(inspect(&env, "app")?["update"]["phase"], "deferred");
-    assert_eq!(current(&env, "app")?, Some(d1));
-    drop(held);
-    let released = Instant::now();
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d2.as_str()))
-    })?;
-    println!(
-        "lock released -> new version running: {} ms",
-        released.elapsed().as_millis()
-    );
-    Ok(())
-}
-
-fn hold_lock(path: &Path) -> Result<fs::File> {
-    let f = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    // SAFETY: flock on a descriptor this function owns.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-    anyhow::ensure!(rc == 0, "flock {}", path.display());
-    Ok(f)
 }
 
 /// An index of this machine's image and a fake arm64 manifest.
@@ -429,46 +283,6 @@ fn an_exiting_new_image_rolls_back_with_its_exit_code() -> Result<()> {
     wait_for(Duration::from_secs(30), || {
         let c = inspect(&env, "app")?;
         Ok(c["state"] == "running" && c["update"]["current_digest"] == json!(d1))
-    })?;
-    Ok(())
-}
-
-#[test]
-fn max_defer_ends_the_wait_for_a_lock_that_is_never_released() -> Result<()> {
-    if !require_root() {
-        return Ok(());
-    }
-    let env = TestEnv::new()?;
-    let (reg, proxy) = registry_and_proxy(&env)?;
-    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
-    let d1 = registry_digest(&reg, "app:stable")?;
-    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
-    let update = json!({"update": {"policy": "digest", "interval": 0.3, "jitter": 0,
-                                   "stable_for": 1, "max_defer": 2}});
-    env.write_spec("app", &spec(&image, update))?;
-    let _daemon = env.start_daemon_checked()?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
-    })?;
-    let _held = hold_lock(&env.root().join("containers/app/update-lock/updates.lock"))?;
-    reg.push(&version_layout(&env, 2, true)?, "app:stable", false)?;
-    let d2 = registry_digest(&reg, "app:stable")?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(!events(&env, "update.deferred")?.is_empty())
-    })?;
-    let deferred_at = Instant::now();
-    wait_for(Duration::from_secs(30), || {
-        Ok(!events(&env, "update.started")?.is_empty())
-    })?;
-    assert!(deferred_at.elapsed() >= Duration::from_millis(1500));
-    let started = events(&env, "update.started")?;
-    assert_eq!(
-        started[0]["data"]["lock_overridden"], true,
-        "{}",
-        started[0]
-    );
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d2.as_str()))
     })?;
     Ok(())
 }

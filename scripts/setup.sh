@@ -30,17 +30,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# berth is edition 2024 Rust: it needs cargo >= 1.88. Debian 12's own cargo
+# berth is edition 2024 Rust: it needs cargo >= 1.89. Debian 12's own cargo
 # is older, so a rustup toolchain is expected when one is present.
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: cargo not found; install a Rust toolchain >= 1.88 (rustup) and run again" >&2
+  echo "setup: cargo not found; install a Rust toolchain >= 1.89 (rustup) and run again" >&2
   exit 1
 fi
 ver=$(cargo --version | awk '{print $2}')
-if [ "$(printf '%s\n1.88.0\n' "$ver" | sort -V | head -1)" != "1.88.0" ]; then
-  echo "setup: cargo $ver is too old; berth needs >= 1.88" >&2
+if [ "$(printf '%s\n1.89.0\n' "$ver" | sort -V | head -1)" != "1.89.0" ]; then
+  echo "setup: cargo $ver is too old; berth needs >= 1.89" >&2
   exit 1
 fi

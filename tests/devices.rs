@@ -276,7 +276,7 @@ fn a_changed_device_list_restarts_the_container_with_the_new_rules() -> Result<(
         "/sys/fs/cgroup/devices/{}/swap/devices.list",
         env.cgroup_parent
     );
-    if berth::kernel::cgroup::device_rules_enforced() {
+    if !berth::kernel::cgroup::cgroup_v2() && berth::kernel::cgroup::device_rules_enforced() {
         let list = fs::read_to_string(&list)?;
         let rule = |d: &LoopDev| -> Result<String> {
             let (major, minor) = d.numbers()?;

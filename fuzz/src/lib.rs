@@ -27,6 +27,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("seccomp_profile", seccomp_profile),
     ("journal_read", journal_read),
     ("device_rule", device_rule),
+    ("uevent_parse", uevent_parse),
+    ("cdi_spec", cdi_spec),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -82,6 +84,7 @@ pub fn layer_unpack(data: &[u8]) {
         max_ratio: 100,
         ratio_floor_bytes: 1 << 20,
         max_entries: 10_000,
+        reserve_bytes: 0,
     };
     let _ = unpack_layer(&blob, &target, &Digest::of_bytes(data), "fuzz", limits);
     let mut names: Vec<_> = std::fs::read_dir(dir.path())
@@ -218,4 +221,73 @@ pub fn device_rule(data: &[u8]) {
         }
         Err(e) => assert!(e.len() < 512),
     }
+}
+
+/// A kernel uevent message (NUL-separated KEY=VALUE after "ACTION@DEVPATH"):
+/// any bytes parse or are dropped, never a panic; what parses is bounded
+/// and names nothing outside /sys and /dev.
+pub fn uevent_parse(data: &[u8]) {
+    use berth::kernel::uevent::{MAX_UEVENT_BYTES, clean_devname, parse_uevent};
+    let Some(e) = parse_uevent(data) else {
+        return;
+    };
+    assert!(data.len() <= MAX_UEVENT_BYTES);
+    assert!(e.devpath.starts_with('/') && !e.devpath.split('/').any(|c| c == ".."));
+    assert!(e.devname.as_deref().is_none_or(clean_devname));
+    assert!(e.devname.as_deref().is_none_or(|n| !n.starts_with('/')));
+    if let Some((major, minor)) = e.numbers {
+        assert!(major < 1 << 12 && minor < 1 << 20);
+    }
+    assert!(!e.subsystem.contains('/'));
+}
+
+/// CDI spec files (host data, but a driver's generator may be wrong):
+/// decoded as JSON and as YAML, bounded, and an accepted spec's devices
+/// resolve (`KIND=all`) to edits with absolute, clean paths only.
+pub fn cdi_spec(data: &[u8]) {
+    use berth::supervisor::plugins::cdi::parse::parse_spec;
+    // YAML ends a line at \n, \r\n or a lone \r.
+    let lone_cr = data
+        .windows(2)
+        .filter(|w| w[0] == b'\r' && w[1] != b'\n')
+        .count();
+    let breaks = data.iter().filter(|b| **b == b'\n').count() + lone_cr;
+    let lines = breaks as u64 + 2;
+    for yaml in [false, true] {
+        match parse_spec(data, yaml) {
+            Ok(spec) => check_cdi_resolution(spec),
+            Err(e) => {
+                if let Some((line, _)) = e.at {
+                    assert!(line >= 1 && line <= lines, "line {line} outside the text");
+                }
+                assert!(e.message.len() < 8192, "{} bytes of error", e.message.len());
+            }
+        }
+    }
+}
+
+fn check_cdi_resolution(spec: berth::supervisor::plugins::cdi::model::CdiSpec) {
+    use berth::supervisor::plugins::cdi::registry::{LoadedCdiSpec, resolve};
+    let clean = |p: &str| p.starts_with('/') && !p.split('/').any(|c| c == "..");
+    let all = format!("{}=all", spec.kind);
+    let loaded = [LoadedCdiSpec {
+        path: "fuzz.json".into(),
+        priority: 0,
+        spec,
+    }];
+    let Ok(edits) = resolve(&loaded, &[all.as_str()], &[]) else {
+        return;
+    };
+    for n in &edits.nodes {
+        assert!(clean(&n.container_path) && clean(&n.host_path), "{n:?}");
+    }
+    for m in &edits.mounts {
+        assert!(clean(&m.source) && clean(&m.target), "{m:?}");
+    }
+    assert!(
+        edits
+            .env
+            .iter()
+            .all(|kv| kv.split_once('=').is_some_and(|(k, _)| !k.is_empty()))
+    );
 }

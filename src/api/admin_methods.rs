@@ -32,7 +32,7 @@ pub fn info(sup: &Supervisor) -> Result<Value, RpcError> {
         "store": sup.store().root(),
         "config_dir": sup.options().config_dir,
         "cgroup_parent": sup.options().cgroup_parent,
-        "cgroup_v2": !crate::kernel::cgroup::device_rules_enforced(),
+        "cgroup_v2": crate::kernel::cgroup::cgroup_v2(),
         "landlock_abi": crate::kernel::landlock::kernel_abi(),
         "kernel": kernel_release(),
         "containers": sup.container_count(),

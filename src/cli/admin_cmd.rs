@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::args::Args;
+use super::commands::{INFO, KILL, RESTART};
 use crate::api::client::{Client, socket_path};
 
 fn connect(args: &Args) -> Result<Client, String> {
@@ -11,7 +12,7 @@ fn connect(args: &Args) -> Result<Client, String> {
 }
 
 pub fn info(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("json", false), ("socket", true)])?;
+    let args = Args::parse(argv, INFO.options)?;
     args.expect_positional(0, "berth info [--json]")?;
     let r = connect(&args)?
         .call("info", json!({}))
@@ -33,7 +34,7 @@ pub fn info(argv: &[String]) -> Result<i32, String> {
 }
 
 pub fn restart(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("socket", true)])?;
+    let args = Args::parse(argv, RESTART.options)?;
     let [name] = args.expect_positional(1, "berth restart NAME")? else {
         unreachable!()
     };
@@ -45,7 +46,7 @@ pub fn restart(argv: &[String]) -> Result<i32, String> {
 }
 
 pub fn kill(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("signal", true), ("socket", true)])?;
+    let args = Args::parse(argv, KILL.options)?;
     let [name] = args.expect_positional(1, "berth kill NAME [--signal SIG]")? else {
         unreachable!()
     };

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::args::Args;
+use super::commands::{INSPECT, LOGS, PS, RELOAD, SHUTDOWN, START, STATS, STOP, VERSION};
 use super::table;
 use crate::api::client::{Client, socket_path};
 use crate::supervisor::runtime::container::{ContainerInfo, State};
@@ -25,7 +26,7 @@ fn list(client: &mut Client) -> Result<Vec<ContainerInfo>, String> {
 }
 
 pub fn ps(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("json", false), ("socket", true)])?;
+    let args = Args::parse(argv, PS.options)?;
     args.expect_positional(0, "berth ps [--json]")?;
     let mut client = connect(&args)?;
     if args.switch("json") {
@@ -69,23 +70,7 @@ pub fn ps(argv: &[String]) -> Result<i32, String> {
 /// prints lines as they are written until the container exits for good.
 pub fn logs(argv: &[String]) -> Result<i32, String> {
     // docker's short form.
-    let argv: Vec<String> = argv
-        .iter()
-        .map(|a| match a.as_str() {
-            "-f" => "--follow".to_string(),
-            _ => a.clone(),
-        })
-        .collect();
-    let args = Args::parse(
-        &argv,
-        &[
-            ("tail", true),
-            ("since", true),
-            ("follow", false),
-            ("json", false),
-            ("socket", true),
-        ],
-    )?;
+    let args = Args::parse(argv, LOGS.options)?;
     let usage = "berth logs NAME [--tail N] [--since TIME] [-f|--follow] [--json]";
     let [name] = args.expect_positional(1, usage)? else {
         unreachable!()
@@ -144,7 +129,7 @@ fn print_followed_entry(entry: &Value) {
 }
 
 pub fn start(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("socket", true)])?;
+    let args = Args::parse(argv, START.options)?;
     let [name] = args.expect_positional(1, "berth start NAME")? else {
         unreachable!()
     };
@@ -157,7 +142,7 @@ pub fn start(argv: &[String]) -> Result<i32, String> {
 /// Asks for the stop, then waits until the container has exited (its stop
 /// timeout plus a margin), as `docker stop` does.
 pub fn stop(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("socket", true), ("timeout", true)])?;
+    let args = Args::parse(argv, STOP.options)?;
     let [name] = args.expect_positional(1, "berth stop NAME")? else {
         unreachable!()
     };
@@ -186,7 +171,7 @@ pub fn stop(argv: &[String]) -> Result<i32, String> {
 }
 
 pub fn version(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("socket", true)])?;
+    let args = Args::parse(argv, VERSION.options)?;
     println!("client: berth {}", env!("CARGO_PKG_VERSION"));
     let daemon = connect(&args).and_then(|mut c| call(&mut c, "version", json!({})));
     match daemon {
@@ -198,7 +183,7 @@ pub fn version(argv: &[String]) -> Result<i32, String> {
 
 /// `berth inspect NAME`: the full record as JSON (docker inspect's habit).
 pub fn inspect(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("socket", true)])?;
+    let args = Args::parse(argv, INSPECT.options)?;
     let [name] = args.expect_positional(1, "berth inspect NAME")? else {
         unreachable!()
     };
@@ -213,7 +198,7 @@ pub fn inspect(argv: &[String]) -> Result<i32, String> {
 
 /// `berth stats NAME [--json]`: CPU time, memory and pids from the cgroup.
 pub fn stats(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("json", false), ("socket", true)])?;
+    let args = Args::parse(argv, STATS.options)?;
     let [name] = args.expect_positional(1, "berth stats NAME [--json]")? else {
         unreachable!()
     };
@@ -250,7 +235,7 @@ pub fn stats(argv: &[String]) -> Result<i32, String> {
 /// `berth reload`: the daemon re-reads its config directory (like SIGHUP)
 /// and prints what changed; an invalid config changes nothing.
 pub fn reload(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("json", false), ("socket", true)])?;
+    let args = Args::parse(argv, RELOAD.options)?;
     args.expect_positional(0, "berth reload [--json]")?;
     let mut client = connect(&args)?;
     let r = match client.call("reload", json!({})) {
@@ -285,10 +270,7 @@ pub fn reload(argv: &[String]) -> Result<i32, String> {
 /// the daemon is PID 1, powers the machine off (or reboots, or halts);
 /// otherwise the daemon exits.
 pub fn shutdown(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(
-        argv,
-        &[("reboot", false), ("halt", false), ("socket", true)],
-    )?;
+    let args = Args::parse(argv, SHUTDOWN.options)?;
     args.expect_positional(0, "berth shutdown [--reboot|--halt]")?;
     let action = match (args.switch("reboot"), args.switch("halt")) {
         (true, true) => return Err("--reboot and --halt exclude each other".into()),

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::args::Args;
+use super::commands::{CHECK, DAEMON};
 use crate::api::access;
 use crate::api::client::socket_path;
 use crate::api::server::ApiServer;
@@ -13,7 +14,8 @@ use crate::supervisor::daemon::event_loop::{self, Host};
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
 use crate::supervisor::daemon::signals::SignalPipe;
-use crate::supervisor::launch::check::load_config as load_config_dir;
+use crate::supervisor::launch::check::{check_cdi_devices, load_config as load_config_dir};
+use crate::supervisor::plugins::cdi;
 use crate::supervisor::plugins::network::NetworkSettings;
 use crate::supervisor::say;
 use crate::supervisor::spec::load::LoadedSpec;
@@ -40,15 +42,7 @@ pub fn daemon(argv: &[String]) -> Result<i32, String> {
 }
 
 fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
-    let args = Args::parse(
-        argv,
-        &[
-            ("config", true),
-            ("root", true),
-            ("socket", true),
-            ("cgroup-parent", true),
-        ],
-    )?;
+    let args = Args::parse(argv, DAEMON.options)?;
     args.expect_positional(0, DAEMON_USAGE)?;
     let config_dir = config_dir(&args, init.is_some())?;
     let (settings, specs) = load_config(&config_dir, init.as_deref_mut())?;
@@ -59,8 +53,9 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         init.clone()
     });
     stamp(BootStep::Machine);
-    let store =
-        Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
+    let store = Store::open(args.value("root").unwrap_or(DEFAULT_ROOT))
+        .map_err(|e| e.to_string())?
+        .with_reserve(settings.store.reserve_bytes());
     stamp(BootStep::Store);
     // Installed before any container starts, so no SIGCHLD is missed.
     let mut signals = SignalPipe::install().map_err(|e| format!("install signal handlers: {e}"))?;
@@ -135,6 +130,7 @@ fn supervisor_options(args: &Args, config_dir: PathBuf, settings: &Settings) -> 
         console_logs: settings.console_logs(pid1::mode().is_pid1()),
         report_boot_time: pid1::mode() == pid1::Mode::Machine,
         volume_plugins: settings.volume_plugins.clone(),
+        cdi_spec_dirs: cdi::spec_dirs(settings.cdi.spec_dirs.as_deref()),
         network,
     }
 }
@@ -148,6 +144,7 @@ fn start_supervisor(
 ) -> Supervisor {
     let mut sup = Supervisor::new(store, options, specs);
     sup.recover_leftovers();
+    sup.import_airgap_images();
     sup.start_all();
     sup.start_notifier();
     sup
@@ -165,12 +162,18 @@ fn panic_if_a_test_asks() {
 }
 
 pub fn check(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[])?;
+    let args = Args::parse(argv, CHECK.options)?;
     let [dir] = args.expect_positional(1, "berth check DIR")? else {
         unreachable!()
     };
     match load_or_report(Path::new(dir)) {
-        (Some(_), Some(specs)) => {
+        (Some(settings), Some(specs)) => {
+            let dirs = cdi::spec_dirs(settings.cdi.spec_dirs.as_deref());
+            let errors = check_cdi_devices(&specs, &dirs);
+            if !errors.is_empty() {
+                errors.iter().for_each(|e| eprintln!("{e}"));
+                return Ok(1);
+            }
             println!("{}: {} container specs are valid", dir, specs.len());
             Ok(0)
         }

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
+use super::commands::EVENTS;
 use crate::api::client::{Client, socket_path};
 use crate::supervisor::spec::bounds::EVENT_SEQ;
 
@@ -10,27 +11,7 @@ const USAGE: &str =
     "berth events [--since SEQ] [-f|--follow] [--kind GLOB]... [--container NAME] [--json]";
 
 pub fn events(argv: &[String]) -> Result<i32, String> {
-    let argv: Vec<String> = argv
-        .iter()
-        .map(|a| {
-            if a == "-f" {
-                "--follow".to_string()
-            } else {
-                a.clone()
-            }
-        })
-        .collect();
-    let args = Args::parse(
-        &argv,
-        &[
-            ("since", true),
-            ("follow", false),
-            ("kind", true),
-            ("container", true),
-            ("json", false),
-            ("socket", true),
-        ],
-    )?;
+    let args = Args::parse(argv, EVENTS.options)?;
     args.expect_positional(0, USAGE)?;
     let since = args.number("since", EVENT_SEQ.min..=EVENT_SEQ.max)?;
     let params = json!({

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::args::Args;
+use super::commands::{IMAGES, IMPORT, PRUNE, PULL, RMI, STORE};
 use super::progress::ProgressView;
 use super::table;
 use crate::api::client::{Client, socket_path};
@@ -25,7 +26,7 @@ use crate::supervisor::spec::hardening::parse_byte_size;
 use crate::supervisor::spec::settings::{Settings, load_settings};
 
 pub fn import(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("name", true), ("root", true)])?;
+    let args = Args::parse(argv, IMPORT.options)?;
     let [path] = args.expect_positional(1, "berth import PATH [--name REF] [--root DIR]")? else {
         unreachable!()
     };
@@ -40,7 +41,7 @@ pub fn import(argv: &[String]) -> Result<i32, String> {
 }
 
 pub fn images(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("json", false), ("root", true)])?;
+    let args = Args::parse(argv, IMAGES.options)?;
     args.expect_positional(0, "berth images [--json] [--root DIR]")?;
     let store =
         Store::open(args.value("root").unwrap_or(DEFAULT_ROOT)).map_err(|e| e.to_string())?;
@@ -107,7 +108,7 @@ fn print_gc(report: &GcReport, json: bool) {
 }
 
 pub fn rmi(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("force", false), ("json", false), ("root", true)])?;
+    let args = Args::parse(argv, RMI.options)?;
     let [reference] = args.expect_positional(1, "berth rmi REF [--force] [--json] [--root DIR]")?
     else {
         unreachable!()
@@ -119,7 +120,7 @@ pub fn rmi(argv: &[String]) -> Result<i32, String> {
 }
 
 pub fn prune(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("json", false), ("root", true)])?;
+    let args = Args::parse(argv, PRUNE.options)?;
     args.expect_positional(0, "berth prune [--json] [--root DIR]")?;
     let report = gc::prune(&open_store(&args)?).map_err(|e| e.to_string())?;
     print_gc(&report, args.switch("json"));
@@ -129,7 +130,7 @@ pub fn prune(argv: &[String]) -> Result<i32, String> {
 /// `berth store verify [--repair]`: exit 0 when clean (leftover staging
 /// is harmless), 1 when problems remain.
 pub fn store(argv: &[String]) -> Result<i32, String> {
-    let args = Args::parse(argv, &[("repair", false), ("json", false), ("root", true)])?;
+    let args = Args::parse(argv, STORE.options)?;
     let usage = "berth store verify [--repair] [--json] [--root DIR]";
     if args.expect_positional(1, usage)?[0] != "verify" {
         return Err(format!("usage: {usage}"));
@@ -168,19 +169,7 @@ pub fn store(argv: &[String]) -> Result<i32, String> {
 /// `berth pull REF`: into the store itself with `--root`, else through the
 /// daemon. The options are checked either way.
 pub fn pull(argv: &[String]) -> Result<i32, String> {
-    let flags = [
-        ("root", true),
-        ("platform", true),
-        ("auth-file", true),
-        ("insecure", false),
-        ("ca-file", true),
-        ("timeout", true),
-        ("socket", true),
-        ("config", true),
-        ("max-rate", true),
-        ("max-parallel", true),
-    ];
-    let args = Args::parse(argv, &flags)?;
+    let args = Args::parse(argv, PULL.options)?;
     let usage = "berth pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--timeout SECS] [--max-rate BYTES/S] [--max-parallel N] [--config DIR] [--root DIR | --socket PATH]";
     let [reference] = args.expect_positional(1, usage)? else {
         unreachable!()
@@ -196,7 +185,8 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
             link,
         );
     }
-    let store = open_store(&args)?;
+    let reserve = pull_settings(&args)?.store.reserve_bytes();
+    let store = open_store(&args)?.with_reserve(reserve);
     let mut view = ProgressView::new();
     let pulled = image_pull(&store, reference, &opts, &mut |line| view.line(&line))
         .map_err(|e| format!("pull {reference}: {e}"))?;
@@ -252,6 +242,7 @@ fn pull_options(args: &Args, reference: &str) -> Result<PullOptions, String> {
         max_parallel: link_flag(args, "max-parallel", &PULL_MAX_PARALLEL, |t| t.parse().ok())?
             .or(settings.pull.max_parallel.map(u64::from))
             .map(|n| n as usize),
+        auto_prune: settings.store.auto_prune,
     })
 }
 

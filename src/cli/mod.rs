@@ -4,8 +4,10 @@
 mod admin_cmd;
 mod args;
 mod client_cmd;
+pub mod commands;
 mod daemon_cmd;
 mod events_cmd;
+mod help;
 mod image_cmd;
 pub mod notify_cmd;
 mod progress;
@@ -13,53 +15,6 @@ mod run_cmd;
 mod run_flags;
 mod table;
 mod update_cmd;
-
-const USAGE: &str = "usage: berth COMMAND [OPTIONS]
-
-Daemon:
-  daemon --config DIR [--root DIR] [--socket PATH] [--cgroup-parent NAME]
-                              run the supervisor on DIR/containers/*.json
-                              (as PID 1 with no arguments: daemon --config /etc/berth)
-  check DIR                   validate DIR/containers/*.json and exit
-
-Images (work on the store directly, no daemon needed):
-  import PATH [--name REF] [--root DIR]
-                              import an OCI layout directory or a docker-archive tarball
-  pull REF [--platform os/arch[/variant]] [--auth-file PATH] [--insecure] [--ca-file PEM] [--root DIR]
-                              pull an image from a registry into the store
-  images [--json] [--root DIR]
-                              list images
-  rmi REF [--force] [--root DIR]
-                              remove an image reference and what nothing else uses
-  prune [--root DIR]          remove every blob and layer no image or container uses
-  store verify [--repair] [--json] [--root DIR]
-                              re-hash blobs and layers; with --repair remove what is corrupt
-
-Containers (through the daemon's socket: --socket, $BERTH_SOCKET or /run/berth/berth.sock):
-  ps [--json]                 list containers
-  inspect NAME                a container in full (spec, isolation, cgroup)
-  stats NAME [--json]         CPU, memory and pids of a running container
-  run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER]
-      [--cap-add/--cap-drop CAP] [--security-opt seccomp=...|landlock=off] [--read-only] [--memory SIZE]
-      [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]] [-v SRC:DST[:ro]] [--userns auto]
-      [--network none|host|cni] [-p [IP:]HOST:CONTAINER] IMAGE [CMD...]
-                              run an ephemeral container, print its output, exit with its code
-  logs NAME [--tail N] [--since T] [-f]
-                              print (or follow) a container's output
-  start NAME                  start a stopped container
-  restart NAME                stop (if running) and start again
-  kill NAME [--signal SIG]    send a signal (default SIGKILL) to the container's process
-  info [--json]               the daemon, the machine, container and image counts
-  stop NAME                   stop a container (its stop signal, then SIGKILL)
-  update NAME|--all [--check] [--json]
-                              check the image's tag in its registry now and, unless --check,
-                              update (and roll back if the new image fails): docs/update.md
-  reload [--json]             re-read the config directory: start new, stop removed, restart changed
-  events [--since SEQ] [-f] [--kind GLOB]... [--container NAME] [--json]
-                              lifecycle events from the journal, replayed and followed
-  version                     print client and daemon versions
-  shutdown [--reboot|--halt]  stop every container, then the daemon (as PID 1: power off)
-";
 
 /// Runs the command in `argv` (without the program name); returns the
 /// process exit code.
@@ -72,9 +27,12 @@ pub fn run(argv: &[String]) -> i32 {
         false => argv,
     };
     let Some((command, rest)) = argv.split_first() else {
-        eprint!("{USAGE}");
+        eprint!("{}", help::overview());
         return 2;
     };
+    if let Some(code) = help_or_usage_error(command, rest) {
+        return code;
+    }
     let result = match command.as_str() {
         "daemon" => daemon_cmd::daemon(rest),
         "check" => daemon_cmd::check(rest),
@@ -103,10 +61,8 @@ pub fn run(argv: &[String]) -> i32 {
         crate::image::unpack_helper::HELPER_COMMAND => {
             Ok(crate::image::unpack_helper::helper_main(rest))
         }
-        "help" | "--help" | "-h" => {
-            print!("{USAGE}");
-            Ok(0)
-        }
+        "help" | "--help" | "-h" => help_command(rest),
+        "completion" => completion(rest),
         other => Err(format!("unknown command {other:?}; see `berth help`")),
     };
     match result {
@@ -116,4 +72,51 @@ pub fn run(argv: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// `berth CMD --help` (exit 0), or an option CMD does not take (exit 2,
+/// naming it and where to look); None: run the command.
+fn help_or_usage_error(command: &str, rest: &[String]) -> Option<i32> {
+    let cmd = commands::find(command)?;
+    if args::Args::wants_help(rest, cmd.options, cmd.leading) {
+        print!("{}", help::command_help(cmd));
+        return Some(0);
+    }
+    let parsed = if cmd.leading {
+        args::Args::parse_leading(rest, cmd.options)
+    } else {
+        args::Args::parse(rest, cmd.options)
+    };
+    let e = parsed.err()?;
+    eprintln!("berth {command}: {e}; see `berth {command} --help`");
+    Some(2)
+}
+
+/// `berth help [COMMAND]`.
+fn help_command(rest: &[String]) -> Result<i32, String> {
+    match rest {
+        [] => {
+            print!("{}", help::overview());
+            Ok(0)
+        }
+        [name] => match commands::find(name) {
+            Some(cmd) => {
+                print!("{}", help::command_help(cmd));
+                Ok(0)
+            }
+            None => Err(format!("unknown command {name:?}; see `berth help`")),
+        },
+        _ => Err("usage: berth help [COMMAND]".into()),
+    }
+}
+
+/// `berth completion bash|zsh`.
+fn completion(rest: &[String]) -> Result<i32, String> {
+    let script = match rest {
+        [shell] if shell == "bash" => help::bash_completion(),
+        [shell] if shell == "zsh" => help::zsh_completion(),
+        _ => return Err("usage: berth completion bash|zsh".into()),
+    };
+    print!("{script}");
+    Ok(0)
 }

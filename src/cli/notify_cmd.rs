@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 
-use super::args::Args;
+use super::args::{Args, Opt};
 use crate::supervisor::events::notifier::{LOG_PREFIX, NotifierOptions, run_notifier};
 use crate::supervisor::spec::webhooks::load_webhooks;
 
@@ -26,10 +26,14 @@ pub fn notify_main(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(
         argv,
         &[
-            ("journal", true),
-            ("state", true),
-            ("config", true),
-            ("parent-pid", true),
+            Opt::value("journal", "DIR", "the event journal"),
+            Opt::value("state", "DIR", "where delivery progress is kept"),
+            Opt::value("config", "DIR", "berth.json's webhooks"),
+            Opt::value(
+                "parent-pid",
+                "PID",
+                "the daemon, whose death ends the notifier",
+            ),
         ],
     )?;
     args.expect_positional(0, NOTIFY_USAGE)?;

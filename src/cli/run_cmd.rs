@@ -11,17 +11,14 @@ use super::run_flags;
 use crate::api::client::{Client, socket_path};
 use crate::supervisor::output::logs::{LogEntry, Stream};
 
-const USAGE: &str = "berth run [--rm] [--detach] [--name NAME] [--env K=V]... [--entrypoint PROG] [--workdir DIR] [--user USER] [ISOLATION FLAGS] IMAGE [COMMAND [ARG...]]";
-
 /// Flags to spec, `run` through the daemon, then the container's output
 /// and exit code (or, detached, its name).
 pub fn run(argv: &[String]) -> Result<i32, String> {
     let args = parse_run_args(argv)?;
     let Some((image, command)) = args.positional.split_first() else {
-        return Err(format!(
-            "usage: {USAGE}\nisolation flags: {}",
-            run_flags::USAGE
-        ));
+        return Err(
+            "usage: berth run [OPTIONS] IMAGE [COMMAND [ARG...]]; see `berth run --help`".into(),
+        );
     };
     let spec = build_spec(&args, image, command)?;
     let detach = args.switch("detach");
@@ -48,19 +45,7 @@ pub fn run(argv: &[String]) -> Result<i32, String> {
 }
 
 fn parse_run_args(argv: &[String]) -> Result<Args, String> {
-    let mut flags = vec![
-        ("rm", false),
-        ("detach", false),
-        ("name", true),
-        ("env", true),
-        ("entrypoint", true),
-        ("workdir", true),
-        ("user", true),
-        ("socket", true),
-    ];
-    flags.extend(run_flags::VALUE_FLAGS.iter().map(|f| (*f, true)));
-    flags.extend(run_flags::SWITCHES.iter().map(|f| (*f, false)));
-    Args::parse_leading(&expand_short_flags(argv), &flags)
+    Args::parse_leading(argv, run_flags::OPTIONS)
 }
 
 /// The spec the daemon validates like any spec file.
@@ -89,39 +74,6 @@ fn build_spec(args: &Args, image: &str, command: &[String]) -> Result<Value, Str
     Ok(spec)
 }
 
-/// docker's short forms, up to the image: -d, -e K=V, -w DIR, -u USER.
-fn expand_short_flags(argv: &[String]) -> Vec<String> {
-    let mut out = Vec::with_capacity(argv.len());
-    let mut rest = argv.iter();
-    let mut expect_value = false;
-    while let Some(arg) = rest.next() {
-        if expect_value {
-            out.push(arg.clone());
-            expect_value = false;
-            continue;
-        }
-        let long = match arg.as_str() {
-            "-d" => "--detach",
-            "-e" => "--env",
-            "-w" => "--workdir",
-            "-u" => "--user",
-            "-v" => "--volume",
-            "-p" => "--publish",
-            other => other,
-        };
-        if !long.starts_with('-') {
-            // The image: everything from here on is the command.
-            out.push(arg.clone());
-            out.extend(rest.cloned());
-            break;
-        }
-        expect_value =
-            !long.contains('=') && !matches!(long, "--rm" | "--detach" | "--read-only" | "--");
-        out.push(long.to_string());
-    }
-    out
-}
-
 pub fn print_logs(logs: Value) -> Result<(), String> {
     let entries: Vec<LogEntry> =
         serde_json::from_value(logs).map_err(|e| format!("unexpected logs reply: {e}"))?;
@@ -139,7 +91,7 @@ pub fn print_logs(logs: Value) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::expand_short_flags;
+    use super::parse_run_args;
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
@@ -147,13 +99,13 @@ mod tests {
 
     #[test]
     fn short_flags_expand_only_before_the_image() {
-        assert_eq!(
-            expand_short_flags(&v(&[
-                "-d", "-e", "-d=1", "--name", "-e", "img", "sh", "-e", "-d"
-            ])),
-            v(&[
-                "--detach", "--env", "-d=1", "--name", "-e", "img", "sh", "-e", "-d"
-            ])
-        );
+        let args = parse_run_args(&v(&[
+            "-d", "-e", "-d=1", "--name", "-e", "img", "sh", "-e", "-d",
+        ]))
+        .unwrap();
+        assert!(args.switch("detach"));
+        assert_eq!(args.values("env"), ["-d=1"]);
+        assert_eq!(args.value("name"), Some("-e"));
+        assert_eq!(args.positional, v(&["img", "sh", "-e", "-d"]));
     }
 }

@@ -3,32 +3,99 @@
 
 use serde_json::{Map, Value, json};
 
-use super::args::Args;
+use super::args::{Args, Opt};
 
-/// Flags taking a value (repeatable where Docker's are).
-pub const VALUE_FLAGS: &[&str] = &[
-    "cap-add",
-    "cap-drop",
-    "security-opt",
-    "memory",
-    "memory-swap",
-    "cpus",
-    "pids-limit",
-    "tmpfs",
-    "volume",
-    "userns",
-    "sysctl",
-    "ulimit",
-    "shm-size",
-    "group-add",
-    "network",
-    "publish",
-    "device",
-    "device-cgroup-rule",
+/// `berth run`'s options: its own, then the isolation flags (Docker's
+/// names; repeatable where Docker's are).
+pub const OPTIONS: &[Opt] = &[
+    Opt::switch("rm", "remove the container once it exits"),
+    Opt::switch("detach", "start it and print its name; do not wait").short('d'),
+    Opt::value("name", "NAME", "the container's name (default: generated)"),
+    Opt::value("env", "K=V", "set an environment variable (repeatable)").short('e'),
+    Opt::value(
+        "entrypoint",
+        "PROG",
+        "run PROG instead of the image's entrypoint",
+    ),
+    Opt::value(
+        "workdir",
+        "DIR",
+        "the working directory (default: the image's)",
+    )
+    .short('w'),
+    Opt::value(
+        "user",
+        "USER[:GROUP]",
+        "run as this user (default: the image's)",
+    )
+    .short('u'),
+    Opt::value(
+        "socket",
+        "PATH",
+        "the daemon's socket (default: $BERTH_SOCKET, else /run/berth/berth.sock)",
+    ),
+    Opt::value(
+        "cap-add",
+        "CAP",
+        "add a capability to Docker's default set (repeatable)",
+    ),
+    Opt::value("cap-drop", "CAP", "drop a capability, or ALL (repeatable)"),
+    Opt::value(
+        "security-opt",
+        "OPT",
+        "seccomp=PATH|unconfined, landlock=off, no-new-privileges[=false] (repeatable)",
+    ),
+    Opt::switch("read-only", "mount the container's root read-only"),
+    Opt::value("memory", "SIZE", "memory limit (\"64m\", \"1g\")"),
+    Opt::value(
+        "memory-swap",
+        "SIZE",
+        "memory + swap limit, or -1 for unlimited swap",
+    ),
+    Opt::value("cpus", "N", "CPU quota in CPUs (0.5 is half of one)"),
+    Opt::value("pids-limit", "N", "most processes at once"),
+    Opt::value("tmpfs", "PATH[:SIZE]", "mount a tmpfs at PATH (repeatable)"),
+    Opt::value(
+        "volume",
+        "SRC:DST[:ro]",
+        "bind-mount a host path or named volume (repeatable)",
+    )
+    .short('v'),
+    Opt::value("userns", "auto", "run in a user namespace of its own"),
+    Opt::value("sysctl", "K=V", "set a namespaced sysctl (repeatable)"),
+    Opt::value(
+        "ulimit",
+        "NAME=SOFT[:HARD]",
+        "set a resource limit (repeatable)",
+    ),
+    Opt::value("shm-size", "SIZE", "size of /dev/shm (default 64m)"),
+    Opt::value("group-add", "GROUP", "an additional group (repeatable)"),
+    Opt::value(
+        "network",
+        "none|host|cni",
+        "the container's network (default none)",
+    ),
+    Opt::value(
+        "publish",
+        "[IP:]HOST:CONTAINER[/udp]",
+        "publish a port (with --network cni; repeatable)",
+    )
+    .short('p'),
+    Opt::value(
+        "device",
+        "HOST[:CONTAINER[:PERMS]]",
+        "give a host device (or a directory of them) (repeatable)",
+    ),
+    Opt::value(
+        "device-cgroup-rule",
+        "\"c MAJOR:MINOR rwm\"",
+        "allow devices by number (repeatable)",
+    ),
+    Opt::switch(
+        "privileged",
+        "every capability, no seccomp or Landlock, all host devices",
+    ),
 ];
-pub const SWITCHES: &[&str] = &["read-only", "privileged"];
-
-pub const USAGE: &str = "[--cap-add CAP]... [--cap-drop CAP]... [--security-opt seccomp=PATH|unconfined] [--security-opt landlock=off] [--security-opt no-new-privileges=false] [--read-only] [--memory SIZE] [--memory-swap SIZE] [--cpus N] [--pids-limit N] [--tmpfs PATH[:SIZE]]... [-v SRC:DST[:ro]]... [--userns auto] [--sysctl K=V]... [--ulimit NAME=SOFT[:HARD]]... [--shm-size SIZE] [--group-add GROUP]... [--network none|host|cni] [-p [IP:]HOST:CONTAINER[/udp]]... [--device HOST[:CONTAINER[:PERMS]]]... [--device-cgroup-rule \"c MAJOR:MINOR rwm\"]... [--privileged]";
 
 /// Each flag group in its own step; a group with no flags adds nothing.
 pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
@@ -264,9 +331,7 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let mut flags: Vec<(&str, bool)> = VALUE_FLAGS.iter().map(|f| (*f, true)).collect();
-        flags.extend(SWITCHES.iter().map(|f| (*f, false)));
-        let args = Args::parse(&argv, &flags).unwrap();
+        let args = Args::parse(&argv, OPTIONS).unwrap();
         let mut spec = json!({"image": "x"});
         apply(&args, &mut spec).unwrap();
         assert_eq!(

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::args::Args;
+use super::commands::UPDATE;
 use crate::api::client::{Client, socket_path};
 
 const USAGE: &str = "berth update NAME|--all [--check] [--json]";
@@ -14,13 +15,7 @@ fn connect(args: &Args) -> Result<Client, String> {
 }
 
 pub fn update(argv: &[String]) -> Result<i32, String> {
-    let flags = [
-        ("all", false),
-        ("check", false),
-        ("json", false),
-        ("socket", true),
-    ];
-    let args = Args::parse(argv, &flags)?;
+    let args = Args::parse(argv, UPDATE.options)?;
     let all = args.switch("all");
     let name = match (args.positional.as_slice(), all) {
         ([name], false) => Some(name.clone()),

@@ -160,6 +160,11 @@ impl LayerWriter {
         Ok((self.ensure_dir(parent)?, name))
     }
 
+    /// The layer's root directory, e.g. to ask its filesystem's free space.
+    pub fn root_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.root)
+    }
+
     pub fn write_file(
         &mut self,
         rel: &Path,

@@ -64,6 +64,8 @@ pub struct LayerJob<'a> {
     pub input: BlobInput<'a>,
     /// Where to unpack (a new, empty directory); None: only verify.
     pub target: Option<PathBuf>,
+    /// Bytes the unpacking must leave free on the target's filesystem.
+    pub reserve: u64,
 }
 
 /// Streams `job` through a helper. Returns the helper's report, and the
@@ -72,7 +74,8 @@ pub fn stream_layer(
     job: &LayerJob<'_>,
     progress: Progress<'_>,
 ) -> Result<(UnpackReport, PathBuf), ImageError> {
-    let mut helper = LayerHelper::spawn(job.target.as_deref(), &job.diff_id, &job.what)?;
+    let mut helper =
+        LayerHelper::spawn(job.target.as_deref(), &job.diff_id, &job.what, job.reserve)?;
     let mut feed = Feed::new(helper.input());
     let fed = feed_input(job, &mut feed, progress);
     let (digest, size, broken) = feed.finish();

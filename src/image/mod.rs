@@ -19,6 +19,7 @@ pub mod oci;
 pub mod pull;
 mod pull_blob;
 pub mod refs;
+pub mod space;
 mod stage_layers;
 mod staging;
 pub mod store;

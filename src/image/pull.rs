@@ -17,6 +17,7 @@ use super::oci::{Descriptor, Manifest, Platform, host_platform, parse_json};
 use super::pull_blob::{RegistryBlobs, RegistryRecipe};
 use super::staging::{Expected, Staging};
 use super::store::Store;
+use super::{gc, space};
 use crate::fetch::credentials::{Credentials, auth_file_candidates, lookup};
 use crate::fetch::manifest::{FetchedManifest, resolve_image_manifest};
 use crate::fetch::rate::RateLimit;
@@ -41,6 +42,8 @@ pub struct PullOptions {
     /// Layers downloaded at once (default DOWNLOAD_WORKERS; 1 suits a
     /// metered link: one layer completes before the next begins).
     pub max_parallel: Option<usize>,
+    /// Prune what nothing uses when the pull would not fit otherwise.
+    pub auto_prune: bool,
 }
 
 impl PullOptions {
@@ -82,6 +85,7 @@ pub fn pull(
     let (reg, fetched, recipe) = first_answering_registry(&r, opts, &target, &platform, progress)?;
     progress(format!("{}: manifest {}", r, fetched.digest));
     let manifest: Manifest = parse_json(&fetched.bytes, &format!("manifest {}", fetched.digest))?;
+    ensure_room(store, &manifest, opts.auto_prune, &r.to_string(), progress)?;
     let downloads = store.tmp_dir().join("downloads");
     fs::create_dir_all(&downloads).map_err(ImageError::io("create", &downloads))?;
     let blobs = RegistryBlobs::new(recipe, reg, opts.max_rate.map(RateLimit::new));
@@ -120,6 +124,38 @@ pub fn pull(
         reference: name,
         record,
     })
+}
+
+/// Refuses a pull whose new blobs and their unpacked layers would not
+/// fit above the store's reserve — after pruning unused content, when
+/// `auto_prune` allows it — before a byte of a layer is fetched.
+fn ensure_room(
+    store: &Store,
+    manifest: &Manifest,
+    auto_prune: bool,
+    what: &str,
+    progress: &mut dyn FnMut(String),
+) -> Result<(), ImageError> {
+    let new_bytes: u64 = manifest
+        .layers
+        .iter()
+        .chain([&manifest.config])
+        .filter(|d| !store.blob_path(&d.digest).exists())
+        .map(|d| d.size)
+        .sum();
+    let need = space::estimate_need(new_bytes);
+    let first = space::check_room(store.root(), need, store.reserve(), what);
+    if first.is_ok() || !auto_prune {
+        return first;
+    }
+    let freed = gc::prune(store)?;
+    progress(format!(
+        "{what}: pruned {} blobs and {} layers ({}) to make room",
+        freed.blobs,
+        freed.layers,
+        space::mib(freed.bytes)
+    ));
+    space::check_room(store.root(), need, store.reserve(), what)
 }
 
 /// The config is small: fetched into memory and kept under `downloads`

@@ -94,6 +94,7 @@ impl Staging<'_> {
                 what: l.what,
                 input: l.input,
                 target,
+                reserve: self.store.reserve(),
             });
         }
         Ok(jobs)

@@ -15,12 +15,17 @@ pub const DEFAULT_ROOT: &str = "/var/lib/berth";
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Bytes kept free on the store's filesystem (space.rs).
+    reserve: u64,
 }
 
 impl Store {
     /// Opens the store at `root`, creating its directories if needed.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, ImageError> {
-        let store = Store { root: root.into() };
+        let store = Store {
+            root: root.into(),
+            reserve: super::space::DEFAULT_RESERVE_BYTES,
+        };
         for dir in [
             store.blobs_dir(),
             store.layers_dir(),
@@ -34,6 +39,16 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// berth.json's `store.reserve` instead of the default.
+    pub fn with_reserve(mut self, bytes: u64) -> Store {
+        self.reserve = bytes;
+        self
+    }
+
+    pub fn reserve(&self) -> u64 {
+        self.reserve
     }
 
     pub fn blobs_dir(&self) -> PathBuf {

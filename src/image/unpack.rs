@@ -16,6 +16,7 @@ use super::digest::Digest;
 use super::error::ImageError;
 use super::extract::{LayerWriter, Meta, allowed_xattr, safe_relative};
 use super::inflate::{ChunkReader, Inflated, spawn_inflater};
+use super::space::SpaceGuard;
 use super::tree_digest::tree_digest_with;
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -48,6 +49,9 @@ pub struct UnpackLimits {
     pub max_ratio: u64,
     pub ratio_floor_bytes: u64,
     pub max_entries: u64,
+    /// Bytes to leave free on the target's filesystem (0: no check).
+    #[serde(default)]
+    pub reserve_bytes: u64,
 }
 
 impl Default for UnpackLimits {
@@ -57,6 +61,7 @@ impl Default for UnpackLimits {
             max_ratio: 100,
             ratio_floor_bytes: 64 << 20,
             max_entries: 1 << 22,
+            reserve_bytes: 0,
         }
     }
 }
@@ -136,8 +141,12 @@ fn extract_entries(
 ) -> Result<(), ImageError> {
     let mut archive = tar::Archive::new(reader);
     let entries = archive.entries().map_err(|e| bad_tar(what, e))?;
+    let mut space = SpaceGuard::new(limits.reserve_bytes);
     for entry in entries {
         let mut entry = entry.map_err(|e| bad_tar(what, e))?;
+        space
+            .before_write(writer.root_fd(), entry.size())
+            .map_err(|e| ImageError::invalid(what, e))?;
         report.entries += 1;
         if report.entries > limits.max_entries {
             return Err(ImageError::invalid(

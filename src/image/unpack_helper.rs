@@ -72,12 +72,16 @@ impl LayerHelper {
         target: Option<&Path>,
         diff_id: &Digest,
         what: &str,
+        reserve: u64,
     ) -> Result<LayerHelper, ImageError> {
         let req = Request {
             target: target.map(Path::to_path_buf),
             diff_id: diff_id.clone(),
             what: what.into(),
-            limits: UnpackLimits::default(),
+            limits: UnpackLimits {
+                reserve_bytes: reserve,
+                ..UnpackLimits::default()
+            },
         };
         let arg =
             serde_json::to_string(&req).map_err(|e| ImageError::invalid(what, e.to_string()))?;

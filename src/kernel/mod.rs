@@ -14,6 +14,7 @@ pub mod exec;
 mod handshake;
 pub mod helper;
 pub mod host_devices;
+pub mod hotplug_node;
 pub mod landlock;
 pub mod machine;
 pub mod memory;
@@ -27,7 +28,9 @@ pub mod signal;
 pub mod spawn;
 pub mod start_clock;
 mod sys;
+pub mod sysfs_devices;
 mod tmpfs_files;
+pub mod uevent;
 pub mod userns;
 
 pub use config::ContainerConfig;

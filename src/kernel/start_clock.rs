@@ -48,12 +48,17 @@ const STAGES: [(&str, Mark, Mark); MARKS - 1] = [
 /// CLOCK_MONOTONIC in nanoseconds (the clock `Instant` uses). Async-signal
 /// safe: the child calls it between clone and exec.
 pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// A clock's reading in nanoseconds (0 if the kernel refuses the clock).
+pub fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec we own.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) } != 0 {
+    if unsafe { libc::clock_gettime(clock, &mut t) } != 0 {
         return 0;
     }
     (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64

@@ -128,7 +128,10 @@ pub fn settings() -> Value {
                       "hmac_secret": "s3cret", "timeout": 5}],
         "api": {"admin_group": "root", "read_group": "root"},
         "volume_plugins": {"socket_dir": "/run/docker/plugins",
-                           "spec_dirs": ["/etc/docker/plugins"], "timeout": 10}
+                           "spec_dirs": ["/etc/docker/plugins"], "timeout": 10},
+        "cdi": {"spec_dirs": ["/etc/cdi", "/var/run/cdi"]},
+        "pull": {"max_rate": "1m", "max_parallel": 1},
+        "store": {"reserve": "64m", "auto_prune": true}
     })
 }
 
@@ -161,7 +164,8 @@ pub fn api_params() -> Vec<(&'static str, Value)> {
         ("wait", json!({"name": "web", "logs": false})),
         (
             "pull",
-            json!({"reference": "localhost/x:1", "platform": "linux/amd64"}),
+            json!({"reference": "localhost/x:1", "platform": "linux/amd64",
+                   "max_rate": 1048576, "max_parallel": 1}),
         ),
         ("kill", json!({"name": "web", "signal": "SIGTERM"})),
         ("rmi", json!({"reference": "localhost/x:1", "force": false})),

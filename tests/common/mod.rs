@@ -12,6 +12,7 @@ pub mod fault_proxy;
 pub mod features;
 pub mod hostile_corpus;
 pub mod hostile_registry;
+pub mod hotloop;
 pub mod layers;
 pub mod loopdev;
 pub mod ns_daemon;

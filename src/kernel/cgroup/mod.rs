@@ -1,8 +1,13 @@
 //! One cgroup per container, on cgroup v1 (every mounted controller) or v2,
 //! through cgroups-rs: creation, placement, killing what is left, removal.
-//! Device rules (`devices.rs`), limits (`limits.rs`, `resources.rs`) and
-//! statistics (`stats.rs`) live in the submodules.
+//! Device rules (`devices.rs`: v1 in `device_rules_v1.rs`, v2's BPF
+//! program in `device_filter.rs` and `device_bpf.rs`), limits
+//! (`limits.rs`, `resources.rs`) and statistics (`stats.rs`) live in the
+//! submodules.
 
+mod device_bpf;
+mod device_filter;
+mod device_rules_v1;
 mod devices;
 mod limits;
 mod resources;
@@ -24,7 +29,10 @@ use cgroups_rs::{Cgroup, CgroupPid, Controller, hierarchies};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
+pub use device_bpf::{BpfError, device_programs_of};
+pub use devices::{
+    DeviceAccess, DeviceKind, DeviceRule, device_rules_enforced, install_device_filter,
+};
 pub use limits::{CpuQuota, LIMIT_NAMES, Resources, SwapLimit};
 pub use stats::CgroupStats;
 
@@ -89,11 +97,10 @@ pub struct ContainerCgroup {
     path: String,
 }
 
-/// Whether containers get a devices allow-list: cgroup v1's devices
-/// controller. cgroup v2 needs a BPF program for that, which berth does
-/// not load yet.
-pub fn device_rules_enforced() -> bool {
-    !cgroups_rs::hierarchies::is_cgroup2_unified_mode()
+/// Whether the host uses cgroup v2 alone (the unified hierarchy at
+/// /sys/fs/cgroup), rather than v1 or v1 beside a v2 mount (hybrid).
+pub fn cgroup_v2() -> bool {
+    hierarchies::is_cgroup2_unified_mode()
 }
 
 impl ContainerCgroup {

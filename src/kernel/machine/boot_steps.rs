@@ -43,15 +43,7 @@ const NAMES: [&str; STEPS] = [
 static STAMPS: [AtomicU64; STEPS] = [const { AtomicU64::new(0) }; STEPS];
 
 fn boottime_ns() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec we own.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut t) } != 0 {
-        return 0;
-    }
-    (t.tv_sec as u64).saturating_mul(1_000_000_000) + t.tv_nsec as u64
+    crate::kernel::start_clock::clock_ns(libc::CLOCK_BOOTTIME)
 }
 
 /// Marks `step` as done now (the first time only).

@@ -50,6 +50,8 @@ enum Source {
     NotifierOutput,
     Job,
     Starting,
+    Uevents,
+    DeviceLinks,
     Control,
 }
 
@@ -62,6 +64,7 @@ pub fn run(
     host: &mut Host,
 ) -> i32 {
     let mut trim = IdleTrim::new(Instant::now());
+    sup.enable_hotplug();
     loop {
         let wake = [host.notifier.next_watchdog(), trim.deadline()]
             .into_iter()
@@ -88,10 +91,13 @@ pub fn run(
                 Source::NotifierOutput => sup.on_notifier_output(fd),
                 Source::Job => sup.on_job_output(fd),
                 Source::Starting => sup.on_starting_fd(fd),
+                Source::Uevents => sup.on_uevents(),
+                Source::DeviceLinks => sup.on_device_links(),
                 Source::Control => control.on_ready(fd, revents, sup),
             }
         }
         sup.fire_due_timers();
+        sup.sync_hotplug();
         control.after_turn(sup);
         // A helper makes the turn's events durable; the loop never waits
         // on the disk.
@@ -147,6 +153,13 @@ fn wait_for_events(
     for fd in sup.starting_fds() {
         fds.push(PollFd::new(fd, PollFlags::POLLIN));
         sources.push(Source::Starting);
+    }
+    let (uevents, links) = sup.hotplug_fds();
+    for (fd, source) in [(uevents, Source::Uevents), (links, Source::DeviceLinks)] {
+        if let Some(fd) = fd {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            sources.push(source);
+        }
     }
     for (fd, events) in control.watched() {
         fds.push(PollFd::new(fd, events));

@@ -37,6 +37,8 @@ pub mod kinds {
     pub const PULL_PROGRESS: &str = "pull.progress";
     pub const PULL_DONE: &str = "pull.done";
     pub const PULL_FAILED: &str = "pull.failed";
+    pub const IMAGE_IMPORTED: &str = "image.imported";
+    pub const IMAGE_IMPORT_FAILED: &str = "image.import_failed";
     pub const CONTAINER_CREATED: &str = "container.created";
     pub const CONTAINER_STARTED: &str = "container.started";
     pub const CONTAINER_EXITED: &str = "container.exited";
@@ -57,6 +59,8 @@ pub mod kinds {
     pub const UPDATE_DONE: &str = "update.done";
     pub const UPDATE_ROLLED_BACK: &str = "update.rolled_back";
     pub const UPDATE_FAILED: &str = "update.failed";
+    pub const DEVICE_ADDED: &str = "device.added";
+    pub const DEVICE_REMOVED: &str = "device.removed";
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

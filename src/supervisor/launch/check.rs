@@ -3,9 +3,11 @@
 //! stops the whole config (and `berth check`), not one container's start
 //! later. Everything else is checked by spec/load.rs.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::supervisor::launch::cdi::cdi_names;
 use crate::supervisor::launch::{hardening, seccomp};
+use crate::supervisor::plugins::cdi;
 use crate::supervisor::spec::load::{LoadedSpec, load_config_dir};
 use crate::supervisor::spec::position::locate;
 use crate::supervisor::spec::validate::SpecError;
@@ -27,6 +29,32 @@ pub fn load_config(dir: &Path) -> Result<Vec<LoadedSpec>, Vec<SpecError>> {
     } else {
         Err(errors)
     }
+}
+
+/// `berth check`'s look at the CDI devices the specs name: the spec files
+/// in berth.json's `cdi.spec_dirs` (else /etc/cdi, /var/run/cdi) read and
+/// checked, each name resolved. Not at the daemon's start: a driver may
+/// write its spec file later, and a container start checks again.
+pub fn check_cdi_devices(specs: &[LoadedSpec], spec_dirs: &[PathBuf]) -> Vec<SpecError> {
+    let mut errors = Vec::new();
+    for s in specs {
+        let names = cdi_names(&s.spec);
+        if names.is_empty() {
+            continue;
+        }
+        if let Err(message) = cdi::resolve_devices(spec_dirs, &names) {
+            let text = std::fs::read_to_string(&s.path).unwrap_or_default();
+            let (line, col) = locate(&text, &["devices"]).unwrap_or((1, 1));
+            errors.push(SpecError {
+                file: s.path.clone(),
+                line,
+                col,
+                field: Some("devices".into()),
+                message,
+            });
+        }
+    }
+    errors
 }
 
 /// A profile path is read and compiled now, so a broken profile stops the

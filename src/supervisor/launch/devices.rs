@@ -14,10 +14,14 @@ use crate::kernel::config::DeviceNode;
 use crate::kernel::host_devices::{self, Found, HostNode, NodeKind};
 use crate::kernel::landlock::DeviceFile;
 use crate::kernel::userns::UsernsConfig;
+use crate::supervisor::launch::cdi::find_cdi_devices;
+use crate::supervisor::launch::device_match;
+use crate::supervisor::plugins::cdi::CdiEdits;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::bounds::DEVICE_NODES;
+use crate::supervisor::spec::device_match::DeviceMatch;
 use crate::supervisor::spec::device_rules::{parse_device_rule, parse_permissions};
-use crate::supervisor::spec::devices::DEFAULT_PERMISSIONS;
+use crate::supervisor::spec::devices::{DEFAULT_PERMISSIONS, DeviceSpec};
 
 /// One device node a container gets, as found on the host at its start
 /// (also what `inspect` shows, and what the helper that found it answers).
@@ -45,6 +49,9 @@ pub struct GivenDevice {
 pub struct FoundDevices {
     pub devices: Vec<GivenDevice>,
     pub warnings: Vec<String>,
+    /// What the CDI devices add beyond their nodes (launch/cdi.rs).
+    #[serde(default)]
+    pub cdi: CdiEdits,
 }
 
 /// Whether starting `spec` means looking at the host's devices.
@@ -56,7 +63,7 @@ pub fn needs_lookup(spec: &Spec) -> bool {
 /// host node first): a missing one fails with its path named, unless it
 /// is `optional`; a later entry for a container path wins. Blocking: run
 /// it in a helper.
-pub fn find_devices(spec: &Spec) -> Result<FoundDevices, String> {
+pub fn find_devices(spec: &Spec, cdi_dirs: &[PathBuf]) -> Result<FoundDevices, String> {
     let limit = DEVICE_NODES.max;
     let mut found = FoundDevices::default();
     if spec.privileged {
@@ -68,8 +75,12 @@ pub fn find_devices(spec: &Spec) -> Result<FoundDevices, String> {
                 .map(|n| given(n.path.clone(), n, DEFAULT_PERMISSIONS)),
         );
     }
-    for d in &spec.devices {
+    for d in spec.devices.iter().filter(|d| !d.cdi) {
         let room = limit.saturating_sub(found.devices.len());
+        if let Some(m) = &d.device_match {
+            find_by_match(d, m, room, &mut found)?;
+            continue;
+        }
         match host_devices::find(Path::new(&d.path), room) {
             Ok(Found::Node(n)) if room > 0 => {
                 let at = PathBuf::from(&d.container_path);
@@ -91,8 +102,41 @@ pub fn find_devices(spec: &Spec) -> Result<FoundDevices, String> {
             Err(e) => return Err(format!("device {e}")),
         }
     }
+    find_cdi_devices(spec, cdi_dirs, &mut found)?;
     found.devices = last_per_container_path(found.devices);
     Ok(found)
+}
+
+/// A `match` entry: the device sysfs lists that matches it.
+fn find_by_match(
+    d: &DeviceSpec,
+    m: &DeviceMatch,
+    room: usize,
+    found: &mut FoundDevices,
+) -> Result<(), String> {
+    let sys = Path::new(device_match::SYS_ROOT);
+    match device_match::find_match(m, sys, &device_match::dev_root()) {
+        Some(_) if room == 0 => Err(format!(
+            "device {}: too many device nodes",
+            d.container_path
+        )),
+        Some(n) => {
+            let at = PathBuf::from(&d.container_path);
+            found.devices.push(given(at, &n, &d.permissions));
+            Ok(())
+        }
+        None if d.optional => {
+            let what = device_match::describe(m);
+            found
+                .warnings
+                .push(format!("optional device {what} skipped: no such device"));
+            Ok(())
+        }
+        None => Err(format!(
+            "device {}: no such device",
+            device_match::describe(m)
+        )),
+    }
 }
 
 fn given(container_path: PathBuf, n: &HostNode, permissions: &str) -> GivenDevice {

@@ -2,10 +2,13 @@
 //! argv/env/cwd/user merge rules (Docker's), the container's directories,
 //! its stdio pipes, and the default hardening.
 
+pub mod cdi;
 pub mod check;
+pub mod device_match;
 pub mod devices;
 pub mod etc_files;
 pub mod hardening;
+pub mod hotplug;
 pub mod resources;
 pub mod seccomp;
 pub mod secrets;
@@ -33,6 +36,7 @@ use crate::kernel::signal::parse_signal;
 use crate::supervisor::launch::devices::GivenDevice;
 pub use crate::supervisor::launch::security::SecuritySummary;
 use crate::supervisor::launch::user::{resolve_group, resolve_user};
+use crate::supervisor::plugins::cdi::CdiEdits;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::hardening::CgroupnsMode;
 use crate::supervisor::spec::service::NetworkMode;
@@ -167,6 +171,8 @@ pub struct LaunchContext<'a> {
     pub volume_paths: &'a BTreeMap<String, PathBuf>,
     /// The spec's devices as a helper found them on the host.
     pub devices: &'a [GivenDevice],
+    /// What its CDI devices add beyond their nodes.
+    pub cdi: &'a CdiEdits,
 }
 
 pub fn prepare_launch(
@@ -178,12 +184,14 @@ pub fn prepare_launch(
 ) -> Result<Launch, String> {
     let run = image.config.config.clone().unwrap_or_default();
     let hostname = spec.hostname.clone().unwrap_or_else(|| name.to_string());
-    let process = process_config(spec, &run, image, &hostname)?;
+    let mut process = process_config(spec, &run, image, &hostname)?;
+    cdi::apply_process_edits(&mut process, ctx.cdi);
     let stop_signal = stop_signal(spec, &run)?;
     let userns = userns_setup::userns_config(spec, name, ctx.store_root)?;
     let mut mounts = hardening::mount_configs(spec, ctx.volume_paths);
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
+    mounts.extend(cdi::mounts(ctx.cdi));
     mounts.extend(networking::etc_mounts(spec, &dirs.base, &hostname)?);
     mounts.extend(update_lock::update_lock_mount(spec, &dirs.base)?);
     // Last: /run/secrets goes on top of any mount of /run.

@@ -32,7 +32,8 @@ pub struct SecuritySummary {
     /// The device nodes made besides the default ones.
     pub devices: Vec<GivenDevice>,
     /// The cgroup device rules added to the default allow-list ("c 1:5
-    /// r"); empty where no devices cgroup is enforced (cgroup v2).
+    /// r"), cgroup v1's devices controller or cgroup v2's BPF program;
+    /// empty where neither is enforced.
     pub device_rules: Vec<String>,
 }
 
@@ -56,8 +57,9 @@ pub fn security_config(
     } else {
         0
     };
-    // Without a devices cgroup (v2) and without Landlock, CAP_MKNOD would
-    // let the container make and open any host device node.
+    // Without device rules (no v1 devices hierarchy, no cgroup BPF) and
+    // without Landlock, CAP_MKNOD would let the container make and open
+    // any host device node.
     if landlock_abi == 0
         && !device_rules_enforced()
         && !spec.privileged

@@ -22,6 +22,7 @@ use crate::supervisor::launch::{Launch, LaunchContext, SecuritySummary, prepare_
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::network::attach_container;
+use crate::supervisor::plugins::cdi::CdiEdits;
 use crate::supervisor::plugins::hooks::{HookState, HookStatus, run_hooks};
 use crate::supervisor::plugins::volumes;
 use crate::supervisor::runtime::container::Container;
@@ -110,7 +111,7 @@ impl Supervisor {
                 &self.options.volume_plugins,
             )
             .map_err(cannot_start)?;
-            return self.spawn_step(name, image, &paths, &[]);
+            return self.spawn_step(name, image, &paths, &[], &CdiEdits::default());
         }
         self.prepare_in_helper(name, pinned, plugins)
     }
@@ -123,6 +124,7 @@ impl Supervisor {
         image: &ResolvedImage,
         volume_paths: &BTreeMap<String, PathBuf>,
         devices: &[GivenDevice],
+        cdi: &CdiEdits,
     ) -> Result<(), StepError> {
         let begin = monotonic_ns();
         let ctx = LaunchContext {
@@ -130,12 +132,14 @@ impl Supervisor {
             store_root: self.store.root(),
             volume_paths,
             devices,
+            cdi,
         };
         let cgroup_path = format!("{}/{name}", self.options.cgroup_parent);
         let c = self
             .containers
             .get_mut(name)
             .ok_or_else(|| cannot_start(format!("no container {name}")))?;
+        c.cdi_hooks = cdi.hooks.clone();
         let launch = prepare_launch(name, &c.spec, image, &c.dirs, &ctx).map_err(cannot_start)?;
         let cgroup = limited_cgroup(c, &cgroup_path, &launch)?;
         let paused = spawn_paused(&launch.config);
@@ -187,7 +191,7 @@ impl Supervisor {
             return Err(cannot_start(format!("no container {name}")));
         };
         let cni = c.spec.network == NetworkMode::Cni;
-        let hooks = c.spec.hooks.prestart.clone();
+        let hooks = c.hooks().prestart;
         let hooks_wanted = !hooks.is_empty();
         if !cni && !hooks_wanted {
             return self.release(name, paused, prepared);

@@ -15,6 +15,7 @@ use crate::supervisor::launch::devices::{FoundDevices, GivenDevice, find_devices
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::create::{Creation, StepError, cannot_start};
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
+use crate::supervisor::plugins::cdi::CdiEdits;
 use crate::supervisor::plugins::volumes::{self, PluginSettings};
 use crate::supervisor::runtime::machine::EXIT_CANNOT_START;
 use crate::supervisor::spec::Spec;
@@ -33,6 +34,7 @@ impl Supervisor {
         let (root, spec) = (self.store.root().to_path_buf(), c.spec.clone());
         let image_ref = c.image_ref().to_string();
         let settings = self.options.volume_plugins.clone();
+        let cdi_dirs = self.options.cdi_spec_dirs.clone();
         let owner = Some((name.to_string(), c.run_id()));
         let (container, base) = (name.to_string(), c.dirs.base.clone());
         let store = self.store.clone();
@@ -43,7 +45,7 @@ impl Supervisor {
                 return json!({ "error": e });
             }
             // Before any volume is mounted, so a missing device undoes nothing.
-            let found = match needs_lookup(&spec).then(|| find_devices(&spec)) {
+            let found = match needs_lookup(&spec).then(|| find_devices(&spec, &cdi_dirs)) {
                 Some(Err(e)) => return json!({ "error": e }),
                 Some(Ok(found)) => found,
                 None => FoundDevices::default(),
@@ -92,6 +94,16 @@ impl Supervisor {
             .cloned()
             .and_then(|p| serde_json::from_value(p).ok())
             .unwrap_or_default();
+        let cdi: CdiEdits = match done.answer.get("cdi").cloned() {
+            None => CdiEdits::default(),
+            Some(d) => match serde_json::from_value(d) {
+                Ok(d) => d,
+                Err(e) => {
+                    let why = format!("CDI devices: the helper's answer is unreadable: {e}");
+                    return self.creation_failed(&name, why, EXIT_CANNOT_START);
+                }
+            },
+        };
         let devices: Vec<GivenDevice> = match done.answer.get("devices").cloned() {
             None => Vec::new(),
             Some(d) => match serde_json::from_value(d) {
@@ -117,7 +129,7 @@ impl Supervisor {
                 None => return,
             },
         };
-        if let Err((message, code)) = self.spawn_step(&name, &image, &paths, &devices) {
+        if let Err((message, code)) = self.spawn_step(&name, &image, &paths, &devices, &cdi) {
             self.creation_failed(&name, message, code);
         }
     }
@@ -131,6 +143,9 @@ fn with_devices(answer: &mut Value, found: FoundDevices) {
     };
     if !map.contains_key("error") && !found.devices.is_empty() {
         map.insert("devices".into(), json!(found.devices));
+    }
+    if !map.contains_key("error") && found.cdi != CdiEdits::default() {
+        map.insert("cdi".into(), json!(found.cdi));
     }
     if found.warnings.is_empty() {
         return;

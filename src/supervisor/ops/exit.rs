@@ -118,7 +118,7 @@ impl Supervisor {
         let had_ip = c.ip.take().is_some();
         let cni_state = c.dirs.base.join(STATE_FILE);
         let plugins = volumes::uses_plugins(&c.spec);
-        let poststop = c.exec_done && !c.spec.hooks.poststop.is_empty();
+        let poststop = c.exec_done && !c.hooks().poststop.is_empty();
         let needs_helper = plugins || poststop || cni_state.exists();
         if had_ip {
             self.refresh_peer_hosts();
@@ -131,7 +131,10 @@ impl Supervisor {
         };
         let release = Release {
             container: name.to_string(),
-            spec: c.spec.clone(),
+            spec: Spec {
+                hooks: c.hooks(),
+                ..c.spec.clone()
+            },
             base: c.dirs.base.clone(),
             store_root: self.store.root().to_path_buf(),
             volume_plugins: self.options.volume_plugins.clone(),

@@ -39,6 +39,8 @@ pub enum JobKind {
     UpdateCheck,
     /// Drop a reference that pinned a rollback target.
     UpdateUnpin,
+    /// Import the config's images/ at daemon start (ops/airgap.rs).
+    ImportImages,
 }
 
 impl JobKind {
@@ -52,6 +54,7 @@ impl JobKind {
             JobKind::RemoveTree => "remove",
             JobKind::UpdateCheck => "update check",
             JobKind::UpdateUnpin => "update unpin",
+            JobKind::ImportImages => "image import",
         }
     }
 }
@@ -207,6 +210,7 @@ impl Supervisor {
             JobKind::PostStart => self.hooks_warned(done),
             JobKind::SyncJournal => self.journal_synced(done),
             JobKind::UpdateCheck => self.update_checked(done),
+            JobKind::ImportImages => self.airgap_imported(done),
             JobKind::RemoveTree | JobKind::UpdateUnpin => {
                 if let Some(e) = done.answer.get("error").and_then(Value::as_str) {
                     say(format_args!("{e}"));

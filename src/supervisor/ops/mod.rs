@@ -2,12 +2,15 @@
 //! their images come from, and the timer queue. Queries live here; state
 //! changes live in lifecycle.rs.
 
+pub mod airgap;
 pub mod create;
 mod create_prepare;
 mod drive;
 pub mod exec_wait;
 pub mod exit;
 pub mod health;
+mod hotplug;
+pub mod hotplug_watch;
 pub mod jobs;
 pub mod network;
 pub mod notifier;
@@ -27,6 +30,7 @@ mod update_watch;
 pub mod wait;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -56,6 +60,9 @@ pub struct SupervisorOptions {
     /// As the machine's init: say when the first container runs, in the
     /// kernel's clock (what the VM boot test reads).
     pub report_boot_time: bool,
+    /// CDI spec directories, the later winning (berth.json's
+    /// `cdi.spec_dirs`, else /etc/cdi and /var/run/cdi).
+    pub cdi_spec_dirs: Vec<PathBuf>,
     /// The CNI network list and plugins for `network: "cni"`.
     pub network: crate::supervisor::plugins::network::NetworkSettings,
 }
@@ -97,6 +104,10 @@ pub struct Supervisor {
     dispatching: bool,
     /// `update` API calls waiting for their checks.
     update_requests: crate::supervisor::ops::update_request::UpdateRequests,
+    /// The config's images/ being imported at start (airgap.rs).
+    airgap: airgap::Airgap,
+    /// Devices that come and go while containers run.
+    hotplug: hotplug_watch::Hotplug,
 }
 
 impl Supervisor {
@@ -130,6 +141,8 @@ impl Supervisor {
             queued: VecDeque::new(),
             dispatching: false,
             update_requests: Default::default(),
+            airgap: airgap::Airgap::default(),
+            hotplug: hotplug_watch::Hotplug::off(),
         };
         for name in names {
             sup.load_update_record(&name);
@@ -140,6 +153,18 @@ impl Supervisor {
             );
         }
         sup
+    }
+
+    /// Follows devices that come and go (the daemon's loop; a supervisor
+    /// used otherwise leaves it off).
+    pub fn enable_hotplug(&mut self) {
+        self.hotplug = hotplug_watch::Hotplug::open();
+    }
+
+    /// The hotplug sources to poll: the uevent socket, the inotify
+    /// descriptor.
+    pub fn hotplug_fds(&self) -> (Option<BorrowedFd<'_>>, Option<BorrowedFd<'_>>) {
+        (self.hotplug.uevent_fd(), self.hotplug.inotify_fd())
     }
 
     pub fn containers(&self) -> impl Iterator<Item = &Container> {

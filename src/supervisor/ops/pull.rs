@@ -70,7 +70,14 @@ impl Supervisor {
         // Only "missing" needs to look in the store; the creation that
         // follows resolves the image anyway.
         match c.spec.pull {
-            PullPolicy::Never => false,
+            // Unless the config's images/ are still being imported.
+            PullPolicy::Never => {
+                self.airgap_importing()
+                    && matches!(
+                        resolve(&self.store, c.image_ref()),
+                        Err(crate::image::ImageError::NotFound(_))
+                    )
+            }
             PullPolicy::Missing => matches!(
                 resolve(&self.store, c.image_ref()),
                 Err(crate::image::ImageError::NotFound(_))
@@ -81,6 +88,9 @@ impl Supervisor {
 
     /// The StartPull action: join the pull of its image, or start one.
     pub(crate) fn start_pull_for(&mut self, name: &str) {
+        if self.airgap_importing() {
+            return self.wait_for_airgap(name);
+        }
         let Some(reference) = self.containers.get(name).map(|c| c.image_ref().to_string()) else {
             return;
         };
@@ -102,6 +112,7 @@ impl Supervisor {
         for job in self.pulls.values_mut() {
             job.waiting.retain(|n| n != name);
         }
+        self.leave_airgap(name);
     }
 
     /// API `pull`: progress and the outcome go to `token`. Joining a pull
@@ -320,7 +331,15 @@ impl Supervisor {
         if code == 0 || resolve(&self.store, c.image_ref()).is_ok() {
             return self.fire(name, Event::PullDone);
         }
-        let message = error.unwrap_or_default().to_string();
+        self.fail_without_image(name, error.unwrap_or_default().to_string());
+    }
+
+    /// A container whose image could not be had: it ends as a failed start
+    /// (exit 125, Docker's code for it), with the reason in its log.
+    pub(crate) fn fail_without_image(&mut self, name: &str, message: String) {
+        let Some(c) = self.containers.get_mut(name) else {
+            return;
+        };
         let _ = c.log.write_notice(&message);
         c.error = Some(message.clone());
         c.exit_reason = Some("start_failed".into());

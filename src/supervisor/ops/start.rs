@@ -184,10 +184,10 @@ impl Supervisor {
         let Some(c) = self.containers.get(name) else {
             return;
         };
-        if c.spec.hooks.poststart.is_empty() {
+        let hooks = c.hooks().poststart;
+        if hooks.is_empty() {
             return;
         }
-        let hooks = c.spec.hooks.poststart.clone();
         let pid = c.pid.map(|p| p.as_raw());
         let state = HookState::new(name, HookStatus::Running, pid, &c.dirs.base);
         let owner = Some((name.to_string(), c.run_id()));

@@ -12,6 +12,7 @@ use crate::kernel::cgroup::ContainerCgroup;
 use crate::supervisor::launch::{ContainerDirs, SecuritySummary};
 use crate::supervisor::output::logs::{LogWriter, Stream};
 use crate::supervisor::spec::Spec;
+use crate::supervisor::spec::service::HooksSpec;
 
 pub use super::machine::State;
 use super::machine::{Context, Event, Lifecycle};
@@ -58,6 +59,8 @@ pub struct Container {
     pub exec_template: Option<ExecTemplate>,
     /// The current run got as far as exec (poststop hooks are due).
     pub exec_done: bool,
+    /// Its CDI devices' hooks for the current run (set at each start).
+    pub cdi_hooks: HooksSpec,
     /// A reload changed the spec: it applies when the current run ends.
     pub pending_spec: Option<Spec>,
     /// Its address on the CNI network while it runs.
@@ -99,6 +102,7 @@ impl Container {
             health: Health::default(),
             exec_template: None,
             exec_done: false,
+            cdi_hooks: HooksSpec::default(),
             pending_spec: None,
             ip: None,
             update: super::update::UpdateState::default(),
@@ -114,6 +118,16 @@ impl Container {
             Some(pin) if pinned => pin,
             _ => &self.spec.image,
         }
+    }
+
+    /// The spec's hooks, then its CDI devices' for each stage.
+    pub fn hooks(&self) -> HooksSpec {
+        let mut all = self.spec.hooks.clone();
+        let cdi = &self.cdi_hooks;
+        all.prestart.extend(cdi.prestart.iter().cloned());
+        all.poststart.extend(cdi.poststart.iter().cloned());
+        all.poststop.extend(cdi.poststop.iter().cloned());
+        all
     }
 
     pub fn state(&self) -> State {

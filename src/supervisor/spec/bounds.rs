@@ -120,6 +120,8 @@ pub const WEBHOOK_TIMEOUT: Bound<Duration> = Bound::new(
 pub const REGISTRY_TIMEOUT_SECS: Bound<u64> = Bound::new(1, 3600, "seconds");
 /// A pull's rate cap: from a poor GPRS link up to far beyond any NIC.
 pub const PULL_MAX_RATE: Bound<u64> = Bound::new(1 << 10, 1 << 40, "bytes per second");
+/// The store's reserve of free space: none, up to 1 TiB.
+pub const STORE_RESERVE: Bound<u64> = Bound::new(0, 1 << 40, "bytes");
 /// Layers downloaded at once.
 pub const PULL_MAX_PARALLEL: Bound<u64> = Bound::new(1, 16, "layers");
 /// Volume plugin calls block the daemon's loop: at most 5 minutes each.

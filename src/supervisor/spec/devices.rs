@@ -3,7 +3,8 @@
 //! (`"HOST[:CONTAINER[:PERMISSIONS]]"`) or as `{"path", "container_path",
 //! "permissions", "optional"}`; extra cgroup rules; Docker's
 //! `--privileged`. Here the model and the checks that need no host; the
-//! devices are looked up at each start (launch/devices.rs).
+//! devices are looked up at each start (launch/devices.rs). A short entry
+//! that is a CDI name (`vendor.com/class=name`) is one (spec/cdi.rs).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,6 +15,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::supervisor::spec::bounds::{LIST_ENTRIES, PATH_BYTES, TEXT_BYTES};
+use crate::supervisor::spec::cdi::{looks_like_cdi_name, parse_cdi_name};
+use crate::supervisor::spec::device_match::DeviceMatch;
 use crate::supervisor::spec::device_rules::{parse_device_rule, parse_permissions};
 use crate::supervisor::spec::hardening::LandlockSpec;
 use crate::supervisor::spec::validate::Problem;
@@ -33,7 +36,8 @@ const NO_DEVICE_UNDER: &[&str] = &["/proc", "/sys", "/dev/pts", "/dev/shm", "/de
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DeviceSpec {
     /// The host path: a device node, a symlink to one, or a directory of
-    /// them.
+    /// them (empty for a `match` entry).
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// Where it appears in the container; defaults to `path` as written.
     pub container_path: String,
@@ -42,21 +46,32 @@ pub struct DeviceSpec {
     /// A missing device is skipped with a warning instead of failing the
     /// start.
     pub optional: bool,
+    /// Instead of `path`: the device whose properties these are
+    /// (device_match.rs).
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub device_match: Option<DeviceMatch>,
     /// Written in the short form: its problems are reported at the entry.
     #[serde(skip)]
     pub short: bool,
+    /// A CDI device name (`vendor.com/class=name`, in `path`): its nodes
+    /// and edits come from the host's CDI spec files (plugins/cdi/).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cdi: bool,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LongForm {
-    path: String,
+    #[serde(default)]
+    path: Option<String>,
     #[serde(default)]
     container_path: Option<String>,
     #[serde(default = "default_permissions")]
     permissions: String,
     #[serde(default)]
     optional: bool,
+    #[serde(default, rename = "match")]
+    device_match: Option<DeviceMatch>,
 }
 
 fn default_permissions() -> String {
@@ -67,6 +82,9 @@ impl DeviceSpec {
     /// Docker's reading of `HOST[:CONTAINER[:PERMISSIONS]]`: a second part
     /// that is valid permissions is the permissions (`/dev/sda:rw`).
     pub fn parse_short(text: &str) -> Result<DeviceSpec, String> {
+        if looks_like_cdi_name(text) {
+            return Ok(DeviceSpec::cdi(text));
+        }
         let parts: Vec<&str> = text.split(':').collect();
         let (host, container, permissions) = match parts.as_slice() {
             [h] => (*h, *h, DEFAULT_PERMISSIONS),
@@ -85,8 +103,23 @@ impl DeviceSpec {
             container_path: container.into(),
             permissions: permissions.into(),
             optional: false,
+            device_match: None,
             short: true,
+            cdi: false,
         })
+    }
+
+    /// A CDI name, checked at load (check_devices).
+    fn cdi(name: &str) -> DeviceSpec {
+        DeviceSpec {
+            path: name.into(),
+            container_path: name.into(),
+            permissions: DEFAULT_PERMISSIONS.into(),
+            optional: false,
+            device_match: None,
+            short: true,
+            cdi: true,
+        }
     }
 }
 
@@ -96,19 +129,25 @@ impl<'de> Deserialize<'de> for DeviceSpec {
         impl<'de> Visitor<'de> for V {
             type Value = DeviceSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"HOST[:CONTAINER[:PERMISSIONS]]\", or {\"path\", \"container_path\", \"permissions\", \"optional\"}")
+                f.write_str("\"HOST[:CONTAINER[:PERMISSIONS]]\", or {\"path\" or \"match\", \"container_path\", \"permissions\", \"optional\"}")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<DeviceSpec, E> {
                 DeviceSpec::parse_short(v).map_err(E::custom)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DeviceSpec, A::Error> {
                 let l = LongForm::deserialize(MapAccessDeserializer::new(map))?;
+                if l.path.is_none() && l.device_match.is_none() {
+                    return Err(de::Error::missing_field("path"));
+                }
+                let path = l.path.unwrap_or_default();
                 Ok(DeviceSpec {
-                    container_path: l.container_path.unwrap_or_else(|| l.path.clone()),
-                    path: l.path,
+                    container_path: l.container_path.unwrap_or_else(|| path.clone()),
+                    path,
                     permissions: l.permissions,
                     optional: l.optional,
+                    device_match: l.device_match,
                     short: false,
+                    cdi: false,
                 })
             }
         }
@@ -142,6 +181,13 @@ pub fn check_devices(spec: &Spec) -> Vec<Problem> {
     let mut out = Vec::new();
     let mut taken: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, d) in spec.devices.iter().enumerate() {
+        if d.cdi {
+            if let Err(why) = parse_cdi_name(&d.path) {
+                let why = format!("CDI device {:?}: {why}", d.path);
+                out.push((vec!["devices".into(), i.to_string()], why));
+            }
+            continue;
+        }
         let at = |field: &str, why: String| -> Problem {
             let mut path = vec!["devices".to_string(), i.to_string()];
             if d.short {
@@ -151,7 +197,9 @@ pub fn check_devices(spec: &Spec) -> Vec<Problem> {
             path.push(field.to_string());
             (path, why)
         };
-        if !clean_absolute(&d.path) {
+        if let Some(m) = &d.device_match {
+            out.extend(match_problems(i, &d.path, m));
+        } else if !clean_absolute(&d.path) {
             let why = "must be an absolute host path without \"..\"".into();
             out.push(at("path", why));
         }
@@ -173,6 +221,25 @@ pub fn check_devices(spec: &Spec) -> Vec<Problem> {
     }
     if spec.privileged {
         out.extend(privileged_conflicts(spec));
+    }
+    out
+}
+
+/// A `match` entry: no `path` beside it, and valid keys.
+fn match_problems(i: usize, path: &str, m: &DeviceMatch) -> Vec<Problem> {
+    let at = |key: &str| {
+        let mut p = vec!["devices".to_string(), i.to_string(), "match".to_string()];
+        p.extend((!key.is_empty()).then(|| key.to_string()));
+        p
+    };
+    let mut out: Vec<Problem> = m
+        .problems()
+        .into_iter()
+        .map(|(k, why)| (at(k), why))
+        .collect();
+    if !path.is_empty() {
+        let why = "give path or match, not both".to_string();
+        out.push((vec!["devices".into(), i.to_string(), "path".into()], why));
     }
     out
 }

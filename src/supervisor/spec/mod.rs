@@ -3,7 +3,9 @@
 //! errors, so a typo never silently does nothing.
 
 pub mod bounds;
+pub mod cdi;
 pub mod cycles;
+pub mod device_match;
 pub mod device_rules;
 pub mod devices;
 pub mod hardening;
@@ -12,6 +14,7 @@ pub mod load;
 pub mod logging;
 pub mod plugin_settings;
 pub mod position;
+pub mod pull_settings;
 pub mod redact;
 pub mod secrets;
 pub mod service;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fetch::reference::Reference;
 use crate::kernel::machine::PowerCommand;
-use crate::supervisor::spec::hardening::ByteSize;
+use crate::supervisor::spec::pull_settings::{PullSettings, StoreSettings};
 use crate::supervisor::spec::validate::{Problem, SpecError, parse_checked, problem};
 use crate::supervisor::spec::validate_bounds::check_settings_bounds;
 use crate::supervisor::spec::webhooks::{WebhookSettings, check_webhooks};
@@ -45,22 +45,15 @@ pub struct Settings {
     /// Docker volume plugin discovery and timeout (docs/plugins.md).
     #[serde(default)]
     pub volume_plugins: crate::supervisor::spec::plugin_settings::PluginSettings,
+    /// Where CDI spec files are read from (docs/config.md).
+    #[serde(default)]
+    pub cdi: crate::supervisor::spec::cdi::CdiSettings,
     /// How pulls use the link (docs/config.md).
     #[serde(default)]
     pub pull: PullSettings,
-}
-
-/// Pulls over a slow or metered link.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PullSettings {
-    /// A cap on the download rate, all layers together, in bytes per
-    /// second ("1m" is 1 MiB/s).
+    /// The image store's disk guard (docs/config.md).
     #[serde(default)]
-    pub max_rate: Option<ByteSize>,
-    /// Layers downloaded at once (default 3; 1 on a metered link).
-    #[serde(default)]
-    pub max_parallel: Option<u32>,
+    pub store: StoreSettings,
 }
 
 /// Groups (names or gids) whose members may use the API: `admin_group`
@@ -172,6 +165,7 @@ fn check_settings(s: &Settings) -> Vec<Problem> {
             &s.volume_plugins,
         ),
     );
+    out.extend(crate::supervisor::spec::cdi::check_cdi_settings(&s.cdi));
     for (field, group) in [
         ("admin_group", &s.api.admin_group),
         ("read_group", &s.api.read_group),

@@ -12,8 +12,8 @@ use crate::supervisor::spec::bounds::{
     HEALTH_RETRIES, HEALTH_START_PERIOD, HEALTH_TIMEOUT, HOOK_ENTRIES, IO_WEIGHT, LIST_ENTRIES,
     MEMORY_BYTES, MEMORY_RESERVATION_BYTES, MEMORY_SWAP_BYTES, MOUNT_ENTRIES, PATH_BYTES,
     PIDS_LIMIT, PLUGIN_TIMEOUT, PORT, PORT_LIST_ENTRIES, PULL_MAX_PARALLEL, PULL_MAX_RATE,
-    RESTART_MAX_RETRIES, SHUTDOWN_DELAY_SECS, STOP_TIMEOUT_SECS, TEXT_BYTES, TMPFS_BYTES,
-    WEBHOOK_ENTRIES,
+    RESTART_MAX_RETRIES, SHUTDOWN_DELAY_SECS, STOP_TIMEOUT_SECS, STORE_RESERVE, TEXT_BYTES,
+    TMPFS_BYTES, WEBHOOK_ENTRIES,
 };
 use crate::supervisor::spec::hardening::{MountSpec, ResourcesSpec, SwapSize};
 use crate::supervisor::spec::service::{HealthcheckSpec, HooksSpec};
@@ -351,6 +351,9 @@ pub fn check_settings_bounds(s: &Settings, out: &mut Vec<Problem>) {
     }
     if let Some(n) = s.pull.max_parallel {
         pull.value("max_parallel", &PULL_MAX_PARALLEL, u64::from(n));
+    }
+    if let Some(r) = s.store.reserve {
+        c.at("store").value("reserve", &STORE_RESERVE, r.0);
     }
 }
 

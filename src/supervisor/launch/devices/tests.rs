@@ -20,7 +20,7 @@ fn links_directories_and_optional_entries_are_resolved() {
             {{"path": "/dev/berth-no-such-device", "optional": true}}]}}"#,
         link.display()
     ));
-    let found = find_devices(&s).unwrap();
+    let found = find_devices(&s, &[]).unwrap();
     assert_eq!(found.devices.len(), 1, "{found:?}");
     let d = &found.devices[0];
     assert_eq!(d.container_path, Path::new("/dev/modem"));
@@ -28,7 +28,7 @@ fn links_directories_and_optional_entries_are_resolved() {
     assert_eq!((d.kind, d.major, d.minor), (NodeKind::Char, 1, 5));
     assert!(found.warnings[0].contains("/dev/berth-no-such-device skipped"));
     let s = spec(r#"{"image": "x", "devices": ["/dev/berth-no-such-device"]}"#);
-    let e = find_devices(&s).unwrap_err();
+    let e = find_devices(&s, &[]).unwrap_err();
     assert_eq!(
         e,
         "device /dev/berth-no-such-device: No such file or directory"
@@ -38,7 +38,7 @@ fn links_directories_and_optional_entries_are_resolved() {
 #[test]
 fn a_privileged_container_gets_the_hosts_nodes_and_every_rule() {
     let s = spec(r#"{"image": "x", "privileged": true, "devices": ["/dev/zero:/dev/null:r"]}"#);
-    let found = find_devices(&s).unwrap();
+    let found = find_devices(&s, &[]).unwrap();
     let null = found
         .devices
         .iter()
@@ -56,7 +56,7 @@ fn rules_files_and_owners_follow_the_permissions_and_the_maps() {
         r#"{"image": "x", "devices": ["/dev/zero:/z:r", "/dev/null"],
             "device_cgroup_rules": ["b 7:* rw"]}"#,
     );
-    let found = find_devices(&s).unwrap();
+    let found = find_devices(&s, &[]).unwrap();
     let rules: Vec<String> = cgroup_rules(&s, &found.devices)
         .unwrap()
         .iter()

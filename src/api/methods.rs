@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use super::access::Access;
 use super::admin_methods;
 use super::params::{
-    EventsParams, LogsParams, MethodParams, PullParams, RunParams, ShutdownParams, WaitParams,
+    EventsParams, LogsParams, MethodParams, PullParams, RunParams, ShutdownParams, UpdateParams,
+    WaitParams,
 };
 use super::protocol::{
     CONFIG_INVALID, CONTAINER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError,
@@ -63,6 +64,7 @@ pub fn dispatch(
         MethodParams::Run(p) => run(sup, *p, token),
         MethodParams::Wait(p) => wait(sup, p, token),
         MethodParams::Pull(p) => pull(sup, p, token),
+        MethodParams::Update(p) => update(sup, p, token),
         MethodParams::Logs(p) => logs(sup, p).unwrap_or_else(|e| Outcome::Reply(Err(e))),
         MethodParams::Events(p) => events(sup, p).unwrap_or_else(|e| Outcome::Reply(Err(e))),
         MethodParams::Kill(p) => Outcome::Reply(admin_methods::kill(sup, p)),
@@ -144,6 +146,15 @@ fn pull(sup: &mut Supervisor, p: PullParams, token: u64) -> Outcome {
         max_parallel: p.max_parallel,
     };
     match sup.pull_for_client(&p.reference, p.platform.as_deref(), &link, token) {
+        Ok(()) => Outcome::Deferred,
+        Err(e) => Outcome::Reply(Err(supervisor_error(e))),
+    }
+}
+
+/// `update`: checks now; the answer waits for the registry (a helper).
+fn update(sup: &mut Supervisor, p: UpdateParams, token: u64) -> Outcome {
+    let names: Vec<String> = p.name.into_iter().collect();
+    match sup.request_update(&names, p.check, token) {
         Ok(()) => Outcome::Deferred,
         Err(e) => Outcome::Reply(Err(supervisor_error(e))),
     }
@@ -276,6 +287,7 @@ fn inspect(sup: &Supervisor, name: &str, access: Access) -> Result<Value, RpcErr
         map.insert("spec_hash".into(), Value::String(hash));
         map.insert("ip".into(), to_value(c.ip)?);
         map.insert("health_detail".into(), to_value(&c.health)?);
+        map.insert("update".into(), c.update.view());
         map.insert("security".into(), to_value(&c.security)?);
         map.insert(
             "cgroup".into(),

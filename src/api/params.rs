@@ -25,6 +25,7 @@ const NAME_ONLY: &[&str] = &["start", "stop", "restart", "inspect", "stats"];
 pub const METHODS: &[&str] = &[
     "version", "list", "info", "check", "images", "prune", "reload", "start", "stop", "restart",
     "inspect", "stats", "logs", "events", "run", "wait", "pull", "kill", "rmi", "shutdown",
+    "update",
 ];
 
 /// A request's params, parsed and bounded.
@@ -38,6 +39,7 @@ pub enum MethodParams {
     Run(Box<RunParams>),
     Wait(WaitParams),
     Pull(PullParams),
+    Update(UpdateParams),
     Kill(KillParams),
     Rmi(RmiParams),
     Shutdown(ShutdownParams),
@@ -58,6 +60,7 @@ impl MethodParams {
             "run" => MethodParams::Run(Box::new(parse(params)?)),
             "wait" => MethodParams::Wait(parse(params)?),
             "pull" => MethodParams::Pull(parse(params)?),
+            "update" => MethodParams::Update(parse(params)?),
             "kill" => MethodParams::Kill(parse(params)?),
             "rmi" => MethodParams::Rmi(parse(params)?),
             "shutdown" => MethodParams::Shutdown(parse(params)?),
@@ -250,6 +253,34 @@ impl Bounded for WaitParams {
     fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         text(&mut out, "name", &NAME_BYTES, Some(&self.name));
+        out
+    }
+}
+
+/// `update`: one container (`name`) or every one that follows a tag
+/// (`all`); `check` only reports.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateParams {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub all: bool,
+    #[serde(default)]
+    pub check: bool,
+}
+
+impl Bounded for UpdateParams {
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        text(&mut out, "name", &NAME_BYTES, self.name.as_deref());
+        match (&self.name, self.all) {
+            (Some(_), true) => {
+                out.push(("all".into(), "give a name or all: true, not both".into()))
+            }
+            (None, false) => out.push(("name".into(), "missing: give a name or all: true".into())),
+            _ => {}
+        }
         out
     }
 }

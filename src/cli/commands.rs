@@ -331,6 +331,23 @@ pub const RELOAD: Command = cmd(
     Group::Containers,
 );
 
+pub const UPDATE: Command = cmd(
+    "update",
+    "NAME|--all",
+    "check the image's tag in its registry now and, unless --check, update (rolled back if the new image fails; docs/update.md)",
+    &[
+        Opt::switch("all", "every container whose update.policy is \"digest\""),
+        Opt::switch(
+            "check",
+            "only report the current and available digests; change nothing",
+        ),
+        JSON,
+        SOCKET,
+    ],
+    "berth update web --check",
+    Group::Containers,
+);
+
 pub const EVENTS: Command = cmd(
     "events",
     "",
@@ -426,6 +443,7 @@ pub const COMMANDS: &[&Command] = &[
     &RESTART,
     &KILL,
     &RELOAD,
+    &UPDATE,
     &EVENTS,
     &INFO,
     &VERSION,

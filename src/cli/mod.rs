@@ -14,6 +14,7 @@ mod progress;
 mod run_cmd;
 mod run_flags;
 mod table;
+mod update_cmd;
 
 /// Runs the command in `argv` (without the program name); returns the
 /// process exit code.
@@ -47,6 +48,7 @@ pub fn run(argv: &[String]) -> i32 {
         "inspect" => client_cmd::inspect(rest),
         "stats" => client_cmd::stats(rest),
         "reload" => client_cmd::reload(rest),
+        "update" => update_cmd::update(rest),
         "events" => events_cmd::events(rest),
         "info" => admin_cmd::info(rest),
         "restart" => admin_cmd::restart(rest),

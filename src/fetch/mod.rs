@@ -11,4 +11,5 @@ pub mod oci;
 pub mod rate;
 pub mod reference;
 pub mod registry;
+pub mod tag_digest;
 pub mod token;

@@ -175,6 +175,23 @@ impl Registry {
         from: Option<u64>,
         body: Option<u64>,
     ) -> Result<Reply, FetchError> {
+        self.send(false, path, accept, from, body)
+    }
+
+    /// HEAD `/v2/<repository>/<path>`: the headers only (a manifest's
+    /// Docker-Content-Digest), with the same auth and retries as `get`.
+    pub fn head(&mut self, path: &str, accept: &[&str]) -> Result<Reply, FetchError> {
+        self.send(true, path, accept, None, None)
+    }
+
+    fn send(
+        &mut self,
+        head: bool,
+        path: &str,
+        accept: &[&str],
+        from: Option<u64>,
+        body: Option<u64>,
+    ) -> Result<Reply, FetchError> {
         let url = format!("{}/v2/{}/{}", self.base, self.repository, path);
         let what = self.describe(path);
         let mut reauthed = false;
@@ -188,7 +205,7 @@ impl Registry {
                 Some(bytes) => Deadline::body(self.timeout, bytes, self.floor),
                 None => Deadline::document(self.timeout),
             };
-            let req = self.request(&url, accept, from, deadline.limit());
+            let req = self.request(head, &url, accept, from, deadline.limit());
             let resp = match req.call() {
                 Ok(r) => r,
                 Err(e) if Deadline::is_timeout(&e) => {
@@ -219,17 +236,18 @@ impl Registry {
     /// One attempt's request: the current auth, and the Range a resume needs.
     fn request(
         &self,
+        head: bool,
         url: &str,
         accept: &[&str],
         from: Option<u64>,
         limit: Duration,
     ) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
-        let mut req = self
-            .agent
-            .get(url)
-            .config()
-            .timeout_global(Some(limit))
-            .build();
+        let req = if head {
+            self.agent.head(url)
+        } else {
+            self.agent.get(url)
+        };
+        let mut req = req.config().timeout_global(Some(limit)).build();
         if !accept.is_empty() {
             req = req.header("Accept", accept.join(", "));
         }

@@ -53,6 +53,13 @@ pub fn record_use(
     }
 }
 
+/// The record of the container whose directory is `container_dir`, if it
+/// has a readable one.
+pub fn read_use(container_dir: &Path) -> Option<UsageRecord> {
+    let bytes = fs::read(container_dir.join(RECORD_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// Every container's record. One that cannot be read is an error, so GC
 /// refuses to run rather than collect what that container may use.
 pub fn all_uses(store: &Store) -> Result<Vec<UsageRecord>, ImageError> {

@@ -77,7 +77,9 @@ pub fn spec() -> Value {
                    "host_ip": "127.0.0.1"}],
         "hooks": {"prestart": [hook()], "poststart": [hook()], "poststop": [hook()]},
         "secrets": ["db_password", {"source": "tls.key", "target": "server.key",
-                                    "uid": 1000, "gid": 1000, "mode": "0400"}]
+                                    "uid": 1000, "gid": 1000, "mode": "0400"}],
+        "update": {"policy": "digest", "interval": "6h", "jitter": "10m",
+                   "stable_for": "60s", "on_failure": "rollback", "max_defer": "1h"}
     })
 }
 
@@ -168,6 +170,10 @@ pub fn api_params() -> Vec<(&'static str, Value)> {
         ("kill", json!({"name": "web", "signal": "SIGTERM"})),
         ("rmi", json!({"reference": "localhost/x:1", "force": false})),
         ("shutdown", json!({"action": "poweroff"})),
+        (
+            "update",
+            json!({"name": "web", "all": false, "check": true}),
+        ),
     ]);
     assert_eq!(out.len(), METHODS.len(), "one example per method");
     out

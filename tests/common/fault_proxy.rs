@@ -43,6 +43,8 @@ pub struct FaultProxy {
     pub bytes: Arc<AtomicU64>,
     /// Connections cut so far (CutEachAfter).
     pub cuts: Arc<AtomicU64>,
+    /// Request bytes berth sent (headers included), in all.
+    pub request_bytes: Arc<AtomicU64>,
 }
 
 impl FaultProxy {
@@ -54,6 +56,8 @@ impl FaultProxy {
         let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
         let bytes = Arc::new(AtomicU64::new(0));
         let cuts = Arc::new(AtomicU64::new(0));
+        let request_bytes = Arc::new(AtomicU64::new(0));
+        let q_bytes = Arc::clone(&request_bytes);
         let (f2, r2, q2, b2, c2) = (
             Arc::clone(&fired),
             Arc::clone(&saw_range),
@@ -72,6 +76,7 @@ impl FaultProxy {
                     requests: Arc::clone(&q2),
                     bytes: Arc::clone(&b2),
                     cuts: Arc::clone(&c2),
+                    request_bytes: Arc::clone(&q_bytes),
                 };
                 std::thread::spawn(move || relay(client, upstream, fault, seen));
             }
@@ -83,6 +88,7 @@ impl FaultProxy {
             requests,
             bytes,
             cuts,
+            request_bytes,
         })
     }
 }
@@ -94,6 +100,7 @@ struct Seen {
     requests: Arc<std::sync::Mutex<Vec<String>>>,
     bytes: Arc<AtomicU64>,
     cuts: Arc<AtomicU64>,
+    request_bytes: Arc<AtomicU64>,
 }
 
 /// Whether this connection is to be cut now (CutEachAfter), counted.
@@ -117,6 +124,7 @@ fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {
         requests,
         bytes,
         cuts,
+        request_bytes,
     } = seen;
     if let Fault::UnavailableOnce(secs) = fault
         && !fired.swap(true, Ordering::Relaxed)
@@ -139,6 +147,7 @@ fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {
             if n == 0 || u_write.write_all(&buf[..n]).is_err() {
                 break;
             }
+            request_bytes.fetch_add(n as u64, Ordering::Relaxed);
             let text = String::from_utf8_lossy(&buf[..n]);
             if text.to_ascii_lowercase().contains("range: bytes=") {
                 saw_range.store(true, Ordering::Relaxed);

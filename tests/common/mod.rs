@@ -20,6 +20,7 @@ pub mod probe;
 pub mod registry;
 pub mod store_oracle;
 pub mod token_server;
+pub mod updates;
 pub mod vm;
 
 mod cgroups;

@@ -316,6 +316,16 @@ impl ControlPlane for ApiServer {
         for fd in touched {
             self.flush_or_close(fd, sup);
         }
+        for (token, result) in sup.take_update_answers() {
+            let Some((fd, id)) = self.pending.by_token.remove(&token) else {
+                continue;
+            };
+            let (Some(id), Some(conn)) = (id, self.connections.get_mut(&fd)) else {
+                continue;
+            };
+            conn.output.extend_from_slice(&success_line(&id, result));
+            self.flush_or_close(fd, sup);
+        }
         for done in sup.take_completions() {
             let Some((fd, id)) = self.pending.by_token.remove(&done.token) else {
                 continue;

@@ -53,6 +53,12 @@ pub mod kinds {
     pub const SUBSCRIBER_DROPPED: &str = "subscriber.dropped";
     pub const WEBHOOK_FAILING: &str = "webhook.failing";
     pub const WEBHOOK_RECOVERED: &str = "webhook.recovered";
+    pub const UPDATE_AVAILABLE: &str = "update.available";
+    pub const UPDATE_DEFERRED: &str = "update.deferred";
+    pub const UPDATE_STARTED: &str = "update.started";
+    pub const UPDATE_DONE: &str = "update.done";
+    pub const UPDATE_ROLLED_BACK: &str = "update.rolled_back";
+    pub const UPDATE_FAILED: &str = "update.failed";
     pub const DEVICE_ADDED: &str = "device.added";
     pub const DEVICE_REMOVED: &str = "device.removed";
 }

@@ -13,6 +13,7 @@ pub mod resources;
 pub mod seccomp;
 pub mod secrets;
 pub mod security;
+pub mod update_lock;
 pub mod user;
 pub mod userns;
 pub mod userns_ranges;
@@ -192,6 +193,7 @@ pub fn prepare_launch(
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
     mounts.extend(cdi::mounts(ctx.cdi));
     mounts.extend(networking::etc_mounts(spec, &dirs.base, &hostname)?);
+    mounts.extend(update_lock::update_lock_mount(spec, &dirs.base)?);
     // Last: /run/secrets goes on top of any mount of /run.
     mounts.extend(secrets::secrets_mount(
         spec,

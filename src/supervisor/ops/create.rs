@@ -93,7 +93,7 @@ impl Supervisor {
         // commits: then a helper waits for it instead of the loop.
         let pinned = match refs::try_lock_shared(&self.store).map_err(cannot_start)? {
             Some(_lock) => {
-                let image = resolve(&self.store, &c.spec.image).map_err(cannot_start)?;
+                let image = resolve(&self.store, c.image_ref()).map_err(cannot_start)?;
                 record_use(&c.dirs.base, &image, !c.ephemeral).map_err(cannot_start)?;
                 Some(image)
             }

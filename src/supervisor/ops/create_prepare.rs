@@ -32,6 +32,7 @@ impl Supervisor {
             return Err(cannot_start(format!("no container {name}")));
         };
         let (root, spec) = (self.store.root().to_path_buf(), c.spec.clone());
+        let image_ref = c.image_ref().to_string();
         let settings = self.options.volume_plugins.clone();
         let cdi_dirs = self.options.cdi_spec_dirs.clone();
         let owner = Some((name.to_string(), c.run_id()));
@@ -40,7 +41,7 @@ impl Supervisor {
         let must_pin = pinned.is_none();
         let durable = !c.ephemeral;
         let work = move || {
-            if must_pin && let Err(e) = pin_image(&store, &spec.image, &base, durable) {
+            if must_pin && let Err(e) = pin_image(&store, &image_ref, &base, durable) {
                 return json!({ "error": e });
             }
             // Before any volume is mounted, so a missing device undoes nothing.
@@ -119,7 +120,7 @@ impl Supervisor {
             None => match self
                 .containers
                 .get(&name)
-                .map(|c| resolve(&self.store, &c.spec.image))
+                .map(|c| resolve(&self.store, c.image_ref()))
             {
                 Some(Ok(image)) => image,
                 Some(Err(e)) => {

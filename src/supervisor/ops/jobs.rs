@@ -35,6 +35,10 @@ pub enum JobKind {
     SyncJournal,
     /// Delete a directory tree (a removed container's).
     RemoveTree,
+    /// Ask the registry where a container's tag points (ops/update.rs).
+    UpdateCheck,
+    /// Drop a reference that pinned a rollback target.
+    UpdateUnpin,
     /// Import the config's images/ at daemon start (ops/airgap.rs).
     ImportImages,
 }
@@ -48,6 +52,8 @@ impl JobKind {
             JobKind::PostStart => "poststart hooks",
             JobKind::SyncJournal => "journal sync",
             JobKind::RemoveTree => "remove",
+            JobKind::UpdateCheck => "update check",
+            JobKind::UpdateUnpin => "update unpin",
             JobKind::ImportImages => "image import",
         }
     }
@@ -203,8 +209,9 @@ impl Supervisor {
             JobKind::Cleanup => self.cleaned_up(done),
             JobKind::PostStart => self.hooks_warned(done),
             JobKind::SyncJournal => self.journal_synced(done),
+            JobKind::UpdateCheck => self.update_checked(done),
             JobKind::ImportImages => self.airgap_imported(done),
-            JobKind::RemoveTree => {
+            JobKind::RemoveTree | JobKind::UpdateUnpin => {
                 if let Some(e) = done.answer.get("error").and_then(Value::as_str) {
                     say(format_args!("{e}"));
                 }

@@ -22,6 +22,11 @@ pub mod run;
 pub mod start;
 pub mod stop;
 mod timer;
+pub mod update;
+mod update_check;
+mod update_record;
+pub mod update_request;
+mod update_watch;
 pub mod wait;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -97,6 +102,8 @@ pub struct Supervisor {
     /// Events raised while another was being handled (drive.rs).
     queued: VecDeque<(String, Event)>,
     dispatching: bool,
+    /// `update` API calls waiting for their checks.
+    update_requests: crate::supervisor::ops::update_request::UpdateRequests,
     /// The config's images/ being imported at start (airgap.rs).
     airgap: airgap::Airgap,
     /// The hardware watchdog the loop pets, for `info`.
@@ -135,11 +142,13 @@ impl Supervisor {
             creations: BTreeMap::new(),
             queued: VecDeque::new(),
             dispatching: false,
+            update_requests: Default::default(),
             airgap: airgap::Airgap::default(),
             watchdog_info: None,
             hotplug: hotplug_watch::Hotplug::off(),
         };
         for name in names {
+            sup.load_update_record(&name);
             sup.emit(
                 crate::supervisor::events::journal::kinds::CONTAINER_CREATED,
                 Some(&name),
@@ -202,6 +211,11 @@ impl Supervisor {
 
     /// Records one event (journal + live subscribers).
     pub fn emit(&mut self, kind: &str, container: Option<&str>, data: serde_json::Value) {
+        if let Some(name) = container
+            && kind.starts_with("container.")
+        {
+            self.observe_for_update(kind, name, &data);
+        }
         self.events.append(kind, container, data);
     }
 

@@ -74,12 +74,12 @@ impl Supervisor {
             PullPolicy::Never => {
                 self.airgap_importing()
                     && matches!(
-                        resolve(&self.store, &c.spec.image),
+                        resolve(&self.store, c.image_ref()),
                         Err(crate::image::ImageError::NotFound(_))
                     )
             }
             PullPolicy::Missing => matches!(
-                resolve(&self.store, &c.spec.image),
+                resolve(&self.store, c.image_ref()),
                 Err(crate::image::ImageError::NotFound(_))
             ),
             PullPolicy::Always => !c.pulled,
@@ -91,7 +91,7 @@ impl Supervisor {
         if self.airgap_importing() {
             return self.wait_for_airgap(name);
         }
-        let Some(reference) = self.containers.get(name).map(|c| c.spec.image.clone()) else {
+        let Some(reference) = self.containers.get(name).map(|c| c.image_ref().to_string()) else {
             return;
         };
         match self.join_or_start_pull(&reference, None, &LinkOptions::default()) {
@@ -134,7 +134,7 @@ impl Supervisor {
         Ok(())
     }
 
-    fn join_or_start_pull(
+    pub(crate) fn join_or_start_pull(
         &mut self,
         reference: &str,
         platform: Option<&str>,
@@ -318,6 +318,7 @@ impl Supervisor {
         for name in job.waiting {
             self.pull_ended_for(&name, code, error.as_deref());
         }
+        self.update_pull_ended(&job.reference, error.as_deref());
         true
     }
 
@@ -327,7 +328,7 @@ impl Supervisor {
             return;
         };
         c.pulled = true;
-        if code == 0 || resolve(&self.store, &c.spec.image).is_ok() {
+        if code == 0 || resolve(&self.store, c.image_ref()).is_ok() {
             return self.fire(name, Event::PullDone);
         }
         self.fail_without_image(name, error.unwrap_or_default().to_string());

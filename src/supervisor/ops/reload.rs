@@ -151,6 +151,7 @@ impl Supervisor {
             name.clone(),
             Container::new(name.clone(), loaded.spec, dirs),
         );
+        self.load_update_record(&name);
         self.emit(
             kinds::CONTAINER_CREATED,
             Some(&name),

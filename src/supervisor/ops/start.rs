@@ -154,7 +154,7 @@ impl Supervisor {
         c.cgroup = Some(p.cgroup);
         c.exec_template = Some(p.exec_template);
         let pid = c.pid.map(|p| p.as_raw());
-        let image = c.spec.image.clone();
+        let image = c.image_ref().to_string();
         let stages: serde_json::Map<String, serde_json::Value> = p
             .start_stages
             .iter()

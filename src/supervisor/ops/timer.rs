@@ -20,6 +20,12 @@ impl Supervisor {
             self.start_notifier();
             return;
         }
+        if matches!(
+            timer.kind,
+            TimerKind::UpdateCheck | TimerKind::UpdateRetry | TimerKind::UpdateStable
+        ) {
+            return self.on_update_timer(&timer.container, timer.kind, timer.run_id);
+        }
         let Some(c) = self.containers.get(&timer.container) else {
             return;
         };
@@ -39,7 +45,10 @@ impl Supervisor {
             TimerKind::Health if c.state() == State::Running => self.run_health_check(&name),
             TimerKind::Health => {}
             TimerKind::HealthTimeout => self.health_timeout(&name),
-            TimerKind::Notifier => {}
+            TimerKind::Notifier
+            | TimerKind::UpdateCheck
+            | TimerKind::UpdateRetry
+            | TimerKind::UpdateStable => {}
         }
     }
 }

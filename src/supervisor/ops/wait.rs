@@ -47,6 +47,7 @@ impl Supervisor {
     pub fn cancel_waiter(&mut self, token: u64) {
         self.waiters.retain(|w| w.token != token);
         self.forget_pull_client(token);
+        self.forget_update_client(token);
     }
 
     pub(crate) fn complete_waiters(&mut self, name: &str) {

@@ -65,6 +65,8 @@ pub struct Container {
     pub pending_spec: Option<Spec>,
     /// Its address on the CNI network while it runs.
     pub ip: Option<std::net::IpAddr>,
+    /// Its auto-update (docs/update.md).
+    pub update: super::update::UpdateState,
 }
 
 impl Container {
@@ -103,6 +105,18 @@ impl Container {
             cdi_hooks: HooksSpec::default(),
             pending_spec: None,
             ip: None,
+            update: super::update::UpdateState::default(),
+        }
+    }
+
+    /// The image its next run starts from: the spec's, or the digest an
+    /// update rollback pinned it to.
+    pub fn image_ref(&self) -> &str {
+        let pinned = self.spec.update.enabled()
+            && self.update.pin_for.as_deref() == Some(self.spec.image.as_str());
+        match &self.update.pin {
+            Some(pin) if pinned => pin,
+            _ => &self.spec.image,
         }
     }
 

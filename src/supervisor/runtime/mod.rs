@@ -8,3 +8,4 @@ pub mod machine;
 pub mod ordering;
 pub mod restart;
 pub mod timers;
+pub mod update;

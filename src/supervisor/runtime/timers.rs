@@ -21,6 +21,12 @@ pub enum TimerKind {
     HealthTimeout,
     /// Start the webhook notifier again (not tied to a container).
     Notifier,
+    /// Ask the registry whether the container's tag moved (any run).
+    UpdateCheck,
+    /// Try the update lock again, or judge a new image's health again.
+    UpdateRetry,
+    /// The new image ran `stable_for`: judge it (this run only).
+    UpdateStable,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -95,6 +95,16 @@ pub const STOP_TIMEOUT_SECS: Bound<u64> = Bound::new(0, MAX_WAIT_SECS, "seconds"
 pub const HEALTH_INTERVAL: Bound<Duration> = Bound::new(MIN_INTERVAL, MAX_WAIT, "seconds");
 pub const HEALTH_TIMEOUT: Bound<Duration> = Bound::new(MIN_INTERVAL, MAX_WAIT, "seconds");
 pub const HEALTH_START_PERIOD: Bound<Duration> = Bound::new(Duration::ZERO, MAX_WAIT, "seconds");
+/// A spec's `update` durations. The interval may be as short as 100 ms so
+/// tests need not wait; on a device it is hours.
+pub const UPDATE_INTERVAL: Bound<Duration> = Bound::new(
+    Duration::from_millis(100),
+    Duration::from_secs(30 * 24 * 3600),
+    "seconds",
+);
+pub const UPDATE_JITTER: Bound<Duration> = Bound::new(Duration::ZERO, MAX_WAIT, "seconds");
+pub const UPDATE_STABLE_FOR: Bound<Duration> = Bound::new(Duration::ZERO, MAX_WAIT, "seconds");
+pub const UPDATE_MAX_DEFER: Bound<Duration> = Bound::new(Duration::ZERO, MAX_WAIT, "seconds");
 /// berth.json's `shutdown` delays (PID 1 mode): a typo must not hang the
 /// machine's shutdown for days.
 pub const SHUTDOWN_DELAY_SECS: Bound<u64> = Bound::new(0, 3600, "seconds");

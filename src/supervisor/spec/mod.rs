@@ -19,6 +19,7 @@ pub mod redact;
 pub mod secrets;
 pub mod service;
 pub mod settings;
+pub mod update;
 pub mod validate;
 pub mod validate_bounds;
 pub mod validate_hardening;
@@ -142,6 +143,9 @@ pub struct Spec {
     /// read-only tmpfs at /run/secrets at each start (spec/secrets.rs).
     #[serde(default)]
     pub secrets: Vec<SecretSpec>,
+    /// Follow the image's tag in its registry (docs/update.md).
+    #[serde(default)]
+    pub update: update::UpdateSpec,
 }
 
 pub const SECCOMP_DEFAULT: &str = "default";

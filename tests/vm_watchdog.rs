@@ -22,23 +22,29 @@ const RESET: &str = "Initiating system reboot";
 
 fn settings() -> serde_json::Value {
     json!({
-        "modules": ["/lib/modules/overlay.ko", "/lib/modules/softdog.ko"],
+        "modules": [
+            "/lib/modules/overlay.ko",
+            "/lib/modules/watchdog.ko",
+            "/lib/modules/softdog.ko"
+        ],
         "watchdog": {"device": "/dev/watchdog", "timeout": 3}
     })
 }
 
-/// An initramfs overlay with the kernel's softdog.ko (and, for the
-/// wedged boot, busybox and its init script).
+/// An initramfs overlay with the kernel's softdog.ko and the watchdog
+/// core it needs (and, for the wedged boot, busybox and its init script).
 fn extra_with_softdog(machine: &Machine, kernel: &Path) -> Result<PathBuf> {
     let kver = kernel
         .file_name()
         .and_then(|n| n.to_str())
         .and_then(|n| n.strip_prefix("vmlinuz-"))
         .context("kernel file name")?;
-    let module = format!("/lib/modules/{kver}/kernel/drivers/watchdog/softdog.ko");
     let extra = machine.env.dir.path().join("extra");
     std::fs::create_dir_all(extra.join("lib/modules"))?;
-    std::fs::copy(&module, extra.join("lib/modules/softdog.ko")).context(module)?;
+    for name in ["watchdog", "softdog"] {
+        let module = format!("/lib/modules/{kver}/kernel/drivers/watchdog/{name}.ko");
+        std::fs::copy(&module, extra.join(format!("lib/modules/{name}.ko"))).context(module)?;
+    }
     Ok(extra)
 }
 

@@ -9,6 +9,7 @@ $b mount -t proc proc /proc
 $b mount -t sysfs sysfs /sys
 $b mount -t devtmpfs devtmpfs /dev
 $b mount -t tmpfs tmpfs /run
+$b insmod /lib/modules/watchdog.ko
 $b insmod /lib/modules/softdog.ko
 /init daemon --config /etc/berth > /run/berth.log 2>&1 &
 pid=$!

@@ -131,7 +131,8 @@ pub fn settings() -> Value {
                            "spec_dirs": ["/etc/docker/plugins"], "timeout": 10},
         "cdi": {"spec_dirs": ["/etc/cdi", "/var/run/cdi"]},
         "pull": {"max_rate": "1m", "max_parallel": 1},
-        "store": {"reserve": "64m", "auto_prune": true}
+        "store": {"reserve": "64m", "auto_prune": true},
+        "watchdog": {"device": "/dev/watchdog", "timeout": 30}
     })
 }
 

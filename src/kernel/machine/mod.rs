@@ -320,10 +320,17 @@ pub fn load_module(path: &Path) -> Result<bool, SysError> {
             0 as libc::c_int,
         )
     };
-    match rc {
-        0 => Ok(true),
-        _ if Errno::last() == Errno::EEXIST => Ok(false),
-        _ => Err(SysError::at("load module", path, Errno::last())),
+    match (rc, Errno::last()) {
+        (0, _) => Ok(true),
+        (_, Errno::EEXIST) => Ok(false),
+        // The file was opened: ENOENT here is the kernel's "unknown
+        // symbol", a module it needs (modules.dep) not loaded before it.
+        (_, Errno::ENOENT) => Err(SysError::at(
+            "load module (unknown symbol: load the modules it depends on first)",
+            path,
+            Errno::ENOENT,
+        )),
+        (_, e) => Err(SysError::at("load module", path, e)),
     }
 }
 

@@ -1,0 +1,61 @@
+//! The daemon, `check`, and this tool's own `help` and `completion`.
+
+use super::{Command, Group, cmd};
+use crate::cli::args::Opt;
+
+pub const DAEMON: Command = cmd(
+    "daemon",
+    "",
+    "run the supervisor on DIR/containers/*.json (as PID 1 with no arguments: the config in /etc/berth)",
+    &[
+        Opt::value(
+            "config",
+            "DIR",
+            "the config directory: berth.json and containers/ (required unless PID 1)",
+        ),
+        Opt::value(
+            "root",
+            "DIR",
+            "the image store and container state (default /var/lib/berth)",
+        ),
+        Opt::value(
+            "socket",
+            "PATH",
+            "where to answer the API (default /run/berth/berth.sock)",
+        ),
+        Opt::value(
+            "cgroup-parent",
+            "NAME",
+            "the cgroup holding every container's (default berth)",
+        ),
+    ],
+    "berth daemon --config /etc/berth",
+    Group::Daemon,
+);
+
+pub const CHECK: Command = cmd(
+    "check",
+    "DIR",
+    "validate DIR/berth.json and DIR/containers/*.json, printing each problem as file:line:col",
+    &[],
+    "berth check /etc/berth",
+    Group::Daemon,
+);
+
+pub const COMPLETION: Command = cmd(
+    "completion",
+    "bash|zsh",
+    "print a shell completion script (bash: source <(berth completion bash))",
+    &[],
+    "berth completion bash > /etc/bash_completion.d/berth",
+    Group::Daemon,
+);
+
+pub const HELP: Command = cmd(
+    "help",
+    "[COMMAND]",
+    "list the commands, or explain one",
+    &[],
+    "berth help run",
+    Group::Daemon,
+);

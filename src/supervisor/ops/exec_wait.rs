@@ -48,6 +48,19 @@ impl Supervisor {
         }
     }
 
+    /// Every released child's verdict so far, without waiting.
+    pub(crate) fn poll_released(&mut self) {
+        let released: Vec<String> = self
+            .creations
+            .iter()
+            .filter(|(_, c)| matches!(c, Creation::Starting { .. }))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in released {
+            self.poll_starting(&name);
+        }
+    }
+
     /// Reads a released child's verdict and fires Spawned or StartFailed.
     /// Returns false while it is still setting up.
     pub(crate) fn poll_starting(&mut self, name: &str) -> bool {

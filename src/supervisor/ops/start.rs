@@ -34,6 +34,11 @@ impl Supervisor {
                 continue;
             }
             self.fire(&name, Event::Start);
+            // Children released earlier may have exec'd while this one
+            // was set up: record them now rather than after the last
+            // container's setup (the first container of a boot runs that
+            // much sooner; a read of an error pipe, never a wait).
+            self.poll_released();
         }
     }
 

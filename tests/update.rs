@@ -28,15 +28,10 @@ fn a_new_digest_replaces_and_an_unhealthy_one_rolls_back() -> Result<()> {
         return Ok(());
     }
     let env = TestEnv::new()?;
-    let (reg, proxy) = registry_and_proxy(&env)?;
-    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
-    let d1 = registry_digest(&reg, "app:stable")?;
-    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    let (reg, proxy, d1, image) = push_stable(&env, &version_layout(&env, 1, true)?)?;
     env.write_spec("app", &spec(&image, json!({})))?;
     let daemon = env.start_daemon_checked()?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
-    })?;
+    wait_current(&env, "app", &d1)?;
     measure_no_change_check(&env, &proxy)?;
 
     // v2, healthy: replaced, and done after stable_for.
@@ -253,10 +248,7 @@ fn an_exiting_new_image_rolls_back_with_its_exit_code() -> Result<()> {
         return Ok(());
     }
     let env = TestEnv::new()?;
-    let (reg, proxy) = registry_and_proxy(&env)?;
-    reg.push(&layout_with(&env, 1, &[])?, "app:stable", false)?;
-    let d1 = registry_digest(&reg, "app:stable")?;
-    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    let (reg, _proxy, d1, image) = push_stable(&env, &layout_with(&env, 1, &[])?)?;
     // No healthcheck: running for stable_for is enough, an exit is not.
     // A long interval: this update is asked for with `berth update`.
     let update = json!({"update": {"policy": "digest", "interval": "1h", "stable_for": 2}});
@@ -264,9 +256,7 @@ fn an_exiting_new_image_rolls_back_with_its_exit_code() -> Result<()> {
     s.as_object_mut().unwrap().remove("healthcheck");
     env.write_spec("app", &s.to_string())?;
     let _daemon = env.start_daemon_checked()?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
-    })?;
+    wait_current(&env, "app", &d1)?;
     reg.push(&layout_with(&env, 2, &["crash"])?, "app:stable", false)?;
     let out = run_ok(env.cli(&["update", "app"]))?;
     let said = String::from_utf8_lossy(&out.stdout);
@@ -293,19 +283,14 @@ fn a_daemon_killed_mid_trial_judges_the_new_image_after_its_restart() -> Result<
         return Ok(());
     }
     let env = TestEnv::new()?;
-    let (reg, proxy) = registry_and_proxy(&env)?;
-    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
-    let d1 = registry_digest(&reg, "app:stable")?;
-    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    let (reg, _proxy, d1, image) = push_stable(&env, &version_layout(&env, 1, true)?)?;
     // A slow verdict (3 failures 1 s apart): time to kill the daemon
     // while v2 is on trial.
     let slow = json!({"healthcheck": {"command": ["test", "-f", "/healthy"],
                                       "interval": 1, "retries": 3}});
     env.write_spec("app", &spec(&image, slow))?;
     let daemon = env.start_daemon_checked()?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
-    })?;
+    wait_current(&env, "app", &d1)?;
     reg.push(&version_layout(&env, 2, false)?, "app:stable", false)?;
     let d2 = registry_digest(&reg, "app:stable")?;
     wait_for(Duration::from_secs(30), || {

@@ -17,15 +17,10 @@ fn a_held_update_lock_defers_the_update_until_released() -> Result<()> {
         return Ok(());
     }
     let env = TestEnv::new()?;
-    let (reg, proxy) = registry_and_proxy(&env)?;
-    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
-    let d1 = registry_digest(&reg, "app:stable")?;
-    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    let (reg, _proxy, d1, image) = push_stable(&env, &version_layout(&env, 1, true)?)?;
     env.write_spec("app", &spec(&image, json!({})))?;
     let _daemon = env.start_daemon_checked()?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
-    })?;
+    wait_current(&env, "app", &d1)?;
     // The app's lock, taken from outside (the same file the container
     // sees at /run/berth-lock/updates.lock).
     let lock_path = env.root().join("containers/app/update-lock/updates.lock");
@@ -60,17 +55,12 @@ fn max_defer_ends_the_wait_for_a_lock_that_is_never_released() -> Result<()> {
         return Ok(());
     }
     let env = TestEnv::new()?;
-    let (reg, proxy) = registry_and_proxy(&env)?;
-    reg.push(&version_layout(&env, 1, true)?, "app:stable", false)?;
-    let d1 = registry_digest(&reg, "app:stable")?;
-    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    let (reg, _proxy, d1, image) = push_stable(&env, &version_layout(&env, 1, true)?)?;
     let update = json!({"update": {"policy": "digest", "interval": 0.3, "jitter": 0,
                                    "stable_for": 1, "max_defer": 2}});
     env.write_spec("app", &spec(&image, update))?;
     let _daemon = env.start_daemon_checked()?;
-    wait_for(Duration::from_secs(30), || {
-        Ok(current(&env, "app")?.as_deref() == Some(d1.as_str()))
-    })?;
+    wait_current(&env, "app", &d1)?;
     let _held = hold_lock(&env.root().join("containers/app/update-lock/updates.lock"))?;
     reg.push(&version_layout(&env, 2, true)?, "app:stable", false)?;
     let d2 = registry_digest(&reg, "app:stable")?;

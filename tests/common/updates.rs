@@ -86,6 +86,24 @@ pub fn registry_and_proxy(env: &TestEnv) -> Result<(Registry, FaultProxy)> {
     Ok((reg, proxy))
 }
 
+/// A registry behind a counting proxy with `layout` pushed as
+/// app:stable: the registry, the proxy, the pushed digest, and the
+/// reference berth pulls it by (through the proxy).
+pub fn push_stable(env: &TestEnv, layout: &Path) -> Result<(Registry, FaultProxy, String, String)> {
+    let (reg, proxy) = registry_and_proxy(env)?;
+    reg.push(layout, "app:stable", false)?;
+    let digest = registry_digest(&reg, "app:stable")?;
+    let image = format!("127.0.0.1:{}/app:stable", proxy.port);
+    Ok((reg, proxy, digest, image))
+}
+
+/// Waits until container `name` runs the image of `digest`.
+pub fn wait_current(env: &TestEnv, name: &str, digest: &str) -> Result<()> {
+    wait_for(Duration::from_secs(30), || {
+        Ok(current(env, name)?.as_deref() == Some(digest))
+    })
+}
+
 pub fn current(env: &TestEnv, name: &str) -> Result<Option<String>> {
     Ok(inspect(env, name)?["update"]["current_digest"]
         .as_str()

@@ -10,6 +10,8 @@
 use std::os::fd::AsFd;
 use std::path::Path;
 
+use nix::sys::statvfs::Statvfs;
+
 use super::error::ImageError;
 
 /// `store.reserve`'s default.
@@ -20,19 +22,24 @@ const UNPACKED_PER_COMPRESSED: f64 = 2.5;
 /// Free space is looked at again after this much has been written.
 const RECHECK_EVERY_BYTES: u64 = 8 << 20;
 
-/// Bytes available to an unprivileged writer on the filesystem of `fd`.
-pub fn available_fd(fd: impl AsFd) -> std::io::Result<u64> {
-    let s = nix::sys::statvfs::fstatvfs(fd)?;
-    Ok((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+/// Bytes available to an unprivileged writer, from a statvfs answer.
+fn free_bytes(s: &Statvfs) -> u64 {
+    s.blocks_available().saturating_mul(s.fragment_size())
 }
 
+/// Free bytes on the filesystem of `fd`.
+pub fn available_fd(fd: impl AsFd) -> std::io::Result<u64> {
+    Ok(free_bytes(&nix::sys::statvfs::fstatvfs(fd)?))
+}
+
+/// Free bytes on the filesystem of `path`.
 pub fn available(path: &Path) -> Result<u64, ImageError> {
     let s = nix::sys::statvfs::statvfs(path).map_err(|e| ImageError::Io {
         op: "statvfs",
         path: path.to_path_buf(),
         source: e.into(),
     })?;
-    Ok((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+    Ok(free_bytes(&s))
 }
 
 /// What a pull of `compressed` new bytes is expected to take: the blobs,

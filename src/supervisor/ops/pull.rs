@@ -67,21 +67,18 @@ impl Supervisor {
         let Some(c) = self.containers.get(name) else {
             return false;
         };
-        // Only "missing" needs to look in the store; the creation that
+        // Only "missing" (and "never" while the config's images/ are
+        // being imported) needs to look in the store; the creation that
         // follows resolves the image anyway.
-        match c.spec.pull {
-            // Unless the config's images/ are still being imported.
-            PullPolicy::Never => {
-                self.airgap_importing()
-                    && matches!(
-                        resolve(&self.store, c.image_ref()),
-                        Err(crate::image::ImageError::NotFound(_))
-                    )
-            }
-            PullPolicy::Missing => matches!(
+        let not_in_store = || {
+            matches!(
                 resolve(&self.store, c.image_ref()),
                 Err(crate::image::ImageError::NotFound(_))
-            ),
+            )
+        };
+        match c.spec.pull {
+            PullPolicy::Never => self.airgap_importing() && not_in_store(),
+            PullPolicy::Missing => not_in_store(),
             PullPolicy::Always => !c.pulled,
         }
     }

@@ -265,13 +265,7 @@ impl Supervisor {
             since,
         };
         let run_id = c.run_id();
-        self.timers.schedule_in(
-            Instant::now(),
-            LOCK_RETRY,
-            name,
-            run_id,
-            TimerKind::UpdateRetry,
-        );
+        self.retry_update_soon(name, run_id);
         let Some(c) = self.containers.get_mut(name) else {
             return;
         };
@@ -350,5 +344,19 @@ pub(crate) fn outcome(
         reason,
         from,
         to,
+    }
+}
+
+impl Supervisor {
+    /// Another look in LOCK_RETRY: at a held lock, or at a new run whose
+    /// health has no verdict yet.
+    pub(crate) fn retry_update_soon(&mut self, name: &str, run_id: u64) {
+        self.timers.schedule_in(
+            Instant::now(),
+            LOCK_RETRY,
+            name,
+            run_id,
+            TimerKind::UpdateRetry,
+        );
     }
 }

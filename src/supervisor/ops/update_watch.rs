@@ -13,7 +13,7 @@ use crate::image::usage::read_use;
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::jobs::JobKind;
-use crate::supervisor::ops::update::{LOCK_RETRY, outcome};
+use crate::supervisor::ops::update::outcome;
 use crate::supervisor::ops::update_check::{pin_name, unpin};
 use crate::supervisor::runtime::health::HealthStatus;
 use crate::supervisor::runtime::machine::{Event, State};
@@ -184,13 +184,7 @@ impl Supervisor {
             }
             Some(_) => {
                 let run_id = c.run_id();
-                self.timers.schedule_in(
-                    Instant::now(),
-                    LOCK_RETRY,
-                    name,
-                    run_id,
-                    TimerKind::UpdateRetry,
-                );
+                self.retry_update_soon(name, run_id);
             }
         }
     }

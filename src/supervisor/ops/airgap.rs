@@ -211,7 +211,9 @@ impl Supervisor {
         let Some(c) = self.containers.get(name) else {
             return;
         };
-        let found = resolve(&self.store, &c.spec.image).is_ok();
+        // The image the container will start: an update's pin when it
+        // has one, as image_missing and the creation resolve it.
+        let found = resolve(&self.store, c.image_ref()).is_ok();
         match (found, c.spec.pull) {
             (true, _) => {
                 if let Some(c) = self.containers.get_mut(name) {
@@ -222,7 +224,7 @@ impl Supervisor {
             (false, PullPolicy::Never) => {
                 let message = format!(
                     "image {} is not in the store, nor among the config's images/, and pull is never",
-                    c.spec.image
+                    c.image_ref()
                 );
                 self.fail_without_image(name, message);
             }

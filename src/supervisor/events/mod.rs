@@ -2,5 +2,6 @@
 //! through the notifier helper process.
 
 pub mod journal;
+pub mod kinds;
 pub mod log;
 pub mod notifier;

@@ -1,0 +1,30 @@
+//! The kinds berth emits (docs/events.md describes their data).
+
+pub const PULL_STARTED: &str = "pull.started";
+pub const PULL_PROGRESS: &str = "pull.progress";
+pub const PULL_DONE: &str = "pull.done";
+pub const PULL_FAILED: &str = "pull.failed";
+pub const IMAGE_IMPORTED: &str = "image.imported";
+pub const IMAGE_IMPORT_FAILED: &str = "image.import_failed";
+pub const CONTAINER_CREATED: &str = "container.created";
+pub const CONTAINER_STARTED: &str = "container.started";
+pub const CONTAINER_EXITED: &str = "container.exited";
+pub const CONTAINER_OOM_KILLED: &str = "container.oom_killed";
+pub const CONTAINER_RESTARTING: &str = "container.restarting";
+pub const CONTAINER_UNHEALTHY: &str = "container.unhealthy";
+pub const CONTAINER_HEALTHY: &str = "container.healthy";
+pub const CONTAINER_STOPPED: &str = "container.stopped";
+pub const CONTAINER_REMOVED: &str = "container.removed";
+pub const CONFIG_RELOADED: &str = "config.reloaded";
+pub const CONFIG_REJECTED: &str = "config.rejected";
+pub const SUBSCRIBER_DROPPED: &str = "subscriber.dropped";
+pub const WEBHOOK_FAILING: &str = "webhook.failing";
+pub const WEBHOOK_RECOVERED: &str = "webhook.recovered";
+pub const UPDATE_AVAILABLE: &str = "update.available";
+pub const UPDATE_DEFERRED: &str = "update.deferred";
+pub const UPDATE_STARTED: &str = "update.started";
+pub const UPDATE_DONE: &str = "update.done";
+pub const UPDATE_ROLLED_BACK: &str = "update.rolled_back";
+pub const UPDATE_FAILED: &str = "update.failed";
+pub const DEVICE_ADDED: &str = "device.added";
+pub const DEVICE_REMOVED: &str = "device.removed";

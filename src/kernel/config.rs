@@ -9,6 +9,7 @@ use std::sync::Arc;
 use caps::Capability;
 use nix::sys::resource::Resource;
 
+use super::container_hooks::ContainerHooks;
 use super::host_devices::NodeKind;
 use super::landlock::LandlockConfig;
 use super::seccomp::Filters;
@@ -45,6 +46,8 @@ pub struct ContainerConfig {
     /// read-only at /sys/fs/cgroup (`false`: the host's namespace, and
     /// nothing mounted there).
     pub private_cgroupns: bool,
+    /// OCI createContainer and startContainer hooks, run by the child.
+    pub hooks: ContainerHooks,
     pub stdio: Stdio,
 }
 

@@ -8,6 +8,7 @@ pub mod cgroupns;
 mod child;
 pub mod command;
 pub mod config;
+pub mod container_hooks;
 mod devices;
 pub mod error;
 pub mod exec;

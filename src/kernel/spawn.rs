@@ -44,7 +44,10 @@ impl fmt::Display for SpawnError {
             SpawnError::InvalidConfig(m) | SpawnError::Place(m) => f.write_str(m),
             SpawnError::Child(r) => {
                 let reason = super::error::errno_text(Errno::from_raw(r.errno));
-                if r.detail.is_empty() {
+                // errno 0: a step that ran and failed (a hook) says why itself.
+                if r.errno == 0 && !r.detail.is_empty() {
+                    f.write_str(&r.detail)
+                } else if r.detail.is_empty() {
                     write!(f, "{}: {reason}", r.stage)
                 } else {
                     write!(f, "{}: {reason}", r.detail)
@@ -327,6 +330,11 @@ fn build_plan<'a>(
         exec_candidates,
         cgroupns: cfg.private_cgroupns.then(super::cgroupns::host_view),
         clock,
+        host_mount_ns: if cfg.hooks.create.is_empty() {
+            None
+        } else {
+            Some(super::container_hooks::open_host_mount_namespace().map_err(SpawnError::Setup)?)
+        },
     })
 }
 

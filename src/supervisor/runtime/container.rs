@@ -122,12 +122,7 @@ impl Container {
 
     /// The spec's hooks, then its CDI devices' for each stage.
     pub fn hooks(&self) -> HooksSpec {
-        let mut all = self.spec.hooks.clone();
-        let cdi = &self.cdi_hooks;
-        all.prestart.extend(cdi.prestart.iter().cloned());
-        all.poststart.extend(cdi.poststart.iter().cloned());
-        all.poststop.extend(cdi.poststop.iter().cloned());
-        all
+        self.spec.hooks.merged(&self.cdi_hooks)
     }
 
     pub fn state(&self) -> State {

@@ -73,8 +73,11 @@ fn redact_hooks(hooks: &mut HooksSpec) {
         prestart,
         poststart,
         poststop,
+        create_container,
+        start_container,
     } = hooks;
-    for hook in prestart.iter_mut().chain(poststart).chain(poststop) {
+    let all = prestart.iter_mut().chain(poststart).chain(poststop);
+    for hook in all.chain(create_container).chain(start_container) {
         let HookSpec {
             path: _,
             args,

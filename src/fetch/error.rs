@@ -24,6 +24,19 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// Whether trying again later may succeed: the network, the
+    /// registry's availability (5xx, 408, 429) or time ran out; not a
+    /// refusal, a missing image or a malformed answer.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            FetchError::Transport { .. } | FetchError::TimedOut { .. } => true,
+            FetchError::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+            FetchError::Unauthorized { .. } | FetchError::NotFound(_) | FetchError::Invalid(_) => {
+                false
+            }
+        }
+    }
+
     /// An error reading the body of the request `what`: TimedOut for the
     /// deadline and the rate floor, else Transport.
     pub fn body(what: &str, e: std::io::Error) -> FetchError {

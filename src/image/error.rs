@@ -37,6 +37,11 @@ pub enum ImageError {
 }
 
 impl ImageError {
+    /// A pull that may succeed if tried again later (docs/edge.md).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ImageError::Fetch(e) if e.is_transient())
+    }
+
     pub fn io(
         op: &'static str,
         path: impl Into<PathBuf>,

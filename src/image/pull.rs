@@ -27,6 +27,9 @@ use crate::fetch::registry::{Registry, RegistryOptions};
 /// Layers streamed at once, each with its own connection: layers are
 /// independent, and one slow layer should not hold up the rest.
 pub const DOWNLOAD_WORKERS: usize = 3;
+/// `berth pull`'s exit code when the failure may pass (sysexits'
+/// EX_TEMPFAIL): the daemon tries such a pull again later.
+pub const EXIT_TRANSIENT: i32 = 75;
 
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {

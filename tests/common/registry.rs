@@ -119,6 +119,12 @@ impl Registry {
         Self::serve(dir, port, None)
     }
 
+    /// The registry of `dir` served again on its port, after its first
+    /// process was dropped (a registry that went down and came back).
+    pub fn restart(dir: &Path, port: u16) -> Result<Registry> {
+        Self::serve(dir, port, None)
+    }
+
     /// Runs docker-registry on DIR/config.yml and waits for its port.
     fn serve(dir: &Path, port: u16, creds: Option<(String, String)>) -> Result<Registry> {
         let child = Command::new("docker-registry")

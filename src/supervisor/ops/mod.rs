@@ -16,6 +16,7 @@ pub mod network;
 pub mod notifier;
 pub mod output;
 pub mod pull;
+mod pull_retry;
 mod recover;
 pub mod reload;
 pub mod run;
@@ -65,6 +66,9 @@ pub struct SupervisorOptions {
     pub cdi_spec_dirs: Vec<PathBuf>,
     /// The CNI network list and plugins for `network: "cni"`.
     pub network: crate::supervisor::plugins::network::NetworkSettings,
+    /// berth.json's `pull.give_up_after`: how long a missing image's pull
+    /// is retried after a transient failure (`None`: for ever).
+    pub pull_give_up_after: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -27,6 +27,8 @@ pub enum TimerKind {
     UpdateRetry,
     /// The new image ran `stable_for`: judge it (this run only).
     UpdateStable,
+    /// Try the pull of a container's missing image again.
+    PullRetry,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -340,7 +340,8 @@ impl Supervisor {
             return self.fire(name, Event::PullDone);
         }
         let message = error.unwrap_or_default().to_string();
-        let retry = (code == EXIT_TRANSIENT)
+        // `berth run` answers at once, as `docker run` does: a person waits.
+        let retry = (code == EXIT_TRANSIENT && !c.ephemeral)
             .then(|| next_pull_retry(&mut c.pull_failures, give_up_after))
             .flatten();
         let Some(delay) = retry else {

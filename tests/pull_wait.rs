@@ -45,7 +45,10 @@ fn a_registry_down_at_boot_is_waited_for_with_the_error_in_view() -> Result<()> 
         Ok(seen["state"] == "pulling" && error.contains("trying again in"))
     })?;
     assert!(
-        seen["error"].as_str().unwrap_or_default().contains(&port.to_string()),
+        seen["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&port.to_string()),
         "{seen:#}"
     );
     // Down for a while longer, so several attempts fail.

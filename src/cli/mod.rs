@@ -58,6 +58,7 @@ pub fn run(argv: &[String]) -> i32 {
         "version" => client_cmd::version(rest),
         "shutdown" => client_cmd::shutdown(rest),
         notify_cmd::NOTIFY_COMMAND => notify_cmd::notify_main(rest),
+        crate::kernel::container_init::INIT_COMMAND => Ok(crate::kernel::container_init::run(rest)),
         crate::image::unpack_helper::HELPER_COMMAND => {
             Ok(crate::image::unpack_helper::helper_main(rest))
         }

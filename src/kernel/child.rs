@@ -23,7 +23,10 @@ use super::overlay::{OverlayPlan, mount_overlay};
 use super::rootfs::FsOwner;
 use super::start_clock::{Mark, StartClock};
 use super::userns::JoinFds;
-use super::{caps, container_hooks, devices, landlock, mounts, net, rootfs, seccomp, sys, userns};
+use super::{
+    caps, container_hooks, container_init, devices, landlock, mounts, net, rootfs, seccomp, sys,
+    userns,
+};
 
 /// Everything the child needs, resolved by the parent before the clone so
 /// the child parses nothing.
@@ -45,6 +48,8 @@ pub struct ChildPlan<'a> {
     pub clock: &'a StartClock,
     /// The host's mount namespace, when createContainer hooks need it.
     pub host_mount_ns: Option<Arc<OwnedFd>>,
+    /// The sealed init to execute instead of argv[0] (argv is its own).
+    pub init: Option<&'a OwnedFd>,
 }
 
 pub(super) struct Failure {
@@ -136,6 +141,13 @@ fn run_steps(
         let stdin = hooks.start_stdin.render(pid);
         container_hooks::run_all("startContainer", &hooks.start, &stdin)
             .map_err(|f| hook_failure(Stage::StartContainerHooks, f))?;
+    }
+    if let Some(init) = plan.init {
+        return Err(Failure {
+            stage: Stage::Exec,
+            errno: container_init::exec_sealed(init, &plan.argv, &plan.envp),
+            detail: "exec berth's init".into(),
+        });
     }
     exec_process(&plan.argv, &plan.envp, &plan.exec_candidates)
 }

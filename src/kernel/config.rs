@@ -48,6 +48,9 @@ pub struct ContainerConfig {
     pub private_cgroupns: bool,
     /// OCI createContainer and startContainer hooks, run by the child.
     pub hooks: ContainerHooks,
+    /// Run the command under this sealed copy of berth as the container's
+    /// init (kernel/container_init.rs); `None`: the command is PID 1.
+    pub init: Option<Arc<OwnedFd>>,
     pub stdio: Stdio,
 }
 

@@ -9,6 +9,7 @@ mod child;
 pub mod command;
 pub mod config;
 pub mod container_hooks;
+pub mod container_init;
 mod devices;
 pub mod error;
 pub mod exec;

@@ -226,6 +226,12 @@ pub fn prepare_launch(
         host_network: spec.network == NetworkMode::Host,
         private_cgroupns: spec.cgroupns == CgroupnsMode::Private,
         hooks,
+        init: if spec.init {
+            let copy = crate::kernel::container_init::sealed_self_copy();
+            Some(copy.map_err(|e| format!("init: {e}"))?)
+        } else {
+            None
+        },
         stdio,
     };
     Ok(Launch {

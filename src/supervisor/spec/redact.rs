@@ -54,6 +54,7 @@ impl Spec {
             devices: _,
             device_cgroup_rules: _,
             privileged: _,
+            init: _,
             update: _,
         } = &mut out;
         env.values_mut().for_each(|v| *v = REDACTED.into());

@@ -42,6 +42,11 @@ impl ImageError {
         matches!(self, ImageError::Fetch(e) if e.is_transient())
     }
 
+    /// A registry certificate outside its validity (the clock, maybe).
+    pub fn is_certificate_time(&self) -> bool {
+        matches!(self, ImageError::Fetch(e) if e.is_certificate_time())
+    }
+
     pub fn io(
         op: &'static str,
         path: impl Into<PathBuf>,

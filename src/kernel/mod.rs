@@ -6,6 +6,7 @@ pub mod caps;
 pub mod cgroup;
 pub mod cgroupns;
 mod child;
+pub mod clock;
 pub mod command;
 pub mod config;
 pub mod container_hooks;

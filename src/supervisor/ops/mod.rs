@@ -3,6 +3,7 @@
 //! changes live in lifecycle.rs.
 
 pub mod airgap;
+mod clock_retry;
 pub mod create;
 mod create_prepare;
 mod drive;
@@ -114,6 +115,9 @@ pub struct Supervisor {
     watchdog_info: Option<crate::kernel::watchdog::WatchdogInfo>,
     /// Devices that come and go while containers run.
     hotplug: hotplug_watch::Hotplug,
+    /// Wakes the loop when the clock is set, so what waited on the clock
+    /// (a registry certificate "not yet valid") is tried again at once.
+    clock_changes: Option<crate::kernel::clock::ClockChanges>,
 }
 
 impl Supervisor {
@@ -150,6 +154,11 @@ impl Supervisor {
             airgap: airgap::Airgap::default(),
             watchdog_info: None,
             hotplug: hotplug_watch::Hotplug::off(),
+            clock_changes: crate::kernel::clock::ClockChanges::new()
+                .map_err(|e| {
+                    crate::supervisor::say(format_args!("clock changes will not be noticed: {e}"))
+                })
+                .ok(),
         };
         for name in names {
             sup.load_update_record(&name);

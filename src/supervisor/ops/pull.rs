@@ -15,7 +15,7 @@ use crate::supervisor::runtime::machine::Event;
 use serde_json::json;
 
 use crate::image::lookup::resolve;
-use crate::image::pull::EXIT_TRANSIENT;
+use crate::image::pull::{EXIT_CLOCK, EXIT_TRANSIENT};
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::pull_retry::next_pull_retry;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
@@ -95,6 +95,8 @@ impl Supervisor {
             return;
         };
         match self.join_or_start_pull(&reference, None, &LinkOptions::default()) {
+            // A clock change may retry it while its timer still runs.
+            Ok(job) if job.waiting.iter().any(|n| n == name) => {}
             Ok(job) => job.waiting.push(name.to_string()),
             Err(e) => {
                 let message = format!("cannot start a pull of {reference}: {e}");
@@ -340,8 +342,9 @@ impl Supervisor {
             return self.fire(name, Event::PullDone);
         }
         let message = error.unwrap_or_default().to_string();
+        let clock = code == EXIT_CLOCK;
         // `berth run` answers at once, as `docker run` does: a person waits.
-        let retry = (code == EXIT_TRANSIENT && !c.ephemeral)
+        let retry = ((code == EXIT_TRANSIENT || clock) && !c.ephemeral)
             .then(|| next_pull_retry(&mut c.pull_failures, give_up_after))
             .flatten();
         let Some(delay) = retry else {
@@ -354,10 +357,15 @@ impl Supervisor {
         );
         let _ = c.log.write_notice(&message);
         c.error = Some(message);
-        let run_id = c.run_id();
+        let (run_id, image) = (c.run_id(), c.image_ref().to_string());
         let now = std::time::Instant::now();
         self.timers
             .schedule_in(now, delay, name, run_id, TimerKind::PullRetry);
+        if clock {
+            // Also tried again as soon as the clock is set (clock_retry.rs).
+            let data = json!({"reference": image, "error": error.unwrap_or_default()});
+            self.emit(kinds::CLOCK_UNSYNCHRONIZED, Some(name), data);
+        }
     }
 
     /// A container whose image could not be had: it ends as a failed start

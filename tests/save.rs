@@ -386,5 +386,7 @@ fn an_unknown_reference_fails_clearly() -> Result<()> {
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: berth save"));
     let out = save(&env, &[DEMO_REF, "--format", "tgz", "-o", "x"]).output()?;
     assert!(String::from_utf8_lossy(&out.stderr).contains("--format"));
+    let out = save(&env, &[DEMO_REF, "-o", env.dir.path().to_str().unwrap()]).output()?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
     Ok(())
 }

@@ -59,6 +59,12 @@ pub fn save_to_path(
     format: SaveFormat,
     dest: &Path,
 ) -> Result<Vec<SavedImage>, ImageError> {
+    if dest.is_dir() {
+        return Err(ImageError::invalid(
+            dest.display().to_string(),
+            "is a directory; -o names the archive file to write",
+        ));
+    }
     let _lock = refs::lock(store, false)?;
     let images = read_images(store, references)?;
     let (docs, blobs) = archive_contents(&images, format)?;

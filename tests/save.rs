@@ -225,7 +225,7 @@ fn standard_output_carries_the_archive() -> Result<()> {
 }
 
 #[test]
-fn podman_loads_single_and_multi_image_archives() -> Result<()> {
+fn podman_loads_single_multi_image_and_oci_archives() -> Result<()> {
     if !require_root() {
         return Ok(());
     }
@@ -242,7 +242,16 @@ fn podman_loads_single_and_multi_image_archives() -> Result<()> {
         &env,
         &[DEMO_REF, SECOND_REF, "-o", both.to_str().unwrap()],
     ))?;
-    for (archive, expected) in [(&single, &before[1..]), (&both, &before[..])] {
+    let oci = env.dir.path().join("oci.tar");
+    run_ok(save(
+        &env,
+        &[SECOND_REF, "--format", "oci", "-o", oci.to_str().unwrap()],
+    ))?;
+    for (archive, expected) in [
+        (&single, &before[1..]),
+        (&both, &before[..]),
+        (&oci, &before[1..]),
+    ] {
         let podman = |args: &[&str]| {
             let store = env.dir.path().join(format!(
                 "podman-{}",

@@ -2,7 +2,9 @@
 //! writes it), into one archive; no daemon is involved, so writing
 //! gigabytes never holds up its loop.
 
+use std::fs::File;
 use std::io::IsTerminal;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::args::Args;
@@ -39,7 +41,12 @@ pub fn save(argv: &[String]) -> Result<i32, String> {
             if stdout.is_terminal() {
                 return Err("refusing to write an archive to a terminal; use -o FILE".into());
             }
-            save_to_writer(&store, refs, format, stdout.lock())
+            // Straight to the descriptor: stdout's own buffer is by line.
+            let out = stdout
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| format!("standard output: {e}"))?;
+            save_to_writer(&store, refs, format, File::from(out))
                 .map_err(|e| format!("save: {e}"))?;
         }
     }

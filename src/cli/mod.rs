@@ -13,6 +13,7 @@ pub mod notify_cmd;
 mod progress;
 mod run_cmd;
 mod run_flags;
+mod save_cmd;
 mod table;
 mod update_cmd;
 
@@ -37,6 +38,7 @@ pub fn run(argv: &[String]) -> i32 {
         "daemon" => daemon_cmd::daemon(rest),
         "check" => daemon_cmd::check(rest),
         "import" => image_cmd::import(rest),
+        "save" => save_cmd::save(rest),
         "images" => image_cmd::images(rest),
         "rmi" => image_cmd::rmi(rest),
         "pull" => image_cmd::pull(rest),

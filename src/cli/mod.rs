@@ -15,6 +15,7 @@ mod run_cmd;
 mod run_flags;
 mod table;
 mod update_cmd;
+mod writes_cmd;
 
 /// Runs the command in `argv` (without the program name); returns the
 /// process exit code.

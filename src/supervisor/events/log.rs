@@ -181,3 +181,46 @@ impl EventLog {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn log_with(policy: JournalSync) -> (tempfile::TempDir, EventLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = EventLog::open(dir.path().join("events"));
+        log.set_sync_policy(policy);
+        (dir, log)
+    }
+
+    #[test]
+    fn an_interval_holds_syncs_back_and_says_when_the_next_is_due() {
+        let every = Duration::from_secs(5);
+        let (_dir, mut log) = log_with(JournalSync::Interval(every));
+        let t0 = Instant::now();
+        log.append("a", None, Value::Null);
+        assert!(log.take_sync(t0).is_some(), "the first sync is not held");
+        assert_eq!(log.sync_deadline(), None, "nothing to sync");
+        log.append("b", None, Value::Null);
+        assert!(log.take_sync(t0 + Duration::from_secs(1)).is_none());
+        assert_eq!(log.sync_deadline(), Some(t0 + every));
+        assert!(log.take_sync(t0 + every).is_some());
+        assert_eq!(log.sync_deadline(), None);
+    }
+
+    #[test]
+    fn always_syncs_each_turn_and_never_does_not() {
+        let (_dir, mut log) = log_with(JournalSync::Always);
+        let now = Instant::now();
+        log.append("a", None, Value::Null);
+        assert!(log.take_sync(now).is_some());
+        log.append("b", None, Value::Null);
+        assert!(log.take_sync(now).is_some());
+        assert_eq!(log.sync_deadline(), None);
+        let (_dir, mut log) = log_with(JournalSync::Never);
+        log.append("a", None, Value::Null);
+        assert!(log.take_sync(now).is_none());
+        assert_eq!(log.sync_deadline(), None);
+    }
+}

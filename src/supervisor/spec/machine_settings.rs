@@ -154,6 +154,23 @@ mod tests {
             JournalSync::Interval(Duration::from_secs(5)).to_string(),
             "interval:5s"
         );
+        let file = std::path::Path::new("berth.json");
+        let parse = crate::supervisor::spec::settings::parse_settings;
+        let s = parse(
+            file,
+            r#"{"journal": {"sync": "interval:250ms"}, "logging": {"default_driver": "memory"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.journal.sync,
+            JournalSync::Interval(Duration::from_millis(250))
+        );
+        assert_eq!(s.logging.default_driver, Some(LogDriver::Memory));
+        let e = parse(file, r#"{"journal": {"sync": "often"}}"#).unwrap_err()[0].to_string();
+        assert!(e.contains("journal.sync: expected \"always\""), "{e}");
+        let e =
+            parse(file, r#"{"logging": {"default_driver": "syslog"}}"#).unwrap_err()[0].to_string();
+        assert!(e.contains("logging.default_driver"), "{e}");
         for bad in [
             "sometimes",
             "interval:",

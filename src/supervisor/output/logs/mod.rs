@@ -35,13 +35,12 @@ pub fn set_default_driver(driver: LogDriver) {
 
 /// The driver a container's `logging` means, the default applied.
 pub fn effective_driver(logging: &LoggingSpec) -> LogDriver {
-    logging.driver.unwrap_or({
-        if DEFAULT_DRIVER_MEMORY.load(Ordering::Relaxed) {
-            LogDriver::Memory
-        } else {
-            LogDriver::JsonFile
-        }
-    })
+    let default = if DEFAULT_DRIVER_MEMORY.load(Ordering::Relaxed) {
+        LogDriver::Memory
+    } else {
+        LogDriver::JsonFile
+    };
+    logging.driver.unwrap_or(default)
 }
 
 /// Docker splits lines longer than its 16 KiB copy buffer; so do we.

@@ -204,7 +204,7 @@ fn bad_journal_sync_values_are_refused_naming_the_field() -> Result<()> {
             + &String::from_utf8_lossy(&out.stderr);
         ensure!(!out.status.success(), "{bad} accepted");
         ensure!(
-            err.contains(&format!("berth.json:1:")) && err.contains(field),
+            err.contains("berth.json:1:") && err.contains(field),
             "{bad}: {err}"
         );
     }

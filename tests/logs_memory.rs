@@ -212,3 +212,93 @@ fn bad_journal_sync_values_are_refused_naming_the_field() -> Result<()> {
     run_ok(env.cli(&["check", env.config().to_str().context("path")?]))?;
     Ok(())
 }
+
+/// Not a check: the numbers of docs/config.md's "Flash wear" section.
+/// `BERTH_MEASURE_SECS` (default 180) per scenario, the scenarios side by
+/// side; each prints its writes and the extrapolation to a day.
+#[test]
+#[ignore]
+fn measure_write_volume() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let secs: u64 = std::env::var("BERTH_MEASURE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(180);
+    let chatty = "while true; do echo \"$(date) a line of a chatty service, about a hundred bytes in all......\"; usleep 100000; done";
+    // A service that fails every 10 s: a few journal events each time.
+    let flaky = "echo starting; sleep 10; exit 1";
+    let always = json!({"journal": {"sync": "always"}});
+    let interval = json!({"journal": {"sync": "interval:30s"}});
+    let scenarios = [
+        (
+            "idle (2 sleeping containers)",
+            "sleep 100000",
+            json!({}),
+            json!({}),
+        ),
+        (
+            "chatty json-file (10 lines/s)",
+            chatty,
+            json!({"driver": "json-file"}),
+            json!({}),
+        ),
+        (
+            "chatty memory (10 lines/s)",
+            chatty,
+            json!({"driver": "memory"}),
+            json!({}),
+        ),
+        (
+            "restart loop, journal.sync always",
+            flaky,
+            json!({"driver": "memory"}),
+            always,
+        ),
+        (
+            "restart loop, journal.sync interval:30s",
+            flaky,
+            json!({"driver": "memory"}),
+            interval,
+        ),
+    ];
+    let threads: Vec<_> = scenarios
+        .into_iter()
+        .map(|(what, cmd, logging, settings)| {
+            std::thread::spawn(move || -> Result<String> {
+                let env = TestEnv::new()?;
+                env.import_demo()?;
+                write_settings(&env, settings)?;
+                let mut a: Value = serde_json::from_str(&spec(cmd, logging))?;
+                a["restart"] = json!({"policy": "always"});
+                env.write_spec("a", &a.to_string())?;
+                env.write_spec("b", &spec("sleep 100000", json!({})))?;
+                let daemon = env.start_daemon_checked()?;
+                env.wait_state("a", "running", Duration::from_secs(30))?;
+                std::thread::sleep(Duration::from_secs(2));
+                let w0 = rpc(&env, "writes", json!({}))?["result"].clone();
+                let io0 = daemon_write_bytes(daemon.pid())?;
+                std::thread::sleep(Duration::from_secs(secs));
+                let w1 = rpc(&env, "writes", json!({}))?["result"].clone();
+                let io1 = daemon_write_bytes(daemon.pid())?;
+                let day = |b: u64| b as f64 * 86_400.0 / secs as f64 / 1_048_576.0;
+                let delta = |k: &str| w1[k].as_u64().unwrap_or(0) - w0[k].as_u64().unwrap_or(0);
+                Ok(format!(
+                    "{what}: over {secs} s logs {} B, journal {} B, store {} B, state {} B, kernel write_bytes {} B; per day: counted {:.2} MiB, kernel {:.2} MiB",
+                    delta("logs"),
+                    delta("journal"),
+                    delta("store"),
+                    delta("state"),
+                    io1 - io0,
+                    day(delta("total")),
+                    day(io1 - io0)
+                ))
+            })
+        })
+        .collect();
+    for t in threads {
+        println!("{}", t.join().map_err(|_| anyhow::anyhow!("panicked"))??);
+    }
+    Ok(())
+}

@@ -263,8 +263,11 @@ fn measure_write_volume() -> Result<()> {
             interval,
         ),
     ];
+    // BERTH_MEASURE_ONLY: only the scenarios whose name contains it.
+    let only = std::env::var("BERTH_MEASURE_ONLY").unwrap_or_default();
     let threads: Vec<_> = scenarios
         .into_iter()
+        .filter(|(what, ..)| what.contains(&only))
         .map(|(what, cmd, logging, settings)| {
             std::thread::spawn(move || -> Result<String> {
                 let env = TestEnv::new()?;
@@ -284,8 +287,13 @@ fn measure_write_volume() -> Result<()> {
                 let io1 = daemon_write_bytes(daemon.pid())?;
                 let day = |b: u64| b as f64 * 86_400.0 / secs as f64 / 1_048_576.0;
                 let delta = |k: &str| w1[k].as_u64().unwrap_or(0) - w0[k].as_u64().unwrap_or(0);
+                let events = rpc(&env, "events", json!({"limit": 10000}))?;
+                let mut kinds = std::collections::BTreeMap::new();
+                for e in events["result"]["events"].as_array().into_iter().flatten() {
+                    *kinds.entry(e["kind"].as_str().unwrap_or("").to_string()).or_insert(0) += 1;
+                }
                 Ok(format!(
-                    "{what}: over {secs} s logs {} B, journal {} B, store {} B, state {} B, kernel write_bytes {} B; per day: counted {:.2} MiB, kernel {:.2} MiB",
+                    "{what}: events since start {kinds:?}; over {secs} s logs {} B, journal {} B, store {} B, state {} B, kernel write_bytes {} B; per day: counted {:.2} MiB, kernel {:.2} MiB",
                     delta("logs"),
                     delta("journal"),
                     delta("store"),

@@ -96,6 +96,9 @@ fn accepted(name: &str, data: &[u8]) -> bool {
         "spec_parse" => {
             berth::supervisor::spec::validate::parse_spec(Path::new("seed.json"), text).is_ok()
         }
+        "settings_parse" => {
+            berth::supervisor::spec::settings::parse_settings(Path::new("berth.json"), text).is_ok()
+        }
         "rpc_request" => berth::api::protocol::parse_request(data).is_ok(),
         "image_reference" => berth::fetch::reference::Reference::parse(text).is_ok(),
         "www_authenticate" => !berth::fetch::challenge::parse_challenges(text).is_empty(),

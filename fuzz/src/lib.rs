@@ -29,6 +29,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("device_rule", device_rule),
     ("uevent_parse", uevent_parse),
     ("cdi_spec", cdi_spec),
+    ("settings_parse", settings_parse),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -38,6 +39,27 @@ pub fn spec_parse(data: &[u8]) {
         return;
     };
     if let Err(errors) = berth::supervisor::spec::validate::parse_spec(Path::new("fuzz.json"), text)
+    {
+        assert!(!errors.is_empty());
+        let lines = text.lines().count().max(1) + 1;
+        for e in errors {
+            assert!(
+                e.line >= 1 && e.line <= lines,
+                "line {} outside the text",
+                e.line
+            );
+        }
+    }
+}
+
+/// berth.json: any bytes must give settings or file:line:col errors,
+/// never a panic (`journal.sync` and `logging.default_driver` included).
+pub fn settings_parse(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(errors) =
+        berth::supervisor::spec::settings::parse_settings(Path::new("berth.json"), text)
     {
         assert!(!errors.is_empty());
         let lines = text.lines().count().max(1) + 1;

@@ -15,6 +15,7 @@ pub enum Access {
 /// Methods a read-only client may call: they report, never change.
 pub const READ_ONLY_METHODS: &[&str] = &[
     "version", "info", "list", "inspect", "stats", "logs", "wait", "images", "events", "check",
+    "writes",
 ];
 
 /// The resolved groups, kept by the API server.

@@ -40,7 +40,39 @@ pub fn info(sup: &Supervisor) -> Result<Value, RpcError> {
         "images": images,
         "last_event_seq": sup.events().last_seq(),
         "watchdog": sup.watchdog_info(),
+        "writes": crate::supervisor::writes::totals(),
+        "journal_sync": sup.events().sync_policy().to_string(),
     }))
+}
+
+/// Bytes berth wrote since the daemon started: by kind, per container
+/// log, and the kernel's count for the daemon process itself.
+pub fn writes(sup: &Supervisor) -> Result<Value, RpcError> {
+    let containers: serde_json::Map<String, Value> = sup
+        .containers()
+        .map(|c| {
+            let driver = if c.log.is_memory() {
+                "memory"
+            } else {
+                "json-file"
+            };
+            let v = json!({"driver": driver, "log_bytes": c.log.disk_bytes()});
+            (c.name.clone(), v)
+        })
+        .collect();
+    let mut v = to_value(crate::supervisor::writes::totals())?;
+    if let Value::Object(map) = &mut v {
+        map.insert("containers".into(), Value::Object(containers));
+        map.insert(
+            "daemon_write_bytes".into(),
+            json!(crate::supervisor::writes::proc_write_bytes("self")),
+        );
+        map.insert(
+            "journal_sync".into(),
+            json!(sup.events().sync_policy().to_string()),
+        );
+    }
+    Ok(v)
 }
 
 fn kernel_release() -> String {

@@ -21,7 +21,7 @@ use crate::supervisor::ops::pull::{LinkOptions, PullOutcome, PullProgress};
 use crate::supervisor::ops::reload::spec_hash;
 use crate::supervisor::ops::run::RunRequest;
 use crate::supervisor::ops::wait::Completion;
-use crate::supervisor::output::follow::{LogCursor, parse_since, read_log_since};
+use crate::supervisor::output::follow::{LogCursor, parse_since, read_container_log};
 use crate::supervisor::output::logs::LogEntry;
 use crate::supervisor::runtime::container::State;
 use crate::supervisor::spec::redact::REDACTED;
@@ -102,6 +102,7 @@ fn without_params(sup: &mut Supervisor, method: &str) -> Result<Value, RpcError>
         "version" => Ok(json!({"version": env!("CARGO_PKG_VERSION"), "api": 1})),
         "list" => to_value(sup.list()),
         "info" => admin_methods::info(sup),
+        "writes" => admin_methods::writes(sup),
         "check" => admin_methods::check(sup),
         "images" => admin_methods::images(sup),
         "prune" => admin_methods::prune(sup),
@@ -172,13 +173,11 @@ fn logs(sup: &Supervisor, p: LogsParams) -> Result<Outcome, RpcError> {
             format!("container {}: read log {}: {e}", p.name, path.display()),
         )
     };
-    let entries = read_log_since(path, since, p.tail).map_err(read_error)?;
-    if !p.follow {
+    let (entries, cursor) =
+        read_container_log(&c.log, since, p.tail, p.follow).map_err(read_error)?;
+    let Some(cursor) = cursor else {
         return Ok(Outcome::Reply(to_value(entries)));
-    }
-    // Same thread as the writer: nothing is written between the read above
-    // and this cursor, so no entry is missed or sent twice.
-    let cursor = LogCursor::at_end(path).map_err(read_error)?;
+    };
     Ok(Outcome::Follow(LogFollow {
         name: p.name,
         entries,

@@ -17,7 +17,7 @@ use crate::supervisor::spec::validate::{check_spec, dotted_path};
 
 /// The methods with no params (`params` omitted, null or `{}`).
 const NO_PARAMS: &[&str] = &[
-    "version", "list", "info", "check", "images", "prune", "reload",
+    "version", "list", "info", "check", "images", "prune", "reload", "writes",
 ];
 /// The methods whose only param is a container's `name`.
 const NAME_ONLY: &[&str] = &["start", "stop", "restart", "inspect", "stats"];
@@ -25,7 +25,7 @@ const NAME_ONLY: &[&str] = &["start", "stop", "restart", "inspect", "stats"];
 pub const METHODS: &[&str] = &[
     "version", "list", "info", "check", "images", "prune", "reload", "start", "stop", "restart",
     "inspect", "stats", "logs", "events", "run", "wait", "pull", "kill", "rmi", "shutdown",
-    "update",
+    "update", "writes",
 ];
 
 /// A request's params, parsed and bounded.

@@ -199,6 +199,10 @@ pub fn inspect(argv: &[String]) -> Result<i32, String> {
 /// `berth stats NAME [--json]`: CPU time, memory and pids from the cgroup.
 pub fn stats(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, STATS.options)?;
+    if args.switch("writes") {
+        args.expect_positional(0, "berth stats --writes [--json]")?;
+        return super::writes_cmd::writes(&mut connect(&args)?, args.switch("json"));
+    }
     let [name] = args.expect_positional(1, "berth stats NAME [--json]")? else {
         unreachable!()
     };

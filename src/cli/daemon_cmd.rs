@@ -78,7 +78,12 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         server.path().display(),
         specs.len()
     ));
+    // Before the containers' log writers are made.
+    crate::supervisor::output::logs::set_default_driver(
+        settings.logging.default_driver.unwrap_or_default(),
+    );
     let mut sup = start_supervisor(store, options, specs);
+    sup.set_journal_sync(settings.journal.sync);
     stamp(BootStep::Supervisor);
     let watchdog = settings.watchdog.as_ref().and_then(HardwareWatchdog::arm);
     sup.set_watchdog_info(watchdog.as_ref().map(HardwareWatchdog::info));

@@ -16,6 +16,7 @@ mod run_flags;
 mod save_cmd;
 mod table;
 mod update_cmd;
+mod writes_cmd;
 
 /// Runs the command in `argv` (without the program name); returns the
 /// process exit code.

@@ -12,6 +12,7 @@ pub mod output;
 pub mod plugins;
 pub mod runtime;
 pub mod spec;
+pub mod writes;
 
 pub use ops::{Supervisor, SupervisorError, SupervisorOptions};
 

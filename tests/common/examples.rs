@@ -70,8 +70,8 @@ pub fn spec() -> Value {
         "healthcheck": {"command": ["/bin/sh", "-c", "exit 0"], "interval": 30,
                         "timeout": 30, "retries": 3, "start_period": 0,
                         "on_unhealthy": "none"},
-        "logging": {"max_size": 1_048_576, "max_files": 2, "rate": 262_144,
-                    "burst": 1_048_576},
+        "logging": {"driver": "json-file", "max_size": 1_048_576, "max_files": 2,
+                    "rate": 262_144, "burst": 1_048_576},
         "network": "cni",
         "ports": [{"host_port": 8080, "container_port": 80, "protocol": "tcp",
                    "host_ip": "127.0.0.1"}],
@@ -132,7 +132,9 @@ pub fn settings() -> Value {
         "cdi": {"spec_dirs": ["/etc/cdi", "/var/run/cdi"]},
         "pull": {"max_rate": "1m", "max_parallel": 1},
         "store": {"reserve": "64m", "auto_prune": true},
-        "watchdog": {"device": "/dev/watchdog", "timeout": 30}
+        "watchdog": {"device": "/dev/watchdog", "timeout": 30},
+        "logging": {"default_driver": "memory"},
+        "journal": {"sync": "interval:5s"}
     })
 }
 
@@ -140,7 +142,7 @@ pub fn settings() -> Value {
 pub fn api_params() -> Vec<(&'static str, Value)> {
     let name = || json!({"name": "web"});
     let mut out: Vec<(&'static str, Value)> = [
-        "version", "list", "info", "check", "images", "prune", "reload",
+        "version", "list", "info", "check", "images", "prune", "reload", "writes",
     ]
     .into_iter()
     .map(|m| (m, json!({})))

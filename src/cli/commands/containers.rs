@@ -23,10 +23,17 @@ pub const INSPECT: Command = cmd(
 
 pub const STATS: Command = cmd(
     "stats",
-    "NAME",
-    "CPU, memory and pids of a running container",
-    &[JSON, SOCKET],
-    "berth stats web --json",
+    "NAME | --writes",
+    "CPU, memory and pids of a running container; or bytes berth wrote since it started",
+    &[
+        Opt::switch(
+            "writes",
+            "bytes written per container log, journal, store and state files",
+        ),
+        JSON,
+        SOCKET,
+    ],
+    "berth stats --writes",
     Group::Containers,
 );
 

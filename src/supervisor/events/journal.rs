@@ -262,6 +262,10 @@ impl Journal {
         }
         self.size += line.len() as u64;
         self.dirty = true;
+        crate::supervisor::writes::count(
+            crate::supervisor::writes::WriteKind::Journal,
+            line.len() as u64,
+        );
         Ok(())
     }
 
@@ -313,6 +317,11 @@ impl Journal {
             self.dir_dirty = false;
         }
         Ok(())
+    }
+
+    /// Events were appended (or a segment made) since the last sync.
+    pub fn needs_sync(&self) -> bool {
+        self.dirty || self.dir_dirty || !self.retired.is_empty()
     }
 
     /// What a sync must cover now, for a helper process to do it: the live

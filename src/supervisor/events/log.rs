@@ -1,15 +1,18 @@
 //! The supervisor's side of events: every lifecycle change is appended to
 //! the on-disk journal (journal.rs) with a sequence number, kept in a
-//! small in-memory window for live subscribers, and synced once per loop
-//! turn. A journal that cannot be written is reported, never fatal.
+//! small in-memory window for live subscribers, and synced as berth.json's
+//! `journal.sync` says (by default once per loop turn). A journal that
+//! cannot be written is reported, never fatal.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::supervisor::events::journal::{Event, Journal, JournalLimits, read_range};
 use crate::supervisor::say;
+use crate::supervisor::spec::machine_settings::JournalSync;
 
 /// Events kept in memory for subscribers that keep up; older ones are
 /// read back from the journal.
@@ -22,6 +25,9 @@ pub struct EventLog {
     recent: VecDeque<Event>,
     /// Set when an append failed, so the error is logged once, not per event.
     failing: bool,
+    policy: JournalSync,
+    /// When the last sync was started (for `JournalSync::Interval`).
+    last_sync: Option<Instant>,
 }
 
 impl EventLog {
@@ -48,7 +54,27 @@ impl EventLog {
             journal,
             recent: VecDeque::new(),
             failing: false,
+            policy: JournalSync::Always,
+            last_sync: None,
         }
+    }
+
+    pub fn set_sync_policy(&mut self, policy: JournalSync) {
+        self.policy = policy;
+    }
+
+    pub fn sync_policy(&self) -> JournalSync {
+        self.policy
+    }
+
+    /// When the loop must wake for a sync that the interval held back.
+    pub fn sync_deadline(&self) -> Option<Instant> {
+        let JournalSync::Interval(every) = self.policy else {
+            return None;
+        };
+        let due = self.journal.as_ref()?.needs_sync();
+        let from = self.last_sync?;
+        due.then(|| from.checked_add(every)).flatten()
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -100,9 +126,32 @@ impl EventLog {
         }
     }
 
-    /// The sync due now, for a helper (see `Journal::take_sync`).
-    pub fn take_sync(&mut self) -> Option<crate::supervisor::events::journal::SyncWork> {
-        self.journal.as_mut()?.take_sync()
+    /// The sync due at `now` under the policy, for a helper (see
+    /// `Journal::take_sync`). With "never" the work is dropped: nothing is
+    /// synced, and the descriptors of rotated segments are not kept.
+    pub fn take_sync(
+        &mut self,
+        now: Instant,
+    ) -> Option<crate::supervisor::events::journal::SyncWork> {
+        let journal = self.journal.as_mut()?;
+        match self.policy {
+            JournalSync::Always => {}
+            JournalSync::Never => {
+                drop(journal.take_sync());
+                return None;
+            }
+            JournalSync::Interval(every) => {
+                let waited = self
+                    .last_sync
+                    .is_none_or(|t| now.saturating_duration_since(t) >= every);
+                if !waited || !journal.needs_sync() {
+                    return None;
+                }
+            }
+        }
+        let work = journal.take_sync()?;
+        self.last_sync = Some(now);
+        Some(work)
     }
 
     /// A helper's sync failed: said once until one succeeds again.
@@ -117,7 +166,12 @@ impl EventLog {
         }
     }
 
+    /// Syncs now, waiting for the disk (the daemon's end), unless the
+    /// policy is "never".
     pub fn sync(&mut self) {
+        if self.policy == JournalSync::Never {
+            return;
+        }
         if let Some(j) = self.journal.as_mut()
             && let Err(e) = j.sync()
             && !self.failing
@@ -125,5 +179,48 @@ impl EventLog {
             self.failing = true;
             say(format_args!("event journal: sync: {e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn log_with(policy: JournalSync) -> (tempfile::TempDir, EventLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = EventLog::open(dir.path().join("events"));
+        log.set_sync_policy(policy);
+        (dir, log)
+    }
+
+    #[test]
+    fn an_interval_holds_syncs_back_and_says_when_the_next_is_due() {
+        let every = Duration::from_secs(5);
+        let (_dir, mut log) = log_with(JournalSync::Interval(every));
+        let t0 = Instant::now();
+        log.append("a", None, Value::Null);
+        assert!(log.take_sync(t0).is_some(), "the first sync is not held");
+        assert_eq!(log.sync_deadline(), None, "nothing to sync");
+        log.append("b", None, Value::Null);
+        assert!(log.take_sync(t0 + Duration::from_secs(1)).is_none());
+        assert_eq!(log.sync_deadline(), Some(t0 + every));
+        assert!(log.take_sync(t0 + every).is_some());
+        assert_eq!(log.sync_deadline(), None);
+    }
+
+    #[test]
+    fn always_syncs_each_turn_and_never_does_not() {
+        let (_dir, mut log) = log_with(JournalSync::Always);
+        let now = Instant::now();
+        log.append("a", None, Value::Null);
+        assert!(log.take_sync(now).is_some());
+        log.append("b", None, Value::Null);
+        assert!(log.take_sync(now).is_some());
+        assert_eq!(log.sync_deadline(), None);
+        let (_dir, mut log) = log_with(JournalSync::Never);
+        log.append("a", None, Value::Null);
+        assert!(log.take_sync(now).is_none());
+        assert_eq!(log.sync_deadline(), None);
     }
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::kernel::helper::fork_helper;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::say;
+use crate::supervisor::writes::{WriteKind, count, proc_write_bytes};
 
 /// The most a helper may answer; more is cut (answers are small).
 const MAX_ANSWER_BYTES: usize = 1 << 20;
@@ -60,6 +61,10 @@ impl JobKind {
 }
 
 /// A job in flight.
+/// The key of a helper's answer that carries its /proc/self/io
+/// write_bytes (taken out before the answer is handled).
+const HELPER_WRITE_BYTES: &str = "_helper_write_bytes";
+
 #[derive(Debug)]
 pub struct Job {
     pub kind: JobKind,
@@ -100,8 +105,15 @@ impl Jobs {
         keep: &[RawFd],
         work: impl FnOnce() -> Value,
     ) -> Result<Pid, String> {
-        let helper = fork_helper(keep, || serde_json::to_vec(&work()).unwrap_or_default())
-            .map_err(|e| format!("start a helper for {}: {e}", kind.name()))?;
+        let helper = fork_helper(keep, || {
+            let mut answer = work();
+            // What the helper wrote to storage, for the daemon's counters.
+            if let (Value::Object(map), Some(bytes)) = (&mut answer, proc_write_bytes("self")) {
+                map.insert(HELPER_WRITE_BYTES.into(), bytes.into());
+            }
+            serde_json::to_vec(&answer).unwrap_or_default()
+        })
+        .map_err(|e| format!("start a helper for {}: {e}", kind.name()))?;
         self.running.insert(
             helper.pid,
             Job {
@@ -152,7 +164,18 @@ impl Jobs {
         let mut job = self.running.remove(&pid)?;
         // The helper is gone: whatever it wrote is in the pipe now.
         drain(&mut job);
-        let answer = serde_json::from_slice(&job.answer).unwrap_or(Value::Null);
+        let mut answer = serde_json::from_slice(&job.answer).unwrap_or(Value::Null);
+        if let Some(bytes) = answer
+            .as_object_mut()
+            .and_then(|m| m.remove(HELPER_WRITE_BYTES))
+            .and_then(|v| v.as_u64())
+        {
+            let kind = match job.kind {
+                JobKind::SyncJournal => WriteKind::Journal,
+                _ => WriteKind::Store,
+            };
+            count(kind, bytes);
+        }
         Some(JobDone {
             kind: job.kind,
             container: job.container,
@@ -262,14 +285,16 @@ impl Supervisor {
 }
 
 impl Supervisor {
-    /// Starts a journal sync in a helper when events were appended and
-    /// none is running: events become durable within one sync's time of
-    /// being written, and the loop never waits on the disk.
+    /// Starts a journal sync in a helper when events were appended, none
+    /// is running and berth.json's `journal.sync` allows one now: by
+    /// default events become durable within one sync's time of being
+    /// written; the loop never waits on the disk (an interval's next sync
+    /// is a deadline of the loop's poll, `next_deadline`).
     pub fn sync_events(&mut self) {
         if self.jobs.running(JobKind::SyncJournal, None) {
             return;
         }
-        let Some(work) = self.events.take_sync() else {
+        let Some(work) = self.events.take_sync(std::time::Instant::now()) else {
             return;
         };
         let keep: Vec<RawFd> = work.files.iter().map(AsRawFd::as_raw_fd).collect();

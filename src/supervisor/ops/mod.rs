@@ -44,7 +44,8 @@ use crate::supervisor::ops::jobs::Jobs;
 use crate::supervisor::ops::notifier::NotifierProcess;
 use crate::supervisor::ops::pull::{PullJob, PullOutcome, PullProgress};
 use crate::supervisor::ops::wait::{Completion, Waiter};
-use crate::supervisor::output::logs::{LogEntry, read_log};
+use crate::supervisor::output::follow::read_container_log;
+use crate::supervisor::output::logs::LogEntry;
 use crate::supervisor::runtime::container::{Container, ContainerInfo};
 use crate::supervisor::runtime::machine::Event;
 use crate::supervisor::runtime::timers::Timers;
@@ -250,14 +251,32 @@ impl Supervisor {
 
     pub fn logs(&self, name: &str, tail: Option<usize>) -> Result<Vec<LogEntry>, SupervisorError> {
         let c = self.container(name)?;
-        read_log(c.log.path(), tail).map_err(|e| SupervisorError::Container {
-            name: name.to_string(),
-            message: format!("read log {}: {e}", c.log.path().display()),
-        })
+        match read_container_log(&c.log, None, tail, false) {
+            Ok((entries, _)) => Ok(entries),
+            Err(e) => Err(SupervisorError::Container {
+                name: name.to_string(),
+                message: format!("read log {}: {e}", c.log.path().display()),
+            }),
+        }
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.next_deadline()
+        // While a sync runs its end wakes the loop; a past deadline then
+        // would only spin it.
+        let sync = if self.jobs.running(jobs::JobKind::SyncJournal, None) {
+            None
+        } else {
+            self.events.sync_deadline()
+        };
+        self.timers.next_deadline().into_iter().chain(sync).min()
+    }
+
+    /// berth.json's `journal.sync` (the daemon sets it at start).
+    pub fn set_journal_sync(
+        &mut self,
+        policy: crate::supervisor::spec::machine_settings::JournalSync,
+    ) {
+        self.events.set_sync_policy(policy);
     }
 
     /// True once a shutdown was asked for and no container is left running.

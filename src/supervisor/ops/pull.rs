@@ -23,6 +23,7 @@ use crate::supervisor::output::line_reader::LineReader;
 use crate::supervisor::runtime::timers::TimerKind;
 use crate::supervisor::say;
 use crate::supervisor::spec::PullPolicy;
+use crate::supervisor::writes::{self, WriteKind};
 
 pub struct PullJob {
     pub reference: String,
@@ -36,6 +37,8 @@ pub struct PullJob {
     stderr: Option<ChildStderr>,
     /// When the last pull.progress event was recorded (one a second at most).
     last_progress_event: Option<std::time::Instant>,
+    /// The helper's write_bytes already counted (sampled as it reports).
+    write_bytes: u64,
 }
 
 /// A progress line for an API client.
@@ -206,6 +209,7 @@ impl Supervisor {
             lines: LineReader::default(),
             stderr: child.stderr.take(),
             last_progress_event: None,
+            write_bytes: 0,
         };
         Ok((pid, job))
     }
@@ -220,13 +224,19 @@ impl Supervisor {
 
     /// Reads what a pull printed and hands each line to its clients.
     pub fn on_pull_output(&mut self, fd: RawFd) {
-        let Some(job) = self
+        let Some((pid, job)) = self
             .pulls
-            .values_mut()
-            .find(|j| j.stdout.as_ref().is_some_and(|f| f.as_raw_fd() == fd))
+            .iter_mut()
+            .find(|(_, j)| j.stdout.as_ref().is_some_and(|f| f.as_raw_fd() == fd))
         else {
             return;
         };
+        // What the helper wrote to the store so far: read as it reports
+        // (its last line comes after its last write), not after its exit.
+        if let Some(now) = writes::proc_write_bytes(&pid.to_string()) {
+            writes::count(WriteKind::Store, now.saturating_sub(job.write_bytes));
+            job.write_bytes = job.write_bytes.max(now);
+        }
         let Some(stdout) = job.stdout.as_ref() else {
             return;
         };

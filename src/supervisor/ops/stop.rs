@@ -20,9 +20,13 @@ impl Supervisor {
         let c = self.container(name)?;
         if c.spec.restart.policy == RestartPolicy::UnlessStopped {
             let marker = c.dirs.stopped_marker();
-            if let Err(e) =
-                std::fs::create_dir_all(&c.dirs.base).and_then(|_| std::fs::write(&marker, b""))
-            {
+            if let Err(e) = std::fs::create_dir_all(&c.dirs.base).and_then(|_| {
+                crate::supervisor::writes::write_file(
+                    &marker,
+                    b"",
+                    crate::supervisor::writes::WriteKind::State,
+                )
+            }) {
                 say(format_args!(
                     "container {name}: write {}: {e}",
                     marker.display()

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use crate::supervisor::output::logs::LogEntry;
+use crate::supervisor::output::memory::MemoryCursor;
 use crate::supervisor::output::rotation::{FileId, log_files};
 
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -55,6 +56,28 @@ pub fn read_log_since(
     Ok(entries.into())
 }
 
+/// A container's log, of either driver: the entries after `since` (the
+/// last `tail`) and, with `follow`, a cursor at their end for what comes
+/// next. (The supervisor writes the log on the same thread, so nothing
+/// can slip in between the two.)
+pub fn read_container_log(
+    log: &crate::supervisor::output::logs::LogWriter,
+    since: Option<SystemTime>,
+    tail: Option<usize>,
+    follow: bool,
+) -> std::io::Result<(Vec<LogEntry>, Option<LogCursor>)> {
+    if log.is_memory() {
+        let ring = log.memory().ok_or_else(|| {
+            std::io::Error::other("the memory log could not be made (memfd_create)")
+        })?;
+        let (entries, cursor) = crate::supervisor::output::memory::read_ring(ring, since, tail)?;
+        return Ok((entries, follow.then_some(LogCursor::Memory(cursor))));
+    }
+    let entries = read_log_since(log.path(), since, tail)?;
+    let cursor = follow.then(|| LogCursor::at_end(log.path())).transpose()?;
+    Ok((entries, cursor))
+}
+
 /// A `since` for the logs: unix seconds (`1700000000`, `1700000000.5`), an
 /// RFC 3339 UTC time (`2024-01-02T03:04:05Z`, fractions allowed), or a
 /// duration before `now` (`10m`, `1h30m`), as `docker logs --since` takes.
@@ -71,7 +94,29 @@ pub fn parse_since(text: &str, now: SystemTime) -> Option<SystemTime> {
     now.checked_sub(ago)
 }
 
-pub struct LogCursor {
+/// A follower of a log, of either driver.
+pub enum LogCursor {
+    File(FileCursor),
+    Memory(MemoryCursor),
+}
+
+impl LogCursor {
+    /// A cursor at the end of a file log (see `FileCursor::at_end`).
+    pub fn at_end(path: &Path) -> std::io::Result<LogCursor> {
+        FileCursor::at_end(path).map(LogCursor::File)
+    }
+
+    /// Entries written since the last call, reading at most about
+    /// `max_bytes`; true when the cursor has caught up with the writer.
+    pub fn read_new(&mut self, max_bytes: usize) -> std::io::Result<(Vec<LogEntry>, bool)> {
+        match self {
+            LogCursor::File(c) => c.read_new(max_bytes),
+            LogCursor::Memory(c) => c.read_new(max_bytes),
+        }
+    }
+}
+
+pub struct FileCursor {
     path: PathBuf,
     /// The file being read and its identity; None before the log exists.
     file: Option<(File, FileId)>,
@@ -79,12 +124,12 @@ pub struct LogCursor {
     partial: Vec<u8>,
 }
 
-impl LogCursor {
+impl FileCursor {
     /// A cursor at the end of the log as it is now: it yields only what is
     /// written from now on. (The supervisor writes the log on the same
     /// thread, so nothing can slip in between reading the log and this.)
-    pub fn at_end(path: &Path) -> std::io::Result<LogCursor> {
-        let mut cursor = LogCursor {
+    pub fn at_end(path: &Path) -> std::io::Result<FileCursor> {
+        let mut cursor = FileCursor {
             path: path.to_path_buf(),
             file: None,
             partial: Vec::new(),

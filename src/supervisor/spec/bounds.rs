@@ -161,6 +161,14 @@ pub const TMPFS_BYTES: Bound<u64> = Bound::new(MIN_TMPFS_BYTES, MAX_MEMORY_BYTES
 /// A log file and the output rate: 1 TiB leaves `max_size × max_files`
 /// (≤ 100) far from overflowing.
 pub const LOG_MAX_SIZE_BYTES: Bound<u64> = Bound::new(4 << 10, 1 << 40, "bytes");
+/// The RAM ring of a container with `logging.driver` "memory".
+pub const MEMORY_LOG_BYTES: Bound<u64> = Bound::new(4 << 10, 64 << 20, "bytes");
+/// berth.json's `journal.sync` "interval:…".
+pub const JOURNAL_SYNC_INTERVAL: Bound<Duration> = Bound::new(
+    Duration::from_millis(100),
+    Duration::from_secs(3600),
+    "seconds",
+);
 pub const LOG_RATE_BYTES: Bound<u64> = Bound::new(1 << 10, 1 << 40, "bytes per second");
 pub const LOG_BURST_BYTES: Bound<u64> = Bound::new(1 << 10, 1 << 40, "bytes");
 /// One secret file, checked at start (Docker's and Podman's limit is

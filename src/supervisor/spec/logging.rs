@@ -1,8 +1,24 @@
-//! Checks of a spec's `logging` (size, files, flood limit). Writing logs
-//! is output/.
+//! Checks of a spec's `logging` (driver, size, files, flood limit).
+//! Writing logs is output/.
 
-use crate::supervisor::spec::bounds::{LOG_BURST_BYTES, LOG_MAX_SIZE_BYTES, LOG_RATE_BYTES};
+use serde::{Deserialize, Serialize};
+
+use crate::supervisor::spec::bounds::{
+    LOG_BURST_BYTES, LOG_MAX_SIZE_BYTES, LOG_RATE_BYTES, MEMORY_LOG_BYTES,
+};
 use crate::supervisor::spec::service::LoggingSpec;
+
+/// Where a container's output is kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    /// Docker's json-file format in rotated files on disk.
+    #[default]
+    JsonFile,
+    /// A RAM ring of `max_size`, outside the daemon's heap; never written
+    /// to disk, lost on reboot (flash-friendly).
+    Memory,
+}
 
 /// The most rotated files a container's log may keep.
 pub const MAX_LOG_FILES: u32 = 100;
@@ -14,7 +30,11 @@ pub fn check_logging(spec: &LoggingSpec) -> Vec<(Vec<String>, String)> {
     let mut problem = |field: &str, message: String| {
         out.push((vec!["logging".to_string(), field.to_string()], message));
     };
-    if let Err(why) = LOG_MAX_SIZE_BYTES.check(spec.max_size.0) {
+    let size_bound = match spec.driver {
+        Some(LogDriver::Memory) => &MEMORY_LOG_BYTES,
+        _ => &LOG_MAX_SIZE_BYTES,
+    };
+    if let Err(why) = size_bound.check(spec.max_size.0) {
         problem("max_size", why);
     }
     if !(1..=MAX_LOG_FILES).contains(&spec.max_files) {

@@ -68,6 +68,11 @@ fn default_retries() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoggingSpec {
+    /// Where output goes: "json-file" (files under containers/NAME/logs)
+    /// or "memory" (a RAM ring of `max_size`, never on disk). None: what
+    /// berth.json's `logging.default_driver` says (json-file by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<crate::supervisor::spec::logging::LogDriver>,
     /// Rotate json.log when it would grow past this.
     #[serde(default = "default_max_size")]
     pub max_size: ByteSize,
@@ -87,6 +92,7 @@ pub struct LoggingSpec {
 impl Default for LoggingSpec {
     fn default() -> Self {
         Self {
+            driver: None,
             max_size: default_max_size(),
             max_files: default_max_files(),
             rate: default_rate(),

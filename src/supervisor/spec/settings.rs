@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::fetch::reference::Reference;
 use crate::kernel::machine::PowerCommand;
-use crate::supervisor::spec::machine_settings::{PullSettings, StoreSettings, WatchdogSettings};
+use crate::supervisor::spec::machine_settings::{
+    JournalSettings, LoggingSettings, PullSettings, StoreSettings, WatchdogSettings,
+};
 use crate::supervisor::spec::validate::{Problem, SpecError, parse_checked, problem};
 use crate::supervisor::spec::validate_bounds::check_settings_bounds;
 use crate::supervisor::spec::webhooks::{WebhookSettings, check_webhooks};
@@ -57,6 +59,12 @@ pub struct Settings {
     /// A hardware watchdog to keep alive (docs/pid1.md).
     #[serde(default)]
     pub watchdog: Option<WatchdogSettings>,
+    /// Container logs machine-wide: the default driver.
+    #[serde(default)]
+    pub logging: LoggingSettings,
+    /// The event journal's fsync policy.
+    #[serde(default)]
+    pub journal: JournalSettings,
 }
 
 /// Groups (names or gids) whose members may use the API: `admin_group`

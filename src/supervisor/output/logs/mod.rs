@@ -2,14 +2,16 @@
 //! per line ({"log":"text\n","stream":"stdout","time":"RFC 3339 ns"}), so
 //! existing log shippers read berth's logs as they read Docker's: copying
 //! from the pipes, rotating at `max_size` (log_rotation.rs), an optional
-//! copy to the console, and the checks of a spec's `logging`. Reading is
-//! log_follow.rs's business.
+//! copy to the console, and the checks of a spec's `logging`. With the
+//! "memory" driver the same lines go to a RAM ring instead (memory.rs).
+//! Reading is follow.rs's business.
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use nix::errno::Errno;
@@ -17,8 +19,29 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use serde::{Deserialize, Serialize};
 
 pub use crate::supervisor::output::follow::read_log;
+use crate::supervisor::output::memory::MemoryRing;
 use crate::supervisor::output::rotation::{RotationLimits, rotate_files};
+use crate::supervisor::spec::logging::LogDriver;
 use crate::supervisor::spec::service::LoggingSpec;
+
+/// berth.json's `logging.default_driver` is "memory": read once at the
+/// daemon's start (specs are loaded and reloaded without berth.json).
+static DEFAULT_DRIVER_MEMORY: AtomicBool = AtomicBool::new(false);
+
+/// The driver of a spec that names none, from now on.
+pub fn set_default_driver(driver: LogDriver) {
+    DEFAULT_DRIVER_MEMORY.store(driver == LogDriver::Memory, Ordering::Relaxed);
+}
+
+/// The driver a container's `logging` means, the default applied.
+pub fn effective_driver(logging: &LoggingSpec) -> LogDriver {
+    let default = if DEFAULT_DRIVER_MEMORY.load(Ordering::Relaxed) {
+        LogDriver::Memory
+    } else {
+        LogDriver::JsonFile
+    };
+    logging.driver.unwrap_or(default)
+}
 
 /// Docker splits lines longer than its 16 KiB copy buffer; so do we.
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
@@ -74,6 +97,11 @@ pub struct LogWriter {
     limits: RotationLimits,
     partial: [Vec<u8>; 2],
     console: Option<ConsoleCopy>,
+    /// The "memory" driver's ring (then no file is ever opened): Some
+    /// with the ring's size, which may wait for its memfd.
+    memory: Option<(u64, Option<MemoryRing>)>,
+    /// Bytes written to the log's files since the daemon started.
+    disk_bytes: u64,
 }
 
 impl LogWriter {
@@ -87,6 +115,8 @@ impl LogWriter {
             limits: RotationLimits::default(),
             partial: [Vec::new(), Vec::new()],
             console: None,
+            memory: None,
+            disk_bytes: 0,
         }
     }
 
@@ -96,12 +126,41 @@ impl LogWriter {
     }
 
     /// Follows a changed spec from the next line on.
+    /// Follows a changed spec from the next line on. A new driver or ring
+    /// size starts an empty ring (what a file log had stays on disk).
     pub fn set_limits(&mut self, logging: &LoggingSpec) {
         self.limits = RotationLimits::from_logging(logging);
+        match effective_driver(logging) {
+            LogDriver::JsonFile => self.memory = None,
+            LogDriver::Memory => {
+                let size = logging.max_size.0;
+                if self.memory.as_ref().is_none_or(|(s, _)| *s != size) {
+                    self.file = None;
+                    // Made now so that `logs -f` can follow it before the
+                    // first line; a failure is retried at the first line.
+                    self.memory = Some((size, MemoryRing::new(size).ok()));
+                }
+            }
+        }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The ring, with the "memory" driver (None: read the files).
+    pub fn memory(&self) -> Option<&MemoryRing> {
+        self.memory.as_ref()?.1.as_ref()
+    }
+
+    pub fn is_memory(&self) -> bool {
+        self.memory.is_some()
+    }
+
+    /// Bytes written to the log's files since the daemon started (0 with
+    /// the "memory" driver).
+    pub fn disk_bytes(&self) -> u64 {
+        self.disk_bytes
     }
 
     /// Also copies every line, as "NAME: line", to `console` (PID 1 mode's
@@ -208,6 +267,13 @@ impl LogWriter {
     /// Adds one whole JSON line to the batch for the live file, rotating
     /// first when it would not fit: a line is never split across files.
     fn queue_line(&mut self, json: &[u8]) -> std::io::Result<()> {
+        if let Some((size, ring)) = &mut self.memory {
+            if ring.is_none() {
+                *ring = Some(MemoryRing::new(*size)?);
+            }
+            self.batch.extend_from_slice(json);
+            return Ok(());
+        }
         let mut rotate_error = None;
         if self.file.is_none() {
             self.open()?;
@@ -242,9 +308,19 @@ impl LogWriter {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let result = match self.file.as_mut() {
-            Some(f) => f.write_all(&self.batch),
-            None => Ok(()),
+        let result = match (self.file.as_mut(), &mut self.memory) {
+            (_, Some((_, Some(ring)))) => ring.append(&self.batch),
+            (_, Some((_, None))) => Ok(()),
+            (Some(f), None) => {
+                let written = f.write_all(&self.batch);
+                self.disk_bytes += self.batch.len() as u64;
+                crate::supervisor::writes::count(
+                    crate::supervisor::writes::WriteKind::Logs,
+                    self.batch.len() as u64,
+                );
+                written
+            }
+            (None, None) => Ok(()),
         };
         self.batch.clear();
         result

@@ -224,6 +224,31 @@ fn logging_limits_are_checked() {
             "logging.burst"
         ]
     );
+    let memory: LoggingSpec =
+        serde_json::from_value(serde_json::json!({"driver": "memory", "max_size": "128m"}))
+            .unwrap();
+    assert_eq!(
+        check_logging(&memory)[0].1,
+        "expected 4096 to 67108864 bytes, got 134217728"
+    );
     let many: LoggingSpec = serde_json::from_value(serde_json::json!({"max_files": 101})).unwrap();
     assert_eq!(check_logging(&many)[0].1, "must be 1 to 100");
+}
+
+#[test]
+fn a_spec_that_names_no_driver_gets_the_default() {
+    // The default is process-wide: this test only reads it (other tests
+    // run in parallel); tests/logs_memory.rs sets it through berth.json.
+    let unnamed = LoggingSpec::default();
+    assert_eq!(unnamed.driver, None);
+    assert_eq!(effective_driver(&unnamed), LogDriver::JsonFile);
+    let named: LoggingSpec =
+        serde_json::from_value(serde_json::json!({"driver": "memory"})).unwrap();
+    assert_eq!(effective_driver(&named), LogDriver::Memory);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(
+        LogWriter::new(dir.path().join("a.log"))
+            .with_limits(&named)
+            .is_memory()
+    );
 }

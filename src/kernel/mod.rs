@@ -23,6 +23,7 @@ pub mod machine;
 pub mod memory;
 mod mounts;
 mod net;
+pub mod net_state;
 mod overlay;
 mod rootfs;
 pub mod sandbox;

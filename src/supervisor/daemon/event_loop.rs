@@ -56,6 +56,7 @@ enum Source {
     Uevents,
     DeviceLinks,
     ClockChange,
+    Gates,
     Control,
 }
 
@@ -99,6 +100,7 @@ pub fn run(
                 Source::Uevents => sup.on_uevents(),
                 Source::DeviceLinks => sup.on_device_links(),
                 Source::ClockChange => sup.on_clock_changed(),
+                Source::Gates => sup.on_gate_watch(),
                 Source::Control => control.on_ready(fd, revents, sup),
             }
         }
@@ -177,6 +179,10 @@ fn wait_for_events(
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
             sources.push(source);
         }
+    }
+    for fd in sup.gate_watch_fds() {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::Gates);
     }
     for (fd, events) in control.watched() {
         fds.push(PollFd::new(fd, events));

@@ -13,10 +13,17 @@ impl Supervisor {
         self.clock_changes.as_ref().map(|c| c.fd())
     }
 
+    /// The `wait_for` gates' inotify and netlink descriptors.
+    pub fn gate_watch_fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.gate_watch.fds()
+    }
+
     pub fn on_clock_changed(&mut self) {
         if !self.clock_changes.as_ref().is_some_and(|c| c.take()) {
             return;
         }
+        // Clock gates too: NTP's first sync often steps the clock.
+        self.on_gate_watch();
         let waiting: Vec<String> = self
             .containers
             .values()

@@ -42,6 +42,8 @@ pub enum JobKind {
     UpdateUnpin,
     /// Import the config's images/ at daemon start (ops/airgap.rs).
     ImportImages,
+    /// Resolve a name or connect to a port for a `wait_for` gate.
+    GateProbe,
 }
 
 impl JobKind {
@@ -56,6 +58,7 @@ impl JobKind {
             JobKind::UpdateCheck => "update check",
             JobKind::UpdateUnpin => "update unpin",
             JobKind::ImportImages => "image import",
+            JobKind::GateProbe => "wait_for probe",
         }
     }
 }
@@ -231,6 +234,7 @@ impl Supervisor {
             JobKind::Place => self.placed(done),
             JobKind::Cleanup => self.cleaned_up(done),
             JobKind::PostStart => self.hooks_warned(done),
+            JobKind::GateProbe => self.gate_probed(done),
             JobKind::SyncJournal => self.journal_synced(done),
             JobKind::UpdateCheck => self.update_checked(done),
             JobKind::ImportImages => self.airgap_imported(done),

@@ -9,6 +9,8 @@ mod create_prepare;
 mod drive;
 pub mod exec_wait;
 pub mod exit;
+mod gate_watch;
+mod gates;
 pub mod health;
 mod hotplug;
 pub mod hotplug_watch;
@@ -119,6 +121,8 @@ pub struct Supervisor {
     /// Wakes the loop when the clock is set, so what waited on the clock
     /// (a registry certificate "not yet valid") is tried again at once.
     clock_changes: Option<crate::kernel::clock::ClockChanges>,
+    /// What wakes containers waiting on `wait_for` gates.
+    gate_watch: gate_watch::GateWatch,
 }
 
 impl Supervisor {
@@ -155,6 +159,7 @@ impl Supervisor {
             airgap: airgap::Airgap::default(),
             watchdog_info: None,
             hotplug: hotplug_watch::Hotplug::off(),
+            gate_watch: Default::default(),
             clock_changes: crate::kernel::clock::ClockChanges::new()
                 .map_err(|e| {
                     crate::supervisor::say(format_args!("clock changes will not be noticed: {e}"))

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::kernel::machine::boot_steps::{self, BootStep};
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::create::Prepared;
+use crate::supervisor::ops::gates::Verdict;
 use crate::supervisor::ops::jobs::JobKind;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
 use crate::supervisor::output::logs::Stream;
@@ -68,10 +69,14 @@ impl Supervisor {
         let Some(c) = self.containers.get(name) else {
             return;
         };
-        match readiness(&c.spec.depends_on, &self.containers) {
-            Readiness::Ready => {}
-            Readiness::Waiting(on) => {
-                let message = format!("waiting for {}", on.join(", "));
+        let verdict = match readiness(&c.spec.depends_on, &self.containers) {
+            Readiness::Ready => self.gate_verdict(name),
+            Readiness::Waiting(on) => Verdict::Wait(format!("waiting for {}", on.join(", "))),
+            Readiness::Failed(why) => Verdict::Fail(why),
+        };
+        match verdict {
+            Verdict::Open => {}
+            Verdict::Wait(message) => {
                 if let Some(c) = self.containers.get_mut(name) {
                     if c.error.as_deref() != Some(message.as_str()) {
                         say(format_args!("container {name}: {message}"));
@@ -80,19 +85,7 @@ impl Supervisor {
                 }
                 return self.fire(name, Event::DependenciesPending);
             }
-            Readiness::Failed(why) => {
-                say(format_args!("container {name}: {why}"));
-                if let Some(c) = self.containers.get_mut(name) {
-                    let _ = c.log.write_notice(&why);
-                    c.error = Some(why.clone());
-                    c.exit_reason = Some("start_failed".into());
-                    c.exit_code = Some(125);
-                    c.finished_at = Some(SystemTime::now());
-                }
-                let data = json!({"exit_code": 125, "reason": "start_failed", "error": why});
-                self.emit(kinds::CONTAINER_EXITED, Some(name), data);
-                return self.fire(name, Event::DependenciesFailed);
-            }
+            Verdict::Fail(why) => return self.fail_before_start(name, why),
         }
         let event = if self.image_missing(name) {
             Event::ImageMissing
@@ -100,6 +93,22 @@ impl Supervisor {
             Event::Ready
         };
         self.fire(name, event);
+    }
+
+    /// A dependency or a gate can never be met: the start fails (exit 125).
+    fn fail_before_start(&mut self, name: &str, why: String) {
+        say(format_args!("container {name}: {why}"));
+        if let Some(c) = self.containers.get_mut(name) {
+            let _ = c.log.write_notice(&why);
+            c.error = Some(why.clone());
+            c.waiting_for = None;
+            c.exit_reason = Some("start_failed".into());
+            c.exit_code = Some(125);
+            c.finished_at = Some(SystemTime::now());
+        }
+        let data = json!({"exit_code": 125, "reason": "start_failed", "error": why});
+        self.emit(kinds::CONTAINER_EXITED, Some(name), data);
+        self.fire(name, Event::DependenciesFailed);
     }
 
     /// Waiting containers whose dependencies may have moved: check again.

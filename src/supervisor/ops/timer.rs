@@ -47,6 +47,7 @@ impl Supervisor {
             TimerKind::HealthTimeout => self.health_timeout(&name),
             TimerKind::PullRetry if c.state() == State::Pulling => self.start_pull_for(&name),
             TimerKind::PullRetry => {}
+            TimerKind::GateCheck => self.on_gate_timer(&name, timer.at),
             TimerKind::Notifier
             | TimerKind::UpdateCheck
             | TimerKind::UpdateRetry

@@ -57,6 +57,8 @@ pub struct Container {
     /// Failed pulls of its missing image in a row, and when the first
     /// failed: the retry's backoff and `pull.give_up_after` count from them.
     pub pull_failures: Option<(u32, std::time::Instant)>,
+    /// Its `wait_for` gates during this start attempt (ops/gates.rs).
+    pub gates: super::gate_state::GateState,
     pub health: Health,
     /// How its health checks run (set at each start).
     pub exec_template: Option<ExecTemplate>,
@@ -103,6 +105,7 @@ impl Container {
             remove_on_exit: false,
             pulled: false,
             pull_failures: None,
+            gates: Default::default(),
             health: Health::default(),
             exec_template: None,
             exec_done: false,

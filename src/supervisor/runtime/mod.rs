@@ -2,6 +2,7 @@
 //! backoff and start order. No I/O here.
 
 pub mod container;
+pub mod gate_state;
 pub mod health;
 pub mod machine;
 

@@ -29,6 +29,9 @@ pub enum TimerKind {
     UpdateStable,
     /// Try the pull of a container's missing image again.
     PullRetry,
+    /// Look at a waiting container's `wait_for` gates again (a timeout,
+    /// a probe's backoff, the clock).
+    GateCheck,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,6 +24,7 @@ pub mod validate;
 pub mod validate_bounds;
 pub mod validate_hardening;
 pub mod validate_mounts;
+pub mod wait_for;
 pub mod webhooks;
 
 use std::collections::BTreeMap;
@@ -150,6 +151,9 @@ pub struct Spec {
     /// Follow the image's tag in its registry (docs/update.md).
     #[serde(default)]
     pub update: update::UpdateSpec,
+    /// Conditions of the world it waits for before it starts.
+    #[serde(default)]
+    pub wait_for: Vec<wait_for::WaitForSpec>,
 }
 
 pub const SECCOMP_DEFAULT: &str = "default";

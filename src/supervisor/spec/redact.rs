@@ -55,6 +55,7 @@ impl Spec {
             device_cgroup_rules: _,
             privileged: _,
             init: _,
+            wait_for: _,
             update: _,
         } = &mut out;
         env.values_mut().for_each(|v| *v = REDACTED.into());

@@ -159,6 +159,9 @@ pub fn check_spec(spec: &Spec) -> Vec<Problem> {
     ));
     check_network(spec, &mut out);
     out.extend(crate::supervisor::spec::hooks::check_hooks(&spec.hooks));
+    out.extend(crate::supervisor::spec::wait_for::check_wait_for(
+        &spec.wait_for,
+    ));
     out.extend(crate::supervisor::spec::secrets::check_secrets(spec));
     out.extend(crate::supervisor::spec::devices::check_devices(spec));
     if let Some(hc) = &spec.healthcheck

@@ -147,6 +147,7 @@ pub fn check_spec_bounds(spec: &Spec, out: &mut Vec<Problem>) {
         check_healthcheck_bounds(hc, &mut c.at("healthcheck"));
     }
     super::update::check_update_bounds(&spec.update, &mut c.at("update"));
+    super::wait_for::check_wait_for_bounds(&spec.wait_for, &mut c);
     if c.count("ports", &LIST_ENTRIES, spec.ports.len()) {
         for (i, p) in spec.ports.iter().enumerate() {
             let mut ports = c.at("ports");

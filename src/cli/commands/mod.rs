@@ -89,6 +89,7 @@ pub const COMMANDS: &[&Command] = &[
     &KILL,
     &RELOAD,
     &UPDATE,
+    &APPLY,
     &EVENTS,
     &INFO,
     &VERSION,

@@ -41,6 +41,10 @@ pub enum JobKind {
     UpdateUnpin,
     /// Import the config's images/ at daemon start (ops/airgap.rs).
     ImportImages,
+    /// Copy and check a config to apply (ops/apply.rs).
+    ApplyStage,
+    /// Move the applied config's pointer, fsynced.
+    ApplyCommit,
 }
 
 impl JobKind {
@@ -55,6 +59,8 @@ impl JobKind {
             JobKind::UpdateCheck => "update check",
             JobKind::UpdateUnpin => "update unpin",
             JobKind::ImportImages => "image import",
+            JobKind::ApplyStage => "config staging",
+            JobKind::ApplyCommit => "config switch",
         }
     }
 }
@@ -211,6 +217,8 @@ impl Supervisor {
             JobKind::SyncJournal => self.journal_synced(done),
             JobKind::UpdateCheck => self.update_checked(done),
             JobKind::ImportImages => self.airgap_imported(done),
+            JobKind::ApplyStage => self.apply_staged(done),
+            JobKind::ApplyCommit => self.apply_committed(done),
             JobKind::RemoveTree | JobKind::UpdateUnpin => {
                 if let Some(e) = done.answer.get("error").and_then(Value::as_str) {
                     say(format_args!("{e}"));

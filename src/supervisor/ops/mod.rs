@@ -3,6 +3,8 @@
 //! changes live in lifecycle.rs.
 
 pub mod airgap;
+pub mod apply;
+mod apply_watch;
 pub mod create;
 mod create_prepare;
 mod drive;
@@ -50,7 +52,11 @@ use crate::supervisor::spec::load::LoadedSpec;
 
 #[derive(Debug, Clone)]
 pub struct SupervisorOptions {
+    /// The active config directory: the applied generation in the store,
+    /// else the seed.
     pub config_dir: PathBuf,
+    /// `--config`: the config used while none was applied (`apply --reset`).
+    pub seed_config_dir: PathBuf,
     /// Containers' cgroups are `<cgroup_parent>/<name>` in every hierarchy.
     pub cgroup_parent: String,
     /// Copy every container's output to /dev/console (PID 1 mode).
@@ -110,6 +116,8 @@ pub struct Supervisor {
     watchdog_info: Option<crate::kernel::watchdog::WatchdogInfo>,
     /// Devices that come and go while containers run.
     hotplug: hotplug_watch::Hotplug,
+    /// The whole-config apply under way (apply.rs).
+    apply: Option<apply::Apply>,
 }
 
 impl Supervisor {
@@ -146,6 +154,7 @@ impl Supervisor {
             airgap: airgap::Airgap::default(),
             watchdog_info: None,
             hotplug: hotplug_watch::Hotplug::off(),
+            apply: None,
         };
         for name in names {
             sup.load_update_record(&name);
@@ -215,6 +224,7 @@ impl Supervisor {
             && kind.starts_with("container.")
         {
             self.observe_for_update(kind, name, &data);
+            self.observe_for_apply(kind, name, &data);
         }
         self.events.append(kind, container, data);
     }

@@ -1,6 +1,6 @@
 //! `berth apply` (docs/update.md, "apply") against a real daemon: two
 //! changed specs of which one never becomes healthy both go back to the
-//! previous specs with one event naming it; a good apply (a tarball)
+//! previous specs (and a removed one comes back) with one event naming it; a good apply (a tarball)
 //! survives a restart of the daemon and `--reset` returns to the seed; a
 //! bad JSON and a tarball with `..` are refused and change nothing; the
 //! daemon killed (SIGKILL, containers' cgroups gone) at each step of an
@@ -104,9 +104,12 @@ fn an_unhealthy_spec_rolls_back_every_change() -> Result<()> {
     env.import_demo()?;
     env.write_spec("a", &sh("a-v1", json!({})))?;
     env.write_spec("b", &sh("b-v1", json!({})))?;
+    // Removed by the new config, so back once it is rolled back.
+    env.write_spec("r", &sh("r-v1", json!({})))?;
     let _daemon = env.start_daemon_checked()?;
     wait_running_as(&env, "a", "a-v1")?;
     wait_running_as(&env, "b", "b-v1")?;
+    wait_running_as(&env, "r", "r-v1")?;
     let sick = json!({"healthcheck": {"command": ["false"], "interval": 0.2, "retries": 1}});
     let new = config_dir(
         &env,
@@ -130,6 +133,7 @@ fn an_unhealthy_spec_rolls_back_every_change() -> Result<()> {
     assert!(events(&env, "config.applied")?.is_empty());
     wait_running_as(&env, "a", "a-v1")?;
     wait_running_as(&env, "b", "b-v1")?;
+    wait_running_as(&env, "r", "r-v1")?;
     assert_eq!(info(&env)?["config_dir"], json!(env.config()));
     wait_for(LIMIT, || Ok(config_area(&env).is_empty()))
         .with_context(|| format!("left in the store: {:?}", config_area(&env)))?;

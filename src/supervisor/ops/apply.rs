@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::supervisor::config_store::{self, stage};
+use crate::supervisor::config_store;
 use crate::supervisor::events::journal::kinds;
-use crate::supervisor::launch::check::{check_cdi_devices, load_config};
+use crate::supervisor::launch::check::load_config;
+use crate::supervisor::ops::apply_stage::stage_and_check;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::reload::ReloadSummary;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
-use crate::supervisor::plugins::cdi;
 use crate::supervisor::plugins::network::NetworkSettings;
 use crate::supervisor::runtime::timers::TimerKind;
 use crate::supervisor::say;
@@ -260,6 +260,9 @@ impl Supervisor {
     /// back to the previous config.
     pub(crate) fn apply_committed(&mut self, done: JobDone) {
         if let Some(e) = Self::job_error(&done) {
+            if let Some(a) = self.apply.as_mut() {
+                a.committing = false;
+            }
             return self.roll_back(vec![("config".into(), format!("switch the pointer: {e}"))]);
         }
         let Some(a) = self.apply.take() else {
@@ -288,6 +291,10 @@ impl Supervisor {
     /// Undoes the switch: the previous directory and specs again, one
     /// event naming what failed.
     pub(crate) fn roll_back(&mut self, failed: Vec<(String, String)>) {
+        if self.apply.as_ref().is_some_and(|a| a.committing) {
+            // The pointer is being written: its answer decides.
+            return;
+        }
         let Some(a) = self.apply.take() else {
             return;
         };
@@ -304,7 +311,23 @@ impl Supervisor {
         let data = json!({"source": a.source, "failed": list, "restored": a.previous_dir});
         self.emit(kinds::CONFIG_APPLY_ROLLED_BACK, None, data);
         self.set_config_dir(&a.previous_dir);
-        self.reconcile(a.previous_specs);
+        if self.shutting_down {
+            // Nothing starts now; the next start reads the old pointer.
+            return self.answer_apply(a.token, json!({"applied": false, "failed": list}));
+        }
+        // One the apply removed may still be stopping: it comes back
+        // once it is gone (apply_watch.rs).
+        let (restores, specs): (Vec<LoadedSpec>, Vec<LoadedSpec>) =
+            a.previous_specs.into_iter().partition(|s| {
+                self.containers
+                    .get(&s.name)
+                    .is_some_and(|c| c.remove_requested())
+            });
+        self.apply_restores.extend(restores);
+        self.reconcile(specs);
+        if !self.apply_restores.is_empty() {
+            self.schedule_apply_check(APPLY_TICK);
+        }
         self.restart_notifier();
         if let Target::Generation(dir) = &a.target {
             self.remove_generation(dir.clone());
@@ -346,55 +369,5 @@ impl Supervisor {
         {
             a.token = None;
         }
-    }
-}
-
-/// In the helper: copy `source` into a staging directory, check it as
-/// `berth check` would, and seal it as the next generation. Errors name
-/// the source's files, not the staging directory.
-fn stage_and_check(root: &Path, source: &Path) -> Value {
-    let staging = match config_store::new_staging(root) {
-        Ok(s) => s,
-        Err(e) => return json!({"errors": [e]}),
-    };
-    let checked = stage::stage(source, &staging)
-        .map_err(|e| vec![e])
-        .and_then(|()| check_dir(&staging));
-    let sealed = checked.and_then(|()| config_store::seal(root, &staging).map_err(|e| vec![e]));
-    match sealed {
-        Ok(generation) => json!({"generation": generation}),
-        Err(errors) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            let from = staging.display().to_string();
-            let to = source.display().to_string();
-            let errors: Vec<String> = errors.iter().map(|e| e.replace(&from, &to)).collect();
-            json!({"errors": errors})
-        }
-    }
-}
-
-/// `berth check`'s rules: berth.json, every spec, the CDI names.
-fn check_dir(dir: &Path) -> Result<(), Vec<String>> {
-    let settings = load_settings(dir);
-    let specs = load_config(dir);
-    let mut errors: Vec<String> = Vec::new();
-    for e in settings.as_ref().err().into_iter().flatten() {
-        errors.push(e.to_string());
-    }
-    for e in specs.as_ref().err().into_iter().flatten() {
-        errors.push(e.to_string());
-    }
-    if let (Ok(settings), Ok(specs)) = (&settings, &specs) {
-        let dirs = cdi::spec_dirs(settings.cdi.spec_dirs.as_deref());
-        errors.extend(
-            check_cdi_devices(specs, &dirs)
-                .iter()
-                .map(|e| e.to_string()),
-        );
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
     }
 }

@@ -16,6 +16,7 @@ use crate::supervisor::ops::update_watch::{exit_reason, start_limit};
 use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::health::HealthStatus;
 use crate::supervisor::runtime::machine::State;
+use crate::supervisor::spec::load::LoadedSpec;
 
 /// After `stable_for`, how much longer a healthcheck still "starting"
 /// may take to give its first verdict (as update_watch.rs).
@@ -31,6 +32,9 @@ enum Verdict {
 impl Supervisor {
     /// Called for each container event as it is emitted.
     pub(crate) fn observe_for_apply(&mut self, kind: &str, name: &str, data: &Value) {
+        if kind == kinds::CONTAINER_REMOVED && self.apply_restores.iter().any(|s| s.name == name) {
+            return self.schedule_apply_check(Duration::ZERO);
+        }
         let Some(c) = self.containers.get(name) else {
             return;
         };
@@ -61,6 +65,11 @@ impl Supervisor {
     /// The watch's timer: roll back on the first failure, commit once
     /// every container is stable, else look again.
     pub(crate) fn judge_apply(&mut self) {
+        self.restore_removed();
+        if self.shutting_down {
+            let why = "the daemon is shutting down".to_string();
+            return self.roll_back(vec![("daemon".into(), why)]);
+        }
         let Some(a) = self.apply.as_ref().filter(|a| a.switched && !a.committing) else {
             return;
         };
@@ -85,6 +94,24 @@ impl Supervisor {
             return self.schedule_apply_check(APPLY_TICK);
         }
         self.commit_apply();
+    }
+}
+
+impl Supervisor {
+    /// What a rolled-back apply removed is added again once its old
+    /// container is gone; until then, looked at again.
+    fn restore_removed(&mut self) {
+        let (gone, waiting): (Vec<LoadedSpec>, Vec<LoadedSpec>) =
+            std::mem::take(&mut self.apply_restores)
+                .into_iter()
+                .partition(|s| !self.containers.contains_key(&s.name));
+        self.apply_restores = waiting;
+        for spec in gone {
+            self.add_from_config(spec);
+        }
+        if !self.apply_restores.is_empty() && self.apply.is_none() {
+            self.schedule_apply_check(APPLY_TICK);
+        }
     }
 }
 

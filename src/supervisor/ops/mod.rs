@@ -4,6 +4,7 @@
 
 pub mod airgap;
 pub mod apply;
+mod apply_stage;
 mod apply_watch;
 pub mod create;
 mod create_prepare;
@@ -118,6 +119,9 @@ pub struct Supervisor {
     hotplug: hotplug_watch::Hotplug,
     /// The whole-config apply under way (apply.rs).
     apply: Option<apply::Apply>,
+    /// Specs a rolled-back apply had removed, added again once their
+    /// container is gone.
+    apply_restores: Vec<LoadedSpec>,
 }
 
 impl Supervisor {
@@ -155,6 +159,7 @@ impl Supervisor {
             watchdog_info: None,
             hotplug: hotplug_watch::Hotplug::off(),
             apply: None,
+            apply_restores: Vec::new(),
         };
         for name in names {
             sup.load_update_record(&name);

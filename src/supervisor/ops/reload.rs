@@ -152,7 +152,7 @@ impl Supervisor {
         summary
     }
 
-    fn add_from_config(&mut self, loaded: LoadedSpec) {
+    pub(crate) fn add_from_config(&mut self, loaded: LoadedSpec) {
         let name = loaded.name;
         let dirs = ContainerDirs::new(&self.store.containers_dir(), &name);
         self.containers.insert(

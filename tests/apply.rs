@@ -181,9 +181,19 @@ fn a_good_apply_survives_a_restart_and_reset_returns_to_the_seed() -> Result<()>
     wait_running_as(&env, "a", "a-v2")?;
     wait_running_as(&env, "c", "c-v2")?;
 
+    let out = run_ok(env.cli(&["check"]))?;
+    assert!(String::from_utf8_lossy(&out.stdout).contains("active config is valid"));
+
     drop(daemon);
+    // What an apply killed before its commit leaves: gone at the start.
+    let area = env.root().join("config");
+    fs::create_dir_all(area.join("staging-1-0/containers"))?;
+    fs::create_dir_all(area.join("gen-2/containers"))?;
+    fs::write(area.join("gen-2/containers/x.json"), sh("x", json!({})))?;
     let daemon = env.start_daemon_checked()?;
     assert_eq!(info(&env)?["config_dir"], json!(active));
+    assert_eq!(config_area(&env), ["current", "gen-1"]);
+    assert!(!env.ps()?.iter().any(|c| c["name"] == "x"));
     wait_running_as(&env, "a", "a-v2")?;
     wait_running_as(&env, "c", "c-v2")?;
 

@@ -205,8 +205,10 @@ fn panic_if_a_test_asks() {
 
 pub fn check(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, CHECK.options)?;
-    let [dir] = args.expect_positional(1, "berth check DIR")? else {
-        unreachable!()
+    let dir = match args.positional.as_slice() {
+        [] => return check_active(&args),
+        [dir] => dir,
+        _ => return Err("usage: berth check [DIR]".into()),
     };
     match load_or_report(Path::new(dir)) {
         (Some(settings), Some(specs)) => {
@@ -221,6 +223,25 @@ pub fn check(argv: &[String]) -> Result<i32, String> {
         }
         _ => Ok(1),
     }
+}
+
+/// `berth check` without DIR: the daemon checks its active config (the
+/// applied one, else the seed; docs/update.md, "apply").
+fn check_active(args: &Args) -> Result<i32, String> {
+    let mut client = crate::api::client::Client::connect(&socket_path(args.value("socket")))
+        .map_err(|e| e.to_string())?;
+    let r = client
+        .call("check", serde_json::Value::Null)
+        .map_err(|e| e.to_string())?;
+    let errors = r["errors"].as_array().cloned().unwrap_or_default();
+    for e in &errors {
+        eprintln!("{}", e.as_str().unwrap_or_default());
+    }
+    if r["valid"].as_bool() == Some(true) {
+        println!("the daemon's active config is valid");
+        return Ok(0);
+    }
+    Ok(1)
 }
 
 /// Loads berth.json and every spec, printing each error

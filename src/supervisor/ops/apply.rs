@@ -27,6 +27,8 @@ use crate::supervisor::spec::settings::load_settings;
 /// Where an apply goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
+    /// Not known yet: the staging helper names the generation.
+    Staging,
     /// A generation staged in the store.
     Generation(PathBuf),
     /// Back to the seed (`--config`) directory.
@@ -103,7 +105,7 @@ impl Supervisor {
             })
             .map_err(SupervisorError::Invalid)?;
         let text = source.display().to_string();
-        self.apply = Some(self.new_apply(Target::Seed, text, token));
+        self.apply = Some(self.new_apply(Target::Staging, text, token));
         Ok(())
     }
 
@@ -245,6 +247,7 @@ impl Supervisor {
             let result = match &target {
                 Target::Generation(dir) => config_store::commit(&root, dir),
                 Target::Seed => config_store::reset(&root),
+                Target::Staging => Err("nothing was staged".into()),
             };
             match result {
                 Ok(()) => json!({}),
@@ -270,7 +273,7 @@ impl Supervisor {
         };
         let to = match &a.target {
             Target::Generation(dir) => dir.display().to_string(),
-            Target::Seed => "seed".to_string(),
+            Target::Seed | Target::Staging => "seed".to_string(),
         };
         say(format_args!(
             "applied {} ({to}) after {} ms",

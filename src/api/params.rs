@@ -422,6 +422,19 @@ mod tests {
     }
 
     #[test]
+    fn apply_takes_an_absolute_path_or_reset() {
+        assert!(MethodParams::parse("apply", json!({"path": "/etc/cfg"})).is_ok());
+        assert!(MethodParams::parse("apply", json!({"reset": true})).is_ok());
+        let e = error("apply", json!({"path": "cfg"}));
+        assert!(e.contains("path: must be absolute"), "{e}");
+        let e = error("apply", json!({"path": "/c", "reset": true}));
+        assert!(e.contains("reset: give a path or reset"), "{e}");
+        let e = error("apply", json!({"path": format!("/{}", "x".repeat(4096))}));
+        assert!(e.contains("path: too long"), "{e}");
+        assert!(error("apply", json!({})).contains("path: missing"));
+    }
+
+    #[test]
     fn out_of_range_params_are_named() {
         let e = error("events", json!({"since": u64::MAX}));
         assert!(e.starts_with("invalid params: since: expected 0 to"), "{e}");

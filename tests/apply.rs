@@ -32,6 +32,13 @@ fn sh(word: &str, extra: Value) -> String {
     s.to_string()
 }
 
+/// A one-shot task printing `word`.
+fn task(word: &str) -> String {
+    json!({"image": DEMO_REF, "command": ["sh", "-c", format!("echo {word}; exit 0")],
+        "update": {"stable_for": 1}})
+    .to_string()
+}
+
 /// A config directory beside the seed, with these specs.
 fn config_dir(env: &TestEnv, name: &str, specs: &[(&str, String)]) -> Result<PathBuf> {
     let dir = env.dir.path().join(name);
@@ -159,12 +166,19 @@ fn a_good_apply_survives_a_restart_and_reset_returns_to_the_seed() -> Result<()>
     let env = TestEnv::new()?;
     env.import_demo()?;
     env.write_spec("a", &sh("a-v1", json!({})))?;
+    env.write_spec("t", &task("t-v1"))?;
     let daemon = env.start_daemon_checked()?;
     wait_running_as(&env, "a", "a-v1")?;
+    env.wait_state("t", "exited", LIMIT)?;
     let new = config_dir(
         &env,
         "new",
-        &[("a", sh("a-v2", json!({}))), ("c", sh("c-v2", json!({})))],
+        &[
+            ("a", sh("a-v2", json!({}))),
+            ("c", sh("c-v2", json!({}))),
+            // A task that exits 0 is done, not failed.
+            ("t", task("t-v2")),
+        ],
     )?;
     let tar = tarball(&env, &new)?;
     let started = Instant::now();
@@ -180,6 +194,9 @@ fn a_good_apply_survives_a_restart_and_reset_returns_to_the_seed() -> Result<()>
     assert_eq!(events(&env, "config.applied")?.len(), 1);
     wait_running_as(&env, "a", "a-v2")?;
     wait_running_as(&env, "c", "c-v2")?;
+    assert_eq!(word(&env, "t")?, "t-v2");
+    let (logs, _) = env.logs("t")?;
+    assert!(logs.contains("t-v2"), "{logs}");
 
     let out = run_ok(env.cli(&["check"]))?;
     assert!(String::from_utf8_lossy(&out.stdout).contains("active config is valid"));
@@ -213,7 +230,7 @@ fn a_good_apply_survives_a_restart_and_reset_returns_to_the_seed() -> Result<()>
     assert_eq!(config_area(&env), Vec::<String>::new());
     verify_store(&env)?;
     println!(
-        "apply (1 changed, 1 added, stable_for 1 s) took {} ms",
+        "apply (1 changed, 1 added, 1 task; stable_for 1 s) took {} ms",
         took.as_millis()
     );
     Ok(())

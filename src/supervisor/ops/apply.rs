@@ -42,6 +42,8 @@ pub struct Watch {
     pub old_run: Option<u64>,
     pub started: Option<Instant>,
     pub failed: Option<String>,
+    /// A task (restart "no" or "on-failure") that exited 0: done.
+    pub completed: bool,
 }
 
 /// The apply under way (one at a time).

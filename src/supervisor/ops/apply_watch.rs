@@ -1,8 +1,9 @@
 //! The watch of an apply (apply.rs): each container it added or changed
 //! must run its `update.stable_for` (and be healthy when it has a
 //! healthcheck), as an auto-update's new image must (update_watch.rs).
-//! The first one that exits, turns unhealthy, or does not get there in
-//! time undoes the whole apply. Events are only noted as they are emitted;
+//! A task (restart "no" or "on-failure") that exits 0 is done too. The
+//! first one that exits otherwise, turns unhealthy, or does not get there
+//! in time undoes the whole apply. Events are only noted as they are emitted;
 //! the judgement runs on the next timer turn.
 
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use crate::supervisor::ops::update_watch::{exit_reason, start_limit};
 use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::health::HealthStatus;
 use crate::supervisor::runtime::machine::State;
+use crate::supervisor::spec::RestartPolicy;
 use crate::supervisor::spec::load::LoadedSpec;
 
 /// After `stable_for`, how much longer a healthcheck still "starting"
@@ -39,6 +41,10 @@ impl Supervisor {
             return;
         };
         let run = c.run_id();
+        let task = matches!(
+            c.spec.restart.policy,
+            RestartPolicy::No | RestartPolicy::OnFailure
+        );
         let Some(w) = self
             .apply
             .as_mut()
@@ -52,6 +58,10 @@ impl Supervisor {
             kinds::CONTAINER_STARTED if new_run => {
                 w.started = Some(Instant::now());
                 return;
+            }
+            kinds::CONTAINER_EXITED if new_run && task && exit_code(data) == Some(0) => {
+                w.completed = true;
+                return self.schedule_apply_check(Duration::ZERO);
             }
             kinds::CONTAINER_EXITED if new_run => exit_reason(data),
             kinds::CONTAINER_UNHEALTHY if new_run => "unhealthy".to_string(),
@@ -78,6 +88,7 @@ impl Supervisor {
         for (name, w) in &a.watched {
             let verdict = match (&w.failed, self.containers.get(name)) {
                 (Some(why), _) => Verdict::Failed(why.clone()),
+                (None, _) if w.completed => Verdict::Stable,
                 (None, None) => Verdict::Failed("gone".into()),
                 (None, Some(c)) => judge_one(c, w.started, a.since),
             };
@@ -136,4 +147,8 @@ fn judge_one(c: &Container, started: Option<Instant>, since: Instant) -> Verdict
         )),
         Some(_) => Verdict::Waiting,
     }
+}
+
+fn exit_code(data: &Value) -> Option<i64> {
+    data.get("exit_code").and_then(Value::as_i64)
 }

@@ -283,7 +283,8 @@ fn bad_json_and_a_dotdot_tarball_are_refused_and_change_nothing() -> Result<()> 
     Ok(())
 }
 
-/// Kills the daemon as soon as the journal shows `kind` during an apply;
+/// Kills the daemon as soon as the journal shows `kind` during an apply
+/// (for the rollback's step, of an apply whose `b` turns unhealthy);
 /// after a restart the config is `expect` (v1: the seed, v2: the new one)
 /// for every container, and the store is clean.
 fn kill_at(kind: &str, expect: &str) -> Result<()> {
@@ -294,10 +295,16 @@ fn kill_at(kind: &str, expect: &str) -> Result<()> {
     let daemon = env.start_daemon_checked()?;
     wait_running_as(&env, "a", "a-v1")?;
     wait_running_as(&env, "b", "b-v1")?;
+    // The rollback's step needs a failure: b never becomes healthy.
+    let b = match kind {
+        "config.apply_rolled_back" => json!({"healthcheck":
+            {"command": ["false"], "interval": 0.2, "retries": 1}}),
+        _ => json!({}),
+    };
     let new = config_dir(
         &env,
         "new",
-        &[("a", sh("a-v2", json!({}))), ("b", sh("b-v2", json!({})))],
+        &[("a", sh("a-v2", json!({}))), ("b", sh("b-v2", b))],
     )?;
     let mut client = env.cli(&["apply", new.to_str().unwrap()]);
     let mut child = client.spawn()?;
@@ -337,5 +344,6 @@ fn a_daemon_killed_at_each_step_comes_back_whole() -> Result<()> {
     kill_at("config.apply_started", "v1")?;
     kill_at("container.started", "v1")?;
     kill_at("config.applied", "v2")?;
+    kill_at("config.apply_rolled_back", "v1")?;
     Ok(())
 }

@@ -1,11 +1,12 @@
 //! `berth apply` (docs/update.md, "apply") against a real daemon: two
 //! changed specs of which one never becomes healthy both go back to the
-//! previous specs (and a removed one comes back) with one event naming it; a good apply (a tarball)
-//! survives a restart of the daemon and `--reset` returns to the seed; a
-//! bad JSON and a tarball with `..` are refused and change nothing; the
-//! daemon killed (SIGKILL, containers' cgroups gone) at each step of an
-//! apply comes back with the old config or the new one, whole, and a
-//! clean store.
+//! previous specs (and a removed one comes back) with one event naming
+//! it; a good apply (a gzip tarball, a changed task among its specs)
+//! survives a restart of the daemon, what an unfinished apply left goes
+//! at the start, and `--reset` returns to the seed; a bad JSON and a
+//! tarball with `..` are refused and change nothing; the daemon killed
+//! (SIGKILL, containers' cgroups gone) at each step of an apply comes back
+//! with the old config or the new one, whole, and a clean store.
 
 mod common;
 
@@ -191,6 +192,7 @@ fn a_good_apply_survives_a_restart_and_reset_returns_to_the_seed() -> Result<()>
     );
     let active = env.root().join("config/gen-1");
     assert_eq!(info(&env)?["config_dir"], json!(active));
+    assert_eq!(info(&env)?["seed_config_dir"], json!(env.config()));
     assert_eq!(events(&env, "config.applied")?.len(), 1);
     wait_running_as(&env, "a", "a-v2")?;
     wait_running_as(&env, "c", "c-v2")?;

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 /// Under the store root.
 pub const CONFIG_AREA: &str = "config";
 const CURRENT: &str = "current";
+/// A pointer being written (`commit`): `.current.tmp-PID`.
+const CURRENT_TMP: &str = ".current.tmp-";
 const GEN_PREFIX: &str = "gen-";
 pub(crate) const STAGING_PREFIX: &str = "staging-";
 
@@ -98,7 +100,7 @@ pub fn commit(store_root: &Path, generation: &Path) -> Result<(), String> {
         .and_then(|n| n.to_str())
         .filter(|n| gen_number(n).is_some())
         .ok_or_else(|| format!("{} is not a generation", generation.display()))?;
-    let tmp = area.join(format!(".{CURRENT}.tmp-{}", std::process::id()));
+    let tmp = area.join(format!("{CURRENT_TMP}{}", std::process::id()));
     let _ = fs::remove_file(&tmp);
     std::os::unix::fs::symlink(name, &tmp)
         .map_err(|e| format!("symlink {}: {e}", tmp.display()))?;
@@ -156,14 +158,62 @@ fn prune(area: &Path, keep: Option<&Path>, previous: Option<&Path>) -> Vec<PathB
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let stale = name.starts_with(STAGING_PREFIX)
+            || name.starts_with(CURRENT_TMP)
             || (gen_number(&name).is_some()
                 && Some(path.as_path()) != keep
                 && Some(path.as_path()) != previous);
-        if stale && fs::remove_dir_all(&path).is_ok() {
+        if !stale {
+            continue;
+        }
+        let gone = match entry.file_type() {
+            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
+            _ => fs::remove_file(&path),
+        };
+        if gone.is_ok() {
             removed.push(path);
         }
     }
     removed
+}
+
+/// What `berth store verify` finds in the config area: problems (a
+/// pointer that names no generation) and harmless leftovers of an apply
+/// under way or killed (the next daemon start removes them).
+#[derive(Debug, Default)]
+pub struct AreaReport {
+    pub problems: Vec<String>,
+    pub garbage: Vec<String>,
+}
+
+pub fn verify(store_root: &Path) -> AreaReport {
+    let area = area(store_root);
+    let mut r = AreaReport::default();
+    let pointer = area.join(CURRENT);
+    let active = active(store_root);
+    if fs::symlink_metadata(&pointer).is_ok() && active.is_none() {
+        r.problems.push(format!(
+            "{} names no generation of {}",
+            pointer.display(),
+            area.display()
+        ));
+    }
+    let newest = active.as_ref().map_or(0, |(n, _)| *n);
+    let Ok(entries) = fs::read_dir(&area) else {
+        return r;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let unfinished = name.starts_with(STAGING_PREFIX)
+            || name.starts_with(CURRENT_TMP)
+            || gen_number(&name).is_some_and(|n| n > newest);
+        if unfinished {
+            r.garbage.push(format!(
+                "{}: an apply under way or one that did not finish (removed at the daemon's next start)",
+                entry.path().display()
+            ));
+        }
+    }
+    r
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), String> {
@@ -200,6 +250,23 @@ mod tests {
         reset(root.path()).unwrap();
         assert!(active(root.path()).is_none());
         assert!(!g2.exists() && !g1.exists());
+    }
+
+    #[test]
+    fn verify_names_a_dangling_pointer_and_leftovers() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(verify(root.path()).problems.is_empty());
+        let s = new_staging(root.path()).unwrap();
+        let g1 = seal(root.path(), &s).unwrap();
+        commit(root.path(), &g1).unwrap();
+        let r = verify(root.path());
+        assert!(r.problems.is_empty() && r.garbage.is_empty(), "{r:?}");
+        let _ = new_staging(root.path()).unwrap();
+        std::os::unix::fs::symlink("gen-9", area(root.path()).join(".current.tmp-1")).unwrap();
+        assert_eq!(verify(root.path()).garbage.len(), 2);
+        assert_eq!(clean_leftovers(root.path()).len(), 2);
+        fs::remove_dir_all(&g1).unwrap();
+        assert_eq!(verify(root.path()).problems.len(), 1);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod common;
 use std::process::Command;
 
 use anyhow::Result;
+use common::vm;
 use common::*;
 
 #[test]
@@ -16,7 +17,9 @@ fn the_demo_script_runs_the_example_configs() -> Result<()> {
     let env = TestEnv::new()?;
     let out = Command::new("bash")
         .arg(repo_path("scripts/demo.sh"))
-        .env("BERTH_BIN", BERTH)
+        // Static, as scripts/build-release.sh makes it: the web
+        // container's init is a copy of berth itself.
+        .env("BERTH_BIN", vm::static_berth()?)
         .env("BERTH_ROOT", env.root())
         .env("BERTH_SOCKET", env.socket())
         .env("BERTH_CGROUP_PARENT", &env.cgroup_parent)

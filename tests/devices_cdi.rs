@@ -5,7 +5,8 @@
 //! `dev` bind of /dev), `=all` both, with the file's own edits (env,
 //! groups, a createRuntime hook run on the host); a broken spec file fails
 //! `berth check` naming the file and the field; an unknown name fails the
-//! start naming it and the directories searched.
+//! start naming it and the directories searched; createContainer and
+//! startContainer hooks run inside the container's namespaces.
 
 mod common;
 
@@ -250,4 +251,94 @@ fn laughs() -> String {
         y.push_str(&format!("    {}: &{} [{refs}]\n", w[1], w[1]));
     }
     y + "devices:\n  - name: a\n    containerEdits:\n      intelRdt: *i\n"
+}
+
+/// A spec directory with `vendor.com/gpu=NAME` whose only edits are a
+/// mount of a host file at /opt/lib and `hooks`.
+fn write_hook_spec(env: &TestEnv, name: &str, hooks: Value) -> Result<()> {
+    let dir = env.dir.path().join("cdi-hooks");
+    fs::create_dir_all(&dir)?;
+    let lib = env.dir.path().join("lib");
+    fs::write(&lib, "mounted-lib\n")?;
+    let spec = json!({"cdiVersion": "0.7.0", "kind": "vendor.com/gpu",
+        "devices": [{"name": name, "containerEdits": {
+            "mounts": [{"hostPath": lib, "containerPath": "/opt/lib", "options": ["ro", "bind"]}],
+            "hooks": hooks}}]});
+    fs::write(dir.join(format!("{name}.json")), spec.to_string())?;
+    let settings = json!({"cdi": {"spec_dirs": [dir]}});
+    fs::write(env.config().join("berth.json"), settings.to_string())?;
+    Ok(())
+}
+
+/// createContainer runs on the host's paths, in the container's network
+/// namespace, after the mounts and before the root turns read-only, and
+/// finds the root through the bundle's config.json as nvidia-cdi-hook
+/// does; startContainer runs inside, as the container's user, before its
+/// program. Both get the OCI state with the container's host pid.
+#[test]
+fn cdi_create_and_start_container_hooks_run_where_oci_runtimes_run_them() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let out = env.dir.path().join("out");
+    fs::create_dir_all(&out)?;
+    let create = r#"cat > "$OUT/create-state"
+        root=$(sed -n 's/.*"path":"\([^"]*\)".*/\1/p' config.json)
+        cat "$root/opt/lib" > "$root/etc/hooked"
+        readlink /proc/self/ns/net > "$OUT/create-netns""#;
+    let start = "cat > /dev/shm/start-state; id -u > /dev/shm/start-uid";
+    let hooks = json!([
+        {"hookName": "createContainer", "path": "/bin/sh", "args": ["sh", "-c", create],
+         "env": [format!("OUT={}", out.display())]},
+        {"hookName": "startContainer", "path": "/bin/sh", "args": ["sh", "-c", start]}]);
+    write_hook_spec(&env, "hooked", hooks)?;
+    let probe = "cat /etc/hooked /dev/shm/start-uid /dev/shm/start-state; echo; \
+                 readlink /proc/self/ns/net; touch /etc/x 2>&1; true";
+    let extra = json!({"devices": ["vendor.com/gpu=hooked"], "read_only": true, "user": "1000"});
+    env.write_spec("hooks", &sh_in(DEMO_REF, probe, extra))?;
+    let _daemon = env.start_daemon_checked()?;
+    let (record, logs) = output_of(&env, "hooks")?;
+    assert_eq!(record["exit_code"], 0, "{record:#}\n{logs}");
+    assert_has(
+        &logs,
+        &[
+            "mounted-lib\n1000\n",
+            "\"status\":\"created\"",
+            "Read-only file system",
+        ],
+    );
+    let netns = fs::read_to_string(out.join("create-netns"))?;
+    assert_has(&logs, &[netns.trim()]);
+    ensure!(netns.trim() != fs::read_link("/proc/self/ns/net")?.display().to_string());
+    let state: Value = serde_json::from_slice(&fs::read(out.join("create-state"))?)?;
+    assert_eq!(state["status"], "creating", "{state:#}");
+    assert_eq!(state["id"], "hooks", "{state:#}");
+    ensure!(state["pid"].as_i64().unwrap_or(0) > 1, "{state:#}");
+    assert_has(&logs, &[&format!("\"pid\":{}", state["pid"])]);
+    Ok(())
+}
+
+#[test]
+fn a_failing_in_container_hook_fails_the_start_naming_it() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let hooks = json!([{"hookName": "createContainer", "path": "/bin/sh",
+        "args": ["sh", "-c", "echo no gpu here; exit 3"]}]);
+    write_hook_spec(&env, "broken", hooks)?;
+    let extra = json!({"devices": ["vendor.com/gpu=broken"]});
+    env.write_spec("nogpu", &sh_in(DEMO_REF, "echo RAN", extra))?;
+    let _daemon = env.start_daemon()?;
+    let (record, out) = output_of(&env, "nogpu")?;
+    let error = record["error"].as_str().unwrap_or_default();
+    assert_has(
+        error,
+        &["createContainer hook /bin/sh: exited with status 3: output: no gpu here"],
+    );
+    ensure!(!out.contains("RAN"), "it ran:\n{out}");
+    Ok(())
 }

@@ -174,6 +174,7 @@ fn supervisor_options(args: &Args, config_dir: PathBuf, settings: &Settings) -> 
         volume_plugins: settings.volume_plugins.clone(),
         cdi_spec_dirs: cdi::spec_dirs(settings.cdi.spec_dirs.as_deref()),
         network,
+        pull_give_up_after: settings.pull.give_up_after.map(|s| s.0),
     }
 }
 

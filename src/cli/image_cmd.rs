@@ -193,8 +193,21 @@ pub fn pull(argv: &[String]) -> Result<i32, String> {
     let reserve = pull_settings(&args)?.store.reserve_bytes();
     let store = open_store(&args)?.with_reserve(reserve);
     let mut view = ProgressView::new();
-    let pulled = image_pull(&store, reference, &opts, &mut |line| view.line(&line))
-        .map_err(|e| format!("pull {reference}: {e}"))?;
+    let pulled = match image_pull(&store, reference, &opts, &mut |line| view.line(&line)) {
+        Ok(pulled) => pulled,
+        Err(e) if e.is_certificate_time() && !crate::kernel::clock::synchronized() => {
+            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            eprintln!(
+                "berth: pull {reference}: {e}; this machine's clock ({now}) is not synchronized: a clock problem, not the registry's"
+            );
+            return Ok(crate::image::pull::EXIT_CLOCK);
+        }
+        Err(e) if e.is_transient() => {
+            eprintln!("berth: pull {reference}: {e}");
+            return Ok(crate::image::pull::EXIT_TRANSIENT);
+        }
+        Err(e) => return Err(format!("pull {reference}: {e}")),
+    };
     println!("{} ({})", pulled.reference, image_id(&pulled.record));
     Ok(0)
 }

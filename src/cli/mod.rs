@@ -14,6 +14,7 @@ pub mod notify_cmd;
 mod progress;
 mod run_cmd;
 mod run_flags;
+mod save_cmd;
 mod table;
 mod update_cmd;
 
@@ -38,6 +39,7 @@ pub fn run(argv: &[String]) -> i32 {
         "daemon" => daemon_cmd::daemon(rest),
         "check" => daemon_cmd::check(rest),
         "import" => image_cmd::import(rest),
+        "save" => save_cmd::save(rest),
         "images" => image_cmd::images(rest),
         "rmi" => image_cmd::rmi(rest),
         "pull" => image_cmd::pull(rest),
@@ -60,6 +62,7 @@ pub fn run(argv: &[String]) -> i32 {
         "version" => client_cmd::version(rest),
         "shutdown" => client_cmd::shutdown(rest),
         notify_cmd::NOTIFY_COMMAND => notify_cmd::notify_main(rest),
+        crate::kernel::container_init::INIT_COMMAND => Ok(crate::kernel::container_init::run(rest)),
         crate::image::unpack_helper::HELPER_COMMAND => {
             Ok(crate::image::unpack_helper::helper_main(rest))
         }

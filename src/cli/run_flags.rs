@@ -95,6 +95,10 @@ pub const OPTIONS: &[Opt] = &[
         "privileged",
         "every capability, no seccomp or Landlock, all host devices",
     ),
+    Opt::switch(
+        "init",
+        "run a minimal init as PID 1 that forwards signals and reaps zombies",
+    ),
 ];
 
 /// Each flag group in its own step; a group with no flags adds nothing.
@@ -112,6 +116,9 @@ pub fn apply(args: &Args, spec: &mut Value) -> Result<(), String> {
     }
     if args.switch("read-only") {
         obj.insert("read_only".into(), json!(true));
+    }
+    if args.switch("init") {
+        obj.insert("init".into(), json!(true));
     }
     devices(args, obj);
     resources(args, obj)?;
@@ -327,6 +334,7 @@ mod tests {
             "--device-cgroup-rule",
             "c 188:* rwm",
             "--privileged",
+            "--init",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -354,6 +362,7 @@ mod tests {
         );
         assert_eq!(spec["device_cgroup_rules"], json!(["c 188:* rwm"]));
         assert_eq!(spec["privileged"], true);
+        assert_eq!(spec["init"], true);
         assert!(volume("a").is_err());
     }
 }

@@ -212,16 +212,18 @@ impl Registry {
                     let reason = deadline.explain(&e);
                     return Err(FetchError::TimedOut { what, reason });
                 }
-                Err(_) if attempt < MAX_ATTEMPTS => {
-                    backoff(attempt, None);
-                    continue;
-                }
-                Err(e) => {
-                    return Err(FetchError::Transport {
-                        url,
-                        reason: e.to_string(),
-                    });
-                }
+                // A certificate outside its validity stays so: no retry here.
+                Err(e) => match FetchError::certificate_time(&url, &e) {
+                    Some(clock) => return Err(clock),
+                    None if attempt < MAX_ATTEMPTS => {
+                        backoff(attempt, None);
+                        continue;
+                    }
+                    None => {
+                        let reason = e.to_string();
+                        return Err(FetchError::Transport { url, reason });
+                    }
+                },
             };
             if let Some(response) = self.answer(resp, &url, path, attempt, &mut reauthed)? {
                 return Ok(Reply {

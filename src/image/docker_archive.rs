@@ -28,13 +28,17 @@ struct ArchiveEntry {
     layers: Vec<String>,
 }
 
+/// None: the tarball has no manifest.json but an `oci-layout` — an
+/// oci-archive, for oci_archive.rs.
 pub fn import_docker_archive(
     staging: &mut Staging<'_>,
     archive: &Path,
     name: Option<&Reference>,
-) -> Result<Vec<NamedManifest>, ImageError> {
+) -> Result<Option<Vec<NamedManifest>>, ImageError> {
     let what = archive.display().to_string();
-    let (entries, links) = read_manifest(archive)?;
+    let Some((entries, links)) = read_manifest(archive)? else {
+        return Ok(None);
+    };
     if name.is_some() && entries.len() != 1 {
         return Err(ImageError::invalid(
             &what,
@@ -81,7 +85,7 @@ pub fn import_docker_archive(
                 }),
         );
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// A file staged from the archive: its digest and size.
@@ -161,7 +165,7 @@ fn layer_media_type(staging: &Staging<'_>, d: &Digest) -> Result<&'static str, I
     })
 }
 
-fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>, ImageError> {
+pub(super) fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>, ImageError> {
     let mut file = BufReader::new(File::open(path).map_err(ImageError::io("open archive", path))?);
     let head =
         std::io::BufRead::fill_buf(&mut file).map_err(ImageError::io("read archive", path))?;
@@ -172,7 +176,7 @@ fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>, ImageError> 
     Ok(tar::Archive::new(reader))
 }
 
-fn normalize(p: &str) -> String {
+pub(super) fn normalize(p: &str) -> String {
     p.trim_start_matches("./")
         .trim_start_matches('/')
         .to_string()
@@ -205,13 +209,15 @@ fn resolve_link(links: &BTreeMap<String, String>, path: &str) -> String {
 
 type Links = BTreeMap<String, String>;
 
-/// Pass one: manifest.json and the symlink table.
-fn read_manifest(archive: &Path) -> Result<(Vec<ArchiveEntry>, Links), ImageError> {
+/// Pass one: manifest.json and the symlink table; None when there is no
+/// manifest.json but an `oci-layout`.
+fn read_manifest(archive: &Path) -> Result<Option<(Vec<ArchiveEntry>, Links)>, ImageError> {
     let what = archive.display().to_string();
     let bad = |e: std::io::Error| ImageError::invalid(&what, format!("corrupt archive: {e}"));
     let mut tar = open_archive(archive)?;
     let mut manifest = None;
     let mut links = Links::new();
+    let mut oci_layout = false;
     for entry in tar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         let path = normalize(&entry.path().map_err(bad)?.to_string_lossy());
@@ -219,6 +225,8 @@ fn read_manifest(archive: &Path) -> Result<(Vec<ArchiveEntry>, Links), ImageErro
             if let Ok(Some(target)) = entry.link_name() {
                 links.insert(path, target.to_string_lossy().into_owned());
             }
+        } else if path == "oci-layout" {
+            oci_layout = true;
         } else if path == "manifest.json" {
             manifest = Some(read_json_bytes(
                 &mut entry,
@@ -226,13 +234,20 @@ fn read_manifest(archive: &Path) -> Result<(Vec<ArchiveEntry>, Links), ImageErro
             )?);
         }
     }
-    let bytes = manifest
-        .ok_or_else(|| ImageError::invalid(&what, "not a docker-archive: no manifest.json"))?;
+    if manifest.is_none() && oci_layout {
+        return Ok(None);
+    }
+    let bytes = manifest.ok_or_else(|| {
+        ImageError::invalid(
+            &what,
+            "neither a docker-archive nor an oci-archive: no manifest.json or oci-layout",
+        )
+    })?;
     let entries: Vec<ArchiveEntry> = oci::parse_json(&bytes, &format!("{what}: manifest.json"))?;
     if entries.is_empty() {
         return Err(ImageError::invalid(&what, "manifest.json lists no images"));
     }
-    Ok((entries, links))
+    Ok(Some((entries, links)))
 }
 
 /// Pass two: stream each wanted file into staging. Files named by digest

@@ -37,6 +37,16 @@ pub enum ImageError {
 }
 
 impl ImageError {
+    /// A pull that may succeed if tried again later (docs/edge.md).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ImageError::Fetch(e) if e.is_transient())
+    }
+
+    /// A registry certificate outside its validity (the clock, maybe).
+    pub fn is_certificate_time(&self) -> bool {
+        matches!(self, ImageError::Fetch(e) if e.is_certificate_time())
+    }
+
     pub fn io(
         op: &'static str,
         path: impl Into<PathBuf>,

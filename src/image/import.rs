@@ -1,5 +1,5 @@
-//! `berth import`: an OCI layout directory or a docker-archive tarball into
-//! the store, as one transaction (see staging.rs).
+//! `berth import`: an OCI layout directory, a docker-archive or an
+//! oci-archive tarball into the store, as one transaction (see staging.rs).
 
 use std::fs;
 use std::io::Read;
@@ -10,6 +10,7 @@ use super::error::ImageError;
 use super::layer_stream::{BlobInput, Progress};
 use super::layout::import_layout;
 use super::oci::{Descriptor, ImageConfig, Manifest, parse_json, validate_config};
+use super::oci_archive::import_oci_archive;
 use super::refs::ImageRecord;
 use super::stage_layers::LayerToAdd;
 use super::staging::Staging;
@@ -39,7 +40,10 @@ pub fn import_path(
     let named = if meta.is_dir() {
         import_layout(&mut staging, path, name.as_ref())?
     } else {
-        import_docker_archive(&mut staging, path, name.as_ref())?
+        match import_docker_archive(&mut staging, path, name.as_ref())? {
+            Some(named) => named,
+            None => import_oci_archive(&mut staging, path, name.as_ref())?,
+        }
     };
     let refs = named
         .iter()

@@ -27,6 +27,13 @@ use crate::fetch::registry::{Registry, RegistryOptions};
 /// Layers streamed at once, each with its own connection: layers are
 /// independent, and one slow layer should not hold up the rest.
 pub const DOWNLOAD_WORKERS: usize = 3;
+/// `berth pull`'s exit code when the failure may pass (sysexits'
+/// EX_TEMPFAIL): the daemon tries such a pull again later.
+pub const EXIT_TRANSIENT: i32 = 75;
+/// `berth pull`'s exit code when a registry certificate is outside its
+/// validity while this machine's clock is not synchronized: the clock is
+/// the likely culprit, and the daemon tries again as soon as it is set.
+pub const EXIT_CLOCK: i32 = 76;
 
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {

@@ -4,6 +4,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::sys::stat::{Mode, umask};
@@ -22,7 +23,10 @@ use super::overlay::{OverlayPlan, mount_overlay};
 use super::rootfs::FsOwner;
 use super::start_clock::{Mark, StartClock};
 use super::userns::JoinFds;
-use super::{caps, devices, landlock, mounts, net, rootfs, seccomp, sys, userns};
+use super::{
+    caps, container_hooks, container_init, devices, landlock, mounts, net, rootfs, seccomp, sys,
+    userns,
+};
 
 /// Everything the child needs, resolved by the parent before the clone so
 /// the child parses nothing.
@@ -42,6 +46,10 @@ pub struct ChildPlan<'a> {
     pub cgroupns: Option<&'static CgroupView>,
     /// Where the child stamps its stages for the parent.
     pub clock: &'a StartClock,
+    /// The host's mount namespace, when createContainer hooks need it.
+    pub host_mount_ns: Option<Arc<OwnedFd>>,
+    /// The sealed init to execute instead of argv[0] (argv is its own).
+    pub init: Option<&'a OwnedFd>,
 }
 
 pub(super) struct Failure {
@@ -111,7 +119,16 @@ fn run_steps(
     sync_pipe: &OwnedFd,
 ) -> Result<std::convert::Infallible, Failure> {
     prepare_process(plan, sync_pipe)?;
-    build_filesystem(plan)?;
+    let hooks = &plan.cfg.hooks;
+    // While /proc is still the host's and the bundle is reachable.
+    let host_pid = if hooks.is_empty() {
+        None
+    } else {
+        let pid = container_hooks::host_pid().at(Stage::CreateContainerHooks)?;
+        container_hooks::write_bundle_file(hooks, pid).at(Stage::CreateContainerHooks)?;
+        Some(pid)
+    };
+    build_filesystem(plan, host_pid)?;
     plan.clock.mark(Mark::ChildFilesystem);
     // After the last mount: the mount namespace stays the host's, so
     // nothing the container does with its namespaced privileges mounts.
@@ -120,6 +137,18 @@ fn run_steps(
     }
     set_identity(&plan.cfg.process, &plan.cfg.security)?;
     plan.clock.mark(Mark::ChildIdentity);
+    if let Some(pid) = host_pid {
+        let stdin = hooks.start_stdin.render(pid);
+        container_hooks::run_all("startContainer", &hooks.start, &stdin)
+            .map_err(|f| hook_failure(Stage::StartContainerHooks, f))?;
+    }
+    if let Some(init) = plan.init {
+        return Err(Failure {
+            stage: Stage::Exec,
+            errno: container_init::exec_sealed(init, &plan.argv, &plan.envp),
+            detail: "exec berth's init".into(),
+        });
+    }
     exec_process(&plan.argv, &plan.envp, &plan.exec_candidates)
 }
 
@@ -146,7 +175,7 @@ fn prepare_process(plan: &ChildPlan<'_>, sync_pipe: &OwnedFd) -> Result<(), Fail
 }
 
 /// Phase 2: the container's own filesystem view, in its own mount namespace.
-fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
+fn build_filesystem(plan: &ChildPlan<'_>, host_pid: Option<i32>) -> Result<(), Failure> {
     let cfg = plan.cfg;
     // While the host's tree is still reachable, and before the root turns
     // private, so a "slave" bind still follows its host peer group.
@@ -171,6 +200,10 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
     devices::make_device_nodes(&cfg.devices).at(Stage::MakeDevices)?;
     mounts::write_sysctls(&cfg.sysctls).at(Stage::Sysctls)?;
     mounts::mount_all(&cfg.mounts, binds, plan.fs_owner).at(Stage::UserMounts)?;
+    // Where runc runs them: every mount made, nothing masked or read-only yet.
+    if let Some(pid) = host_pid {
+        run_create_hooks(plan, pid)?;
+    }
     rootfs::mask_paths(&cfg.masked_paths).at(Stage::MaskPaths)?;
     rootfs::make_paths_readonly(&cfg.readonly_paths).at(Stage::ReadonlyPaths)?;
     // Docker creates a missing WorkingDir; it must exist before the root
@@ -187,6 +220,32 @@ fn build_filesystem(plan: &ChildPlan<'_>) -> Result<(), Failure> {
         return Ok(());
     }
     net::bring_up_loopback().at(Stage::Loopback)
+}
+
+fn run_create_hooks(plan: &ChildPlan<'_>, pid: i32) -> Result<(), Failure> {
+    let hooks = &plan.cfg.hooks;
+    let Some(ns) = &plan.host_mount_ns else {
+        return Ok(());
+    };
+    let in_host_ns: Vec<_> = hooks
+        .create
+        .iter()
+        .map(|h| container_hooks::ChildHook {
+            program: h.program.clone().mount_namespace(ns.clone()),
+            timeout: h.timeout,
+        })
+        .collect();
+    let stdin = hooks.create_stdin.render(pid);
+    container_hooks::run_all("createContainer", &in_host_ns, &stdin)
+        .map_err(|f| hook_failure(Stage::CreateContainerHooks, f))
+}
+
+fn hook_failure(stage: Stage, f: container_hooks::HookFailure) -> Failure {
+    Failure {
+        stage,
+        errno: f.errno,
+        detail: f.detail,
+    }
 }
 
 /// Phase 3: who the process is and what it may do. The order matters:

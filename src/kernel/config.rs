@@ -9,6 +9,7 @@ use std::sync::Arc;
 use caps::Capability;
 use nix::sys::resource::Resource;
 
+use super::container_hooks::ContainerHooks;
 use super::host_devices::NodeKind;
 use super::landlock::LandlockConfig;
 use super::seccomp::Filters;
@@ -45,6 +46,11 @@ pub struct ContainerConfig {
     /// read-only at /sys/fs/cgroup (`false`: the host's namespace, and
     /// nothing mounted there).
     pub private_cgroupns: bool,
+    /// OCI createContainer and startContainer hooks, run by the child.
+    pub hooks: ContainerHooks,
+    /// Run the command under this sealed copy of berth as the container's
+    /// init (kernel/container_init.rs); `None`: the command is PID 1.
+    pub init: Option<Arc<OwnedFd>>,
     pub stdio: Stdio,
 }
 

@@ -42,10 +42,12 @@ pub enum Stage {
     Seccomp,
     JoinNamespaces,
     CgroupNamespace,
+    CreateContainerHooks,
+    StartContainerHooks,
 }
 
 impl Stage {
-    const ALL: [Stage; 27] = [
+    const ALL: [Stage; 29] = [
         Stage::WaitForGo,
         Stage::Setsid,
         Stage::MountPrivate,
@@ -73,6 +75,8 @@ impl Stage {
         Stage::Seccomp,
         Stage::JoinNamespaces,
         Stage::CgroupNamespace,
+        Stage::CreateContainerHooks,
+        Stage::StartContainerHooks,
     ];
 
     fn from_u16(v: u16) -> Option<Stage> {
@@ -108,6 +112,8 @@ impl Stage {
             Stage::Seccomp => "install seccomp filter",
             Stage::JoinNamespaces => "join namespace",
             Stage::CgroupNamespace => "set up the cgroup namespace",
+            Stage::CreateContainerHooks => "run createContainer hooks",
+            Stage::StartContainerHooks => "run startContainer hooks",
         }
     }
 }

@@ -44,7 +44,10 @@ impl fmt::Display for SpawnError {
             SpawnError::InvalidConfig(m) | SpawnError::Place(m) => f.write_str(m),
             SpawnError::Child(r) => {
                 let reason = super::error::errno_text(Errno::from_raw(r.errno));
-                if r.detail.is_empty() {
+                // errno 0: a step that ran and failed (a hook) says why itself.
+                if r.errno == 0 && !r.detail.is_empty() {
+                    f.write_str(&r.detail)
+                } else if r.detail.is_empty() {
                     write!(f, "{}: {reason}", r.stage)
                 } else {
                     write!(f, "{}: {reason}", r.detail)
@@ -306,10 +309,18 @@ fn build_plan<'a>(
     clock: &'a StartClock,
 ) -> Result<ChildPlan<'a>, SpawnError> {
     let ExecStrings {
-        argv,
+        mut argv,
         envp,
         candidates: exec_candidates,
     } = exec_strings(&cfg.process)?;
+    if cfg.init.is_some() {
+        let init_argv = super::container_init::init_argv(&cfg.process.args);
+        argv = init_argv
+            .into_iter()
+            .map(CString::new)
+            .collect::<Result<_, _>>()
+            .map_err(|_| SpawnError::InvalidConfig("argv contains a NUL byte".into()))?;
+    }
     let mount_point = path_cstring(&cfg.rootfs.mount_point)?;
     let overlay = plan_overlay(&cfg.rootfs, userns.is_some()).map_err(SpawnError::InvalidConfig)?;
     let fs_owner = match (&cfg.userns, userns) {
@@ -327,6 +338,12 @@ fn build_plan<'a>(
         exec_candidates,
         cgroupns: cfg.private_cgroupns.then(super::cgroupns::host_view),
         clock,
+        init: cfg.init.as_deref(),
+        host_mount_ns: if cfg.hooks.create.is_empty() {
+            None
+        } else {
+            Some(super::container_hooks::open_host_mount_namespace().map_err(SpawnError::Setup)?)
+        },
     })
 }
 

@@ -188,8 +188,14 @@ impl TestEnv {
     }
 
     pub fn daemon_command(&self) -> Command {
-        let mut cmd = berth(&["daemon"]);
-        cmd.arg("--config")
+        self.daemon_command_of(Path::new(BERTH))
+    }
+
+    /// The daemon from another build of berth (a static one, say).
+    pub fn daemon_command_of(&self, binary: &Path) -> Command {
+        let mut cmd = Command::new(binary);
+        cmd.arg("daemon")
+            .arg("--config")
             .arg(self.config())
             .arg("--root")
             .arg(self.root())
@@ -201,8 +207,12 @@ impl TestEnv {
 
     /// Starts the daemon and waits for its socket.
     pub fn start_daemon(&self) -> Result<Daemon> {
+        self.start_daemon_of(Path::new(BERTH))
+    }
+
+    pub fn start_daemon_of(&self, binary: &Path) -> Result<Daemon> {
         let child = self
-            .daemon_command()
+            .daemon_command_of(binary)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()?;

@@ -64,6 +64,15 @@ impl Registry {
     /// A registry serving HTTPS for 127.0.0.1 with a certificate signed by
     /// a test CA (DIR/ca.crt, the CA file clients need).
     pub fn start_tls(dir: &Path) -> Result<Registry> {
+        Self::start_tls_valid_from(dir, None)
+    }
+
+    /// `start_tls` with a certificate valid only from `not_before` (one
+    /// "not yet valid", as a device without a clock sees every certificate).
+    pub fn start_tls_valid_from(
+        dir: &Path,
+        not_before: Option<std::time::SystemTime>,
+    ) -> Result<Registry> {
         fs::create_dir_all(dir.join("data"))?;
         let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
         let openssl =
@@ -91,23 +100,27 @@ impl Registry {
             dir.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
         )?;
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            "tls.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "tls.crt",
-        ])?;
+        if let Some(start) = not_before {
+            sign_valid_from(dir, start)?;
+        } else {
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                "tls.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "tls.crt",
+            ])?;
+        }
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let config = format!(
             "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\nlog:\n  level: error\n",
@@ -116,6 +129,12 @@ impl Registry {
             key.display()
         );
         fs::write(dir.join("config.yml"), config)?;
+        Self::serve(dir, port, None)
+    }
+
+    /// The registry of `dir` served again on its port, after its first
+    /// process was dropped (a registry that went down and came back).
+    pub fn restart(dir: &Path, port: u16) -> Result<Registry> {
         Self::serve(dir, port, None)
     }
 
@@ -165,4 +184,44 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Signs DIR/tls.csr with DIR/ca.{crt,key} into DIR/tls.crt, valid from
+/// `start` for two days (`openssl ca`, the one that takes a start date).
+fn sign_valid_from(dir: &Path, start: std::time::SystemTime) -> Result<()> {
+    let asn1 = |t: std::time::SystemTime| {
+        humantime::format_rfc3339_seconds(t)
+            .to_string()
+            .replace(['-', ':', 'T'], "")
+    };
+    let end = start + Duration::from_secs(2 * 24 * 3600);
+    fs::write(dir.join("index.txt"), "")?;
+    fs::write(dir.join("serial"), "01\n")?;
+    fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+         default_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n",
+    )?;
+    run_ok(Command::new("openssl").current_dir(dir).args([
+        "ca",
+        "-batch",
+        "-notext",
+        "-config",
+        "ca.cnf",
+        "-cert",
+        "ca.crt",
+        "-keyfile",
+        "ca.key",
+        "-in",
+        "tls.csr",
+        "-out",
+        "tls.crt",
+        "-extfile",
+        "ext.cnf",
+        "-startdate",
+        &asn1(start),
+        "-enddate",
+        &asn1(end),
+    ]))?;
+    Ok(())
 }

@@ -20,6 +20,28 @@ pub const IMPORT: Command = cmd(
     Group::Images,
 );
 
+pub const SAVE: Command = cmd(
+    "save",
+    "REF...",
+    "write images from the store to a docker-archive (or OCI archive) tarball",
+    &[
+        Opt::value(
+            "output",
+            "FILE",
+            "the archive to write, replaced only once complete (\"-\" or none: standard output)",
+        )
+        .short('o'),
+        Opt::value(
+            "format",
+            "FORMAT",
+            "docker (docker load, podman load, berth import) or oci (an oci-archive); default docker",
+        ),
+        ROOT,
+    ],
+    "berth save localhost/demo/busybox:latest -o busybox.tar",
+    Group::Images,
+);
+
 pub const PULL: Command = cmd(
     "pull",
     "REF",

@@ -73,6 +73,7 @@ pub const COMMANDS: &[&Command] = &[
     &COMPLETION,
     &HELP,
     &IMPORT,
+    &SAVE,
     &PULL,
     &IMAGES,
     &RMI,

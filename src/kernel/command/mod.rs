@@ -9,12 +9,15 @@ mod session;
 #[cfg(test)]
 mod tests;
 
+use std::ffi::CString;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Instant;
 
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
@@ -35,6 +38,7 @@ pub struct Program {
     env: Vec<(OsString, OsString)>,
     cwd: Option<PathBuf>,
     merge_stderr: bool,
+    mount_namespace: Option<Arc<OwnedFd>>,
 }
 
 impl Program {
@@ -46,6 +50,7 @@ impl Program {
             env: Vec::new(),
             cwd: None,
             merge_stderr: false,
+            mount_namespace: None,
         }
     }
 
@@ -76,6 +81,14 @@ impl Program {
     /// the order they were written (what a person reading the tail wants).
     pub fn merge_stderr(mut self) -> Self {
         self.merge_stderr = true;
+        self
+    }
+
+    /// Enters this mount namespace before exec: the program's path and its
+    /// working directory are then resolved there (an OCI hook run from
+    /// inside a container but named by a host path). Needs CAP_SYS_ADMIN.
+    pub fn mount_namespace(mut self, ns: Arc<OwnedFd>) -> Self {
+        self.mount_namespace = Some(ns);
         self
     }
 
@@ -146,7 +159,7 @@ pub fn run(program: &Program, stdin: &[u8], limits: &Limits) -> Result<Output, C
         source,
     };
     let (ours, theirs) = make_pipes(program.merge_stderr).map_err(io_error)?;
-    let mut cmd = command(program, theirs);
+    let mut cmd = command(program, theirs).map_err(io_error)?;
     let child = cmd.spawn().map_err(|source| CommandError::Spawn {
         program: program.path.clone(),
         source,
@@ -169,7 +182,7 @@ pub fn run(program: &Program, stdin: &[u8], limits: &Limits) -> Result<Output, C
     }
 }
 
-fn command(program: &Program, theirs: Streams) -> Command {
+fn command(program: &Program, theirs: Streams) -> Result<Command, SysError> {
     let mut cmd = Command::new(&program.path);
     if let Some(arg0) = &program.arg0 {
         cmd.arg0(arg0);
@@ -184,10 +197,38 @@ fn command(program: &Program, theirs: Streams) -> Command {
     if let Some(stderr) = theirs.stderr {
         cmd.stderr(Stdio::from(stderr));
     }
-    if let Some(dir) = &program.cwd {
-        cmd.current_dir(dir);
+    match &program.mount_namespace {
+        Some(ns) => enter_before_exec(&mut cmd, ns.clone(), program.cwd.as_deref())?,
+        None => {
+            if let Some(dir) = &program.cwd {
+                cmd.current_dir(dir);
+            }
+        }
     }
-    cmd
+    Ok(cmd)
+}
+
+/// setns(2) in the forked child, then the chdir std would have done before
+/// it (entering a mount namespace resets the working directory to its root).
+fn enter_before_exec(
+    cmd: &mut Command,
+    ns: Arc<OwnedFd>,
+    cwd: Option<&Path>,
+) -> Result<(), SysError> {
+    let cwd = CString::new(cwd.unwrap_or(Path::new("/")).as_os_str().as_bytes())
+        .map_err(|_| SysError::new("chdir", nix::errno::Errno::EINVAL))?;
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // only two async-signal-safe syscalls on memory allocated before fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNS) != 0 || libc::chdir(cwd.as_ptr()) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(())
 }
 
 /// Three pipes (two when stderr is merged): the program's ends stay

@@ -55,6 +55,7 @@ enum Source {
     Starting,
     Uevents,
     DeviceLinks,
+    ClockChange,
     Control,
 }
 
@@ -97,6 +98,7 @@ pub fn run(
                 Source::Starting => sup.on_starting_fd(fd),
                 Source::Uevents => sup.on_uevents(),
                 Source::DeviceLinks => sup.on_device_links(),
+                Source::ClockChange => sup.on_clock_changed(),
                 Source::Control => control.on_ready(fd, revents, sup),
             }
         }
@@ -165,7 +167,12 @@ fn wait_for_events(
         sources.push(Source::Starting);
     }
     let (uevents, links) = sup.hotplug_fds();
-    for (fd, source) in [(uevents, Source::Uevents), (links, Source::DeviceLinks)] {
+    let clock = sup.clock_change_fd();
+    for (fd, source) in [
+        (uevents, Source::Uevents),
+        (links, Source::DeviceLinks),
+        (clock, Source::ClockChange),
+    ] {
         if let Some(fd) = fd {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
             sources.push(source);

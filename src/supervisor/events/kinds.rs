@@ -31,3 +31,4 @@ pub const UPDATE_ROLLED_BACK: &str = "update.rolled_back";
 pub const UPDATE_FAILED: &str = "update.failed";
 pub const DEVICE_ADDED: &str = "device.added";
 pub const DEVICE_REMOVED: &str = "device.removed";
+pub const CLOCK_UNSYNCHRONIZED: &str = "clock.unsynchronized";

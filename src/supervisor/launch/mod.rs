@@ -4,6 +4,7 @@
 
 pub mod cdi;
 pub mod check;
+mod container_hooks;
 pub mod device_match;
 pub mod devices;
 pub mod etc_files;
@@ -206,6 +207,8 @@ pub fn prepare_launch(
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
     userns_setup::prepare_upper(dirs, userns.as_ref())?;
+    let hooks = spec.hooks.merged(&ctx.cdi.hooks);
+    let hooks = container_hooks::container_hooks(name, &hooks, &dirs.base)?;
     let (stdio, stdout, stderr) = container_stdio()?;
     let config = ContainerConfig {
         name: name.to_string(),
@@ -222,6 +225,13 @@ pub fn prepare_launch(
         userns,
         host_network: spec.network == NetworkMode::Host,
         private_cgroupns: spec.cgroupns == CgroupnsMode::Private,
+        hooks,
+        init: if spec.init {
+            let copy = crate::kernel::container_init::sealed_self_copy();
+            Some(copy.map_err(|e| format!("init: {e}"))?)
+        } else {
+            None
+        },
         stdio,
     };
     Ok(Launch {

@@ -6,6 +6,7 @@ pub mod airgap;
 pub mod apply;
 mod apply_stage;
 mod apply_watch;
+mod clock_retry;
 pub mod create;
 mod create_prepare;
 mod drive;
@@ -19,6 +20,7 @@ pub mod network;
 pub mod notifier;
 pub mod output;
 pub mod pull;
+mod pull_retry;
 mod recover;
 pub mod reload;
 pub mod run;
@@ -72,6 +74,9 @@ pub struct SupervisorOptions {
     pub cdi_spec_dirs: Vec<PathBuf>,
     /// The CNI network list and plugins for `network: "cni"`.
     pub network: crate::supervisor::plugins::network::NetworkSettings,
+    /// berth.json's `pull.give_up_after`: how long a missing image's pull
+    /// is retried after a transient failure (`None`: for ever).
+    pub pull_give_up_after: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +127,9 @@ pub struct Supervisor {
     /// Specs a rolled-back apply had removed, added again once their
     /// container is gone.
     apply_restores: Vec<LoadedSpec>,
+    /// Wakes the loop when the clock is set, so what waited on the clock
+    /// (a registry certificate "not yet valid") is tried again at once.
+    clock_changes: Option<crate::kernel::clock::ClockChanges>,
 }
 
 impl Supervisor {
@@ -160,6 +168,11 @@ impl Supervisor {
             hotplug: hotplug_watch::Hotplug::off(),
             apply: None,
             apply_restores: Vec::new(),
+            clock_changes: crate::kernel::clock::ClockChanges::new()
+                .map_err(|e| {
+                    crate::supervisor::say(format_args!("clock changes will not be noticed: {e}"))
+                })
+                .ok(),
         };
         for name in names {
             sup.load_update_record(&name);

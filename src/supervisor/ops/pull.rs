@@ -15,9 +15,12 @@ use crate::supervisor::runtime::machine::Event;
 use serde_json::json;
 
 use crate::image::lookup::resolve;
+use crate::image::pull::{EXIT_CLOCK, EXIT_TRANSIENT};
 use crate::supervisor::events::journal::kinds;
+use crate::supervisor::ops::pull_retry::next_pull_retry;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
 use crate::supervisor::output::line_reader::LineReader;
+use crate::supervisor::runtime::timers::TimerKind;
 use crate::supervisor::say;
 use crate::supervisor::spec::PullPolicy;
 
@@ -92,6 +95,8 @@ impl Supervisor {
             return;
         };
         match self.join_or_start_pull(&reference, None, &LinkOptions::default()) {
+            // A clock change may retry it while its timer still runs.
+            Ok(job) if job.waiting.iter().any(|n| n == name) => {}
             Ok(job) => job.waiting.push(name.to_string()),
             Err(e) => {
                 let message = format!("cannot start a pull of {reference}: {e}");
@@ -106,6 +111,9 @@ impl Supervisor {
 
     /// The LeavePull action: it no longer waits for its image.
     pub(crate) fn leave_pull(&mut self, name: &str) {
+        if let Some(c) = self.containers.get_mut(name) {
+            c.pull_failures = None;
+        }
         for job in self.pulls.values_mut() {
             job.waiting.retain(|n| n != name);
         }
@@ -319,16 +327,45 @@ impl Supervisor {
         true
     }
 
-    /// A container that waited for a pull hears how it ended.
+    /// A container that waited for a pull hears how it ended. A pull that
+    /// may pass (no network yet, the registry down) is tried again with
+    /// backoff, the container staying `pulling` with the error to show,
+    /// until `pull.give_up_after` (docs/edge.md).
     fn pull_ended_for(&mut self, name: &str, code: i32, error: Option<&str>) {
+        let give_up_after = self.options.pull_give_up_after;
         let Some(c) = self.containers.get_mut(name) else {
             return;
         };
         c.pulled = true;
         if code == 0 || resolve(&self.store, c.image_ref()).is_ok() {
+            c.pull_failures = None;
             return self.fire(name, Event::PullDone);
         }
-        self.fail_without_image(name, error.unwrap_or_default().to_string());
+        let message = error.unwrap_or_default().to_string();
+        let clock = code == EXIT_CLOCK;
+        // `berth run` answers at once, as `docker run` does: a person waits.
+        let retry = ((code == EXIT_TRANSIENT || clock) && !c.ephemeral)
+            .then(|| next_pull_retry(&mut c.pull_failures, give_up_after))
+            .flatten();
+        let Some(delay) = retry else {
+            c.pull_failures = None;
+            return self.fail_without_image(name, message);
+        };
+        let message = format!(
+            "{message} (trying again in {})",
+            humantime::format_duration(delay)
+        );
+        let _ = c.log.write_notice(&message);
+        c.error = Some(message);
+        let (run_id, image) = (c.run_id(), c.image_ref().to_string());
+        let now = std::time::Instant::now();
+        self.timers
+            .schedule_in(now, delay, name, run_id, TimerKind::PullRetry);
+        if clock {
+            // Also tried again as soon as the clock is set (clock_retry.rs).
+            let data = json!({"reference": image, "error": error.unwrap_or_default()});
+            self.emit(kinds::CLOCK_UNSYNCHRONIZED, Some(name), data);
+        }
     }
 
     /// A container whose image could not be had: it ends as a failed start

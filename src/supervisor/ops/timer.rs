@@ -48,6 +48,8 @@ impl Supervisor {
             TimerKind::Health if c.state() == State::Running => self.run_health_check(&name),
             TimerKind::Health => {}
             TimerKind::HealthTimeout => self.health_timeout(&name),
+            TimerKind::PullRetry if c.state() == State::Pulling => self.start_pull_for(&name),
+            TimerKind::PullRetry => {}
             TimerKind::Notifier
             | TimerKind::UpdateCheck
             | TimerKind::UpdateRetry

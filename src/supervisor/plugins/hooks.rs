@@ -222,6 +222,8 @@ mod tests {
             prestart: vec![hook("/bin/true"), bad],
             poststart: vec![],
             poststop: vec![slow],
+            create_container: vec![],
+            start_container: vec![hook("bin/in-container")],
         };
         let got: Vec<String> = check_hooks(&spec)
             .into_iter()
@@ -234,7 +236,8 @@ mod tests {
                 "hooks.prestart.1.env",
                 "hooks.prestart.1.env",
                 "hooks.prestart.1.timeout",
-                "hooks.poststop.0.timeout"
+                "hooks.poststop.0.timeout",
+                "hooks.startContainer.0.path"
             ]
         );
         // A missing executable is a start-time error, not a config error.

@@ -54,6 +54,9 @@ pub struct Container {
     pub remove_on_exit: bool,
     /// This daemon already pulled its image (for pull policy "always").
     pub pulled: bool,
+    /// Failed pulls of its missing image in a row, and when the first
+    /// failed: the retry's backoff and `pull.give_up_after` count from them.
+    pub pull_failures: Option<(u32, std::time::Instant)>,
     pub health: Health,
     /// How its health checks run (set at each start).
     pub exec_template: Option<ExecTemplate>,
@@ -99,6 +102,7 @@ impl Container {
             ephemeral: false,
             remove_on_exit: false,
             pulled: false,
+            pull_failures: None,
             health: Health::default(),
             exec_template: None,
             exec_done: false,
@@ -122,12 +126,7 @@ impl Container {
 
     /// The spec's hooks, then its CDI devices' for each stage.
     pub fn hooks(&self) -> HooksSpec {
-        let mut all = self.spec.hooks.clone();
-        let cdi = &self.cdi_hooks;
-        all.prestart.extend(cdi.prestart.iter().cloned());
-        all.poststart.extend(cdi.poststart.iter().cloned());
-        all.poststop.extend(cdi.poststop.iter().cloned());
-        all
+        self.spec.hooks.merged(&self.cdi_hooks)
     }
 
     pub fn state(&self) -> State {

@@ -29,6 +29,8 @@ pub enum TimerKind {
     UpdateStable,
     /// Look at the containers a whole-config apply changed (any run).
     ApplyCheck,
+    /// Try the pull of a container's missing image again.
+    PullRetry,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -105,6 +105,13 @@ pub const UPDATE_INTERVAL: Bound<Duration> = Bound::new(
 pub const UPDATE_JITTER: Bound<Duration> = Bound::new(Duration::ZERO, MAX_WAIT, "seconds");
 pub const UPDATE_STABLE_FOR: Bound<Duration> = Bound::new(Duration::ZERO, MAX_WAIT, "seconds");
 pub const UPDATE_MAX_DEFER: Bound<Duration> = Bound::new(Duration::ZERO, MAX_WAIT, "seconds");
+/// berth.json's `pull.give_up_after`: a month at most, like an update's
+/// interval.
+pub const PULL_GIVE_UP_AFTER: Bound<Duration> = Bound::new(
+    Duration::ZERO,
+    Duration::from_secs(30 * 24 * 3600),
+    "seconds",
+);
 /// berth.json's `shutdown` delays (PID 1 mode): a typo must not hang the
 /// machine's shutdown for days.
 pub const SHUTDOWN_DELAY_SECS: Bound<u64> = Bound::new(0, 3600, "seconds");

@@ -1,5 +1,6 @@
-//! Checks of a spec's `hooks` (OCI prestart, poststart, poststop). Running
-//! them is plugins/hooks.rs.
+//! Checks of a spec's `hooks` (OCI prestart, poststart, poststop,
+//! createContainer, startContainer). Running them is plugins/hooks.rs and,
+//! for the two run from inside the container, launch/container_hooks.rs.
 
 use crate::supervisor::spec::service::{HookSpec, HooksSpec};
 use crate::supervisor::spec::validate::{Problem, problem};
@@ -8,16 +9,12 @@ use crate::supervisor::spec::validate::{Problem, problem};
 pub const MAX_HOOK_TIMEOUT_SECS: u64 = 300;
 
 /// Config errors in a spec's hooks, at ["hooks", STAGE, INDEX, FIELD].
-/// Whether `path` exists is checked when the hook runs: it is on the host
-/// and may appear later (a package installed after the spec was written).
+/// Whether `path` exists is checked when the hook runs: it may appear later
+/// (a package installed after the spec was written, or, for
+/// startContainer, a path in the image).
 pub fn check_hooks(h: &HooksSpec) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let stages = [
-        ("prestart", &h.prestart),
-        ("poststart", &h.poststart),
-        ("poststop", &h.poststop),
-    ];
-    for (stage, hooks) in stages {
+    for (stage, hooks) in h.stages() {
         for (i, hook) in hooks.iter().enumerate() {
             let index = i.to_string();
             for (field, message) in check_hook(hook) {
@@ -31,7 +28,7 @@ pub fn check_hooks(h: &HooksSpec) -> Vec<Problem> {
 fn check_hook(hook: &HookSpec) -> Vec<(&'static str, String)> {
     let mut problems = Vec::new();
     if !hook.path.starts_with('/') {
-        problems.push(("path", "must be an absolute path on the host".into()));
+        problems.push(("path", "must be an absolute path".into()));
     }
     let has_nul = |s: &String| s.contains('\0');
     if has_nul(&hook.path) || hook.args.iter().any(has_nul) || hook.env.iter().any(has_nul) {

@@ -36,6 +36,10 @@ pub struct PullSettings {
     /// Layers downloaded at once (default 3; 1 on a metered link).
     #[serde(default)]
     pub max_parallel: Option<u32>,
+    /// How long the daemon keeps retrying a container's missing image
+    /// after transient failures; unset: until it comes ("0s": fail at once).
+    #[serde(default)]
+    pub give_up_after: Option<crate::supervisor::spec::service::Seconds>,
 }
 
 /// A hardware watchdog berth pets while its loop turns (docs/pid1.md).

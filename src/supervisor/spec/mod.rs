@@ -110,6 +110,10 @@ pub struct Spec {
     /// seccomp, no Landlock, every host device, /sys and /proc writable.
     #[serde(default)]
     pub privileged: bool,
+    /// Docker's --init: a minimal init (berth itself, from a sealed copy)
+    /// is PID 1, forwarding signals to the command and reaping zombies.
+    #[serde(default)]
+    pub init: bool,
     /// Size of /dev/shm (default 64m).
     #[serde(default)]
     pub shm_size: Option<ByteSize>,

@@ -54,6 +54,7 @@ impl Spec {
             devices: _,
             device_cgroup_rules: _,
             privileged: _,
+            init: _,
             update: _,
         } = &mut out;
         env.values_mut().for_each(|v| *v = REDACTED.into());
@@ -73,8 +74,11 @@ fn redact_hooks(hooks: &mut HooksSpec) {
         prestart,
         poststart,
         poststop,
+        create_container,
+        start_container,
     } = hooks;
-    for hook in prestart.iter_mut().chain(poststart).chain(poststop) {
+    let all = prestart.iter_mut().chain(poststart).chain(poststop);
+    for hook in all.chain(create_container).chain(start_container) {
         let HookSpec {
             path: _,
             args,

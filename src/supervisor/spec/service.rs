@@ -207,8 +207,9 @@ fn default_protocol() -> String {
     "tcp".into()
 }
 
-/// OCI runtime-spec hooks: executables run by the supervisor (on the
-/// host) with the container's state as JSON on stdin.
+/// OCI runtime-spec hooks: executables run with the container's state as
+/// JSON on stdin, by the supervisor on the host or, for createContainer
+/// and startContainer, by the container's first process.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksSpec {
@@ -218,6 +219,39 @@ pub struct HooksSpec {
     pub poststart: Vec<HookSpec>,
     #[serde(default)]
     pub poststop: Vec<HookSpec>,
+    /// Run from inside the container's namespaces once its mounts are
+    /// made, from the host's mount namespace (the path is a host path).
+    #[serde(default, rename = "createContainer")]
+    pub create_container: Vec<HookSpec>,
+    /// Run inside the container, confined as its process, right before
+    /// its program (the path is a path in the container).
+    #[serde(default, rename = "startContainer")]
+    pub start_container: Vec<HookSpec>,
+}
+
+impl HooksSpec {
+    /// These hooks, then `later`'s, stage by stage.
+    pub fn merged(&self, later: &HooksSpec) -> HooksSpec {
+        let join = |a: &Vec<HookSpec>, b: &Vec<HookSpec>| a.iter().chain(b).cloned().collect();
+        HooksSpec {
+            prestart: join(&self.prestart, &later.prestart),
+            poststart: join(&self.poststart, &later.poststart),
+            poststop: join(&self.poststop, &later.poststop),
+            create_container: join(&self.create_container, &later.create_container),
+            start_container: join(&self.start_container, &later.start_container),
+        }
+    }
+
+    /// Every stage's hooks under its OCI name.
+    pub fn stages(&self) -> [(&'static str, &Vec<HookSpec>); 5] {
+        [
+            ("prestart", &self.prestart),
+            ("poststart", &self.poststart),
+            ("poststop", &self.poststop),
+            ("createContainer", &self.create_container),
+            ("startContainer", &self.start_container),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

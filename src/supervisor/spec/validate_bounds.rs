@@ -11,9 +11,9 @@ use crate::supervisor::spec::bounds::{
     ARG_BYTES, ARGV_ENTRIES, Bound, BoundValue, CPU_SHARES, ENV_ENTRIES, HEALTH_INTERVAL,
     HEALTH_RETRIES, HEALTH_START_PERIOD, HEALTH_TIMEOUT, HOOK_ENTRIES, IO_WEIGHT, LIST_ENTRIES,
     MEMORY_BYTES, MEMORY_RESERVATION_BYTES, MEMORY_SWAP_BYTES, MOUNT_ENTRIES, PATH_BYTES,
-    PIDS_LIMIT, PLUGIN_TIMEOUT, PORT, PORT_LIST_ENTRIES, PULL_MAX_PARALLEL, PULL_MAX_RATE,
-    RESTART_MAX_RETRIES, SHUTDOWN_DELAY_SECS, STOP_TIMEOUT_SECS, STORE_RESERVE, TEXT_BYTES,
-    TMPFS_BYTES, WATCHDOG_TIMEOUT, WEBHOOK_ENTRIES,
+    PIDS_LIMIT, PLUGIN_TIMEOUT, PORT, PORT_LIST_ENTRIES, PULL_GIVE_UP_AFTER, PULL_MAX_PARALLEL,
+    PULL_MAX_RATE, RESTART_MAX_RETRIES, SHUTDOWN_DELAY_SECS, STOP_TIMEOUT_SECS, STORE_RESERVE,
+    TEXT_BYTES, TMPFS_BYTES, WATCHDOG_TIMEOUT, WEBHOOK_ENTRIES,
 };
 use crate::supervisor::spec::hardening::{MountSpec, ResourcesSpec, SwapSize};
 use crate::supervisor::spec::service::{HealthcheckSpec, HooksSpec};
@@ -351,6 +351,9 @@ pub fn check_settings_bounds(s: &Settings, out: &mut Vec<Problem>) {
     }
     if let Some(n) = s.pull.max_parallel {
         pull.value("max_parallel", &PULL_MAX_PARALLEL, u64::from(n));
+    }
+    if let Some(t) = s.pull.give_up_after {
+        pull.value("give_up_after", &PULL_GIVE_UP_AFTER, t.0);
     }
     if let Some(r) = s.store.reserve {
         c.at("store").value("reserve", &STORE_RESERVE, r.0);

@@ -40,15 +40,14 @@ pub struct BindFlags {
     pub slave: bool,
 }
 
-/// Where a CDI hook runs in berth, if it can.
+/// Where a CDI hook runs in berth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookStage {
     Prestart,
     Poststart,
     Poststop,
-    /// createContainer and startContainer run inside the container's
-    /// namespaces, which berth's host-side hooks cannot do: refused.
-    InContainer,
+    CreateContainer,
+    StartContainer,
 }
 
 /// The OCI hook names a spec may use.
@@ -57,7 +56,8 @@ pub fn hook_stage(name: &str) -> Result<HookStage, String> {
         "prestart" | "createRuntime" => HookStage::Prestart,
         "poststart" => HookStage::Poststart,
         "poststop" => HookStage::Poststop,
-        "createContainer" | "startContainer" => HookStage::InContainer,
+        "createContainer" => HookStage::CreateContainer,
+        "startContainer" => HookStage::StartContainer,
         other => {
             return Err(format!(
                 "{other:?} is not one of prestart, createRuntime, createContainer, startContainer, poststart, poststop"
@@ -136,12 +136,8 @@ impl CdiEdits {
             HookStage::Prestart => self.hooks.prestart.push(hook),
             HookStage::Poststart => self.hooks.poststart.push(hook),
             HookStage::Poststop => self.hooks.poststop.push(hook),
-            HookStage::InContainer => {
-                return Err(format!(
-                    "hook {} ({}): berth runs hooks on the host only (prestart, createRuntime, poststart, poststop), not in the container",
-                    h.path, h.hook_name
-                ));
-            }
+            HookStage::CreateContainer => self.hooks.create_container.push(hook),
+            HookStage::StartContainer => self.hooks.start_container.push(hook),
         }
         Ok(())
     }

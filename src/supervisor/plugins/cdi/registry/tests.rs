@@ -91,19 +91,26 @@ fn a_broken_file_is_named_and_other_files_are_ignored() {
 }
 
 #[test]
-fn in_container_hooks_and_unsupported_edits_are_refused() {
+fn hooks_go_to_their_stage_and_unsupported_edits_are_refused() {
     let (_root, dirs) = dirs();
     let text = r#"{"cdiVersion": "0.7.0", "kind": "v.com/x", "devices": [
-        {"name": "hook", "containerEdits": {"hooks": [{"hookName": "createContainer", "path": "/bin/true"}]}},
+        {"name": "hook", "containerEdits": {"hooks": [{"hookName": "createContainer", "path": "/bin/true"},
+            {"hookName": "startContainer", "path": "/bin/true"}, {"hookName": "createRuntime", "path": "/bin/true"}]}},
         {"name": "rdt", "containerEdits": {"intelRdt": {"closID": "x"}}},
         {"name": "ok", "containerEdits": {"hooks": [{"hookName": "poststop", "path": "/bin/true"}], "additionalGids": [5, 5]}}
     ]}"#;
     std::fs::write(dirs[0].join("x.json"), text).unwrap();
-    let e = resolve_in(&dirs, &["v.com/x=hook"]).unwrap_err();
-    assert!(e.contains("createContainer") && e.contains("x.json"), "{e}");
+    let hooks = resolve_in(&dirs, &["v.com/x=hook"]).unwrap().hooks;
+    let counts = [hooks.create_container.len(), hooks.start_container.len()];
+    assert_eq!((counts, hooks.prestart.len()), ([1, 1], 1));
     let e = resolve_in(&dirs, &["v.com/x=rdt"]).unwrap_err();
     assert!(e.contains("intelRdt"), "{e}");
     let ok = resolve_in(&dirs, &["v.com/x=ok"]).unwrap();
     assert_eq!(ok.hooks.poststop.len(), 1);
     assert_eq!(ok.additional_gids, [5]);
+    let bad = r#"{"cdiVersion": "0.7.0", "kind": "v.com/y", "devices": [
+        {"name": "bad", "containerEdits": {"hooks": [{"hookName": "preStart", "path": "/bin/true"}]}}]}"#;
+    std::fs::write(dirs[0].join("y.json"), bad).unwrap();
+    let e = resolve_in(&dirs, &["v.com/y=bad"]).unwrap_err();
+    assert!(e.contains("preStart") && e.contains("y.json"), "{e}");
 }

@@ -121,6 +121,11 @@ fn accepted(name: &str, data: &[u8]) -> bool {
             berth::supervisor::events::journal::read_range(dir.path(), 0, 10)
                 .is_ok_and(|b| !b.events.is_empty())
         }
+        "config_tarball" => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            berth::supervisor::config_store::stage::unpack(data, dir.path()).is_ok()
+                && fs::read_dir(dir.path()).expect("read").count() > 0
+        }
         "layer_unpack" => {
             use berth::image::digest::Digest;
             use berth::image::unpack::{UnpackLimits, unpack_layer};

@@ -16,7 +16,11 @@ use serde_json::json;
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn gated(wait_for: serde_json::Value) -> String {
-    sh_in(DEMO_REF, "echo started; sleep 60", json!({"wait_for": wait_for}))
+    sh_in(
+        DEMO_REF,
+        "echo started; sleep 60",
+        json!({"wait_for": wait_for}),
+    )
 }
 
 fn ps_line(env: &TestEnv, name: &str) -> Result<String> {
@@ -38,11 +42,16 @@ fn a_path_and_a_port_that_appear_later_open_their_gates() -> Result<()> {
     let flag = env.dir.path().join("later/dev/ttyUSB9");
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     env.write_spec("onpath", &gated(json!([{"path": flag}])))?;
-    env.write_spec("onport", &gated(json!([{"tcp": format!("127.0.0.1:{port}")}])))?;
+    env.write_spec(
+        "onport",
+        &gated(json!([{"tcp": format!("127.0.0.1:{port}")}])),
+    )?;
     let _daemon = env.start_daemon_checked()?;
     wait_for(LIMIT, || {
-        Ok(ps_line(&env, "onpath")?.contains(&format!("waiting for path {}", flag.display()))
-            && ps_line(&env, "onport")?.contains(&format!("waiting for tcp 127.0.0.1:{port}")))
+        Ok(
+            ps_line(&env, "onpath")?.contains(&format!("waiting for path {}", flag.display()))
+                && ps_line(&env, "onport")?.contains(&format!("waiting for tcp 127.0.0.1:{port}")),
+        )
     })?;
     std::thread::sleep(Duration::from_millis(500));
     ensure!(env.container("onpath")?["state"] == "waiting");
@@ -51,9 +60,13 @@ fn a_path_and_a_port_that_appear_later_open_their_gates() -> Result<()> {
     let appeared = SystemTime::now();
     fs::write(&flag, "")?;
     let record = env.wait_state("onpath", "running", LIMIT)?;
-    let started: SystemTime = humantime::parse_rfc3339(record["started_at"].as_str().unwrap_or(""))?;
+    let started: SystemTime =
+        humantime::parse_rfc3339(record["started_at"].as_str().unwrap_or(""))?;
     let after = started.duration_since(appeared).unwrap_or_default();
-    ensure!(after < Duration::from_millis(200), "started {after:?} after the path appeared");
+    ensure!(
+        after < Duration::from_millis(200),
+        "started {after:?} after the path appeared"
+    );
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     env.wait_state("onport", "running", LIMIT)?;
     drop(listener);
@@ -87,10 +100,16 @@ fn a_timeout_fails_naming_the_gate_or_starts_anyway() -> Result<()> {
 #[test]
 fn bad_gates_are_refused_by_check_naming_the_entry() -> Result<()> {
     let env = TestEnv::new()?;
-    env.write_spec("bad", &gated(json!([{"path": "/a", "tcp": "b:1"}, {"tcp": "nope"}])))?;
+    env.write_spec(
+        "bad",
+        &gated(json!([{"path": "/a", "tcp": "b:1"}, {"tcp": "nope"}])),
+    )?;
     let out = berth(&["check"]).arg(env.config()).output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(!out.status.success());
-    ensure!(stderr.contains("wait_for.0") && stderr.contains("wait_for.1"), "{stderr}");
+    ensure!(
+        stderr.contains("wait_for.0") && stderr.contains("wait_for.1"),
+        "{stderr}"
+    );
     Ok(())
 }

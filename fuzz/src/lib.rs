@@ -30,6 +30,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("uevent_parse", uevent_parse),
     ("cdi_spec", cdi_spec),
     ("settings_parse", settings_parse),
+    ("config_tarball", config_tarball),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -120,6 +121,39 @@ pub fn layer_unpack(data: &[u8]) {
         "something was written beside the layer"
     );
     assert!(target.is_dir());
+}
+
+/// A config tarball for `berth apply` (tar or gzip): it may refuse, never
+/// panic, never create anything outside its target, and what it creates
+/// is only files and directories.
+pub fn config_tarball(data: &[u8]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("config");
+    std::fs::create_dir(&target).expect("target");
+    let _ = berth::supervisor::config_store::stage::unpack(data, &target);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read the temp dir")
+        .map(|e| e.expect("an entry").file_name())
+        .collect();
+    assert_eq!(names, ["config"], "something was written beside the config");
+    only_files_and_dirs(&target);
+}
+
+fn only_files_and_dirs(dir: &std::path::Path) {
+    for e in std::fs::read_dir(dir).expect("read a directory") {
+        let e = e.expect("an entry");
+        let t = std::fs::symlink_metadata(e.path())
+            .expect("stat")
+            .file_type();
+        assert!(
+            t.is_file() || t.is_dir(),
+            "{} is neither",
+            e.path().display()
+        );
+        if t.is_dir() {
+            only_files_and_dirs(&e.path());
+        }
+    }
 }
 
 /// WWW-Authenticate headers from a registry: any bytes parse to some

@@ -31,6 +31,7 @@ pub fn info(sup: &Supervisor) -> Result<Value, RpcError> {
         "pid1": crate::supervisor::daemon::pid1::mode().is_pid1(),
         "store": sup.store().root(),
         "config_dir": sup.options().config_dir,
+        "seed_config_dir": sup.options().seed_config_dir,
         "cgroup_parent": sup.options().cgroup_parent,
         "cgroup_v2": crate::kernel::cgroup::cgroup_v2(),
         "landlock_abi": crate::kernel::landlock::kernel_abi(),

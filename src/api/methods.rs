@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::access::Access;
 use super::admin_methods;
 use super::params::{
-    EventsParams, LogsParams, MethodParams, PullParams, RunParams, ShutdownParams, UpdateParams,
-    WaitParams,
+    ApplyParams, EventsParams, LogsParams, MethodParams, PullParams, RunParams, ShutdownParams,
+    UpdateParams, WaitParams,
 };
 use super::protocol::{
     CONFIG_INVALID, CONTAINER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError,
@@ -65,6 +65,7 @@ pub fn dispatch(
         MethodParams::Wait(p) => wait(sup, p, token),
         MethodParams::Pull(p) => pull(sup, p, token),
         MethodParams::Update(p) => update(sup, p, token),
+        MethodParams::Apply(p) => apply(sup, p, token),
         MethodParams::Logs(p) => logs(sup, p).unwrap_or_else(|e| Outcome::Reply(Err(e))),
         MethodParams::Events(p) => events(sup, p).unwrap_or_else(|e| Outcome::Reply(Err(e))),
         MethodParams::Kill(p) => Outcome::Reply(admin_methods::kill(sup, p)),
@@ -156,6 +157,15 @@ fn pull(sup: &mut Supervisor, p: PullParams, token: u64) -> Outcome {
 fn update(sup: &mut Supervisor, p: UpdateParams, token: u64) -> Outcome {
     let names: Vec<String> = p.name.into_iter().collect();
     match sup.request_update(&names, p.check, token) {
+        Ok(()) => Outcome::Deferred,
+        Err(e) => Outcome::Reply(Err(supervisor_error(e))),
+    }
+}
+
+/// `apply`: the answer waits until the new config is stable or undone.
+fn apply(sup: &mut Supervisor, p: ApplyParams, token: u64) -> Outcome {
+    let path = p.path.map(std::path::PathBuf::from);
+    match sup.request_apply(path.as_deref(), token) {
         Ok(()) => Outcome::Deferred,
         Err(e) => Outcome::Reply(Err(supervisor_error(e))),
     }

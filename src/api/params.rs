@@ -11,7 +11,7 @@ use crate::supervisor::daemon::pid1::ShutdownAction;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::bounds::{
     Bound, BoundValue, EVENT_SEQ, EVENTS_LIMIT, LIST_ENTRIES, LOG_TAIL_ENTRIES, NAME_BYTES,
-    PULL_MAX_PARALLEL, PULL_MAX_RATE, TEXT_BYTES,
+    PATH_BYTES, PULL_MAX_PARALLEL, PULL_MAX_RATE, TEXT_BYTES,
 };
 use crate::supervisor::spec::validate::{check_spec, dotted_path};
 
@@ -25,7 +25,7 @@ const NAME_ONLY: &[&str] = &["start", "stop", "restart", "inspect", "stats"];
 pub const METHODS: &[&str] = &[
     "version", "list", "info", "check", "images", "prune", "reload", "start", "stop", "restart",
     "inspect", "stats", "logs", "events", "run", "wait", "pull", "kill", "rmi", "shutdown",
-    "update", "writes",
+    "update", "writes", "apply",
 ];
 
 /// A request's params, parsed and bounded.
@@ -40,6 +40,7 @@ pub enum MethodParams {
     Wait(WaitParams),
     Pull(PullParams),
     Update(UpdateParams),
+    Apply(ApplyParams),
     Kill(KillParams),
     Rmi(RmiParams),
     Shutdown(ShutdownParams),
@@ -61,6 +62,7 @@ impl MethodParams {
             "wait" => MethodParams::Wait(parse(params)?),
             "pull" => MethodParams::Pull(parse(params)?),
             "update" => MethodParams::Update(parse(params)?),
+            "apply" => MethodParams::Apply(parse(params)?),
             "kill" => MethodParams::Kill(parse(params)?),
             "rmi" => MethodParams::Rmi(parse(params)?),
             "shutdown" => MethodParams::Shutdown(parse(params)?),
@@ -285,6 +287,38 @@ impl Bounded for UpdateParams {
     }
 }
 
+/// `apply`: a config directory or tarball (`path`, absolute, read by the
+/// daemon), or `reset: true` back to the seed config.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyParams {
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub reset: bool,
+}
+
+impl Bounded for ApplyParams {
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        text(&mut out, "path", &PATH_BYTES, self.path.as_deref());
+        match (&self.path, self.reset) {
+            (Some(_), true) => out.push((
+                "reset".into(),
+                "give a path or reset: true, not both".into(),
+            )),
+            (None, false) => {
+                out.push(("path".into(), "missing: give a path or reset: true".into()))
+            }
+            (Some(p), false) if !p.starts_with('/') => {
+                out.push(("path".into(), "must be absolute".into()))
+            }
+            _ => {}
+        }
+        out
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullParams {
@@ -385,6 +419,19 @@ mod tests {
         }
         let e = MethodParams::parse("nope", Value::Null).unwrap_err();
         assert_eq!(e.code, METHOD_NOT_FOUND);
+    }
+
+    #[test]
+    fn apply_takes_an_absolute_path_or_reset() {
+        assert!(MethodParams::parse("apply", json!({"path": "/etc/cfg"})).is_ok());
+        assert!(MethodParams::parse("apply", json!({"reset": true})).is_ok());
+        let e = error("apply", json!({"path": "cfg"}));
+        assert!(e.contains("path: must be absolute"), "{e}");
+        let e = error("apply", json!({"path": "/c", "reset": true}));
+        assert!(e.contains("reset: give a path or reset"), "{e}");
+        let e = error("apply", json!({"path": format!("/{}", "x".repeat(4096))}));
+        assert!(e.contains("path: too long"), "{e}");
+        assert!(error("apply", json!({})).contains("path: missing"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::api::server::ApiServer;
 use crate::image::Store;
 use crate::image::store::DEFAULT_ROOT;
 use crate::kernel::machine::boot_steps::{BootStep, stamp};
+use crate::supervisor::config_store;
 use crate::supervisor::daemon::clock_floor;
 use crate::supervisor::daemon::event_loop::{self, Host};
 use crate::supervisor::daemon::hw_watchdog::HardwareWatchdog;
@@ -46,7 +47,9 @@ pub fn daemon(argv: &[String]) -> Result<i32, String> {
 fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
     let args = Args::parse(argv, DAEMON.options)?;
     args.expect_positional(0, DAEMON_USAGE)?;
-    let config_dir = config_dir(&args, init.is_some())?;
+    let seed_dir = config_dir(&args, init.is_some())?;
+    let root = PathBuf::from(args.value("root").unwrap_or(DEFAULT_ROOT));
+    let config_dir = applied_config(&root).unwrap_or_else(|| seed_dir.clone());
     let (settings, specs) = load_config(&config_dir, init.as_deref_mut())?;
     stamp(BootStep::Config);
     // Hostname, modules (overlay), cgroups: before the first container.
@@ -55,7 +58,7 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         init.clone()
     });
     stamp(BootStep::Machine);
-    let store = Store::open(args.value("root").unwrap_or(DEFAULT_ROOT))
+    let store = Store::open(&root)
         .map_err(|e| e.to_string())?
         .with_reserve(settings.store.reserve_bytes());
     stamp(BootStep::Store);
@@ -70,7 +73,8 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         ApiServer::bind(&socket_path(args.value("socket"))).map_err(|e| e.to_string())?;
     apply_api_access(&mut server, &settings)?;
     stamp(BootStep::Api);
-    let options = supervisor_options(&args, config_dir, &settings);
+    let mut options = supervisor_options(&args, config_dir, &settings);
+    options.seed_config_dir = seed_dir;
     say(format_args!(
         "pid {}, store {}, api {}, {} containers",
         std::process::id(),
@@ -114,6 +118,33 @@ fn config_dir(args: &Args, is_pid1: bool) -> Result<PathBuf, String> {
     }
 }
 
+/// The config `berth apply` made active (docs/update.md, "apply"), once
+/// what an unfinished apply left is gone; None: the seed (`--config`) is
+/// used. An applied config that no longer loads is reported and the seed
+/// used instead, so a machine still boots.
+fn applied_config(root: &Path) -> Option<PathBuf> {
+    for dir in config_store::clean_leftovers(root) {
+        say(format_args!(
+            "removed {} (an apply that did not finish)",
+            dir.display()
+        ));
+    }
+    let (_, dir) = config_store::active(root)?;
+    match load_or_report(&dir) {
+        (Some(_), Some(_)) => {
+            say(format_args!("using the applied config {}", dir.display()));
+            Some(dir)
+        }
+        _ => {
+            say(format_args!(
+                "the applied config {} is invalid; using the seed config",
+                dir.display()
+            ));
+            None
+        }
+    }
+}
+
 /// berth.json and every spec, or the refusal to start. As PID 1,
 /// berth.json's `shutdown` is applied even when a spec is invalid: it says
 /// how PID 1 fails.
@@ -137,6 +168,7 @@ fn load_config(
 fn supervisor_options(args: &Args, config_dir: PathBuf, settings: &Settings) -> SupervisorOptions {
     let network = NetworkSettings::for_config_dir(&config_dir);
     SupervisorOptions {
+        seed_config_dir: config_dir.clone(),
         config_dir,
         cgroup_parent: args
             .value("cgroup-parent")
@@ -179,8 +211,10 @@ fn panic_if_a_test_asks() {
 
 pub fn check(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse(argv, CHECK.options)?;
-    let [dir] = args.expect_positional(1, "berth check DIR")? else {
-        unreachable!()
+    let dir = match args.positional.as_slice() {
+        [] => return check_active(&args),
+        [dir] => dir,
+        _ => return Err("usage: berth check [DIR]".into()),
     };
     match load_or_report(Path::new(dir)) {
         (Some(settings), Some(specs)) => {
@@ -195,6 +229,25 @@ pub fn check(argv: &[String]) -> Result<i32, String> {
         }
         _ => Ok(1),
     }
+}
+
+/// `berth check` without DIR: the daemon checks its active config (the
+/// applied one, else the seed; docs/update.md, "apply").
+fn check_active(args: &Args) -> Result<i32, String> {
+    let mut client = crate::api::client::Client::connect(&socket_path(args.value("socket")))
+        .map_err(|e| e.to_string())?;
+    let r = client
+        .call("check", serde_json::Value::Null)
+        .map_err(|e| e.to_string())?;
+    let errors = r["errors"].as_array().cloned().unwrap_or_default();
+    for e in &errors {
+        eprintln!("{}", e.as_str().unwrap_or_default());
+    }
+    if r["valid"].as_bool() == Some(true) {
+        println!("the daemon's active config is valid");
+        return Ok(0);
+    }
+    Ok(1)
 }
 
 /// Loads berth.json and every spec, printing each error

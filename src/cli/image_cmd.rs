@@ -136,7 +136,12 @@ pub fn store(argv: &[String]) -> Result<i32, String> {
         return Err(format!("usage: {usage}"));
     }
     let repair = args.switch("repair");
-    let report = verify(&open_store(&args)?, repair).map_err(|e| e.to_string())?;
+    let store = open_store(&args)?;
+    let mut report = verify(&store, repair).map_err(|e| e.to_string())?;
+    // The applied config's pointer (docs/update.md, "apply").
+    let area = crate::supervisor::config_store::verify(store.root());
+    report.problems.extend(area.problems);
+    report.garbage.extend(area.garbage);
     if args.switch("json") {
         println!(
             "{}",

@@ -2,6 +2,7 @@
 //! that work on a store directly, and the API client commands.
 
 mod admin_cmd;
+mod apply_cmd;
 mod args;
 mod client_cmd;
 pub mod commands;
@@ -52,6 +53,7 @@ pub fn run(argv: &[String]) -> i32 {
         "stats" => client_cmd::stats(rest),
         "reload" => client_cmd::reload(rest),
         "update" => update_cmd::update(rest),
+        "apply" => apply_cmd::apply(rest),
         "events" => events_cmd::events(rest),
         "info" => admin_cmd::info(rest),
         "restart" => admin_cmd::restart(rest),

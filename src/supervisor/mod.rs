@@ -4,6 +4,7 @@
 //! One way down: `daemon` → `ops` → `runtime`, `launch`, `plugins`,
 //! `output`, `events` → `spec`.
 
+pub mod config_store;
 pub mod daemon;
 pub mod events;
 pub mod launch;

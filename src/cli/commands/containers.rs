@@ -144,6 +144,22 @@ pub const UPDATE: Command = cmd(
     Group::Containers,
 );
 
+pub const APPLY: Command = cmd(
+    "apply",
+    "DIR|TARBALL",
+    "replace the whole config as one transaction: checked, switched, and undone unless every changed container becomes stable (docs/update.md)",
+    &[
+        Opt::switch(
+            "reset",
+            "drop the applied config and go back to the daemon's --config directory",
+        ),
+        JSON,
+        SOCKET,
+    ],
+    "berth apply ./config.tar.gz",
+    Group::Containers,
+);
+
 pub const EVENTS: Command = cmd(
     "events",
     "",

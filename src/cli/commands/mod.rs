@@ -90,6 +90,7 @@ pub const COMMANDS: &[&Command] = &[
     &KILL,
     &RELOAD,
     &UPDATE,
+    &APPLY,
     &EVENTS,
     &INFO,
     &VERSION,

@@ -1,6 +1,6 @@
 //! The daemon, `check`, and this tool's own `help` and `completion`.
 
-use super::{Command, Group, cmd};
+use super::{Command, Group, SOCKET, cmd};
 use crate::cli::args::Opt;
 
 pub const DAEMON: Command = cmd(
@@ -35,9 +35,9 @@ pub const DAEMON: Command = cmd(
 
 pub const CHECK: Command = cmd(
     "check",
-    "DIR",
-    "validate DIR/berth.json and DIR/containers/*.json, printing each problem as file:line:col",
-    &[],
+    "[DIR]",
+    "validate DIR/berth.json and DIR/containers/*.json, printing each problem as file:line:col; without DIR, the running daemon's active config",
+    &[SOCKET],
     "berth check /etc/berth",
     Group::Daemon,
 );

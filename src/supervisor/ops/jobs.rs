@@ -44,6 +44,10 @@ pub enum JobKind {
     ImportImages,
     /// Resolve a name or connect to a port for a `wait_for` gate.
     GateProbe,
+    /// Copy and check a config to apply (ops/apply.rs).
+    ApplyStage,
+    /// Move the applied config's pointer, fsynced.
+    ApplyCommit,
 }
 
 impl JobKind {
@@ -59,6 +63,8 @@ impl JobKind {
             JobKind::UpdateUnpin => "update unpin",
             JobKind::ImportImages => "image import",
             JobKind::GateProbe => "wait_for probe",
+            JobKind::ApplyStage => "config staging",
+            JobKind::ApplyCommit => "config switch",
         }
     }
 }
@@ -238,6 +244,8 @@ impl Supervisor {
             JobKind::SyncJournal => self.journal_synced(done),
             JobKind::UpdateCheck => self.update_checked(done),
             JobKind::ImportImages => self.airgap_imported(done),
+            JobKind::ApplyStage => self.apply_staged(done),
+            JobKind::ApplyCommit => self.apply_committed(done),
             JobKind::RemoveTree | JobKind::UpdateUnpin => {
                 if let Some(e) = done.answer.get("error").and_then(Value::as_str) {
                     say(format_args!("{e}"));

@@ -3,6 +3,9 @@
 //! changes live in lifecycle.rs.
 
 pub mod airgap;
+pub mod apply;
+mod apply_stage;
+mod apply_watch;
 mod clock_retry;
 pub mod create;
 mod create_prepare;
@@ -55,7 +58,11 @@ use crate::supervisor::spec::load::LoadedSpec;
 
 #[derive(Debug, Clone)]
 pub struct SupervisorOptions {
+    /// The active config directory: the applied generation in the store,
+    /// else the seed.
     pub config_dir: PathBuf,
+    /// `--config`: the config used while none was applied (`apply --reset`).
+    pub seed_config_dir: PathBuf,
     /// Containers' cgroups are `<cgroup_parent>/<name>` in every hierarchy.
     pub cgroup_parent: String,
     /// Copy every container's output to /dev/console (PID 1 mode).
@@ -118,6 +125,11 @@ pub struct Supervisor {
     watchdog_info: Option<crate::kernel::watchdog::WatchdogInfo>,
     /// Devices that come and go while containers run.
     hotplug: hotplug_watch::Hotplug,
+    /// The whole-config apply under way (apply.rs).
+    apply: Option<apply::Apply>,
+    /// Specs a rolled-back apply had removed, added again once their
+    /// container is gone.
+    apply_restores: Vec<LoadedSpec>,
     /// Wakes the loop when the clock is set, so what waited on the clock
     /// (a registry certificate "not yet valid") is tried again at once.
     clock_changes: Option<crate::kernel::clock::ClockChanges>,
@@ -160,6 +172,8 @@ impl Supervisor {
             watchdog_info: None,
             hotplug: hotplug_watch::Hotplug::off(),
             gate_watch: Default::default(),
+            apply: None,
+            apply_restores: Vec::new(),
             clock_changes: crate::kernel::clock::ClockChanges::new()
                 .map_err(|e| {
                     crate::supervisor::say(format_args!("clock changes will not be noticed: {e}"))
@@ -234,6 +248,7 @@ impl Supervisor {
             && kind.starts_with("container.")
         {
             self.observe_for_update(kind, name, &data);
+            self.observe_for_apply(kind, name, &data);
         }
         self.events.append(kind, container, data);
     }

@@ -38,6 +38,14 @@ impl Supervisor {
         if self.shutting_down {
             return Ok(ReloadSummary::default());
         }
+        // The apply decides what runs until it is over.
+        if let Some(a) = &self.apply {
+            say(format_args!(
+                "reload skipped: the apply of {} is under way",
+                a.source
+            ));
+            return Ok(ReloadSummary::default());
+        }
         let dir = self.options.config_dir.clone();
         let loaded = load_settings(&dir)
             .and_then(|_| load_config_dir(&dir))
@@ -84,7 +92,7 @@ impl Supervisor {
     /// make that container "changed" and restart it with the file's spec;
     /// a reload never touches those, so the whole reload is refused, as
     /// `berth run` refuses a name the config directory uses.
-    fn refuse_names_of_run_containers(
+    pub(crate) fn refuse_names_of_run_containers(
         &self,
         specs: Vec<LoadedSpec>,
     ) -> Result<Vec<LoadedSpec>, Vec<SpecError>> {
@@ -112,7 +120,7 @@ impl Supervisor {
 
     /// Added specs start, removed ones go, changed ones restart with the
     /// new spec; the rest is untouched.
-    fn reconcile(&mut self, specs: Vec<LoadedSpec>) -> ReloadSummary {
+    pub(crate) fn reconcile(&mut self, specs: Vec<LoadedSpec>) -> ReloadSummary {
         let mut summary = ReloadSummary::default();
         let wanted: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
         let gone: Vec<String> = self
@@ -144,7 +152,7 @@ impl Supervisor {
         summary
     }
 
-    fn add_from_config(&mut self, loaded: LoadedSpec) {
+    pub(crate) fn add_from_config(&mut self, loaded: LoadedSpec) {
         let name = loaded.name;
         let dirs = ContainerDirs::new(&self.store.containers_dir(), &name);
         self.containers.insert(

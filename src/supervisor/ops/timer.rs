@@ -20,6 +20,9 @@ impl Supervisor {
             self.start_notifier();
             return;
         }
+        if timer.kind == TimerKind::ApplyCheck {
+            return self.judge_apply();
+        }
         if matches!(
             timer.kind,
             TimerKind::UpdateCheck | TimerKind::UpdateRetry | TimerKind::UpdateStable
@@ -51,7 +54,8 @@ impl Supervisor {
             TimerKind::Notifier
             | TimerKind::UpdateCheck
             | TimerKind::UpdateRetry
-            | TimerKind::UpdateStable => {}
+            | TimerKind::UpdateStable
+            | TimerKind::ApplyCheck => {}
         }
     }
 }

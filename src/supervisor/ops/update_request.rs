@@ -24,6 +24,11 @@ pub struct UpdateRequests {
 }
 
 impl UpdateRequests {
+    /// An answer another request kind (`apply`) has ready for its client.
+    pub(crate) fn push_ready(&mut self, token: u64, answer: Value) {
+        self.ready.push((token, answer));
+    }
+
     fn add_result(&mut self, token: u64, result: Value, counts: bool) {
         let Some(req) = self.waiting.get_mut(&token) else {
             return;

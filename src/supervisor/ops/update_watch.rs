@@ -269,7 +269,7 @@ pub(crate) fn start_limit(c: &crate::supervisor::runtime::container::Container) 
 }
 
 /// An exit event's words: "exited with code N", "did not start: …".
-fn exit_reason(data: &Value) -> String {
+pub(crate) fn exit_reason(data: &Value) -> String {
     let code = data.get("exit_code").and_then(Value::as_i64).unwrap_or(-1);
     match data.get("reason").and_then(Value::as_str) {
         Some("start_failed") => {

@@ -48,6 +48,7 @@ impl Supervisor {
         self.waiters.retain(|w| w.token != token);
         self.forget_pull_client(token);
         self.forget_update_client(token);
+        self.forget_apply_client(token);
     }
 
     pub(crate) fn complete_waiters(&mut self, name: &str) {

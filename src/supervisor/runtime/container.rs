@@ -145,6 +145,10 @@ impl Container {
     pub fn stop_requested(&self) -> bool {
         self.life.stop_requested()
     }
+    /// Going once it has stopped (a reload or apply removed its spec).
+    pub fn remove_requested(&self) -> bool {
+        self.life.remove_requested()
+    }
 
     /// Feeds one event to its state machine; returns the actions due.
     pub fn handle(&mut self, event: Event, shutting_down: bool) -> Vec<super::machine::Action> {

@@ -27,6 +27,8 @@ pub enum TimerKind {
     UpdateRetry,
     /// The new image ran `stable_for`: judge it (this run only).
     UpdateStable,
+    /// Look at the containers a whole-config apply changed (any run).
+    ApplyCheck,
     /// Try the pull of a container's missing image again.
     PullRetry,
     /// Look at a waiting container's `wait_for` gates again (a timeout,

@@ -144,15 +144,8 @@ fn run_one(hook: &ChildHook, stdin: &[u8]) -> Result<(), (Errno, String)> {
 }
 
 fn with_output(how: String, output: &[u8]) -> String {
-    let text = String::from_utf8_lossy(output);
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.is_empty() {
-        how
-    } else {
-        format!("{how}: output: {}", lines.join(" | "))
+    match command::output_line(output) {
+        Some(line) => format!("{how}: output: {line}"),
+        None => how,
     }
 }

@@ -97,6 +97,18 @@ impl Program {
     }
 }
 
+/// A program's output on one line for an error message: its non-blank
+/// lines, trimmed, joined by " | "; None when it printed nothing.
+pub fn output_line(output: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(" | "))
+}
+
 /// When the program must be done and how much of its output is kept.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

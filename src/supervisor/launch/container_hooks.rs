@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::kernel::command::Program;
 use crate::kernel::container_hooks::{ChildHook, ContainerHooks, PidTemplate};
 use crate::supervisor::plugins::hooks::{
-    DEFAULT_HOOK_TIMEOUT_SECS, HookState, HookStatus, OCI_VERSION,
+    DEFAULT_HOOK_TIMEOUT_SECS, HookState, HookStatus, OCI_VERSION, hook_program,
 };
 use crate::supervisor::spec::service::{HookSpec, HooksSpec};
 
@@ -52,21 +51,8 @@ pub fn container_hooks(
 }
 
 fn child_hook(hook: &HookSpec, cwd: Option<&Path>) -> Result<ChildHook, String> {
-    let (arg0, rest) = match hook.args.split_first() {
-        Some((first, rest)) => (first.as_str(), rest),
-        None => (hook.path.as_str(), &[][..]),
-    };
-    let mut program = Program::new(&hook.path)
-        .arg0(arg0)
-        .args(rest)
-        .merge_stderr();
-    for (i, entry) in hook.env.iter().enumerate() {
-        let (key, value) = entry
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| format!("hook {}: env entry {i} is not KEY=VALUE", hook.path))?;
-        program = program.env(key, value);
-    }
+    let mut program = hook_program(hook)
+        .map_err(|i| format!("hook {}: env entry {i} is not KEY=VALUE", hook.path))?;
     if let Some(dir) = cwd {
         program = program.current_dir(dir);
     }

@@ -111,22 +111,29 @@ pub fn run_hooks(stage: &str, hooks: &[HookSpec], state: &HookState) -> Result<(
     }
 }
 
-fn run_hook(hook: &HookSpec, state_json: &[u8], bundle: &Path) -> Result<(), HookError> {
-    let timeout = Duration::from_secs(hook.timeout.unwrap_or(DEFAULT_HOOK_TIMEOUT_SECS));
+/// The hook's program: its argv (argv[0] defaults to the path), exactly
+/// its `env` (the runtime spec's rule: nothing of berth's own environment
+/// leaks in), stderr merged into stdout. Err(i): env entry i is not
+/// KEY=VALUE.
+pub fn hook_program(hook: &HookSpec) -> Result<Program, usize> {
     let (arg0, rest) = match hook.args.split_first() {
         Some((first, rest)) => (first.as_str(), rest),
         None => (hook.path.as_str(), &[][..]),
     };
-    // The runtime spec gives hooks exactly `env`: nothing of berth's own
-    // environment leaks into them (the runner inherits none).
     let mut program = Program::new(&hook.path)
         .arg0(arg0)
         .args(rest)
         .merge_stderr();
     for (i, entry) in hook.env.iter().enumerate() {
-        let (key, value) = split_env(entry).ok_or(HookError::BadEnv(i))?;
+        let (key, value) = split_env(entry).ok_or(i)?;
         program = program.env(key, value);
     }
+    Ok(program)
+}
+
+fn run_hook(hook: &HookSpec, state_json: &[u8], bundle: &Path) -> Result<(), HookError> {
+    let timeout = Duration::from_secs(hook.timeout.unwrap_or(DEFAULT_HOOK_TIMEOUT_SECS));
+    let mut program = hook_program(hook).map_err(HookError::BadEnv)?;
     // runc and crun run hooks from the bundle directory; so does berth.
     if bundle.is_dir() {
         program = program.current_dir(bundle);
@@ -168,17 +175,7 @@ fn describe_status(status: ExitStatus) -> String {
 
 /// ": output: ..." with the tail on one line, or nothing when it was quiet.
 fn output_suffix(output: &[u8]) -> String {
-    let text = String::from_utf8_lossy(output);
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!(": output: {}", lines.join(" | "))
-    }
+    command::output_line(output).map_or_else(String::new, |line| format!(": output: {line}"))
 }
 
 #[cfg(test)]

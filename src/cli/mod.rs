@@ -5,6 +5,7 @@ mod admin_cmd;
 mod args;
 mod client_cmd;
 pub mod commands;
+pub mod convert;
 mod daemon_cmd;
 mod events_cmd;
 mod help;
@@ -36,6 +37,7 @@ pub fn run(argv: &[String]) -> i32 {
     let result = match command.as_str() {
         "daemon" => daemon_cmd::daemon(rest),
         "check" => daemon_cmd::check(rest),
+        "convert" => convert::convert(rest),
         "import" => image_cmd::import(rest),
         "images" => image_cmd::images(rest),
         "rmi" => image_cmd::rmi(rest),

@@ -169,22 +169,31 @@ fn every_mapped_key_gives_specs_berth_check_accepts() -> Result<()> {
     );
     assert_eq!(web["ports"][2]["host_port"], 8443);
     let mounts = web["mounts"].as_array().expect("mounts");
+    assert_eq!(mounts.len(), 6, "{mounts:?}");
+    let mount = |target: &str| {
+        let found = mounts.iter().find(|m| m["target"] == target);
+        found
+            .cloned()
+            .unwrap_or_else(|| panic!("no mount at {target}: {mounts:?}"))
+    };
     assert_eq!(
-        mounts[0],
+        mount("/www"),
         serde_json::json!({"type": "bind", "source": www.to_str(), "target": "/www", "read_only": true})
     );
-    assert_eq!(mounts[1]["name"], "data");
-    assert_eq!(mounts[2]["propagation"], "rslave");
+    assert_eq!(mount("/data")["name"], "data");
+    assert_eq!(mount("/srv")["propagation"], "rslave");
+    let cache = mount("/cache");
     assert_eq!(
-        (mounts[3]["name"].as_str(), mounts[3]["driver"].as_str()),
+        (cache["name"].as_str(), cache["driver"].as_str()),
         (Some("shared-cache"), Some("local"))
     );
+    let scratch = mount("/scratch");
     assert_eq!(
-        (mounts[4]["size"].as_u64(), mounts[4]["mode"].as_str()),
+        (scratch["size"].as_u64(), scratch["mode"].as_str()),
         (Some(16 << 20), Some("1770"))
     );
     assert_eq!(
-        mounts[5],
+        mount("/run"),
         serde_json::json!({"type": "tmpfs", "target": "/run", "size": 8 << 20, "mode": "755", "options": ["exec"]})
     );
     assert_eq!(

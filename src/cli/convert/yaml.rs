@@ -14,7 +14,9 @@ const MAX_DEPTH: usize = 32;
 const MAX_NODES: usize = 200_000;
 const MAX_ALIASES: usize = 1_000;
 const MAX_MERGE_KEYS: usize = 1_000;
-const MAX_REPLAYED_EVENTS: usize = 100_000;
+/// A service template (a few dozen events) used by a hundred services is
+/// far below; a billion-laughs file reaches it in milliseconds.
+const MAX_REPLAYED_EVENTS: usize = 10_000;
 
 pub fn read_compose_file(path: &Path) -> Result<String, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -52,7 +54,9 @@ pub fn parse_yaml(text: &str) -> Result<Value, String> {
     options.with_snippet = false;
     let value: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let message = e.to_string();
-        let first = message.lines().next().unwrap_or("").to_string();
+        // One line, bounded: the parser's message may span several.
+        let first: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        let first: String = first.chars().take(300).collect();
         match e.location().filter(|l| l.line() > 0) {
             Some(l) if !first.contains(&format!("line {}", l.line())) => {
                 format!("{}:{}: {first}", l.line(), l.column())

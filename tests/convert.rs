@@ -279,6 +279,17 @@ fn every_mapped_key_gives_specs_berth_check_accepts() -> Result<()> {
 }
 
 #[test]
+fn docs_have_a_row_for_every_mapped_key() {
+    let docs = fs::read_to_string(repo_path("docs/convert.md")).expect("docs/convert.md");
+    for key in berth::cli::convert::service::mapped_keys() {
+        assert!(
+            docs.contains(&format!("`{key}`")),
+            "docs/convert.md does not name `{key}`"
+        );
+    }
+}
+
+#[test]
 fn keys_berth_cannot_map_are_listed_by_path() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let compose = r#"

@@ -15,7 +15,7 @@ pub mod issues;
 mod network;
 mod output;
 mod security;
-mod service;
+pub mod service;
 mod storage;
 mod values;
 mod yaml;

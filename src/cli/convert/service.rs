@@ -25,6 +25,56 @@ pub struct Ctx<'a> {
 /// key's path.
 pub type Mapped = Result<(), String>;
 
+/// The service keys each area maps (docs/convert.md has a row for each:
+/// tests/convert.rs checks).
+pub const BASICS: &[&str] = &[
+    "image",
+    "command",
+    "entrypoint",
+    "working_dir",
+    "user",
+    "hostname",
+    "read_only",
+    "privileged",
+    "init",
+    "stop_signal",
+    "stop_grace_period",
+    "pull_policy",
+    "group_add",
+    "restart",
+];
+pub const ENVIRONMENT: &[&str] = &["environment", "env_file"];
+pub const SECURITY: &[&str] = &[
+    "cap_add",
+    "cap_drop",
+    "security_opt",
+    "sysctls",
+    "ulimits",
+    "devices",
+    "device_cgroup_rules",
+    "cgroup",
+    "shm_size",
+    "mem_limit",
+    "memswap_limit",
+    "mem_reservation",
+    "cpus",
+    "cpu_shares",
+    "cpuset",
+    "pids_limit",
+    "deploy",
+];
+pub const STORAGE: &[&str] = &["volumes", "tmpfs"];
+pub const NETWORK: &[&str] = &["network_mode", "ports", "networks"];
+pub const HEALTH: &[&str] = &["healthcheck", "depends_on", "logging"];
+
+/// Every service key a mapper reads.
+pub fn mapped_keys() -> impl Iterator<Item = &'static str> {
+    [BASICS, ENVIRONMENT, SECURITY, STORAGE, NETWORK, HEALTH]
+        .into_iter()
+        .flatten()
+        .copied()
+}
+
 /// The spec, or None when the service cannot become one (no image, not a
 /// map); the reason is in `ctx.issues` either way.
 pub fn map_service(name: &str, svc: &Value, ctx: &mut Ctx) -> Option<Map<String, Value>> {
@@ -63,31 +113,13 @@ fn map_key(
     ctx: &mut Ctx,
 ) -> Mapped {
     match key {
-        "image" | "command" | "entrypoint" | "working_dir" | "user" | "hostname" | "read_only"
-        | "privileged" | "init" | "stop_signal" | "stop_grace_period" | "pull_policy"
-        | "group_add" | "restart" => basics::map(key, value, p, out, ctx),
+        k if BASICS.contains(&k) => basics::map(key, value, p, out, ctx),
         // Read together after the loop: env_file first, environment wins.
-        "environment" | "env_file" => Ok(()),
-        "cap_add"
-        | "cap_drop"
-        | "security_opt"
-        | "sysctls"
-        | "ulimits"
-        | "devices"
-        | "device_cgroup_rules"
-        | "cgroup"
-        | "shm_size"
-        | "mem_limit"
-        | "memswap_limit"
-        | "mem_reservation"
-        | "cpus"
-        | "cpu_shares"
-        | "cpuset"
-        | "pids_limit"
-        | "deploy" => security::map(key, value, p, out, ctx),
-        "volumes" | "tmpfs" => storage::map(key, value, p, out, ctx),
-        "network_mode" | "ports" | "networks" => network::map(key, value, p, svc, out, ctx),
-        "healthcheck" | "depends_on" | "logging" => health::map(key, value, p, out, ctx),
+        k if ENVIRONMENT.contains(&k) => Ok(()),
+        k if SECURITY.contains(&k) => security::map(key, value, p, out, ctx),
+        k if STORAGE.contains(&k) => storage::map(key, value, p, out, ctx),
+        k if NETWORK.contains(&k) => network::map(key, value, p, svc, out, ctx),
+        k if HEALTH.contains(&k) => health::map(key, value, p, out, ctx),
         k if k.starts_with("x-") => Ok(()),
         other => {
             ctx.issues.unsupported(p, unsupported_reason(other));

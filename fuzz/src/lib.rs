@@ -284,9 +284,8 @@ pub fn compose_convert(data: &[u8]) {
     let lines = text.split(['\n', '\r']).count() as u64 + 1;
     match convert_text(text, None, &Vars(vars)) {
         Err(e) => {
-            assert!(e.len() < 8192, "{} bytes of error", e.len());
-            let line = e.split(':').next().and_then(|l| l.parse::<u64>().ok());
-            if let Some(line) = line {
+            assert!(e.message.len() < 8192, "{} bytes of error", e.message.len());
+            if let Some((line, _)) = e.at {
                 assert!(line >= 1 && line <= lines, "line {line} outside the text");
             }
         }

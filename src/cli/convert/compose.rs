@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::interpolate::{Vars, interpolate_tree};
 use super::issues::{Issues, join};
 use super::service::{Ctx, map_service};
-use super::yaml::parse_yaml;
+use super::yaml::{ComposeError, parse_yaml};
 use crate::supervisor::spec::validate::valid_container_name;
 
 /// At most this many services (berth's config directory has no limit of
@@ -33,17 +33,17 @@ pub fn convert_text(
     text: &str,
     base_dir: Option<&Path>,
     vars: &Vars,
-) -> Result<Conversion, String> {
+) -> Result<Conversion, ComposeError> {
     let mut doc = parse_yaml(text)?;
     interpolate_tree(&mut doc, vars, "")?;
     let Value::Object(top) = doc else {
-        return Err("a compose file is a map with `services`".into());
+        return Err(String::from("a compose file is a map with `services`").into());
     };
     let Some(Value::Object(services)) = top.get("services") else {
-        return Err("no `services` map".into());
+        return Err(String::from("no `services` map").into());
     };
     if services.len() > MAX_SERVICES {
-        return Err(format!("more than {MAX_SERVICES} services"));
+        return Err(format!("more than {MAX_SERVICES} services").into());
     }
     let mut conversion = Conversion::default();
     let top_volumes = top.get("volumes").and_then(Value::as_object);

@@ -90,9 +90,9 @@ fn expand(
         } else {
             let len = name_len(after);
             if len == 0 {
+                let shown: String = rest[at..].chars().take(16).collect();
                 return Err(format!(
-                    "invalid interpolation at {:?} (write $$ for a literal $)",
-                    &rest[at..rest.len().min(at + 16)]
+                    "invalid interpolation at {shown:?} (write $$ for a literal $)"
                 ));
             }
             push(out, vars.get(&after[..len]).unwrap_or(""), budget)?;

@@ -18,7 +18,7 @@ mod security;
 pub mod service;
 mod storage;
 mod values;
-mod yaml;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,12 +48,8 @@ pub fn convert(argv: &[String]) -> Result<i32, String> {
     let vars = variables(&env_file, args.value("env-file").is_some())?;
     let text = yaml::read_compose_file(file)?;
     let conversion = convert_text(&text, Some(&base_dir), &vars).map_err(|e| {
-        // YAML errors start with LINE:COL, the others with a key's path.
-        let sep = if e.starts_with(|c: char| c.is_ascii_digit()) {
-            ":"
-        } else {
-            ": "
-        };
+        // compose.yml:4:14: message, or compose.yml: services.a.image: message.
+        let sep = if e.at.is_some() { ":" } else { ": " };
         format!("{}{sep}{e}", file.display())
     })?;
     for issue in &conversion.issues.list {

@@ -33,11 +33,33 @@ pub fn read_compose_file(path: &Path) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|e| format!("{}: not UTF-8: {e}", path.display()))
 }
 
-/// The document as a tree; errors are `LINE:COL: message` when the parser
-/// knows where.
-pub fn parse_yaml(text: &str) -> Result<Value, String> {
+/// Why the text is not a compose document: where the parser knows it
+/// (line, column) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComposeError {
+    pub at: Option<(u64, u64)>,
+    pub message: String,
+}
+
+impl std::fmt::Display for ComposeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some((line, col)) = self.at {
+            write!(f, "{line}:{col}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for ComposeError {
+    fn from(message: String) -> Self {
+        ComposeError { at: None, message }
+    }
+}
+
+/// The document as a tree.
+pub fn parse_yaml(text: &str) -> Result<Value, ComposeError> {
     if text.len() as u64 > MAX_COMPOSE_BYTES {
-        return Err(format!("larger than {MAX_COMPOSE_BYTES} bytes"));
+        return Err(format!("larger than {MAX_COMPOSE_BYTES} bytes").into());
     }
     let mut options = serde_saphyr::Options::default();
     let mut budget = serde_saphyr::Budget::default();
@@ -53,16 +75,17 @@ pub fn parse_yaml(text: &str) -> Result<Value, String> {
     options.merge_keys = serde_saphyr::MergeKeyPolicy::Merge;
     options.with_snippet = false;
     let value: Value = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
-        let message = e.to_string();
         // One line, bounded: the parser's message may span several.
-        let first: String = message.split_whitespace().collect::<Vec<_>>().join(" ");
-        let first: String = first.chars().take(300).collect();
-        match e.location().filter(|l| l.line() > 0) {
-            Some(l) if !first.contains(&format!("line {}", l.line())) => {
-                format!("{}:{}: {first}", l.line(), l.column())
-            }
-            Some(l) => format!("{}:{}: {}", l.line(), l.column(), strip_at(&first)),
-            None => first,
+        let message: String = e
+            .to_string()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message: String = strip_at(&message).chars().take(300).collect();
+        let at = e.location().map(|l| (l.line() as u64, l.column() as u64));
+        ComposeError {
+            at: at.filter(|(line, _)| *line > 0),
+            message,
         }
     })?;
     Ok(value)
@@ -92,8 +115,8 @@ mod tests {
     #[test]
     fn errors_name_line_and_column() {
         let e = parse_yaml("services:\n  a:\n    image: [unclosed\n").unwrap_err();
-        assert!(e.chars().next().unwrap().is_ascii_digit(), "{e}");
+        assert_eq!(e.at.map(|(line, _)| line), Some(3), "{e}");
         let e = parse_yaml("a: 1\na: 2\n").unwrap_err();
-        assert!(e.starts_with("2:"), "{e}");
+        assert!(e.to_string().starts_with("2:"), "{e}");
     }
 }

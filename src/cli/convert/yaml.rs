@@ -82,7 +82,7 @@ pub fn parse_yaml(text: &str) -> Result<Value, ComposeError> {
             .collect::<Vec<_>>()
             .join(" ");
         let message: String = strip_at(&message).chars().take(300).collect();
-        let at = e.location().map(|l| (l.line() as u64, l.column() as u64));
+        let at = e.location().map(|l| (l.line(), l.column()));
         ComposeError {
             at: at.filter(|(line, _)| *line > 0),
             message,

@@ -115,6 +115,11 @@ fn accepted(name: &str, data: &[u8]) -> bool {
             use berth::supervisor::plugins::cdi::parse::parse_spec;
             parse_spec(data, false).is_ok() || parse_spec(data, true).is_ok()
         }
+        "compose_convert" => {
+            use berth::cli::convert::compose::convert_text;
+            let vars = berth::cli::convert::interpolate::Vars::default();
+            convert_text(text, None, &vars).is_ok_and(|c| !c.specs.is_empty())
+        }
         "journal_read" => {
             let dir = tempfile::tempdir().expect("tempdir");
             fs::write(dir.path().join("00000000000000000001.jsonl"), data).expect("write");

@@ -31,6 +31,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("cdi_spec", cdi_spec),
     ("settings_parse", settings_parse),
     ("config_tarball", config_tarball),
+    ("compose_convert", compose_convert),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -317,6 +318,41 @@ pub fn cdi_spec(data: &[u8]) {
                     assert!(line >= 1 && line <= lines, "line {line} outside the text");
                 }
                 assert!(e.message.len() < 8192, "{} bytes of error", e.message.len());
+            }
+        }
+    }
+}
+
+/// docker-compose files (`berth convert`): any bytes give specs and a
+/// list of unmapped keys, or one error whose line lies inside the text;
+/// never a panic or an unbounded expansion. Each spec is an object with an
+/// image that berth's own spec parser reads without panicking.
+pub fn compose_convert(data: &[u8]) {
+    use berth::cli::convert::compose::convert_text;
+    use berth::cli::convert::interpolate::Vars;
+    use berth::cli::convert::issues::MAX_ISSUES;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut vars = std::collections::BTreeMap::new();
+    vars.insert("TAG".to_string(), "1.0".to_string());
+    vars.insert("EMPTY".to_string(), String::new());
+    let lines = text.split(['\n', '\r']).count() as u64 + 1;
+    match convert_text(text, None, &Vars(vars)) {
+        Err(e) => {
+            assert!(e.message.len() < 8192, "{} bytes of error", e.message.len());
+            if let Some((line, _)) = e.at {
+                assert!(line >= 1 && line <= lines, "line {line} outside the text");
+            }
+        }
+        Ok(conversion) => {
+            assert!(conversion.issues.list.len() <= MAX_ISSUES);
+            for (name, spec) in &conversion.specs {
+                assert!(spec["image"].is_string(), "{name}: {spec}");
+                let json = spec.to_string();
+                assert!(json.len() < 64 << 20, "{name}: {} bytes", json.len());
+                let _ =
+                    berth::supervisor::spec::validate::parse_spec(Path::new("fuzz.json"), &json);
             }
         }
     }

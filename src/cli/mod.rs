@@ -6,6 +6,7 @@ mod apply_cmd;
 mod args;
 mod client_cmd;
 pub mod commands;
+pub mod convert;
 mod daemon_cmd;
 mod events_cmd;
 mod help;
@@ -39,6 +40,7 @@ pub fn run(argv: &[String]) -> i32 {
     let result = match command.as_str() {
         "daemon" => daemon_cmd::daemon(rest),
         "check" => daemon_cmd::check(rest),
+        "convert" => convert::convert(rest),
         "import" => image_cmd::import(rest),
         "save" => save_cmd::save(rest),
         "images" => image_cmd::images(rest),

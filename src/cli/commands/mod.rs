@@ -70,6 +70,7 @@ pub(super) const fn cmd(
 pub const COMMANDS: &[&Command] = &[
     &DAEMON,
     &CHECK,
+    &CONVERT,
     &COMPLETION,
     &HELP,
     &IMPORT,

@@ -42,6 +42,31 @@ pub const CHECK: Command = cmd(
     Group::Daemon,
 );
 
+pub const CONVERT: Command = cmd(
+    "convert",
+    "COMPOSE_FILE",
+    "turn a docker-compose file into berth specs (DIR/containers/SERVICE.json), listing each key it cannot map; exit 3 when some could not be",
+    &[
+        Opt::value(
+            "output",
+            "DIR",
+            "the config directory to write containers/SERVICE.json into (default: the current directory)",
+        )
+        .short('o'),
+        Opt::switch(
+            "strict",
+            "write nothing (exit 3) when any key cannot be mapped",
+        ),
+        Opt::value(
+            "env-file",
+            "PATH",
+            "variables for ${VAR} interpolation (default: .env beside the compose file; the environment wins)",
+        ),
+    ],
+    "berth convert docker-compose.yml -o /etc/berth",
+    Group::Daemon,
+);
+
 pub const COMPLETION: Command = cmd(
     "completion",
     "bash|zsh",

@@ -21,7 +21,7 @@ use berth::supervisor::spec::validate::parse_spec;
 /// them) except `depends_on`, `network` and `ports`, which need another
 /// container and CNI: `runnable` drops those.
 pub fn spec() -> Value {
-    json!({
+    let mut spec = json!({
         "image": DEMO_REF,
         "entrypoint": ["/bin/sh", "-c"],
         // Exits on its stop signal, so a stop never waits out stop_timeout.
@@ -55,6 +55,7 @@ pub fn spec() -> Value {
                      "optional": true}],
         "device_cgroup_rules": ["c 1:3 rwm"],
         "privileged": false,
+        "init": true,
         "shm_size": 16_777_216,
         "sysctls": {"net.ipv4.ip_forward": "1"},
         "resources": {"memory": 67_108_864, "memory_reservation": 33_554_432,
@@ -75,12 +76,18 @@ pub fn spec() -> Value {
         "network": "cni",
         "ports": [{"host_port": 8080, "container_port": 80, "protocol": "tcp",
                    "host_ip": "127.0.0.1"}],
-        "hooks": {"prestart": [hook()], "poststart": [hook()], "poststop": [hook()]},
         "secrets": ["db_password", {"source": "tls.key", "target": "server.key",
                                     "uid": 1000, "gid": 1000, "mode": "0400"}],
         "update": {"policy": "digest", "interval": "6h", "jitter": "10m",
                    "stable_for": "60s", "on_failure": "rollback", "max_defer": "1h"}
-    })
+    });
+    // Apart: one json! literal this size passes the macro's recursion limit.
+    spec["hooks"] = json!({"prestart": [hook()], "poststart": [hook()], "poststop": [hook()],
+                           "createContainer": [hook()], "startContainer": [hook()]});
+    spec["wait_for"] = json!([{"path": "/dev/ttyUSB0", "timeout": "30s", "then": "start"},
+                              {"network": "online"}, {"dns": "registry.example"},
+                              {"clock": "synchronized"}, {"tcp": "db:5432"}]);
+    spec
 }
 
 /// The sources of `spec`'s secrets in `config`/secrets/, root's and
@@ -130,7 +137,7 @@ pub fn settings() -> Value {
         "volume_plugins": {"socket_dir": "/run/docker/plugins",
                            "spec_dirs": ["/etc/docker/plugins"], "timeout": 10},
         "cdi": {"spec_dirs": ["/etc/cdi", "/var/run/cdi"]},
-        "pull": {"max_rate": "1m", "max_parallel": 1},
+        "pull": {"max_rate": "1m", "max_parallel": 1, "give_up_after": "1h"},
         "store": {"reserve": "64m", "auto_prune": true},
         "watchdog": {"device": "/dev/watchdog", "timeout": 30},
         "logging": {"default_driver": "memory"},
@@ -177,6 +184,7 @@ pub fn api_params() -> Vec<(&'static str, Value)> {
             "update",
             json!({"name": "web", "all": false, "check": true}),
         ),
+        ("apply", json!({"path": "/etc/berth-next", "reset": false})),
     ]);
     assert_eq!(out.len(), METHODS.len(), "one example per method");
     out

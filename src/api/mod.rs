@@ -3,6 +3,7 @@
 
 pub mod access;
 mod admin_methods;
+mod admin_params;
 pub mod client;
 mod methods;
 pub mod params;

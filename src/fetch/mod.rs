@@ -1,6 +1,7 @@
 //! Distribution: image references, credentials, the registry client with
 //! token auth, manifest and platform selection. Never starts containers.
 
+mod agent;
 pub mod challenge;
 pub mod credentials;
 pub mod deadline;

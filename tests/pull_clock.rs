@@ -1,10 +1,10 @@
 //! A wrong clock: a registry whose certificate is not valid yet (as a
 //! device that booted at 1970 sees every certificate) fails as a clock
 //! problem while the clock is not synchronized, with a
-//! `clock.unsynchronized` event; once the certificate is valid, setting the
-//! clock (a zero step here, which fires TFD_TIMER_CANCEL_ON_SET without
-//! moving the host's clock) makes the pull retry at once instead of after
-//! its backoff.
+//! `clock.unsynchronized` event. Once the backoff has grown to 16 s the
+//! registry gets a valid certificate; setting the clock (a zero step here,
+//! which fires TFD_TIMER_CANCEL_ON_SET without moving the host's clock)
+//! then makes the pull retry at once instead of after its backoff.
 
 mod common;
 
@@ -59,9 +59,10 @@ fn a_certificate_not_yet_valid_is_a_clock_problem_retried_when_the_clock_is_set(
     }
     make_clock_unsynchronized()?;
     let env = TestEnv::new()?;
-    let valid_from = SystemTime::now() + Duration::from_secs(20);
+    let valid_from = SystemTime::now() + Duration::from_secs(3600);
     let dir = env.dir.path().join("tls-registry");
     let reg = Registry::start_tls_valid_from(&dir, Some(valid_from))?;
+    let port = reg.port;
     run_ok(
         Command::new("skopeo")
             .args(["copy", "--quiet", "--dest-tls-verify=false"])
@@ -77,10 +78,13 @@ fn a_certificate_not_yet_valid_is_a_clock_problem_retried_when_the_clock_is_set(
     )?;
     let _daemon = env.start_daemon_checked()?;
     let mut c = json!(null);
-    let waited = wait_for(Duration::from_secs(20), || {
+    let waited = wait_for(Duration::from_secs(40), || {
         c = inspect(&env, "app")?;
         let error = c["error"].as_str().unwrap_or_default();
-        Ok(c["state"] == "pulling" && error.contains("clock") && error.contains("not valid"))
+        Ok(c["state"] == "pulling"
+            && error.contains("clock")
+            && error.contains("not valid")
+            && error.contains("trying again in 16s"))
     });
     ensure!(waited.is_ok(), "{c:#}");
     let seen = events(&env, "clock.*")?;
@@ -89,10 +93,10 @@ fn a_certificate_not_yet_valid_is_a_clock_problem_retried_when_the_clock_is_set(
             .any(|e| e["kind"] == "clock.unsynchronized" && e["container"] == "app"),
         "{seen:#?}"
     );
-    // The certificate becomes valid; the backoff has grown past 8 s.
-    while SystemTime::now() < valid_from + Duration::from_secs(1) {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // The registry renews its certificate: the next try is 16 s away.
+    drop(reg);
+    common::registry::sign_valid_from(&dir, SystemTime::now() - Duration::from_secs(60))?;
+    let _reg = Registry::restart(&dir, port)?;
     ensure!(inspect(&env, "app")?["state"] == "pulling");
     let set = Instant::now();
     zero_step_clock()?;

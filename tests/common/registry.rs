@@ -187,8 +187,9 @@ impl Drop for Registry {
 }
 
 /// Signs DIR/tls.csr with DIR/ca.{crt,key} into DIR/tls.crt, valid from
-/// `start` for two days (`openssl ca`, the one that takes a start date).
-fn sign_valid_from(dir: &Path, start: std::time::SystemTime) -> Result<()> {
+/// `start` for two days (`openssl ca`, the one that takes a start date);
+/// with `Registry::restart`, a registry that renewed its certificate.
+pub fn sign_valid_from(dir: &Path, start: std::time::SystemTime) -> Result<()> {
     let asn1 = |t: std::time::SystemTime| {
         humantime::format_rfc3339_seconds(t)
             .to_string()
@@ -196,7 +197,9 @@ fn sign_valid_from(dir: &Path, start: std::time::SystemTime) -> Result<()> {
     };
     let end = start + Duration::from_secs(2 * 24 * 3600);
     fs::write(dir.join("index.txt"), "")?;
-    fs::write(dir.join("serial"), "01\n")?;
+    if !dir.join("serial").exists() {
+        fs::write(dir.join("serial"), "01\n")?;
+    }
     fs::write(
         dir.join("ca.cnf"),
         "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\

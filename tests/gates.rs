@@ -67,6 +67,7 @@ fn a_path_and_a_port_that_appear_later_open_their_gates() -> Result<()> {
         after < Duration::from_millis(200),
         "started {after:?} after the path appeared"
     );
+    eprintln!("path gate: started {after:?} after the path appeared");
     let listener = TcpListener::bind(("127.0.0.1", port))?;
     env.wait_state("onport", "running", LIMIT)?;
     drop(listener);

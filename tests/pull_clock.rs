@@ -102,6 +102,7 @@ fn a_certificate_not_yet_valid_is_a_clock_problem_retried_when_the_clock_is_set(
     zero_step_clock()?;
     env.wait_state("app", "running", Duration::from_secs(30))?;
     let took = set.elapsed();
+    eprintln!("clock set: container running {took:?} later (the next backoff try was 16 s away)");
     ensure!(
         took < Duration::from_secs(4),
         "ran {took:?} after the clock was set"

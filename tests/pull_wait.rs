@@ -58,6 +58,7 @@ fn a_registry_down_at_boot_is_waited_for_with_the_error_in_view() -> Result<()> 
     let _registry = Registry::restart(&dir, port)?;
     env.wait_state("late", "running", Duration::from_secs(30))?;
     let waited = back.elapsed();
+    eprintln!("registry back: container running {waited:?} later");
     assert!(waited < Duration::from_secs(20), "took {waited:?}");
     wait_for(Duration::from_secs(10), || {
         Ok(env.logs("late")?.0.contains("up 1"))

@@ -142,3 +142,26 @@ fn a_dynamically_linked_berth_refuses_init_clearly() -> Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn init_runs_in_a_user_namespace_and_passes_the_exit_code_on() -> Result<()> {
+    if !require_root() {
+        return Ok(());
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let extra = json!({"init": true, "userns": "auto"});
+    env.write_spec(
+        "mapped",
+        &sh_in(DEMO_REF, "cat /proc/self/uid_map; exit 7", extra),
+    )?;
+    let _daemon = env.start_daemon_of(&vm::static_berth()?)?;
+    let record = env.wait_state("mapped", "exited", LIMIT)?;
+    assert_eq!(record["exit_code"], 7, "{record:#}");
+    let (out, _) = env.logs("mapped")?;
+    ensure!(
+        out.contains("1073741824"),
+        "not in its own user namespace: {out}"
+    );
+    Ok(())
+}

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::kernel::{clock, net_state};
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
+use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::gate_state::GateState;
 use crate::supervisor::runtime::machine::{Event, State};
 use crate::supervisor::runtime::timers::TimerKind;
@@ -62,34 +63,10 @@ impl Supervisor {
         if c.state() != State::Waiting {
             c.gates = GateState::default(); // a new start attempt
         }
-        let since = *c.gates.since.get_or_insert(now);
-        let mut look = Look::default();
-        for (i, entry) in c.spec.wait_for.iter().enumerate() {
-            let Ok(gate) = entry.gate() else {
-                continue; // refused at load
-            };
-            if gate_met(&gate, i, &c.gates) {
-                continue;
-            }
-            if let Some(t) = entry.timeout {
-                let deadline = since.checked_add(t.0).unwrap_or(now);
-                if now >= deadline {
-                    let what = format!(
-                        "{} not met within {}",
-                        gate.describe(),
-                        humantime::format_duration(t.0)
-                    );
-                    if entry.then == AfterTimeout::Fail {
-                        return Verdict::Fail(what);
-                    }
-                    let _ = c.log.write_notice(&format!("{what}: starting anyway"));
-                    continue;
-                }
-                look.wake_by(deadline);
-            }
-            plan_wake(&gate, i, &c.gates, now, &mut look);
-            look.pending.push(gate.describe());
-        }
+        let look = match look_at_gates(c, now) {
+            Ok(look) => look,
+            Err(why) => return Verdict::Fail(why),
+        };
         if look.pending.is_empty() {
             c.gates = GateState::default();
             c.waiting_for = None;
@@ -196,6 +173,39 @@ fn gate_met(gate: &Gate, index: usize, state: &GateState) -> bool {
         Gate::ClockSynchronized => clock::synchronized(),
         Gate::Dns(_) | Gate::Tcp { .. } => state.probed.contains(&index),
     }
+}
+
+/// Each gate of `c`'s start: met, timed out (Err: fail the start; with
+/// `then: start` it counts as met from then on), or pending with what
+/// will wake the next look.
+fn look_at_gates(c: &mut Container, now: Instant) -> Result<Look, String> {
+    let since = *c.gates.since.get_or_insert(now);
+    let mut look = Look::default();
+    for (i, entry) in c.spec.wait_for.iter().enumerate() {
+        let Ok(gate) = entry.gate() else {
+            continue; // refused at load
+        };
+        if c.gates.let_through.contains(&i) || gate_met(&gate, i, &c.gates) {
+            continue;
+        }
+        if let Some(t) = entry.timeout {
+            let deadline = since.checked_add(t.0).unwrap_or(now);
+            if now >= deadline {
+                let limit = humantime::format_duration(t.0);
+                let what = format!("{} not met within {limit}", gate.describe());
+                if entry.then == AfterTimeout::Fail {
+                    return Err(what);
+                }
+                let _ = c.log.write_notice(&format!("{what}: starting anyway"));
+                c.gates.let_through.insert(i);
+                continue;
+            }
+            look.wake_by(deadline);
+        }
+        plan_wake(&gate, i, &c.gates, now, &mut look);
+        look.pending.push(gate.describe());
+    }
+    Ok(look)
 }
 
 /// What wakes the check of an unmet gate.

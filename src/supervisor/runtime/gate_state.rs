@@ -12,6 +12,8 @@ pub struct GateState {
     /// Entries (by index) a probe found met.
     pub probed: BTreeSet<usize>,
     pub probing: BTreeSet<usize>,
+    /// Entries whose timeout passed with `then: start`: met from then on.
+    pub let_through: BTreeSet<usize>,
     /// A failed probe's entry: when it may run again, failures in a row.
     pub retry: BTreeMap<usize, (Instant, u32)>,
     /// The GateCheck timer pending, so checks do not pile timers up.

@@ -4,6 +4,7 @@
 pub mod access;
 mod admin_methods;
 pub mod client;
+pub mod exec_client;
 mod methods;
 pub mod params;
 mod peer;

@@ -83,6 +83,7 @@ pub const COMMANDS: &[&Command] = &[
     &INSPECT,
     &STATS,
     &RUN,
+    &EXEC,
     &LOGS,
     &START,
     &STOP,

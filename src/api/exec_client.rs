@@ -19,11 +19,16 @@ const MAX_LINE_BYTES: usize = 1 << 20;
 /// Descriptors accepted in one message (stdout, stderr, stdin).
 const MAX_FDS: usize = 3;
 
-/// The started command's pipes, as the daemon handed them over.
-pub struct ExecPipes {
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
-    pub stdin: Option<OwnedFd>,
+/// The started command's pipes, as the daemon handed them over: stdout
+/// and stderr (and stdin), or, with a terminal, the socket its master
+/// arrives on (terminal_master).
+pub enum ExecPipes {
+    Pipes {
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        stdin: Option<OwnedFd>,
+    },
+    Terminal(OwnedFd),
 }
 
 pub struct ExecConnection {
@@ -72,6 +77,9 @@ impl ExecConnection {
             let i = named.iter().position(|(k, _)| k == n)?;
             Some(named.remove(i).1)
         };
+        if let Some(t) = by_name("terminal") {
+            return Ok((conn, ExecPipes::Terminal(t)));
+        }
         let (Some(stdout), Some(stderr)) = (by_name("stdout"), by_name("stderr")) else {
             return Err(ClientError::Protocol(
                 "exec.started came without its pipes".into(),
@@ -80,7 +88,7 @@ impl ExecConnection {
         let stdin = by_name("stdin");
         Ok((
             conn,
-            ExecPipes {
+            ExecPipes::Pipes {
                 stdout,
                 stderr,
                 stdin,
@@ -162,4 +170,45 @@ fn answer(mut v: Value) -> Result<Value, ClientError> {
     v.get_mut("result")
         .map(Value::take)
         .ok_or_else(|| ClientError::Protocol("reply has no result".into()))
+}
+
+/// The pty master the command's side sends on `channel`; or, when it could
+/// not open one, what it said instead.
+pub fn terminal_master(channel: &OwnedFd) -> Result<OwnedFd, String> {
+    let mut said = Vec::new();
+    loop {
+        let mut data = [0u8; 4096];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut iov = [IoSliceMut::new(&mut data)];
+        let msg = match recvmsg::<()>(
+            channel.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("receive the terminal: {e}")),
+            Ok(m) => m,
+        };
+        let n = msg.bytes;
+        let mut fds: Vec<OwnedFd> = Vec::new();
+        for cmsg in msg.cmsgs().map_err(|e| e.to_string())? {
+            if let ControlMessageOwned::ScmRights(raw) = cmsg {
+                // SAFETY: the kernel just installed these descriptors in
+                // this process for us; nothing else owns them.
+                fds.extend(
+                    raw.into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        if let Some(master) = fds.into_iter().next() {
+            return Ok(master);
+        }
+        if n == 0 {
+            return Err(String::from_utf8_lossy(&said).trim().to_string());
+        }
+        said.extend_from_slice(&data[..n]);
+        said.truncate(4096);
+    }
 }

@@ -73,10 +73,6 @@ pub fn dispatch(
         MethodParams::Kill(p) => Outcome::Reply(admin_methods::kill(sup, p)),
         MethodParams::Rmi(p) => Outcome::Reply(admin_methods::rmi(sup, p)),
         MethodParams::Shutdown(p) => Outcome::Reply(shutdown(sup, p)),
-        MethodParams::Exec(p) if p.tty => Outcome::Reply(Err(RpcError::new(
-            INVALID_PARAMS,
-            "invalid params: tty: terminals are not offered yet (run without -t)",
-        ))),
         MethodParams::Exec(p) => Outcome::Exec(p),
         MethodParams::Name(p) => Outcome::Reply(by_name(sup, method, &p.name, access)),
         MethodParams::None => Outcome::Reply(without_params(sup, method)),

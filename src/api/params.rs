@@ -435,7 +435,7 @@ pub struct ExecParams {
     /// Pass a stdin pipe too (`berth exec -i`).
     #[serde(default)]
     pub stdin: bool,
-    /// A terminal (`-t`): not offered yet, refused clearly.
+    /// A pty of the container's for all three streams (`-t`).
     #[serde(default)]
     pub tty: bool,
 }

@@ -17,7 +17,8 @@ use super::commands::EXEC;
 use crate::api::client::socket_path;
 use crate::api::exec_client::{ExecConnection, ExecPipes};
 
-const USAGE: &str = "usage: berth exec [-i] [-e K=V]... [-u USER] [-w DIR] NAME COMMAND [ARG...]";
+const USAGE: &str =
+    "usage: berth exec [-i] [-t] [-e K=V]... [-u USER] [-w DIR] NAME COMMAND [ARG...]";
 
 pub fn exec(argv: &[String]) -> Result<i32, String> {
     let args = Args::parse_leading(argv, EXEC.options)?;
@@ -27,9 +28,6 @@ pub fn exec(argv: &[String]) -> Result<i32, String> {
     if command.is_empty() {
         return Err(USAGE.into());
     }
-    if args.switch("tty") {
-        return Err("exec: -t (a terminal) is not offered yet; -i passes stdin".into());
-    }
     let params = json!({
         "name": name,
         "command": command,
@@ -37,10 +35,18 @@ pub fn exec(argv: &[String]) -> Result<i32, String> {
         "user": args.value("user"),
         "workdir": args.value("workdir"),
         "stdin": args.switch("interactive"),
+        "tty": args.switch("tty"),
     });
     let path = socket_path(args.value("socket"));
     let (mut conn, pipes) = ExecConnection::start(&path, params).map_err(|e| e.to_string())?;
-    relay(&mut conn, pipes)
+    match pipes {
+        ExecPipes::Pipes {
+            stdout,
+            stderr,
+            stdin,
+        } => relay(&mut conn, stdout, stderr, stdin),
+        ExecPipes::Terminal(channel) => super::exec_tty::relay_terminal(&mut conn, &channel),
+    }
 }
 
 /// What is still open: the command's output pipes, and its stdin with
@@ -53,17 +59,22 @@ struct Relay {
     our_stdin_open: bool,
 }
 
-fn relay(conn: &mut ExecConnection, pipes: ExecPipes) -> Result<i32, String> {
-    if let Some(w) = &pipes.stdin {
+fn relay(
+    conn: &mut ExecConnection,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    stdin: Option<OwnedFd>,
+) -> Result<i32, String> {
+    if let Some(w) = &stdin {
         // Never block on a command that does not read its stdin: it may
         // be waiting for us to read its output.
         fcntl(w.as_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).map_err(|e| e.to_string())?;
     }
     let mut r = Relay {
-        our_stdin_open: pipes.stdin.is_some(),
-        stdout: Some(pipes.stdout),
-        stderr: Some(pipes.stderr),
-        stdin: pipes.stdin,
+        our_stdin_open: stdin.is_some(),
+        stdout: Some(stdout),
+        stderr: Some(stderr),
+        stdin,
         pending: Vec::new(),
     };
     // SAFETY: descriptor 0 stays open for the life of this process.

@@ -8,6 +8,7 @@ pub mod commands;
 mod daemon_cmd;
 mod events_cmd;
 mod exec_cmd;
+mod exec_tty;
 mod help;
 mod image_cmd;
 pub mod notify_cmd;

@@ -42,6 +42,10 @@ pub enum ExecStdio {
     /// A pipe each for stdout and stderr (and stdin when asked), whose
     /// other ends, blocking, are for a client (`berth exec`).
     Separate { stdin: bool },
+    /// A pty of the container's devpts for all three: `output` is then a
+    /// socket on which the master arrives (SCM_RIGHTS), or a message why
+    /// none could be opened.
+    Terminal,
 }
 
 /// A started exec: the pid to wait for, and the read end of its stdout
@@ -59,6 +63,8 @@ struct ChildStdio {
     stdin: Option<OwnedFd>,
     stdout: OwnedFd,
     stderr: Option<OwnedFd>,
+    /// `stdout` is the socket for the pty master (Terminal).
+    terminal: bool,
 }
 
 impl ChildStdio {
@@ -74,6 +80,22 @@ fn make_pipes(stdio: ExecStdio) -> Result<(ChildStdio, ClientEnds), Errno> {
     let flags = match stdio {
         ExecStdio::Combined => OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
         ExecStdio::Separate { .. } => OFlag::O_CLOEXEC,
+        ExecStdio::Terminal => {
+            use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+            let (ours, theirs) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )?;
+            let child = ChildStdio {
+                stdin: None,
+                stdout: theirs,
+                stderr: None,
+                terminal: true,
+            };
+            return Ok((child, (ours, None, None)));
+        }
     };
     let (out_read, out_write) = pipe2(flags)?;
     let ExecStdio::Separate { stdin } = stdio else {
@@ -81,6 +103,7 @@ fn make_pipes(stdio: ExecStdio) -> Result<(ChildStdio, ClientEnds), Errno> {
             stdin: None,
             stdout: out_write,
             stderr: None,
+            terminal: false,
         };
         return Ok((child, (out_read, None, None)));
     };
@@ -96,6 +119,7 @@ fn make_pipes(stdio: ExecStdio) -> Result<(ChildStdio, ClientEnds), Errno> {
         stdin: in_read,
         stdout: out_write,
         stderr: Some(err_write),
+        terminal: false,
     };
     Ok((child, (out_read, Some(err_read), in_write)))
 }
@@ -184,6 +208,17 @@ fn run_child(
             return 125;
         }
     }
+    let mut tty = match stdio.terminal {
+        true => match terminal_stdio(out) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                report(out, "open a terminal in the container's /dev/pts", e);
+                return 125;
+            }
+        },
+        false => None,
+    };
+    let stdio = tty.as_ref().unwrap_or(stdio);
     // SAFETY: single-threaded; the grandchild only runs prepared steps.
     match unsafe { clone_process(0) } {
         Ok(CloneResult::Child) => {
@@ -191,7 +226,7 @@ fn run_child(
                 Ok(never) => match never {},
                 Err(f) => f,
             };
-            report(out, &failure.detail_or_stage(), failure.errno);
+            report(stdio.err(), &failure.detail_or_stage(), failure.errno);
             if failure.errno == Errno::ENOENT {
                 127
             } else {
@@ -199,6 +234,8 @@ fn run_child(
             }
         }
         Ok(CloneResult::Parent(pid)) => loop {
+            // Only the command holds the slave: its exit is the master's EOF.
+            drop(tty.take());
             match waitpid(pid, None) {
                 Ok(WaitStatus::Exited(_, code)) => break code,
                 Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
@@ -235,8 +272,28 @@ fn run_command(
     .map_err(stdio)?;
     dup2_stdout(&io.stdout).map_err(stdio)?;
     dup2_stderr(io.err()).map_err(stdio)?;
+    if io.terminal {
+        super::exec_tty::take_terminal().map_err(|e| Failure {
+            stage: super::handshake::Stage::Stdio,
+            errno: e,
+            detail: "take the terminal".into(),
+        })?;
+    }
     set_identity(cfg.process, cfg.security)?;
     exec_process(&strings.argv, &strings.envp, &strings.candidates)
+}
+
+/// A pty of the joined mount namespace: its master sent on `channel`,
+/// its slave the command's stdio.
+fn terminal_stdio(channel: &OwnedFd) -> Result<ChildStdio, Errno> {
+    let (master, slave) = super::exec_tty::open_pty()?;
+    super::exec_tty::send_fd(channel, &master)?;
+    Ok(ChildStdio {
+        stdin: Some(slave.try_clone().map_err(|_| Errno::EMFILE)?),
+        stdout: slave,
+        stderr: None,
+        terminal: true,
+    })
 }
 
 fn report(out: &OwnedFd, what: &str, errno: Errno) {

@@ -20,7 +20,8 @@ use crate::supervisor::Supervisor;
 use crate::supervisor::ops::exec::ExecRequest;
 
 /// Starts the exec; its `exec.started` line, the descriptors to send
-/// with it pushed onto `fds` (stdout, stderr, then stdin if asked).
+/// with it pushed onto `fds` (stdout, stderr, then stdin if asked; or the
+/// terminal socket alone).
 pub(super) fn start(
     sup: &mut Supervisor,
     p: ExecParams,
@@ -29,6 +30,7 @@ pub(super) fn start(
     id: &Value,
     fds: &mut Vec<OwnedFd>,
 ) -> Result<Vec<u8>, RpcError> {
+    let p_tty = p.tty;
     let req = ExecRequest {
         name: p.name,
         command: p.command,
@@ -36,13 +38,17 @@ pub(super) fn start(
         user: p.user,
         workdir: p.workdir,
         stdin: p.stdin,
+        tty: p.tty,
         peer_uid: peer.uid,
         peer_pid: peer.pid,
     };
     let started = sup.exec_start(req, token).map_err(supervisor_error)?;
-    let mut names = vec!["stdout", "stderr"];
+    let mut names = vec![if p_tty { "terminal" } else { "stdout" }];
     fds.push(started.stdout);
-    fds.push(started.stderr);
+    if let Some(stderr) = started.stderr {
+        fds.push(stderr);
+        names.push("stderr");
+    }
     if let Some(stdin) = started.stdin {
         fds.push(stdin);
         names.push("stdin");

@@ -50,7 +50,7 @@ pub const EXEC: Command = Command {
         "run a command inside a running container; exit with its code",
         &[
             Opt::switch("interactive", "pass this terminal's stdin to the command").short('i'),
-            Opt::switch("tty", "a terminal for the command (not offered yet)").short('t'),
+            Opt::switch("tty", "a terminal of the container's own for the command (raw mode, window size followed)").short('t'),
             Opt::value("env", "K=V", "set an environment variable (repeatable)").short('e'),
             Opt::value(
                 "user",

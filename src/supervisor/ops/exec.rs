@@ -29,15 +29,18 @@ pub struct ExecRequest {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub stdin: bool,
+    /// A pty of the container's for all three streams.
+    pub tty: bool,
     pub peer_uid: u32,
     pub peer_pid: i32,
 }
 
-/// A started exec: the client's ends of its pipes.
+/// A started exec: the client's ends of its pipes, or (tty) the socket
+/// its terminal's master arrives on, as `stdout`.
 pub struct ExecStarted {
     pub pid: i32,
     pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    pub stderr: Option<OwnedFd>,
     pub stdin: Option<OwnedFd>,
 }
 
@@ -80,20 +83,21 @@ impl Supervisor {
             process: &process,
             security: &exec_security(&tpl.security),
             userns: tpl.userns,
-            stdio: ExecStdio::Separate { stdin: req.stdin },
+            stdio: match req.tty {
+                true => ExecStdio::Terminal,
+                false => ExecStdio::Separate { stdin: req.stdin },
+            },
         };
         let cgroup = crate::kernel::cgroup::ContainerCgroup::load(&cgroup_path);
         let handle = exec_in_container(pid, &cfg, |p| {
             cgroup.add_process(p).map_err(|e| e.to_string())
         })
         .map_err(|e| fail(format!("exec: {e}")))?;
-        let Some(stderr) = handle.stderr else {
-            return Err(fail("exec: no stderr pipe".into()));
-        };
         let data = serde_json::json!({
             "exec_pid": handle.pid.as_raw(),
             "command": req.command,
             "user": req.user,
+            "tty": req.tty,
             "peer": {"uid": req.peer_uid, "pid": req.peer_pid},
         });
         self.emit(kinds::CONTAINER_EXEC, Some(&req.name), data);
@@ -107,7 +111,7 @@ impl Supervisor {
         Ok(ExecStarted {
             pid: handle.pid.as_raw(),
             stdout: handle.output,
-            stderr,
+            stderr: handle.stderr,
             stdin: handle.stdin,
         })
     }

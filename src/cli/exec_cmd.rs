@@ -82,35 +82,11 @@ fn relay(
     // SAFETY: the socket outlives this function's polls.
     let socket = unsafe { BorrowedFd::borrow_raw(conn.fd()) };
     loop {
-        let mut fds = vec![PollFd::new(socket, PollFlags::POLLIN)];
-        let out = watch(&r.stdout, PollFlags::POLLIN);
-        let err = watch(&r.stderr, PollFlags::POLLIN);
-        let inw = (!r.pending.is_empty())
-            .then(|| watch(&r.stdin, PollFlags::POLLOUT))
-            .flatten();
-        let ours = (r.pending.is_empty() && r.our_stdin_open && r.stdin.is_some())
-            .then(|| PollFd::new(our_stdin, PollFlags::POLLIN));
-        let slots: Vec<Option<usize>> = [out, err, inw, ours]
-            .into_iter()
-            .map(|p| {
-                p.map(|p| {
-                    fds.push(p);
-                    fds.len() - 1
-                })
-            })
-            .collect();
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(format!("poll: {e}")),
-            Ok(_) => {}
-        }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|e| !e.is_empty()))
-            .collect();
+        let Some((ready, s)) = wait_ready(&r, socket, our_stdin)? else {
+            continue;
+        };
         let is = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);
-        let (socket_ready, s) = (ready[0], slots);
-        drop(fds);
+        let socket_ready = ready[0];
         if is(s[0]) {
             copy_out(&mut r.stdout, &mut std::io::stdout())?;
         }
@@ -129,6 +105,42 @@ fn relay(
             return Ok(code);
         }
     }
+}
+
+/// One poll: which descriptors are ready (the socket first), and where
+/// the command's stdout, stderr, stdin and our stdin sit among them
+/// (None when not watched). None when interrupted.
+type Ready = (Vec<bool>, [Option<usize>; 4]);
+
+fn wait_ready(
+    r: &Relay,
+    socket: BorrowedFd<'_>,
+    our_stdin: BorrowedFd<'_>,
+) -> Result<Option<Ready>, String> {
+    let mut fds = vec![PollFd::new(socket, PollFlags::POLLIN)];
+    let out = watch(&r.stdout, PollFlags::POLLIN);
+    let err = watch(&r.stderr, PollFlags::POLLIN);
+    let inw = (!r.pending.is_empty())
+        .then(|| watch(&r.stdin, PollFlags::POLLOUT))
+        .flatten();
+    let ours = (r.pending.is_empty() && r.our_stdin_open && r.stdin.is_some())
+        .then(|| PollFd::new(our_stdin, PollFlags::POLLIN));
+    let slots = [out, err, inw, ours].map(|p| {
+        p.map(|p| {
+            fds.push(p);
+            fds.len() - 1
+        })
+    });
+    match poll(&mut fds, PollTimeout::NONE) {
+        Err(Errno::EINTR) => return Ok(None),
+        Err(e) => return Err(format!("poll: {e}")),
+        Ok(_) => {}
+    }
+    let ready = fds
+        .iter()
+        .map(|f| f.revents().is_some_and(|e| !e.is_empty()))
+        .collect();
+    Ok(Some((ready, slots)))
 }
 
 /// One read from a command's output pipe to ours; EOF closes it.

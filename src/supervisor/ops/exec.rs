@@ -208,6 +208,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn exec_keeps_the_landlock_rules_but_not_the_scopes() {
+        use crate::kernel::landlock::LandlockConfig;
+        let ll = LandlockConfig {
+            read_only: vec!["/".into()],
+            read_write: vec!["/tmp".into()],
+            bind_tcp: Some(vec![80]),
+            scope_abstract_unix_socket: true,
+            scope_signal: true,
+            ..LandlockConfig::default()
+        };
+        let security = SecurityConfig {
+            capabilities: Vec::new(),
+            no_new_privs: true,
+            seccomp: None,
+            landlock: Some(ll.clone()),
+            rlimits: Vec::new(),
+        };
+        let exec = exec_security(&security).landlock.expect("landlock kept");
+        assert!(!exec.scope_signal && !exec.scope_abstract_unix_socket);
+        let unscoped = LandlockConfig {
+            scope_signal: false,
+            scope_abstract_unix_socket: false,
+            ..ll
+        };
+        assert_eq!(exec, unscoped);
+        assert!(security.landlock.is_some_and(|l| l.scope_signal));
+    }
+
+    #[test]
     fn env_replaces_by_key() {
         let mut env = vec!["A=1".to_string(), "PATH=/bin".to_string()];
         set_env(&mut env, "A=2");

@@ -67,8 +67,10 @@ fn berth_as(env: &TestEnv, user: &str, args: &[&str]) -> Result<Output> {
     Ok(Command::new("runuser")
         .args(["-u", user, "--"])
         .arg(exe)
-        .args(args)
+        .args(&args[..1])
+        // Before the positionals: `exec`'s end at its NAME.
         .args(["--socket", &env.socket().to_string_lossy()])
+        .args(&args[1..])
         .output()?)
 }
 
@@ -143,6 +145,30 @@ fn admins_readers_and_strangers_get_what_their_groups_allow() -> Result<()> {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("permission denied"),
         "{out:?}"
+    );
+
+    // exec is an admin method: refused to a reader, journalled with the
+    // admin's own uid (SO_PEERCRED) when an admin runs it.
+    let out = berth_as(&env, &reader, &["exec", "svc", "true"])?;
+    assert!(!out.status.success(), "a reader could exec");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{out:?}"
+    );
+    let out = berth_as(&env, &admin, &["exec", "svc", "sh", "-c", "exit 4"])?;
+    assert_eq!(out.status.code(), Some(4), "admin exec: {out:?}");
+    let admin_uid =
+        String::from_utf8(run_ok(std::process::Command::new("id").args(["-u", &admin]))?.stdout)?;
+    let events = run_ok(env.cli(&["events", "--json", "--since", "0"]))?;
+    let exec_event = String::from_utf8_lossy(&events.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["kind"] == "container.exec")
+        .expect("a container.exec event");
+    assert_eq!(
+        exec_event["data"]["peer"]["uid"].to_string(),
+        admin_uid.trim(),
+        "{exec_event}"
     );
 
     let out = berth_as(&env, &admin, &["stop", "svc"])?;

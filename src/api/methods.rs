@@ -37,6 +37,9 @@ pub enum Outcome {
     /// `events` with `follow`: replayed and new events as notifications
     /// until the client goes away.
     Subscribe(EventSubscription),
+    /// `exec`: started by the server, which knows the caller and passes
+    /// the pipes (api/server/exec.rs).
+    Exec(Box<super::params::ExecParams>),
 }
 
 pub struct LogFollow {
@@ -71,6 +74,7 @@ pub fn dispatch(
         MethodParams::Kill(p) => Outcome::Reply(admin_methods::kill(sup, p)),
         MethodParams::Rmi(p) => Outcome::Reply(admin_methods::rmi(sup, p)),
         MethodParams::Shutdown(p) => Outcome::Reply(shutdown(sup, p)),
+        MethodParams::Exec(p) => Outcome::Exec(p),
         MethodParams::Name(p) => Outcome::Reply(by_name(sup, method, &p.name, access)),
         MethodParams::None => Outcome::Reply(without_params(sup, method)),
     }

@@ -5,6 +5,7 @@ pub mod access;
 mod admin_methods;
 mod admin_params;
 pub mod client;
+pub mod exec_client;
 mod methods;
 pub mod params;
 mod peer;

@@ -28,7 +28,7 @@ const NAME_ONLY: &[&str] = &["start", "stop", "restart", "inspect", "stats"];
 pub const METHODS: &[&str] = &[
     "version", "list", "info", "check", "images", "prune", "reload", "start", "stop", "restart",
     "inspect", "stats", "logs", "events", "run", "wait", "pull", "kill", "rmi", "shutdown",
-    "update", "writes", "apply",
+    "update", "writes", "apply", "exec",
 ];
 
 /// A request's params, parsed and bounded.
@@ -47,6 +47,7 @@ pub enum MethodParams {
     Kill(KillParams),
     Rmi(RmiParams),
     Shutdown(ShutdownParams),
+    Exec(Box<ExecParams>),
 }
 
 impl MethodParams {
@@ -69,6 +70,7 @@ impl MethodParams {
             "kill" => MethodParams::Kill(parse(params)?),
             "rmi" => MethodParams::Rmi(parse(params)?),
             "shutdown" => MethodParams::Shutdown(parse(params)?),
+            "exec" => MethodParams::Exec(Box::new(parse(params)?)),
             other => {
                 return Err(RpcError::new(
                     METHOD_NOT_FOUND,
@@ -337,5 +339,41 @@ mod tests {
             e.starts_with("invalid params: spec.stop_timeout: invalid type"),
             "{e}"
         );
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecParams {
+    pub name: String,
+    pub command: Vec<String>,
+    /// `KEY=VALUE` strings over the container's environment.
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// Pass a stdin pipe too (`berth exec -i`).
+    #[serde(default)]
+    pub stdin: bool,
+    /// A pty of the container's for all three streams (`-t`).
+    #[serde(default)]
+    pub tty: bool,
+}
+
+impl Bounded for ExecParams {
+    fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        text(&mut out, "name", &NAME_BYTES, Some(&self.name));
+        text(&mut out, "user", &NAME_BYTES, self.user.as_deref());
+        text(&mut out, "workdir", &TEXT_BYTES, self.workdir.as_deref());
+        for (param, list) in [("command", &self.command), ("env", &self.env)] {
+            value(&mut out, param, &LIST_ENTRIES, list.len());
+            for (i, item) in list.iter().enumerate() {
+                text(&mut out, &format!("{param}.{i}"), &TEXT_BYTES, Some(item));
+            }
+        }
+        out
     }
 }

@@ -9,6 +9,8 @@ pub mod commands;
 pub mod convert;
 mod daemon_cmd;
 mod events_cmd;
+mod exec_cmd;
+mod exec_tty;
 mod help;
 mod image_cmd;
 pub mod notify_cmd;
@@ -50,6 +52,7 @@ pub fn run(argv: &[String]) -> i32 {
         "store" => image_cmd::store(rest),
         "ps" => client_cmd::ps(rest),
         "run" => run_cmd::run(rest),
+        "exec" => exec_cmd::exec(rest),
         "logs" => client_cmd::logs(rest),
         "inspect" => client_cmd::inspect(rest),
         "stats" => client_cmd::stats(rest),

@@ -14,6 +14,7 @@ pub mod container_init;
 mod devices;
 pub mod error;
 pub mod exec;
+pub mod exec_tty;
 mod handshake;
 pub mod helper;
 pub mod host_devices;

@@ -173,6 +173,11 @@ pub fn api_params() -> Vec<(&'static str, Value)> {
         ),
         ("wait", json!({"name": "web", "logs": false})),
         (
+            "exec",
+            json!({"name": "web", "command": ["true"], "env": ["A=1"], "user": "nobody",
+                   "workdir": "/", "stdin": false, "tty": false}),
+        ),
+        (
             "pull",
             json!({"reference": "localhost/x:1", "platform": "linux/amd64",
                    "max_rate": 1048576, "max_parallel": 1}),

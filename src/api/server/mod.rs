@@ -5,10 +5,10 @@
 //! deferred answers; a connection's requests are requests.rs's, `logs` and
 //! `events` streams streams.rs's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{Flock, FlockArg};
 use nix::poll::PollFlags;
 
+mod exec;
 mod requests;
 mod streams;
 
 use super::methods::{completion_result, pull_progress_line, pull_result};
-use super::peer::peer_access;
+use super::peer::{Peer, peer_access};
 use super::protocol::{INVALID_REQUEST, PERMISSION_DENIED, RpcError, error_line, success_line};
 use super::subscriptions::Subscriptions;
 use crate::api::access::{Access, AccessPolicy};
@@ -28,7 +29,8 @@ use crate::supervisor::Supervisor;
 use crate::supervisor::daemon::event_loop::ControlPlane;
 use crate::supervisor::output::follow::LogCursor;
 use crate::supervisor::say;
-use requests::{flush_output, read_requests};
+use exec::flush_output;
+use requests::read_requests;
 
 pub const MAX_REQUEST_LINE_BYTES: usize = 1 << 20;
 pub const MAX_CONNECTIONS: usize = 256;
@@ -68,8 +70,12 @@ struct Connection {
     stream: UnixStream,
     /// Decided from the peer's credentials when it connected.
     access: Access,
+    peer: Peer,
     input: Vec<u8>,
     output: Vec<u8>,
+    /// Descriptors to send with the output byte at each position (an
+    /// `exec`'s pipes), in order.
+    fds: VecDeque<(usize, Vec<OwnedFd>)>,
     /// No more requests are read: the peer closed, or sent garbage.
     done_reading: bool,
 }
@@ -190,7 +196,7 @@ impl ApiServer {
                         let _ = (&stream).write_all(&error_line(&serde_json::Value::Null, &err));
                         continue;
                     }
-                    let access = match peer_access(&stream, &self.policy) {
+                    let (access, peer) = match peer_access(&stream, &self.policy) {
                         Ok(a) => a,
                         Err(why) => {
                             say(format_args!("api: refused a connection: {why}"));
@@ -205,9 +211,11 @@ impl ApiServer {
                     };
                     let conn = Connection {
                         access,
+                        peer,
                         stream,
                         input: Vec::new(),
                         output: Vec::new(),
+                        fds: VecDeque::new(),
                         done_reading: false,
                     };
                     self.connections.insert(conn.stream.as_raw_fd(), conn);
@@ -335,6 +343,17 @@ impl ControlPlane for ApiServer {
             };
             conn.output
                 .extend_from_slice(&success_line(&id, completion_result(done)));
+            self.flush_or_close(fd, sup);
+        }
+        for done in sup.take_exec_answers() {
+            let Some((fd, id)) = self.pending.by_token.remove(&done.token) else {
+                continue;
+            };
+            let (Some(id), Some(conn)) = (id, self.connections.get_mut(&fd)) else {
+                continue;
+            };
+            let result = serde_json::json!({"exit_code": done.exit_code});
+            conn.output.extend_from_slice(&success_line(&id, result));
             self.flush_or_close(fd, sup);
         }
         self.pump_followers(sup);

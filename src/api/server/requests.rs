@@ -3,8 +3,8 @@
 //! what a deferred, followed or subscribed answer still owes (`Pending`);
 //! then writing the output back without blocking.
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::RawFd;
+use std::io::{ErrorKind, Read};
+use std::os::fd::{OwnedFd, RawFd};
 
 use super::{
     Connection, Follower, MAX_REQUEST_LINE_BYTES, OUTPUT_HIGH_WATER_BYTES, Pending,
@@ -12,6 +12,7 @@ use super::{
 };
 use crate::api::access::{Access, READ_ONLY_METHODS};
 use crate::api::methods::{Outcome, dispatch, log_entry_line};
+use crate::api::peer::Peer;
 use crate::api::protocol::{
     INVALID_REQUEST, PERMISSION_DENIED, RpcError, error_line, parse_request, success_line,
 };
@@ -59,7 +60,12 @@ fn handle_lines(fd: RawFd, conn: &mut Connection, sup: &mut Supervisor, pending:
             refuse_oversized(conn);
             return;
         }
-        let reply = handle_line(line, sup, fd, pending, conn.access);
+        let mut fds = Vec::new();
+        let caller = (conn.access, conn.peer);
+        let reply = handle_line(line, sup, fd, pending, caller, &mut fds);
+        if !fds.is_empty() && !reply.is_empty() {
+            conn.fds.push_back((conn.output.len(), fds));
+        }
         conn.output.extend_from_slice(&reply);
     }
     conn.input.drain(..start);
@@ -84,7 +90,8 @@ fn handle_line(
     sup: &mut Supervisor,
     fd: RawFd,
     pending: &mut Pending,
-    access: Access,
+    (access, peer): (Access, Peer),
+    fds: &mut Vec<OwnedFd>,
 ) -> Vec<u8> {
     let req = match parse_request(line) {
         Ok(req) => req,
@@ -127,6 +134,15 @@ fn handle_line(
             out
         }
         (Outcome::Follow(_), None) => Vec::new(),
+        (Outcome::Exec(p), Some(id)) => match super::exec::start(sup, *p, token, peer, &id, fds) {
+            Ok(line) => {
+                pending.by_token.insert(token, (fd, Some(id)));
+                line
+            }
+            Err(e) => error_line(&id, &e),
+        },
+        // Without an id there is no one to give the pipes or the answer.
+        (Outcome::Exec(_), None) => Vec::new(),
         (Outcome::Subscribe(sub), id) => {
             // Kept like a deferred request: its connection stays open.
             pending.by_token.insert(token, (fd, id));
@@ -137,20 +153,4 @@ fn handle_line(
         (Outcome::Reply(Ok(v)), Some(id)) => success_line(&id, v),
         (Outcome::Reply(Err(e)), Some(id)) => error_line(&id, &e),
     }
-}
-
-/// Writes what it can; true when the connection is broken.
-pub(super) fn flush_output(conn: &mut Connection) -> bool {
-    while !conn.output.is_empty() {
-        match conn.stream.write(&conn.output) {
-            Ok(0) => return true,
-            Ok(n) => {
-                conn.output.drain(..n);
-            }
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(_) => return true,
-        }
-    }
-    false
 }

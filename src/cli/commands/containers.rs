@@ -49,6 +49,35 @@ pub const RUN: Command = Command {
     )
 };
 
+pub const EXEC: Command = Command {
+    leading: true,
+    ..cmd(
+        "exec",
+        "NAME COMMAND [ARG...]",
+        "run a command inside a running container; exit with its code",
+        &[
+            Opt::switch("interactive", "pass this terminal's stdin to the command").short('i'),
+            Opt::switch("tty", "a terminal of the container's own for the command (raw mode, window size followed)").short('t'),
+            Opt::value("env", "K=V", "set an environment variable (repeatable)").short('e'),
+            Opt::value(
+                "user",
+                "USER",
+                "run as USER (name or uid[:gid], from the container's /etc/passwd)",
+            )
+            .short('u'),
+            Opt::value(
+                "workdir",
+                "DIR",
+                "the working directory inside the container",
+            )
+            .short('w'),
+            SOCKET,
+        ],
+        "berth exec -i -e DEBUG=1 web sh -c 'kill -HUP 1'",
+        Group::Containers,
+    )
+};
+
 pub const LOGS: Command = cmd(
     "logs",
     "NAME",

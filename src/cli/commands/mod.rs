@@ -84,6 +84,7 @@ pub const COMMANDS: &[&Command] = &[
     &INSPECT,
     &STATS,
     &RUN,
+    &EXEC,
     &LOGS,
     &START,
     &STOP,

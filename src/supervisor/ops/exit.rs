@@ -27,6 +27,7 @@ impl Supervisor {
         if self.on_job_exit(pid, code)
             || self.on_pull_exit(pid, code)
             || self.on_health_exit(pid, code)
+            || self.on_exec_exit(pid, code)
             || self.on_notifier_exit(pid, code)
         {
             return;

@@ -9,7 +9,7 @@ use std::time::Instant;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, read};
 
-use crate::kernel::exec::{ExecConfig, exec_in_container};
+use crate::kernel::exec::{ExecConfig, ExecStdio, exec_in_container};
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::output::logs::rfc3339_now;
@@ -61,6 +61,7 @@ impl Supervisor {
             process: &process,
             security: &tpl.security,
             userns: tpl.userns,
+            stdio: ExecStdio::Combined,
         };
         let cgroup = crate::kernel::cgroup::ContainerCgroup::load(&cgroup_path);
         match exec_in_container(pid, &cfg, |p| {

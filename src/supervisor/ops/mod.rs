@@ -10,6 +10,7 @@ mod clock_retry;
 pub mod create;
 mod create_prepare;
 mod drive;
+pub mod exec;
 pub mod exec_wait;
 pub mod exit;
 mod gate_watch;
@@ -102,6 +103,9 @@ pub struct Supervisor {
     shutting_down: bool,
     waiters: Vec<Waiter>,
     completions: Vec<Completion>,
+    /// `exec` processes running, and the answers of those that exited.
+    execs: Vec<exec::RunningExec>,
+    exec_answers: Vec<exec::ExecAnswer>,
     run_counter: u64,
     /// Image pulls in flight, by the pid of their `berth pull` child.
     pulls: BTreeMap<nix::unistd::Pid, PullJob>,
@@ -157,6 +161,8 @@ impl Supervisor {
             shutting_down: false,
             waiters: Vec::new(),
             completions: Vec::new(),
+            execs: Vec::new(),
+            exec_answers: Vec::new(),
             run_counter: 0,
             pulls: BTreeMap::new(),
             pull_progress: Vec::new(),

@@ -1,0 +1,188 @@
+//! `berth exec -t`: the command's terminal is a pty of the container's
+//! own devpts whose master this process receives; its terminal goes raw
+//! and is relayed to the master, window size changes follow (SIGWINCH ->
+//! TIOCSWINSZ on the master), and the terminal is restored however this
+//! ends (the exit code, a signal, an error).
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::termios::{SetArg, Termios, cfmakeraw, tcgetattr, tcsetattr};
+use nix::unistd::{isatty, read, write};
+
+use crate::api::exec_client::{ExecConnection, terminal_master};
+
+/// Our terminal in raw mode until dropped.
+struct RawMode {
+    saved: Option<Termios>,
+}
+
+impl RawMode {
+    fn enter() -> RawMode {
+        let stdin = std::io::stdin();
+        let saved = isatty(stdin.as_fd())
+            .unwrap_or(false)
+            .then(|| tcgetattr(stdin.as_fd()).ok())
+            .flatten();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            cfmakeraw(&mut raw);
+            let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &raw);
+        }
+        RawMode { saved }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = tcsetattr(std::io::stdin().as_fd(), SetArg::TCSANOW, t);
+        }
+    }
+}
+
+/// Our terminal's size onto the master (nothing when ours is no tty).
+fn copy_window_size(master: &OwnedFd) {
+    let mut ws: libc::winsize = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ fills a winsize we own; TIOCSWINSZ reads it.
+    unsafe {
+        if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
+            libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws);
+        }
+    }
+}
+
+pub fn relay_terminal(conn: &mut ExecConnection, channel: &OwnedFd) -> Result<i32, String> {
+    let master = match terminal_master(channel) {
+        Ok(m) => m,
+        Err(said) => {
+            if !said.is_empty() {
+                eprintln!("berth: exec: {said}");
+            }
+            return conn.exit_code().map_err(|e| e.to_string());
+        }
+    };
+    let mut mask = SigSet::empty();
+    for s in [
+        Signal::SIGWINCH,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGINT,
+        Signal::SIGQUIT,
+    ] {
+        mask.add(s);
+    }
+    mask.thread_block()
+        .map_err(|e| format!("block signals: {e}"))?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(|e| format!("signalfd: {e}"))?;
+    let _raw = RawMode::enter();
+    copy_window_size(&master);
+    relay(conn, &master, &signals)
+}
+
+fn relay(conn: &mut ExecConnection, master: &OwnedFd, signals: &SignalFd) -> Result<i32, String> {
+    // SAFETY: descriptor 0 stays open for the life of this process.
+    let our_stdin = unsafe { BorrowedFd::borrow_raw(0) };
+    // SAFETY: the socket outlives this function's polls.
+    let socket = unsafe { BorrowedFd::borrow_raw(conn.fd()) };
+    let (mut master_open, mut stdin_open) = (true, true);
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        let mut fds = vec![
+            PollFd::new(socket, PollFlags::POLLIN),
+            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+        ];
+        let m = master_open.then(|| {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let i = stdin_open.then(|| {
+            fds.push(PollFd::new(our_stdin, PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll: {e}")),
+            Ok(_) => {}
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|e| !e.is_empty()))
+            .collect();
+        drop(fds);
+        let is = |slot: Option<usize>| slot.is_some_and(|s| ready[s]);
+        if ready[1] {
+            while let Ok(Some(info)) = signals.read_signal() {
+                if info.ssi_signo == Signal::SIGWINCH as u32 {
+                    copy_window_size(master);
+                } else {
+                    return Ok(128 + info.ssi_signo as i32);
+                }
+            }
+        }
+        if is(m) {
+            match read(master.as_fd(), &mut buf) {
+                Ok(0) | Err(Errno::EIO) => master_open = false,
+                Ok(n) => to_stdout(&buf[..n])?,
+                Err(Errno::EINTR | Errno::EAGAIN) => {}
+                Err(e) => return Err(format!("read the terminal: {e}")),
+            }
+        }
+        if is(i) {
+            match read(our_stdin, &mut buf) {
+                Ok(0) | Err(Errno::EIO | Errno::EBADF) => stdin_open = false,
+                Ok(n) => to_master(master, &buf[..n]),
+                Err(_) => {}
+            }
+        }
+        if ready[0] {
+            let code = conn.exit_code().map_err(|e| e.to_string())?;
+            drain(master, master_open)?;
+            return Ok(code);
+        }
+    }
+}
+
+fn to_stdout(bytes: &[u8]) -> Result<(), String> {
+    let mut out = std::io::stdout();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("write output: {e}"))
+}
+
+fn to_master(master: &OwnedFd, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        match write(master, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::EINTR) => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// What the command wrote before it exited, without waiting for more.
+fn drain(master: &OwnedFd, open: bool) -> Result<(), String> {
+    if !open {
+        return Ok(());
+    }
+    let _ = fcntl(master.as_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+        match read(master.as_fd(), &mut buf) {
+            Ok(n) if n > 0 => to_stdout(&buf[..n])?,
+            Err(Errno::EINTR) => {}
+            _ => return Ok(()),
+        }
+    }
+}

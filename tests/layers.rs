@@ -16,15 +16,27 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("fetch", &["kernel"]),
     ("image", &["fetch", "kernel"]),
     ("supervisor", &["supervisor/ops"]),
+    // Leaves: the write counters, and the applied config's directories.
+    ("supervisor/writes", &[]),
+    ("supervisor/config_store", &[]),
     ("supervisor/spec", &["fetch", "kernel", "image"]),
     (
         "supervisor/plugins",
         &["supervisor/spec", "kernel", "image", "fetch"],
     ),
-    ("supervisor/output", &["supervisor/spec", "kernel"]),
+    (
+        "supervisor/output",
+        &["supervisor/spec", "supervisor/writes", "kernel"],
+    ),
     (
         "supervisor/events",
-        &["supervisor/spec", "kernel", "fetch", "image"],
+        &[
+            "supervisor/spec",
+            "supervisor/writes",
+            "kernel",
+            "fetch",
+            "image",
+        ],
     ),
     (
         "supervisor/launch",
@@ -54,6 +66,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "supervisor/events",
             "supervisor/launch",
             "supervisor/runtime",
+            "supervisor/writes",
+            "supervisor/config_store",
             "kernel",
             "image",
             "fetch",

@@ -170,6 +170,9 @@ impl PausedContainer {
 
     /// Says "go": the child mounts, pivots, drops privileges and execs.
     pub fn release(self) -> Result<Starting, SpawnError> {
+        // Before the write: once "go" is written the child may run and
+        // stamp ChildGo before this process is scheduled again.
+        self.starting.clock.mark(Mark::Released);
         if let Err(e) = write(self.sync_write.as_fd(), &[GO_BYTE]) {
             let _ = kill(self.pid, Signal::SIGKILL);
             return Err(SpawnError::Setup(SysError::new(
@@ -177,7 +180,6 @@ impl PausedContainer {
                 e,
             )));
         }
-        self.starting.clock.mark(Mark::Released);
         Ok(self.starting)
     }
 

@@ -114,7 +114,7 @@ fn cut_now(fault: Fault, total: usize, n: usize, cuts: &AtomicU64) -> Option<usi
                 (c < times).then_some(c + 1)
             })
             .is_ok();
-    due.then_some(limit - total)
+    due.then_some(limit.saturating_sub(total))
 }
 
 fn relay(client: TcpStream, upstream: TcpStream, fault: Fault, seen: Seen) {

@@ -10,7 +10,6 @@
 //! where the container's host pid goes, which only the child knows.
 
 use std::os::fd::OwnedFd;
-use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -121,11 +120,7 @@ fn run_one(hook: &ChildHook, stdin: &[u8]) -> Result<(), (Errno, String)> {
     match command::run(&hook.program, stdin, &limits) {
         Ok(out) if out.status.success() => Ok(()),
         Ok(out) => {
-            let how = match (out.status.code(), out.status.signal()) {
-                (Some(code), _) => format!("exited with status {code}"),
-                (None, Some(sig)) => format!("killed by signal {sig}"),
-                (None, None) => format!("ended with {}", out.status),
-            };
+            let how = command::describe_status(out.status);
             Err((
                 Errno::UnknownErrno,
                 with_output(how, &out.stdout.into_bytes()),

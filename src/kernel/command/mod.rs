@@ -97,6 +97,20 @@ impl Program {
     }
 }
 
+/// How a program ended, for an error message: "exited with status 3",
+/// "killed by signal 9 (SIGKILL)".
+pub fn describe_status(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) => match nix::sys::signal::Signal::try_from(sig) {
+            Ok(s) => format!("killed by signal {sig} ({s})"),
+            Err(_) => format!("killed by signal {sig}"),
+        },
+        (None, None) => format!("ended with {status}"),
+    }
+}
+
 /// A program's output on one line for an error message: its non-blank
 /// lines, trimmed, joined by " | "; None when it printed nothing.
 pub fn output_line(output: &[u8]) -> Option<String> {

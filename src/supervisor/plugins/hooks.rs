@@ -4,12 +4,10 @@
 //! lifecycle's business (docs/plugins.md); no spec parsing here.
 
 use std::collections::BTreeMap;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use crate::kernel::SysError;
@@ -72,7 +70,7 @@ enum HookError {
     BadEnv(usize),
     #[error("{0}")]
     Exchange(#[source] SysError),
-    #[error("{}{}", describe_status(*status), output_suffix(output))]
+    #[error("{}{}", command::describe_status(*status), output_suffix(output))]
     Failed { status: ExitStatus, output: Vec<u8> },
     #[error(
         "timed out after {}, its process group was killed{}",
@@ -160,17 +158,6 @@ fn run_hook(hook: &HookSpec, state_json: &[u8], bundle: &Path) -> Result<(), Hoo
 
 fn split_env(entry: &str) -> Option<(&str, &str)> {
     entry.split_once('=').filter(|(key, _)| !key.is_empty())
-}
-
-fn describe_status(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (None, Some(sig)) => match Signal::try_from(sig) {
-            Ok(s) => format!("killed by signal {sig} ({s})"),
-            Err(_) => format!("killed by signal {sig}"),
-        },
-        (None, None) => format!("ended with {status}"),
-    }
 }
 
 /// ": output: ..." with the tail on one line, or nothing when it was quiet.

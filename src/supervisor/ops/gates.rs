@@ -16,6 +16,7 @@ use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::runtime::container::Container;
 use crate::supervisor::runtime::gate_state::GateState;
 use crate::supervisor::runtime::machine::{Event, State};
+use crate::supervisor::runtime::restart::doubling_delay;
 use crate::supervisor::runtime::timers::TimerKind;
 use crate::supervisor::say;
 use crate::supervisor::spec::wait_for::{AfterTimeout, Gate};
@@ -156,8 +157,8 @@ impl Supervisor {
             c.gates.retry.remove(&index);
         } else {
             let failures = c.gates.retry.get(&index).map_or(0, |r| r.1) + 1;
-            let delay = PROBE_RETRY_FIRST * (1u32 << (failures - 1).min(10));
-            let at = Instant::now() + delay.min(PROBE_RETRY_MAX);
+            let delay = doubling_delay(PROBE_RETRY_FIRST, failures - 1, PROBE_RETRY_MAX);
+            let at = Instant::now() + delay;
             c.gates.retry.insert(index, (at, failures));
         }
         if c.state() == State::Waiting {

@@ -14,6 +14,7 @@ use crate::image::pull::{EXIT_CLOCK, EXIT_TRANSIENT};
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::ops::Supervisor;
 use crate::supervisor::runtime::machine::Event;
+use crate::supervisor::runtime::restart::doubling_delay;
 use crate::supervisor::runtime::timers::TimerKind;
 
 impl Supervisor {
@@ -91,8 +92,7 @@ pub(crate) fn next_pull_retry(
         return None;
     }
     *count = count.saturating_add(1);
-    let doublings = (*count - 1).min(16);
-    Some((PULL_RETRY_FIRST * (1u32 << doublings)).min(PULL_RETRY_MAX))
+    Some(doubling_delay(PULL_RETRY_FIRST, *count - 1, PULL_RETRY_MAX))
 }
 
 #[cfg(test)]

@@ -32,8 +32,14 @@ pub fn should_restart(
 
 /// Exponential backoff: 100 ms, 200 ms, 400 ms … capped at 30 s.
 pub fn backoff_delay(step: u32) -> Duration {
-    let ms = INITIAL_BACKOFF_MS.saturating_mul(1u64 << step.min(20));
-    Duration::from_millis(ms.min(MAX_BACKOFF_MS))
+    let first = Duration::from_millis(INITIAL_BACKOFF_MS);
+    doubling_delay(first, step, Duration::from_millis(MAX_BACKOFF_MS))
+}
+
+/// `first` doubled `step` times, at most `cap`: the one backoff shape the
+/// restarts, the pulls that wait for the network and the gates' probes use.
+pub fn doubling_delay(first: Duration, step: u32, cap: Duration) -> Duration {
+    first.saturating_mul(1u32 << step.min(20)).min(cap)
 }
 
 #[cfg(test)]

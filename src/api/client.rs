@@ -19,6 +19,18 @@ pub fn socket_path(flag: Option<&str>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
 }
 
+/// A final reply's result, or its error.
+pub(super) fn answer(mut v: Value) -> Result<Value, ClientError> {
+    if let Some(err) = v.get("error") {
+        let err: RpcError = serde_json::from_value(err.clone())
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        return Err(ClientError::Rpc(err));
+    }
+    v.get_mut("result")
+        .map(Value::take)
+        .ok_or_else(|| ClientError::Protocol("reply has no result".into()))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot connect to the berth daemon at {}: {source} (is `berth daemon` running?)", path.display())]
@@ -76,7 +88,7 @@ impl Client {
             // and closed it: its reason is waiting to be read.
             return Err(self.refusal().unwrap_or(ClientError::Io(e)));
         }
-        let (mut v, reply) = loop {
+        let (v, reply) = loop {
             let mut reply = Vec::new();
             (&mut self.reader)
                 .take(MAX_RESPONSE_BYTES)
@@ -106,14 +118,7 @@ impl Client {
                 String::from_utf8_lossy(&reply)
             )));
         }
-        if let Some(err) = v.get("error") {
-            let err: RpcError = serde_json::from_value(err.clone())
-                .map_err(|e| ClientError::Protocol(e.to_string()))?;
-            return Err(ClientError::Rpc(err));
-        }
-        v.get_mut("result")
-            .map(Value::take)
-            .ok_or_else(|| ClientError::Protocol("reply has no result".into()))
+        answer(v)
     }
 
     /// A connection-level error the daemon sent before closing (id null).

@@ -11,8 +11,7 @@ use std::path::Path;
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
 use serde_json::{Value, json};
 
-use super::client::ClientError;
-use super::protocol::RpcError;
+use super::client::{ClientError, answer};
 
 /// A line longer than this from the daemon is a protocol error.
 const MAX_LINE_BYTES: usize = 1 << 20;
@@ -158,18 +157,6 @@ impl ExecConnection {
         self.buf.extend_from_slice(&data[..n]);
         Ok(n)
     }
-}
-
-/// A final answer's result, or its error.
-fn answer(mut v: Value) -> Result<Value, ClientError> {
-    if let Some(err) = v.get("error") {
-        let err: RpcError = serde_json::from_value(err.clone())
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        return Err(ClientError::Rpc(err));
-    }
-    v.get_mut("result")
-        .map(Value::take)
-        .ok_or_else(|| ClientError::Protocol("reply has no result".into()))
 }
 
 /// The pty master the command's side sends on `channel`; or, when it could

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::supervisor::plugins::cdi::model::CdiSpec;
 use crate::supervisor::plugins::cdi::validate::validate_spec;
+use crate::supervisor::plugins::clip;
 use crate::supervisor::spec::position::locate;
 use crate::supervisor::spec::validate::dotted_path;
 
@@ -158,7 +159,7 @@ fn decode_error(at: Option<(u64, u64)>, field: String, message: String) -> CdiFi
         file: PathBuf::new(),
         at,
         field,
-        message,
+        message: clip(&message).to_string(),
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::PluginSettings;
 use super::discovery::{DiscoveryError, PluginAddr, find_plugin};
 use super::http::{HttpError, post_json};
+use crate::supervisor::plugins::clip;
 
 /// What a plugin must implement to serve volumes.
 pub const VOLUME_DRIVER: &str = "VolumeDriver";
@@ -285,14 +286,5 @@ impl Plugin {
             method: method.into(),
             err: err.into(),
         }
-    }
-}
-
-/// An error page could be large; a message needs only its start.
-fn clip(text: &str) -> &str {
-    const MAX_CHARS: usize = 512;
-    match text.char_indices().nth(MAX_CHARS) {
-        Some((i, _)) => &text[..i],
-        None => text,
     }
 }

@@ -206,6 +206,19 @@ fn long_volume(m: &Map<String, Value>, p: &str, ctx: &mut Ctx) -> Result<Option<
         p,
         ctx,
     );
+    type_options(m, &kind_of, &mut mount, p, ctx)?;
+    Ok(Some(mount))
+}
+
+/// The per-type sections (`bind`, `volume`, `tmpfs`): the one matching
+/// the mount's type adds its options, the others are reported.
+fn type_options(
+    m: &Map<String, Value>,
+    kind_of: &str,
+    mount: &mut Value,
+    p: &str,
+    ctx: &mut Ctx,
+) -> Result<(), String> {
     for (section, known) in [
         ("bind", &["propagation", "create_host_path"][..]),
         ("volume", &["nocopy"][..]),
@@ -237,7 +250,7 @@ fn long_volume(m: &Map<String, Value>, p: &str, ctx: &mut Ctx) -> Result<Option<
             mount["mode"] = json!(octal(mode)?);
         }
     }
-    Ok(Some(mount))
+    Ok(())
 }
 
 /// A mode as compose writes it: `1777` (YAML reads it as decimal digits,

@@ -103,11 +103,12 @@ fn run_t_keystrokes_injected_by_the_container_stay_in_its_own_terminal() -> Resu
     let _daemon = env.start_daemon_checked()?;
     // -t without -i: the client never reads its terminal, so anything
     // pushed into it would stay queued there for the test to count.
-    let script = "tiocsti 'echo pwned\n'; read -t 2 x; echo \"got[$x]\"";
+    let script = "tiocsti 'echo pwned\n'; read -t 2 x; echo \"got[$x]\"; echo all-done";
     let mut t = in_pty(
         &env,
         &["run", "-t", "--rm", TIOCSTI_REF, "sh", "-c", script],
     )?;
+    t.wait_for("all-done", LIMIT)?;
     assert_eq!(t.wait_exit(LIMIT)?, Some(0), "{}", t.text);
     let injected = t.text.contains("injected");
     if injected {

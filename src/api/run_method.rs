@@ -6,7 +6,7 @@ use std::os::fd::OwnedFd;
 
 use super::methods::{Outcome, container_state};
 use super::params::RunParams;
-use super::protocol::{CONTAINER_ERROR, RpcError};
+use super::protocol::{CONTAINER_ERROR, INVALID_PARAMS, RpcError};
 use super::reply::supervisor_error;
 use crate::supervisor::Supervisor;
 use crate::supervisor::ops::run::RunRequest;
@@ -23,7 +23,7 @@ pub(super) fn run(sup: &mut Supervisor, p: RunParams, token: u64) -> Outcome {
     let wait = p.wait.then_some((token, p.rm));
     let (console, client_fds) = match run_console(&p) {
         Ok(c) => c,
-        Err(e) => return Outcome::Reply(Err(RpcError::new(CONTAINER_ERROR, e))),
+        Err(e) => return Outcome::Reply(Err(e)),
     };
     let attached = console.is_some();
     let req = RunRequest {
@@ -53,11 +53,14 @@ type RunConsole = (
 /// pty master on, one whose other end goes to the client, one the daemon
 /// keeps (never reading it) so a detached terminal stays open. With
 /// `stdin` alone: a pipe whose write end goes to the client.
-fn run_console(p: &RunParams) -> Result<RunConsole, String> {
+fn run_console(p: &RunParams) -> Result<RunConsole, RpcError> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
     if !p.wait && (p.tty || p.stdin) {
-        return Err("tty and stdin need wait: true (a client to attach)".into());
+        let why = "tty and stdin need wait: true (a client to attach)";
+        return Err(RpcError::new(INVALID_PARAMS, why));
     }
+    let failed =
+        |what: &str, e: nix::errno::Errno| RpcError::new(CONTAINER_ERROR, format!("{what}: {e}"));
     let pair = || {
         socketpair(
             AddressFamily::Unix,
@@ -65,7 +68,7 @@ fn run_console(p: &RunParams) -> Result<RunConsole, String> {
             None,
             SockFlag::SOCK_CLOEXEC,
         )
-        .map_err(|e| format!("socketpair: {e}"))
+        .map_err(|e| failed("socketpair", e))
     };
     if p.tty {
         let (client, child_a) = pair()?;
@@ -78,7 +81,7 @@ fn run_console(p: &RunParams) -> Result<RunConsole, String> {
     }
     if p.stdin {
         let (read, write) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed("pipe", e))?;
         let console = Console {
             stdin: Some(read),
             terminal: Vec::new(),

@@ -130,7 +130,9 @@ pub(super) fn relay_terminal(
         }
     };
     let signals = terminal_signals()?;
-    let _raw = RawMode::enter();
+    // Without input (`run -t`), as Docker: our terminal stays cooked, so
+    // ctrl-c ends this client (the container keeps running).
+    let _raw = opts.interactive.then(RawMode::enter);
     copy_window_size(&master);
     relay(conn, &master, &signals, opts)
 }
@@ -147,7 +149,6 @@ fn relay(
     let socket = unsafe { BorrowedFd::borrow_raw(conn.raw_fd()) };
     let (mut master_open, mut stdin_open) = (true, opts.interactive);
     let mut keys = DetachKeys::new(opts.detach);
-    let mut buf = [0u8; 64 * 1024];
     loop {
         let mut fds = vec![
             PollFd::new(socket, PollFlags::POLLIN),
@@ -182,25 +183,10 @@ fn relay(
             return Ok(Ended::Early(code));
         }
         if is(m) {
-            match read(master.as_fd(), &mut buf) {
-                Ok(0) | Err(Errno::EIO) => master_open = false,
-                Ok(n) => to_stdout(&buf[..n])?,
-                Err(Errno::EINTR | Errno::EAGAIN) => {}
-                Err(e) => return Err(format!("read the terminal: {e}")),
-            }
+            master_open = from_master(master)?;
         }
-        if is(i) {
-            match read(our_stdin, &mut buf) {
-                Ok(0) | Err(Errno::EIO | Errno::EBADF) => stdin_open = false,
-                Ok(n) => {
-                    let (pass, detached) = keys.filter(&buf[..n]);
-                    to_master(master, &pass);
-                    if detached {
-                        return Ok(Ended::Early(0));
-                    }
-                }
-                Err(_) => {}
-            }
+        if is(i) && to_master_from(our_stdin, master, &mut keys, &mut stdin_open) {
+            return Ok(Ended::Early(0));
         }
         if ready[0] || conn.has_line() {
             let answer = conn.answer().map_err(|e| e.to_string())?;
@@ -208,6 +194,38 @@ fn relay(
             return Ok(Ended::Answer(answer));
         }
     }
+}
+
+/// One read of the terminal to our stdout; false once it has ended.
+fn from_master(master: &OwnedFd) -> Result<bool, String> {
+    let mut buf = [0u8; 64 * 1024];
+    match read(master.as_fd(), &mut buf) {
+        Ok(0) | Err(Errno::EIO) => Ok(false),
+        Ok(n) => to_stdout(&buf[..n]).map(|()| true),
+        Err(Errno::EINTR | Errno::EAGAIN) => Ok(true),
+        Err(e) => Err(format!("read the terminal: {e}")),
+    }
+}
+
+/// One read of our stdin to the terminal; true when it was the detach
+/// sequence.
+fn to_master_from(
+    our_stdin: BorrowedFd<'_>,
+    master: &OwnedFd,
+    keys: &mut DetachKeys,
+    open: &mut bool,
+) -> bool {
+    let mut buf = [0u8; 64 * 1024];
+    match read(our_stdin, &mut buf) {
+        Ok(0) | Err(Errno::EIO | Errno::EBADF) => *open = false,
+        Ok(n) => {
+            let (pass, detached) = keys.filter(&buf[..n]);
+            to_master(master, &pass);
+            return detached;
+        }
+        Err(_) => {}
+    }
+    false
 }
 
 pub(super) fn to_stdout(bytes: &[u8]) -> Result<(), String> {

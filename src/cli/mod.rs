@@ -111,8 +111,11 @@ fn leading_host(argv: &[String]) -> Result<(Option<&str>, &[String]), String> {
         [flag] if flag == "--host" || flag == "-H" => {
             Err("--host wants ssh://[user@]host[:port]".into())
         }
-        [first, rest @ ..] if first.starts_with("--host=") => Ok((Some(&first[7..]), rest)),
-        _ => Ok((None, argv)),
+        [first, rest @ ..] => Ok(match first.strip_prefix("--host=") {
+            Some(url) => (Some(url), rest),
+            None => (None, argv),
+        }),
+        [] => Ok((None, argv)),
     }
 }
 
@@ -161,4 +164,21 @@ fn completion(rest: &[String]) -> Result<i32, String> {
     };
     print!("{script}");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leading_host;
+
+    #[test]
+    fn host_is_taken_only_before_the_command() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let argv = v(&["--host", "ssh://d", "ps"]);
+        assert_eq!(leading_host(&argv).unwrap(), (Some("ssh://d"), &argv[2..]));
+        let argv = v(&["--host=ssh://d", "ps"]);
+        assert_eq!(leading_host(&argv).unwrap(), (Some("ssh://d"), &argv[1..]));
+        let argv = v(&["exec", "--host", "x"]);
+        assert_eq!(leading_host(&argv).unwrap(), (None, &argv[..]));
+        assert!(leading_host(&v(&["-H"])).is_err());
+    }
 }

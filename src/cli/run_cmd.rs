@@ -69,8 +69,14 @@ fn attached(path: &Path, params: Value, opts: TerminalOptions) -> Result<i32, St
     };
     let result = match ended {
         Ended::Early(code) => return Ok(code),
-        // A terminal's output went to the terminal, not to the log.
-        Ended::Answer(v) if tty => return Ok(exit_code(&v)),
+        // A terminal's output went to the terminal, not to the log; a
+        // start that failed says why in the answer.
+        Ended::Answer(v) if tty => {
+            if let Some(e) = v["error"].as_str() {
+                eprintln!("berth: {e}");
+            }
+            return Ok(exit_code(&v));
+        }
         Ended::Answer(v) => v,
     };
     let mut client = Client::connect(path).map_err(|e| e.to_string())?;

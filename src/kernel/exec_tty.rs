@@ -1,9 +1,9 @@
-//! The terminal of an exec (`berth exec -t`) or of a container (`berth run
-//! -t`): a pty from the container's
-//! own devpts, opened by the process that joined the container's mount
-//! namespace, its master sent to the client over a socket (SCM_RIGHTS),
-//! its slave the command's controlling terminal. No host terminal ever
-//! reaches the container, so it cannot push input into one (TIOCSTI).
+//! The terminal of an exec (`berth exec -t`) or of a container's first
+//! process (`berth run -t`): a pty from the container's own devpts, opened
+//! by a process already in the container's mount namespace, its master
+//! sent to the client over a socket (SCM_RIGHTS), its slave the command's
+//! controlling terminal. No host terminal ever reaches the container, so it
+//! cannot push input into one (TIOCSTI).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 

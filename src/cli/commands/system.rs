@@ -90,6 +90,6 @@ pub const SYSTEM: Command = cmd(
     "dial-stdio",
     "dial-stdio: join stdin/stdout to the daemon's socket, relaying descriptors in-band; what `berth --host ssh://...` runs on the device through ssh",
     &[SOCKET],
-    "ssh root@device berth system dial-stdio",
+    "berth system dial-stdio --socket /run/berth/berth.sock",
     Group::Daemon,
 );

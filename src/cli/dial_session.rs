@@ -93,7 +93,7 @@ impl Session {
         Ok(())
     }
 
-    pub(super) fn from_client(&mut self, m: FromClient) {
+    pub(super) fn on_client(&mut self, m: FromClient) {
         match m {
             FromClient::Input(data) => {
                 if self.input.is_some() {

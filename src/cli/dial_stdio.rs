@@ -82,7 +82,7 @@ fn dial_stdio(args: &Args) -> Result<i32, String> {
         if let Some(s) = &mut d.session {
             s.service(&ready[first_session_fd..])?;
         }
-        if stdin_open && takes_input && !ready[1].is_empty() && !d.from_stdin()? {
+        if stdin_open && takes_input && !ready[1].is_empty() && !d.read_client()? {
             if d.session.is_some() {
                 // The client is gone: what it was attached to stays.
                 return Ok(0);
@@ -90,7 +90,7 @@ fn dial_stdio(args: &Args) -> Result<i32, String> {
             stdin_open = false;
             let _ = d.socket.shutdown(std::net::Shutdown::Write);
         }
-        if !ready[0].is_empty() && !d.from_socket()? {
+        if !ready[0].is_empty() && !d.read_daemon()? {
             return Ok(0);
         }
     }
@@ -98,7 +98,7 @@ fn dial_stdio(args: &Args) -> Result<i32, String> {
 
 impl Dial {
     /// One read of the client's bytes; false at their end.
-    fn from_stdin(&mut self) -> Result<bool, String> {
+    fn read_client(&mut self) -> Result<bool, String> {
         let mut buf = [0u8; 64 * 1024];
         let n = match read(std::io::stdin().as_fd(), &mut buf) {
             Ok(n) => n,
@@ -109,33 +109,33 @@ impl Dial {
             return Ok(false);
         }
         if self.session.is_none() && self.from_client.is_empty() {
-            return self.to_daemon(&buf[..n]).map(|()| true);
+            return self.send_daemon(&buf[..n]).map(|()| true);
         }
         self.from_client.extend_from_slice(&buf[..n]);
         while let Some(nl) = self.from_client.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.from_client.drain(..=nl).collect();
             let relayed = parse_client_line(&line[..nl]);
             match (&mut self.session, relayed) {
-                (Some(s), Some(m)) => s.from_client(m),
+                (Some(s), Some(m)) => s.on_client(m),
                 (None, Some(_)) => {} // its session is over
-                (_, None) => self.to_daemon(&line)?,
+                (_, None) => self.send_daemon(&line)?,
             }
         }
         if self.from_client.len() > MAX_PARSED_LINE_BYTES {
             let rest = std::mem::take(&mut self.from_client);
-            self.to_daemon(&rest)?;
+            self.send_daemon(&rest)?;
         }
         Ok(true)
     }
 
-    fn to_daemon(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn send_daemon(&mut self, bytes: &[u8]) -> Result<(), String> {
         (&self.socket)
             .write_all(bytes)
             .map_err(|e| format!("write to the daemon: {e}"))
     }
 
     /// One read of the daemon's bytes; false at their end.
-    fn from_socket(&mut self) -> Result<bool, String> {
+    fn read_daemon(&mut self) -> Result<bool, String> {
         let mut buf = [0u8; 64 * 1024];
         let n = match receive_with_fds(self.socket.as_raw_fd(), &mut buf, &mut self.fds) {
             Ok(n) => n,

@@ -101,7 +101,7 @@ impl Remote<'_> {
                 self.send_window();
             }
         }
-        if i.is_some_and(|i| ready[i]) && self.from_stdin(our_stdin)? {
+        if i.is_some_and(|i| ready[i]) && self.read_stdin(our_stdin)? {
             return Ok(Some(Ended::Early(0)));
         }
         if ready[0] && !self.conn.fill().map_err(|e| e.to_string())? {
@@ -113,7 +113,7 @@ impl Remote<'_> {
 
     /// One read of our stdin, sent on; true when it was the detach
     /// sequence.
-    fn from_stdin(&mut self, our_stdin: BorrowedFd<'_>) -> Result<bool, String> {
+    fn read_stdin(&mut self, our_stdin: BorrowedFd<'_>) -> Result<bool, String> {
         let mut buf = [0u8; CHUNK_BYTES];
         let send =
             |conn: &mut ExecConnection, line: &[u8]| conn.send(line).map_err(|e| e.to_string());

@@ -18,6 +18,9 @@ if [ "$want_test" = 1 ]; then
   # cloud kernel; cpio packs the initramfs. NB: bookworm's qemu-system-x86
   # replaces a bookworm-backports qemu-utils, if one is installed.
   packages+=(qemu-system-x86 linux-image-cloud-amd64 cpio)
+  # tests/remote_ssh.rs runs its own sshd on 127.0.0.1 (its own config,
+  # keys and port) for `berth --host ssh://`.
+  packages+=(openssh-server openssh-client)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -26,6 +29,12 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Installed only for the tests, Debian's sshd must not start listening on
+  # port 22 (its units skip while this file exists; the tests start sshd
+  # themselves).
+  if printf '%s\n' "${missing[@]}" | grep -qx openssh-server && [ ! -e /usr/sbin/sshd ]; then
+    mkdir -p /etc/ssh && touch /etc/ssh/sshd_not_to_be_run
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -22,7 +22,7 @@ echo "== cargo clippy (berth and the fuzz crate)"
 cargo clippy --all-targets --quiet -- -D warnings
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --quiet -- -D warnings
 echo "== cargo test"
-BERTH_TEST_REQUIRE_ROOT=1 BERTH_TEST_REQUIRE_VM=1 BERTH_TEST_REQUIRE_FEATURES=1 cargo test --all-targets 2>&1
+BERTH_TEST_REQUIRE_ROOT=1 BERTH_TEST_REQUIRE_VM=1 BERTH_TEST_REQUIRE_FEATURES=1 BERTH_TEST_REQUIRE_SSH=1 cargo test --all-targets 2>&1
 echo "== fuzz smoke run"
 FUZZ_SECONDS=${FUZZ_SECONDS:-5} bash scripts/fuzz.sh
 echo "== benchmarks, short mode (peers only where installed)"

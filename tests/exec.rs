@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -192,82 +191,25 @@ fn exec_is_journalled_with_who_ran_what_and_the_exit_code() -> Result<()> {
     Ok(())
 }
 
-/// What the pty's master has said so far, read by a thread.
-struct Screen {
-    rx: std::sync::mpsc::Receiver<Vec<u8>>,
-    text: String,
-}
-
-impl Screen {
-    fn wait_for(&mut self, what: &str) -> Result<()> {
-        let deadline = std::time::Instant::now() + LIMIT;
-        while !self.text.contains(what) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.rx.recv_timeout(left) {
-                Ok(b) => self.text.push_str(&String::from_utf8_lossy(&b)),
-                Err(_) => anyhow::bail!("never saw {what:?}; screen: {:?}", self.text),
-            }
-        }
-        Ok(())
-    }
-}
-
 #[test]
 fn exec_t_gives_a_terminal_of_the_container_that_follows_the_window_size() -> Result<()> {
-    use std::io::Read;
     if !require_root() {
         return Ok(());
     }
     let (env, _daemon) = running()?;
-    let size = |rows, cols| nix::pty::Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(Some(&size(24, 80)), None)?;
-    let slave = std::fs::File::from(pty.slave);
-    let mut child = env
-        .cli(&["exec", "-t", "c", "sh"])
-        .stdin(slave.try_clone()?)
-        .stdout(slave.try_clone()?)
-        .stderr(slave)
-        .spawn()?;
-    let mut master = std::fs::File::from(pty.master);
-    let mut reader = master.try_clone()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut screen = Screen {
-        rx,
-        text: String::new(),
-    };
+    let mut t = common::pty::PtyClient::spawn(env.cli(&["exec", "-t", "c", "sh"]), 24, 80)?;
     // The container's own devpts: its first pty, and nothing of the host's.
-    master.write_all(b"echo T$(tty)T; ls /dev/pts | tr '\\n' ' '; echo; stty size\n")?;
-    screen.wait_for("T/dev/pts/0T")?;
-    screen.wait_for("0 ptmx")?;
-    screen.wait_for("24 80")?;
+    t.type_text("echo T$(tty)T; ls /dev/pts | tr '\\n' ' '; echo; stty size\n")?;
+    t.wait_for("T/dev/pts/0T", LIMIT)?;
+    t.wait_for("0 ptmx", LIMIT)?;
+    t.wait_for("24 80", LIMIT)?;
     // The client's terminal grows; it learns so by SIGWINCH.
-    let ws = size(40, 100);
-    // SAFETY: TIOCSWINSZ reads a winsize we own.
-    let set = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    assert_eq!(set, 0);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGWINCH,
-    )?;
+    t.resize(40, 100)?;
     std::thread::sleep(Duration::from_millis(300));
-    master.write_all(b"stty size\n")?;
-    screen.wait_for("40 100")?;
-    master.write_all(b"echo h\"\"i; exit 3\n")?;
-    screen.wait_for("\nhi")?;
-    let status = child.wait()?;
-    assert_eq!(status.code(), Some(3), "{}", screen.text);
+    t.type_text("stty size\n")?;
+    t.wait_for("40 100", LIMIT)?;
+    t.type_text("echo h\"\"i; exit 3\n")?;
+    t.wait_for("\nhi", LIMIT)?;
+    assert_eq!(t.wait_exit(LIMIT)?, Some(3), "{}", t.text);
     Ok(())
 }

@@ -100,6 +100,7 @@ fn accepted(name: &str, data: &[u8]) -> bool {
             berth::supervisor::spec::settings::parse_settings(Path::new("berth.json"), text).is_ok()
         }
         "rpc_request" => berth::api::protocol::parse_request(data).is_ok(),
+        "relay_message" => berth::api::relay::parse_client_line(data).is_some(),
         "image_reference" => berth::fetch::reference::Reference::parse(text).is_ok(),
         "www_authenticate" => !berth::fetch::challenge::parse_challenges(text).is_empty(),
         "manifest_parse" => {

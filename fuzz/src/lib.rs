@@ -32,6 +32,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("settings_parse", settings_parse),
     ("config_tarball", config_tarball),
     ("compose_convert", compose_convert),
+    ("relay_message", relay_message),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -81,6 +82,23 @@ pub fn rpc_request(data: &[u8]) {
         Ok(req) => assert!(req.params.is_object() || req.params.is_array() || req.params.is_null()),
         Err((_, err)) => assert!(err.code <= -32000),
     }
+}
+
+/// Relay lines a remote client sends `berth system dial-stdio`: any bytes
+/// give a message or None, never a panic; a message prints back to itself.
+pub fn relay_message(data: &[u8]) {
+    use berth::api::relay::{
+        FromClient, input_closed_line, input_line, parse_client_line, window_line,
+    };
+    let Some(m) = parse_client_line(data) else {
+        return;
+    };
+    let line = match &m {
+        FromClient::Input(d) => input_line(d),
+        FromClient::InputClosed => input_closed_line(),
+        FromClient::Window { rows, cols } => window_line(*rows, *cols),
+    };
+    assert_eq!(parse_client_line(&line[..line.len() - 1]), Some(m));
 }
 
 /// Image references: parse, print, parse again gives the same reference.

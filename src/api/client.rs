@@ -1,11 +1,11 @@
 //! The client side of the control socket, used by the `berth` commands.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use super::link::Link;
 use super::protocol::RpcError;
 
 pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
@@ -17,6 +17,12 @@ pub fn socket_path(flag: Option<&str>) -> PathBuf {
     flag.map(PathBuf::from)
         .or_else(|| std::env::var_os("BERTH_SOCKET").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET))
+}
+
+/// A final reply's result, or its error (for callers reading lines
+/// themselves).
+pub fn answer_of(v: Value) -> Result<Value, ClientError> {
+    answer(v)
 }
 
 /// A final reply's result, or its error.
@@ -48,18 +54,17 @@ pub enum ClientError {
 }
 
 pub struct Client {
-    reader: BufReader<UnixStream>,
+    link: Link,
+    buf: Vec<u8>,
     next_id: u64,
 }
 
 impl Client {
+    /// The daemon at `path`, or at `--host`/`$BERTH_HOST` (link.rs).
     pub fn connect(path: &Path) -> Result<Client, ClientError> {
-        let stream = UnixStream::connect(path).map_err(|source| ClientError::Connect {
-            path: path.to_path_buf(),
-            source,
-        })?;
         Ok(Client {
-            reader: BufReader::new(stream),
+            link: Link::connect(path)?,
+            buf: Vec::new(),
             next_id: 1,
         })
     }
@@ -83,21 +88,16 @@ impl Client {
         )
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
-        if let Err(e) = self.reader.get_mut().write_all(&line) {
+        if let Err(e) = self.link.write_all(&line) {
             // The daemon may have refused the connection (access control)
             // and closed it: its reason is waiting to be read.
+            if self.link.is_remote() {
+                return Err(self.link.closed());
+            }
             return Err(self.refusal().unwrap_or(ClientError::Io(e)));
         }
         let (v, reply) = loop {
-            let mut reply = Vec::new();
-            (&mut self.reader)
-                .take(MAX_RESPONSE_BYTES)
-                .read_until(b'\n', &mut reply)?;
-            if reply.is_empty() {
-                return Err(ClientError::Protocol(
-                    "the daemon closed the connection".into(),
-                ));
-            }
+            let reply = self.read_line()?;
             let v: Value =
                 serde_json::from_slice(&reply).map_err(|e| ClientError::Protocol(e.to_string()))?;
             if v.get("id").is_none() && v.get("method").is_some() {
@@ -121,13 +121,32 @@ impl Client {
         answer(v)
     }
 
+    /// The next line; its end is the stream's end or the size bound.
+    fn read_line(&mut self) -> Result<Vec<u8>, ClientError> {
+        let mut scanned = 0;
+        loop {
+            if let Some(nl) = self.buf[scanned..].iter().position(|b| *b == b'\n') {
+                return Ok(self.buf.drain(..=scanned + nl).collect());
+            }
+            scanned = self.buf.len();
+            if self.buf.len() as u64 > MAX_RESPONSE_BYTES {
+                return Err(ClientError::Protocol("reply too long".into()));
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            let n = match self.link.read(&mut chunk) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => other?,
+            };
+            if n == 0 {
+                return Err(self.link.closed());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
     /// A connection-level error the daemon sent before closing (id null).
     fn refusal(&mut self) -> Option<ClientError> {
-        let mut reply = Vec::new();
-        (&mut self.reader)
-            .take(MAX_RESPONSE_BYTES)
-            .read_until(b'\n', &mut reply)
-            .ok()?;
+        let reply = self.read_line().ok()?;
         let v: Value = serde_json::from_slice(&reply).ok()?;
         let err: RpcError = serde_json::from_value(v.get("error")?.clone()).ok()?;
         Some(ClientError::Rpc(err))

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::access::Access;
 use super::admin_methods;
 use super::params::{
-    ApplyParams, EventsParams, LogsParams, MethodParams, PullParams, RunParams, ShutdownParams,
-    UpdateParams, WaitParams,
+    ApplyParams, EventsParams, LogsParams, MethodParams, PullParams, ShutdownParams, UpdateParams,
+    WaitParams,
 };
 use super::protocol::{
     CONFIG_INVALID, CONTAINER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, RpcError,
@@ -19,7 +19,6 @@ use super::subscriptions::{EventFilter, EventSubscription};
 use crate::supervisor::Supervisor;
 use crate::supervisor::ops::pull::{LinkOptions, PullOutcome, PullProgress};
 use crate::supervisor::ops::reload::spec_hash;
-use crate::supervisor::ops::run::RunRequest;
 use crate::supervisor::ops::wait::Completion;
 use crate::supervisor::output::follow::{LogCursor, parse_since, read_container_log};
 use crate::supervisor::output::logs::LogEntry;
@@ -40,6 +39,9 @@ pub enum Outcome {
     /// `exec`: started by the server, which knows the caller and passes
     /// the pipes (api/server/exec.rs).
     Exec(Box<super::params::ExecParams>),
+    /// `run -i`/`-t`: deferred like Deferred, after a `run.started`
+    /// notification that carries these descriptors (SCM_RIGHTS), named.
+    Attached(super::run_method::Attached),
 }
 
 pub struct LogFollow {
@@ -64,7 +66,7 @@ pub fn dispatch(
         Err(e) => return Outcome::Reply(Err(e)),
     };
     match params {
-        MethodParams::Run(p) => run(sup, *p, token),
+        MethodParams::Run(p) => super::run_method::run(sup, *p, token),
         MethodParams::Wait(p) => wait(sup, p, token),
         MethodParams::Pull(p) => pull(sup, p, token),
         MethodParams::Update(p) => update(sup, p, token),
@@ -119,21 +121,6 @@ fn without_params(sup: &mut Supervisor, method: &str) -> Result<Value, RpcError>
 /// Unreachable while params.rs and the matches above agree on the names.
 fn unknown_method(method: &str) -> RpcError {
     RpcError::new(METHOD_NOT_FOUND, format!("unknown method {method:?}"))
-}
-
-fn run(sup: &mut Supervisor, p: RunParams, token: u64) -> Outcome {
-    let wait = p.wait.then_some((token, p.rm));
-    let req = RunRequest {
-        name: p.name,
-        spec: p.spec,
-        remove_on_exit: p.rm,
-        wait,
-    };
-    match sup.run_ephemeral(req) {
-        Err(e) => Outcome::Reply(Err(supervisor_error(e))),
-        Ok(_) if p.wait => Outcome::Deferred,
-        Ok(name) => Outcome::Reply(container_state(sup, &name)),
-    }
 }
 
 fn wait(sup: &mut Supervisor, p: WaitParams, token: u64) -> Outcome {
@@ -326,7 +313,7 @@ fn stats(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
     Ok(v)
 }
 
-fn container_state(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
+pub(super) fn container_state(sup: &Supervisor, name: &str) -> Result<Value, RpcError> {
     let c = sup.container(name).map_err(supervisor_error)?;
     to_value(c.info())
 }

@@ -240,6 +240,12 @@ pub struct RunParams {
     pub rm: bool,
     #[serde(default)]
     pub wait: bool,
+    /// A pty of the container's own for its first process (`run -t`).
+    #[serde(default)]
+    pub tty: bool,
+    /// The client writes the first process's stdin (`run -i`).
+    #[serde(default)]
+    pub stdin: bool,
     pub spec: Spec,
 }
 

@@ -10,12 +10,13 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::{read, write};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::args::Args;
 use super::commands::EXEC;
+use super::exec_tty::{Ended, TerminalOptions, relay_terminal};
 use crate::api::client::socket_path;
-use crate::api::exec_client::{ExecConnection, ExecPipes};
+use crate::api::exec_client::{ExecConnection, ExecPipes, exit_code_of};
 
 const USAGE: &str =
     "usage: berth exec [-i] [-t] [-e K=V]... [-u USER] [-w DIR] NAME COMMAND [ARG...]";
@@ -39,13 +40,27 @@ pub fn exec(argv: &[String]) -> Result<i32, String> {
     });
     let path = socket_path(args.value("socket"));
     let (mut conn, pipes) = ExecConnection::start(&path, params).map_err(|e| e.to_string())?;
-    match pipes {
+    let tty = TerminalOptions {
+        interactive: true,
+        detach: false,
+    };
+    let ended = match pipes {
         ExecPipes::Pipes {
-            stdout,
-            stderr,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
             stdin,
-        } => relay(&mut conn, stdout, stderr, stdin),
-        ExecPipes::Terminal(channel) => super::exec_tty::relay_terminal(&mut conn, &channel),
+        } => relay(&mut conn, Some(stdout), Some(stderr), stdin).map(Ended::Answer)?,
+        ExecPipes::Pipes { .. } => return Err("exec came without its pipes".into()),
+        ExecPipes::Terminal(channel) => relay_terminal(&mut conn, &channel, tty)?,
+        ExecPipes::Relayed(names) => {
+            let interactive = args.switch("interactive") || args.switch("tty");
+            let opts = TerminalOptions { interactive, ..tty };
+            super::remote_relay::relay(&mut conn, &names, opts)?
+        }
+    };
+    match ended {
+        Ended::Answer(v) => exit_code_of(&v).map_err(|e| e.to_string()),
+        Ended::Early(code) => Ok(code),
     }
 }
 
@@ -59,12 +74,14 @@ struct Relay {
     our_stdin_open: bool,
 }
 
-fn relay(
+/// Relays until the answer, which it returns. Pipes not given are not
+/// there (`run -i` passes stdin alone).
+pub(super) fn relay(
     conn: &mut ExecConnection,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
     stdin: Option<OwnedFd>,
-) -> Result<i32, String> {
+) -> Result<Value, String> {
     if let Some(w) = &stdin {
         // Never block on a command that does not read its stdin: it may
         // be waiting for us to read its output.
@@ -72,17 +89,17 @@ fn relay(
     }
     let mut r = Relay {
         our_stdin_open: stdin.is_some(),
-        stdout: Some(stdout),
-        stderr: Some(stderr),
+        stdout,
+        stderr,
         stdin,
         pending: Vec::new(),
     };
     // SAFETY: descriptor 0 stays open for the life of this process.
     let our_stdin = unsafe { BorrowedFd::borrow_raw(0) };
     // SAFETY: the socket outlives this function's polls.
-    let socket = unsafe { BorrowedFd::borrow_raw(conn.fd()) };
+    let socket = unsafe { BorrowedFd::borrow_raw(conn.raw_fd()) };
     loop {
-        let Some((ready, s)) = wait_ready(&r, socket, our_stdin)? else {
+        let Some((ready, s)) = wait_ready(&r, socket, our_stdin, conn.has_line())? else {
             continue;
         };
         let is = |slot: Option<usize>| slot.is_some_and(|i| ready[i]);
@@ -99,10 +116,10 @@ fn relay(
         if is(s[3]) {
             read_our_stdin(&mut r, our_stdin);
         }
-        if socket_ready {
-            let code = conn.exit_code().map_err(|e| e.to_string())?;
+        if socket_ready || conn.has_line() {
+            let answer = conn.answer().map_err(|e| e.to_string())?;
             drain(&mut r)?;
-            return Ok(code);
+            return Ok(answer);
         }
     }
 }
@@ -116,6 +133,7 @@ fn wait_ready(
     r: &Relay,
     socket: BorrowedFd<'_>,
     our_stdin: BorrowedFd<'_>,
+    answered: bool,
 ) -> Result<Option<Ready>, String> {
     let mut fds = vec![PollFd::new(socket, PollFlags::POLLIN)];
     let out = watch(&r.stdout, PollFlags::POLLIN);
@@ -131,7 +149,12 @@ fn wait_ready(
             fds.len() - 1
         })
     });
-    match poll(&mut fds, PollTimeout::NONE) {
+    let wait = if answered {
+        PollTimeout::ZERO
+    } else {
+        PollTimeout::NONE
+    };
+    match poll(&mut fds, wait) {
         Err(Errno::EINTR) => return Ok(None),
         Err(e) => return Err(format!("poll: {e}")),
         Ok(_) => {}

@@ -52,7 +52,12 @@ fn capitalised(s: &str) -> String {
 
 /// `berth help`: every command, grouped, one line each.
 pub fn overview() -> String {
-    let mut out = String::from("usage: berth COMMAND [OPTIONS]\n");
+    let mut out = String::from(
+        "usage: berth [--host ssh://[user@]host[:port]] COMMAND [OPTIONS]\n\n\
+         --host (or $BERTH_HOST) runs a client command against the daemon of\n\
+         another device, through ssh and `berth system dial-stdio` there\n\
+         ($BERTH_SSH_OPTS: more ssh options; $BERTH_REMOTE_BIN: berth's path there).\n",
+    );
     for (group, title) in [
         (Group::Daemon, "The daemon and this tool"),
         (
@@ -90,7 +95,7 @@ pub fn bash_completion() -> String {
          _berth() {{\n\
          \x20 local cur=${{COMP_WORDS[COMP_CWORD]}} opts\n\
          \x20 if [ \"$COMP_CWORD\" -eq 1 ]; then\n\
-         \x20   COMPREPLY=($(compgen -W \"{}\" -- \"$cur\")); return\n\
+         \x20   COMPREPLY=($(compgen -W \"{} --host\" -- \"$cur\")); return\n\
          \x20 fi\n\
          \x20 case ${{COMP_WORDS[1]}} in\n{cases}\
          \x20   *) opts=\"\" ;;\n\

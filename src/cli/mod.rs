@@ -8,6 +8,9 @@ mod client_cmd;
 pub mod commands;
 pub mod convert;
 mod daemon_cmd;
+mod detach_keys;
+mod dial_session;
+mod dial_stdio;
 mod events_cmd;
 mod exec_cmd;
 mod exec_tty;
@@ -15,6 +18,7 @@ mod help;
 mod image_cmd;
 pub mod notify_cmd;
 mod progress;
+mod remote_relay;
 mod run_cmd;
 mod run_flags;
 mod save_cmd;
@@ -31,6 +35,17 @@ pub fn run(argv: &[String]) -> i32 {
     let argv = match argv.is_empty() && std::process::id() == 1 {
         true => &pid1_default[..],
         false => argv,
+    };
+    let argv = match leading_host(argv) {
+        Ok((Some(host), rest)) => {
+            crate::api::link::set_host(host);
+            rest
+        }
+        Ok((None, rest)) => rest,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return 2;
+        }
     };
     let Some((command, rest)) = argv.split_first() else {
         eprint!("{}", help::overview());
@@ -67,6 +82,7 @@ pub fn run(argv: &[String]) -> i32 {
         "stop" => client_cmd::stop(rest),
         "version" => client_cmd::version(rest),
         "shutdown" => client_cmd::shutdown(rest),
+        "system" => dial_stdio::system(rest),
         notify_cmd::NOTIFY_COMMAND => notify_cmd::notify_main(rest),
         crate::kernel::container_init::INIT_COMMAND => Ok(crate::kernel::container_init::run(rest)),
         crate::image::unpack_helper::HELPER_COMMAND => {
@@ -82,6 +98,24 @@ pub fn run(argv: &[String]) -> i32 {
             eprintln!("berth: {message}");
             1
         }
+    }
+}
+
+/// `berth --host URL COMMAND ...` (or `-H URL`, `--host=URL`): the daemon
+/// every client command talks to (api/link.rs).
+fn leading_host(argv: &[String]) -> Result<(Option<&str>, &[String]), String> {
+    match argv {
+        [flag, url, rest @ ..] if flag == "--host" || flag == "-H" => {
+            Ok((Some(url.as_str()), rest))
+        }
+        [flag] if flag == "--host" || flag == "-H" => {
+            Err("--host wants ssh://[user@]host[:port]".into())
+        }
+        [first, rest @ ..] => Ok(match first.strip_prefix("--host=") {
+            Some(url) => (Some(url), rest),
+            None => (None, argv),
+        }),
+        [] => Ok((None, argv)),
     }
 }
 
@@ -130,4 +164,21 @@ fn completion(rest: &[String]) -> Result<i32, String> {
     };
     print!("{script}");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leading_host;
+
+    #[test]
+    fn host_is_taken_only_before_the_command() {
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let argv = v(&["--host", "ssh://d", "ps"]);
+        assert_eq!(leading_host(&argv).unwrap(), (Some("ssh://d"), &argv[2..]));
+        let argv = v(&["--host=ssh://d", "ps"]);
+        assert_eq!(leading_host(&argv).unwrap(), (Some("ssh://d"), &argv[1..]));
+        let argv = v(&["exec", "--host", "x"]);
+        assert_eq!(leading_host(&argv).unwrap(), (None, &argv[..]));
+        assert!(leading_host(&v(&["-H"])).is_err());
+    }
 }

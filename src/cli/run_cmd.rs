@@ -3,12 +3,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 
 use serde_json::{Value, json};
 
 use super::args::Args;
+use super::exec_tty::{Ended, TerminalOptions, relay_terminal};
 use super::run_flags;
 use crate::api::client::{Client, socket_path};
+use crate::api::exec_client::{ExecConnection, ExecPipes};
 use crate::supervisor::output::logs::{LogEntry, Stream};
 
 /// Flags to spec, `run` through the daemon, then the container's output
@@ -22,15 +25,66 @@ pub fn run(argv: &[String]) -> Result<i32, String> {
     };
     let spec = build_spec(&args, image, command)?;
     let detach = args.switch("detach");
-    let params =
-        json!({"name": args.value("name"), "rm": args.switch("rm"), "wait": !detach, "spec": spec});
-    let mut client =
-        Client::connect(&socket_path(args.value("socket"))).map_err(|e| e.to_string())?;
+    let (tty, stdin) = (args.switch("tty"), args.switch("interactive"));
+    if detach && (tty || stdin) {
+        return Err("--detach cannot go with -i or -t (ctrl-p ctrl-q detaches a terminal)".into());
+    }
+    let params = json!({"name": args.value("name"), "rm": args.switch("rm"), "wait": !detach,
+        "tty": tty, "stdin": stdin, "spec": spec});
+    let path = socket_path(args.value("socket"));
+    if tty || stdin {
+        return attached(
+            &path,
+            params,
+            TerminalOptions {
+                interactive: stdin,
+                detach: true,
+            },
+        );
+    }
+    let mut client = Client::connect(&path).map_err(|e| e.to_string())?;
     let result = client.call("run", params).map_err(|e| e.to_string())?;
     if detach {
         println!("{}", result["name"].as_str().unwrap_or_default());
         return Ok(0);
     }
+    finish(&mut client, result)
+}
+
+/// `run -i`/`-t`: the console the daemon hands over (or, over ssh, the
+/// relay), until the container exits or the client detaches.
+fn attached(path: &Path, params: Value, opts: TerminalOptions) -> Result<i32, String> {
+    let (mut conn, pipes) = ExecConnection::call(path, "run", params).map_err(|e| e.to_string())?;
+    let tty = match &pipes {
+        ExecPipes::Terminal(_) => true,
+        ExecPipes::Relayed(names) => names.iter().any(|n| n == "terminal"),
+        ExecPipes::Pipes { .. } => false,
+    };
+    let ended = match pipes {
+        ExecPipes::Terminal(channel) => relay_terminal(&mut conn, &channel, opts)?,
+        ExecPipes::Pipes { stdin, .. } => {
+            Ended::Answer(super::exec_cmd::relay(&mut conn, None, None, stdin)?)
+        }
+        ExecPipes::Relayed(names) => super::remote_relay::relay(&mut conn, &names, opts)?,
+    };
+    let result = match ended {
+        Ended::Early(code) => return Ok(code),
+        // A terminal's output went to the terminal, not to the log; a
+        // start that failed says why in the answer.
+        Ended::Answer(v) if tty => {
+            if let Some(e) = v["error"].as_str() {
+                eprintln!("berth: {e}");
+            }
+            return Ok(exit_code(&v));
+        }
+        Ended::Answer(v) => v,
+    };
+    let mut client = Client::connect(path).map_err(|e| e.to_string())?;
+    finish(&mut client, result)
+}
+
+/// The container's output (from the answer, else its log), then its code.
+fn finish(client: &mut Client, result: Value) -> Result<i32, String> {
     let logs = match result.get("logs") {
         Some(l) => l.clone(),
         None => client
@@ -38,10 +92,14 @@ pub fn run(argv: &[String]) -> Result<i32, String> {
             .map_err(|e| e.to_string())?,
     };
     print_logs(logs)?;
-    Ok(result["exit_code"]
+    Ok(exit_code(&result))
+}
+
+fn exit_code(result: &Value) -> i32 {
+    result["exit_code"]
         .as_i64()
         .and_then(|c| i32::try_from(c).ok())
-        .unwrap_or(125))
+        .unwrap_or(125)
 }
 
 fn parse_run_args(argv: &[String]) -> Result<Args, String> {

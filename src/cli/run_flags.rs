@@ -10,6 +10,16 @@ use super::args::{Args, Opt};
 pub const OPTIONS: &[Opt] = &[
     Opt::switch("rm", "remove the container once it exits"),
     Opt::switch("detach", "start it and print its name; do not wait").short('d'),
+    Opt::switch(
+        "interactive",
+        "pass this terminal's stdin to the container's process",
+    )
+    .short('i'),
+    Opt::switch(
+        "tty",
+        "a terminal of the container's own (raw mode, window size followed; ctrl-p ctrl-q detaches)",
+    )
+    .short('t'),
     Opt::value("name", "NAME", "the container's name (default: generated)"),
     Opt::value("env", "K=V", "set an environment variable (repeatable)").short('e'),
     Opt::value(

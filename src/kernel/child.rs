@@ -135,6 +135,14 @@ fn run_steps(
     if let Some(fds) = &plan.userns {
         userns::join_user_namespace(fds).at(Stage::JoinNamespaces)?;
     }
+    // In the container's mount namespace, so the pty is of its own devpts.
+    if !plan.cfg.stdio.terminal.is_empty() {
+        super::exec_tty::attach_terminal(&plan.cfg.stdio.terminal).map_err(|errno| Failure {
+            stage: Stage::Stdio,
+            errno,
+            detail: "open a terminal in the container's /dev/pts".into(),
+        })?;
+    }
     set_identity(&plan.cfg.process, &plan.cfg.security)?;
     plan.clock.mark(Mark::ChildIdentity);
     if let Some(pid) = host_pid {

@@ -217,4 +217,8 @@ pub struct Stdio {
     pub stdin: OwnedFd,
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// Sockets that each get the master of a pty of the container's own
+    /// devpts, whose slave then replaces all three streams (`run -t`);
+    /// empty: no terminal.
+    pub terminal: Vec<OwnedFd>,
 }

@@ -1,8 +1,9 @@
-//! The terminal of an exec (`berth exec -t`): a pty from the container's
-//! own devpts, opened by the process that joined the container's mount
-//! namespace, its master sent to the client over a socket (SCM_RIGHTS),
-//! its slave the command's controlling terminal. No host terminal ever
-//! reaches the container, so it cannot push input into one (TIOCSTI).
+//! The terminal of an exec (`berth exec -t`) or of a container's first
+//! process (`berth run -t`): a pty from the container's own devpts, opened
+//! by a process already in the container's mount namespace, its master
+//! sent to the client over a socket (SCM_RIGHTS), its slave the command's
+//! controlling terminal. No host terminal ever reaches the container, so it
+//! cannot push input into one (TIOCSTI).
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -48,6 +49,26 @@ pub fn send_fd(to: &OwnedFd, fd: &OwnedFd) -> Result<(), Errno> {
 /// session of its own.
 pub fn take_terminal() -> Result<(), Errno> {
     nix::unistd::setsid()?;
+    // SAFETY: TIOCSCTTY on descriptor 0 with argument 0 (do not steal).
+    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// The container's first process (`run -t`): a pty of its devpts whose
+/// master goes to each of `channels` (the client's, and the daemon's that
+/// keeps it open while no client is attached) and whose slave becomes its
+/// stdio and controlling terminal. It is already a session leader.
+pub fn attach_terminal(channels: &[OwnedFd]) -> Result<(), Errno> {
+    let (master, slave) = open_pty()?;
+    for c in channels {
+        send_fd(c, &master)?;
+    }
+    drop(master);
+    nix::unistd::dup2_stdin(&slave)?;
+    nix::unistd::dup2_stdout(&slave)?;
+    nix::unistd::dup2_stderr(&slave)?;
     // SAFETY: TIOCSCTTY on descriptor 0 with argument 0 (do not steal).
     if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
         return Err(Errno::last());

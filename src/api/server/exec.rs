@@ -16,6 +16,7 @@ use crate::api::params::ExecParams;
 use crate::api::peer::Peer;
 use crate::api::protocol::RpcError;
 use crate::api::reply::supervisor_error;
+use crate::api::run_method::Attached;
 use crate::supervisor::Supervisor;
 use crate::supervisor::ops::exec::ExecRequest;
 
@@ -53,11 +54,29 @@ pub(super) fn start(
         fds.push(stdin);
         names.push("stdin");
     }
-    let note = json!({"jsonrpc": "2.0", "method": "exec.started",
-        "params": {"id": id, "exec_pid": started.pid, "fds": names}});
+    Ok(started_line(
+        "exec.started",
+        json!({"id": id, "exec_pid": started.pid, "fds": names}),
+    ))
+}
+
+/// `run -i`/`-t`: the `run.started` line, its descriptors pushed onto
+/// `fds` in the order `params.fds` names them.
+pub(super) fn attach(a: Attached, id: &Value, fds: &mut Vec<OwnedFd>) -> Vec<u8> {
+    let names: Vec<&str> = a.fds.iter().map(|(n, _)| *n).collect();
+    let params = json!({"id": id, "name": a.name, "fds": names});
+    fds.extend(a.fds.into_iter().map(|(_, fd)| fd));
+    started_line("run.started", params)
+}
+
+/// The notification the descriptors ride on (their first byte): `fds`
+/// in `params` names them, in order, for the client (or for a relaying
+/// `berth system dial-stdio`, docs/api.md).
+fn started_line(method: &str, params: Value) -> Vec<u8> {
+    let note = json!({"jsonrpc": "2.0", "method": method, "params": params});
     let mut line = serde_json::to_vec(&note).unwrap_or_default();
     line.push(b'\n');
-    Ok(line)
+    line
 }
 
 /// Writes what it can, descriptors riding on the first byte of the line

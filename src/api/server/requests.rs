@@ -143,6 +143,13 @@ fn handle_line(
         },
         // Without an id there is no one to give the pipes or the answer.
         (Outcome::Exec(_), None) => Vec::new(),
+        (Outcome::Attached(a), Some(id)) => {
+            let line = super::exec::attach(a, &id, fds);
+            pending.by_token.insert(token, (fd, Some(id)));
+            line
+        }
+        // Its waiter's answer goes nowhere; the console closes with it.
+        (Outcome::Attached(_), None) => Vec::new(),
         (Outcome::Subscribe(sub), id) => {
             // Kept like a deferred request: its connection stays open.
             pending.by_token.insert(token, (fd, id));

@@ -42,7 +42,7 @@ pub const RUN: Command = Command {
     ..cmd(
         "run",
         "IMAGE [COMMAND [ARG...]]",
-        "run a container through the daemon: wait for it, print its output, exit with its code",
+        "run a container through the daemon: wait for it, print its output, exit with its code (-it: with a terminal of its own)",
         crate::cli::run_flags::OPTIONS,
         "berth run --rm -e GREETING=hi localhost/demo/busybox:latest sh -c 'echo $GREETING'",
         Group::Containers,

@@ -73,6 +73,7 @@ pub const COMMANDS: &[&Command] = &[
     &CONVERT,
     &COMPLETION,
     &HELP,
+    &SYSTEM,
     &IMPORT,
     &SAVE,
     &PULL,

@@ -84,3 +84,12 @@ pub const HELP: Command = cmd(
     "berth help run",
     Group::Daemon,
 );
+
+pub const SYSTEM: Command = cmd(
+    "system",
+    "dial-stdio",
+    "dial-stdio: join stdin/stdout to the daemon's socket, relaying descriptors in-band; what `berth --host ssh://...` runs on the device through ssh",
+    &[SOCKET],
+    "berth system dial-stdio --socket /run/berth/berth.sock",
+    Group::Daemon,
+);

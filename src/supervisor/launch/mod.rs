@@ -342,6 +342,7 @@ fn container_stdio() -> Result<(Stdio, OwnedFd, OwnedFd), String> {
         stdin,
         stdout: stdout_write,
         stderr: stderr_write,
+        terminal: Vec::new(),
     };
     Ok((stdio, stdout_read, stderr_read))
 }

@@ -140,7 +140,11 @@ impl Supervisor {
             .get_mut(name)
             .ok_or_else(|| cannot_start(format!("no container {name}")))?;
         c.cdi_hooks = cdi.hooks.clone();
-        let launch = prepare_launch(name, &c.spec, image, &c.dirs, &ctx).map_err(cannot_start)?;
+        let mut launch =
+            prepare_launch(name, &c.spec, image, &c.dirs, &ctx).map_err(cannot_start)?;
+        if let Some(console) = c.console.take() {
+            console.attach(&mut launch.config.stdio);
+        }
         let cgroup = limited_cgroup(c, &cgroup_path, &launch)?;
         let paused = spawn_paused(&launch.config);
         // Our copies of the container's pipe ends close with the config.
@@ -302,6 +306,8 @@ impl Supervisor {
         self.abort_creation(name);
         if let Some(c) = self.containers.get_mut(name) {
             c.waiting_for = None;
+            // A client waiting for its terminal learns there is none.
+            (c.console, c.console_hold) = (None, None);
             let _ = c.log.write_notice(&message);
             c.error = Some(message.clone());
             c.exit_reason = Some("start_failed".into());

@@ -52,6 +52,8 @@ impl Supervisor {
         self.drain_outputs(&name);
         if let Some(c) = self.containers.get_mut(&name) {
             c.pid = None;
+            // The run's terminal ends with it.
+            (c.console, c.console_hold) = (None, None);
         }
         let ran = matches!(
             self.containers.get(&name).map(|c| c.state()),

@@ -2,12 +2,13 @@
 //! config directory: named on the fly, optionally removed when they exit.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::launch::ContainerDirs;
 use crate::supervisor::ops::jobs::JobKind;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
-use crate::supervisor::runtime::container::Container;
+use crate::supervisor::runtime::container::{Console, Container};
 use crate::supervisor::say;
 use crate::supervisor::spec::Spec;
 use crate::supervisor::spec::validate::valid_container_name;
@@ -20,6 +21,9 @@ pub struct RunRequest {
     /// Register a waiter before starting, so even an immediate failure is
     /// reported to it: (token, include output).
     pub wait: Option<(u64, bool)>,
+    /// `run -i`/`-t`: what the client attaches, and (with `-t`) the
+    /// daemon's end that holds the terminal open.
+    pub console: Option<(Console, Option<OwnedFd>)>,
 }
 
 impl Supervisor {
@@ -46,6 +50,10 @@ impl Supervisor {
         let mut container = Container::new(name.clone(), req.spec, dirs);
         container.remove_on_exit = req.remove_on_exit;
         container.ephemeral = true;
+        if let Some((console, hold)) = req.console {
+            container.console = Some(console);
+            container.console_hold = hold;
+        }
         self.containers.insert(name.clone(), container);
         self.emit(
             kinds::CONTAINER_CREATED,

@@ -72,6 +72,31 @@ pub struct Container {
     pub ip: Option<std::net::IpAddr>,
     /// Its auto-update (docs/update.md).
     pub update: super::update::UpdateState,
+    /// `run -i`/`-t`: the client's stdin pipe or terminal channels, for
+    /// its first start only.
+    pub console: Option<Console>,
+    /// `run -t`: the daemon's end of a channel whose unread queue holds the
+    /// pty master, so the terminal stays open (never read) while no client
+    /// is attached; closed when the run ends.
+    pub console_hold: Option<std::os::fd::OwnedFd>,
+}
+
+/// What `berth run -i`/`-t` connects to the container's first process.
+pub struct Console {
+    /// The read end of the client's stdin pipe (`-i` without `-t`).
+    pub stdin: Option<std::os::fd::OwnedFd>,
+    /// Sockets the pty master is sent on (`-t`).
+    pub terminal: Vec<std::os::fd::OwnedFd>,
+}
+
+impl Console {
+    /// Into the kernel's stdio of the container's first process.
+    pub fn attach(self, stdio: &mut crate::kernel::config::Stdio) {
+        if let Some(stdin) = self.stdin {
+            stdio.stdin = stdin;
+        }
+        stdio.terminal = self.terminal;
+    }
 }
 
 impl Container {
@@ -113,6 +138,8 @@ impl Container {
             pending_spec: None,
             ip: None,
             update: super::update::UpdateState::default(),
+            console: None,
+            console_hold: None,
         }
     }
 

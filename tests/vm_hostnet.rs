@@ -127,22 +127,29 @@ fn ntp_now() -> u64 {
     (secs << 32) | frac
 }
 
-/// A guest's UDP datagram: (source MAC, source IP, source port, destination
-/// port, payload), for IPv4 only.
-fn udp_in(f: &[u8]) -> Option<([u8; 6], [u8; 4], u16, u16, &[u8])> {
+/// A guest's IPv4 UDP datagram.
+struct Datagram<'a> {
+    mac: [u8; 6],
+    ip: [u8; 4],
+    sport: u16,
+    dport: u16,
+    payload: &'a [u8],
+}
+
+fn udp_in(f: &[u8]) -> Option<Datagram<'_>> {
     if f.get(12..14)? != [0x08, 0x00] || f.get(23) != Some(&17) {
         return None;
     }
     let ihl = usize::from(f.get(14)? & 0x0f) * 4;
     let udp = f.get(14 + ihl..)?;
     let port = |at: usize| Some(u16::from_be_bytes(udp.get(at..at + 2)?.try_into().ok()?));
-    Some((
-        f.get(6..12)?.try_into().ok()?,
-        f.get(26..30)?.try_into().ok()?,
-        port(0)?,
-        port(2)?,
-        udp.get(8..)?,
-    ))
+    Some(Datagram {
+        mac: f.get(6..12)?.try_into().ok()?,
+        ip: f.get(26..30)?.try_into().ok()?,
+        sport: port(0)?,
+        dport: port(2)?,
+        payload: udp.get(8..)?,
+    })
 }
 
 /// An Ethernet frame with an IPv4 UDP datagram from the test's server.
@@ -168,8 +175,8 @@ fn udp_out(mac: [u8; 6], ip: [u8; 4], sport: u16, dport: u16, payload: &[u8]) ->
 
 /// SNTP on SERVER_IP:123: the test's time plus a day.
 fn sntp_reply(f: &[u8]) -> Option<Vec<u8>> {
-    let (mac, ip, sport, dport, req) = udp_in(f)?;
-    if dport != 123 || f.get(30..34)? != SERVER_IP.octets() {
+    let d = udp_in(f)?;
+    if d.dport != 123 || f.get(30..34)? != SERVER_IP.octets() {
         return None;
     }
     let now = ntp_now().to_be_bytes();
@@ -177,17 +184,18 @@ fn sntp_reply(f: &[u8]) -> Option<Vec<u8>> {
     ntp.extend_from_slice(&[0; 8]);
     ntp.extend_from_slice(b"TEST");
     ntp.extend_from_slice(&now);
-    ntp.extend_from_slice(req.get(40..48)?);
+    ntp.extend_from_slice(d.payload.get(40..48)?);
     ntp.extend_from_slice(&now);
     ntp.extend_from_slice(&now);
-    Some(udp_out(mac, ip, 123, sport, &ntp))
+    Some(udp_out(d.mac, d.ip, 123, d.sport, &ntp))
 }
 
 /// DHCP on the tunnel: GUEST_IP with a router, a name server, an NTP
 /// server (option 42) and a domain, answered to broadcast.
 fn dhcp_reply(f: &[u8]) -> Option<Vec<u8>> {
-    let (_, _, _, dport, req) = udp_in(f)?;
-    if dport != 67 || req.len() < 243 || req.get(236..240)? != [99, 130, 83, 99] {
+    let d = udp_in(f)?;
+    let req = d.payload;
+    if d.dport != 67 || req.len() < 243 || req.get(236..240)? != [99, 130, 83, 99] {
         return None;
     }
     let kind = match req.get(240..243)? {

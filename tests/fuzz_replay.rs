@@ -112,6 +112,12 @@ fn accepted(name: &str, data: &[u8]) -> bool {
         "seccomp_profile" => berth::kernel::seccomp::parse_profile(text).is_ok(),
         "device_rule" => berth::supervisor::spec::device_rules::parse_device_rule(text).is_ok(),
         "uevent_parse" => berth::kernel::uevent::parse_uevent(data).is_some(),
+        "dhcp_packet" => berth::supervisor::hostnet::dhcp_packet::parse_any_reply(data).is_some(),
+        "sntp_packet" => data.split_first_chunk::<8>().is_some_and(|(head, packet)| {
+            use berth::supervisor::hostnet::sntp_packet::{parse_answer, to_ntp};
+            let t1 = i128::from(i64::from_be_bytes(*head));
+            parse_answer(packet, to_ntp(t1), t1, t1 + 1_000_000).is_ok()
+        }),
         "cdi_spec" => {
             use berth::supervisor::plugins::cdi::parse::parse_spec;
             parse_spec(data, false).is_ok() || parse_spec(data, true).is_ok()

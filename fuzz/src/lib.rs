@@ -33,6 +33,8 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("config_tarball", config_tarball),
     ("compose_convert", compose_convert),
     ("relay_message", relay_message),
+    ("dhcp_packet", dhcp_packet),
+    ("sntp_packet", sntp_packet),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -400,4 +402,45 @@ fn check_cdi_resolution(spec: berth::supervisor::plugins::cdi::model::CdiSpec) {
             .iter()
             .all(|kv| kv.split_once('=').is_some_and(|(k, _)| !k.is_empty()))
     );
+}
+
+/// A DHCPv4 server's answer: any bytes parse or are dropped, never a
+/// panic; what parses has capped lists, a sane prefix, a clean domain and
+/// lease times in bounds and in order.
+pub fn dhcp_packet(data: &[u8]) {
+    use berth::supervisor::hostnet::dhcp_packet::{
+        MAX_LEASE, MAX_SERVERS, MIN_LEASE, parse_any_reply,
+    };
+    let Some((r, _mac)) = parse_any_reply(data) else {
+        return;
+    };
+    assert!(data.len() >= 240);
+    assert!(r.dns.len() <= MAX_SERVERS && r.ntp.len() <= MAX_SERVERS);
+    assert!(r.prefix.is_none_or(|p| (1..=32).contains(&p)));
+    assert!(
+        r.domain
+            .as_deref()
+            .is_none_or(berth::supervisor::spec::host_network::valid_domain)
+    );
+    if let Some(l) = r.lease {
+        assert!(l.total >= MIN_LEASE && l.total <= MAX_LEASE);
+        assert!(!l.renew.is_zero() && l.renew <= l.rebind && l.rebind <= l.total);
+    }
+}
+
+/// An SNTP answer after 8 bytes of local send time: never a panic; an
+/// accepted answer has a round trip of 0 to 16 s and a bounded offset.
+pub fn sntp_packet(data: &[u8]) {
+    use berth::supervisor::hostnet::sntp_packet::{parse_answer, to_ntp};
+    let Some((head, packet)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    let t1 = i128::from(i64::from_be_bytes(*head));
+    let t4 = t1 + 1_000_000;
+    let Ok(a) = parse_answer(packet, to_ntp(t1), t1, t4) else {
+        return;
+    };
+    assert!(a.delay_ns >= 0 && a.delay_ns <= 16_000_000_000);
+    assert!(a.offset_ns.abs() < 1i128 << 100);
+    assert!((1..16).contains(&a.stratum));
 }

@@ -176,6 +176,7 @@ fn supervisor_options(args: &Args, config_dir: PathBuf, settings: &Settings) -> 
             .to_string(),
         console_logs: settings.console_logs(pid1::mode().is_pid1()),
         report_boot_time: pid1::mode() == pid1::Mode::Machine,
+        machine_init: pid1::mode() == pid1::Mode::Machine,
         volume_plugins: settings.volume_plugins.clone(),
         cdi_spec_dirs: cdi::spec_dirs(settings.cdi.spec_dirs.as_deref()),
         network,
@@ -195,6 +196,7 @@ fn start_supervisor(
     sup.import_airgap_images();
     sup.start_all();
     sup.start_notifier();
+    sup.start_host_network();
     sup
 }
 

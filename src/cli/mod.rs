@@ -15,6 +15,7 @@ mod events_cmd;
 mod exec_cmd;
 mod exec_tty;
 mod help;
+pub mod hostnet_cmd;
 mod image_cmd;
 pub mod notify_cmd;
 mod progress;
@@ -84,6 +85,7 @@ pub fn run(argv: &[String]) -> i32 {
         "shutdown" => client_cmd::shutdown(rest),
         "system" => dial_stdio::system(rest),
         notify_cmd::NOTIFY_COMMAND => notify_cmd::notify_main(rest),
+        hostnet_cmd::HOSTNET_COMMAND => hostnet_cmd::hostnet_main(rest),
         crate::kernel::container_init::INIT_COMMAND => Ok(crate::kernel::container_init::run(rest)),
         crate::image::unpack_helper::HELPER_COMMAND => {
             Ok(crate::image::unpack_helper::helper_main(rest))

@@ -22,6 +22,71 @@ pub fn synchronized() -> bool {
     state >= 0 && state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0
 }
 
+// adjtimex modes (linux/timex.h; the libc crate has them for musl only).
+const ADJ_MAXERROR: u32 = 0x0004;
+const ADJ_ESTERROR: u32 = 0x0008;
+const ADJ_STATUS: u32 = 0x0010;
+const ADJ_SETOFFSET: u32 = 0x0100;
+const ADJ_NANO: u32 = 0x2000;
+const ADJ_OFFSET_SINGLESHOT: u32 = 0x8001;
+const NANOS: i128 = 1_000_000_000;
+
+fn adjtimex(tx: &mut libc::timex, op: &'static str) -> Result<i32, SysError> {
+    // SAFETY: adjtimex reads and fills the timex we own.
+    let state = unsafe { libc::adjtimex(tx) };
+    if state < 0 {
+        return Err(SysError::new(op, Errno::last()));
+    }
+    Ok(state)
+}
+
+/// Steps the clock by `offset_ns` at once. ADJ_SETOFFSET adds the offset
+/// in the kernel, so no time passes between reading the clock and setting
+/// it as with clock_settime; like it, it wakes every TFD_TIMER_CANCEL_ON_SET
+/// timer (the loop's `ClockChanges`).
+pub fn step(offset_ns: i128) -> Result<(), SysError> {
+    // SAFETY: zeroed is a valid timex.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    tx.modes = ADJ_SETOFFSET | ADJ_NANO;
+    // The kernel wants a non-negative nanosecond part: -1.5 s is -2 s + 0.5 s.
+    let secs = offset_ns.div_euclid(NANOS);
+    let nanos = offset_ns.rem_euclid(NANOS);
+    let secs = i32::try_from(secs).map_err(|_| SysError::new("step the clock", Errno::ERANGE))?;
+    // The field types differ between ABIs; both values fit every one.
+    tx.time.tv_sec = secs as _;
+    tx.time.tv_usec = nanos as _;
+    adjtimex(&mut tx, "step the clock (adjtimex ADJ_SETOFFSET)").map(drop)
+}
+
+/// Slews the clock by `offset_ns` (clamped to ±0.5 s): the kernel runs it
+/// 0.05 % fast or slow until the offset is gone, as adjtime(3) does.
+pub fn slew(offset_ns: i128) -> Result<(), SysError> {
+    // SAFETY: zeroed is a valid timex.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    tx.modes = ADJ_OFFSET_SINGLESHOT;
+    tx.offset = (offset_ns.clamp(-NANOS / 2, NANOS / 2) / 1000) as _;
+    adjtimex(&mut tx, "slew the clock (adjtimex)").map(drop)
+}
+
+/// Tells the kernel the clock is synchronized, within `max_error_us`
+/// (estimated `est_error_us`): clears STA_UNSYNC, so `synchronized` (and
+/// every other reader of adjtimex) sees it. The kernel grows the maximum
+/// error by 500 µs a second and sets STA_UNSYNC again past 16 s, so a
+/// client that stops polling lets the mark lapse by itself.
+pub fn mark_synchronized(max_error_us: i64, est_error_us: i64) -> Result<(), SysError> {
+    // SAFETY: zeroed is a valid timex; modes 0 only reads.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    adjtimex(&mut tx, "read the clock's state (adjtimex)")?;
+    let status = tx.status & !libc::STA_UNSYNC;
+    // SAFETY: as above.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    tx.modes = ADJ_STATUS | ADJ_MAXERROR | ADJ_ESTERROR;
+    tx.status = status;
+    tx.maxerror = max_error_us.clamp(0, 16_000_000) as _;
+    tx.esterror = est_error_us.clamp(0, 16_000_000) as _;
+    adjtimex(&mut tx, "mark the clock synchronized (adjtimex)").map(drop)
+}
+
 /// A timerfd on CLOCK_REALTIME armed for a time that never comes, with
 /// TFD_TIMER_CANCEL_ON_SET: its read fails with ECANCELED once the clock
 /// has been set, and that is all it is for.

@@ -7,6 +7,7 @@
 pub mod config_store;
 pub mod daemon;
 pub mod events;
+pub mod hostnet;
 pub mod launch;
 pub mod ops;
 pub mod output;

@@ -144,7 +144,15 @@ pub fn settings() -> Value {
         "store": {"reserve": "64m", "auto_prune": true},
         "watchdog": {"device": "/dev/watchdog", "timeout": 30},
         "logging": {"default_driver": "memory"},
-        "journal": {"sync": "interval:5s"}
+        "journal": {"sync": "interval:5s"},
+        "host_network": {
+            "links": [{"name": "eth0", "dhcp": true, "slaac": true,
+                       "addresses": ["192.168.1.10/24"], "gateway": "192.168.1.1",
+                       "routes": [{"to": "10.1.0.0/16", "via": "192.168.1.254"}]}],
+            "dns": ["192.168.1.1"],
+            "search": ["lan"],
+            "ntp": {"enabled": true, "servers": ["pool.ntp.org"], "poll_min": 64, "poll_max": 1024}
+        }
     })
 }
 

@@ -14,7 +14,7 @@ use crate::kernel::machine::set_realtime;
 use crate::supervisor::say;
 
 /// When this source was committed (build.rs).
-fn build_time() -> SystemTime {
+pub fn build_time() -> SystemTime {
     let secs = env!("BERTH_BUILD_EPOCH").parse::<u64>().unwrap_or(0);
     UNIX_EPOCH + Duration::from_secs(secs)
 }

@@ -51,6 +51,7 @@ enum Source {
     Output,
     PullOutput,
     NotifierOutput,
+    HostNetOutput,
     Job,
     Starting,
     Uevents,
@@ -95,6 +96,7 @@ pub fn run(
                 Source::Output => sup.on_output(fd),
                 Source::PullOutput => sup.on_pull_output(fd),
                 Source::NotifierOutput => sup.on_notifier_output(fd),
+                Source::HostNetOutput => sup.on_host_network_output(fd),
                 Source::Job => sup.on_job_output(fd),
                 Source::Starting => sup.on_starting_fd(fd),
                 Source::Uevents => sup.on_uevents(),
@@ -155,6 +157,10 @@ fn wait_for_events(
     if let Some(fd) = sup.notifier_fd() {
         fds.push(PollFd::new(fd, PollFlags::POLLIN));
         sources.push(Source::NotifierOutput);
+    }
+    if let Some(fd) = sup.host_network_fd() {
+        fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        sources.push(Source::HostNetOutput);
     }
     for fd in sup.pull_output_fds() {
         fds.push(PollFd::new(fd, PollFlags::POLLIN));

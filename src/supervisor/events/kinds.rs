@@ -34,3 +34,7 @@ pub const UPDATE_FAILED: &str = "update.failed";
 pub const DEVICE_ADDED: &str = "device.added";
 pub const DEVICE_REMOVED: &str = "device.removed";
 pub const CLOCK_UNSYNCHRONIZED: &str = "clock.unsynchronized";
+/// berth.json `host_network`: a link got its address (DHCP or static).
+pub const NETWORK_UP: &str = "network.up";
+/// berth.json `host_network`: SNTP set the clock (first sync, or a step).
+pub const CLOCK_SYNCHRONIZED: &str = "clock.synchronized";

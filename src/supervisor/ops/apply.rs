@@ -207,6 +207,7 @@ impl Supervisor {
         a.summary = summary;
         self.emit(kinds::CONFIG_APPLY_STARTED, None, data);
         self.restart_notifier();
+        self.start_host_network();
         self.schedule_apply_check(APPLY_TICK);
     }
 
@@ -334,6 +335,7 @@ impl Supervisor {
             self.schedule_apply_check(APPLY_TICK);
         }
         self.restart_notifier();
+        self.start_host_network();
         if let Target::Generation(dir) = &a.target {
             self.remove_generation(dir.clone());
         }

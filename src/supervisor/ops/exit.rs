@@ -29,6 +29,7 @@ impl Supervisor {
             || self.on_health_exit(pid, code)
             || self.on_exec_exit(pid, code)
             || self.on_notifier_exit(pid, code)
+            || self.on_host_network_exit(pid, code)
         {
             return;
         }

@@ -16,6 +16,7 @@ pub mod exit;
 mod gate_watch;
 mod gates;
 pub mod health;
+pub mod hostnet;
 mod hotplug;
 pub mod hotplug_watch;
 pub mod jobs;
@@ -73,6 +74,9 @@ pub struct SupervisorOptions {
     /// As the machine's init: say when the first container runs, in the
     /// kernel's clock (what the VM boot test reads).
     pub report_boot_time: bool,
+    /// The machine's init (not a service, not a PID namespace's init):
+    /// berth.json's `host_network` applies.
+    pub machine_init: bool,
     /// CDI spec directories, the later winning (berth.json's
     /// `cdi.spec_dirs`, else /etc/cdi and /var/run/cdi).
     pub cdi_spec_dirs: Vec<PathBuf>,
@@ -114,6 +118,8 @@ pub struct Supervisor {
     /// The event journal and its live tail.
     events: EventLog,
     notifier: NotifierProcess,
+    /// The host network helper (hostnet.rs).
+    hostnet: hostnet::HostNetProcess,
     /// Helper processes doing slow work for the loop.
     jobs: Jobs,
     /// Containers being created, by name: the step each waits on.
@@ -169,6 +175,7 @@ impl Supervisor {
             pull_outcomes: Vec::new(),
             events,
             notifier: NotifierProcess::default(),
+            hostnet: Default::default(),
             jobs: Jobs::default(),
             creations: BTreeMap::new(),
             queued: VecDeque::new(),

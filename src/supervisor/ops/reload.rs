@@ -61,6 +61,7 @@ impl Supervisor {
         let data = serde_json::to_value(&summary).unwrap_or_default();
         self.emit(kinds::CONFIG_RELOADED, None, data);
         self.restart_notifier();
+        self.start_host_network();
         say(format_args!(
             "reloaded: {} added, {} removed, {} changed, {} unchanged",
             summary.added.len(),

@@ -20,6 +20,10 @@ impl Supervisor {
             self.start_notifier();
             return;
         }
+        if timer.kind == TimerKind::HostNetwork {
+            self.start_host_network();
+            return;
+        }
         if timer.kind == TimerKind::ApplyCheck {
             return self.judge_apply();
         }
@@ -52,6 +56,7 @@ impl Supervisor {
             TimerKind::PullRetry => {}
             TimerKind::GateCheck => self.on_gate_timer(&name, timer.at),
             TimerKind::Notifier
+            | TimerKind::HostNetwork
             | TimerKind::UpdateCheck
             | TimerKind::UpdateRetry
             | TimerKind::UpdateStable

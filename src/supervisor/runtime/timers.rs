@@ -21,6 +21,8 @@ pub enum TimerKind {
     HealthTimeout,
     /// Start the webhook notifier again (not tied to a container).
     Notifier,
+    /// Start the host network helper again (not tied to a container).
+    HostNetwork,
     /// Ask the registry whether the container's tag moved (any run).
     UpdateCheck,
     /// Try the update lock again, or judge a new image's health again.

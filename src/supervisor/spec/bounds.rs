@@ -138,6 +138,14 @@ pub const STORE_RESERVE: Bound<u64> = Bound::new(0, 1 << 40, "bytes");
 /// A hardware watchdog's timeout (drivers take 1 s to minutes).
 pub const WATCHDOG_TIMEOUT: Bound<Duration> =
     Bound::new(Duration::from_secs(1), Duration::from_secs(3600), "seconds");
+/// berth.json's `host_network.ntp` poll intervals: from a second (tests)
+/// to 8 hours: the kernel grows a clock's maximum error by 500 µs a second
+/// and counts it unsynchronized past 16 s, about 8.9 h after the last poll.
+pub const NTP_POLL: Bound<Duration> = Bound::new(
+    Duration::from_secs(1),
+    Duration::from_secs(8 * 3600),
+    "seconds",
+);
 /// Layers downloaded at once.
 pub const PULL_MAX_PARALLEL: Bound<u64> = Bound::new(1, 16, "layers");
 /// Volume plugin calls block the daemon's loop: at most 5 minutes each.

@@ -10,6 +10,7 @@ pub mod device_rules;
 pub mod devices;
 pub mod hardening;
 pub mod hooks;
+pub mod host_network;
 pub mod load;
 pub mod logging;
 pub mod machine_settings;

@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::fetch::reference::Reference;
 use crate::kernel::machine::PowerCommand;
+use crate::supervisor::spec::host_network::{HostNetworkSettings, check_host_network};
 use crate::supervisor::spec::machine_settings::{
     JournalSettings, LoggingSettings, PullSettings, StoreSettings, WatchdogSettings,
 };
 use crate::supervisor::spec::validate::{Problem, SpecError, parse_checked, problem};
-use crate::supervisor::spec::validate_bounds::check_settings_bounds;
+use crate::supervisor::spec::validate_bounds::{BoundsCheck, check_settings_bounds};
 use crate::supervisor::spec::webhooks::{WebhookSettings, check_webhooks};
 
 pub const SETTINGS_FILE: &str = "berth.json";
@@ -65,6 +66,10 @@ pub struct Settings {
     /// The event journal's fsync policy.
     #[serde(default)]
     pub journal: JournalSettings,
+    /// PID 1 mode: the machine's links, resolv.conf and clock
+    /// (docs/config.md); none: left as they are.
+    #[serde(default)]
+    pub host_network: Option<HostNetworkSettings>,
 }
 
 /// Groups (names or gids) whose members may use the API: `admin_group`
@@ -168,6 +173,10 @@ pub fn parse_settings(file: &Path, text: &str) -> Result<Settings, Vec<SpecError
 fn check_settings(s: &Settings) -> Vec<Problem> {
     let mut out = check_registries(s);
     check_settings_bounds(s, &mut out);
+    if let Some(h) = &s.host_network {
+        let meaning = check_host_network(h, &mut BoundsCheck::new(&mut out));
+        out.extend(meaning);
+    }
     out.extend(check_pid1_settings(s));
     out.extend(check_webhooks(&s.webhooks));
     out.extend(

@@ -13,6 +13,7 @@ mod exec_cmd;
 mod exec_tty;
 mod help;
 mod image_cmd;
+pub mod mkimage;
 pub mod notify_cmd;
 mod progress;
 mod run_cmd;
@@ -50,6 +51,7 @@ pub fn run(argv: &[String]) -> i32 {
         "pull" => image_cmd::pull(rest),
         "prune" => image_cmd::prune(rest),
         "store" => image_cmd::store(rest),
+        "mkimage" => mkimage::mkimage(rest),
         "ps" => client_cmd::ps(rest),
         "run" => run_cmd::run(rest),
         "exec" => exec_cmd::exec(rest),

@@ -80,6 +80,7 @@ pub const COMMANDS: &[&Command] = &[
     &RMI,
     &PRUNE,
     &STORE,
+    &MKIMAGE,
     &PS,
     &INSPECT,
     &STATS,

@@ -430,6 +430,8 @@ fn missing_modules_images_kernels_and_bad_specs_are_named() -> Result<()> {
         .output()?,
     );
     assert!(err.contains("/nonexistent/vmlinuz"), "{err}");
+    let err = refused(i.mkimage("x.img", &["--format", "disk"]));
+    assert!(err.contains("--format disk is not built yet"), "{err}");
     i.env
         .write_spec("bad", "{\"image\": \"x\",\n \"restart\": 7}")?;
     let err = refused(i.mkimage("x.img", &[]));

@@ -41,7 +41,7 @@ pub fn oci_arch(machine: u16, class64: bool, little: bool) -> Arch {
 }
 
 fn u16_at(b: &[u8], at: usize, little: bool) -> Option<u16> {
-    let s: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
+    let s: [u8; 2] = b.get(at..at.checked_add(2)?)?.try_into().ok()?;
     Some(if little {
         u16::from_le_bytes(s)
     } else {
@@ -50,7 +50,7 @@ fn u16_at(b: &[u8], at: usize, little: bool) -> Option<u16> {
 }
 
 fn u32_at(b: &[u8], at: usize, little: bool) -> Option<u32> {
-    let s: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+    let s: [u8; 4] = b.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(if little {
         u32::from_le_bytes(s)
     } else {
@@ -59,7 +59,7 @@ fn u32_at(b: &[u8], at: usize, little: bool) -> Option<u32> {
 }
 
 fn u64_at(b: &[u8], at: usize, little: bool) -> Option<u64> {
-    let s: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
+    let s: [u8; 8] = b.get(at..at.checked_add(8)?)?.try_into().ok()?;
     Some(if little {
         u64::from_le_bytes(s)
     } else {
@@ -99,11 +99,14 @@ pub fn elf_info(b: &[u8]) -> Option<ElfInfo> {
             continue;
         }
         let (off, size) = if class64 {
-            (u64_at(b, at + 8, little)?, u64_at(b, at + 32, little)?)
+            (
+                u64_at(b, at.checked_add(8)?, little)?,
+                u64_at(b, at.checked_add(32)?, little)?,
+            )
         } else {
             (
-                u64::from(u32_at(b, at + 4, little)?),
-                u64::from(u32_at(b, at + 16, little)?),
+                u64::from(u32_at(b, at.checked_add(4)?, little)?),
+                u64::from(u32_at(b, at.checked_add(16)?, little)?),
             )
         };
         let start = usize::try_from(off).ok()?;
@@ -219,10 +222,10 @@ fn x86_info(b: &[u8]) -> KernelInfo {
 /// A PE image (an EFI stub kernel): the COFF header's machine.
 fn pe_info(b: &[u8]) -> Option<KernelInfo> {
     let pe = usize::try_from(u32_at(b, 0x3c, true)?).ok()?;
-    if b.get(pe..pe + 4)? != b"PE\0\0" {
+    if b.get(pe..pe.checked_add(4)?)? != b"PE\0\0" {
         return None;
     }
-    let arch = match u16_at(b, pe + 4, true)? {
+    let arch = match u16_at(b, pe.checked_add(4)?, true)? {
         0x8664 => "amd64",
         0xaa64 => "arm64",
         0x5064 => "riscv64",

@@ -200,6 +200,11 @@ mod tests {
         let zst = d.path().join("m.ko.zst");
         std::fs::write(&zst, zstd::encode_all(&b"\x7fELF module"[..], 3).unwrap()).unwrap();
         assert_eq!(read_module(&zst).unwrap(), b"\x7fELF module");
+        let xz = d.path().join("m.ko.xz");
+        let mut packed = Vec::new();
+        lzma_rs::xz_compress(&mut &b"\x7fELF module"[..], &mut packed).unwrap();
+        std::fs::write(&xz, packed).unwrap();
+        assert_eq!(read_module(&xz).unwrap(), b"\x7fELF module");
         let bomb = d.path().join("bomb.ko.zst");
         let zeros = vec![0u8; (MAX_MODULE_BYTES + 1) as usize];
         std::fs::write(&bomb, zstd::encode_all(zeros.as_slice(), 1).unwrap()).unwrap();

@@ -156,6 +156,13 @@ fn accepted(name: &str, data: &[u8]) -> bool {
             // plain tar seed is unpacked to the end.
             unpack_layer(&blob, &target, &Digest::of_bytes(data), "seed", limits).is_ok()
         }
+        "modules_dep" => {
+            let mut parts = text.split('\0');
+            let mut next = || parts.next().unwrap_or("");
+            let (dep, soft, builtin, alias) = (next(), next(), next(), next());
+            berth::cli::mkimage::moddep::ModuleIndex::parse(dep, soft, builtin, alias)
+                .is_ok_and(|i| i.module("overlay").is_some())
+        }
         other => panic!("no acceptance rule for target {other}"),
     }
 }

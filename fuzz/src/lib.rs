@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("relay_message", relay_message),
     ("dhcp_packet", dhcp_packet),
     ("sntp_packet", sntp_packet),
+    ("modules_dep", modules_dep),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -443,4 +444,38 @@ pub fn sntp_packet(data: &[u8]) {
     assert!(a.delay_ns >= 0 && a.delay_ns <= 16_000_000_000);
     assert!(a.offset_ns.abs() < 1i128 << 100);
     assert!((1..16).contains(&a.stratum));
+}
+
+/// A kernel's module index (modules.dep, modules.softdep, modules.builtin
+/// and modules.alias, a NUL between each): any bytes parse or are refused,
+/// never a panic; in a load order each module comes once, after every
+/// module it depends on (or its dependency is built in).
+pub fn modules_dep(data: &[u8]) {
+    use berth::cli::mkimage::moddep::{ModuleIndex, module_name};
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.split('\0');
+    let mut next = || parts.next().unwrap_or("");
+    let (dep, soft, builtin, alias) = (next(), next(), next(), next());
+    let Ok(index) = ModuleIndex::parse(dep, soft, builtin, alias) else {
+        return;
+    };
+    let wanted: Vec<String> = dep
+        .lines()
+        .filter_map(|l| module_name(l.split(':').next()?.trim()))
+        .take(32)
+        .collect();
+    let Ok(order) = index.resolve(&wanted) else {
+        return;
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &order.modules {
+        assert!(seen.insert(m.clone()), "{m} twice in the load order");
+        let module = index.module(m).expect("a loaded module is in modules.dep");
+        for d in &module.deps {
+            assert!(
+                seen.contains(d) || order.builtin.contains(d),
+                "{m} comes before its dependency {d}"
+            );
+        }
+    }
 }

@@ -12,6 +12,10 @@
 # --extra copies a directory's contents over the image's root (a test's
 # own rdinit= program, say).
 #
+# For users, `berth mkimage` (docs/images.md) builds such an image itself
+# (compressed, reproducible, modules resolved from modules.dep); the VM
+# tests keep this script for --extra and their fixed module path.
+#
 # Nothing else is needed in the image: the kernel's built-in initramfs
 # already holds /dev/console, and berth mounts /proc, /sys, /dev, /run and
 # cgroup2 itself.

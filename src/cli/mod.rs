@@ -17,6 +17,7 @@ mod exec_tty;
 mod help;
 pub mod hostnet_cmd;
 mod image_cmd;
+pub mod mkimage;
 pub mod notify_cmd;
 mod progress;
 mod remote_relay;
@@ -66,6 +67,7 @@ pub fn run(argv: &[String]) -> i32 {
         "pull" => image_cmd::pull(rest),
         "prune" => image_cmd::prune(rest),
         "store" => image_cmd::store(rest),
+        "mkimage" => mkimage::mkimage(rest),
         "ps" => client_cmd::ps(rest),
         "run" => run_cmd::run(rest),
         "exec" => exec_cmd::exec(rest),

@@ -157,38 +157,51 @@ impl Machine {
         qemu_args: &[&str],
         on_line: impl FnMut(&str),
     ) -> Result<String> {
-        // One VM at a time: TCG keeps a core busy, and VMs side by side
-        // slow each other down about linearly (docs/pid1.md).
-        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let initrd = self.initramfs((!extra.as_os_str().is_empty()).then_some(extra))?;
-        let started = Instant::now();
-        let mut qemu = Command::new("bash")
-            .arg(repo_path("scripts/vm/boot.sh"))
-            .arg(&initrd)
-            .args(qemu_args)
-            .env("KERNEL", &self.kernel)
-            .env("APPEND", append)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let console = read_console(&mut qemu, started, on_line)?;
-        let out = qemu.wait_with_output()?;
-        let took = started.elapsed();
-        eprintln!(
-            "vm boot: {:.1} s from qemu start to exit ({})",
-            took.as_secs_f64(),
-            out.status
-        );
-        if !out.status.success() {
-            bail!(
-                "qemu: {} ({}); console:\n{console}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(console)
+        boot_initrd(&self.kernel, &initrd, append, qemu_args, on_line)
     }
+}
+
+/// Boots `initrd` with `kernel` (scripts/vm/boot.sh) until qemu exits,
+/// one VM at a time; `on_line` sees each console line as it comes.
+/// Returns the console; an unclean qemu exit is an error.
+pub fn boot_initrd(
+    kernel: &Path,
+    initrd: &Path,
+    append: &str,
+    qemu_args: &[&str],
+    on_line: impl FnMut(&str),
+) -> Result<String> {
+    // One VM at a time: TCG keeps a core busy, and VMs side by side
+    // slow each other down about linearly (docs/pid1.md).
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let started = Instant::now();
+    let mut qemu = Command::new("bash")
+        .arg(repo_path("scripts/vm/boot.sh"))
+        .arg(initrd)
+        .args(qemu_args)
+        .env("KERNEL", kernel)
+        .env("APPEND", append)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let console = read_console(&mut qemu, started, on_line)?;
+    let out = qemu.wait_with_output()?;
+    let took = started.elapsed();
+    eprintln!(
+        "vm boot: {:.1} s from qemu start to exit ({})",
+        took.as_secs_f64(),
+        out.status
+    );
+    if !out.status.success() {
+        bail!(
+            "qemu: {} ({}); console:\n{console}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(console)
 }
 
 /// The serial console, line by line as it comes, until qemu closes it;

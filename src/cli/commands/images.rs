@@ -142,3 +142,69 @@ pub const STORE: Command = cmd(
     "berth store verify --repair",
     Group::Images,
 );
+
+pub const MKIMAGE: Command = cmd(
+    "mkimage",
+    "",
+    "build a bootable initramfs: berth as /init, a config, its images, modules and CA bundle (docs/images.md)",
+    &[
+        Opt::value(
+            "config",
+            "DIR",
+            "the config directory, /etc/berth in the image (required)",
+        ),
+        Opt::value(
+            "kernel",
+            "VMLINUZ",
+            "the kernel the image is for: its architecture and release (required)",
+        ),
+        Opt::value(
+            "image",
+            "REF|PATH",
+            "preload an image: an OCI layout or archive by path, else a reference in --root's store (repeatable)",
+        ),
+        Opt::value(
+            "modules",
+            "DIR",
+            "the kernel's module tree (default /lib/modules/RELEASE, the kernel's release)",
+        ),
+        Opt::value(
+            "add-module",
+            "NAME",
+            "also load this module, with what it needs: the target's disk or network driver (repeatable)",
+        ),
+        Opt::value(
+            "format",
+            "FORMAT",
+            "initramfs (the default; disk is not built yet)",
+        ),
+        Opt::value(
+            "compress",
+            "ALGO",
+            "zstd (level 19), zstd:LEVEL (1-19), gzip or none; default zstd",
+        ),
+        Opt::value(
+            "ca-bundle",
+            "PEM",
+            "the CA certificates for TLS pulls inside (default /etc/ssl/certs/ca-certificates.crt; none: no bundle)",
+        ),
+        Opt::value(
+            "berth",
+            "BIN",
+            "the static berth to boot as /init (default: this berth, if it is static)",
+        ),
+        Opt::value(
+            "root",
+            "DIR",
+            "the store --image REF is read from (default /var/lib/berth)",
+        ),
+        Opt::value(
+            "output",
+            "FILE",
+            "the image to write, replaced only once complete (required)",
+        )
+        .short('o'),
+    ],
+    "berth mkimage --config ./edge --kernel /boot/vmlinuz-6.1.0-57-cloud-amd64 --image ./app-oci -o initrd.img",
+    Group::Images,
+);

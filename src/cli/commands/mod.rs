@@ -81,6 +81,7 @@ pub const COMMANDS: &[&Command] = &[
     &RMI,
     &PRUNE,
     &STORE,
+    &MKIMAGE,
     &PS,
     &INSPECT,
     &STATS,

@@ -57,9 +57,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "kernel",
         ],
     ),
+    // The PID-1 network helper: its report comes back as events.
+    (
+        "supervisor/hostnet",
+        &["supervisor/spec", "supervisor/events", "kernel"],
+    ),
     (
         "supervisor/ops",
         &[
+            "supervisor/hostnet",
             "supervisor/spec",
             "supervisor/plugins",
             "supervisor/output",

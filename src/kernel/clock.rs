@@ -11,6 +11,13 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 
 use super::error::SysError;
 
+/// When this source was committed (build.rs): no clock that runs this
+/// binary can honestly be earlier.
+pub fn build_time() -> std::time::SystemTime {
+    let secs = env!("BERTH_BUILD_EPOCH").parse::<u64>().unwrap_or(0);
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)
+}
+
 /// Whether the kernel counts the clock as synchronized: adjtimex answers
 /// TIME_ERROR while STA_UNSYNC is set (every boot until a time daemon
 /// clears it).

@@ -180,7 +180,8 @@ pub fn api_params() -> Vec<(&'static str, Value)> {
         ),
         (
             "run",
-            json!({"name": "job", "rm": true, "wait": false, "spec": spec()}),
+            json!({"name": "job", "rm": true, "wait": false, "stdin": false,
+                   "tty": false, "spec": spec()}),
         ),
         ("wait", json!({"name": "web", "logs": false})),
         (

@@ -8,16 +8,11 @@
 //! service the clock is the host's business, so it only warns.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
+use crate::kernel::clock::build_time;
 use crate::kernel::machine::set_realtime;
 use crate::supervisor::say;
-
-/// When this source was committed (build.rs).
-pub fn build_time() -> SystemTime {
-    let secs = env!("BERTH_BUILD_EPOCH").parse::<u64>().unwrap_or(0);
-    UNIX_EPOCH + Duration::from_secs(secs)
-}
 
 /// The newest modification time among the journal's files.
 fn journal_time(dir: &Path) -> Option<SystemTime> {
@@ -66,6 +61,7 @@ pub fn apply_clock_floor(journal_dir: &Path, may_set: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn the_floor_is_the_newer_of_the_build_and_the_journal() {

@@ -99,7 +99,7 @@ pub fn decide(first: bool, offset_ns: i128) -> Adjust {
 /// Refuses a server whose time is before berth was built: it would send
 /// the clock back past the floor the daemon keeps (clock_floor.rs).
 fn plausible(a: &Answer) -> Result<(), String> {
-    let floor = crate::supervisor::daemon::clock_floor::build_time();
+    let floor = crate::kernel::clock::build_time();
     let floor_ns = floor
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()

@@ -18,6 +18,9 @@ if [ "$want_test" = 1 ]; then
   # cloud kernel; cpio packs the initramfs. NB: bookworm's qemu-system-x86
   # replaces a bookworm-backports qemu-utils, if one is installed.
   packages+=(qemu-system-x86 linux-image-cloud-amd64 cpio)
+  # tests/vm_first_boot.rs makes its config drives (vfat images) with
+  # mkfs.vfat and mtools, without mounting anything.
+  packages+=(dosfstools mtools)
   # tests/remote_ssh.rs runs its own sshd on 127.0.0.1 (its own config,
   # keys and port) for `berth --host ssh://`.
   packages+=(openssh-server openssh-client)

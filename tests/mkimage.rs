@@ -66,7 +66,9 @@ fn fake_kernel(dir: &Path, arch: &str) -> Result<PathBuf> {
 }
 
 /// A module tree: overlay, softdog (needs watchdog), virtio_blk (a
-/// compressed module needing virtio, which needs virtio_ring), ext4 built in.
+/// compressed module needing virtio, which needs virtio_ring), ext4 built
+/// in, and a config drive's vfat (needs fat), nls_cp437, nls_ascii and
+/// isofs (needs cdrom).
 fn fake_modules(dir: &Path, machine: u16) -> Result<PathBuf> {
     let tree = dir.join(format!("modules/{RELEASE}"));
     let files = [
@@ -85,6 +87,12 @@ fn fake_modules(dir: &Path, machine: u16) -> Result<PathBuf> {
             "kernel/drivers/virtio/virtio_ring.ko",
         ),
         ("kernel/drivers/virtio/virtio_ring.ko", ""),
+        ("kernel/fs/fat/vfat.ko", "kernel/fs/fat/fat.ko"),
+        ("kernel/fs/fat/fat.ko", ""),
+        ("kernel/fs/nls/nls_cp437.ko", ""),
+        ("kernel/fs/nls/nls_ascii.ko", ""),
+        ("kernel/fs/isofs/isofs.ko", "kernel/drivers/cdrom/cdrom.ko"),
+        ("kernel/drivers/cdrom/cdrom.ko", ""),
     ];
     let mut dep = String::new();
     for (path, deps) in files {
@@ -289,6 +297,40 @@ fn an_initramfs_holds_init_the_config_modules_ca_bundle_and_the_store() -> Resul
         !names
             .iter()
             .any(|n| n.contains("mkimage") || *n == "var/lib/berth/tmp")
+    );
+    Ok(())
+}
+
+#[test]
+fn config_drive_adds_vfat_its_character_sets_and_isofs() -> Result<()> {
+    let i = inputs(host_arch())?;
+    let modules_of = |out: &str| -> Result<Vec<String>> {
+        let entries = cpio_entries(&i.read(out));
+        let settings = entries
+            .iter()
+            .find(|e| e.name == "etc/berth/berth.json")
+            .context("berth.json in the image")?;
+        let settings: Value = serde_json::from_slice(&settings.data)?;
+        Ok(serde_json::from_value(settings["modules"].clone())?)
+    };
+    ok(i.mkimage("plain.cpio", &["--compress", "none"]));
+    let plain = modules_of("plain.cpio")?;
+    assert!(!plain.iter().any(|m| m.contains("/fs/fat/")), "{plain:?}");
+    ok(i.mkimage("drive.cpio", &["--compress", "none", "--config-drive"]));
+    let drive = modules_of("drive.cpio")?;
+    let at = |name: &str| {
+        drive
+            .iter()
+            .position(|m| m.ends_with(&format!("/{name}.ko")))
+            .unwrap_or_else(|| panic!("no {name} in {drive:?}"))
+    };
+    assert!(at("fat") < at("vfat"), "{drive:?}");
+    assert!(at("cdrom") < at("isofs"), "{drive:?}");
+    at("nls_cp437");
+    at("nls_ascii");
+    assert!(
+        drive.starts_with(&plain),
+        "the config's own modules come first: {drive:?}"
     );
     Ok(())
 }

@@ -197,6 +197,9 @@ fn start_supervisor(
     sup.start_all();
     sup.start_notifier();
     sup.start_host_network();
+    // After the baked containers: the first-boot config replaces them as
+    // an apply once its helper found and checked it.
+    sup.start_first_boot();
     sup
 }
 

@@ -26,7 +26,7 @@ pub mod space;
 mod stage_layers;
 mod staging;
 pub mod store;
-mod tree_digest;
+pub mod tree_digest;
 pub mod unpack;
 pub mod unpack_helper;
 pub mod usage;

@@ -9,6 +9,7 @@ mod child;
 pub mod clock;
 pub mod command;
 pub mod config;
+pub mod config_drive;
 pub mod container_hooks;
 pub mod container_init;
 mod devices;

@@ -173,6 +173,10 @@ pub const MKIMAGE: Command = cmd(
             "NAME",
             "also load this module, with what it needs: the target's disk or network driver (repeatable)",
         ),
+        Opt::switch(
+            "config-drive",
+            "add vfat, iso9660 and their character sets, for a config drive named by berth.config= (docs/pid1.md)",
+        ),
         Opt::value(
             "format",
             "FORMAT",

@@ -32,7 +32,11 @@ pub fn mkimage(argv: &[String]) -> Result<i32, String> {
     check_kernel_unpacks(&opts, &kernel)?;
     let (modules_dir, release) = module_tree(&opts, &kernel)?;
     let index = moddep::ModuleIndex::load(&modules_dir)?;
-    let wanted = modules::wanted(&settings, &opts.add_modules, &index);
+    let mut added = opts.add_modules.clone();
+    if opts.config_drive {
+        added.extend(modules::CONFIG_DRIVE_MODULES.map(String::from));
+    }
+    let wanted = modules::wanted(&settings, &added, &index);
     let plan = modules::plan_with(&index, &modules_dir, &release, &wanted)?;
     plan.notes
         .iter()

@@ -32,6 +32,12 @@ impl ModulePlan {
     }
 }
 
+/// What a config drive (docs/pid1.md, `berth.config=`) needs: vfat with
+/// the code page and character set it mounts with by default (Debian:
+/// `FAT_DEFAULT_CODEPAGE=437`, `FAT_DEFAULT_IOCHARSET="ascii"`; the kernel
+/// cannot load them on demand, there is no modprobe), and iso9660.
+pub const CONFIG_DRIVE_MODULES: [&str; 4] = ["vfat", "nls_cp437", "nls_ascii", "isofs"];
+
 /// The module names the config needs, in the order they should come.
 pub fn wanted(settings: &Settings, added: &[String], index: &ModuleIndex) -> Vec<String> {
     let mut names = vec!["overlay".to_string()];

@@ -58,6 +58,8 @@ pub struct Options {
     pub images: Vec<String>,
     pub modules: Option<PathBuf>,
     pub add_modules: Vec<String>,
+    /// `--config-drive`: the filesystems a `berth.config=` drive may use.
+    pub config_drive: bool,
     pub compress: Compress,
     pub ca_bundle: Option<PathBuf>,
     /// Whether the CA bundle was named (a missing default is only a warning).
@@ -69,7 +71,7 @@ pub struct Options {
     pub epoch: u32,
 }
 
-pub const USAGE: &str = "berth mkimage --config DIR --kernel VMLINUZ [--image REF|PATH]... [--modules DIR] [--add-module NAME]... [--format initramfs] [--compress zstd|zstd:LEVEL|gzip|none] [--ca-bundle PEM|none] [--berth BIN] [--root DIR] -o OUT";
+pub const USAGE: &str = "berth mkimage --config DIR --kernel VMLINUZ [--image REF|PATH]... [--modules DIR] [--add-module NAME]... [--config-drive] [--format initramfs] [--compress zstd|zstd:LEVEL|gzip|none] [--ca-bundle PEM|none] [--berth BIN] [--root DIR] -o OUT";
 
 impl Options {
     pub fn parse(argv: &[String]) -> Result<Options, String> {
@@ -98,6 +100,7 @@ impl Options {
             images: args.values("image").to_vec(),
             modules: args.value("modules").map(PathBuf::from),
             add_modules: args.values("add-module").to_vec(),
+            config_drive: args.switch("config-drive"),
             compress: Compress::parse(args.value("compress").unwrap_or("zstd"))?,
             ca_bundle: match ca {
                 Some("none") => None,

@@ -7,6 +7,7 @@
 //! generations newer than the pointer are an apply that did not finish,
 //! and go at the next start.
 
+pub mod first_boot;
 pub mod stage;
 
 use std::fs;

@@ -22,6 +22,11 @@ pub const CONFIG_REJECTED: &str = "config.rejected";
 pub const CONFIG_APPLY_STARTED: &str = "config.apply_started";
 pub const CONFIG_APPLIED: &str = "config.applied";
 pub const CONFIG_APPLY_ROLLED_BACK: &str = "config.apply_rolled_back";
+/// The kernel command line's `berth.config=` source was applied.
+pub const CONFIG_FIRST_BOOT_APPLIED: &str = "config.first_boot_applied";
+/// It was refused (not found, not fetched, invalid, rolled back): the
+/// baked config runs.
+pub const CONFIG_FIRST_BOOT_REFUSED: &str = "config.first_boot_refused";
 pub const SUBSCRIBER_DROPPED: &str = "subscriber.dropped";
 pub const WEBHOOK_FAILING: &str = "webhook.failing";
 pub const WEBHOOK_RECOVERED: &str = "webhook.recovered";

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::supervisor::config_store;
+use crate::supervisor::config_store::{self, first_boot};
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::launch::check::load_config;
 use crate::supervisor::ops::apply_stage::stage_and_check;
+use crate::supervisor::ops::first_boot::FirstBootMark;
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::reload::ReloadSummary;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
@@ -60,6 +61,9 @@ pub struct Apply {
     pub previous_specs: Vec<LoadedSpec>,
     pub summary: ReloadSummary,
     pub watched: std::collections::BTreeMap<String, Watch>,
+    /// Set when the config came from the kernel command line
+    /// (first_boot.rs): its digest is recorded with the commit.
+    pub first_boot: Option<FirstBootMark>,
 }
 
 /// How often the changed containers are looked at.
@@ -89,7 +93,7 @@ impl Supervisor {
                     "no config was applied: the seed config is in use".into(),
                 ));
             }
-            self.apply = Some(self.new_apply(Target::Seed, "the seed config".into(), token));
+            self.apply = Some(self.new_apply(Target::Seed, "the seed config".into(), Some(token)));
             let seed = self.options.seed_config_dir.clone();
             self.switch_config(&seed);
             return Ok(());
@@ -107,13 +111,13 @@ impl Supervisor {
             })
             .map_err(SupervisorError::Invalid)?;
         let text = source.display().to_string();
-        self.apply = Some(self.new_apply(Target::Staging, text, token));
+        self.apply = Some(self.new_apply(Target::Staging, text, Some(token)));
         Ok(())
     }
 
-    fn new_apply(&self, target: Target, source: String, token: u64) -> Apply {
+    pub(crate) fn new_apply(&self, target: Target, source: String, token: Option<u64>) -> Apply {
         Apply {
-            token: Some(token),
+            token,
             target,
             source,
             switched: false,
@@ -123,6 +127,7 @@ impl Supervisor {
             previous_specs: Vec::new(),
             summary: ReloadSummary::default(),
             watched: Default::default(),
+            first_boot: None,
         }
     }
 
@@ -149,9 +154,11 @@ impl Supervisor {
         let Some(a) = self.apply.take() else {
             return;
         };
-        say(format_args!("apply of {} refused:", a.source));
-        for e in &errors {
-            say(format_args!("  {e}"));
+        if let Some(mark) = &a.first_boot {
+            self.first_boot_refused(&mark.source, errors.clone());
+        } else {
+            say(format_args!("apply of {} refused:", a.source));
+            errors.iter().for_each(|e| say(format_args!("  {e}")));
         }
         let data = json!({"source": a.source, "errors": errors});
         self.emit(kinds::CONFIG_REJECTED, None, data);
@@ -159,7 +166,7 @@ impl Supervisor {
     }
 
     /// Every container to the config in `dir`; then the watch.
-    fn switch_config(&mut self, dir: &Path) {
+    pub(crate) fn switch_config(&mut self, dir: &Path) {
         let loaded = load_settings(dir)
             .and_then(|_| load_config(dir))
             .and_then(|specs| self.refuse_names_of_run_containers(specs));
@@ -246,9 +253,12 @@ impl Supervisor {
         };
         a.committing = true;
         let target = a.target.clone();
+        let mark = a.first_boot.clone();
         let started = self.jobs.start(JobKind::ApplyCommit, None, &[], move || {
             let result = match &target {
-                Target::Generation(dir) => config_store::commit(&root, dir),
+                Target::Generation(dir) => config_store::commit(&root, dir).and_then(|()| {
+                    mark.map_or(Ok(()), |m| first_boot::record(&root, &m.digest, &m.source))
+                }),
                 Target::Seed => config_store::reset(&root),
                 Target::Staging => Err("nothing was staged".into()),
             };
@@ -287,6 +297,9 @@ impl Supervisor {
         let data = json!({"source": a.source, "config_dir": self.options.config_dir,
             "summary": summary});
         self.emit(kinds::CONFIG_APPLIED, None, data.clone());
+        if let Some(mark) = &a.first_boot {
+            self.first_boot_applied(mark);
+        }
         self.answer_apply(
             a.token,
             json!({"applied": true, "config_dir": data["config_dir"],
@@ -317,6 +330,10 @@ impl Supervisor {
         let data = json!({"source": a.source, "failed": list, "restored": a.previous_dir});
         self.emit(kinds::CONFIG_APPLY_ROLLED_BACK, None, data);
         self.set_config_dir(&a.previous_dir);
+        if let Some(mark) = &a.first_boot {
+            let why = failed.iter().map(|(n, w)| format!("{n}: {w}")).collect();
+            self.first_boot_refused(&mark.source, why);
+        }
         if self.shutting_down {
             // Nothing starts now; the next start reads the old pointer.
             return self.answer_apply(a.token, json!({"applied": false, "failed": list}));
@@ -353,7 +370,7 @@ impl Supervisor {
         }
     }
 
-    fn remove_generation(&mut self, dir: PathBuf) {
+    pub(crate) fn remove_generation(&mut self, dir: PathBuf) {
         let work = move || match std::fs::remove_dir_all(&dir) {
             Ok(()) => json!({}),
             Err(e) => json!({"error": format!("remove {}: {e}", dir.display())}),

@@ -48,6 +48,9 @@ pub enum JobKind {
     ApplyStage,
     /// Move the applied config's pointer, fsynced.
     ApplyCommit,
+    /// Find, fetch, copy and check the kernel command line's
+    /// `berth.config=` source (first_boot.rs).
+    FirstBoot,
 }
 
 impl JobKind {
@@ -65,6 +68,7 @@ impl JobKind {
             JobKind::GateProbe => "wait_for probe",
             JobKind::ApplyStage => "config staging",
             JobKind::ApplyCommit => "config switch",
+            JobKind::FirstBoot => "first-boot config",
         }
     }
 }
@@ -246,6 +250,7 @@ impl Supervisor {
             JobKind::ImportImages => self.airgap_imported(done),
             JobKind::ApplyStage => self.apply_staged(done),
             JobKind::ApplyCommit => self.apply_committed(done),
+            JobKind::FirstBoot => self.first_boot_staged(done),
             JobKind::RemoveTree | JobKind::UpdateUnpin => {
                 if let Some(e) = done.answer.get("error").and_then(Value::as_str) {
                     say(format_args!("{e}"));

@@ -121,3 +121,54 @@ fn agent() -> Agent {
         .build()
         .into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A server answering each request with `status` and `body`; counts
+    /// the requests.
+    fn server(status: u16, body: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/config.tar?token=secret", listener.local_addr().unwrap());
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        std::thread::spawn(move || {
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                counted.fetch_add(1, Ordering::SeqCst);
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(body);
+            }
+        });
+        (url, hits)
+    }
+
+    #[test]
+    fn a_200_lands_in_the_file() {
+        let (url, hits) = server(200, b"tarball bytes");
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("download");
+        fetch(&url, &to).unwrap();
+        assert_eq!(fs::read(&to).unwrap(), b"tarball bytes");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_404_is_refused_at_once_without_the_query() {
+        let (url, hits) = server(404, b"no");
+        let dir = tempfile::tempdir().unwrap();
+        let e = fetch(&url, &dir.path().join("download")).unwrap_err();
+        assert!(e.contains("HTTP 404") && !e.contains("secret"), "{e}");
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "not tried again");
+    }
+}

@@ -161,3 +161,38 @@ fn from_url(root: &Path, url: &str) -> Result<PathBuf, Vec<String>> {
     let to = redact(url);
     result.map_err(|errors| errors.iter().map(|e| e.replace(&from, &to)).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_content_is_not_applied_twice() {
+        let root = tempfile::tempdir().unwrap();
+        let make = |text: &str| {
+            let s = config_store::new_staging(root.path()).unwrap();
+            fs::create_dir(s.join("containers")).unwrap();
+            fs::write(s.join("containers/a.json"), text).unwrap();
+            config_store::seal(root.path(), &s).unwrap()
+        };
+        let g1 = make("{}");
+        let first = judge(root.path(), &g1);
+        let digest = first["digest"].as_str().unwrap().to_string();
+        assert!(g1.is_dir() && first["generation"].is_string(), "{first}");
+        first_boot::record(root.path(), &digest, "LABEL=X").unwrap();
+        let g2 = make("{}");
+        assert_eq!(judge(root.path(), &g2), json!({ "unchanged": digest }));
+        assert!(!g2.exists(), "the copy of content applied before goes");
+        let g3 = make("{\"changed\": 1}");
+        assert!(judge(root.path(), &g3)["generation"].is_string());
+    }
+
+    #[test]
+    fn a_staging_answer_becomes_a_result() {
+        let ok = staged(json!({"generation": "/s/config/gen-2"}));
+        assert_eq!(ok.unwrap(), PathBuf::from("/s/config/gen-2"));
+        let e = staged(json!({"errors": ["a.json:3:5: bad"]})).unwrap_err();
+        assert_eq!(e, ["a.json:3:5: bad"]);
+        assert_eq!(staged(Value::Null).unwrap_err(), ["staging failed"]);
+    }
+}

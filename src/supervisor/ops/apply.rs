@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::supervisor::config_store::{self, first_boot};
+use crate::supervisor::config_store;
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::launch::check::load_config;
 use crate::supervisor::ops::apply_stage::stage_and_check;
-use crate::supervisor::ops::first_boot::FirstBootMark;
+use crate::supervisor::ops::first_boot::{FirstBootMark, record_applied};
 use crate::supervisor::ops::jobs::{JobDone, JobKind};
 use crate::supervisor::ops::reload::ReloadSummary;
 use crate::supervisor::ops::{Supervisor, SupervisorError};
@@ -256,14 +256,12 @@ impl Supervisor {
         let mark = a.first_boot.clone();
         let started = self.jobs.start(JobKind::ApplyCommit, None, &[], move || {
             let result = match &target {
-                Target::Generation(dir) => config_store::commit(&root, dir).and_then(|()| {
-                    mark.map_or(Ok(()), |m| first_boot::record(&root, &m.digest, &m.source))
-                }),
+                Target::Generation(dir) => config_store::commit(&root, dir),
                 Target::Seed => config_store::reset(&root),
                 Target::Staging => Err("nothing was staged".into()),
             };
             match result {
-                Ok(()) => json!({}),
+                Ok(()) => json!({ "warning": record_applied(&root, mark) }),
                 Err(e) => json!({"error": e}),
             }
         });
@@ -298,7 +296,8 @@ impl Supervisor {
             "summary": summary});
         self.emit(kinds::CONFIG_APPLIED, None, data.clone());
         if let Some(mark) = &a.first_boot {
-            self.first_boot_applied(mark);
+            let warning = done.answer.get("warning").and_then(Value::as_str);
+            self.first_boot_applied(mark, warning);
         }
         self.answer_apply(
             a.token,

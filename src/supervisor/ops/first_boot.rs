@@ -8,6 +8,8 @@
 //! applied before is not applied again, so an operator's later `berth
 //! apply` (or `--reset`) wins over the same unchanged drive.
 
+use std::path::Path;
+
 use serde_json::{Value, json};
 
 use crate::supervisor::config_store::first_boot;
@@ -117,15 +119,29 @@ impl Supervisor {
 
     /// The apply of a first-boot config committed (its digest recorded by
     /// the same helper that moved the pointer).
-    pub(crate) fn first_boot_applied(&mut self, mark: &FirstBootMark) {
+    pub(crate) fn first_boot_applied(&mut self, mark: &FirstBootMark, warning: Option<&str>) {
         say(format_args!(
             "first-boot config from {} applied ({}); it is the active config",
             mark.source, mark.digest
         ));
+        if let Some(w) = warning {
+            say(format_args!(
+                "first-boot config: {w}; the same content will be applied again at the next boot"
+            ));
+        }
         let data = json!({"source": mark.source, "digest": mark.digest,
             "config_dir": self.options.config_dir});
         self.emit(kinds::CONFIG_FIRST_BOOT_APPLIED, None, data);
     }
+}
+
+/// In the commit helper, once the pointer names the generation: its
+/// digest recorded. A record that cannot be written is only a warning:
+/// the pointer has moved, and applying the same content again at the next
+/// boot changes nothing.
+pub(crate) fn record_applied(root: &Path, mark: Option<FirstBootMark>) -> Option<String> {
+    let m = mark?;
+    first_boot::record(root, &m.digest, &m.source).err()
 }
 
 /// /proc/cmdline, bounded.

@@ -120,16 +120,22 @@ fn build_initrd(env: &TestEnv, kernel: &Path) -> Result<PathBuf> {
     let initrd = env.dir.path().join("initrd.img");
     let started = Instant::now();
     let out = run_ok(
-        berth(&["mkimage", "--config-drive", "--compress", "none", "--config"])
-            .arg(env.config())
-            .arg("--kernel")
-            .arg(kernel)
-            .arg("--berth")
-            .arg(static_berth()?)
-            .arg("--image")
-            .arg(demo_layout(env)?)
-            .arg("-o")
-            .arg(&initrd),
+        berth(&[
+            "mkimage",
+            "--config-drive",
+            "--compress",
+            "none",
+            "--config",
+        ])
+        .arg(env.config())
+        .arg("--kernel")
+        .arg(kernel)
+        .arg("--berth")
+        .arg(static_berth()?)
+        .arg("--image")
+        .arg(demo_layout(env)?)
+        .arg("-o")
+        .arg(&initrd),
     )?;
     eprintln!(
         "mkimage: {:.1} s: {}",
@@ -195,8 +201,15 @@ fn a_config_drive_replaces_the_baked_config_and_a_broken_one_is_refused() -> Res
 
     let console = boot(&kernel, &initrd, &good)?;
     let applied = format!("first-boot config from LABEL={LABEL} applied");
-    for line in [applied.as_str(), "container fromdrive: started", "drive config running"] {
-        assert!(has(&console, line), "no {line:?} on the console:\n{console}");
+    for line in [
+        applied.as_str(),
+        "container fromdrive: started",
+        "drive config running",
+    ] {
+        assert!(
+            has(&console, line),
+            "no {line:?} on the console:\n{console}"
+        );
     }
     assert!(
         !has(&console, "baked config running"),
@@ -206,13 +219,17 @@ fn a_config_drive_replaces_the_baked_config_and_a_broken_one_is_refused() -> Res
     let console = boot(&kernel, &initrd, &bad)?;
     let refused = format!("first-boot config from LABEL={LABEL} refused");
     for line in [refused.as_str(), "baked config running"] {
-        assert!(has(&console, line), "no {line:?} on the console:\n{console}");
+        assert!(
+            has(&console, line),
+            "no {line:?} on the console:\n{console}"
+        );
     }
     let located = console.lines().find(|l| {
-        l.split_once("berth/containers/bad.json:3:").is_some_and(|(_, rest)| {
-            let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            !col.is_empty() && rest[col.len()..].starts_with(':')
-        })
+        l.split_once("berth/containers/bad.json:3:")
+            .is_some_and(|(_, rest)| {
+                let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                !col.is_empty() && rest[col.len()..].starts_with(':')
+            })
     });
     assert!(
         located.is_some(),

@@ -139,8 +139,19 @@ fn boot(kernel: &Path, initrd: &Path, port: u16) -> Result<String> {
     let netdev = format!(
         "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:socat - TCP:127.0.0.1:{port}"
     );
-    let args = ["-netdev", netdev.as_str(), "-device", "virtio-net-pci,netdev=n0"];
-    let console = boot_initrd(kernel, initrd, &format!("berth.config={URL}"), &args, |_| {})?;
+    let args = [
+        "-netdev",
+        netdev.as_str(),
+        "-device",
+        "virtio-net-pci,netdev=n0",
+    ];
+    let console = boot_initrd(
+        kernel,
+        initrd,
+        &format!("berth.config={URL}"),
+        &args,
+        |_| {},
+    )?;
     for bad in ["Kernel panic", "berth: FATAL", "berth: PANIC"] {
         if console.contains(bad) {
             bail!("{bad:?} on the console:\n{console}");
@@ -183,7 +194,10 @@ fn a_url_config_replaces_the_baked_one_and_a_failing_server_leaves_it() -> Resul
     let console = boot(&kernel, &initrd, port)?;
     let applied = "first-boot config from http://10.0.2.100/config.tar applied";
     for line in [applied, "container fromurl: started", "url config running"] {
-        assert!(console.contains(line), "no {line:?} on the console:\n{console}");
+        assert!(
+            console.contains(line),
+            "no {line:?} on the console:\n{console}"
+        );
     }
     assert!(!console.contains("baked config running"), "{console}");
     assert!(hits.load(Ordering::SeqCst) >= 1);
@@ -193,7 +207,10 @@ fn a_url_config_replaces_the_baked_one_and_a_failing_server_leaves_it() -> Resul
     let console = boot(&kernel, &initrd, port)?;
     let refused = "first-boot config from http://10.0.2.100/config.tar refused";
     for line in [refused, "HTTP 500", "baked config running"] {
-        assert!(console.contains(line), "no {line:?} on the console:\n{console}");
+        assert!(
+            console.contains(line),
+            "no {line:?} on the console:\n{console}"
+        );
     }
     assert!(!console.contains("url config running"), "{console}");
     let tries = hits.load(Ordering::SeqCst);

@@ -74,7 +74,11 @@ pub fn probe_bytes(head: &[u8]) -> Option<Probe> {
     Some(Probe {
         kind: FsKind::Vfat,
         // mkfs.vfat's placeholder for "no label".
-        label: if label == "NO NAME" { String::new() } else { label },
+        label: if label == "NO NAME" {
+            String::new()
+        } else {
+            label
+        },
     })
 }
 
@@ -122,8 +126,14 @@ pub fn find_label(label: &str) -> Option<(PathBuf, Probe)> {
 /// drive is run, and nothing on it changes.
 pub fn mount_read_only(dev: &Path, target: &Path, kind: FsKind) -> Result<(), SysError> {
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some(dev), target, Some(kind.mount_type()), flags, None::<&str>)
-        .map_err(|e| SysError::at("mount a config drive", dev, e))
+    mount(
+        Some(dev),
+        target,
+        Some(kind.mount_type()),
+        flags,
+        None::<&str>,
+    )
+    .map_err(|e| SysError::at("mount a config drive", dev, e))
 }
 
 /// Detaches what `mount_read_only` mounted.

@@ -141,9 +141,7 @@ pub fn parse_source(value: &str) -> Result<Source, String> {
 pub fn recorded(store_root: &Path) -> Option<String> {
     let file = fs::File::open(area(store_root).join(RECORD)).ok()?;
     let mut text = String::new();
-    file.take(MAX_RECORD_BYTES)
-        .read_to_string(&mut text)
-        .ok()?;
+    file.take(MAX_RECORD_BYTES).read_to_string(&mut text).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
     value.get("digest")?.as_str().map(String::from)
 }

@@ -97,10 +97,7 @@ impl Supervisor {
             return Some("the machine is shutting down".into());
         }
         let a = self.apply.as_ref()?;
-        Some(format!(
-            "an apply of {} is under way; it stands",
-            a.source
-        ))
+        Some(format!("an apply of {} is under way; it stands", a.source))
     }
 
     /// Said on the console, reason by reason (each `file:line:col: …` for
@@ -147,8 +144,8 @@ pub(crate) fn record_applied(root: &Path, mark: Option<FirstBootMark>) -> Option
 /// /proc/cmdline, bounded.
 fn read_cmdline() -> Result<String, String> {
     use std::io::Read;
-    let file = std::fs::File::open("/proc/cmdline")
-        .map_err(|e| format!("read /proc/cmdline: {e}"))?;
+    let file =
+        std::fs::File::open("/proc/cmdline").map_err(|e| format!("read /proc/cmdline: {e}"))?;
     let mut bytes = Vec::new();
     file.take(first_boot::MAX_CMDLINE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)

@@ -134,7 +134,10 @@ mod tests {
     /// the requests.
     fn server(status: u16, body: &'static [u8]) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/config.tar?token=secret", listener.local_addr().unwrap());
+        let url = format!(
+            "http://{}/config.tar?token=secret",
+            listener.local_addr().unwrap()
+        );
         let hits = Arc::new(AtomicUsize::new(0));
         let counted = hits.clone();
         std::thread::spawn(move || {

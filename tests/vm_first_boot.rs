@@ -158,6 +158,10 @@ fn boot(kernel: &Path, initrd: &Path, drive: &Path) -> Result<String> {
     if !console.contains("reboot: Power down") {
         bail!("the machine did not power off:\n{console}");
     }
+    console
+        .lines()
+        .filter(|l| l.contains("first-boot") || l.contains("bad.json"))
+        .for_each(|l| eprintln!("vm: {l}"));
     Ok(console)
 }
 

@@ -160,6 +160,10 @@ fn boot(kernel: &Path, initrd: &Path, port: u16) -> Result<String> {
     if !console.contains("reboot: Power down") {
         bail!("the machine did not power off:\n{console}");
     }
+    console
+        .lines()
+        .filter(|l| l.contains("first-boot") || l.contains("network up"))
+        .for_each(|l| eprintln!("vm: {l}"));
     Ok(console)
 }
 
@@ -206,7 +210,7 @@ fn a_url_config_replaces_the_baked_one_and_a_failing_server_leaves_it() -> Resul
     hits.store(0, Ordering::SeqCst);
     let console = boot(&kernel, &initrd, port)?;
     let refused = "first-boot config from http://10.0.2.100/config.tar refused";
-    for line in [refused, "HTTP 500", "baked config running"] {
+    for line in [refused, "HTTP 500 (4 tries)", "baked config running"] {
         assert!(
             console.contains(line),
             "no {line:?} on the console:\n{console}"

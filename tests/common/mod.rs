@@ -213,11 +213,19 @@ impl TestEnv {
     }
 
     pub fn start_daemon_of(&self, binary: &Path) -> Result<Daemon> {
-        let child = self
-            .daemon_command_of(binary)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        self.spawn_daemon(self.daemon_command_of(binary))
+    }
+
+    /// `start_daemon` with these environment variables (the debug-only
+    /// test knobs, say).
+    pub fn start_daemon_with_env(&self, vars: &[(&str, &str)]) -> Result<Daemon> {
+        let mut cmd = self.daemon_command();
+        cmd.envs(vars.iter().copied());
+        self.spawn_daemon(cmd)
+    }
+
+    fn spawn_daemon(&self, mut cmd: Command) -> Result<Daemon> {
+        let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
         let daemon = Daemon {
             child: Some(child),
             cgroup_parent: self.cgroup_parent.clone(),

@@ -24,6 +24,9 @@ pub const CONFIG_APPLIED: &str = "config.applied";
 pub const CONFIG_APPLY_ROLLED_BACK: &str = "config.apply_rolled_back";
 /// The kernel command line's `berth.config=` source was applied.
 pub const CONFIG_FIRST_BOOT_APPLIED: &str = "config.first_boot_applied";
+/// It was the content applied before (its digest is recorded): not
+/// applied again.
+pub const CONFIG_FIRST_BOOT_UNCHANGED: &str = "config.first_boot_unchanged";
 /// It was refused (not found, not fetched, invalid, rolled back): the
 /// baked config runs.
 pub const CONFIG_FIRST_BOOT_REFUSED: &str = "config.first_boot_refused";

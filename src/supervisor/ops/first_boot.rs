@@ -34,12 +34,10 @@ impl Supervisor {
     /// command line belongs to the host): starts the helper when
     /// `berth.config=` names a source.
     pub fn start_first_boot(&mut self) {
-        if !self.options.machine_init {
-            return;
-        }
-        let text = match read_cmdline() {
-            Ok(t) => t,
-            Err(e) => return say(format_args!("first-boot config: {e}")),
+        let text = match self.kernel_cmdline() {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => return say(format_args!("first-boot config: {e}")),
+            None => return,
         };
         let source = match first_boot::from_cmdline(&text) {
             Ok(Some(s)) => s,
@@ -62,10 +60,12 @@ impl Supervisor {
         let text = |k: &str| answer.get(k).and_then(Value::as_str).map(String::from);
         let source = text("source").unwrap_or_else(|| "berth.config".into());
         if let Some(digest) = text("unchanged") {
-            return say(format_args!(
+            say(format_args!(
                 "first-boot config from {source} ({digest}) was applied before: not again \
                  (the active config stands)"
             ));
+            let data = json!({"source": source, "digest": digest});
+            return self.emit(kinds::CONFIG_FIRST_BOOT_UNCHANGED, None, data);
         }
         let (Some(generation), Some(digest)) = (text("generation"), text("digest")) else {
             let errors: Vec<String> = match answer.get("errors").and_then(Value::as_array) {
@@ -90,6 +90,19 @@ impl Supervisor {
         apply.first_boot = Some(FirstBootMark { digest, source });
         self.apply = Some(apply);
         self.switch_config(&generation);
+    }
+
+    /// The kernel command line, as the machine's init only (None
+    /// otherwise). Debug builds (what `cargo test` runs) take
+    /// `BERTH_TEST_KERNEL_CMDLINE` instead, in any mode, so that
+    /// tests/first_boot.rs can check the digest rule with a daemon that is
+    /// not a machine's init; release builds are compiled without it.
+    fn kernel_cmdline(&self) -> Option<Result<String, String>> {
+        #[cfg(debug_assertions)]
+        if let Some(text) = std::env::var_os("BERTH_TEST_KERNEL_CMDLINE") {
+            return Some(Ok(text.to_string_lossy().into_owned()));
+        }
+        self.options.machine_init.then(read_cmdline)
     }
 
     fn busy_reason(&self) -> Option<String> {

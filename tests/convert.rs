@@ -300,6 +300,7 @@ services:
     container_name: website
     labels: {a: b}
     init: true
+    stdin_open: true
     ports: ["80"]
     volumes: [/anon]
     security_opt: ["apparmor=x"]
@@ -323,7 +324,7 @@ configs: {c: {file: ./c}}
         "services.web.build: berth does not build images",
         "services.web.container_name: ",
         "services.web.labels: ",
-        "services.web.init: ",
+        "services.web.stdin_open: ",
         "services.web.ports.0: no host port",
         "services.web.volumes.0: an anonymous volume at /anon",
         "services.web.security_opt.0: berth applies no AppArmor",
@@ -342,7 +343,10 @@ configs: {c: {file: ./c}}
     }
     assert!(!err.contains("x-ignored"), "{err}");
     // Written all the same: the specs hold what could be mapped.
-    assert!(dir.path().join("out/containers/web.json").exists());
+    let web: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("out/containers/web.json"))?)?;
+    assert_eq!(web["init"], true, "compose init maps to the spec's: {web}");
+    assert!(!err.contains("services.web.init"), "{err}");
     assert!(!dir.path().join("out/containers/src.json").exists());
 
     let strict = tempfile::tempdir()?;

@@ -33,6 +33,7 @@ pub mod sandbox;
 pub mod seccomp;
 pub mod signal;
 pub mod spawn;
+mod spawn_error;
 pub mod start_clock;
 mod sys;
 pub mod sysfs_devices;

@@ -26,15 +26,18 @@ pub mod updates;
 pub mod vm;
 
 mod cgroups;
+mod daemon;
 // Not every test binary uses them all (as dead_code above).
 #[allow(unused_imports)]
 pub use cgroups::{CgroupGuard, cgroup_dirs, cpu_ticks, processes_with, remove_cgroup_tree};
+#[allow(unused_imports)]
+pub use daemon::Daemon;
 #[allow(unused_imports)]
 pub use features::{Feature, require_feature};
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -267,51 +270,6 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> Result<bool>) -> Resu
             bail!("condition not met within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The daemon process; dropping it kills it and removes its cgroups.
-pub struct Daemon {
-    child: Option<Child>,
-    pub cgroup_parent: String,
-}
-
-impl Daemon {
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().map_or(0, |c| c.id() as i32)
-    }
-
-    /// Sends `sig` and waits for the exit; returns (status, stderr).
-    pub fn signal_and_wait(
-        &mut self,
-        sig: nix::sys::signal::Signal,
-        limit: Duration,
-    ) -> Result<(std::process::ExitStatus, String)> {
-        let mut child = self.child.take().context("daemon already gone")?;
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig)?;
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = child.try_wait()? {
-                let out = child.wait_with_output()?;
-                return Ok((status, String::from_utf8_lossy(&out.stderr).into_owned()));
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("daemon did not exit within {limit:?}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        remove_cgroup_tree(&self.cgroup_parent);
     }
 }
 

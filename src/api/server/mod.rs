@@ -123,6 +123,19 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
+    /// Appends the answer to a request that waited, when its client is
+    /// still connected and asked with an id; gives the connection to flush.
+    fn answer_deferred(
+        &mut self,
+        token: u64,
+        line: impl FnOnce(&serde_json::Value) -> Vec<u8>,
+    ) -> Option<RawFd> {
+        let (fd, id) = self.pending.by_token.remove(&token)?;
+        let conn = self.connections.get_mut(&fd)?;
+        conn.output.extend_from_slice(&line(&id?));
+        Some(fd)
+    }
+
     /// Binds the socket at `path` (mode 0660), replacing a stale one. A lock
     /// file beside it makes a second daemon on the same path refuse to start.
     pub fn bind(path: &Path) -> Result<ApiServer, BindError> {
@@ -308,52 +321,26 @@ impl ControlPlane for ApiServer {
             }
         }
         for o in &outcomes {
-            let Some((fd, id)) = self.pending.by_token.remove(&o.token) else {
-                continue;
-            };
-            let (Some(id), Some(conn)) = (id, self.connections.get_mut(&fd)) else {
-                continue;
-            };
-            let line = match pull_result(o) {
-                Ok(v) => success_line(&id, v),
-                Err(e) => error_line(&id, &e),
-            };
-            conn.output.extend_from_slice(&line);
-            touched.push(fd);
-        }
-        for fd in touched {
-            self.flush_or_close(fd, sup);
+            touched.extend(self.answer_deferred(o.token, |id| match pull_result(o) {
+                Ok(v) => success_line(id, v),
+                Err(e) => error_line(id, &e),
+            }));
         }
         for (token, result) in sup.take_update_answers() {
-            let Some((fd, id)) = self.pending.by_token.remove(&token) else {
-                continue;
-            };
-            let (Some(id), Some(conn)) = (id, self.connections.get_mut(&fd)) else {
-                continue;
-            };
-            conn.output.extend_from_slice(&success_line(&id, result));
-            self.flush_or_close(fd, sup);
+            touched.extend(self.answer_deferred(token, |id| success_line(id, result)));
         }
         for done in sup.take_completions() {
-            let Some((fd, id)) = self.pending.by_token.remove(&done.token) else {
-                continue;
-            };
-            let (Some(id), Some(conn)) = (id, self.connections.get_mut(&fd)) else {
-                continue;
-            };
-            conn.output
-                .extend_from_slice(&success_line(&id, completion_result(done)));
-            self.flush_or_close(fd, sup);
+            let token = done.token;
+            let result = completion_result(done);
+            touched.extend(self.answer_deferred(token, |id| success_line(id, result)));
         }
         for done in sup.take_exec_answers() {
-            let Some((fd, id)) = self.pending.by_token.remove(&done.token) else {
-                continue;
-            };
-            let (Some(id), Some(conn)) = (id, self.connections.get_mut(&fd)) else {
-                continue;
-            };
             let result = serde_json::json!({"exit_code": done.exit_code});
-            conn.output.extend_from_slice(&success_line(&id, result));
+            touched.extend(self.answer_deferred(done.token, |id| success_line(id, result)));
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for fd in touched {
             self.flush_or_close(fd, sup);
         }
         self.pump_followers(sup);

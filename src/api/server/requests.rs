@@ -11,7 +11,7 @@ use super::{
     READ_CHUNK_BYTES,
 };
 use crate::api::access::{Access, READ_ONLY_METHODS};
-use crate::api::methods::{Outcome, dispatch, log_entry_line};
+use crate::api::methods::{LogFollow, Outcome, dispatch, log_entry_line};
 use crate::api::peer::Peer;
 use crate::api::protocol::{
     INVALID_REQUEST, PERMISSION_DENIED, RpcError, error_line, parse_request, success_line,
@@ -117,22 +117,7 @@ fn handle_line(
             pending.by_token.insert(token, (fd, id));
             Vec::new()
         }
-        (Outcome::Follow(f), Some(id)) => {
-            let mut out = Vec::new();
-            for e in &f.entries {
-                out.extend_from_slice(&log_entry_line(&f.name, e));
-            }
-            pending.by_token.insert(token, (fd, Some(id.clone())));
-            let follower = Follower {
-                fd,
-                id,
-                name: f.name,
-                cursor: f.cursor,
-                allowance: out.len(),
-            };
-            pending.follows.insert(token, follower);
-            out
-        }
+        (Outcome::Follow(f), Some(id)) => start_follow(pending, fd, token, id, f),
         (Outcome::Follow(_), None) => Vec::new(),
         (Outcome::Exec(p), Some(id)) => match super::exec::start(sup, *p, token, peer, &id, fds) {
             Ok(line) => {
@@ -160,4 +145,29 @@ fn handle_line(
         (Outcome::Reply(Ok(v)), Some(id)) => success_line(&id, v),
         (Outcome::Reply(Err(e)), Some(id)) => error_line(&id, &e),
     }
+}
+
+/// A `logs` follow: the lines so far now, and the follower that sends
+/// the next ones as they come, paced by what this client has read.
+fn start_follow(
+    pending: &mut Pending,
+    fd: RawFd,
+    token: u64,
+    id: serde_json::Value,
+    f: LogFollow,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in &f.entries {
+        out.extend_from_slice(&log_entry_line(&f.name, e));
+    }
+    pending.by_token.insert(token, (fd, Some(id.clone())));
+    let follower = Follower {
+        fd,
+        id,
+        name: f.name,
+        cursor: f.cursor,
+        allowance: out.len(),
+    };
+    pending.follows.insert(token, follower);
+    out
 }

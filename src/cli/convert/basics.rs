@@ -26,14 +26,8 @@ pub fn map(
         "command" | "entrypoint" if !value.is_null() => {
             out.insert(key.to_string(), json!(command_words(value)?));
         }
-        "read_only" | "privileged" => {
+        "read_only" | "privileged" | "init" => {
             out.insert(key.to_string(), json!(boolean(value)?));
-        }
-        "init" if boolean(value)? => {
-            ctx.issues.unsupported(
-                p,
-                "berth injects no init process: the image's program is PID 1 of the container (use an image with tini, or `command: [tini, --, …]`)",
-            );
         }
         "stop_grace_period" => {
             let d = duration(value)?;

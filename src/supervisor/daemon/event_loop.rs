@@ -90,22 +90,7 @@ pub fn run(
         if !idle_turn {
             trim.busy(Instant::now());
         }
-        for (fd, revents, source) in ready {
-            match source {
-                Source::Signals => handle_signals(sup, signals, host.init.is_some()),
-                Source::Output => sup.on_output(fd),
-                Source::PullOutput => sup.on_pull_output(fd),
-                Source::NotifierOutput => sup.on_notifier_output(fd),
-                Source::HostNetOutput => sup.on_host_network_output(fd),
-                Source::Job => sup.on_job_output(fd),
-                Source::Starting => sup.on_starting_fd(fd),
-                Source::Uevents => sup.on_uevents(),
-                Source::DeviceLinks => sup.on_device_links(),
-                Source::ClockChange => sup.on_clock_changed(),
-                Source::Gates => sup.on_gate_watch(),
-                Source::Control => control.on_ready(fd, revents, sup),
-            }
-        }
+        dispatch(ready, sup, control, signals, host.init.is_some());
         sup.fire_due_timers();
         sup.sync_hotplug();
         control.after_turn(sup);
@@ -124,19 +109,100 @@ pub fn run(
             host.notifier.stopping();
         }
         if sup.shutdown_complete() {
-            sup.finish_shutdown();
-            sup.sync_events_now();
-            if let Some(dog) = host.watchdog.take() {
-                dog.disarm();
-            }
-            if let Some(init) = &host.init {
-                say(format_args!("all containers stopped"));
-                init.finish(pid1::requested_shutdown());
-            }
-            say(format_args!("all containers stopped; exiting"));
-            return 0;
+            return finish(sup, host);
         }
     }
+}
+
+/// Hands each ready descriptor to whoever owns it.
+fn dispatch(
+    ready: Vec<(RawFd, PollFlags, Source)>,
+    sup: &mut Supervisor,
+    control: &mut dyn ControlPlane,
+    signals: &mut SignalPipe,
+    pid1: bool,
+) {
+    for (fd, revents, source) in ready {
+        match source {
+            Source::Signals => handle_signals(sup, signals, pid1),
+            Source::Output => sup.on_output(fd),
+            Source::PullOutput => sup.on_pull_output(fd),
+            Source::NotifierOutput => sup.on_notifier_output(fd),
+            Source::HostNetOutput => sup.on_host_network_output(fd),
+            Source::Job => sup.on_job_output(fd),
+            Source::Starting => sup.on_starting_fd(fd),
+            Source::Uevents => sup.on_uevents(),
+            Source::DeviceLinks => sup.on_device_links(),
+            Source::ClockChange => sup.on_clock_changed(),
+            Source::Gates => sup.on_gate_watch(),
+            Source::Control => control.on_ready(fd, revents, sup),
+        }
+    }
+}
+
+/// Every container has stopped: the journal made durable, the watchdog
+/// disarmed, and, as PID 1, the machine brought down (never returns).
+fn finish(sup: &mut Supervisor, host: &mut Host) -> i32 {
+    sup.finish_shutdown();
+    sup.sync_events_now();
+    if let Some(dog) = host.watchdog.take() {
+        dog.disarm();
+    }
+    if let Some(init) = &host.init {
+        say(format_args!("all containers stopped"));
+        init.finish(pid1::requested_shutdown());
+    }
+    say(format_args!("all containers stopped; exiting"));
+    0
+}
+
+/// Everything the loop listens to this turn, each tagged with its owner.
+struct PollSet<'a> {
+    fds: Vec<PollFd<'a>>,
+    sources: Vec<Source>,
+}
+
+impl<'a> PollSet<'a> {
+    fn add(&mut self, fd: BorrowedFd<'a>, events: PollFlags, source: Source) {
+        self.fds.push(PollFd::new(fd, events));
+        self.sources.push(source);
+    }
+
+    fn add_all(&mut self, fds: impl IntoIterator<Item = BorrowedFd<'a>>, source: Source) {
+        for fd in fds {
+            self.add(fd, PollFlags::POLLIN, source);
+        }
+    }
+}
+
+fn poll_set<'a>(
+    sup: &'a Supervisor,
+    control: &'a dyn ControlPlane,
+    signals: &'a SignalPipe,
+    now: Instant,
+) -> PollSet<'a> {
+    let mut set = PollSet {
+        fds: Vec::new(),
+        sources: Vec::new(),
+    };
+    set.add(signals.fd(), PollFlags::POLLIN, Source::Signals);
+    // A container over its output rate is not polled until its bucket
+    // refills (ratelimit.rs): its writer waits, nobody else does.
+    set.add_all(sup.output_fds_ready(now), Source::Output);
+    set.add_all(sup.notifier_fd(), Source::NotifierOutput);
+    set.add_all(sup.host_network_fd(), Source::HostNetOutput);
+    set.add_all(sup.pull_output_fds(), Source::PullOutput);
+    set.add_all(sup.job_fds(), Source::Job);
+    set.add_all(sup.starting_fds(), Source::Starting);
+    let (uevents, links) = sup.hotplug_fds();
+    set.add_all(uevents, Source::Uevents);
+    set.add_all(links, Source::DeviceLinks);
+    set.add_all(sup.clock_change_fd(), Source::ClockChange);
+    set.add_all(sup.gate_watch_fds(), Source::Gates);
+    for (fd, events) in control.watched() {
+        set.add(fd, events, Source::Control);
+    }
+    set
 }
 
 fn wait_for_events(
@@ -145,55 +211,8 @@ fn wait_for_events(
     signals: &SignalPipe,
     host_deadline: Option<Instant>,
 ) -> Result<Vec<(RawFd, PollFlags, Source)>, Errno> {
-    let mut fds = vec![PollFd::new(signals.fd(), PollFlags::POLLIN)];
-    let mut sources = vec![Source::Signals];
-    // A container over its output rate is not polled until its bucket
-    // refills (ratelimit.rs): its writer waits, nobody else does.
     let now = Instant::now();
-    for fd in sup.output_fds_ready(now) {
-        fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        sources.push(Source::Output);
-    }
-    if let Some(fd) = sup.notifier_fd() {
-        fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        sources.push(Source::NotifierOutput);
-    }
-    if let Some(fd) = sup.host_network_fd() {
-        fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        sources.push(Source::HostNetOutput);
-    }
-    for fd in sup.pull_output_fds() {
-        fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        sources.push(Source::PullOutput);
-    }
-    for fd in sup.job_fds() {
-        fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        sources.push(Source::Job);
-    }
-    for fd in sup.starting_fds() {
-        fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        sources.push(Source::Starting);
-    }
-    let (uevents, links) = sup.hotplug_fds();
-    let clock = sup.clock_change_fd();
-    for (fd, source) in [
-        (uevents, Source::Uevents),
-        (links, Source::DeviceLinks),
-        (clock, Source::ClockChange),
-    ] {
-        if let Some(fd) = fd {
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-            sources.push(source);
-        }
-    }
-    for fd in sup.gate_watch_fds() {
-        fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        sources.push(Source::Gates);
-    }
-    for (fd, events) in control.watched() {
-        fds.push(PollFd::new(fd, events));
-        sources.push(Source::Control);
-    }
+    let PollSet { mut fds, sources } = poll_set(sup, control, signals, now);
     let busy = control.has_pending_work().then_some(now);
     let deadline = [
         sup.next_deadline(),

@@ -32,8 +32,9 @@ use self::userns as userns_setup;
 use crate::image::lookup::{ResolvedImage, read_image_file};
 use crate::image::oci::RunConfig;
 use crate::kernel::cgroup::{DeviceRule, Resources};
-use crate::kernel::config::{ContainerConfig, ProcessConfig, RootfsConfig, Stdio};
+use crate::kernel::config::{ContainerConfig, MountConfig, ProcessConfig, RootfsConfig, Stdio};
 use crate::kernel::signal::parse_signal;
+use crate::kernel::userns::UsernsConfig;
 use crate::supervisor::launch::devices::GivenDevice;
 pub use crate::supervisor::launch::security::SecuritySummary;
 use crate::supervisor::launch::user::{resolve_group, resolve_user};
@@ -189,23 +190,12 @@ pub fn prepare_launch(
     cdi::apply_process_edits(&mut process, ctx.cdi);
     let stop_signal = stop_signal(spec, &run)?;
     let userns = userns_setup::userns_config(spec, name, ctx.store_root)?;
-    let mut mounts = hardening::mount_configs(spec, ctx.volume_paths);
     dirs.create()
         .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
-    mounts.extend(cdi::mounts(ctx.cdi));
-    mounts.extend(networking::etc_mounts(spec, &dirs.base, &hostname)?);
-    mounts.extend(update_lock::update_lock_mount(spec, &dirs.base)?);
-    // Last: /run/secrets goes on top of any mount of /run.
-    mounts.extend(secrets::secrets_mount(
-        spec,
-        ctx.config_dir,
-        userns.as_ref(),
-    )?);
+    let mounts = container_mounts(spec, dirs, ctx, &hostname, userns.as_ref())?;
     let device_rules = devices::cgroup_rules(spec, ctx.devices)?;
     let (security, summary) =
         security::security_config(spec, ctx.config_dir, &mounts, ctx.devices, &device_rules)?;
-    dirs.create()
-        .map_err(|e| format!("create {}: {e}", dirs.base.display()))?;
     userns_setup::prepare_upper(dirs, userns.as_ref())?;
     let hooks = spec.hooks.merged(&ctx.cdi.hooks);
     let hooks = container_hooks::container_hooks(name, &hooks, &dirs.base)?;
@@ -243,6 +233,24 @@ pub fn prepare_launch(
         device_rules,
         summary,
     })
+}
+
+/// Every mount beyond the root, in the order they go on: volumes, CDI's,
+/// the /etc files berth writes, the update lock, and the secrets last.
+fn container_mounts(
+    spec: &Spec,
+    dirs: &ContainerDirs,
+    ctx: &LaunchContext<'_>,
+    hostname: &str,
+    userns: Option<&UsernsConfig>,
+) -> Result<Vec<MountConfig>, String> {
+    let mut mounts = hardening::mount_configs(spec, ctx.volume_paths);
+    mounts.extend(cdi::mounts(ctx.cdi));
+    mounts.extend(networking::etc_mounts(spec, &dirs.base, hostname)?);
+    mounts.extend(update_lock::update_lock_mount(spec, &dirs.base)?);
+    // Last: /run/secrets goes on top of any mount of /run.
+    mounts.extend(secrets::secrets_mount(spec, ctx.config_dir, userns)?);
+    Ok(mounts)
 }
 
 /// The overlay of the image's layers under the container's upper layer.

@@ -336,6 +336,16 @@ pub fn check_settings_bounds(s: &Settings, out: &mut Vec<Problem>) {
         &TEXT_BYTES,
         s.api.read_group.as_deref().unwrap_or_default(),
     );
+    check_plugin_bounds(s, &mut c);
+    check_pull_bounds(s, &mut c);
+    if let Some(w) = &s.watchdog {
+        let mut dog = c.at("watchdog");
+        dog.value("timeout", &WATCHDOG_TIMEOUT, w.timeout.0);
+        dog.length("device", &PATH_BYTES, path_len(&w.device));
+    }
+}
+
+fn check_plugin_bounds(s: &Settings, c: &mut BoundsCheck<'_>) {
     let mut plugins = c.at("volume_plugins");
     let p = &s.volume_plugins;
     plugins.length("socket_dir", &PATH_BYTES, path_len(&p.socket_dir));
@@ -346,6 +356,10 @@ pub fn check_settings_bounds(s: &Settings, out: &mut Vec<Problem>) {
         }
     }
     plugins.value("timeout", &PLUGIN_TIMEOUT, p.timeout.0);
+}
+
+/// The pull's link limits and the store's reserve.
+fn check_pull_bounds(s: &Settings, c: &mut BoundsCheck<'_>) {
     let mut pull = c.at("pull");
     if let Some(rate) = s.pull.max_rate {
         pull.value("max_rate", &PULL_MAX_RATE, rate.0);
@@ -358,11 +372,6 @@ pub fn check_settings_bounds(s: &Settings, out: &mut Vec<Problem>) {
     }
     if let Some(r) = s.store.reserve {
         c.at("store").value("reserve", &STORE_RESERVE, r.0);
-    }
-    if let Some(w) = &s.watchdog {
-        let mut dog = c.at("watchdog");
-        dog.value("timeout", &WATCHDOG_TIMEOUT, w.timeout.0);
-        dog.length("device", &PATH_BYTES, path_len(&w.device));
     }
 }
 

@@ -163,6 +163,11 @@ fn accepted(name: &str, data: &[u8]) -> bool {
             berth::cli::mkimage::moddep::ModuleIndex::parse(dep, soft, builtin, alias)
                 .is_ok_and(|i| i.module("overlay").is_some())
         }
+        "first_boot_source" => {
+            use berth::supervisor::config_store::first_boot::from_cmdline;
+            matches!(from_cmdline(text), Ok(Some(_)))
+                || berth::kernel::config_drive::probe_bytes(data).is_some()
+        }
         other => panic!("no acceptance rule for target {other}"),
     }
 }

@@ -36,6 +36,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("dhcp_packet", dhcp_packet),
     ("sntp_packet", sntp_packet),
     ("modules_dep", modules_dep),
+    ("first_boot_source", first_boot_source),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -477,5 +478,32 @@ pub fn modules_dep(data: &[u8]) {
                 "{m} comes before its dependency {d}"
             );
         }
+    }
+}
+
+/// What a machine's init reads to find its first-boot config: the kernel
+/// command line (`berth.config=`) and a block device's first 34 KiB (a
+/// FAT boot sector or an ISO 9660 volume descriptor, for its label). Any
+/// bytes give a source, none, or an error, never a panic; a URL is shown
+/// without its user info or query, even in an error; a label is at most
+/// the 32 characters its field holds.
+pub fn first_boot_source(data: &[u8]) {
+    use berth::kernel::config_drive::probe_bytes;
+    use berth::supervisor::config_store::first_boot::{Source, from_cmdline, redact};
+    let text = String::from_utf8_lossy(data);
+    match from_cmdline(&text) {
+        Ok(Some(Source::Url(url))) => {
+            let shown = redact(&url);
+            assert!(!shown.contains(['?', '#']), "{shown} keeps its query");
+            let host = shown.split_once("://").map_or("", |(_, r)| r);
+            let host = host.split('/').next().unwrap_or("");
+            assert!(!host.contains('@'), "{shown} keeps its user info");
+        }
+        Err(e) => assert!(!e.contains("secret@"), "an error shows user info: {e}"),
+        Ok(_) => {}
+    }
+    if let Some(probe) = probe_bytes(data) {
+        assert!(probe.label.chars().count() <= 32, "label {:?}", probe.label);
+        assert!(!probe.label.ends_with(' '));
     }
 }

@@ -120,20 +120,21 @@ pub fn parse_source(value: &str) -> Result<Source, String> {
             )),
         };
     }
+    // Redacted before it is cut: a cut could drop the `@` that ends the
+    // user info and show the password.
+    let shown_url: String = redact(value).chars().take(80).collect();
     let lower = value.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         let ok = value.len() > "http://".len() && value.bytes().all(|b| b.is_ascii_graphic());
         return match ok {
             true => Ok(Source::Url(value.to_string())),
             false => Err(format!(
-                "{CMDLINE_KEY}{}: a URL of printable ASCII is expected",
-                redact(&shown)
+                "{CMDLINE_KEY}{shown_url}: a URL of printable ASCII is expected"
             )),
         };
     }
     Err(format!(
-        "{CMDLINE_KEY}{}: neither LABEL=NAME, /dev/NAME nor an http:// or https:// URL",
-        redact(&shown)
+        "{CMDLINE_KEY}{shown_url}: neither LABEL=NAME, /dev/NAME nor an http:// or https:// URL"
     ))
 }
 
@@ -217,6 +218,11 @@ mod tests {
             Source::Url("http://h/x#frag".into()).to_string(),
             "http://h/x"
         );
+        // The error cuts the value at 80 characters: the user info must go
+        // before the cut, or a long one would show its password.
+        let long_user = format!("https://{}:hunter2@h/a\u{7f}", "u".repeat(70));
+        let e = parse_source(&long_user).unwrap_err();
+        assert!(!e.contains("hunter2") && !e.contains("uuu"), "{e}");
     }
 
     #[test]

@@ -57,8 +57,11 @@ python3 benches/hardening.py --work "$work/hardening" --berth "$berth" --rounds 
 # reach an API subscriber and a webhook: appended likewise.
 python3 benches/api.py --work "$work/api" --berth "$berth" $([ "$short" = 1 ] && echo --short) --append-to "$out"
 if [ "$short" = 0 ]; then
-  # Full mode only: CNI start cost (podman beside berth) and a 10-minute
+  # Full mode only: boot to the first container under qemu (berth's
+  # initramfs beside the kernel's own boot and busybox + crun), appended
+  # by boot.py itself; then CNI start cost (podman beside berth) and a 10-minute
   # soak (RSS and CPU stay flat), appended to the same results.
+  python3 benches/boot.py --berth "$berth" --work "$work/boot" --append-to "$out"
   mkdir -p "$work/network" "$work/soak"
   {
     printf '\n## Start with a CNI network (network.py)\n\n'

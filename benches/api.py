@@ -56,7 +56,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from tools import REF, Berth, Docker, wait_until  # noqa: E402
+from tools import REF, Berth, Docker, append_results, wait_until  # noqa: E402
 
 # An invalid spec: every reload of a directory holding it is rejected and
 # journals one config.rejected event (nothing else changes).
@@ -669,20 +669,6 @@ def unmount_under(path):
         subprocess.run(["umount", "-l", p], stderr=subprocess.DEVNULL)
 
 
-def append_results(out, res, md):
-    out.mkdir(parents=True, exist_ok=True)
-    jpath = out / "results.json"
-    try:
-        data = json.loads(jpath.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data["api"] = res
-    jpath.write_text(json.dumps(data, indent=2))
-    mpath = out / "results.md"
-    prev = mpath.read_text() if mpath.exists() else ""
-    mpath.write_text(prev + ("\n" if prev else "") + "## Control API under load, event delivery\n\n" + md)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--berth", default=str(REPO / "target/debug/berth"))
@@ -761,7 +747,7 @@ def main():
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(res, indent=2))
     if a.append_to:
-        append_results(a.append_to.resolve(), res, md)
+        append_results(a.append_to.resolve(), "api", "Control API under load, event delivery", res, md)
     print(md)
 
 

@@ -39,9 +39,13 @@ import statistics
 import subprocess
 import tempfile
 import time
+import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from tools import append_results  # noqa: E402
 REF = "bench.local/boot/busybox:1"
 MARK = re.compile(r"BOOTMARK (\d+\.\d+)")
 BOOT_LIMIT_S = 180
@@ -204,20 +208,6 @@ def report(res):
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
-def append_results(out, res, md):
-    out.mkdir(parents=True, exist_ok=True)
-    jpath = out / "results.json"
-    try:
-        data = json.loads(jpath.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data["boot"] = res
-    jpath.write_text(json.dumps(data, indent=2))
-    mpath = out / "results.md"
-    prev = mpath.read_text() if mpath.exists() else ""
-    mpath.write_text(prev + ("\n" if prev else "") + "## Boot to the first container (boot.py)\n\n" + md)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--berth", required=True, help="a static berth (scripts/build-release.sh)")
@@ -231,7 +221,7 @@ def main():
         md = f"Skipped: {'no /boot/vmlinuz-*-cloud-amd64' if kernel is None else 'missing ' + ', '.join(missing)}.\n"
         print(md)
         if a.append_to:
-            append_results(a.append_to.resolve(), {"skipped": md.strip()}, md)
+            append_results(a.append_to.resolve(), "boot", "Boot to the first container (boot.py)", {"skipped": md.strip()}, md)
         return
     work = a.work or Path(tempfile.mkdtemp(prefix="berth-boot."))
     work.mkdir(parents=True, exist_ok=True)
@@ -250,7 +240,7 @@ def main():
     md = report(res)
     print(md)
     if a.append_to:
-        append_results(a.append_to.resolve(), res, md)
+        append_results(a.append_to.resolve(), "boot", "Boot to the first container (boot.py)", res, md)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from tools import Berth  # noqa: E402
+from tools import Berth, append_results  # noqa: E402
 
 REF = "localhost/bench/hardening:latest"
 JOBS = ["cpu", "getppid", "read_zero", "read_file", "stat", "open_close"]
@@ -271,20 +271,6 @@ def unmount_under(path):
         subprocess.run(["umount", "-l", p], stderr=subprocess.DEVNULL)
 
 
-def append_results(out, res, md):
-    out.mkdir(parents=True, exist_ok=True)
-    jpath = out / "results.json"
-    try:
-        data = json.loads(jpath.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data["hardening"] = res
-    jpath.write_text(json.dumps(data, indent=2))
-    mpath = out / "results.md"
-    prev = mpath.read_text() if mpath.exists() else ""
-    mpath.write_text(prev + ("\n" if prev else "") + "## Hardening overhead inside containers\n\n" + md)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--berth", default=str(REPO / "target/debug/berth"))
@@ -343,7 +329,7 @@ def main():
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(res, indent=2))
     if a.append_to:
-        append_results(a.append_to.resolve(), res, md)
+        append_results(a.append_to.resolve(), "hardening", "Hardening overhead inside containers", res, md)
     print(md)
 
 

@@ -17,6 +17,22 @@ HERE = Path(__file__).resolve().parent
 REF = "localhost/bench/busybox:latest"
 
 
+def append_results(out, key, title, res, md):
+    """Adds `res` as `key` to OUT/results.json and `md` under `title` to
+    OUT/results.md: how the benches after bench.py join its results."""
+    out.mkdir(parents=True, exist_ok=True)
+    jpath = out / "results.json"
+    try:
+        data = json.loads(jpath.read_text())
+    except (OSError, ValueError):
+        data = {}
+    data[key] = res
+    jpath.write_text(json.dumps(data, indent=2))
+    mpath = out / "results.md"
+    prev = mpath.read_text() if mpath.exists() else ""
+    mpath.write_text(prev + ("\n" if prev else "") + f"## {title}\n\n" + md)
+
+
 def rss_kib(pid):
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():

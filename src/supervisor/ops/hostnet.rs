@@ -6,20 +6,17 @@
 //! lines become journal events. As a service, or as a PID namespace's
 //! init, berth leaves the host's network and clock alone.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::os::fd::{BorrowedFd, RawFd};
+use std::process::Command;
+use std::time::Instant;
 
-use nix::fcntl::{FcntlArg, OFlag, fcntl};
-use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::supervisor::events::journal::kinds;
 use crate::supervisor::hostnet::parse_report;
 use crate::supervisor::ops::Supervisor;
-use crate::supervisor::output::line_reader::LineReader;
-use crate::supervisor::runtime::restart::backoff_delay;
+use crate::supervisor::ops::helper_child::HelperChild;
 use crate::supervisor::runtime::timers::TimerKind;
 use crate::supervisor::say;
 use crate::supervisor::spec::host_network::HostNetworkSettings;
@@ -27,18 +24,11 @@ use crate::supervisor::spec::settings::load_settings;
 
 #[derive(Default)]
 pub struct HostNetProcess {
+    child: HelperChild,
     /// What the running helper was given.
     settings: Option<HostNetworkSettings>,
-    pid: Option<Pid>,
-    stderr: Option<OwnedFd>,
-    lines: LineReader,
-    failures: u32,
-    started: Option<Instant>,
     noted_ignored: bool,
 }
-
-/// A run this long resets the restart backoff.
-const STABLE_RUN: Duration = Duration::from_secs(30);
 
 impl Supervisor {
     /// Starts the helper as berth.json asks (or stops it): at daemon
@@ -63,16 +53,11 @@ impl Supervisor {
         let Some(settings) = wanted.filter(|_| !self.shutting_down) else {
             return;
         };
-        if self.hostnet.pid.is_some() {
+        if self.hostnet.child.is_running() {
             return;
         }
-        match spawn(&settings) {
-            Ok((pid, stderr)) => {
-                self.hostnet.pid = Some(pid);
-                self.hostnet.stderr = Some(stderr);
-                self.hostnet.started = Some(Instant::now());
-                self.hostnet.settings = Some(settings);
-            }
+        match command(&settings).and_then(|cmd| self.hostnet.child.spawn(cmd)) {
+            Ok(_) => self.hostnet.settings = Some(settings),
             Err(e) => {
                 say(format_args!("host network helper: cannot start: {e}"));
                 self.schedule_host_network_restart();
@@ -81,38 +66,26 @@ impl Supervisor {
     }
 
     pub fn stop_host_network(&mut self) {
-        if let Some(pid) = self.hostnet.pid.take() {
-            let _ = kill(pid, Signal::SIGTERM);
-        }
-        self.hostnet.stderr = None;
+        self.hostnet.child.stop();
         self.hostnet.settings = None;
     }
 
     fn schedule_host_network_restart(&mut self) {
-        let delay = backoff_delay(self.hostnet.failures.min(8) + 1);
-        self.hostnet.failures += 1;
+        let delay = self.hostnet.child.next_restart(1);
         self.timers
             .schedule(Instant::now() + delay, "", 0, TimerKind::HostNetwork);
     }
 
     /// A reaped child that was the helper: true if it was.
     pub(crate) fn on_host_network_exit(&mut self, pid: Pid, code: i32) -> bool {
-        if self.hostnet.pid != Some(pid) {
+        if !self.hostnet.child.is(pid) {
             return false;
         }
-        if let Some(fd) = self.hostnet.stderr.as_ref().map(|f| f.as_raw_fd()) {
+        if let Some(fd) = self.hostnet.child.stderr_fd() {
             self.on_host_network_output(fd);
         }
-        self.hostnet.pid = None;
-        self.hostnet.stderr = None;
+        self.hostnet.child.reaped();
         self.hostnet.settings = None;
-        if self
-            .hostnet
-            .started
-            .is_some_and(|t| t.elapsed() >= STABLE_RUN)
-        {
-            self.hostnet.failures = 0;
-        }
         if !self.shutting_down {
             say(format_args!(
                 "host network helper exited with code {code}; restarting it"
@@ -123,19 +96,15 @@ impl Supervisor {
     }
 
     pub fn host_network_fd(&self) -> Option<BorrowedFd<'_>> {
-        self.hostnet.stderr.as_ref().map(|f| f.as_fd())
+        self.hostnet.child.fd()
     }
 
     /// Its log lines: passed on, and reports journaled.
     pub fn on_host_network_output(&mut self, fd: RawFd) {
-        let Some(stderr) = self.hostnet.stderr.as_ref().filter(|f| f.as_raw_fd() == fd) else {
+        let Some(lines) = self.hostnet.child.read_lines(fd) else {
             return;
         };
-        let read = self.hostnet.lines.read(stderr.as_fd());
-        if read.end.is_closed() {
-            self.hostnet.stderr = None;
-        }
-        for text in read.lines {
+        for text in lines {
             match parse_report(&text) {
                 Some((kind, data)) => self.host_network_report(kind, data),
                 None => eprintln!("{text}"),
@@ -189,24 +158,13 @@ fn uptime() -> Option<f64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
-fn spawn(settings: &HostNetworkSettings) -> std::io::Result<(Pid, OwnedFd)> {
+fn command(settings: &HostNetworkSettings) -> std::io::Result<Command> {
     let json = serde_json::to_string(settings).map_err(std::io::Error::other)?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .arg(crate::supervisor::hostnet::HOSTNET_COMMAND)
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.arg(crate::supervisor::hostnet::HOSTNET_COMMAND)
         .arg("--settings")
         .arg(json)
         .arg("--parent-pid")
-        .arg(std::process::id().to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let stderr: OwnedFd = child
-        .stderr
-        .take()
-        .map(OwnedFd::from)
-        .ok_or_else(|| std::io::Error::other("no stderr pipe"))?;
-    let flags = OFlag::from_bits_truncate(fcntl(&stderr, FcntlArg::F_GETFL)?);
-    fcntl(&stderr, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    Ok((Pid::from_raw(child.id() as i32), stderr))
+        .arg(std::process::id().to_string());
+    Ok(cmd)
 }

@@ -19,6 +19,7 @@ mod first_boot_source;
 mod gate_watch;
 mod gates;
 pub mod health;
+pub mod helper_child;
 pub mod hostnet;
 mod hotplug;
 pub mod hotplug_watch;

@@ -198,18 +198,6 @@ fn exec_t_gives_a_terminal_of_the_container_that_follows_the_window_size() -> Re
     }
     let (env, _daemon) = running()?;
     let mut t = common::pty::PtyClient::spawn(env.cli(&["exec", "-t", "c", "sh"]), 24, 80)?;
-    // The container's own devpts: its first pty, and nothing of the host's.
-    t.type_text("echo T$(tty)T; ls /dev/pts | tr '\\n' ' '; echo; stty size\n")?;
-    t.wait_for("T/dev/pts/0T", LIMIT)?;
-    t.wait_for("0 ptmx", LIMIT)?;
-    t.wait_for("24 80", LIMIT)?;
-    // The client's terminal grows; it learns so by SIGWINCH.
-    t.resize(40, 100)?;
-    std::thread::sleep(Duration::from_millis(300));
-    t.type_text("stty size\n")?;
-    t.wait_for("40 100", LIMIT)?;
-    t.type_text("echo h\"\"i; exit 3\n")?;
-    t.wait_for("\nhi", LIMIT)?;
-    assert_eq!(t.wait_exit(LIMIT)?, Some(3), "{}", t.text);
+    common::pty::check_session(&mut t, true, LIMIT)?;
     Ok(())
 }

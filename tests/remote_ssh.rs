@@ -105,16 +105,7 @@ fn exec_t_and_run_it_over_ssh_relay_the_terminal_and_its_size() -> Result<()> {
     let (sshd, env, _daemon) = remote()?;
     let cmd = sshd.berth(&sshd.key(), &env.socket(), &["exec", "-it", "c", "sh"]);
     let mut t = PtyClient::spawn(cmd, 24, 80)?;
-    t.type_text("echo T$(tty)T; stty size\n")?;
-    t.wait_for("T/dev/pts/0T", LIMIT)?;
-    t.wait_for("24 80", LIMIT)?;
-    t.resize(40, 100)?;
-    std::thread::sleep(Duration::from_millis(300));
-    t.type_text("stty size\n")?;
-    t.wait_for("40 100", LIMIT)?;
-    t.type_text("echo h\"\"i; exit 3\n")?;
-    t.wait_for("\nhi", LIMIT)?;
-    assert_eq!(t.wait_exit(LIMIT)?, Some(3), "{}", t.text);
+    common::pty::check_session(&mut t, false, LIMIT)?;
 
     let args = ["run", "-it", "--rm", DEMO_REF, "sh"];
     let mut t = PtyClient::spawn(sshd.berth(&sshd.key(), &env.socket(), &args), 24, 80)?;

@@ -76,18 +76,7 @@ fn run_it_gives_a_terminal_of_the_container_its_size_and_exit_code() -> Result<(
         &env,
         &["run", "-it", "--rm", "--name", "tty1", DEMO_REF, "sh"],
     )?;
-    // The container's own devpts: its first pty, nothing of the host's.
-    t.type_text("echo T$(tty)T; ls /dev/pts | tr '\\n' ' '; echo; stty size\n")?;
-    t.wait_for("T/dev/pts/0T", LIMIT)?;
-    t.wait_for("0 ptmx", LIMIT)?;
-    t.wait_for("24 80", LIMIT)?;
-    t.resize(40, 100)?;
-    std::thread::sleep(Duration::from_millis(300));
-    t.type_text("stty size\n")?;
-    t.wait_for("40 100", LIMIT)?;
-    t.type_text("echo h\"\"i; exit 3\n")?;
-    t.wait_for("\nhi", LIMIT)?;
-    assert_eq!(t.wait_exit(LIMIT)?, Some(3), "{}", t.text);
+    common::pty::check_session(&mut t, true, LIMIT)?;
     // --rm: gone once it exited.
     wait_for(LIMIT, || Ok(!names(&env)?.contains(&"tty1".to_string())))?;
     Ok(())

@@ -126,3 +126,36 @@ impl Drop for PtyClient {
         }
     }
 }
+
+/// What every interactive session must show (`run -it`, `exec -t`, the
+/// same over ssh): the container's own pty (/dev/pts/0; with `listing`,
+/// nothing in /dev/pts but ptmx and it, none of the host's), the client's
+/// size at the start and after a resize (SIGWINCH), typed input echoed
+/// back as output, and the shell's exit code 3 as the client's.
+#[allow(dead_code)]
+pub fn check_session(t: &mut PtyClient, listing: bool, limit: Duration) -> Result<()> {
+    if listing {
+        t.type_text("echo T$(tty)T; ls /dev/pts | tr '\\n' ' '; echo; stty size\n")?;
+    } else {
+        t.type_text("echo T$(tty)T; stty size\n")?;
+    }
+    t.wait_for("T/dev/pts/0T", limit)?;
+    if listing {
+        t.wait_for("0 ptmx", limit)?;
+    }
+    t.wait_for("24 80", limit)?;
+    t.resize(40, 100)?;
+    std::thread::sleep(Duration::from_millis(300));
+    t.type_text("stty size\n")?;
+    t.wait_for("40 100", limit)?;
+    t.type_text("echo h\"\"i; exit 3\n")?;
+    t.wait_for("\nhi", limit)?;
+    let code = t.wait_exit(limit)?;
+    if code != Some(3) {
+        bail!(
+            "exit code {code:?}, not 3; the terminal showed:\n{}",
+            t.text
+        );
+    }
+    Ok(())
+}

@@ -20,10 +20,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
-use anyhow::{Result, bail};
-use common::vm::{boot_initrd, static_berth, vm_kernel};
+use anyhow::Result;
+use common::vm::{boot_initrd, vm_kernel};
+use common::vm_image::{mkimage_initrd, powered_off_cleanly};
 use common::*;
 use serde_json::{Value, json};
 
@@ -117,32 +117,7 @@ fn have_mtools() -> bool {
 }
 
 fn build_initrd(env: &TestEnv, kernel: &Path) -> Result<PathBuf> {
-    let initrd = env.dir.path().join("initrd.img");
-    let started = Instant::now();
-    let out = run_ok(
-        berth(&[
-            "mkimage",
-            "--config-drive",
-            "--compress",
-            "none",
-            "--config",
-        ])
-        .arg(env.config())
-        .arg("--kernel")
-        .arg(kernel)
-        .arg("--berth")
-        .arg(static_berth()?)
-        .arg("--image")
-        .arg(demo_layout(env)?)
-        .arg("-o")
-        .arg(&initrd),
-    )?;
-    eprintln!(
-        "mkimage: {:.1} s: {}",
-        started.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout).trim()
-    );
-    Ok(initrd)
+    mkimage_initrd(env, kernel, &["--config-drive", "--compress", "none"])
 }
 
 fn boot(kernel: &Path, initrd: &Path, drive: &Path) -> Result<String> {
@@ -150,14 +125,7 @@ fn boot(kernel: &Path, initrd: &Path, drive: &Path) -> Result<String> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let append = format!("berth.config=LABEL={LABEL}");
     let console = boot_initrd(kernel, initrd, &append, &args, |_| {})?;
-    for bad in ["Kernel panic", "berth: FATAL", "berth: PANIC"] {
-        if console.contains(bad) {
-            bail!("{bad:?} on the console:\n{console}");
-        }
-    }
-    if !console.contains("reboot: Power down") {
-        bail!("the machine did not power off:\n{console}");
-    }
+    powered_off_cleanly(&console)?;
     console
         .lines()
         .filter(|l| l.contains("first-boot") || l.contains("bad.json"))

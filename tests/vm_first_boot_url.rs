@@ -22,10 +22,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Result, bail};
-use common::vm::{boot_initrd, static_berth, vm_kernel};
+use anyhow::Result;
+use common::vm::{boot_initrd, vm_kernel};
+use common::vm_image::{mkimage_initrd, powered_off_cleanly};
 use common::*;
 use serde_json::{Value, json};
 
@@ -116,23 +117,18 @@ fn build_initrd(env: &TestEnv, kernel: &Path) -> Result<PathBuf> {
     std::fs::write(env.config().join("berth.json"), settings(true).to_string())?;
     let baked = waits_then_shuts_down("config.first_boot_refused", "baked config running");
     env.write_spec("baked", &baked.to_string())?;
-    let initrd = env.dir.path().join("initrd.img");
-    let started = Instant::now();
-    run_ok(
-        berth(&["mkimage", "--compress", "none", "--config"])
-            .arg(env.config())
-            .args(["--add-module", "virtio_pci", "--add-module", "virtio_net"])
-            .arg("--kernel")
-            .arg(kernel)
-            .arg("--berth")
-            .arg(static_berth()?)
-            .arg("--image")
-            .arg(demo_layout(env)?)
-            .arg("-o")
-            .arg(&initrd),
-    )?;
-    eprintln!("mkimage: {:.1} s", started.elapsed().as_secs_f64());
-    Ok(initrd)
+    mkimage_initrd(
+        env,
+        kernel,
+        &[
+            "--compress",
+            "none",
+            "--add-module",
+            "virtio_pci",
+            "--add-module",
+            "virtio_net",
+        ],
+    )
 }
 
 fn boot(kernel: &Path, initrd: &Path, port: u16) -> Result<String> {
@@ -152,14 +148,7 @@ fn boot(kernel: &Path, initrd: &Path, port: u16) -> Result<String> {
         &args,
         |_| {},
     )?;
-    for bad in ["Kernel panic", "berth: FATAL", "berth: PANIC"] {
-        if console.contains(bad) {
-            bail!("{bad:?} on the console:\n{console}");
-        }
-    }
-    if !console.contains("reboot: Power down") {
-        bail!("the machine did not power off:\n{console}");
-    }
+    powered_off_cleanly(&console)?;
     console
         .lines()
         .filter(|l| l.contains("first-boot") || l.contains("network up"))

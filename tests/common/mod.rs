@@ -24,6 +24,7 @@ pub mod store_oracle;
 pub mod token_server;
 pub mod updates;
 pub mod vm;
+pub mod vm_image;
 
 mod cgroups;
 mod daemon;

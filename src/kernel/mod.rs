@@ -2,6 +2,7 @@
 //! isolated process, and runs host programs under a deadline
 //! ([`command`]). Knows nothing of specs, JSON, images or the network.
 
+pub mod blockdev;
 pub mod caps;
 pub mod cgroup;
 pub mod cgroupns;
@@ -14,6 +15,7 @@ pub mod container_hooks;
 pub mod container_init;
 mod devices;
 pub mod error;
+pub mod gpt;
 pub mod exec;
 pub mod exec_tty;
 mod handshake;

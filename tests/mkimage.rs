@@ -492,30 +492,15 @@ fn missing_modules_images_kernels_and_bad_specs_are_named() -> Result<()> {
 /// pointing back at LBA 1, both with valid CRC32s; the used entries'
 /// (name, first LBA, last LBA).
 fn gpt_partitions(disk: &[u8]) -> Vec<(String, u64, u64)> {
-    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
-    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
     assert_eq!(disk.len() % 512, 0);
     assert_eq!((disk[450], &disk[510..512]), (0xEE, &[0x55u8, 0xAA][..]), "protective MBR");
     let sectors = (disk.len() / 512) as u64;
-    let check_header = |lba: u64| -> &[u8] {
-        let h = &disk[(lba * 512) as usize..(lba * 512 + 512) as usize];
-        assert_eq!(&h[..8], b"EFI PART", "signature at LBA {lba}");
-        let mut zeroed = h[..92].to_vec();
-        zeroed[16..20].fill(0);
-        assert_eq!(crc32fast::hash(&zeroed), u32_at(h, 16), "header CRC at LBA {lba}");
-        assert_eq!(u64_at(h, 24), lba);
-        let (entries, n, size) = (u64_at(h, 72), u32_at(h, 80) as usize, u32_at(h, 84) as usize);
-        let array = &disk[(entries * 512) as usize..(entries * 512) as usize + n * size];
-        assert_eq!(crc32fast::hash(array), u32_at(h, 88), "entries CRC of LBA {lba}");
-        h
-    };
-    let primary = check_header(1);
-    assert_eq!(u64_at(primary, 32), sectors - 1, "backup header at the last sector");
-    let backup = check_header(sectors - 1);
-    assert_eq!(u64_at(backup, 32), 1);
+    let primary = gpt_header(disk, 1);
+    assert_eq!(le64(primary, 32), sectors - 1, "backup header at the last sector");
+    let backup = gpt_header(disk, sectors - 1);
+    assert_eq!(le64(backup, 32), 1);
     assert_eq!(primary[56..72], backup[56..72], "one disk GUID");
-    let array = &disk[1024..1024 + 128 * 128];
-    array
+    disk[1024..1024 + 128 * 128]
         .chunks(128)
         .filter(|e| e[..16] != [0; 16])
         .map(|e| {
@@ -524,9 +509,31 @@ fn gpt_partitions(disk: &[u8]) -> Vec<(String, u64, u64)> {
                 .map(|c| u16::from_le_bytes([c[0], c[1]]))
                 .take_while(|u| *u != 0)
                 .collect();
-            (String::from_utf16_lossy(&units), u64_at(e, 32), u64_at(e, 40))
+            (String::from_utf16_lossy(&units), le64(e, 32), le64(e, 40))
         })
         .collect()
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// The GPT header at `lba`, its own CRC and its entries' checked.
+fn gpt_header(disk: &[u8], lba: u64) -> &[u8] {
+    let h = &disk[(lba * 512) as usize..(lba * 512 + 512) as usize];
+    assert_eq!(&h[..8], b"EFI PART", "signature at LBA {lba}");
+    let mut zeroed = h[..92].to_vec();
+    zeroed[16..20].fill(0);
+    assert_eq!(crc32fast::hash(&zeroed), le32(h, 16), "header CRC at LBA {lba}");
+    assert_eq!(le64(h, 24), lba);
+    let (entries, n, size) = (le64(h, 72) as usize, le32(h, 80) as usize, le32(h, 84) as usize);
+    let array = &disk[entries * 512..entries * 512 + n * size];
+    assert_eq!(crc32fast::hash(array), le32(h, 88), "entries CRC of LBA {lba}");
+    h
 }
 
 /// `debugfs -R "cat PATH"` of the ext4 in `fs`.

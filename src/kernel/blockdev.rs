@@ -18,17 +18,18 @@ use nix::mount::{MsFlags, mount};
 
 use super::error::SysError;
 
+type IoctlNum = nix::sys::ioctl::ioctl_num_type;
+
 /// linux/fs.h: BLKSSZGET is _IO(0x12,104), BLKPG _IO(0x12,105),
 /// BLKGETSIZE64 _IOR(0x12,114,size_t).
-const BLKSSZGET: libc::c_ulong = nix::request_code_none!(0x12, 104) as libc::c_ulong;
-const BLKPG: libc::c_ulong = nix::request_code_none!(0x12, 105) as libc::c_ulong;
-const BLKGETSIZE64: libc::c_ulong =
-    nix::request_code_read!(0x12, 114, std::mem::size_of::<usize>()) as libc::c_ulong;
+const BLKSSZGET: IoctlNum = nix::request_code_none!(0x12, 104);
+const BLKPG: IoctlNum = nix::request_code_none!(0x12, 105);
+const BLKGETSIZE64: IoctlNum = nix::request_code_read!(0x12, 114, std::mem::size_of::<usize>());
 /// linux/blkpg.h.
 const BLKPG_RESIZE_PARTITION: libc::c_int = 3;
 /// fs/ext4/ext4.h: _IOW('f', 16, __u64).
-const EXT4_IOC_RESIZE_FS: libc::c_ulong =
-    nix::request_code_write!(b'f', 16, std::mem::size_of::<u64>()) as libc::c_ulong;
+const EXT4_IOC_RESIZE_FS: IoctlNum =
+    nix::request_code_write!(b'f', 16, std::mem::size_of::<u64>());
 /// sysfs gives partition extents in 512-byte units, whatever the disk's.
 const SYSFS_SECTOR: u64 = 512;
 const EXT4_MAGIC: u16 = 0xEF53;
@@ -225,7 +226,7 @@ pub fn ext4_size(sb: &[u8]) -> Option<Ext4Size> {
         _ => u32_at(0x150)?,
     };
     Some(Ext4Size {
-        blocks: u64::from(high) << 32 | u64::from(u32_at(0x04)?),
+        blocks: (u64::from(high) << 32) | u64::from(u32_at(0x04)?),
         block_size: 1024 << log,
     })
 }

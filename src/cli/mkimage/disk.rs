@@ -142,7 +142,9 @@ impl Ids {
                 .map_err(|e| format!("digest of the store: {e}"))?;
             store_bytes = st.file_bytes_under("data/");
         }
-        Ok((Ids(h.0.finalize().into()), store_bytes))
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(&h.0.finalize());
+        Ok((Ids(digest), store_bytes))
     }
 
     fn guid(&self, what: &str) -> Guid {
@@ -195,23 +197,32 @@ fn assemble(ids: &Ids, root_fs: &Path, data_fs: &Path, out: &Path) -> Result<u64
     let gpt = Gpt::new(SECTOR, disk_sectors, ids.guid("disk"), &parts)
         .map_err(|e| format!("{}: {e}", out.display()))?;
     let tmp = temp_beside(out);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        file.set_len(disk_sectors * SECTOR)?;
-        file.write_all(&protective_mbr(disk_sectors))?;
-        for w in gpt.primary().into_iter().chain(gpt.backup()) {
-            file.seek(SeekFrom::Start(w.offset))?;
-            file.write_all(&w.bytes)?;
-        }
-        copy_sparse(root_fs, &mut file, root_lba * SECTOR)?;
-        copy_sparse(data_fs, &mut file, data_lba * SECTOR)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result.and_then(|()| fs::rename(&tmp, out)) {
+    let fs = [(root_fs, root_lba), (data_fs, data_lba)];
+    let written = write_image(&tmp, &gpt, disk_sectors, &fs);
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, out)) {
         let _ = fs::remove_file(&tmp);
         return Err(format!("{}: {e}", out.display()));
     }
     Ok(disk_sectors * SECTOR)
+}
+
+fn write_image(
+    tmp: &Path,
+    gpt: &Gpt,
+    disk_sectors: u64,
+    filesystems: &[(&Path, u64)],
+) -> std::io::Result<()> {
+    let mut file = File::create(tmp)?;
+    file.set_len(disk_sectors * SECTOR)?;
+    file.write_all(&protective_mbr(disk_sectors))?;
+    for w in gpt.primary().into_iter().chain(gpt.backup()) {
+        file.seek(SeekFrom::Start(w.offset))?;
+        file.write_all(&w.bytes)?;
+    }
+    for (fs, lba) in filesystems {
+        copy_sparse(fs, &mut file, lba * SECTOR)?;
+    }
+    file.sync_all()
 }
 
 /// Copies `from` into `to` at `offset`, skipping blocks of zeros (the

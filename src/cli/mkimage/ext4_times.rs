@@ -99,7 +99,7 @@ fn in_use(image: &Path) -> std::io::Result<Vec<u64>> {
             continue;
         }
         let high = if desc >= 64 { u64::from(u32_at(d, 0x24)) } else { 0 };
-        let bitmap_block = high << 32 | u64::from(u32_at(d, 0x04));
+        let bitmap_block = (high << 32) | u64::from(u32_at(d, 0x04));
         let bitmap = read(bitmap_block * block, per_group.div_ceil(8) as usize)?;
         for i in 0..per_group {
             let ino = g * per_group + i + 1;

@@ -478,7 +478,10 @@ fn missing_modules_images_kernels_and_bad_specs_are_named() -> Result<()> {
     let err = refused(i.mkimage("x.img", &["--format", "floppy"]));
     assert!(err.contains("neither initramfs nor disk"), "{err}");
     let err = refused(i.mkimage("x.img", &["--format", "disk", "--compress", "gzip"]));
-    assert!(err.contains("--compress is for --format initramfs"), "{err}");
+    assert!(
+        err.contains("--compress is for --format initramfs"),
+        "{err}"
+    );
     i.env
         .write_spec("bad", "{\"image\": \"x\",\n \"restart\": 7}")?;
     let err = refused(i.mkimage("x.img", &[]));
@@ -493,10 +496,18 @@ fn missing_modules_images_kernels_and_bad_specs_are_named() -> Result<()> {
 /// (name, first LBA, last LBA).
 fn gpt_partitions(disk: &[u8]) -> Vec<(String, u64, u64)> {
     assert_eq!(disk.len() % 512, 0);
-    assert_eq!((disk[450], &disk[510..512]), (0xEE, &[0x55u8, 0xAA][..]), "protective MBR");
+    assert_eq!(
+        (disk[450], &disk[510..512]),
+        (0xEE, &[0x55u8, 0xAA][..]),
+        "protective MBR"
+    );
     let sectors = (disk.len() / 512) as u64;
     let primary = gpt_header(disk, 1);
-    assert_eq!(le64(primary, 32), sectors - 1, "backup header at the last sector");
+    assert_eq!(
+        le64(primary, 32),
+        sectors - 1,
+        "backup header at the last sector"
+    );
     let backup = gpt_header(disk, sectors - 1);
     assert_eq!(le64(backup, 32), 1);
     assert_eq!(primary[56..72], backup[56..72], "one disk GUID");
@@ -528,11 +539,23 @@ fn gpt_header(disk: &[u8], lba: u64) -> &[u8] {
     assert_eq!(&h[..8], b"EFI PART", "signature at LBA {lba}");
     let mut zeroed = h[..92].to_vec();
     zeroed[16..20].fill(0);
-    assert_eq!(crc32fast::hash(&zeroed), le32(h, 16), "header CRC at LBA {lba}");
+    assert_eq!(
+        crc32fast::hash(&zeroed),
+        le32(h, 16),
+        "header CRC at LBA {lba}"
+    );
     assert_eq!(le64(h, 24), lba);
-    let (entries, n, size) = (le64(h, 72) as usize, le32(h, 80) as usize, le32(h, 84) as usize);
+    let (entries, n, size) = (
+        le64(h, 72) as usize,
+        le32(h, 80) as usize,
+        le32(h, 84) as usize,
+    );
     let array = &disk[entries * 512..entries * 512 + n * size];
-    assert_eq!(crc32fast::hash(array), le32(h, 88), "entries CRC of LBA {lba}");
+    assert_eq!(
+        crc32fast::hash(array),
+        le32(h, 88),
+        "entries CRC of LBA {lba}"
+    );
     h
 }
 
@@ -568,12 +591,21 @@ fn a_disk_image_is_a_valid_gpt_of_two_ext4_partitions_and_the_same_bytes_twice()
     assert_eq!(names, ["berth-root", "berth-data"]);
     assert_eq!(parts[0].1, 2048, "aligned to 1 MiB");
     assert_eq!(parts[1].1, parts[0].2 + 1, "data right after the root");
-    assert!((parts[1].2 - parts[1].1 + 1) * 512 >= 64 << 20, "64 MiB of data at least");
+    assert!(
+        (parts[1].2 - parts[1].1 + 1) * 512 >= 64 << 20,
+        "64 MiB of data at least"
+    );
     let dir = i.env.dir.path();
     for (name, first, last) in &parts {
         let fs = dir.join(format!("{name}.ext4"));
-        std::fs::write(&fs, &one[(*first * 512) as usize..((*last + 1) * 512) as usize])?;
-        let fsck = std::process::Command::new("e2fsck").arg("-fn").arg(&fs).output()?;
+        std::fs::write(
+            &fs,
+            &one[(*first * 512) as usize..((*last + 1) * 512) as usize],
+        )?;
+        let fsck = std::process::Command::new("e2fsck")
+            .arg("-fn")
+            .arg(&fs)
+            .output()?;
         assert!(
             fsck.status.success(),
             "e2fsck {name}: {}{}",
@@ -584,9 +616,17 @@ fn a_disk_image_is_a_valid_gpt_of_two_ext4_partitions_and_the_same_bytes_twice()
     let root = dir.join("berth-root.ext4");
     assert_eq!(debugfs_cat(&root, "/init"), std::fs::read(&i.berth)?);
     let settings: Value = serde_json::from_slice(&debugfs_cat(&root, "/etc/berth/berth.json"))?;
-    assert!(settings["modules"][0].as_str().unwrap_or_default().ends_with("overlay.ko"));
+    assert!(
+        settings["modules"][0]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("overlay.ko")
+    );
     let refs = debugfs_cat(&dir.join("berth-data.ext4"), "/images/refs.json");
-    assert!(String::from_utf8_lossy(&refs).contains(DEMO_REF), "the store on the data partition");
+    assert!(
+        String::from_utf8_lossy(&refs).contains(DEMO_REF),
+        "the store on the data partition"
+    );
     Ok(())
 }
 
@@ -612,7 +652,10 @@ fn a_disk_image_without_mkfs_ext4_is_refused_naming_e2fsprogs() -> Result<()> {
         .arg(i.env.dir.path().join("x.img"))
         .env("PATH", &empty);
     let err = refused(cmd.output()?);
-    assert!(err.contains("mkfs.ext4 not found") && err.contains("e2fsprogs"), "{err}");
+    assert!(
+        err.contains("mkfs.ext4 not found") && err.contains("e2fsprogs"),
+        "{err}"
+    );
     assert!(!i.env.dir.path().join("x.img").exists());
     let left: Vec<_> = std::fs::read_dir(i.env.dir.path())?
         .flatten()

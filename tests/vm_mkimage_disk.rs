@@ -36,7 +36,9 @@ fn have_e2fsprogs() -> bool {
         .iter()
         .all(|t| Command::new(t).arg("-V").output().is_ok());
     if !found && std::env::var("BERTH_TEST_REQUIRE_VM").as_deref() == Ok("1") {
-        panic!("mkfs.ext4 or debugfs missing and BERTH_TEST_REQUIRE_VM=1 (scripts/setup.sh --test)");
+        panic!(
+            "mkfs.ext4 or debugfs missing and BERTH_TEST_REQUIRE_VM=1 (scripts/setup.sh --test)"
+        );
     }
     if !found {
         eprintln!("skipped: e2fsprogs missing (scripts/setup.sh --test installs it)");
@@ -133,8 +135,7 @@ fn has(console: &str, line: &str) {
 }
 
 #[test]
-fn a_disk_image_grows_keeps_its_data_across_boots_and_a_new_image_boots_its_config() -> Result<()>
-{
+fn a_disk_image_grows_keeps_its_data_across_boots_and_a_new_image_boots_its_config() -> Result<()> {
     let Some(kernel) = vm_kernel() else {
         return Ok(());
     };
@@ -158,7 +159,10 @@ fn a_disk_image_grows_keeps_its_data_across_boots_and_a_new_image_boots_its_conf
         .set_len(DISK_BYTES)?;
 
     let (console, _) = boot(&kernel, &disk)?;
-    has(&console, "store on /dev/nvme0n1p2 (berth-data), mounted at /var/lib/berth");
+    has(
+        &console,
+        "store on /dev/nvme0n1p2 (berth-data), mounted at /var/lib/berth",
+    );
     has(&console, "data partition /dev/nvme0n1p2 grown from");
     has(&console, "ext4 on /dev/nvme0n1p2 grown from");
     has(&console, "wrote the note");

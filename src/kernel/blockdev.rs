@@ -28,8 +28,7 @@ const BLKGETSIZE64: IoctlNum = nix::request_code_read!(0x12, 114, std::mem::size
 /// linux/blkpg.h.
 const BLKPG_RESIZE_PARTITION: libc::c_int = 3;
 /// fs/ext4/ext4.h: _IOW('f', 16, __u64).
-const EXT4_IOC_RESIZE_FS: IoctlNum =
-    nix::request_code_write!(b'f', 16, std::mem::size_of::<u64>());
+const EXT4_IOC_RESIZE_FS: IoctlNum = nix::request_code_write!(b'f', 16, std::mem::size_of::<u64>());
 /// sysfs gives partition extents in 512-byte units, whatever the disk's.
 const SYSFS_SECTOR: u64 = 512;
 const EXT4_MAGIC: u16 = 0xEF53;
@@ -81,11 +80,7 @@ pub fn disk_holding(path: &Path) -> Result<Option<String>, SysError> {
     let dev = fs::metadata(path)
         .map_err(|e| SysError::io("stat", path, &e))?
         .dev();
-    let link = format!(
-        "/sys/dev/block/{}:{}",
-        libc::major(dev),
-        libc::minor(dev)
-    );
+    let link = format!("/sys/dev/block/{}:{}", libc::major(dev), libc::minor(dev));
     let Ok(real) = fs::canonicalize(&link) else {
         return Ok(None);
     };
@@ -257,7 +252,11 @@ pub fn resize_ext4(mount_point: &Path, blocks: u64) -> Result<(), SysError> {
     let dir = File::open(mount_point).map_err(|e| SysError::io("open", mount_point, &e))?;
     // SAFETY: EXT4_IOC_RESIZE_FS reads one u64 we own.
     if unsafe { libc::ioctl(dir.as_raw_fd(), EXT4_IOC_RESIZE_FS as _, &blocks) } != 0 {
-        return Err(SysError::at("EXT4_IOC_RESIZE_FS", mount_point, Errno::last()));
+        return Err(SysError::at(
+            "EXT4_IOC_RESIZE_FS",
+            mount_point,
+            Errno::last(),
+        ));
     }
     Ok(())
 }
@@ -284,7 +283,10 @@ mod tests {
         sb[0x18..0x1C].copy_from_slice(&2u32.to_le_bytes());
         sb[0x04..0x08].copy_from_slice(&16384u32.to_le_bytes());
         let size = ext4_size(&sb).unwrap();
-        assert_eq!((size.blocks, size.block_size, size.bytes()), (16384, 4096, 64 << 20));
+        assert_eq!(
+            (size.blocks, size.block_size, size.bytes()),
+            (16384, 4096, 64 << 20)
+        );
         sb[0x60] = 0x80;
         sb[0x150..0x154].copy_from_slice(&1u32.to_le_bytes());
         assert_eq!(ext4_size(&sb).unwrap().blocks, (1 << 32) + 16384);

@@ -120,7 +120,10 @@ fn add_disk_root_entries(tree: &mut Tree) {
     let t = tree.mtime;
     tree.add("dev/console", Entry::new(Kind::Char(5, 1), 0o600, t));
     tree.add("dev/null", Entry::new(Kind::Char(1, 3), 0o666, t));
-    tree.add("sbin/init", Entry::new(Kind::Symlink(b"/init".to_vec()), 0o777, t));
+    tree.add(
+        "sbin/init",
+        Entry::new(Kind::Symlink(b"/init".to_vec()), 0o777, t),
+    );
 }
 
 /// The identifiers of one build, all from one digest of its content.
@@ -178,7 +181,11 @@ impl std::io::Write for HashWriter {
 /// Writes the disk: protective MBR, GPT, both filesystems, the backup
 /// GPT; through a temporary file renamed over `out` once complete.
 fn assemble(ids: &Ids, root_fs: &Path, data_fs: &Path, out: &Path) -> Result<u64, String> {
-    let len = |p: &Path| fs::metadata(p).map(|m| m.len()).map_err(|e| format!("{}: {e}", p.display()));
+    let len = |p: &Path| {
+        fs::metadata(p)
+            .map(|m| m.len())
+            .map_err(|e| format!("{}: {e}", p.display()))
+    };
     let (root_len, data_len) = (len(root_fs)?, len(data_fs)?);
     let root_lba = ALIGN / SECTOR;
     let data_lba = root_lba + root_len / SECTOR;

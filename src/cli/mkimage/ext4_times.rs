@@ -98,12 +98,18 @@ fn in_use(image: &Path) -> std::io::Result<Vec<u64>> {
         if u16_at(d, 0x12) & BG_INODE_UNINIT != 0 {
             continue;
         }
-        let high = if desc >= 64 { u64::from(u32_at(d, 0x24)) } else { 0 };
+        let high = if desc >= 64 {
+            u64::from(u32_at(d, 0x24))
+        } else {
+            0
+        };
         let bitmap_block = (high << 32) | u64::from(u32_at(d, 0x04));
         let bitmap = read(bitmap_block * block, per_group.div_ceil(8) as usize)?;
         for i in 0..per_group {
             let ino = g * per_group + i + 1;
-            if bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0 && (ino == ROOT_INODE || ino >= first_ino) {
+            if bitmap[(i / 8) as usize] & (1 << (i % 8)) != 0
+                && (ino == ROOT_INODE || ino >= first_ino)
+            {
                 used.push(ino);
             }
         }

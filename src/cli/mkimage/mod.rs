@@ -91,7 +91,9 @@ fn build_root(opts: &Options) -> Result<Root, String> {
         settings: settings_json,
         ca_bundle: ca.as_deref(),
         // A disk image's store is its data partition, not part of the root.
-        store: store.as_deref().filter(|_| opts.format == Format::Initramfs),
+        store: store
+            .as_deref()
+            .filter(|_| opts.format == Format::Initramfs),
     };
     root::assemble(parts, &mut tree)?;
     modules::install(&plan, &kernel.arch, &mut tree)?;

@@ -104,13 +104,29 @@ mod tests {
             Entry::new(Kind::File(Source::Bytes(b"{}".to_vec())), 0o640, 5),
         );
         t.add("tmp", Entry::new(Kind::Dir, 0o1777, 5));
-        t.add("sbin/init", Entry::new(Kind::Symlink(b"/init".to_vec()), 0o777, 5));
+        t.add(
+            "sbin/init",
+            Entry::new(Kind::Symlink(b"/init".to_vec()), 0o777, 5),
+        );
         let out = d.path().join("root");
         materialize(&t, &out).unwrap();
         let meta = fs::metadata(out.join("etc/berth/berth.json")).unwrap();
-        assert_eq!((meta.mode() & 0o7777, meta.mtime(), meta.len()), (0o640, 5, 2));
-        assert_eq!(fs::metadata(out.join("tmp")).unwrap().mode() & 0o7777, 0o1777);
-        assert_eq!(fs::metadata(out.join("etc")).unwrap().mtime(), 5, "set after its children");
-        assert_eq!(fs::read_link(out.join("sbin/init")).unwrap(), Path::new("/init"));
+        assert_eq!(
+            (meta.mode() & 0o7777, meta.mtime(), meta.len()),
+            (0o640, 5, 2)
+        );
+        assert_eq!(
+            fs::metadata(out.join("tmp")).unwrap().mode() & 0o7777,
+            0o1777
+        );
+        assert_eq!(
+            fs::metadata(out.join("etc")).unwrap().mtime(),
+            5,
+            "set after its children"
+        );
+        assert_eq!(
+            fs::read_link(out.join("sbin/init")).unwrap(),
+            Path::new("/init")
+        );
     }
 }

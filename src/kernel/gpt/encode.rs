@@ -83,7 +83,10 @@ impl Gpt {
             e[40..48].copy_from_slice(&p.last_lba.to_le_bytes());
             let units: Vec<u16> = p.name.encode_utf16().collect();
             if units.len() > NAME_UNITS {
-                return Err(invalid(format!("the partition name {:?} is too long", p.name)));
+                return Err(invalid(format!(
+                    "the partition name {:?} is too long",
+                    p.name
+                )));
             }
             for (k, u) in units.iter().enumerate() {
                 e[56 + 2 * k..58 + 2 * k].copy_from_slice(&u.to_le_bytes());
@@ -164,7 +167,12 @@ impl Gpt {
     /// sectors). None when there is nothing to do: the backup is at the
     /// end and the partition reaches it. Refused when another partition
     /// lies after it or the disk is smaller than the table.
-    pub fn grown(&self, disk_sectors: u64, index: usize, align: u64) -> Result<Option<Gpt>, GptError> {
+    pub fn grown(
+        &self,
+        disk_sectors: u64,
+        index: usize,
+        align: u64,
+    ) -> Result<Option<Gpt>, GptError> {
         let last_usable = disk_sectors
             .checked_sub(2 + self.array_sectors())
             .filter(|l| *l >= self.last_usable)

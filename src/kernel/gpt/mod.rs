@@ -182,7 +182,9 @@ impl Gpt {
         }
         let disk_sectors = disk_bytes / sector;
         if disk_sectors < 3 {
-            return Err(invalid(format!("a disk of {disk_bytes} bytes holds no GPT")));
+            return Err(invalid(format!(
+                "a disk of {disk_bytes} bytes holds no GPT"
+            )));
         }
         let header = read(sector, sector as usize)?;
         let mut gpt = Self::parse_header(&header, sector, disk_sectors)?;
@@ -190,7 +192,9 @@ impl Gpt {
         // Checked in parse_header: the array lies inside the disk.
         gpt.entries = read(2 * sector, len as usize)?;
         if crc32fast::hash(&gpt.entries) != u32_at(&header, 88) {
-            return Err(invalid("the partition entries' CRC32 does not match the header's"));
+            return Err(invalid(
+                "the partition entries' CRC32 does not match the header's",
+            ));
         }
         gpt.partitions = gpt.parse_entries()?;
         Ok(gpt)
@@ -262,7 +266,11 @@ impl Gpt {
 
     fn parse_entries(&self) -> Result<Vec<Partition>, GptError> {
         let mut parts = Vec::new();
-        for (index, e) in self.entries.chunks_exact(self.entry_bytes as usize).enumerate() {
+        for (index, e) in self
+            .entries
+            .chunks_exact(self.entry_bytes as usize)
+            .enumerate()
+        {
             let type_guid = guid_at(e, 0);
             if type_guid.is_zero() {
                 continue;
@@ -294,7 +302,10 @@ impl Gpt {
         }
         let mut by_start: Vec<&Partition> = parts.iter().collect();
         by_start.sort_by_key(|p| p.first_lba);
-        if let Some(w) = by_start.windows(2).find(|w| w[1].first_lba <= w[0].last_lba) {
+        if let Some(w) = by_start
+            .windows(2)
+            .find(|w| w[1].first_lba <= w[0].last_lba)
+        {
             return Err(invalid(format!(
                 "partitions {} and {} overlap",
                 w[0].index + 1,

@@ -40,7 +40,10 @@ fn a_new_table_reads_back_with_its_names_and_crcs() {
     assert_eq!(back.last_usable, sectors - 34);
     assert_eq!(back.backup_lba, sectors - 1);
     let data = back.named("berth-data").unwrap();
-    assert_eq!((data.index, data.first_lba, data.sectors()), (1, 3 * MIB, 2 * MIB));
+    assert_eq!(
+        (data.index, data.first_lba, data.sectors()),
+        (1, 3 * MIB, 2 * MIB)
+    );
     // The backup header: at the last sector, pointing back at LBA 1, its
     // entries just before it, with valid CRCs.
     let last = &d[((sectors - 1) * 512) as usize..];
@@ -50,10 +53,7 @@ fn a_new_table_reads_back_with_its_names_and_crcs() {
     assert_eq!(header_crc(&last[..HEADER_BYTES]), u32_at(last, 16));
     let entries = &d[((sectors - 33) * 512) as usize..((sectors - 1) * 512) as usize];
     assert_eq!(crc32fast::hash(entries), u32_at(last, 88));
-    assert_eq!(
-        LINUX_FS.to_string(),
-        "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
-    );
+    assert_eq!(LINUX_FS.to_string(), "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
     let mbr = &d[..512];
     assert_eq!((mbr[450], &mbr[510..]), (0xEE, &[0x55u8, 0xAA][..]));
 }
@@ -119,7 +119,8 @@ fn a_damaged_or_hostile_table_is_refused() {
     assert!(huge.contains("entries of 128 bytes"), "{huge}");
     let beyond = forge(&|d| d[512 + 48..512 + 56].copy_from_slice(&u64::MAX.to_le_bytes()));
     assert!(beyond.contains("do not fit"), "{beyond}");
-    let overlap = forge(&|d| d[1024 + 128 + 32..1024 + 128 + 40].copy_from_slice(&MIB.to_le_bytes()));
+    let overlap =
+        forge(&|d| d[1024 + 128 + 32..1024 + 128 + 40].copy_from_slice(&MIB.to_le_bytes()));
     assert!(overlap.contains("overlap"), "{overlap}");
     let outside = forge(&|d| d[1024 + 40..1024 + 48].copy_from_slice(&(sectors).to_le_bytes()));
     assert!(outside.contains("outside the usable"), "{outside}");

@@ -96,14 +96,20 @@ fn grow_partition(disk: &str, part: &BlockPartition) -> Result<Option<u64>, Stri
     let file = blockdev::open_disk(&dev).map_err(|e| e.to_string())?;
     let (disk_bytes, sector) = blockdev::geometry(&file, &dev).map_err(|e| e.to_string())?;
     let mut read = |offset: u64, len: usize| blockdev::read_at(&file, offset, len);
-    let gpt = Gpt::read(&mut read, sector, disk_bytes)
-        .map_err(|e| format!("{}: {e}", dev.display()))?;
+    let gpt =
+        Gpt::read(&mut read, sector, disk_bytes).map_err(|e| format!("{}: {e}", dev.display()))?;
     let index = part.number.checked_sub(1).ok_or("partition number 0")? as usize;
     let ours = gpt
         .partitions
         .iter()
         .find(|p| p.index == index && p.name == DATA_PARTITION)
-        .ok_or_else(|| format!("{}: the GPT has no {DATA_PARTITION} in slot {}", dev.display(), part.number))?;
+        .ok_or_else(|| {
+            format!(
+                "{}: the GPT has no {DATA_PARTITION} in slot {}",
+                dev.display(),
+                part.number
+            )
+        })?;
     let old_bytes = ours.sectors() * sector;
     let grown = match gpt.grown(disk_bytes / sector, index, ALIGN_BYTES / sector) {
         Ok(Some(g)) => g,
@@ -127,14 +133,8 @@ fn grow_partition(disk: &str, part: &BlockPartition) -> Result<Option<u64>, Stri
     {
         blockdev::write_at(&file, &dev, 0, &mbr).map_err(|e| e.to_string())?;
     }
-    blockdev::resize_partition(
-        &file,
-        &dev,
-        part.number,
-        new.first_lba * sector,
-        new_bytes,
-    )
-    .map_err(|e| e.to_string())?;
+    blockdev::resize_partition(&file, &dev, part.number, new.first_lba * sector, new_bytes)
+        .map_err(|e| e.to_string())?;
     say(format_args!(
         "data partition {} grown from {} to {} (the disk {} is {}): GPT rewritten, backup moved to the disk's end",
         part.dev().display(),

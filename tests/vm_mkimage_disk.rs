@@ -118,6 +118,13 @@ fn boot(kernel: &Path, disk: &Path) -> Result<(String, Option<Duration>)> {
     {
         eprintln!("vm: {}", line.trim());
     }
+    for line in console.lines().filter(|l| {
+        ["store on ", "data partition ", "ext4 on "]
+            .iter()
+            .any(|w| l.contains(w))
+    }) {
+        eprintln!("vm: {}", line.trim());
+    }
     if let Some(t) = first {
         eprintln!(
             "vm: first container running {:.2} s after qemu started",

@@ -5,8 +5,9 @@
 //! booted under qemu (TCG) as an NVMe disk, its first partition the
 //! read-only root:
 //! - first boot: the data partition is grown to the disk's end (console
-//!   line and event), the container finds no file, writes it, and powers
-//!   the machine off through the API;
+//!   lines, and the event, read by the container through the API), the
+//!   container finds no file, writes it, and powers the machine off
+//!   through the API;
 //! - second boot of the same disk: the file written at the first boot is
 //!   there (the store and its volumes live on the data partition), and
 //!   nothing is grown again;
@@ -151,7 +152,9 @@ fn a_disk_image_grows_keeps_its_data_across_boots_and_a_new_image_boots_its_conf
     }
     let env = TestEnv::new()?;
     let layout = demo_layout(&env)?;
-    let note = "if [ -f /data/note ]; then echo \"found the note: $(cat /data/note)\" > /console; \
+    // The journal, on the data partition too, holds the growth's event.
+    let note = "/berth events --kind data_partition.grown > /console; \
+        if [ -f /data/note ]; then echo \"found the note: $(cat /data/note)\" > /console; \
         else echo written-at-first-boot > /data/note; echo 'wrote the note' > /console; fi";
     config(&env, "writer", container(note))?;
     let disk: PathBuf = env.dir.path().join("disk.img");
@@ -173,6 +176,7 @@ fn a_disk_image_grows_keeps_its_data_across_boots_and_a_new_image_boots_its_conf
     has(&console, "data partition /dev/nvme0n1p2 grown from");
     has(&console, "ext4 on /dev/nvme0n1p2 grown from");
     has(&console, "wrote the note");
+    has(&console, "data_partition.grown");
 
     let (console, _) = boot(&kernel, &disk)?;
     has(&console, "found the note: written-at-first-boot");

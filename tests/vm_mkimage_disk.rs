@@ -120,9 +120,14 @@ fn boot(kernel: &Path, disk: &Path) -> Result<(String, Option<Duration>)> {
         eprintln!("vm: {}", line.trim());
     }
     for line in console.lines().filter(|l| {
-        ["store on ", "data partition ", "ext4 on ", "boot: berth started"]
-            .iter()
-            .any(|w| l.contains(w))
+        [
+            "store on ",
+            "data partition ",
+            "ext4 on ",
+            "boot: berth started",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
     }) {
         eprintln!("vm: {}", line.trim());
     }

@@ -51,12 +51,7 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
     args.expect_positional(0, DAEMON_USAGE)?;
     let seed_dir = config_dir(&args, init.is_some())?;
     let root = PathBuf::from(args.value("root").unwrap_or(DEFAULT_ROOT));
-    // Booted from a disk image: its data partition holds the store (and
-    // the applied config in it), so it is mounted before either is read.
-    let data = match init.is_some() && pid1::mode() == pid1::Mode::Machine {
-        true => data_partition::mount_store(&root),
-        false => None,
-    };
+    let data = mount_data_partition(init.is_some(), &root);
     let config_dir = applied_config(&root).unwrap_or_else(|| seed_dir.clone());
     let (settings, specs) = load_config(&config_dir, init.as_deref_mut())?;
     stamp(BootStep::Config);
@@ -116,6 +111,15 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         &mut signals,
         &mut host,
     ))
+}
+
+/// Booted from a disk image as the machine's init: its data partition
+/// holds the store (and the applied config in it), so it is mounted
+/// before either is read.
+fn mount_data_partition(is_pid1: bool, root: &Path) -> Option<DataMount> {
+    (is_pid1 && pid1::mode() == pid1::Mode::Machine)
+        .then(|| data_partition::mount_store(root))
+        .flatten()
 }
 
 /// The data partition's growth at this boot, as an event (the console

@@ -21,6 +21,11 @@ if [ "$want_test" = 1 ]; then
   # tests/vm_first_boot.rs makes its config drives (vfat images) with
   # mkfs.vfat and mtools, without mounting anything.
   packages+=(dosfstools mtools)
+  # `berth mkimage --format disk` makes its ext4 partitions with mkfs.ext4
+  # -d and pins their times with debugfs; tests/mkimage.rs checks them
+  # with e2fsck (Debian installs e2fsprogs by default; named so a slim
+  # image gets it too).
+  packages+=(e2fsprogs)
   # tests/remote_ssh.rs runs its own sshd on 127.0.0.1 (its own config,
   # keys and port) for `berth --host ssh://`.
   packages+=(openssh-server openssh-client)

@@ -168,6 +168,8 @@ fn accepted(name: &str, data: &[u8]) -> bool {
             matches!(from_cmdline(text), Ok(Some(_)))
                 || berth::kernel::config_drive::probe_bytes(data).is_some()
         }
+        "gpt_table" => berth::kernel::gpt::Gpt::from_disk(data, 512)
+            .is_ok_and(|g| g.named("berth-data").is_some()),
         other => panic!("no acceptance rule for target {other}"),
     }
 }

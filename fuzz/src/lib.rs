@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("sntp_packet", sntp_packet),
     ("modules_dep", modules_dep),
     ("first_boot_source", first_boot_source),
+    ("gpt_table", gpt_table),
 ];
 
 /// Container spec files: any bytes must give a spec or file:line:col
@@ -505,5 +506,48 @@ pub fn first_boot_source(data: &[u8]) {
     if let Some(probe) = probe_bytes(data) {
         assert!(probe.label.chars().count() <= 32, "label {:?}", probe.label);
         assert!(!probe.label.ends_with(' '));
+    }
+}
+
+/// A disk's partition table, as berth as PID 1 reads its boot disk to
+/// grow the data partition: any bytes (a whole small disk, 512-byte
+/// sectors) give a table or a refusal, never a panic; a table read has
+/// its partitions inside the usable range and apart; grown to a disk
+/// twice as large, written and read again, it keeps every entry but the
+/// grown one, which keeps its start and gets longer. An ext4 superblock
+/// in the same bytes gives a size or none.
+pub fn gpt_table(data: &[u8]) {
+    use berth::kernel::blockdev::ext4_size;
+    use berth::kernel::gpt::Gpt;
+    if let Some(sb) = data.get(1024..2048) {
+        let _ = ext4_size(sb);
+    }
+    let Ok(gpt) = Gpt::from_disk(data, 512) else {
+        return;
+    };
+    for p in &gpt.partitions {
+        assert!(gpt.first_usable <= p.first_lba && p.last_lba <= gpt.last_usable);
+    }
+    let Some(last) = gpt.partitions.iter().max_by_key(|p| p.last_lba) else {
+        return;
+    };
+    let sectors = (data.len() / 512) as u64 * 2;
+    let Ok(Some(grown)) = gpt.grown(sectors, last.index, 8) else {
+        return;
+    };
+    let mut disk = vec![0u8; (sectors * 512) as usize];
+    for w in grown.primary().into_iter().chain(grown.backup()) {
+        let at = w.offset as usize;
+        disk[at..at + w.bytes.len()].copy_from_slice(&w.bytes);
+    }
+    let back = Gpt::from_disk(&disk, 512).expect("a grown table reads back");
+    assert_eq!(back.backup_lba, sectors - 1);
+    assert_eq!(back.partitions.len(), gpt.partitions.len());
+    for (a, b) in gpt.partitions.iter().zip(&back.partitions) {
+        if a.index == last.index {
+            assert!(b.first_lba == a.first_lba && b.last_lba >= a.last_lba);
+        } else {
+            assert_eq!(a, b);
+        }
     }
 }

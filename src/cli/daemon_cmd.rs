@@ -12,11 +12,13 @@ use crate::image::store::DEFAULT_ROOT;
 use crate::kernel::machine::boot_steps::{BootStep, stamp};
 use crate::supervisor::config_store;
 use crate::supervisor::daemon::clock_floor;
+use crate::supervisor::daemon::data_partition::{self, DataMount};
 use crate::supervisor::daemon::event_loop::{self, Host};
 use crate::supervisor::daemon::hw_watchdog::HardwareWatchdog;
 use crate::supervisor::daemon::notify::Notifier;
 use crate::supervisor::daemon::pid1::{self, Init};
 use crate::supervisor::daemon::signals::SignalPipe;
+use crate::supervisor::events::kinds;
 use crate::supervisor::launch::check::{check_cdi_devices, load_config as load_config_dir};
 use crate::supervisor::plugins::cdi;
 use crate::supervisor::plugins::network::NetworkSettings;
@@ -49,6 +51,7 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
     args.expect_positional(0, DAEMON_USAGE)?;
     let seed_dir = config_dir(&args, init.is_some())?;
     let root = PathBuf::from(args.value("root").unwrap_or(DEFAULT_ROOT));
+    let data = mount_data_partition(init.is_some(), &root);
     let config_dir = applied_config(&root).unwrap_or_else(|| seed_dir.clone());
     let (settings, specs) = load_config(&config_dir, init.as_deref_mut())?;
     stamp(BootStep::Config);
@@ -88,6 +91,7 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
     );
     let mut sup = start_supervisor(store, options, specs);
     sup.set_journal_sync(settings.journal.sync);
+    report_data_growth(&mut sup, data.as_ref());
     stamp(BootStep::Supervisor);
     let watchdog = settings.watchdog.as_ref().and_then(HardwareWatchdog::arm);
     sup.set_watchdog_info(watchdog.as_ref().map(HardwareWatchdog::info));
@@ -107,6 +111,35 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
         &mut signals,
         &mut host,
     ))
+}
+
+/// Booted from a disk image as the machine's init: its data partition
+/// holds the store (and the applied config in it), so it is mounted
+/// before either is read.
+fn mount_data_partition(is_pid1: bool, root: &Path) -> Option<DataMount> {
+    (is_pid1 && pid1::mode() == pid1::Mode::Machine)
+        .then(|| data_partition::mount_store(root))
+        .flatten()
+}
+
+/// The data partition's growth at this boot, as an event (the console
+/// said it when it happened, before the journal was open).
+fn report_data_growth(sup: &mut Supervisor, data: Option<&DataMount>) {
+    let Some((data, grown)) = data.and_then(|d| Some((d, d.grown.as_ref()?))) else {
+        return;
+    };
+    sup.emit(
+        kinds::DATA_PARTITION_GROWN,
+        None,
+        serde_json::json!({
+            "device": data.device,
+            "disk": data.disk,
+            "partition_from_bytes": grown.partition_from,
+            "partition_to_bytes": grown.partition_to,
+            "fs_from_bytes": grown.fs_from,
+            "fs_to_bytes": grown.fs_to,
+        }),
+    );
 }
 
 /// `--config`, or as PID 1 (nobody to pass it) the default directory.

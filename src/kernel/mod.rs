@@ -2,6 +2,7 @@
 //! isolated process, and runs host programs under a deadline
 //! ([`command`]). Knows nothing of specs, JSON, images or the network.
 
+pub mod blockdev;
 pub mod caps;
 pub mod cgroup;
 pub mod cgroupns;
@@ -16,6 +17,7 @@ mod devices;
 pub mod error;
 pub mod exec;
 pub mod exec_tty;
+pub mod gpt;
 mod handshake;
 pub mod helper;
 pub mod host_devices;

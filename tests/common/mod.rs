@@ -15,6 +15,7 @@ pub mod hostile_registry;
 pub mod hotloop;
 pub mod layers;
 pub mod loopdev;
+pub mod mkimage_inputs;
 pub mod ns_daemon;
 pub mod probe;
 pub mod pty;

@@ -172,6 +172,30 @@ pub fn boot_initrd(
     qemu_args: &[&str],
     on_line: impl FnMut(&str),
 ) -> Result<String> {
+    boot_media(kernel, &[initrd.as_os_str()], append, qemu_args, on_line)
+}
+
+/// Boots a `berth mkimage --format disk` image (scripts/vm/boot.sh
+/// --disk: an NVMe disk, its first partition the root) as boot_initrd
+/// boots an initramfs. qemu writes to the image.
+pub fn boot_disk(
+    kernel: &Path,
+    disk: &Path,
+    append: &str,
+    qemu_args: &[&str],
+    on_line: impl FnMut(&str),
+) -> Result<String> {
+    let media = [std::ffi::OsStr::new("--disk"), disk.as_os_str()];
+    boot_media(kernel, &media, append, qemu_args, on_line)
+}
+
+fn boot_media(
+    kernel: &Path,
+    media: &[&std::ffi::OsStr],
+    append: &str,
+    qemu_args: &[&str],
+    on_line: impl FnMut(&str),
+) -> Result<String> {
     // One VM at a time: TCG keeps a core busy, and VMs side by side
     // slow each other down about linearly (docs/pid1.md).
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -179,7 +203,7 @@ pub fn boot_initrd(
     let started = Instant::now();
     let mut qemu = Command::new("bash")
         .arg(repo_path("scripts/vm/boot.sh"))
-        .arg(initrd)
+        .args(media)
         .args(qemu_args)
         .env("KERNEL", kernel)
         .env("APPEND", append)

@@ -146,7 +146,7 @@ pub const STORE: Command = cmd(
 pub const MKIMAGE: Command = cmd(
     "mkimage",
     "",
-    "build a bootable initramfs: berth as /init, a config, its images, modules and CA bundle (docs/images.md)",
+    "build a bootable initramfs or GPT disk image: berth as /init, a config, its images, modules and CA bundle (docs/images.md)",
     &[
         Opt::value(
             "config",
@@ -180,7 +180,7 @@ pub const MKIMAGE: Command = cmd(
         Opt::value(
             "format",
             "FORMAT",
-            "initramfs (the default; disk is not built yet)",
+            "initramfs (the default) or disk: a raw GPT image, read-only ext4 root and a data partition grown at first boot",
         ),
         Opt::value(
             "compress",

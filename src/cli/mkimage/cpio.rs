@@ -109,6 +109,11 @@ impl Tree {
         self.entries.keys().map(Vec::as_slice)
     }
 
+    /// Every entry with its path, in archive order (parents first).
+    pub fn entries(&self) -> impl DoubleEndedIterator<Item = (&[u8], &Entry)> {
+        self.entries.iter().map(|(p, e)| (p.as_slice(), e))
+    }
+
     /// Bytes of file data at or under `prefix` (a hard-linked file once).
     pub fn file_bytes_under(&self, prefix: &str) -> u64 {
         let mut seen = std::collections::HashSet::new();

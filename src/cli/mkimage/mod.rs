@@ -1,22 +1,28 @@
-//! `berth mkimage`: a bootable initramfs from a config directory — berth
-//! (static) as /init, the config as /etc/berth, the images preloaded into
-//! the store, the kernel modules the config needs and a CA bundle — for
-//! one kernel, whose architecture everything else must share. The same
+//! `berth mkimage`: a bootable initramfs or GPT disk image from a config
+//! directory — berth (static) as /init, the config as /etc/berth, the
+//! images preloaded into the store, the kernel modules the config needs
+//! and a CA bundle — for one kernel, whose architecture everything else
+//! must share. Both formats share the root tree; only how it is written
+//! differs (root.rs: a cpio archive; disk.rs: ext4 partitions). The same
 //! inputs give the same bytes (docs/images.md).
 
 mod arch;
 pub mod cpio;
+mod disk;
+mod ext4;
+mod ext4_times;
 pub mod moddep;
 mod modules;
 mod options;
 mod preload;
 mod root;
+mod stage;
 
 use std::path::{Path, PathBuf};
 
 use self::arch::{Arch, KernelInfo, elf_info, kernel_info, read_head};
 use self::cpio::Tree;
-use self::options::Options;
+use self::options::{Format, Options};
 use crate::image::Store;
 use crate::supervisor::launch::check::load_config;
 use crate::supervisor::spec::settings::{Settings, load_settings};
@@ -26,11 +32,36 @@ const ELF_HEAD_BYTES: u64 = 64 << 10;
 
 pub fn mkimage(argv: &[String]) -> Result<i32, String> {
     let opts = Options::parse(argv)?;
+    let root = build_root(&opts)?;
+    match opts.format {
+        Format::Initramfs => write_initramfs(&opts, &root),
+        Format::Disk => write_disk(&opts, root),
+    }
+}
+
+/// What both formats boot: the root tree (berth as /init, the config,
+/// modules, CA bundle; the store too in an initramfs) and the preloaded
+/// store, checked against the kernel.
+struct Root {
+    tree: Tree,
+    /// The preloaded store (a disk keeps it on its data partition).
+    store: Option<PathBuf>,
+    arch: Arch,
+    release: String,
+    berth: PathBuf,
+    modules: usize,
+    /// Scratch space beside the output, removed with the Root.
+    work: WorkDir,
+}
+
+fn build_root(opts: &Options) -> Result<Root, String> {
     let kernel = kernel_info(&opts.kernel)?;
     let berth = static_berth(opts.berth.as_deref(), &kernel.arch, &opts.kernel)?;
     let (settings, specs) = check_config(&opts.config)?;
-    check_kernel_unpacks(&opts, &kernel)?;
-    let (modules_dir, release) = module_tree(&opts, &kernel)?;
+    if opts.format == Format::Initramfs {
+        check_kernel_unpacks(opts, &kernel)?;
+    }
+    let (modules_dir, release) = module_tree(opts, &kernel)?;
     let index = moddep::ModuleIndex::load(&modules_dir)?;
     let mut added = opts.add_modules.clone();
     if opts.config_drive {
@@ -42,7 +73,7 @@ pub fn mkimage(argv: &[String]) -> Result<i32, String> {
         .iter()
         .for_each(|n| warn(&format!("modules: {n}")));
     let settings_json = modules::settings_with_modules(&opts.config, &plan.load_list())?;
-    let ca = ca_bundle(&opts)?;
+    let ca = ca_bundle(opts)?;
     let work = WorkDir::beside(&opts.output)?;
     let store = match opts.images.is_empty() {
         true => {
@@ -51,7 +82,7 @@ pub fn mkimage(argv: &[String]) -> Result<i32, String> {
                 .for_each(|m| warn(m));
             None
         }
-        false => Some(preload_store(&opts, &work.0, &kernel.arch, &specs)?),
+        false => Some(preload_store(opts, &work.0, &kernel.arch, &specs)?),
     };
     let mut tree = Tree::new(opts.epoch);
     let parts = root::Parts {
@@ -59,20 +90,37 @@ pub fn mkimage(argv: &[String]) -> Result<i32, String> {
         config: &opts.config,
         settings: settings_json,
         ca_bundle: ca.as_deref(),
-        store: store.as_deref(),
+        // A disk image's store is its data partition, not part of the root.
+        store: store
+            .as_deref()
+            .filter(|_| opts.format == Format::Initramfs),
     };
     root::assemble(parts, &mut tree)?;
     modules::install(&plan, &kernel.arch, &mut tree)?;
-    let written = root::write(&tree, opts.compress, &opts.output)?;
+    Ok(Root {
+        tree,
+        store,
+        arch: kernel.arch,
+        release,
+        berth,
+        modules: plan.files.len(),
+        work,
+    })
+}
+
+fn write_initramfs(opts: &Options, root: &Root) -> Result<i32, String> {
+    let tree = &root.tree;
+    let written = root::write(tree, opts.compress, &opts.output)?;
     println!(
-        "{}: {} bytes ({}; {} bytes of cpio) for linux/{} {release}: berth {} as /init, {} modules, {} images",
+        "{}: {} bytes ({}; {} bytes of cpio) for linux/{} {}: berth {} as /init, {} modules, {} images",
         opts.output.display(),
         written.file_bytes,
         opts.compress.name(),
         written.archive_bytes,
-        kernel.arch,
-        berth.display(),
-        plan.files.len(),
+        root.arch,
+        root.release,
+        root.berth.display(),
+        root.modules,
         opts.images.len()
     );
     let part = |p: &str| tree.file_bytes_under(p);
@@ -84,6 +132,38 @@ pub fn mkimage(argv: &[String]) -> Result<i32, String> {
         part("var/lib/berth/blobs/"),
         part("var/lib/berth/layers/"),
         part("etc/")
+    );
+    Ok(0)
+}
+
+fn write_disk(opts: &Options, mut root: Root) -> Result<i32, String> {
+    let input = disk::Input {
+        store: root.store.as_deref(),
+        epoch: opts.epoch,
+        work: &root.work.0,
+        output: &opts.output,
+    };
+    let written = disk::write(&mut root.tree, input)?;
+    println!(
+        "{}: {} bytes (GPT; {} bytes allocated) for linux/{} {}: berth {} as /init, {} modules, {} images",
+        opts.output.display(),
+        written.disk_bytes,
+        written.allocated_bytes,
+        root.arch,
+        root.release,
+        root.berth.display(),
+        root.modules,
+        opts.images.len()
+    );
+    let part = |p: &str| root.tree.file_bytes_under(p);
+    println!(
+        "  partition 1 berth-root: ext4 {} bytes, read-only (/init {}, /lib/modules {}, /etc {} bytes); partition 2 berth-data: ext4 {} bytes with a journal (the store: {} bytes), grown to the disk's end at first boot",
+        written.root_bytes,
+        part("init"),
+        part("lib/modules/"),
+        part("etc/"),
+        written.data_bytes,
+        written.store_bytes
     );
     Ok(0)
 }
@@ -214,7 +294,10 @@ fn preload_store(
     let store = Store::open(&dir).map_err(|e| e.to_string())?;
     preload::preload(&store, &opts.images, &opts.root, work)?;
     let images = preload::check_platforms(&store, arch)?;
-    preload::check_no_xattrs(&images)?;
+    // mkfs.ext4 -d copies extended attributes; a cpio archive cannot.
+    if opts.format == Format::Initramfs {
+        preload::check_no_xattrs(&images)?;
+    }
     preload::missing_images(specs, &images)
         .iter()
         .for_each(|m| warn(m));

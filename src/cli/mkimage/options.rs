@@ -51,8 +51,19 @@ impl Compress {
     }
 }
 
+/// What `-o` becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A compressed cpio archive for `-kernel/-initrd` (bootloader) boots.
+    Initramfs,
+    /// A raw GPT disk image: a read-only ext4 root and an ext4 data
+    /// partition for the store (disk.rs).
+    Disk,
+}
+
 #[derive(Debug, Clone)]
 pub struct Options {
+    pub format: Format,
     pub config: PathBuf,
     pub kernel: PathBuf,
     pub images: Vec<String>,
@@ -71,7 +82,7 @@ pub struct Options {
     pub epoch: u32,
 }
 
-pub const USAGE: &str = "berth mkimage --config DIR --kernel VMLINUZ [--image REF|PATH]... [--modules DIR] [--add-module NAME]... [--config-drive] [--format initramfs] [--compress zstd|zstd:LEVEL|gzip|none] [--ca-bundle PEM|none] [--berth BIN] [--root DIR] -o OUT";
+pub const USAGE: &str = "berth mkimage --config DIR --kernel VMLINUZ [--image REF|PATH]... [--modules DIR] [--add-module NAME]... [--config-drive] [--format initramfs|disk] [--compress zstd|zstd:LEVEL|gzip|none] [--ca-bundle PEM|none] [--berth BIN] [--root DIR] -o OUT";
 
 impl Options {
     pub fn parse(argv: &[String]) -> Result<Options, String> {
@@ -82,18 +93,20 @@ impl Options {
                 .map(PathBuf::from)
                 .ok_or_else(|| format!("--{name} is required; usage: {USAGE}"))
         };
-        match args.value("format").unwrap_or("initramfs") {
-            "initramfs" => {}
-            "disk" => {
-                return Err(
-                    "--format disk is not built yet: use --format initramfs (docs/images.md)"
-                        .into(),
-                );
-            }
+        let format = match args.value("format").unwrap_or("initramfs") {
+            "initramfs" => Format::Initramfs,
+            "disk" => Format::Disk,
             other => return Err(format!("--format: {other:?} is neither initramfs nor disk")),
+        };
+        if format == Format::Disk && args.value("compress").is_some() {
+            return Err(
+                "--compress is for --format initramfs: a disk image's ext4 partitions are not compressed (compress the image file itself to ship it)"
+                    .into(),
+            );
         }
         let ca = args.value("ca-bundle");
         Ok(Options {
+            format,
             config: required("config")?,
             kernel: required("kernel")?,
             output: required("output")?,

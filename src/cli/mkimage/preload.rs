@@ -2,8 +2,9 @@
 //! the image's /var/lib/berth — from an OCI layout or an archive by path,
 //! or from the local store by reference (saved to an archive and imported
 //! again, so the same verified transaction brings every image in). Each
-//! must be for the target's platform; the layers' extended attributes
-//! must be none, since an initramfs cannot carry them.
+//! must be for the target's platform; for an initramfs the layers'
+//! extended attributes must be none, since a cpio archive cannot carry
+//! them (a disk image's ext4 can).
 
 use std::path::{Path, PathBuf};
 
@@ -88,7 +89,7 @@ pub fn check_no_xattrs(images: &[ResolvedImage]) -> Result<(), String> {
         for layer in &image.layer_dirs {
             if let Some((file, name)) = first_xattr(layer)? {
                 return Err(format!(
-                    "image {}: {} has the extended attribute {name}, which an initramfs cannot carry; put the image in the config's images/ directory instead (imported at boot: docs/config.md)",
+                    "image {}: {} has the extended attribute {name}, which an initramfs cannot carry; build --format disk, or put the image in the config's images/ directory instead (imported at boot: docs/config.md)",
                     image.reference,
                     file.display()
                 ));

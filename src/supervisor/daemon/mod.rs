@@ -2,6 +2,7 @@
 //! sd_notify.
 
 pub mod clock_floor;
+pub mod data_partition;
 pub mod event_loop;
 pub mod hw_watchdog;
 pub mod idle_trim;

@@ -30,6 +30,9 @@ pub const CONFIG_FIRST_BOOT_UNCHANGED: &str = "config.first_boot_unchanged";
 /// It was refused (not found, not fetched, invalid, rolled back): the
 /// baked config runs.
 pub const CONFIG_FIRST_BOOT_REFUSED: &str = "config.first_boot_refused";
+/// A disk image's data partition (and its ext4) was grown to the disk's
+/// end at boot (docs/images.md, "Disk images").
+pub const DATA_PARTITION_GROWN: &str = "data_partition.grown";
 pub const SUBSCRIBER_DROPPED: &str = "subscriber.dropped";
 pub const WEBHOOK_FAILING: &str = "webhook.failing";
 pub const WEBHOOK_RECOVERED: &str = "webhook.recovered";

@@ -94,9 +94,17 @@ def footprint(tools, counts, settle):
             if n:
                 t.start_sleepers(n)
             time.sleep(settle)
-            rows[str(n)] = {"rss_kib": t.supervisor_rss(), "extra_processes_per_container": t.extra_processes(n) if n else 0}
+            # Memory first, while the supervisor is still quiet: counting
+            # berth's processes asks its daemon (`berth ps`), which runs
+            # code the peers' counts (their shims, by name) never make
+            # their daemons run. smaps_rollup's Rss is the same figure as
+            # VmRSS, so only PSS and anonymous are taken from it.
+            row = {"rss_kib": t.supervisor_rss()}
             if hasattr(t, "supervisor_memory"):
-                rows[str(n)].update(t.supervisor_memory())
+                mem = t.supervisor_memory()
+                row.update({k: v for k, v in mem.items() if k != "rss_kib"})
+            row["extra_processes_per_container"] = t.extra_processes(n) if n else 0
+            rows[str(n)] = row
             if n:
                 t.stop_sleepers(n)
         out[t.name] = rows

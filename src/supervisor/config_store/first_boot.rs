@@ -89,7 +89,15 @@ pub fn from_cmdline(text: &str) -> Result<Option<Source>, String> {
 pub fn parse_source(value: &str) -> Result<Source, String> {
     let value = value.trim_matches('"');
     let shown: String = value.chars().take(80).collect();
+    // Redacted before it is cut: a cut could drop the `@` that ends the
+    // user info and show the password.
+    let shown_url: String = redact(value).chars().take(80).collect();
     if value.len() > MAX_VALUE_BYTES {
+        let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+        let shown = match lower.starts_with("http://") || lower.starts_with("https://") {
+            true => &shown_url,
+            false => &shown,
+        };
         return Err(format!(
             "{CMDLINE_KEY}{shown}…: longer than {MAX_VALUE_BYTES} bytes"
         ));
@@ -120,9 +128,6 @@ pub fn parse_source(value: &str) -> Result<Source, String> {
             )),
         };
     }
-    // Redacted before it is cut: a cut could drop the `@` that ends the
-    // user info and show the password.
-    let shown_url: String = redact(value).chars().take(80).collect();
     let lower = value.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {
         let ok = value.len() > "http://".len() && value.bytes().all(|b| b.is_ascii_graphic());
@@ -204,6 +209,9 @@ mod tests {
         }
         let long = format!("berth.config=http://h/{}", "a".repeat(MAX_VALUE_BYTES));
         assert!(from_cmdline(&long).unwrap_err().contains("longer than"));
+        let long = format!("HTTPS://u:hunter2@h/{}", "a".repeat(MAX_VALUE_BYTES));
+        let e = parse_source(&long).unwrap_err();
+        assert!(e.contains("longer than") && !e.contains("hunter2"), "{e}");
         let huge = "x".repeat(MAX_CMDLINE_BYTES + 1);
         assert!(from_cmdline(&huge).is_err());
     }

@@ -25,7 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use common::vm::{boot_disk, static_berth, vm_kernel};
+use common::vm::{boot_disk, vm_kernel};
 use common::*;
 use serde_json::{Value, json};
 
@@ -75,25 +75,7 @@ fn config(env: &TestEnv, name: &str, spec: Value) -> Result<()> {
 }
 
 fn mkimage(env: &TestEnv, kernel: &Path, layout: &Path, out: &Path) -> Result<()> {
-    let started = Instant::now();
-    let made = run_ok(
-        berth(&["mkimage", "--format", "disk", "--config"])
-            .arg(env.config())
-            .arg("--kernel")
-            .arg(kernel)
-            .arg("--berth")
-            .arg(static_berth()?)
-            .arg("--image")
-            .arg(layout)
-            .arg("-o")
-            .arg(out),
-    )?;
-    eprintln!(
-        "mkimage --format disk: {:.1} s: {}",
-        started.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&made.stdout).trim()
-    );
-    Ok(())
+    common::vm_image::mkimage(env, kernel, layout, &["--format", "disk"], out)
 }
 
 /// Boots `disk`; returns the console and the time from qemu's start to

@@ -13,8 +13,21 @@ use super::{TestEnv, berth, demo_layout, run_ok};
 /// image, plus `extra` options: the initramfs, in `env`'s directory.
 pub fn mkimage_initrd(env: &TestEnv, kernel: &Path, extra: &[&str]) -> Result<PathBuf> {
     let initrd = env.dir.path().join("initrd.img");
+    mkimage(env, kernel, &demo_layout(env)?, extra, &initrd)?;
+    Ok(initrd)
+}
+
+/// `berth mkimage` of `env`'s config with the static berth, the image at
+/// `layout` and `extra` options, written to `out`; its parts printed.
+pub fn mkimage(
+    env: &TestEnv,
+    kernel: &Path,
+    layout: &Path,
+    extra: &[&str],
+    out: &Path,
+) -> Result<()> {
     let started = Instant::now();
-    let out = run_ok(
+    let made = run_ok(
         berth(&["mkimage"])
             .args(extra)
             .arg("--config")
@@ -24,16 +37,17 @@ pub fn mkimage_initrd(env: &TestEnv, kernel: &Path, extra: &[&str]) -> Result<Pa
             .arg("--berth")
             .arg(static_berth()?)
             .arg("--image")
-            .arg(demo_layout(env)?)
+            .arg(layout)
             .arg("-o")
-            .arg(&initrd),
+            .arg(out),
     )?;
     eprintln!(
-        "mkimage: {:.1} s: {}",
+        "mkimage {}: {:.1} s: {}",
+        extra.join(" "),
         started.elapsed().as_secs_f64(),
-        String::from_utf8_lossy(&out.stdout).trim()
+        String::from_utf8_lossy(&made.stdout).trim()
     );
-    Ok(initrd)
+    Ok(())
 }
 
 /// A boot that ended as it should: the machine powered off, and neither

@@ -17,12 +17,13 @@
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write as _};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
 use super::cpio::{Entry, Kind, Tree};
 use super::ext4::{self, Spec};
+use super::root::temp_beside;
 use super::{ext4_times, stage};
 use crate::kernel::gpt::{Gpt, Guid, LINUX_FS, NewPartition, protective_mbr};
 
@@ -260,13 +261,4 @@ fn read_full(src: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
-}
-
-fn temp_beside(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
-    out.with_file_name(format!(
-        ".{}.part-{}",
-        name.unwrap_or_default(),
-        std::process::id()
-    ))
 }

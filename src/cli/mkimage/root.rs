@@ -109,7 +109,8 @@ pub fn write(tree: &Tree, compress: Compress, out: &Path) -> Result<Written, Str
     Ok(written)
 }
 
-fn temp_beside(out: &Path) -> PathBuf {
+/// A temporary file beside `out`, renamed over it once complete.
+pub(super) fn temp_beside(out: &Path) -> PathBuf {
     let name = out.file_name().map(|n| n.to_string_lossy().into_owned());
     out.with_file_name(format!(
         ".{}.part-{}",

@@ -4,13 +4,16 @@
 //! made larger with `truncate` as a user flashing a bigger card would, and
 //! booted under qemu (TCG) as an NVMe disk, its first partition the
 //! read-only root:
+//! - host_network's resolv.conf is written on the read-only root (through
+//!   the image's /etc/resolv.conf link into /run);
 //! - first boot: the data partition is grown to the disk's end (console
 //!   lines, and the event, read by the container through the API), the
 //!   container finds no file, writes it, and powers the machine off
 //!   through the API;
 //! - second boot of the same disk: the file written at the first boot is
-//!   there (the store and its volumes live on the data partition), and
-//!   nothing is grown again;
+//!   there (the store and its volumes live on the data partition),
+//!   nothing is grown again, and the data partition's journal needed no
+//!   replay (the first power-off unmounted it cleanly);
 //! - a second image, built from a changed config, boots that config.
 //!
 //! Prints the image's size and the time from qemu's start to the first
@@ -47,13 +50,19 @@ fn have_e2fsprogs() -> bool {
     found
 }
 
-/// A container that runs `script` with the volume `notes` at /data, the
-/// static berth client at /berth and the console at /console, then
-/// powers the machine off.
+/// A container that says the host's name server (host_network writes it
+/// through /etc/resolv.conf's link into /run) and runs `script` with the
+/// volume `notes` at /data, the static berth client at /berth and the
+/// console at /console, then powers the machine off.
 fn container(script: &str) -> Value {
-    let script = format!("{script}; sync; /berth shutdown");
+    let script = format!(
+        "for i in $(seq 100); do [ -s /hostrun/resolv.conf ] && break; sleep 0.1; done; \
+         echo \"host $(grep nameserver /hostrun/resolv.conf)\" > /console; \
+         {script}; sync; /berth shutdown"
+    );
     json!({"image": DEMO_REF, "command": ["sh", "-c", script], "stop_timeout": 1, "mounts": [
         {"type": "volume", "name": "notes", "target": "/data"},
+        {"type": "bind", "source": "/run", "target": "/hostrun", "read_only": true},
         {"type": "bind", "source": "/init", "target": "/berth", "read_only": true},
         {"type": "bind", "source": "/run/berth", "target": "/run/berth"},
         {"type": "bind", "source": "/dev/console", "target": "/console", "options": ["dev"]}
@@ -65,7 +74,10 @@ fn config(env: &TestEnv, name: &str, spec: Value) -> Result<()> {
         "hostname": "berth-disk",
         "modules": ["/lib/modules/overlay.ko"],
         "console_logs": true,
-        "shutdown": {"on_fatal": "poweroff", "fatal_delay_secs": 1, "kill_grace_secs": 2}
+        "shutdown": {"on_fatal": "poweroff", "fatal_delay_secs": 1, "kill_grace_secs": 2},
+        // No links: only resolv.conf, written through the image's link
+        // into /run (the root is read-only).
+        "host_network": {"links": [], "dns": ["192.0.2.53"], "ntp": {"enabled": false}}
     });
     std::fs::write(env.config().join("berth.json"), settings.to_string())?;
     for old in std::fs::read_dir(env.config().join("containers"))? {
@@ -107,6 +119,7 @@ fn boot(kernel: &Path, disk: &Path) -> Result<(String, Option<Duration>)> {
             "data partition ",
             "ext4 on ",
             "boot: berth started",
+            "journal is replayed",
         ]
         .iter()
         .any(|w| l.contains(w))
@@ -163,10 +176,17 @@ fn a_disk_image_grows_keeps_its_data_across_boots_and_a_new_image_boots_its_conf
     has(&console, "data partition /dev/nvme0n1p2 grown from");
     has(&console, "ext4 on /dev/nvme0n1p2 grown from");
     has(&console, "wrote the note");
+    has(&console, "host nameserver 192.0.2.53");
     has(&console, "data_partition.grown");
 
     let (console, _) = boot(&kernel, &disk)?;
     has(&console, "found the note: written-at-first-boot");
+    // The first boot's power-off unmounted the data partition cleanly:
+    // its journal needs no replay.
+    assert!(
+        !console.contains("its journal is replayed"),
+        "the first power-off left the data partition unclean:\n{console}"
+    );
     assert!(
         !console.contains("grown from"),
         "grown again at the second boot:\n{console}"

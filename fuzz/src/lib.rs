@@ -526,10 +526,10 @@ pub fn first_boot_source(data: &[u8]) {
 /// grown one, which keeps its start and gets longer. An ext4 superblock
 /// in the same bytes gives a size or none.
 pub fn gpt_table(data: &[u8]) {
-    use berth::kernel::blockdev::ext4_size;
+    use berth::kernel::blockdev::ext4_superblock;
     use berth::kernel::gpt::Gpt;
     if let Some(sb) = data.get(1024..2048) {
-        let _ = ext4_size(sb);
+        let _ = ext4_superblock(sb);
     }
     let Ok(gpt) = Gpt::from_disk(data, 512) else {
         return;

@@ -34,15 +34,19 @@ const DAEMON_USAGE: &str =
     "berth daemon [--config DIR] [--root DIR] [--socket PATH] [--cgroup-parent NAME]";
 
 /// `berth daemon`. As PID 1 the machine comes first (filesystems, console)
-/// before anything else opens a file, and it never returns: an error that
-/// would end the daemon powers off or reboots instead (pid1.rs).
+/// before anything else opens a file, and it never returns: the end of
+/// the event loop, or an error that would end the daemon, powers off or
+/// reboots instead (pid1.rs).
 pub fn daemon(argv: &[String]) -> Result<i32, String> {
     let mut init = Init::enter();
     let result = serve(argv, init.as_mut());
     match (init, result) {
         (None, result) => result,
         (Some(init), Err(message)) => init.fatal(&message),
-        (Some(init), Ok(code)) => init.fatal(&format!("the event loop ended ({code})")),
+        // serve() has dropped the supervisor, so the store's files are
+        // closed and the data partition unmounts cleanly (no journal
+        // replay at the next boot).
+        (Some(init), Ok(_)) => init.finish(pid1::requested_shutdown()),
     }
 }
 
@@ -92,7 +96,6 @@ fn serve(argv: &[String], mut init: Option<&mut Init>) -> Result<i32, String> {
     let mut sup = start_supervisor(store, options, specs);
     sup.set_journal_sync(settings.journal.sync);
     report_data_growth(&mut sup, data.as_ref());
-    stamp(BootStep::Supervisor);
     let watchdog = settings.watchdog.as_ref().and_then(HardwareWatchdog::arm);
     sup.set_watchdog_info(watchdog.as_ref().map(HardwareWatchdog::info));
     let mut host = Host {
@@ -226,8 +229,11 @@ fn start_supervisor(
 ) -> Supervisor {
     let mut sup = Supervisor::new(store, options, specs);
     sup.recover_leftovers();
+    stamp(BootStep::Recovered);
     sup.import_airgap_images();
+    stamp(BootStep::Images);
     sup.start_all();
+    stamp(BootStep::StartsBegun);
     sup.start_notifier();
     sup.start_host_network();
     // After the baked containers: the first-boot config replaces them as

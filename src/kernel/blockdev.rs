@@ -34,6 +34,9 @@ const SYSFS_SECTOR: u64 = 512;
 const EXT4_MAGIC: u16 = 0xEF53;
 const EXT4_SUPER_AT: u64 = 1024;
 const EXT4_FEATURE_INCOMPAT_64BIT: u32 = 0x80;
+/// The journal holds transactions to replay (the filesystem was not
+/// cleanly unmounted).
+const EXT4_FEATURE_INCOMPAT_RECOVER: u32 = 0x04;
 
 /// struct blkpg_partition (linux/blkpg.h).
 #[repr(C)]
@@ -194,45 +197,48 @@ pub fn resize_partition(
     Ok(())
 }
 
-/// An ext4 filesystem's size: block count and block size.
+/// What berth reads of an ext4 superblock: the size, and whether the
+/// journal awaits replay (the last mount did not end in a clean unmount).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ext4Size {
+pub struct Ext4Superblock {
     pub blocks: u64,
     pub block_size: u64,
+    pub needs_recovery: bool,
 }
 
-impl Ext4Size {
+impl Ext4Superblock {
     pub fn bytes(&self) -> u64 {
         self.blocks.saturating_mul(self.block_size)
     }
 }
 
-/// The size an ext4 superblock (its 1024 bytes) gives; None when it is
-/// not one.
-pub fn ext4_size(sb: &[u8]) -> Option<Ext4Size> {
+/// An ext4 superblock (its 1024 bytes); None when it is not one.
+pub fn ext4_superblock(sb: &[u8]) -> Option<Ext4Superblock> {
     let u32_at = |at: usize| Some(u32::from_le_bytes(sb.get(at..at + 4)?.try_into().ok()?));
     let magic = u16::from_le_bytes(sb.get(0x38..0x3A)?.try_into().ok()?);
     let log = u32_at(0x18)?;
     if magic != EXT4_MAGIC || log > 6 {
         return None;
     }
-    let high = match u32_at(0x60)? & EXT4_FEATURE_INCOMPAT_64BIT {
+    let incompat = u32_at(0x60)?;
+    let high = match incompat & EXT4_FEATURE_INCOMPAT_64BIT {
         0 => 0,
         _ => u32_at(0x150)?,
     };
-    Some(Ext4Size {
+    Some(Ext4Superblock {
         blocks: (u64::from(high) << 32) | u64::from(u32_at(0x04)?),
         block_size: 1024 << log,
+        needs_recovery: incompat & EXT4_FEATURE_INCOMPAT_RECOVER != 0,
     })
 }
 
-/// The size of the ext4 filesystem on `dev`.
-pub fn read_ext4_size(dev: &Path) -> Result<Option<Ext4Size>, SysError> {
+/// The superblock of the ext4 filesystem on `dev`.
+pub fn read_ext4_superblock(dev: &Path) -> Result<Option<Ext4Superblock>, SysError> {
     let mut file = File::open(dev).map_err(|e| SysError::io("open", dev, &e))?;
     let mut head = vec![0u8; (EXT4_SUPER_AT + 1024) as usize];
     file.read_exact(&mut head)
         .map_err(|e| SysError::io("read the superblock of", dev, &e))?;
-    Ok(ext4_size(&head[EXT4_SUPER_AT as usize..]))
+    Ok(ext4_superblock(&head[EXT4_SUPER_AT as usize..]))
 }
 
 /// Mounts the ext4 filesystem on `dev` read-write at `target`.
@@ -277,22 +283,25 @@ mod tests {
     }
 
     #[test]
-    fn an_ext4_superblock_gives_its_size() {
+    fn an_ext4_superblock_gives_its_size_and_journal_state() {
         let mut sb = vec![0u8; 1024];
         sb[0x38..0x3A].copy_from_slice(&EXT4_MAGIC.to_le_bytes());
         sb[0x18..0x1C].copy_from_slice(&2u32.to_le_bytes());
         sb[0x04..0x08].copy_from_slice(&16384u32.to_le_bytes());
-        let size = ext4_size(&sb).unwrap();
+        let size = ext4_superblock(&sb).unwrap();
         assert_eq!(
             (size.blocks, size.block_size, size.bytes()),
             (16384, 4096, 64 << 20)
         );
         sb[0x60] = 0x80;
         sb[0x150..0x154].copy_from_slice(&1u32.to_le_bytes());
-        assert_eq!(ext4_size(&sb).unwrap().blocks, (1 << 32) + 16384);
+        assert_eq!(ext4_superblock(&sb).unwrap().blocks, (1 << 32) + 16384);
+        assert!(!ext4_superblock(&sb).unwrap().needs_recovery);
+        sb[0x60] |= 0x04;
+        assert!(ext4_superblock(&sb).unwrap().needs_recovery);
         sb[0x18] = 40;
-        assert_eq!(ext4_size(&sb), None, "a block size past 64 KiB");
-        assert_eq!(ext4_size(&sb[..100]), None);
-        assert_eq!(ext4_size(&[0u8; 1024]), None);
+        assert_eq!(ext4_superblock(&sb), None, "a block size past 64 KiB");
+        assert_eq!(ext4_superblock(&sb[..100]), None);
+        assert_eq!(ext4_superblock(&[0u8; 1024]), None);
     }
 }

@@ -48,6 +48,59 @@ pub fn release_free_heap() {
     }
 }
 
+/// Below the current frame, what the stack may still need before the
+/// next trim: the calls this one makes, and the red zone (128 bytes on
+/// x86-64) a leaf function may use without moving the stack pointer.
+const STACK_KEEP: usize = 16 << 10;
+
+/// Drops the main thread's stack pages deeper than the caller's frame:
+/// one deep call chain at startup (parsing, a filter's compilation)
+/// leaves its pages resident for the process's life. Returns the bytes
+/// released; 0 when called off the main thread's stack.
+pub fn release_unused_stack() -> usize {
+    let Ok(maps) = fs::read_to_string("/proc/self/maps") else {
+        return 0;
+    };
+    let here = 0u8;
+    let sp = std::hint::black_box(std::ptr::addr_of!(here)) as usize;
+    let Some((start, end)) = stack_range(&maps) else {
+        return 0;
+    };
+    if !(start..end).contains(&sp) {
+        return 0;
+    }
+    let page = page_size();
+    let top = sp.saturating_sub(STACK_KEEP) & !(page - 1);
+    if top <= start {
+        return 0;
+    }
+    // SAFETY: [start, top) lies in the main thread's stack mapping, wholly
+    // below the current frame and the margin kept for the calls made from
+    // here: no live frame or red zone is in it. MADV_DONTNEED turns its
+    // pages into fresh zero pages, which is what unused stack holds for
+    // any code that later grows into it.
+    let rc = unsafe { libc::madvise(start as *mut libc::c_void, top - start, libc::MADV_DONTNEED) };
+    if rc == 0 { top - start } else { 0 }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf has no memory effects.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    }
+}
+
+/// The `[stack]` mapping of a /proc/self/maps text.
+fn stack_range(maps: &str) -> Option<(usize, usize)> {
+    let line = maps.lines().find(|l| l.ends_with("[stack]"))?;
+    let (start, end) = line.split_whitespace().next()?.split_once('-')?;
+    Some((
+        usize::from_str_radix(start, 16).ok()?,
+        usize::from_str_radix(end, 16).ok()?,
+    ))
+}
+
 /// `(start, end)` of each private mapping of `exe` without write
 /// permission whose `Anonymous:` (copy-on-write) size is 0.
 fn clean_code_ranges(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
@@ -116,6 +169,20 @@ Anonymous:             0 kB
             clean_code_ranges(smaps, "/usr/bin/berth"),
             [(0x200000, 0x3cd000), (0x3cd000, 0x878000)]
         );
+    }
+
+    #[test]
+    fn the_stack_mapping_is_found() {
+        let maps = "00400000-00452000 r-xp 00000000 08:02 173521 /usr/bin/berth\n\
+                    7ffc6f2b4000-7ffc6f2d6000 rw-p 00000000 00:00 0                          [stack]\n";
+        assert_eq!(stack_range(maps), Some((0x7ffc6f2b4000, 0x7ffc6f2d6000)));
+        assert_eq!(stack_range("00400000-00452000 r-xp 0 0 1 /x\n"), None);
+    }
+
+    #[test]
+    fn a_thread_off_the_main_stack_releases_nothing() {
+        // The test harness runs each test on its own thread.
+        assert_eq!(release_unused_stack(), 0);
     }
 
     #[test]

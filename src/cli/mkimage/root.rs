@@ -1,7 +1,7 @@
 //! The image's file tree and its bytes: berth as /init, the config at
 //! /etc/berth (with the modules' berth.json), the CA bundle, the modules,
-//! the preloaded store at /var/lib/berth, and the few empty directories
-//! berth mounts on; then the cpio archive, compressed, written beside the
+//! the preloaded store at /var/lib/berth, the few empty directories
+//! berth mounts on, and /etc/resolv.conf as a link into /run; then the cpio archive, compressed, written beside the
 //! output and renamed over it once complete.
 
 use std::fs::File;
@@ -39,6 +39,12 @@ pub fn assemble(parts: Parts<'_>, tree: &mut Tree) -> Result<(), String> {
     }
     tree.add("tmp", dir(0o1777));
     tree.add("root", dir(0o700));
+    // host_network writes resolv.conf through this link, onto /run's
+    // tmpfs: a disk image's root is read-only.
+    tree.add(
+        "etc/resolv.conf",
+        Entry::new(Kind::Symlink(b"../run/resolv.conf".to_vec()), 0o777, t),
+    );
     let berth_len = std::fs::metadata(parts.berth)
         .map_err(|e| format!("{}: {e}", parts.berth.display()))?
         .len();

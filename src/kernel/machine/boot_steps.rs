@@ -22,8 +22,12 @@ pub enum BootStep {
     Store,
     /// The API socket bound.
     Api,
-    /// Leftovers recovered and every container's start begun.
-    Supervisor,
+    /// Leftovers of a previous run recovered.
+    Recovered,
+    /// Images shipped in the config directory imported.
+    Images,
+    /// Every container's start begun (created, the child not yet exec'd).
+    StartsBegun,
     /// The first container's process runs.
     FirstContainer,
 }
@@ -36,7 +40,9 @@ const NAMES: [&str; STEPS] = [
     "machine (hostname, modules, loopback, cgroups)",
     "store",
     "api",
-    "supervisor start",
+    "recover",
+    "image import",
+    "container starts begun",
     "first container",
 ];
 
@@ -111,6 +117,8 @@ mod tests {
             2_060 * ms,
             2_070 * ms,
             2_075 * ms,
+            2_076 * ms,
+            2_077 * ms,
             2_080 * ms,
             2_100 * ms,
         ];

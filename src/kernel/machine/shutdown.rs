@@ -86,8 +86,12 @@ pub fn sync_filesystems() {
     nix::unistd::sync();
 }
 
-/// Detaches every mount except `/`, deepest (latest) first, then tries to
-/// make `/` read-only. Best effort: returns the mounts that would not go.
+/// Unmounts every mount except `/`, deepest (latest) first, then tries to
+/// make `/` read-only. A mount still busy is detached instead: the kernel
+/// then writes it back whenever its last user lets go, which for a
+/// journalled filesystem may be never before the power goes, so callers
+/// close their own files first. Best effort: returns the mounts that
+/// would not go.
 pub fn unmount_all() -> Vec<SysError> {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut failed = Vec::new();
@@ -95,7 +99,11 @@ pub fn unmount_all() -> Vec<SysError> {
         if target == Path::new("/") {
             continue;
         }
-        if let Err(e) = umount2(target, MntFlags::MNT_DETACH)
+        let result = match umount2(target, MntFlags::empty()) {
+            Err(Errno::EBUSY) => umount2(target, MntFlags::MNT_DETACH),
+            other => other,
+        };
+        if let Err(e) = result
             && e != Errno::EINVAL
             && e != Errno::ENOENT
         {

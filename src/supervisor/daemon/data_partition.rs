@@ -65,7 +65,13 @@ pub fn mount_store(store: &Path) -> Option<DataMount> {
             None
         }
     };
-    let fs_before = blockdev::read_ext4_size(&dev).ok().flatten();
+    let fs_before = blockdev::read_ext4_superblock(&dev).ok().flatten();
+    if fs_before.is_some_and(|sb| sb.needs_recovery) {
+        say(format_args!(
+            "data partition {}: its journal is replayed (the last shutdown did not unmount it)",
+            dev.display()
+        ));
+    }
     if let Err(e) = blockdev::mount_ext4(&dev, store) {
         say(format_args!(
             "data partition {} ({DATA_PARTITION}): {e}; the store {} stays on the root",
@@ -151,7 +157,7 @@ fn grow_partition(disk: &str, part: &BlockPartition) -> Result<Option<u64>, Stri
 fn grow_filesystem(
     part: &BlockPartition,
     partition_to: Option<u64>,
-    before: Option<blockdev::Ext4Size>,
+    before: Option<blockdev::Ext4Superblock>,
     store: &Path,
 ) -> Option<Growth> {
     let size = before?;

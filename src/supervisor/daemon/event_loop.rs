@@ -61,8 +61,7 @@ enum Source {
     Control,
 }
 
-/// Runs until a shutdown completes; returns the daemon's exit code. As
-/// PID 1 it never returns: the end is `Init::finish` (reboot(2)).
+/// Runs until a shutdown completes; returns the daemon's exit code.
 pub fn run(
     sup: &mut Supervisor,
     control: &mut dyn ControlPlane,
@@ -140,19 +139,20 @@ fn dispatch(
     }
 }
 
-/// Every container has stopped: the journal made durable, the watchdog
-/// disarmed, and, as PID 1, the machine brought down (never returns).
+/// Every container has stopped: the journal made durable and the
+/// watchdog disarmed. As PID 1 the caller then closes the supervisor's
+/// files and brings the machine down (`Init::finish`).
 fn finish(sup: &mut Supervisor, host: &mut Host) -> i32 {
     sup.finish_shutdown();
     sup.sync_events_now();
     if let Some(dog) = host.watchdog.take() {
         dog.disarm();
     }
-    if let Some(init) = &host.init {
+    if host.init.is_some() {
         say(format_args!("all containers stopped"));
-        init.finish(pid1::requested_shutdown());
+    } else {
+        say(format_args!("all containers stopped; exiting"));
     }
-    say(format_args!("all containers stopped; exiting"));
     0
 }
 

@@ -1,13 +1,13 @@
 //! When the loop has been idle a while, give back the code pages startup
-//! and the last burst of work left resident, and the heap it freed
-//! (kernel/memory.rs), so an
+//! and the last burst of work left resident, the heap it freed and the
+//! stack it grew (kernel/memory.rs), so an
 //! idle daemon's RSS is what it idles with, not what it once ran. At most
 //! once per `BETWEEN`, so a health check every few seconds does not turn
 //! into a fault storm.
 
 use std::time::{Duration, Instant};
 
-use crate::kernel::memory::{release_code_pages, release_free_heap};
+use crate::kernel::memory::{release_code_pages, release_free_heap, release_unused_stack};
 
 const IDLE: Duration = Duration::from_secs(2);
 const BETWEEN: Duration = Duration::from_secs(5);
@@ -41,7 +41,10 @@ impl IdleTrim {
 
     pub fn trim_if_due(&mut self, now: Instant) {
         if self.deadline().is_some_and(|d| d <= now) {
+            release_unused_stack();
             release_free_heap();
+            // Last: code run after it (reading smaps, parsing) is faulted
+            // back in, with the kernel's fault-around neighbours.
             release_code_pages();
             self.last_trim = Some(now);
         }

@@ -18,11 +18,20 @@ use crate::supervisor::spec::machine_settings::JournalSync;
 /// read back from the journal.
 const RECENT_EVENTS: usize = 128;
 
+/// An event kept in memory as its JSON text: one allocation, where the
+/// `Value` tree is dozens. The window outlives the bursts of work around
+/// it, and scattered small allocations pin heap pages that `malloc_trim`
+/// cannot give back once the burst is over.
+struct RecentEvent {
+    seq: u64,
+    json: Box<str>,
+}
+
 /// The journal and its in-memory tail.
 pub struct EventLog {
     dir: PathBuf,
     journal: Option<Journal>,
-    recent: VecDeque<Event>,
+    recent: VecDeque<RecentEvent>,
     /// Set when an append failed, so the error is logged once, not per event.
     failing: bool,
     policy: JournalSync,
@@ -91,7 +100,15 @@ impl EventLog {
                 if self.recent.len() == RECENT_EVENTS {
                     self.recent.pop_front();
                 }
-                self.recent.push_back(event);
+                if let Ok(json) = serde_json::to_string(&event) {
+                    self.recent.push_back(RecentEvent {
+                        seq: event.seq,
+                        json: json.into_boxed_str(),
+                    });
+                } else {
+                    // Not kept, so the window must not skip over it.
+                    self.recent.clear();
+                }
             }
             Err(e) if !self.failing => {
                 self.failing = true;
@@ -113,7 +130,7 @@ impl EventLog {
                 .iter()
                 .filter(|e| e.seq > after_seq)
                 .take(max)
-                .cloned()
+                .filter_map(|e| serde_json::from_str(&e.json).ok())
                 .collect();
             return (events, after_seq + 1);
         }

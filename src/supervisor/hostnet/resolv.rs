@@ -33,8 +33,16 @@ pub fn render(servers: &[IpAddr], search: &[String]) -> String {
 }
 
 /// Writes `text` to `path` unless it holds it already; true if written.
+/// A symbolic link at `path` is written through (its target replaced):
+/// on a read-only root, /etc/resolv.conf links to a tmpfs
+/// (`berth mkimage` makes it so), as systemd-resolved's does.
 pub fn write_if_changed(path: &Path, text: &str) -> std::io::Result<bool> {
-    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let path = match std::fs::read_link(path) {
+        Ok(target) => dir.join(target),
+        Err(_) => path.to_path_buf(),
+    };
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
         return Ok(false);
     }
     let dir = path.parent().unwrap_or(Path::new("/"));
@@ -44,7 +52,7 @@ pub fn write_if_changed(path: &Path, text: &str) -> std::io::Result<bool> {
     f.sync_all()?;
     drop(f);
     std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    std::fs::rename(&tmp, path)?;
+    std::fs::rename(&tmp, &path)?;
     Ok(true)
 }
 
@@ -77,5 +85,24 @@ mod tests {
             "nameserver 10.0.2.3\n"
         );
         assert!(!dir.path().join(".resolv.conf.berth").exists());
+    }
+
+    #[test]
+    fn writes_through_a_link_into_a_writable_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let (etc, run) = (dir.path().join("etc"), dir.path().join("run"));
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(&run).unwrap();
+        let link = etc.join("resolv.conf");
+        std::os::unix::fs::symlink("../run/resolv.conf", &link).unwrap();
+        assert!(write_if_changed(&link, "nameserver 192.0.2.53\n").unwrap());
+        // The link stays (renaming over it would need /etc writable).
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert!(!etc.join(".resolv.conf.berth").exists());
+        assert_eq!(
+            std::fs::read_to_string(run.join("resolv.conf")).unwrap(),
+            "nameserver 192.0.2.53\n"
+        );
+        assert!(!write_if_changed(&link, "nameserver 192.0.2.53\n").unwrap());
     }
 }

@@ -184,7 +184,7 @@ impl Supervisor {
             json!({"pid": pid, "image": image, "start_us": stages}),
         );
         if std::mem::take(&mut self.options.report_boot_time) {
-            report_boot_time();
+            report_boot_time(name, &p.start_stages);
         }
         self.health_started(name);
         self.refresh_peer_hosts();
@@ -219,8 +219,9 @@ impl Supervisor {
 
 /// As the machine's init: how long after the kernel started the first
 /// container runs (/proc/uptime, the clock of the kernel's `printk.time`
-/// stamps), and the share of each of berth's boot steps in it.
-fn report_boot_time() {
+/// stamps), the share of each of berth's boot steps in it, and where that
+/// container's own start went.
+fn report_boot_time(name: &str, stages: &[(&'static str, std::time::Duration)]) {
     boot_steps::stamp(BootStep::FirstContainer);
     let uptime = std::fs::read_to_string("/proc/uptime")
         .ok()
@@ -233,4 +234,12 @@ fn report_boot_time() {
     if let Some(report) = boot_steps::report() {
         say(format_args!("{report}"));
     }
+    let stages: Vec<String> = stages
+        .iter()
+        .map(|(stage, d)| format!("{stage} {:.1} ms", d.as_secs_f64() * 1e3))
+        .collect();
+    say(format_args!(
+        "boot: container {name}'s start: {}",
+        stages.join(", ")
+    ));
 }

@@ -21,6 +21,17 @@ fn status_kib(pid: i32, key: &str) -> Result<u64> {
         .with_context(|| format!("no {key} in /proc/{pid}/status"))
 }
 
+/// A daemon with the demo image in its store (None without root).
+fn demo_daemon() -> Result<Option<(TestEnv, Daemon)>> {
+    if !require_root() {
+        return Ok(None);
+    }
+    let env = TestEnv::new()?;
+    env.import_demo()?;
+    let daemon = env.start_daemon_checked()?;
+    Ok(Some((env, daemon)))
+}
+
 /// Rss in KiB of the daemon's `[stack]` mapping, from /proc/PID/smaps.
 fn stack_rss_kib(pid: i32) -> Result<u64> {
     let smaps = fs::read_to_string(format!("/proc/{pid}/smaps"))?;
@@ -38,12 +49,9 @@ fn stack_rss_kib(pid: i32) -> Result<u64> {
 
 #[test]
 fn an_idle_daemon_gives_back_the_stack_a_burst_grew() -> Result<()> {
-    if !require_root() {
+    let Some((env, daemon)) = demo_daemon()? else {
         return Ok(());
-    }
-    let env = TestEnv::new()?;
-    env.import_demo()?;
-    let daemon = env.start_daemon_checked()?;
+    };
     let pid = daemon.pid();
     // Each start runs the spec's parsing and the seccomp filter's
     // compilation on the main thread's stack.
@@ -63,12 +71,9 @@ fn an_idle_daemon_gives_back_the_stack_a_burst_grew() -> Result<()> {
 
 #[test]
 fn an_idle_daemon_gives_back_its_code_pages_and_shares_filters() -> Result<()> {
-    if !require_root() {
+    let Some((env, daemon)) = demo_daemon()? else {
         return Ok(());
-    }
-    let env = TestEnv::new()?;
-    env.import_demo()?;
-    let daemon = env.start_daemon_checked()?;
+    };
     let pid = daemon.pid();
     let busy = status_kib(pid, "RssFile:")?;
     // Idle 2 s, then trimmed at the end of a turn (and again 5 s later,

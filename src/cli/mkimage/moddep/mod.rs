@@ -279,6 +279,11 @@ mod tests {
         assert!(e.contains("module b (needed by a)"), "{e}");
         let e = order(DEP, "", &["nosuch_driver"]).unwrap_err();
         assert!(e.contains("nosuch_driver"), "{e}");
+        // A dependency with no line of its own is not looked up as an
+        // alias (the fuzz target found md5 loaded for `crypto-md5`).
+        let dep = format!("{DEP}kernel/k.ko: kernel/crypto-md5.ko\n");
+        let e = order(&dep, "", &["k"]).unwrap_err();
+        assert!(e.contains("module crypto_md5 (needed by k)"), "{e}");
     }
 
     #[test]

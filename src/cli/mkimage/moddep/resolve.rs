@@ -97,6 +97,13 @@ impl Walk<'_> {
             self.visit(pre, Some(&name))?;
         }
         for dep in &module.deps {
+            // A dependency is a file modules.dep lists, by its own name:
+            // modprobe loads that file and never looks it up as an alias.
+            if index.module(dep).is_none() && !index.builtin.contains(dep) {
+                return Err(format!(
+                    "module {dep} (needed by {name}) is neither in modules.dep nor built in"
+                ));
+            }
             self.visit(dep, None)?;
         }
         self.stack.pop();

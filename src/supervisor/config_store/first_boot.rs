@@ -85,6 +85,12 @@ pub fn from_cmdline(text: &str) -> Result<Option<Source>, String> {
     value.map(parse_source).transpose()
 }
 
+/// Whether `value` starts with `http://` or `https://`, in any case.
+fn is_http_url(value: &str) -> bool {
+    let head = value.get(..8).unwrap_or(value).to_ascii_lowercase();
+    head.starts_with("http://") || head.starts_with("https://")
+}
+
 /// `LABEL=NAME`, `/dev/NAME` or an `http(s)://` URL.
 pub fn parse_source(value: &str) -> Result<Source, String> {
     let value = value.trim_matches('"');
@@ -93,8 +99,7 @@ pub fn parse_source(value: &str) -> Result<Source, String> {
     // user info and show the password.
     let shown_url: String = redact(value).chars().take(80).collect();
     if value.len() > MAX_VALUE_BYTES {
-        let lower = value.get(..8).unwrap_or(value).to_ascii_lowercase();
-        let shown = match lower.starts_with("http://") || lower.starts_with("https://") {
+        let shown = match is_http_url(value) {
             true => &shown_url,
             false => &shown,
         };
@@ -128,8 +133,7 @@ pub fn parse_source(value: &str) -> Result<Source, String> {
             )),
         };
     }
-    let lower = value.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") {
+    if is_http_url(value) {
         let ok = value.len() > "http://".len() && value.bytes().all(|b| b.is_ascii_graphic());
         return match ok {
             true => Ok(Source::Url(value.to_string())),

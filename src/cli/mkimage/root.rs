@@ -1,8 +1,9 @@
 //! The image's file tree and its bytes: berth as /init, the config at
 //! /etc/berth (with the modules' berth.json), the CA bundle, the modules,
 //! the preloaded store at /var/lib/berth, the few empty directories
-//! berth mounts on, and /etc/resolv.conf as a link into /run; then the cpio archive, compressed, written beside the
-//! output and renamed over it once complete.
+//! berth mounts on, and /etc/resolv.conf as a link into /run; then the
+//! cpio archive, compressed, written beside the output and renamed over
+//! it once complete.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
